@@ -1,0 +1,153 @@
+"""A synchronous client for the orderd command and event sockets.
+
+One DEALER socket per client, so several requests may be in flight
+(`send` / `receive`); the command methods send one and wait for its reply.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+import zmq
+
+from protocol.codec import dumps, encode_request, loads
+from protocol.errors import ProtocolError
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+DEFAULT_EVENTS_ENDPOINT = "tcp://127.0.0.1:5556"
+
+
+class NoAnswer(Exception):
+    """The daemon did not answer within the timeout."""
+
+
+class OrderdClient:
+    """Commands to one daemon. Not thread-safe: one client per thread."""
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *,
+        timeout_s: float = 5.0,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._context = context or zmq.Context.instance()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(endpoint)
+        self._ids = itertools.count(1)
+        self._prefix = f"{os.getpid():x}-{id(self):x}-"
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    def __enter__(self) -> OrderdClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, cmd: str, args: dict[str, Any] | None = None) -> str:
+        """Send one request without waiting; returns its id."""
+        request_id = f"{self._prefix}{next(self._ids)}"
+        self._socket.send(encode_request(request_id, cmd, args))
+        return request_id
+
+    def send_raw(self, frames: list[bytes]) -> None:
+        """Send arbitrary frames (tests of hostile input)."""
+        self._socket.send_multipart(frames)
+
+    def receive(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """The next reply, whatever request it answers."""
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        if not self._socket.poll(int(timeout * 1000)):
+            raise NoAnswer(f"no answer from {self.endpoint} within {timeout:g} s")
+        reply = loads(self._socket.recv_multipart()[-1])
+        if not isinstance(reply, dict):
+            raise ProtocolError("internal", "reply is not a JSON object")
+        return reply
+
+    def request(self, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one request and return its whole reply (ok or not)."""
+        request_id = self.send(cmd, args)
+        while True:
+            reply = self.receive()
+            if reply.get("id") == request_id:
+                return reply
+
+    def call(self, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The result of one command; a failed reply raises ProtocolError."""
+        reply = self.request(cmd, args)
+        if not reply.get("ok"):
+            raise ProtocolError.from_wire(reply.get("error") or {})
+        result = reply.get("result")
+        return result if isinstance(result, dict) else {}
+
+    def ping(self) -> dict[str, Any]:
+        return self.call("ping")
+
+    def submit(self, order: dict[str, Any], *, wait: str = "accepted") -> dict[str, Any]:
+        """Place an order; returns the Order."""
+        return self.call("submit", {"order": order, "wait": wait})["order"]  # type: ignore[no-any-return]
+
+    def status(self, *, client_order_id: str | None = None,
+               order_id: str | None = None) -> dict[str, Any]:
+        return self.call("status", _ref(client_order_id, order_id))["order"]  # type: ignore[no-any-return]
+
+    def cancel(self, *, client_order_id: str | None = None,
+               order_id: str | None = None) -> dict[str, Any]:
+        return self.call("cancel", _ref(client_order_id, order_id))["order"]  # type: ignore[no-any-return]
+
+    def list(self, **filters: Any) -> dict[str, Any]:
+        """One page: `{"orders": [...], "next": cursor or None}`."""
+        return self.call("list", {k: v for k, v in filters.items() if v is not None})
+
+    def health(self) -> dict[str, Any]:
+        return self.call("health")
+
+    def stats(self) -> dict[str, Any]:
+        return self.call("stats")
+
+    def reconcile(self, exchange: str | None = None) -> dict[str, Any]:
+        return self.call("reconcile", {"exchange": exchange} if exchange else {})
+
+    def halt(self, reason: str | None = None) -> dict[str, Any]:
+        return self.call("halt", {"reason": reason} if reason else {})
+
+    def resume(self, reason: str | None = None) -> dict[str, Any]:
+        return self.call("resume", {"reason": reason} if reason else {})
+
+
+def _ref(client_order_id: str | None, order_id: str | None) -> dict[str, Any]:
+    if client_order_id is not None:
+        return {"client_order_id": client_order_id}
+    return {"order_id": order_id}
+
+
+class EventSubscriber:
+    """Order events from the daemon's PUB socket."""
+
+    def __init__(self, endpoint: str = DEFAULT_EVENTS_ENDPOINT, *, topic: str = "order.",
+                 context: zmq.Context[Any] | None = None) -> None:
+        self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self._socket.connect(endpoint)
+
+    def receive(self, timeout_s: float = 5.0) -> tuple[str, dict[str, Any]]:
+        """(topic, event) of the next event."""
+        if not self._socket.poll(int(timeout_s * 1000)):
+            raise NoAnswer(f"no event within {timeout_s:g} s")
+        topic, body = self._socket.recv_multipart()
+        event = loads(body)
+        return topic.decode(), event
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+
+__all__ = ["EventSubscriber", "NoAnswer", "OrderdClient", "ProtocolError", "dumps"]

@@ -1,0 +1,127 @@
+"""Frames to requests and replies to frames, as the wire contract says.
+
+A request is one ZeroMQ message whose last frame is a UTF-8 JSON object; every
+frame before it is the envelope, returned unchanged in front of the reply.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from protocol import PROTOCOL_VERSION
+from protocol.errors import ProtocolError
+from protocol.messages import Request
+
+MAX_ID_LENGTH = 64
+
+
+class DecodeError(Exception):
+    """A request that cannot be served; `request_id` is echoed when it was valid."""
+
+    def __init__(self, request_id: str | None, error: ProtocolError) -> None:
+        super().__init__(error.message)
+        self.request_id = request_id
+        self.error = error
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(payload: bytes | str) -> Any:
+    """JSON with exact decimals; NaN and Infinity refused."""
+    return json.loads(payload, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON; decimals become strings."""
+    return json.dumps(obj, separators=(",", ":"), default=_json_default).encode()
+
+
+def format_decimal(value: Decimal) -> str:
+    """A decimal as a plain string without exponent or trailing zeros."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def valid_id(value: Any) -> bool:
+    """An id is 1 to 64 printable ASCII characters."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and all(" " <= c <= "~" for c in value)
+    )
+
+
+def split_envelope(frames: list[bytes]) -> tuple[list[bytes], bytes] | None:
+    """(envelope, payload), or None when the message has no payload frame."""
+    if len(frames) < 2:
+        return None
+    return frames[:-1], frames[-1]
+
+
+def decode_request(payload: bytes, max_bytes: int) -> Request:
+    """A Request from the payload frame, or DecodeError."""
+    if len(payload) > max_bytes:
+        raise DecodeError(None, ProtocolError(
+            "request_too_large", f"request is larger than {max_bytes} bytes"))
+    try:
+        obj = loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DecodeError(None, ProtocolError("bad_request", "payload is not UTF-8 JSON")) from None
+    if not isinstance(obj, dict):
+        raise DecodeError(None, ProtocolError("bad_request", "payload is not a JSON object"))
+    return _envelope(obj)
+
+
+def _envelope(obj: dict[str, Any]) -> Request:
+    request_id = obj.get("id")
+    if not valid_id(request_id):
+        raise DecodeError(None, ProtocolError(
+            "bad_request", "id must be 1 to 64 printable ASCII characters", field="id"))
+    assert isinstance(request_id, str)
+    version = obj.get("v")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise DecodeError(request_id, ProtocolError(
+            "bad_request", "v must be the integer 1", field="v"))
+    if version != PROTOCOL_VERSION:
+        raise DecodeError(request_id, ProtocolError(
+            "unsupported_version", f"protocol version {version} is not supported; use 1"))
+    cmd = obj.get("cmd")
+    if not isinstance(cmd, str):
+        raise DecodeError(request_id, ProtocolError(
+            "bad_request", "cmd must be a string", field="cmd"))
+    args = obj.get("args", {})
+    if not isinstance(args, dict):
+        raise DecodeError(request_id, ProtocolError(
+            "bad_request", "args must be an object", field="args"))
+    return Request(id=request_id, cmd=cmd, args=args)
+
+
+def encode_result(request_id: str | None, result: dict[str, Any]) -> bytes:
+    """A successful reply payload."""
+    return dumps({"v": PROTOCOL_VERSION, "id": request_id, "ok": True, "result": result})
+
+
+def encode_error(request_id: str | None, error: ProtocolError) -> bytes:
+    """A failed reply payload."""
+    return dumps({"v": PROTOCOL_VERSION, "id": request_id, "ok": False, "error": error.to_wire()})
+
+
+def encode_request(request_id: str, cmd: str, args: dict[str, Any] | None = None) -> bytes:
+    """A request payload (clients)."""
+    return dumps({"v": PROTOCOL_VERSION, "id": request_id, "cmd": cmd, "args": args or {}})
+
+
+def encode_event(seq: int, order: dict[str, Any]) -> list[bytes]:
+    """The two frames of an order event: topic and body."""
+    return [f"order.{order['status']}".encode(), dumps(
+        {"v": PROTOCOL_VERSION, "seq": seq, "order": order})]

@@ -1,0 +1,135 @@
+"""Typed records of the wire protocol: what a request carries once validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+STATUSES = (
+    "pending_submit",
+    "unknown",
+    "open",
+    "partially_filled",
+    "pending_cancel",
+    "filled",
+    "canceled",
+    "rejected",
+    "expired",
+)
+TERMINAL_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
+SIDES = ("buy", "sell")
+ORDER_TYPES = ("limit", "market")
+TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
+WAIT_MODES = ("accepted", "durable")
+DEFAULT_TIME_IN_FORCE = "GTC"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A decoded, envelope-valid request."""
+
+    id: str
+    """Client-chosen id, echoed in the reply."""
+    cmd: str
+    """Command name."""
+    args: dict[str, Any]
+    """Raw command arguments (validated per command later)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    """What a client asks to trade; the idempotency key is `client_order_id`."""
+
+    symbol: str
+    """Market as BASE/QUOTE."""
+    side: str
+    """buy or sell."""
+    type: str
+    """limit or market."""
+    amount: Decimal
+    """Quantity in the base currency, > 0."""
+    price: Decimal | None = None
+    """Limit price, > 0; None for market orders."""
+    client_order_id: str | None = None
+    """Client's id for the order; the daemon makes one when absent."""
+    exchange: str | None = None
+    """Exchange name; None means the first configured exchange."""
+    time_in_force: str | None = None
+    """GTC, IOC or FOK; limit orders only."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Extra parameters passed to the exchange."""
+
+    def normalized(self, default_exchange: str, client_order_id: str) -> OrderSpec:
+        """The spec with every default filled, as it is stored and compared."""
+        tif = self.time_in_force
+        if self.type == "limit" and tif is None:
+            tif = DEFAULT_TIME_IN_FORCE
+        return OrderSpec(
+            symbol=self.symbol,
+            side=self.side,
+            type=self.type,
+            amount=self.amount,
+            price=self.price,
+            client_order_id=client_order_id,
+            exchange=self.exchange or default_exchange,
+            time_in_force=tif,
+            params=self.params,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitArgs:
+    """Arguments of `submit`."""
+
+    order: OrderSpec
+    """The order to place."""
+    wait: str = "accepted"
+    """accepted: reply once the exchange outcome is known; durable: once recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    """Arguments of `status` and `cancel`: exactly one of the two ids."""
+
+    client_order_id: str | None = None
+    """The client's order id."""
+    order_id: str | None = None
+    """The exchange's order id."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListArgs:
+    """Arguments of `list`."""
+
+    statuses: tuple[str, ...] | None = None
+    """Only orders in these statuses."""
+    symbol: str | None = None
+    """Only orders on this market."""
+    exchange: str | None = None
+    """Only orders on this exchange."""
+    limit: int = 100
+    """Page size, 1 to 1000."""
+    after: str | None = None
+    """Cursor from the previous page's `next`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeArg:
+    """Arguments of `reconcile`."""
+
+    exchange: str | None = None
+    """One exchange, or all when None."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonArg:
+    """Arguments of `halt` and `resume`."""
+
+    reason: str | None = None
+    """Why, for the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoArgs:
+    """Commands without arguments."""

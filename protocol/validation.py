@@ -1,0 +1,207 @@
+"""Validation of command arguments into typed records.
+
+Each parser raises `ProtocolError`: `invalid_order` for a broken OrderSpec rule,
+`bad_request` for any other argument, both with `details.field`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from protocol.errors import ProtocolError
+from protocol.messages import (
+    ORDER_TYPES,
+    SIDES,
+    STATUSES,
+    TIMES_IN_FORCE,
+    WAIT_MODES,
+    ExchangeArg,
+    ListArgs,
+    NoArgs,
+    OrderRef,
+    OrderSpec,
+    ReasonArg,
+    SubmitArgs,
+)
+
+CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
+SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,20}")
+ORDER_FIELDS = frozenset(
+    {"client_order_id", "exchange", "symbol", "side", "type", "amount", "price",
+     "time_in_force", "params"}
+)
+MAX_LIST_LIMIT = 1000
+MAX_TEXT = 256
+
+
+def _invalid(field: str, message: str) -> ProtocolError:
+    return ProtocolError("invalid_order", message, field=field)
+
+
+def _bad(field: str, message: str) -> ProtocolError:
+    return ProtocolError("bad_request", message, field=field)
+
+
+def parse_decimal(value: Any, field: str) -> Decimal:
+    """A finite decimal > 0 from a JSON string or number (never a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+        raise _invalid(field, f"{field} must be a decimal string or number")
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except (InvalidOperation, ValueError):
+        raise _invalid(field, f"{field} is not a decimal number") from None
+    if not number.is_finite():
+        raise _invalid(field, f"{field} must be finite")
+    if number <= 0:
+        raise _invalid(field, f"{field} must be greater than 0")
+    return number
+
+
+def _choice(spec: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:
+    value = spec.get(field)
+    if value not in choices:
+        raise _invalid(field, f"{field} must be one of {', '.join(choices)}")
+    return str(value)
+
+
+def _optional_text(spec: dict[str, Any], field: str, invalid: bool) -> str | None:
+    value = spec.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
+        error = _invalid if invalid else _bad
+        raise error(field, f"{field} must be a non-empty string")
+    return value
+
+
+def parse_order_spec(spec: Any) -> OrderSpec:
+    """An OrderSpec from the `order` argument of `submit`."""
+    if not isinstance(spec, dict):
+        raise _invalid("order", "order must be an object")
+    unknown = sorted(set(spec) - ORDER_FIELDS)
+    if unknown:
+        raise _invalid(unknown[0], f"unknown order field {unknown[0]!r}")
+    client_order_id = spec.get("client_order_id")
+    if client_order_id is not None and (
+        not isinstance(client_order_id, str) or not CLIENT_ORDER_ID.fullmatch(client_order_id)
+    ):
+        raise _invalid("client_order_id", "client_order_id must match [A-Za-z0-9_-]{1,36}")
+    symbol = spec.get("symbol")
+    if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol):
+        raise _invalid("symbol", "symbol must be a string BASE/QUOTE")
+    side = _choice(spec, "side", SIDES)
+    order_type = _choice(spec, "type", ORDER_TYPES)
+    amount = parse_decimal(spec.get("amount"), "amount")
+    price = _parse_price(spec, order_type)
+    tif = spec.get("time_in_force")
+    if tif is not None:
+        if order_type != "limit":
+            raise _invalid("time_in_force", "time_in_force is for limit orders only")
+        tif = _choice(spec, "time_in_force", TIMES_IN_FORCE)
+    params = spec.get("params", {})
+    if not isinstance(params, dict):
+        raise _invalid("params", "params must be an object")
+    return OrderSpec(
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        amount=amount,
+        price=price,
+        client_order_id=client_order_id,
+        exchange=_optional_text(spec, "exchange", invalid=True),
+        time_in_force=tif,
+        params=params,
+    )
+
+
+def _parse_price(spec: dict[str, Any], order_type: str) -> Decimal | None:
+    price = spec.get("price")
+    if order_type == "market":
+        if price is not None:
+            raise _invalid("price", "price is not allowed for market orders")
+        return None
+    if price is None:
+        raise _invalid("price", "price is required for limit orders")
+    return parse_decimal(price, "price")
+
+
+def parse_submit(args: dict[str, Any]) -> SubmitArgs:
+    """`{"order": OrderSpec, "wait"?: "accepted" | "durable"}`."""
+    if "order" not in args:
+        raise _bad("order", "order is required")
+    wait = args.get("wait", "accepted")
+    if wait not in WAIT_MODES:
+        raise _bad("wait", "wait must be accepted or durable")
+    return SubmitArgs(order=parse_order_spec(args["order"]), wait=str(wait))
+
+
+def parse_order_ref(args: dict[str, Any]) -> OrderRef:
+    """`{"client_order_id"}` or `{"order_id"}`, exactly one."""
+    client_order_id = _optional_text(args, "client_order_id", invalid=False)
+    order_id = _optional_text(args, "order_id", invalid=False)
+    if (client_order_id is None) == (order_id is None):
+        raise _bad("client_order_id", "give exactly one of client_order_id or order_id")
+    return OrderRef(client_order_id=client_order_id, order_id=order_id)
+
+
+def parse_list(args: dict[str, Any]) -> ListArgs:
+    """`{"status"?: [..], "symbol"?, "exchange"?, "limit"?, "after"?}`."""
+    statuses = args.get("status")
+    if statuses is not None:
+        if isinstance(statuses, str):
+            statuses = [statuses]
+        if not isinstance(statuses, list) or not all(s in STATUSES for s in statuses):
+            raise _bad("status", f"status must be a list of: {', '.join(STATUSES)}")
+    limit = args.get("limit", 100)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise _bad("limit", f"limit must be an integer from 1 to {MAX_LIST_LIMIT}")
+    after = _optional_text(args, "after", invalid=False)
+    if after is not None and not after.isdigit():
+        raise _bad("after", "after must be a cursor returned by list")
+    return ListArgs(
+        statuses=tuple(statuses) if statuses is not None else None,
+        symbol=_optional_text(args, "symbol", invalid=False),
+        exchange=_optional_text(args, "exchange", invalid=False),
+        limit=limit,
+        after=after,
+    )
+
+
+def parse_exchange_arg(args: dict[str, Any]) -> ExchangeArg:
+    """`{"exchange"?}`."""
+    return ExchangeArg(exchange=_optional_text(args, "exchange", invalid=False))
+
+
+def parse_reason(args: dict[str, Any]) -> ReasonArg:
+    """`{"reason"?}`."""
+    return ReasonArg(reason=_optional_text(args, "reason", invalid=False))
+
+
+def parse_no_args(args: dict[str, Any]) -> NoArgs:
+    """No arguments."""
+    return NoArgs()
+
+
+ARG_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "ping": parse_no_args,
+    "submit": parse_submit,
+    "status": parse_order_ref,
+    "cancel": parse_order_ref,
+    "list": parse_list,
+    "stats": parse_no_args,
+    "reconcile": parse_exchange_arg,
+    "health": parse_no_args,
+    "halt": parse_reason,
+    "resume": parse_reason,
+}
+
+
+def parse_args(cmd: str, args: dict[str, Any]) -> Any:
+    """The typed arguments of `cmd`; `unknown_command` when there is no such command."""
+    parser = ARG_PARSERS.get(cmd)
+    if parser is None:
+        raise ProtocolError("unknown_command", f"unknown command {cmd!r}")
+    return parser(args)
