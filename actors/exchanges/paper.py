@@ -1,0 +1,229 @@
+"""Paper trading: a simulated spot venue and a ccxt-style client for it.
+
+`PaperVenue` is the exchange (shared, thread-safe, optionally persistent);
+`PaperExchange` is a client with the sync ccxt method signatures, so the
+daemon can drive the venue exactly as it drives a real exchange, with
+optional injected faults (latency, transient errors, ambiguous timeouts,
+rejections, an outage window).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ccxt.base.errors import (
+    ExchangeNotAvailable,
+    InvalidOrder,
+    NetworkError,
+    RequestTimeout,
+)
+
+from .paper_book import PaperVenue
+
+__all__ = ["PaperExchange", "PaperFaults", "PaperVenue"]
+
+# Transient failures cycle through these, so callers meet every kind.
+_TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    RequestTimeout,
+    ExchangeNotAvailable,
+    NetworkError,
+)
+
+
+@dataclass(frozen=True)
+class PaperFaults:
+    """Faults a PaperExchange injects, deterministically for a given seed and clock."""
+
+    latency_ms: float = 0
+    """Delay before each request, spent outside the venue lock."""
+    error_rate: float = 0
+    """Chance a request fails with a transient error before it reaches the venue."""
+    ambiguous_rate: float = 0
+    """Chance a create_order is booked but the caller gets RequestTimeout anyway."""
+    reject_rate: float = 0
+    """Chance a create_order is refused with InvalidOrder without being booked."""
+    outage_after_s: float | None = None
+    """Seconds after the client's creation when an outage begins (None: never)."""
+    outage_duration_s: float = 0
+    """Length of the outage; every request in it raises ExchangeNotAvailable."""
+    seed: int = 0
+    """Seed of the client's own fault RNG."""
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "ambiguous_rate", "reject_rate"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be within [0, 1]")
+        if self.latency_ms < 0 or self.outage_duration_s < 0:
+            raise ValueError("latency_ms and outage_duration_s must not be negative")
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    """Amounts and prices arrive as float, int, str or Decimal; str() keeps 0.1 exact."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidOrder(f"paper: {name} must be a number, got {value!r}")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidOrder(f"paper: {name} must be a number, got {value!r}") from None
+    if not result.is_finite():
+        raise InvalidOrder(f"paper: {name} must be finite, got {value!r}")
+    return result
+
+
+class PaperExchange:
+    """A ccxt-style client of a PaperVenue, for one account; use one per thread.
+
+    Mirrors the sync `ccxt.Exchange` signatures the daemon uses. Faults are
+    applied around the venue call; the venue lock is only held for the book
+    work, never during simulated latency.
+    """
+
+    id = "paper"
+    name = "Paper"
+
+    def __init__(
+        self,
+        venue: PaperVenue,
+        *,
+        account: str = "default",
+        faults: PaperFaults | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.venue = venue
+        self.account = account
+        self.faults = faults if faults is not None else PaperFaults()
+        self.markets: dict[str, dict[str, Any]] = {}
+        self.symbols: list[str] = []
+        self._sleep = sleep
+        self._clock = clock
+        self._started = clock()
+        self._rng = random.Random(self.faults.seed)
+        self._transient_count = 0
+        # Clients are meant for one thread, but a shared one must not corrupt its RNG.
+        self._fault_lock = threading.Lock()
+
+    # -- ccxt methods ----------------------------------------------------------
+
+    def load_markets(self, reload: bool = False) -> dict[str, dict[str, Any]]:
+        if self.markets and not reload:
+            return self.markets  # cached, as ccxt does: no request
+        self._request()
+        self.markets = self.venue.markets()
+        self.symbols = sorted(self.markets)
+        return self.markets
+
+    def create_order(
+        self,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Any,
+        price: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        params = params or {}
+        self._request()
+        if self._chance(self.faults.reject_rate):
+            raise InvalidOrder("rejected by venue (simulated)")
+        order = self.venue.create_order(
+            self.account,
+            symbol,
+            str(type).lower(),
+            str(side).lower(),
+            _decimal(amount, "amount"),
+            None if price is None else _decimal(price, "price"),
+            client_order_id=params.get("clientOrderId"),
+            time_in_force=str(params.get("timeInForce", "GTC")).upper(),
+        )
+        if self._chance(self.faults.ambiguous_rate):
+            # Booked, but the reply is "lost": the caller cannot tell it landed.
+            raise RequestTimeout("paper POST /order timed out (simulated)")
+        return order
+
+    def fetch_order(
+        self, id: str | None, symbol: str | None = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        self._request()
+        client_order_id = (params or {}).get("clientOrderId")
+        return self.venue.fetch_order(
+            self.account, id, client_order_id=client_order_id, symbol=symbol
+        )
+
+    def cancel_order(
+        self, id: str | None, symbol: str | None = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        self._request()
+        client_order_id = (params or {}).get("clientOrderId")
+        return self.venue.cancel_order(
+            self.account, id, client_order_id=client_order_id, symbol=symbol
+        )
+
+    def fetch_open_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        self._request()
+        return self.venue.open_orders(self.account, symbol, since, limit)
+
+    def fetch_orders(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        self._request()
+        return self.venue.orders(self.account, symbol, since, limit)
+
+    def fetch_my_trades(
+        self,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        self._request()
+        return self.venue.my_trades(self.account, symbol, since, limit)
+
+    def fetch_balance(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._request()
+        return self.venue.balance(self.account)
+
+    def fetch_ticker(self, symbol: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._request()
+        return self.venue.ticker(symbol)
+
+    # -- faults ------------------------------------------------------------------
+
+    def _request(self) -> None:
+        """What every request goes through before the venue sees it."""
+        faults = self.faults
+        if faults.latency_ms > 0:
+            self._sleep(faults.latency_ms / 1000)
+        if faults.outage_after_s is not None:
+            begins = self._started + faults.outage_after_s
+            if begins <= self._clock() < begins + faults.outage_duration_s:
+                raise ExchangeNotAvailable("venue outage (simulated)")
+        if self._chance(faults.error_rate):
+            with self._fault_lock:
+                error = _TRANSIENT_ERRORS[self._transient_count % len(_TRANSIENT_ERRORS)]
+                self._transient_count += 1
+            raise error("paper request failed (simulated transient error)")
+
+    def _chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        if rate >= 1:
+            return True
+        with self._fault_lock:
+            return self._rng.random() < rate

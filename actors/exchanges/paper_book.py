@@ -1,0 +1,259 @@
+"""The paper venue: a simulated spot exchange shared by paper clients."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ccxt.base.errors import OrderNotFound
+
+from . import paper_rules as rules
+from .paper_engine import OrderEngine
+from .paper_model import (
+    MARKETS,
+    Order,
+    Trade,
+    account_from_record,
+    account_record,
+    balance_to_ccxt,
+    iso8601,
+)
+from .paper_prices import PriceWalk
+from .paper_store import PaperStore, PendingWrites, StoredBook
+
+
+class PaperVenue(OrderEngine):
+    """A simulated spot exchange: markets, accounts, orders, trades, moving prices.
+
+    Thread-safe: one lock guards every operation. Each operation first
+    advances the simulated prices to the clock and fills the resting limit
+    orders they crossed, then does its own work, then (with a state path)
+    commits every row it changed before returning, so a crash after a call
+    returned never loses its effect.
+
+    Methods take the account explicitly; they are the back end of
+    PaperExchange, the ccxt-style client. `all_orders`, `set_price`,
+    `cancel_on_venue` and `price` are for operators and tests.
+
+    With a state path, `seed` only seeds a fresh database: a stored walk
+    goes on with its own seed. Run one live venue per path; a second one
+    would keep its own in-memory book and the two would diverge.
+    """
+
+    def __init__(
+        self,
+        state_path: Path | None,
+        *,
+        seed: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(PriceWalk(seed, clock()))
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._store: PaperStore | None = None
+        if state_path is not None:
+            self._store = PaperStore(state_path)
+            self._restore(self._store.load())
+
+    def close(self) -> None:
+        """Close the database; the in-memory book stays usable but stops persisting."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- account-scoped operations (the client's back end) --------------------
+
+    def markets(self) -> dict[str, dict[str, Any]]:
+        return {symbol: spec.to_ccxt() for symbol, spec in MARKETS.items()}
+
+    def create_order(
+        self,
+        account: str,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal | None = None,
+        *,
+        client_order_id: str | None = None,
+        time_in_force: str = "GTC",
+    ) -> dict[str, Any]:
+        with self._operation() as now_ms:
+            order = self._submit(
+                account, symbol, type, side, amount, price, client_order_id, time_in_force, now_ms
+            )
+            return order.to_ccxt()
+
+    def fetch_order(
+        self,
+        account: str,
+        order_id: str | None,
+        *,
+        client_order_id: str | None = None,
+        symbol: str | None = None,
+    ) -> dict[str, Any]:
+        with self._operation():
+            return self._find(account, order_id, client_order_id, symbol).to_ccxt()
+
+    def cancel_order(
+        self,
+        account: str,
+        order_id: str | None,
+        *,
+        client_order_id: str | None = None,
+        symbol: str | None = None,
+    ) -> dict[str, Any]:
+        with self._operation():
+            order = self._find(account, order_id, client_order_id, symbol)
+            self._cancel(order)
+            return order.to_ccxt()
+
+    def open_orders(
+        self,
+        account: str,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        with self._operation():
+            orders = self._in_symbol(self._book.open_orders(account), symbol)
+            return [o.to_ccxt() for o in rules.window(orders, since, limit)]
+
+    def orders(
+        self,
+        account: str,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        with self._operation():
+            orders = self._in_symbol(self._book.account_orders(account), symbol)
+            return [o.to_ccxt() for o in rules.window(orders, since, limit)]
+
+    def my_trades(
+        self,
+        account: str,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        with self._operation():
+            trades = self._in_symbol(self._book.account_trades(account), symbol)
+            return [t.to_ccxt() for t in rules.window(trades, since, limit)]
+
+    def balance(self, account: str) -> dict[str, Any]:
+        with self._operation() as now_ms:
+            return balance_to_ccxt(self._account(account), now_ms)
+
+    def ticker(self, symbol: str) -> dict[str, Any]:
+        with self._operation() as now_ms:
+            self._market(symbol)
+            price = self._walk.prices[symbol]
+            last = float(price)
+            return {
+                "symbol": symbol,
+                "timestamp": now_ms,
+                "datetime": iso8601(now_ms),
+                "last": last,
+                "close": last,
+                "bid": last,
+                "ask": last,
+                "info": {"price": str(price)},
+            }
+
+    # -- operator / test hooks ---------------------------------------------------
+
+    def price(self, symbol: str) -> Decimal:
+        """The current simulated price of a market."""
+        with self._operation():
+            self._market(symbol)
+            return self._walk.prices[symbol]
+
+    def all_orders(self) -> list[dict[str, Any]]:
+        """Every order on the venue, all accounts, in creation order."""
+        with self._operation():
+            return [self._book.orders[oid].to_ccxt() for oid in sorted(self._book.orders)]
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """Force a market's price (the walk goes on from it); crossed orders fill now."""
+        with self._operation() as now_ms:
+            spec = self._market(symbol)
+            price = Decimal(str(price))
+            if not price.is_finite() or price <= 0 or not rules.multiple_of(price, spec.price_step):
+                raise ValueError(f"bad price {price} for {symbol}")
+            self._walk.prices[symbol] = price
+            self._dirty_market = True
+            self._match([symbol], now_ms)
+
+    def cancel_on_venue(self, order_id: str) -> dict[str, Any]:
+        """Cancel an open order exchange-side, as an operator would, whatever its account."""
+        with self._operation():
+            order = self._book.orders.get(rules.parse_id(order_id))
+            if order is None:
+                raise OrderNotFound(f"paper: order {order_id} not found")
+            self._cancel(order)
+            return order.to_ccxt()
+
+    # -- operation frame and persistence -----------------------------------------
+
+    @contextmanager
+    def _operation(self) -> Iterator[int]:
+        """Lock, catch prices up with the clock, run the body, persist what changed."""
+        with self._lock:
+            try:
+                now_ms = int(self._clock() * 1000)
+                changed = self._walk.advance(now_ms / 1000)
+                if changed:
+                    self._dirty_market = True
+                    self._match(changed, now_ms)
+                yield now_ms
+            finally:
+                # Also when the body raised: a price step and its fills may precede it.
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._store is None:
+            self._clear_dirty()
+            return
+        pending = PendingWrites(
+            orders={oid: self._book.orders[oid].record() for oid in self._dirty_orders},
+            trades=[(t.id, t.record()) for t in self._new_trades],
+            accounts={a: account_record(self._accounts[a]) for a in self._dirty_accounts},
+            market=self._walk.record() if self._dirty_market else None,
+        )
+        self._clear_dirty()
+        if pending:
+            # If this raises, memory is ahead of disk and the caller gets a
+            # non-ccxt error: an outcome-unknown failure, which it is.
+            self._store.write(pending)
+
+    def _clear_dirty(self) -> None:
+        self._dirty_orders.clear()
+        self._dirty_accounts.clear()
+        self._new_trades.clear()
+        self._dirty_market = False
+
+    def _restore(self, stored: StoredBook) -> None:
+        if stored.market is not None:
+            self._walk = PriceWalk.from_record(stored.market)
+        else:
+            self._dirty_market = True  # a fresh database gets its price row
+        for name, rec in stored.accounts.items():
+            self._accounts[name] = account_from_record(rec)
+        for rec in stored.orders:
+            self._book.add(Order.from_record(rec))
+        for rec in stored.trades:
+            self._book.add_trade(Trade.from_record(rec))
+        self._next_order_id, self._next_trade_id = self._book.next_ids()
+
+    def _in_symbol(self, items: list[Any], symbol: str | None) -> list[Any]:
+        if symbol is None:
+            return items
+        self._market(symbol)
+        return [item for item in items if item.symbol == symbol]

@@ -1,0 +1,179 @@
+"""The durable write-ahead ledger of orders (SQLite, WAL, synchronous=FULL).
+
+Writes are staged and committed in groups: `stage` remembers the newest state of
+an order, `commit` writes everything staged in one transaction. Callers reply to
+clients only after `commit` returned.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.orders import Order
+from protocol.codec import format_decimal
+from protocol.messages import TERMINAL_STATUSES, ListArgs
+
+COLUMNS = (
+    "client_order_id", "order_id", "exchange", "symbol", "side", "type", "amount", "price",
+    "time_in_force", "params", "status", "filled", "average_price", "fee_currency", "fee_cost",
+    "created_at", "updated_at", "attempts", "last_error", "trail",
+)
+_TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES))
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS orders (
+    row INTEGER PRIMARY KEY,
+    client_order_id TEXT NOT NULL UNIQUE,
+    order_id TEXT, exchange TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
+    type TEXT NOT NULL, amount TEXT NOT NULL, price TEXT, time_in_force TEXT,
+    params TEXT NOT NULL, status TEXT NOT NULL, filled TEXT NOT NULL, average_price TEXT,
+    fee_currency TEXT, fee_cost TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    attempts INTEGER NOT NULL, last_error TEXT, trail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_by_exchange_id ON orders (exchange, order_id);
+CREATE INDEX IF NOT EXISTS orders_live ON orders (status)
+    WHERE status NOT IN ({_TERMINAL_SQL});
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_SELECT = f"SELECT row, {', '.join(COLUMNS)} FROM orders"
+_UPSERT = (
+    f"INSERT INTO orders ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT(client_order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+)
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
+def _to_row(order: Order) -> tuple[Any, ...]:
+    return (
+        order.client_order_id, order.order_id, order.exchange, order.symbol, order.side,
+        order.type, _dec(order.amount), _dec(order.price), order.time_in_force,
+        json.dumps(order.params, sort_keys=True), order.status, _dec(order.filled),
+        _dec(order.average_price), order.fee_currency, _dec(order.fee_cost), order.created_at,
+        order.updated_at, order.attempts,
+        None if order.last_error is None else json.dumps(order.last_error),
+        json.dumps(order.trail),
+    )
+
+
+def _from_row(row: tuple[Any, ...]) -> Order:
+    (_, cid, order_id, exchange, symbol, side, type_, amount, price, tif, params, status,
+     filled, average, fee_currency, fee_cost, created, updated, attempts, last_error,
+     trail) = row
+    return Order(
+        client_order_id=cid, order_id=order_id, exchange=exchange, symbol=symbol, side=side,
+        type=type_, amount=Decimal(amount), price=None if price is None else Decimal(price),
+        time_in_force=tif, params=json.loads(params), status=status, filled=Decimal(filled),
+        average_price=None if average is None else Decimal(average),
+        fee_currency=fee_currency, fee_cost=None if fee_cost is None else Decimal(fee_cost),
+        created_at=created, updated_at=updated, attempts=attempts,
+        last_error=None if last_error is None else json.loads(last_error),
+        trail=json.loads(trail),
+    )
+
+
+class Ledger:
+    """Orders on disk. Used from one thread only (the OrderActor's)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._staged: dict[str, Order] = {}
+        self._meta: dict[str, str] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def stage(self, order: Order) -> None:
+        """Remember the order's current state for the next commit."""
+        self._staged[order.client_order_id] = order
+
+    def stage_meta(self, key: str, value: str) -> None:
+        self._meta[key] = value
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._staged or self._meta)
+
+    def commit(self) -> int:
+        """Write everything staged in one transaction; returns the number of orders."""
+        if not self.dirty:
+            return 0
+        rows = [_to_row(order) for order in self._staged.values()]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(_UPSERT, rows)
+            self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                list(self._meta.items()),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self._staged.clear()
+        self._meta.clear()
+        return len(rows)
+
+    def get(self, client_order_id: str) -> Order | None:
+        staged = self._staged.get(client_order_id)
+        if staged is not None:
+            return staged
+        row = self._db.execute(
+            f"{_SELECT} WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def get_by_order_id(self, order_id: str) -> Order | None:
+        for order in self._staged.values():
+            if order.order_id == order_id:
+                return order
+        row = self._db.execute(
+            f"{_SELECT} WHERE order_id = ? ORDER BY row DESC LIMIT 1", (order_id,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def live(self) -> list[Order]:
+        """Every order not yet in a terminal status."""
+        rows = self._db.execute(
+            f"{_SELECT} WHERE status NOT IN ({_TERMINAL_SQL}) ORDER BY row").fetchall()
+        return [_from_row(row) for row in rows]
+
+    def meta(self, key: str) -> str | None:
+        if key in self._meta:
+            return self._meta[key]
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def page(self, args: ListArgs) -> tuple[list[Order], str | None]:
+        """One page of orders in creation order, and the cursor of the next."""
+        where: list[str] = ["row > ?"]
+        params: list[Any] = [int(args.after or 0)]
+        if args.statuses is not None:
+            where.append(f"status IN ({', '.join('?' for _ in args.statuses)})")
+            params.extend(args.statuses)
+        for column in ("symbol", "exchange"):
+            value = getattr(args, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self._db.execute(
+            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY row LIMIT ?",
+            (*params, args.limit + 1),
+        ).fetchall()
+        more = len(rows) > args.limit
+        rows = rows[: args.limit]
+        cursor = str(rows[-1][0]) if more else None
+        return [_from_row(row) for row in rows], cursor
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM orders").fetchone()[0])

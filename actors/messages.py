@@ -1,0 +1,187 @@
+"""Messages between the actors: frozen records, dispatched by type in one place per actor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from actors.orders import Order
+from protocol.errors import ProtocolError
+from protocol.messages import ListArgs, OrderRef, OrderSpec
+
+Reply = Callable[[dict[str, Any] | ProtocolError], None]
+"""Where a command's outcome goes: a result object, or the error to send."""
+
+
+# --- to OrderActor -----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """Place an order (the `submit` command)."""
+
+    spec: OrderSpec
+    """Validated spec, not yet normalized."""
+    wait: str
+    """accepted or durable."""
+    reply: Reply
+    """Receives `{"order": Order}` or an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatus:
+    """The `status` command."""
+
+    ref: OrderRef
+    """Which order."""
+    reply: Reply
+    """Receives `{"order": Order}` or an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """The `cancel` command."""
+
+    ref: OrderRef
+    """Which order."""
+    reply: Reply
+    """Receives `{"order": Order}` or an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListOrders:
+    """The `list` command."""
+
+    args: ListArgs
+    """Filters and paging."""
+    reply: Reply
+    """Receives `{"orders": [...], "next": cursor}`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Commit everything staged; sent by the actor to itself so a batch forms."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: expire waiting replies, refresh what is due."""
+
+    now: float
+    """Clock value when the tick was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """What the exchange says about an order, in our terms."""
+
+    order_id: str
+    """The exchange's id."""
+    status: str
+    """One of our statuses (open, partially_filled, filled, canceled, expired, rejected)."""
+    filled: Decimal
+    """Filled base amount."""
+    average_price: Decimal | None
+    """Average fill price."""
+    fee_currency: str | None
+    """Currency of the fee."""
+    fee_cost: Decimal | None
+    """Total fee so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """An exchange error as stored on the order."""
+
+    code: str
+    """Protocol error code (e.g. insufficient_funds is reported as code + message)."""
+    message: str
+    """Human-readable, free of secrets."""
+
+    def to_wire(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeReport:
+    """The outcome of one exchange operation on one order."""
+
+    client_order_id: str
+    """Which order."""
+    op: str
+    """create, cancel or fetch."""
+    outcome: str
+    """ok, rejected (permanent), unknown (ambiguous) or failed (known not done)."""
+    view: OrderView | None = None
+    """The order as the exchange showed it, when it did."""
+    error: ErrorInfo | None = None
+    """Why, when not ok."""
+
+
+# --- to ExchangeActor --------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class OrderTicket:
+    """An immutable copy of what the exchange needs to know about an order."""
+
+    client_order_id: str
+    """Our idempotency key, sent to the exchange."""
+    order_id: str | None
+    """The exchange's id when known."""
+    symbol: str
+    """Market."""
+    side: str
+    """buy or sell."""
+    type: str
+    """limit or market."""
+    amount: Decimal
+    """Quantity."""
+    price: Decimal | None
+    """Limit price."""
+    time_in_force: str | None
+    """GTC, IOC or FOK."""
+    params: dict[str, Any]
+    """Extra exchange parameters."""
+
+    @classmethod
+    def of(cls, order: Order) -> OrderTicket:
+        return cls(order.client_order_id, order.order_id, order.symbol, order.side,
+                   order.type, order.amount, order.price, order.time_in_force,
+                   dict(order.params))
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Create the order on the exchange."""
+
+    ticket: OrderTicket
+    """The order."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel the order on the exchange."""
+
+    ticket: OrderTicket
+    """The order."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOrder:
+    """Look the order up on the exchange."""
+
+    ticket: OrderTicket
+    """The order."""
+
+
+# --- to the supervisor -------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ActorCrashed:
+    """A supervised actor died of an exception."""
+
+    name: str
+    """Its registry name."""
+    error: str
+    """What killed it (type and message)."""

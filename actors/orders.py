@@ -1,0 +1,146 @@
+"""The order record and its state machine."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from protocol.codec import format_decimal
+from protocol.messages import TERMINAL_STATUSES, OrderSpec
+
+ZERO = Decimal(0)
+
+# status -> the statuses it may move to. Terminal statuses move nowhere.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending_submit": frozenset({"unknown", "open", "partially_filled", "pending_cancel",
+                                 "filled", "canceled", "rejected", "expired"}),
+    "unknown": frozenset({"pending_submit", "open", "partially_filled", "pending_cancel",
+                          "filled", "canceled", "rejected", "expired"}),
+    "open": frozenset({"partially_filled", "pending_cancel", "filled", "canceled", "expired"}),
+    "partially_filled": frozenset({"partially_filled", "pending_cancel", "filled", "canceled",
+                                   "expired"}),
+    "pending_cancel": frozenset({"open", "partially_filled", "filled", "canceled", "expired",
+                                 "rejected"}),
+    "filled": frozenset(),
+    "canceled": frozenset(),
+    "rejected": frozenset(),
+    "expired": frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    """A status change the state machine does not allow."""
+
+
+def rfc3339(epoch: float) -> str:
+    """An RFC 3339 UTC timestamp with milliseconds."""
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
+@dataclass(slots=True)
+class Order:
+    """One order as the ledger holds it. Only OrderActor changes it."""
+
+    client_order_id: str
+    exchange: str
+    symbol: str
+    side: str
+    type: str
+    amount: Decimal
+    price: Decimal | None
+    time_in_force: str | None
+    params: dict[str, Any]
+    status: str = "pending_submit"
+    order_id: str | None = None
+    filled: Decimal = ZERO
+    average_price: Decimal | None = None
+    fee_currency: str | None = None
+    fee_cost: Decimal | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    attempts: int = 0
+    last_error: dict[str, str] | None = None
+    trail: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_spec(cls, spec: OrderSpec, now: float) -> Order:
+        """A new pending order from a normalized spec."""
+        assert spec.client_order_id is not None and spec.exchange is not None
+        return cls(
+            client_order_id=spec.client_order_id,
+            exchange=spec.exchange,
+            symbol=spec.symbol,
+            side=spec.side,
+            type=spec.type,
+            amount=spec.amount,
+            price=spec.price,
+            time_in_force=spec.time_in_force,
+            params=dict(spec.params),
+            created_at=now,
+            updated_at=now,
+        )
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.amount - self.filled, ZERO)
+
+    def same_spec(self, spec: OrderSpec) -> bool:
+        """Whether a normalized spec asks for exactly this order."""
+        return (
+            spec.exchange == self.exchange
+            and spec.symbol == self.symbol
+            and spec.side == self.side
+            and spec.type == self.type
+            and spec.amount == self.amount
+            and spec.price == self.price
+            and spec.time_in_force == self.time_in_force
+            and spec.params == self.params
+        )
+
+    def move_to(self, status: str, now: float) -> bool:
+        """Change status; False when already there, IllegalTransition when not allowed."""
+        if status == self.status:
+            return False
+        if status not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"{self.client_order_id}: {self.status} -> {status}")
+        self.status = status
+        self.updated_at = now
+        return True
+
+    def to_wire(self) -> dict[str, Any]:
+        """The Order object of the wire protocol."""
+        fee = None
+        if self.fee_cost is not None:
+            fee = {"currency": self.fee_currency, "cost": _dec(self.fee_cost)}
+        return {
+            "client_order_id": self.client_order_id,
+            "order_id": self.order_id,
+            "exchange": self.exchange,
+            "symbol": self.symbol,
+            "side": self.side,
+            "type": self.type,
+            "amount": _dec(self.amount),
+            "price": _dec(self.price),
+            "time_in_force": self.time_in_force,
+            "status": self.status,
+            "filled": _dec(self.filled),
+            "remaining": _dec(self.remaining),
+            "average_price": _dec(self.average_price),
+            "fee": fee,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+        }

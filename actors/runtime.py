@@ -1,0 +1,59 @@
+"""What the actors share with the process around them: state, clock, event sink."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+STATES = ("starting", "ready", "halted", "stopping")
+
+
+class DaemonState:
+    """The daemon's state as `ping` and `health` report it; thread-safe."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._state = "starting"
+        self.reason: str | None = None
+        self.started = clock()
+        self._clock = clock
+
+    @property
+    def value(self) -> str:
+        return self._state
+
+    def set(self, state: str, reason: str | None = None) -> None:
+        assert state in STATES
+        with self._lock:
+            if self._state == "stopping":
+                return
+            self._state = state
+            self.reason = reason
+
+    def uptime(self) -> float:
+        return self._clock() - self.started
+
+
+class EventSink(Protocol):
+    """Where order events go (the PUB socket in the daemon)."""
+
+    def publish(self, frames: list[bytes]) -> None: ...
+
+
+class NoEvents:
+    """An event sink that drops everything (library use without a PUB socket)."""
+
+    def publish(self, frames: list[bytes]) -> None:
+        return None
+
+
+@dataclass
+class Clock:
+    """Injected time: `now` is wall time for records, `monotonic` for deadlines."""
+
+    now: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep

@@ -1,0 +1,128 @@
+"""Supervision: a registry of the current actor references and a supervisor that
+restarts crashed actors (pykka has none)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actors.messages import ActorCrashed
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT_S = 5.0
+"""Every ask has a timeout: an ask racing an actor's death can otherwise hang forever."""
+
+
+class Registry:
+    """Current references by name, readable from any thread.
+
+    Callers look actors up here on every message instead of holding references,
+    so a restarted actor is reached at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._refs: dict[str, pykka.ActorRef[Any]] = {}
+        self._factories: dict[str, Callable[[], pykka.ActorRef[Any]]] = {}
+        self._restarts: dict[str, int] = {}
+        self._order: list[str] = []
+        self.supervisor: pykka.ActorRef[Any] | None = None
+
+    def start(self, name: str, factory: Callable[[], pykka.ActorRef[Any]]) -> None:
+        """Start an actor under supervision."""
+        ref = factory()
+        with self._lock:
+            self._refs[name] = ref
+            self._factories[name] = factory
+            self._restarts.setdefault(name, 0)
+            if name not in self._order:
+                self._order.append(name)
+
+    def restart(self, name: str) -> None:
+        """Replace a dead actor with a new one from its factory."""
+        with self._lock:
+            factory = self._factories[name]
+            old = self._refs[name]
+        if old.is_alive():
+            old.stop(block=True, timeout=ASK_TIMEOUT_S)
+        ref = factory()
+        with self._lock:
+            self._refs[name] = ref
+            self._restarts[name] += 1
+
+    def ref(self, name: str) -> pykka.ActorRef[Any]:
+        return self._refs[name]
+
+    def tell(self, name: str, message: Any) -> bool:
+        """Send a message to the named actor; False when it is dead (the message is lost)."""
+        try:
+            self._refs[name].tell(message)
+        except (pykka.ActorDeadError, KeyError):
+            log.warning("message %s to %s lost: actor not running",
+                        type(message).__name__, name)
+            return False
+        return True
+
+    def ask(self, name: str, message: Any, timeout: float = ASK_TIMEOUT_S) -> Any:
+        return self._refs[name].ask(message, timeout=timeout)
+
+    def report_crash(self, name: str, error: str) -> None:
+        if self.supervisor is not None:
+            try:
+                self.supervisor.tell(ActorCrashed(name=name, error=error))
+            except pykka.ActorDeadError:
+                log.error("actor %s crashed while the supervisor is stopped", name)
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {name: {"alive": self._refs[name].is_alive(),
+                           "restarts": self._restarts[name]} for name in self._order}
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._order)
+
+    def stop_all(self) -> None:
+        """Stop every actor in the reverse order of their start."""
+        for name in reversed(self.names()):
+            ref = self._refs[name]
+            try:
+                ref.stop(block=True, timeout=ASK_TIMEOUT_S * 2)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                log.warning("actor %s did not stop in time", name)
+        if self.supervisor is not None:
+            self.supervisor.stop(block=True, timeout=ASK_TIMEOUT_S)
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    """An actor that tells the supervisor when an exception kills it."""
+
+    def __init__(self, registry: Registry, name: str) -> None:
+        super().__init__()
+        self.registry = registry
+        self.name = name
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        self.on_crash()
+        self.registry.report_crash(self.name, f"{exception_type.__name__}: {exception_value}")
+
+    def on_crash(self) -> None:
+        """Release what the actor holds; called before the supervisor hears of the crash."""
+
+
+class Supervisor(pykka.ThreadingActor):
+    """Restarts crashed actors."""
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, ActorCrashed):
+            log.error("actor %s crashed (%s); restarting it", message.name, message.error)
+            self.registry.restart(message.name)
