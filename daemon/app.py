@@ -1,0 +1,136 @@
+"""Wiring: the actors, the sockets and the process lifecycle of one daemon."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import zmq
+
+from actors.exchange_actor import ExchangeActor, LoadMarkets
+from actors.exchanges.client import ExchangeClient
+from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
+from actors.messages import Tick
+from actors.order_actor import NAME as ORDER_ACTOR
+from actors.order_actor import OrderActor, OrderSettings, exchange_actor_name
+from actors.runtime import Clock, DaemonState
+from actors.supervisor import Registry, Supervisor
+from daemon.commands import Commands
+from daemon.config import Config, ExchangeConfig
+from daemon.events import ZmqPublisher
+from daemon.frontend import Frontend
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1
+DRAIN_TIMEOUT_S = 10.0
+MARKETS_TIMEOUT_S = 30.0
+
+
+class Daemon:
+    """One running orderd: start, serve, stop."""
+
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.state = DaemonState()
+        self.registry = Registry()
+        self.context: zmq.Context[Any] = zmq.Context()
+        self.venues: dict[str, PaperVenue] = {}
+        self._stop = threading.Event()
+        self._ticker_stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+
+    # --- start -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.events = ZmqPublisher(self.context, self.config.events.endpoint)
+        self.registry.supervisor = Supervisor.start(self.registry)
+        self._start_order_actor()
+        for exchange in self.config.exchanges:
+            self._start_exchange_actor(exchange)
+        markets = self._load_markets()
+        commands = Commands(self.registry, self.state, markets, self.config.default_exchange,
+                            self._circuits)
+        self.frontend = Frontend(self.context, self.config.control.endpoint,
+                                 self.config.control.max_request_bytes, commands.handlers())
+        self.frontend.start()
+        self._ticker.start()
+        self.state.set("ready")
+        log.info("orderd ready: commands on %s, events on %s",
+                 self.config.control.endpoint, self.config.events.endpoint)
+
+    def _start_order_actor(self) -> None:
+        orders = self.config.orders
+        settings = OrderSettings(
+            ledger_path=self.config.state_dir / "ledger.sqlite",
+            default_exchange=self.config.default_exchange,
+            accept_timeout_s=orders.accept_timeout_s,
+            client_id_prefix=orders.client_id_prefix,
+            refresh_interval_s=orders.refresh_interval_s,
+        )
+        self.registry.start(ORDER_ACTOR, lambda: OrderActor.start(
+            self.registry, settings, self.state, self.events, self.clock))
+
+    def _start_exchange_actor(self, exchange: ExchangeConfig) -> None:
+        name = exchange_actor_name(exchange.name)
+        factory = self._client_factory(exchange)
+        self.registry.start(name, lambda: ExchangeActor.start(self.registry, name, factory))
+
+    def _client_factory(self, exchange: ExchangeConfig) -> Any:
+        venue = PaperVenue(self.config.state_dir / f"paper-{exchange.name}.sqlite",
+                           clock=self.clock.now)
+        self.venues[exchange.name] = venue
+        faults = PaperFaults(**vars(exchange.faults))
+
+        def factory() -> ExchangeClient:
+            return PaperExchange(venue, account=exchange.account, faults=faults,
+                                 sleep=self.clock.sleep, clock=self.clock.now)
+
+        return factory
+
+    def _load_markets(self) -> dict[str, frozenset[str]]:
+        markets = {}
+        for exchange in self.config.exchanges:
+            name = exchange_actor_name(exchange.name)
+            loaded = self.registry.ask(name, LoadMarkets(), timeout=MARKETS_TIMEOUT_S)
+            markets[exchange.name] = frozenset(loaded)
+        return markets
+
+    def _circuits(self) -> dict[str, Any]:
+        return {e.name: {"state": "closed", "errors_per_minute": 0.0}
+                for e in self.config.exchanges}
+
+    def _tick(self) -> None:
+        while not self._ticker_stop.wait(TICK_S):
+            self.registry.tell(ORDER_ACTOR, Tick(self.clock.monotonic()))
+
+    # --- stop --------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def wait(self) -> None:
+        self._stop.wait()
+
+    def stop(self) -> None:
+        """Refuse new submits; finish and commit what is in flight; stop actors in reverse."""
+        log.info("orderd stopping")
+        self.state.set("stopping")
+        self._stop.set()
+        self._drain()
+        self._ticker_stop.set()
+        self.registry.stop_all()
+        self.frontend.close()
+        self.events.close()
+        for venue in self.venues.values():
+            venue.close()
+        self.context.term()
+        log.info("orderd stopped")
+
+    def _drain(self) -> None:
+        deadline = self.clock.monotonic() + DRAIN_TIMEOUT_S
+        while self.frontend.in_flight() > 0 and self.clock.monotonic() < deadline:
+            self._ticker_stop.wait(0.01)

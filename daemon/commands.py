@@ -1,0 +1,95 @@
+"""The command table: what each wire command does in the daemon.
+
+Handlers run in the front end's thread; they answer at once or hand a message to
+an actor that answers later through `answer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from actors.messages import Cancel, GetStatus, ListOrders, Submit
+from actors.order_actor import NAME as ORDER_ACTOR
+from actors.runtime import DaemonState
+from actors.supervisor import Registry
+from daemon import __version__
+from daemon.frontend import Answer, Handler
+from protocol.errors import ProtocolError
+from protocol.messages import ListArgs, NoArgs, OrderRef, ReasonArg, Request, SubmitArgs
+
+
+class Commands:
+    """Serves the wire commands from the actors and the daemon state."""
+
+    def __init__(self, registry: Registry, state: DaemonState,
+                 markets: dict[str, frozenset[str]], default_exchange: str,
+                 circuits: Callable[[], dict[str, Any]]) -> None:
+        self.registry = registry
+        self.state = state
+        self.markets = markets
+        self.default_exchange = default_exchange
+        self.circuits = circuits
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "ping": self.ping, "health": self.health, "submit": self.submit,
+            "status": self.status, "cancel": self.cancel, "list": self.list,
+            "halt": self.halt, "resume": self.resume,
+        }
+
+    def _to_orders(self, message: Any, answer: Answer) -> None:
+        if self.registry.tell(ORDER_ACTOR, message):
+            return
+        if self.state.value == "stopping":
+            answer(ProtocolError("halted", "the daemon is stopping", retry_after_s=1.0))
+        else:
+            answer(ProtocolError("internal", "order actor is restarting; retry",
+                                 retry_after_s=1.0))
+
+    def ping(self, request: Request, args: NoArgs, answer: Answer) -> None:
+        """Liveness: version, uptime and state."""
+        answer({"version": __version__, "uptime_s": round(self.state.uptime(), 3),
+                "state": self.state.value})
+
+    def health(self, request: Request, args: NoArgs, answer: Answer) -> None:
+        """State, each actor's liveness and restarts, each exchange's circuit."""
+        answer({"state": self.state.value, "actors": self.registry.health(),
+                "circuits": self.circuits()})
+
+    def submit(self, request: Request, args: SubmitArgs, answer: Answer) -> None:
+        """Place an order (idempotent by client_order_id)."""
+        exchange = args.order.exchange or self.default_exchange
+        symbols = self.markets.get(exchange)
+        if symbols is None:
+            raise ProtocolError("unknown_exchange", f"no exchange named {exchange!r}",
+                                field="exchange")
+        if args.order.symbol not in symbols:
+            raise ProtocolError("unknown_symbol",
+                                f"{args.order.symbol} is not a market of {exchange}",
+                                field="symbol")
+        self._to_orders(Submit(args.order, args.wait, answer), answer)
+
+    def status(self, request: Request, args: OrderRef, answer: Answer) -> None:
+        """One order by client_order_id or order_id."""
+        self._to_orders(GetStatus(args, answer), answer)
+
+    def cancel(self, request: Request, args: OrderRef, answer: Answer) -> None:
+        """Cancel one order."""
+        self._to_orders(Cancel(args, answer), answer)
+
+    def list(self, request: Request, args: ListArgs, answer: Answer) -> None:
+        """A page of orders, oldest first."""
+        self._to_orders(ListOrders(args, answer), answer)
+
+    def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
+        """Refuse new submits until resume."""
+        if self.state.value in ("ready", "halted"):
+            self.state.set("halted", args.reason or "halted by command")
+        answer({"state": self.state.value})
+
+    def resume(self, request: Request, args: ReasonArg, answer: Answer) -> None:
+        """Accept submits again after halt."""
+        if self.state.value == "halted":
+            self.state.set("ready")
+        answer({"state": self.state.value})

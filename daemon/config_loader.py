@@ -1,0 +1,78 @@
+"""Strict TOML-to-dataclass loading: every key known, every type checked.
+
+A schema is a tree of frozen dataclasses whose fields have defaults; a table's
+key that is not a field, or a value of the wrong type, is a `ConfigError` naming
+the key by its dotted path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message names its key."""
+
+
+def build(cls: type[T], table: Any, key: str, base_dir: Path) -> T:
+    """An instance of dataclass `cls` from a TOML table at dotted path `key`."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{key or 'config'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for name in table:
+        if name not in fields:
+            raise ConfigError(f"{_join(key, name)}: unknown key")
+    values = {name: _convert(hints[name], value, _join(key, name), base_dir)
+              for name, value in table.items()}
+    instance = cls(**values)
+    check = getattr(instance, "check", None)
+    if check is not None:
+        check(key)
+    return instance
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value, key, base_dir)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list")
+        return tuple(_convert(item, v, f"{key}[{i}]", base_dir) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key, base_dir)  # type: ignore[arg-type]
+    return _scalar(hint, value, key, base_dir)
+
+
+def _scalar(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: expected a path string")
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (base_dir / path)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false")
+    if hint is int and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected an integer")
+    if not isinstance(value, hint):
+        raise ConfigError(f"{key}: expected {_name(hint)}, got {type(value).__name__}")
+    return value
+
+
+def _name(hint: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
