@@ -1,0 +1,132 @@
+"""Test support: free ports, config files, and real orderd processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocol.client import NoAnswer, OrderdClient
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def write_config(path: Path, *, control: str, events: str, extra: str = "",
+                 exchanges: str | None = None) -> Path:
+    exchanges = exchanges if exchanges is not None else (
+        '[[exchanges]]\nname = "paper"\ndriver = "paper"\n')
+    path.write_text(
+        f'state_dir = "state"\n{extra}\n'
+        f'[control]\nendpoint = "{control}"\n'
+        f'[events]\nendpoint = "{events}"\n'
+        f'[orders]\naccept_timeout_s = 5.0\nrefresh_interval_s = 0.2\n'
+        f'{exchanges}'
+    )
+    return path
+
+
+@dataclass
+class DaemonProcess:
+    """A real orderd process on free ports."""
+
+    workdir: Path
+    extra: str = ""
+    exchanges: str | None = None
+    control: str = ""
+    events: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    clients: list[OrderdClient] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.control = self.control or f"tcp://127.0.0.1:{free_port()}"
+        self.events = self.events or f"tcp://127.0.0.1:{free_port()}"
+        self.config = write_config(self.workdir / "orderd.toml", control=self.control,
+                                   events=self.events, extra=self.extra,
+                                   exchanges=self.exchanges)
+        self.log = self.workdir / "orderd.log"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workdir / "state"
+
+    def start(self) -> DaemonProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "daemon.cli", "--config", str(self.config)],
+                cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Ping until the daemon answers `ready` (each ping waits on the socket)."""
+        with OrderdClient(self.control, timeout_s=0.5) as client:
+            for _ in range(int(START_TIMEOUT_S / 0.5)):
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise AssertionError(f"orderd exited: {self.log.read_text()}")
+                try:
+                    if client.ping()["state"] == "ready":
+                        return
+                except NoAnswer:
+                    continue
+        raise AssertionError(f"orderd did not become ready: {self.log.read_text()}")
+
+    def client(self, timeout_s: float = 10.0) -> OrderdClient:
+        client = OrderdClient(self.control, timeout_s=timeout_s)
+        self.clients.append(client)
+        return client
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=30)
+        for client in self.clients:
+            client.close()
+        self.clients.clear()
+        return code
+
+
+@contextmanager
+def running_daemon(workdir: Path, **kwargs: Any) -> Iterator[DaemonProcess]:
+    daemon = DaemonProcess(workdir, **kwargs).start()
+    try:
+        yield daemon
+    finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            daemon.stop(signal.SIGKILL)
+
+
+def market_buy(amount: str = "0.01", symbol: str = "BTC/USD", **extra: Any) -> dict[str, Any]:
+    return {"symbol": symbol, "side": "buy", "type": "market", "amount": amount, **extra}
+
+
+def resting_limit_buy(amount: str = "0.01", price: str = "1000", symbol: str = "BTC/USD",
+                      **extra: Any) -> dict[str, Any]:
+    """A buy limit far below the market: it rests."""
+    return {"symbol": symbol, "side": "buy", "type": "limit", "amount": amount,
+            "price": price, **extra}

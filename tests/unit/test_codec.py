@@ -1,0 +1,65 @@
+"""Decoding requests and encoding replies."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from protocol.codec import DecodeError, decode_request, encode_error, encode_result, format_decimal
+from protocol.errors import ProtocolError
+from protocol.validation import parse_order_spec
+
+
+def decode(body: object, max_bytes: int = 65536) -> object:
+    return decode_request(json.dumps(body).encode(), max_bytes)
+
+
+def test_valid_request_keeps_exact_decimals() -> None:
+    raw = b'{"v":1,"id":"a","cmd":"submit","args":{"order":{"amount":0.1}}}'
+    request = decode_request(raw, 1000)
+    assert request.args["order"]["amount"] == Decimal("0.1")
+
+
+def test_args_default_to_empty() -> None:
+    assert decode({"v": 1, "id": "a", "cmd": "ping"}).args == {}  # type: ignore[attr-defined]
+
+
+def test_too_large_is_checked_before_parsing() -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_request(b"x" * 101, 100)
+    assert caught.value.error.code == "request_too_large" and caught.value.request_id is None
+
+
+def test_deep_nesting_is_bad_request() -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_request(b"[" * 50_000, 100_000)
+    assert caught.value.error.code == "bad_request"
+
+
+def test_error_reply_shape() -> None:
+    reply = json.loads(encode_error("a", ProtocolError(
+        "circuit_open", "open", retry_after_s=2.5)))
+    assert reply == {"v": 1, "id": "a", "ok": False, "error": {
+        "code": "circuit_open", "message": "open", "retryable": True, "retry_after_s": 2.5}}
+
+
+def test_result_reply_shape() -> None:
+    assert json.loads(encode_result("a", {"x": Decimal("1.50")})) == {
+        "v": 1, "id": "a", "ok": True, "result": {"x": "1.5"}}
+
+
+@pytest.mark.parametrize("value,text", [
+    (Decimal("1E+2"), "100"), (Decimal("0.00000100"), "0.000001"), (Decimal("5"), "5")])
+def test_decimals_are_plain_strings(value: Decimal, text: str) -> None:
+    assert format_decimal(value) == text
+
+
+def test_spec_normalisation_fills_defaults() -> None:
+    spec = parse_order_spec({"symbol": "BTC/USD", "side": "buy", "type": "limit",
+                             "amount": "1.0", "price": 10})
+    normal = spec.normalized("paper", "cid-1")
+    assert (normal.exchange, normal.time_in_force, normal.client_order_id) == (
+        "paper", "GTC", "cid-1")
+    assert normal.amount == Decimal(1)

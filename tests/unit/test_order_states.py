@@ -1,0 +1,50 @@
+"""The order state machine."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from actors.orders import TRANSITIONS, IllegalTransition, Order
+from protocol.messages import STATUSES, TERMINAL_STATUSES
+
+
+def order(status: str = "pending_submit") -> Order:
+    return Order(client_order_id="c", exchange="paper", symbol="BTC/USD", side="buy",
+                 type="limit", amount=Decimal("1"), price=Decimal("10"),
+                 time_in_force="GTC", params={}, status=status)
+
+
+def test_every_status_has_a_row() -> None:
+    assert set(TRANSITIONS) == set(STATUSES)
+
+
+@pytest.mark.parametrize("terminal", sorted(TERMINAL_STATUSES))
+def test_terminal_statuses_never_move(terminal: str) -> None:
+    for target in STATUSES:
+        if target != terminal:
+            with pytest.raises(IllegalTransition):
+                order(terminal).move_to(target, 1.0)
+
+
+def test_unknown_resolves_to_any_exchange_outcome() -> None:
+    for target in ("open", "filled", "rejected", "canceled", "pending_submit"):
+        item = order("unknown")
+        assert item.move_to(target, 2.0) and item.status == target and item.updated_at == 2.0
+
+
+def test_open_cannot_go_back_to_pending_submit() -> None:
+    with pytest.raises(IllegalTransition):
+        order("open").move_to("pending_submit", 1.0)
+
+
+def test_same_status_is_no_change() -> None:
+    assert order("open").move_to("open", 1.0) is False
+
+
+def test_remaining_follows_filled() -> None:
+    item = order()
+    item.filled = Decimal("0.25")
+    assert item.remaining == Decimal("0.75")
+    assert item.to_wire()["remaining"] == "0.75"
