@@ -19,10 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30.0
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports (all held open while picking, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def toml_value(value: Any) -> str:
@@ -62,8 +72,9 @@ class DaemonProcess:
     clients: list[OrderdClient] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.control = self.control or f"tcp://127.0.0.1:{free_port()}"
-        self.events = self.events or f"tcp://127.0.0.1:{free_port()}"
+        control_port, events_port = free_ports(2)
+        self.control = self.control or f"tcp://127.0.0.1:{control_port}"
+        self.events = self.events or f"tcp://127.0.0.1:{events_port}"
         self.config = write_config(self.workdir / "orderd.toml", control=self.control,
                                    events=self.events, extra=self.extra,
                                    exchanges=self.exchanges)
