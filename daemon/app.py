@@ -84,10 +84,11 @@ class Daemon:
                            clock=self.clock.now)
         self.venues[exchange.name] = venue
         faults = PaperFaults(**vars(exchange.faults))
+        started = self.clock.now()
 
         def factory() -> ExchangeClient:
             return PaperExchange(venue, account=exchange.account, faults=faults,
-                                 sleep=self.clock.sleep, clock=self.clock.now)
+                                 sleep=self.clock.sleep, clock=self.clock.now, started=started)
 
         return factory
 

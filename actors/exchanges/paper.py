@@ -95,6 +95,7 @@ class PaperExchange:
         faults: PaperFaults | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        started: float | None = None,
     ) -> None:
         self.venue = venue
         self.account = account
@@ -103,7 +104,8 @@ class PaperExchange:
         self.symbols: list[str] = []
         self._sleep = sleep
         self._clock = clock
-        self._started = clock()
+        # outage windows count from here: the daemon's start, not this client's
+        self._started = clock() if started is None else started
         self._rng = random.Random(self.faults.seed)
         self._transient_count = 0
         # Clients are meant for one thread, but a shared one must not corrupt its RNG.
