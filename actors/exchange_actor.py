@@ -1,7 +1,9 @@
-"""ExchangeActor: one exchange client, used by this actor's thread only.
+"""ExchangeActor: one worker of one exchange account, with its own client.
 
-It sends what OrderActor asks, classifies every error through the error table,
-and reports the outcome back to OrderActor as an ExchangeReport.
+Several workers serve one exchange so requests overlap; each client (a ccxt
+instance is not thread-safe) is used by its worker's thread only. Every request
+goes through the shared circuit board, rate limiter and retry budget, and every
+outcome goes back to OrderActor as an ExchangeReport.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from actors.circuit import CircuitOpen
+from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
 from actors.exchanges.client import ExchangeClient, view_of
-from actors.exchanges.errors import REJECT, RESOLVE, classify, describe
+from actors.exchanges.errors import REJECT, RETRY, describe
 from actors.messages import (
     CancelOrder,
     ErrorInfo,
     ExchangeReport,
     FetchOrder,
     OrderTicket,
+    Ping,
     PlaceOrder,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
@@ -33,23 +38,27 @@ class LoadMarkets:
 class ExchangeActor(SupervisedActor):
     """Talks to one exchange account through one client instance."""
 
-    def __init__(self, registry: Registry, name: str,
-                 client_factory: Callable[[], ExchangeClient]) -> None:
+    def __init__(self, registry: Registry, name: str, link: ExchangeLink,
+                 client_factory: Callable[[], ExchangeClient], seed: int = 0) -> None:
         super().__init__(registry, name)
+        self.link = link
         self._client_factory = client_factory
+        self._seed = seed
         self._handlers: dict[type, Callable[[Any], Any]] = {
             PlaceOrder: self._create, CancelOrder: self._cancel, FetchOrder: self._fetch,
-            LoadMarkets: self._markets,
+            LoadMarkets: self._markets, Ping: lambda _msg: True,
         }
 
     def on_start(self) -> None:
         self.client = self._client_factory()
+        self.caller = Caller(self.link, self.registry, self._seed, header_retry_after(self.client))
 
     def on_receive(self, message: Any) -> Any:
         return self._handlers[type(message)](message)
 
     def _markets(self, _msg: LoadMarkets) -> dict[str, Any]:
-        return dict(self.client.load_markets())
+        attempts = Attempts()
+        return dict(self.caller.call("read", self.client.load_markets, attempts))
 
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket
@@ -57,49 +66,57 @@ class ExchangeActor(SupervisedActor):
         params["clientOrderId"] = ticket.client_order_id
         if ticket.time_in_force is not None:
             params["timeInForce"] = ticket.time_in_force
-        try:
-            raw = self.client.create_order(
-                ticket.symbol, ticket.type, ticket.side, float(ticket.amount),
-                None if ticket.price is None else float(ticket.price), params)
-        except Exception as exc:  # noqa: BLE001 - every error is classified below
-            self._create_failed(ticket, exc)
-            return
-        self._report(ExchangeReport(ticket.client_order_id, "create", "ok", view_of(raw)))
+        amount = float(ticket.amount)
+        price = None if ticket.price is None else float(ticket.price)
 
-    def _create_failed(self, ticket: OrderTicket, exc: Exception) -> None:
-        rule = classify(exc)
-        error = ErrorInfo(rule.code, describe(exc))
-        if rule.code == "duplicate_order":
-            # the client id is live on the exchange: an earlier attempt landed
-            self._fetch(FetchOrder(ticket), error)
-            return
-        outcome = {REJECT: "rejected", RESOLVE: "unknown"}.get(rule.action, "unknown")
-        log.info("create %s: %s (%s)", ticket.client_order_id, error.message, outcome)
-        self._report(ExchangeReport(ticket.client_order_id, "create", outcome, error=error))
+        def request() -> Any:
+            return self.client.create_order(ticket.symbol, ticket.type, ticket.side, amount,
+                                            price, params)
+
+        self._run(ticket, "create", request, msg.not_after)
 
     def _cancel(self, msg: CancelOrder) -> None:
         ticket = msg.ticket
-        try:
-            raw = self.client.cancel_order(ticket.order_id, ticket.symbol, self._lookup(ticket))
-        except Exception as exc:  # noqa: BLE001 - classified
-            error = ErrorInfo(classify(exc).code, describe(exc))
-            self._report(ExchangeReport(ticket.client_order_id, "cancel", "failed", error=error))
-            return
-        self._report(ExchangeReport(ticket.client_order_id, "cancel", "ok", view_of(raw)))
+        self._run(ticket, "cancel", lambda: self.client.cancel_order(
+            ticket.order_id, ticket.symbol, _lookup(ticket)))
 
-    def _fetch(self, msg: FetchOrder, cause: ErrorInfo | None = None) -> None:
+    def _fetch(self, msg: FetchOrder) -> None:
         ticket = msg.ticket
+        self._run(ticket, "fetch", lambda: self.client.fetch_order(
+            ticket.order_id, ticket.symbol, _lookup(ticket)))
+
+    def _run(self, ticket: OrderTicket, op: str, request: Callable[[], Any],
+             not_after: float = float("inf")) -> None:
+        attempts = Attempts()
+        started = self.link.clock.monotonic()
+
+        def report(outcome: str, raw: Any = None, error: ErrorInfo | None = None) -> None:
+            self.registry.tell(ORDER_ACTOR, ExchangeReport(
+                ticket.client_order_id, op, outcome, None if raw is None else view_of(raw),
+                error, self.name, attempts.sends, attempts.retries,
+                self.link.clock.monotonic() - started))
+
         try:
-            raw = self.client.fetch_order(ticket.order_id, ticket.symbol, self._lookup(ticket))
-        except Exception as exc:  # noqa: BLE001 - classified
-            error = ErrorInfo(classify(exc).code, describe(exc))
-            self._report(ExchangeReport(ticket.client_order_id, "fetch", "failed", error=error))
-            return
-        self._report(ExchangeReport(ticket.client_order_id, "fetch", "ok", view_of(raw), cause))
+            raw = self.caller.call(op, request, attempts, not_after)
+        except CircuitOpen as exc:
+            report("failed", error=ErrorInfo("circuit_open", str(exc), RETRY, exc.retry_after_s))
+        except CallFailed as exc:
+            error = ErrorInfo(exc.rule.code, describe(exc.error), exc.rule.action,
+                              exc.retry_after_s)
+            report(_outcome(op, exc), error=error)
+        else:
+            report("ok", raw)
 
-    @staticmethod
-    def _lookup(ticket: OrderTicket) -> dict[str, Any]:
-        return {} if ticket.order_id is not None else {"clientOrderId": ticket.client_order_id}
 
-    def _report(self, report: ExchangeReport) -> None:
-        self.registry.tell(ORDER_ACTOR, report)
+def _outcome(op: str, failure: CallFailed) -> str:
+    """rejected (permanent), unknown (a create that may have landed) or failed (not done)."""
+    action = failure.rule.action
+    if action == REJECT or action == "halt":
+        return "rejected"
+    if op == "create" and action != RETRY:
+        return "unknown"
+    return "failed"
+
+
+def _lookup(ticket: OrderTicket) -> dict[str, Any]:
+    return {} if ticket.order_id is not None else {"clientOrderId": ticket.client_order_id}

@@ -95,9 +95,13 @@ class ErrorInfo:
     """An exchange error as stored on the order."""
 
     code: str
-    """Protocol error code (e.g. insufficient_funds is reported as code + message)."""
+    """Error code, e.g. insufficient_funds, timeout, circuit_open."""
     message: str
     """Human-readable, free of secrets."""
+    action: str = "reject"
+    """What the error table says to do: retry, resolve, reject or halt."""
+    retry_after_s: float | None = None
+    """When the exchange (or the circuit) said to come back."""
 
     def to_wire(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
@@ -117,6 +121,14 @@ class ExchangeReport:
     """The order as the exchange showed it, when it did."""
     error: ErrorInfo | None = None
     """Why, when not ok."""
+    worker: str = ""
+    """The ExchangeActor that did it."""
+    sends: int = 0
+    """Requests actually sent to the exchange (attempts)."""
+    retries: int = 0
+    """Of those, retries after a failure."""
+    latency_s: float = 0.0
+    """Time from the worker taking the request to its outcome."""
 
 
 # --- to ExchangeActor --------------------------------------------------------
@@ -152,11 +164,18 @@ class OrderTicket:
 
 
 @dataclass(frozen=True, slots=True)
+class Ping:
+    """Ask: answered by every supervised actor that is not stuck."""
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceOrder:
     """Create the order on the exchange."""
 
     ticket: OrderTicket
     """The order."""
+    not_after: float = float("inf")
+    """Monotonic time after which the create must not be sent (it expires instead)."""
 
 
 @dataclass(frozen=True, slots=True)

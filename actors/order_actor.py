@@ -3,7 +3,7 @@
 Work is grouped: each message stages its ledger writes and queues its replies,
 and a `Flush` the actor sends itself (it lands behind everything already waiting
 in the inbox) commits the whole batch in one transaction, then publishes the
-events and sends the replies.
+events, sends the replies and only then calls the exchange.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.alerts import Alert, Alerter, LogAlerter
 from actors.ledger import Ledger
 from actors.messages import (
     Cancel,
@@ -26,12 +27,16 @@ from actors.messages import (
     ListOrders,
     OrderTicket,
     OrderView,
+    Ping,
     PlaceOrder,
     Reply,
     Submit,
     Tick,
 )
+from actors.order_stats import OrderStats
 from actors.orders import IllegalTransition, Order
+from actors.resolution import Resolver, ResolveSettings
+from actors.routing import Router
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.supervisor import Registry, SupervisedActor
 from protocol.codec import encode_event
@@ -44,6 +49,7 @@ NAME = "order"
 EVENT_SEQ_KEY = "event_seq"
 WAIT_SUBMIT = frozenset({"pending_submit", "unknown"})
 WAIT_CANCEL = frozenset({"pending_cancel"})
+UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
 REFRESH_PER_TICK = 200
 
 
@@ -53,9 +59,12 @@ class OrderSettings:
 
     ledger_path: Path
     default_exchange: str
+    workers: dict[str, int] = field(default_factory=lambda: {"paper": 1})
     accept_timeout_s: float = 5.0
     client_id_prefix: str = "od-"
     refresh_interval_s: float = 2.0
+    send_deadline_s: float = 30.0
+    resolution: ResolveSettings = field(default_factory=ResolveSettings)
 
 
 @dataclass
@@ -67,30 +76,50 @@ class Waiter:
     deadline: float
 
 
-def exchange_actor_name(exchange: str) -> str:
-    return f"exchange.{exchange}"
+@dataclass(frozen=True, slots=True)
+class GetStats:
+    """Tell: execution statistics to `reply`."""
+
+    reply: Callable[[dict[str, Any]], None]
+    """Receives the statistics."""
+
+
+@dataclass(frozen=True, slots=True)
+class IsRecovered:
+    """Ask: True once every order found unresolved at start is resolved."""
 
 
 class OrderActor(SupervisedActor):
     """Order state machine, idempotency, durable ledger, order events."""
 
     def __init__(self, registry: Registry, settings: OrderSettings, state: DaemonState,
-                 events: EventSink, clock: Clock | None = None) -> None:
+                 events: EventSink, clock: Clock | None = None,
+                 alerter: Alerter | None = None) -> None:
         super().__init__(registry, NAME)
         self.settings = settings
         self.state = state
         self.events = events
         self.clock = clock or Clock()
+        self.alerter = alerter or LogAlerter()
         self.live: dict[str, Order] = {}
         self.waiters: dict[str, list[Waiter]] = {}
         self.refreshed: dict[str, float] = {}
+        self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
+        self.cancel_after_create: set[str] = set()
+        self.resend_at: dict[str, float] = {}
+        self.submitted_at: dict[str, float] = {}
+        self.recovering: set[str] = set()
+        self.resolver = Resolver(settings.resolution)
+        self.router = Router(settings.workers)
+        self.stats = OrderStats()
         self._pending_events: list[dict[str, Any]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._flush_scheduled = False
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        self._handlers: dict[type, Callable[[Any], Any]] = {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
             ListOrders: self._list, ExchangeReport: self._report, Flush: self._flush,
-            Tick: self._tick,
+            Tick: self._tick, GetStats: self._stats, Ping: lambda _msg: True,
+            IsRecovered: lambda _msg: not self.recovering,
         }
 
     # --- lifecycle -----------------------------------------------------------
@@ -99,6 +128,21 @@ class OrderActor(SupervisedActor):
         self.ledger = Ledger(self.settings.ledger_path)
         self.seq = int(self.ledger.meta(EVENT_SEQ_KEY) or 0)
         self.live = {order.client_order_id: order for order in self.ledger.live()}
+        self._recover()
+
+    def _recover(self) -> None:
+        """Orders left unresolved by the last run are resolved against the exchange."""
+        now = self.clock.monotonic()
+        for order in self.live.values():
+            if order.status not in UNRESOLVED:
+                continue
+            self.recovering.add(order.client_order_id)
+            if order.status == "pending_cancel":
+                self._dispatch(order, CancelOrder)
+            else:
+                self.resolver.add(order.client_order_id, now)
+        if self.recovering:
+            log.info("recovering %d unresolved orders", len(self.recovering))
 
     def on_stop(self) -> None:
         self._flush(Flush())
@@ -131,10 +175,10 @@ class OrderActor(SupervisedActor):
             self._hold(existing, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
             return
         order = Order.from_spec(spec, self.clock.now())
-        order.attempts = 1
         self.live[cid] = order
+        self.submitted_at[cid] = self.clock.monotonic()
         self._stage(order)
-        self._send(order, PlaceOrder)
+        self._dispatch(order, PlaceOrder)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
 
     def _status(self, msg: GetStatus) -> None:
@@ -156,7 +200,11 @@ class OrderActor(SupervisedActor):
         if order.status not in ("canceled", "pending_cancel"):
             order.move_to("pending_cancel", self.clock.now())
             self._stage(order)
-            self._send(order, CancelOrder)
+            if order.client_order_id in self.creating:
+                # cancel once the create's outcome is in, never overtaking it
+                self.cancel_after_create.add(order.client_order_id)
+            else:
+                self._dispatch(order, CancelOrder)
         self._hold(order, msg.reply, WAIT_CANCEL)
 
     def _list(self, msg: ListOrders) -> None:
@@ -164,16 +212,34 @@ class OrderActor(SupervisedActor):
         wire = [self.live.get(o.client_order_id, o).to_wire() for o in orders]
         self._answer(msg.reply, {"orders": wire, "next": cursor})
 
+    def _stats(self, msg: GetStats) -> None:
+        now = self.clock.monotonic()
+        msg.reply({
+            "orders_by_status": self.ledger.counts_by_status(),
+            "live_orders": len(self.live),
+            "sends": self.stats.sends,
+            "retries": self.stats.retries,
+            "resends": self.stats.resends,
+            "submit_latency": self.stats.latency(),
+            "unresolved": {"count": len(self.resolver.cases),
+                           "oldest_age_s": round(self.resolver.oldest_age(now), 3)},
+        })
+
     # --- exchange outcomes -----------------------------------------------------
 
     def _report(self, report: ExchangeReport) -> None:
+        self.router.done(report.worker)
+        self.stats.sends += report.sends
+        self.stats.retries += report.retries
         order = self.live.get(report.client_order_id)
         if order is None:
             log.info("report for %s ignored: order is not live", report.client_order_id)
             return
         before = _fingerprint(order)
-        if report.error is not None:
-            order.last_error = report.error.to_wire()
+        if report.op == "create":
+            self._create_reported(order, report)
+        if report.error is not None and report.op != "fetch":
+            order.last_error = {"code": report.error.code, "message": report.error.message}
         try:
             self._apply_outcome(order, report)
         except IllegalTransition as exc:
@@ -181,27 +247,116 @@ class OrderActor(SupervisedActor):
         if _fingerprint(order) != before:
             order.updated_at = self.clock.now()
             self._stage(order)
-        self._release_waiters(order)
-        self._forget_if_terminal(order)
+        self._settled(order)
+
+    def _create_reported(self, order: Order, report: ExchangeReport) -> None:
+        cid = order.client_order_id
+        self.creating.pop(cid, None)
+        order.attempts += report.sends
+        started = self.submitted_at.pop(cid, None)
+        if started is not None and report.outcome != "failed":
+            self.stats.submit_latency_s.append(self.clock.monotonic() - started)
+        if report.error is not None and report.error.action == "halt":
+            self.state.set("halted", f"{order.exchange}: {report.error.message}")
+            log.error("halting: %s refused the account (%s)", order.exchange,
+                      report.error.message)
+            self.alerter.alert(Alert("halted", "critical", f"{order.exchange} refused the "
+                                     "account; submits halted", {"exchange": order.exchange}))
 
     def _apply_outcome(self, order: Order, report: ExchangeReport) -> None:
         now = self.clock.now()
+        cid = order.client_order_id
+        if cid in self.resolver and report.op == "fetch":
+            self._lookup_answered(order, report)
+            return
         if report.view is not None:
             keep_cancel = order.status == "pending_cancel" and report.op == "create"
             _adopt(order, report.view, now, keep_status=keep_cancel)
-        elif report.outcome == "rejected" and report.op == "create":
+            if cid in self.cancel_after_create:
+                self.cancel_after_create.discard(cid)
+                if not order.terminal:
+                    self._dispatch(order, CancelOrder)
+        elif report.op == "create":
+            self._create_failed(order, report)
+        elif report.op == "cancel":
+            self.resolver.add(cid, self.clock.monotonic())  # learn what became of it
+
+    def _create_failed(self, order: Order, report: ExchangeReport) -> None:
+        now = self.clock.now()
+        if report.outcome == "rejected":
+            self.cancel_after_create.discard(order.client_order_id)
             order.move_to("rejected", now)
-        elif report.outcome == "unknown" and order.status == "pending_submit":
-            order.move_to("unknown", now)
-        elif report.op == "cancel" and report.outcome != "ok":
-            self._send(order, FetchOrder)
+        elif report.outcome == "unknown":
+            if order.status == "pending_submit":
+                order.move_to("unknown", now)
+            self.resolver.add(order.client_order_id, self.clock.monotonic())
+        else:  # known not sent: send again later, within the send deadline
+            error = report.error
+            wait = error.retry_after_s if error and error.retry_after_s else 1.0
+            self.resend_at[order.client_order_id] = self.clock.monotonic() + wait
+
+    def _lookup_answered(self, order: Order, report: ExchangeReport) -> None:
+        cid = order.client_order_id
+        now = self.clock.monotonic()
+        if report.view is not None:
+            self.resolver.drop(cid)
+            cancel_wanted = order.status == "pending_cancel"
+            _adopt(order, report.view, self.clock.now(), keep_status=cancel_wanted)
+            if cancel_wanted and not order.terminal:
+                self._dispatch(order, CancelOrder)
+            return
+        absent = report.error is not None and report.error.code == "order_not_found"
+        if self.resolver.looked_up(cid, absent=absent, now=now):
+            log.info("order %s proven absent on %s", cid, order.exchange)
+            self._resend_or_expire(order)
+
+    def _resend_or_expire(self, order: Order) -> None:
+        now = self.clock.now()
+        if now - order.created_at > self.settings.send_deadline_s:
+            order.last_error = {"code": "not_sent", "message":
+                                "not on the exchange and past its send deadline"}
+            order.move_to("expired", now)
+            return
+        if order.status == "unknown":
+            order.move_to("pending_submit", now)
+        elif order.status == "pending_cancel":
+            order.move_to("canceled", now)  # never placed, and no longer wanted
+            return
+        self.stats.resends += 1
+        self._dispatch(order, PlaceOrder)
+
+    def _settled(self, order: Order) -> None:
+        """Replies, recovery and memory once an order's state may have moved on."""
+        self._release_waiters(order)
+        cid = order.client_order_id
+        if order.status not in UNRESOLVED:
+            self.recovering.discard(cid)
+        if order.terminal:
+            for table in (self.live, self.refreshed, self.resend_at, self.submitted_at):
+                table.pop(cid, None)
+            self.resolver.drop(cid)
+            self.cancel_after_create.discard(cid)
+            self.recovering.discard(cid)
 
     # --- time --------------------------------------------------------------------
 
     def _tick(self, msg: Tick) -> None:
         now = self.clock.monotonic()
-        for cid in [cid for cid, ws in self.waiters.items() if any(w.deadline <= now for w in ws)]:
-            order = self.live.get(cid)
+        self._expire_waiters(now)
+        for cid in self.resolver.due(now):
+            self._dispatch(self.live[cid], FetchOrder)
+        self._resend_due(now)
+        self._find_stale_creates(now)
+        self._refresh_due(now)
+        for cid, age in self.resolver.overdue(now):
+            log.warning("order %s unresolved for %.0f s", cid, age)
+            self.alerter.alert(Alert("unknown_order_age", "warning",
+                                     f"an order is unresolved for {age:.0f} s",
+                                     {"exchange": self.live[cid].exchange}))
+
+    def _expire_waiters(self, now: float) -> None:
+        for cid in [c for c, ws in self.waiters.items() if any(w.deadline <= now for w in ws)]:
+            order = self.live.get(cid) or self.ledger.get(cid)
             due = [w for w in self.waiters[cid] if w.deadline <= now]
             self.waiters[cid] = [w for w in self.waiters[cid] if w.deadline > now]
             if not self.waiters[cid]:
@@ -210,18 +365,41 @@ class OrderActor(SupervisedActor):
                 payload = {"order": order.to_wire()} if order else ProtocolError(
                     "timeout", "no outcome within the deadline")
                 self._answer(waiter.reply, payload)
-        self._refresh_due(now)
+
+    def _resend_due(self, now: float) -> None:
+        for cid in [c for c, at in self.resend_at.items() if at <= now]:
+            del self.resend_at[cid]
+            order = self.live.get(cid)
+            if order is not None and order.status in ("pending_submit", "pending_cancel"):
+                before = _fingerprint(order)
+                self._resend_or_expire(order)
+                if _fingerprint(order) != before:
+                    self._stage(order)
+                self._settled(order)
+
+    def _find_stale_creates(self, now: float) -> None:
+        """A create with no report long after its deadline is resolved by lookup."""
+        limit = 2 * self.settings.send_deadline_s
+        for cid in [c for c, at in self.creating.items() if now - at > limit]:
+            del self.creating[cid]
+            order = self.live.get(cid)
+            if order is not None and order.status == "pending_submit":
+                order.move_to("unknown", self.clock.now())
+                self._stage(order)
+            self.resolver.add(cid, now)
 
     def _refresh_due(self, now: float) -> None:
         """Look live orders up on their exchange so fills and outside cancels show."""
         interval = self.settings.refresh_interval_s
         sent = 0
         for order in self.live.values():
-            if order.status not in ("open", "partially_filled") or sent >= REFRESH_PER_TICK:
+            if sent >= REFRESH_PER_TICK:
+                break
+            if order.status not in ("open", "partially_filled"):
                 continue
             if now - self.refreshed.get(order.client_order_id, 0.0) >= interval:
                 self.refreshed[order.client_order_id] = now
-                self._tell_exchange(order, FetchOrder)
+                self._dispatch(order, FetchOrder, after_commit=False)
                 sent += 1
 
     # --- batching ------------------------------------------------------------------
@@ -256,18 +434,27 @@ class OrderActor(SupervisedActor):
         else:
             reply(payload)
 
-    def _send(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder]) -> None:
-        """Tell the exchange after the commit, so nothing is sent that is not recorded."""
+    def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
+                  after_commit: bool = True) -> None:
+        """Send to the least busy worker; after the commit, so nothing unrecorded is sent."""
         ticket = OrderTicket.of(order)
-        name = exchange_actor_name(order.exchange)
-        self._after_commit.append(lambda: self._deliver(name, kind(ticket)))
+        message: Any
+        if kind is PlaceOrder:
+            now = self.clock.monotonic()
+            self.creating[order.client_order_id] = now
+            message = PlaceOrder(ticket, not_after=now + self.settings.send_deadline_s)
+        else:
+            message = kind(ticket)
+        worker = self.router.pick(order.exchange)
+        if not after_commit:
+            self._deliver(worker, message)
+            return
+        self._after_commit.append(lambda: self._deliver(worker, message))
         self._schedule_flush()
 
-    def _tell_exchange(self, order: Order, kind: type[FetchOrder]) -> None:
-        self._deliver(exchange_actor_name(order.exchange), kind(OrderTicket.of(order)))
-
-    def _deliver(self, name: str, message: Any) -> None:
-        self.registry.tell(name, message)
+    def _deliver(self, worker: str, message: Any) -> None:
+        if not self.registry.tell(worker, message):
+            self.router.done(worker)
 
     # --- waiting replies ---------------------------------------------------------------
 
@@ -291,11 +478,6 @@ class OrderActor(SupervisedActor):
             self.waiters[order.client_order_id] = keep
         else:
             del self.waiters[order.client_order_id]
-
-    def _forget_if_terminal(self, order: Order) -> None:
-        if order.terminal:
-            self.live.pop(order.client_order_id, None)
-            self.refreshed.pop(order.client_order_id, None)
 
     # --- lookups -------------------------------------------------------------------------
 

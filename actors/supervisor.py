@@ -1,11 +1,14 @@
 """Supervision: a registry of the current actor references and a supervisor that
-restarts crashed actors (pykka has none)."""
+restarts crashed actors (pykka has none), with jittered backoff and escalation."""
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -89,14 +92,14 @@ class Registry:
 
     def stop_all(self) -> None:
         """Stop every actor in the reverse order of their start."""
+        if self.supervisor is not None:
+            self.supervisor.stop(block=True, timeout=ASK_TIMEOUT_S)
         for name in reversed(self.names()):
             ref = self._refs[name]
             try:
                 ref.stop(block=True, timeout=ASK_TIMEOUT_S * 2)
             except (pykka.ActorDeadError, pykka.Timeout):
                 log.warning("actor %s did not stop in time", name)
-        if self.supervisor is not None:
-            self.supervisor.stop(block=True, timeout=ASK_TIMEOUT_S)
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -115,14 +118,64 @@ class SupervisedActor(pykka.ThreadingActor):
         """Release what the actor holds; called before the supervisor hears of the crash."""
 
 
-class Supervisor(pykka.ThreadingActor):
-    """Restarts crashed actors."""
+@dataclass(frozen=True)
+class SupervisorSettings:
+    """[supervisor] of the configuration."""
 
-    def __init__(self, registry: Registry) -> None:
+    intensity: int = 5
+    """Restarts allowed within `period_s` before escalating."""
+    period_s: float = 30.0
+    """The window of `intensity`."""
+    backoff_initial_s: float = 0.05
+    """Cap of the delay before the first restart (full jitter, doubling)."""
+    backoff_max_s: float = 2.0
+    """Largest delay cap."""
+
+    def check(self, key: str) -> None:
+        if self.intensity < 1 or self.period_s <= 0:
+            raise ValueError(f"{key}.intensity: intensity >= 1 and period_s > 0 required")
+        if not 0 <= self.backoff_initial_s <= self.backoff_max_s:
+            raise ValueError(f"{key}.backoff_initial_s: must be >= 0 and <= backoff_max_s")
+
+
+class Supervisor(pykka.ThreadingActor):
+    """Restarts crashed actors; too many restarts too fast escalate."""
+
+    def __init__(self, registry: Registry, settings: SupervisorSettings,
+                 monotonic: Callable[[], float], sleep: Callable[[float], None],
+                 escalate: Callable[[str], None], seed: int = 0) -> None:
         super().__init__()
         self.registry = registry
+        self.settings = settings
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._escalate = escalate
+        self._rng = random.Random(seed)
+        self._recent: deque[float] = deque()
+        self._escalated = False
 
     def on_receive(self, message: Any) -> None:
         if isinstance(message, ActorCrashed):
-            log.error("actor %s crashed (%s); restarting it", message.name, message.error)
-            self.registry.restart(message.name)
+            self._crashed(message)
+
+    def _crashed(self, message: ActorCrashed) -> None:
+        now = self._monotonic()
+        self._recent.append(now)
+        while self._recent and self._recent[0] <= now - self.settings.period_s:
+            self._recent.popleft()
+        if len(self._recent) > self.settings.intensity:
+            if not self._escalated:
+                self._escalated = True
+                reason = (f"{len(self._recent)} actor restarts within "
+                          f"{self.settings.period_s:g} s (last: {message.name}: "
+                          f"{message.error})")
+                log.critical("restart storm, escalating: %s", reason)
+                self._escalate(reason)
+            return
+        cap = min(self.settings.backoff_max_s,
+                  self.settings.backoff_initial_s * 2 ** (len(self._recent) - 1))
+        delay = self._rng.uniform(0, cap)
+        log.error("actor %s crashed (%s); restarting in %.3f s", message.name,
+                  message.error, delay)
+        self._sleep(delay)
+        self.registry.restart(message.name)

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import zmq
 
+from actors.alerts import Alerter, LogAlerter
+from actors.circuit import NAME as CIRCUIT_ACTOR
+from actors.circuit import CircuitBoard, Circuits
+from actors.circuit_actor import CircuitActor
 from actors.exchange_actor import ExchangeActor, LoadMarkets
+from actors.exchange_link import ExchangeLink
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
 from actors.messages import Tick
 from actors.order_actor import NAME as ORDER_ACTOR
-from actors.order_actor import OrderActor, OrderSettings, exchange_actor_name
+from actors.order_actor import IsRecovered, OrderActor, OrderSettings
+from actors.retry import RateLimiter, RetryBudget
+from actors.routing import worker_name
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry, Supervisor
 from daemon.commands import Commands
@@ -26,18 +34,29 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1
 DRAIN_TIMEOUT_S = 10.0
 MARKETS_TIMEOUT_S = 30.0
+EXIT_ESCALATED = 70
 
 
 class Daemon:
     """One running orderd: start, serve, stop."""
 
-    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None,
+                 alerter: Alerter | None = None,
+                 clients: dict[str, Callable[[], ExchangeClient]] | None = None) -> None:
+        """`clients` replaces the configured client of an exchange (embedding, tests)."""
         self.config = config
+        self.clients = clients or {}
         self.clock = clock or Clock()
-        self.state = DaemonState()
+        self.alerter = alerter or LogAlerter()
+        self.state = DaemonState(self.clock.monotonic)
         self.registry = Registry()
         self.context: zmq.Context[Any] = zmq.Context()
         self.venues: dict[str, PaperVenue] = {}
+        self.exit_code = 0
+        names = [e.name for e in config.exchanges]
+        self.board = CircuitBoard(names, self.clock.monotonic)
+        self.circuits = Circuits(names, config.circuit_breaker, self.board,
+                                 self.clock.monotonic, self.alerter)
         self._stop = threading.Event()
         self._ticker_stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
@@ -45,19 +64,25 @@ class Daemon:
     # --- start -----------------------------------------------------------------
 
     def start(self) -> None:
+        """Start everything; `ready` once orders left unresolved by the last run are resolved."""
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.events = ZmqPublisher(self.context, self.config.events.endpoint)
-        self.registry.supervisor = Supervisor.start(self.registry)
+        self.registry.supervisor = Supervisor.start(
+            self.registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
+            self._escalate)
+        self.registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(
+            self.registry, self.circuits))
         self._start_order_actor()
         for exchange in self.config.exchanges:
-            self._start_exchange_actor(exchange)
+            self._start_workers(exchange)
         markets = self._load_markets()
         commands = Commands(self.registry, self.state, markets, self.config.default_exchange,
-                            self._circuits)
+                            self.board)
         self.frontend = Frontend(self.context, self.config.control.endpoint,
                                  self.config.control.max_request_bytes, commands.handlers())
         self.frontend.start()
         self._ticker.start()
+        self._wait_recovered()
         self.state.set("ready")
         log.info("orderd ready: commands on %s, events on %s",
                  self.config.control.endpoint, self.config.events.endpoint)
@@ -67,17 +92,32 @@ class Daemon:
         settings = OrderSettings(
             ledger_path=self.config.state_dir / "ledger.sqlite",
             default_exchange=self.config.default_exchange,
+            workers={e.name: e.concurrency for e in self.config.exchanges},
             accept_timeout_s=orders.accept_timeout_s,
             client_id_prefix=orders.client_id_prefix,
             refresh_interval_s=orders.refresh_interval_s,
+            send_deadline_s=orders.send_deadline_s,
+            resolution=self.config.resolution,
         )
         self.registry.start(ORDER_ACTOR, lambda: OrderActor.start(
-            self.registry, settings, self.state, self.events, self.clock))
+            self.registry, settings, self.state, self.events, self.clock, self.alerter))
 
-    def _start_exchange_actor(self, exchange: ExchangeConfig) -> None:
-        name = exchange_actor_name(exchange.name)
-        factory = self._client_factory(exchange)
-        self.registry.start(name, lambda: ExchangeActor.start(self.registry, name, factory))
+    def _start_workers(self, exchange: ExchangeConfig) -> None:
+        link = ExchangeLink(
+            exchange=exchange.name,
+            policy=self.config.retry,
+            budget=RetryBudget(exchange.retry_budget, exchange.retry_budget_per_s,
+                               self.clock.monotonic),
+            limiter=RateLimiter(exchange.rate_limit_per_s, self.clock.monotonic,
+                                self.clock.sleep),
+            board=self.board,
+            clock=self.clock,
+        )
+        factory = self.clients.get(exchange.name) or self._client_factory(exchange)
+        for index in range(exchange.concurrency):
+            name = worker_name(exchange.name, index)
+            self.registry.start(name, lambda name=name, index=index: ExchangeActor.start(  # type: ignore[misc]
+                self.registry, name, link, factory, seed=index))
 
     def _client_factory(self, exchange: ExchangeConfig) -> Any:
         venue = PaperVenue(self.config.state_dir / f"paper-{exchange.name}.sqlite",
@@ -95,43 +135,57 @@ class Daemon:
     def _load_markets(self) -> dict[str, frozenset[str]]:
         markets = {}
         for exchange in self.config.exchanges:
-            name = exchange_actor_name(exchange.name)
+            name = worker_name(exchange.name, 0)
             loaded = self.registry.ask(name, LoadMarkets(), timeout=MARKETS_TIMEOUT_S)
             markets[exchange.name] = frozenset(loaded)
         return markets
 
-    def _circuits(self) -> dict[str, Any]:
-        return {e.name: {"state": "closed", "errors_per_minute": 0.0}
-                for e in self.config.exchanges}
+    def _wait_recovered(self) -> None:
+        """Submits get `halted` (state starting) until recovery is done; reads work."""
+        while not self._stop.is_set():
+            if self.registry.ask(ORDER_ACTOR, IsRecovered()):
+                return
+            self._stop.wait(TICK_S)
 
     def _tick(self) -> None:
         while not self._ticker_stop.wait(TICK_S):
             self.registry.tell(ORDER_ACTOR, Tick(self.clock.monotonic()))
+
+    def _escalate(self, reason: str) -> None:
+        """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero."""
+        self.state.set("halted", reason)
+        self.exit_code = EXIT_ESCALATED
+        self._stop.set()
 
     # --- stop --------------------------------------------------------------------
 
     def request_stop(self) -> None:
         self._stop.set()
 
-    def wait(self) -> None:
-        self._stop.wait()
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until a stop is requested (signal, escalation); False on timeout."""
+        return self._stop.wait(timeout)
 
     def stop(self) -> None:
         """Refuse new submits; finish and commit what is in flight; stop actors in reverse."""
         log.info("orderd stopping")
         self.state.set("stopping")
         self._stop.set()
-        self._drain()
+        frontend = getattr(self, "frontend", None)
+        if frontend is not None:
+            self._drain(frontend)
         self._ticker_stop.set()
         self.registry.stop_all()
-        self.frontend.close()
-        self.events.close()
+        if frontend is not None:
+            frontend.close()
+        if hasattr(self, "events"):
+            self.events.close()
         for venue in self.venues.values():
             venue.close()
         self.context.term()
         log.info("orderd stopped")
 
-    def _drain(self) -> None:
+    def _drain(self, frontend: Frontend) -> None:
         deadline = self.clock.monotonic() + DRAIN_TIMEOUT_S
-        while self.frontend.in_flight() > 0 and self.clock.monotonic() < deadline:
+        while frontend.in_flight() > 0 and self.clock.monotonic() < deadline:
             self._ticker_stop.wait(0.01)

@@ -66,7 +66,7 @@ def run(config: Config) -> int:
         return 1
     daemon.wait()
     daemon.stop()
-    return 0
+    return daemon.exit_code
 
 
 if __name__ == "__main__":

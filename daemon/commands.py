@@ -6,11 +6,13 @@ an actor that answers later through `answer`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from actors.circuit import NAME as CIRCUIT_ACTOR
+from actors.circuit import CircuitBoard, DescribeCircuits
 from actors.messages import Cancel, GetStatus, ListOrders, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
+from actors.order_actor import GetStats
 from actors.runtime import DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
@@ -24,19 +26,28 @@ class Commands:
 
     def __init__(self, registry: Registry, state: DaemonState,
                  markets: dict[str, frozenset[str]], default_exchange: str,
-                 circuits: Callable[[], dict[str, Any]]) -> None:
+                 board: CircuitBoard) -> None:
         self.registry = registry
         self.state = state
         self.markets = markets
         self.default_exchange = default_exchange
-        self.circuits = circuits
+        self.board = board
 
     def handlers(self) -> dict[str, Handler]:
         return {
             "ping": self.ping, "health": self.health, "submit": self.submit,
             "status": self.status, "cancel": self.cancel, "list": self.list,
-            "halt": self.halt, "resume": self.resume,
+            "halt": self.halt, "resume": self.resume, "stats": self.stats,
         }
+
+    def _with_circuits(self, answer: Answer, result: dict[str, Any], key: str) -> None:
+        """Complete `result` with every circuit (from CircuitActor, without waiting)."""
+
+        def reply(circuits: dict[str, Any]) -> None:
+            answer({**result, key: circuits})
+
+        if not self.registry.tell(CIRCUIT_ACTOR, DescribeCircuits(reply)):
+            answer({**result, key: {}})
 
     def _to_orders(self, message: Any, answer: Answer) -> None:
         if self.registry.tell(ORDER_ACTOR, message):
@@ -54,8 +65,16 @@ class Commands:
 
     def health(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """State, each actor's liveness and restarts, each exchange's circuit."""
-        answer({"state": self.state.value, "actors": self.registry.health(),
-                "circuits": self.circuits()})
+        self._with_circuits(answer, {"state": self.state.value,
+                                     "actors": self.registry.health()}, "circuits")
+
+    def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
+        """Counts by status, retries, submit latency percentiles, unresolved orders, circuits."""
+
+        def reply(result: dict[str, Any]) -> None:
+            self._with_circuits(answer, result, "circuits")
+
+        self._to_orders(GetStats(reply), answer)
 
     def submit(self, request: Request, args: SubmitArgs, answer: Answer) -> None:
         """Place an order (idempotent by client_order_id)."""
@@ -68,6 +87,10 @@ class Commands:
             raise ProtocolError("unknown_symbol",
                                 f"{args.order.symbol} is not a market of {exchange}",
                                 field="symbol")
+        wait = self.board.open_for(exchange)
+        if wait is not None:  # fail fast: no ledger write, no network
+            raise ProtocolError("circuit_open", f"the circuit of {exchange} is open",
+                                retry_after_s=wait)
         self._to_orders(Submit(args.order, args.wait, answer), answer)
 
     def status(self, request: Request, args: OrderRef, answer: Answer) -> None:

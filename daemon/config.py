@@ -7,6 +7,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actors.circuit import BreakerSettings
+from actors.resolution import ResolveSettings
+from actors.retry import RetryPolicy
+from actors.supervisor import SupervisorSettings
 from daemon.config_loader import ConfigError, build
 
 ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc://.+")
@@ -71,6 +75,14 @@ class ExchangeConfig:
     name: str = "paper"
     driver: str = "paper"
     account: str = "default"
+    concurrency: int = 4
+    """Requests to this exchange that may be in flight at once (one worker each)."""
+    rate_limit_per_s: float | None = None
+    """Requests per second for all workers together; None: unlimited (paper)."""
+    retry_budget: float = 20.0
+    """Retries that may be spent at once (the bucket's size)."""
+    retry_budget_per_s: float = 2.0
+    """Retries earned back per second."""
     faults: FaultsConfig = field(default_factory=FaultsConfig)
 
     def check(self, key: str) -> None:
@@ -78,6 +90,12 @@ class ExchangeConfig:
             raise ConfigError(f"{key}.name: use lower-case letters, digits and _ (max 32)")
         if self.driver not in DRIVERS:
             raise ConfigError(f"{key}.driver: {self.driver!r} is not one of {', '.join(DRIVERS)}")
+        if not 1 <= self.concurrency <= 64:
+            raise ConfigError(f"{key}.concurrency: must be from 1 to 64")
+        if self.rate_limit_per_s is not None and self.rate_limit_per_s <= 0:
+            raise ConfigError(f"{key}.rate_limit_per_s: must be greater than 0")
+        if self.retry_budget < 0 or self.retry_budget_per_s < 0:
+            raise ConfigError(f"{key}.retry_budget: must not be negative")
         if self.faults != FaultsConfig() and self.driver != "paper":
             raise ConfigError(f"{key}.faults: only the paper driver simulates faults")
 
@@ -92,6 +110,8 @@ class OrdersConfig:
     """Prefix of the client order ids the daemon makes."""
     refresh_interval_s: float = 2.0
     """How often live orders are looked up on their exchange."""
+    send_deadline_s: float = 30.0
+    """An order not sent within this long of its submission expires instead."""
 
     def check(self, key: str) -> None:
         if not 0.01 <= self.accept_timeout_s <= 300:
@@ -100,6 +120,8 @@ class OrdersConfig:
             raise ConfigError(f"{key}.client_id_prefix: up to 8 of [A-Za-z0-9_-]")
         if self.refresh_interval_s <= 0:
             raise ConfigError(f"{key}.refresh_interval_s: must be greater than 0")
+        if self.send_deadline_s < self.accept_timeout_s:
+            raise ConfigError(f"{key}.send_deadline_s: must be at least accept_timeout_s")
 
 
 @dataclass(frozen=True)
@@ -112,6 +134,10 @@ class Config:
     events: EventsConfig = field(default_factory=EventsConfig)
     exchanges: tuple[ExchangeConfig, ...] = (ExchangeConfig(),)
     orders: OrdersConfig = field(default_factory=OrdersConfig)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    circuit_breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    resolution: ResolveSettings = field(default_factory=ResolveSettings)
+    supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
 
     def check(self, key: str) -> None:
         if not self.exchanges:

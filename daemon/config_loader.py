@@ -34,7 +34,10 @@ def build(cls: type[T], table: Any, key: str, base_dir: Path) -> T:
     instance = cls(**values)
     check = getattr(instance, "check", None)
     if check is not None:
-        check(key)
+        try:
+            check(key)
+        except ValueError as exc:  # sections defined outside daemon/ say ValueError
+            raise ConfigError(str(exc)) from None
     return instance
 
 

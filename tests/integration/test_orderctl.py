@@ -29,7 +29,7 @@ def test_submit_status_list_cancel(daemon: DaemonProcess) -> None:
 
 def test_ping_and_health_tables(daemon: DaemonProcess) -> None:
     assert "state: ready" in orderctl(daemon.control, "ping").stdout
-    assert "exchange.paper" in orderctl(daemon.control, "health").stdout
+    assert "exchange.paper.0" in orderctl(daemon.control, "health").stdout
 
 
 def test_error_reply_exits_1_with_the_code(daemon: DaemonProcess) -> None:

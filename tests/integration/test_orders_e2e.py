@@ -156,7 +156,8 @@ def test_health_lists_actors_and_circuits(daemon: DaemonProcess) -> None:
     health = daemon.client().health()
     assert health["state"] == "ready"
     assert health["actors"]["order"] == {"alive": True, "restarts": 0}
-    assert health["actors"]["exchange.paper"]["alive"] is True
+    assert health["actors"]["exchange.paper.0"]["alive"] is True
+    assert health["actors"]["circuit"]["alive"] is True
     assert health["circuits"]["paper"]["state"] == "closed"
 
 

@@ -1,0 +1,137 @@
+"""What every worker of one exchange account shares: retry policy and budget,
+the rate limiter, and the circuit board. Also the retry loop itself."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from actors.circuit import NAME as CIRCUIT_ACTOR
+from actors.circuit import CircuitBoard, CircuitOpen, MayCall, Outcome, Permit
+from actors.exchanges.errors import RESOLVE, RETRY, Rule, classify
+from actors.retry import RateLimiter, RetryBudget, RetryPolicy
+from actors.runtime import Clock
+from actors.supervisor import ASK_TIMEOUT_S, Registry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+EXPIRED = Rule(RETRY, "send_deadline_passed", False)
+"""A request not sent because its deadline passed: known not done."""
+
+
+@dataclass
+class ExchangeLink:
+    """Shared by the workers of one exchange account; thread-safe parts only."""
+
+    exchange: str
+    policy: RetryPolicy
+    budget: RetryBudget
+    limiter: RateLimiter
+    board: CircuitBoard
+    clock: Clock
+
+
+class CallFailed(Exception):
+    """An exchange request failed for good (after any retries)."""
+
+    def __init__(self, error: BaseException, rule: Rule, sends: int, retries: int,
+                 retry_after_s: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rule = rule
+        self.sends = sends
+        self.retries = retries
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class Attempts:
+    """How many requests a call took."""
+
+    sends: int = 0
+    retries: int = 0
+
+
+class Caller:
+    """Runs exchange requests for one worker: breaker, rate limit, retries."""
+
+    def __init__(self, link: ExchangeLink, registry: Registry, seed: int,
+                 retry_after: Callable[[BaseException], float | None]) -> None:
+        self.link = link
+        self.registry = registry
+        self.rng = random.Random(seed)
+        self._retry_after = retry_after
+
+    def call(self, op: str, request: Callable[[], T], attempts: Attempts,
+             not_after: float = float("inf")) -> T:
+        """The request's result; CircuitOpen or CallFailed when it cannot be had."""
+        while True:
+            if self.link.clock.monotonic() > not_after:
+                raise CallFailed(TimeoutError("not sent: the send deadline passed"),
+                                 EXPIRED, attempts.sends, attempts.retries, None)
+            self._permit()
+            self.link.limiter.acquire()
+            attempts.sends += 1
+            try:
+                result = request()
+            except Exception as exc:
+                rule = classify(exc)
+                self._tell_outcome(rule.transient, type(exc).__name__)
+                retry_after = self._retry_after(exc)
+                if not self._may_retry(op, exc, rule, attempts.retries):
+                    raise CallFailed(exc, rule, attempts.sends, attempts.retries,
+                                     retry_after) from exc
+                attempts.retries += 1
+                self.link.clock.sleep(self.link.policy.delay(
+                    attempts.retries, self.rng, retry_after))
+                continue
+            self._tell_outcome(False, "")
+            return result
+
+    def _may_retry(self, op: str, error: BaseException, rule: Rule, retries: int) -> bool:
+        if rule.action not in (RETRY, RESOLVE):
+            return False
+        if op == "create" and rule.action == RESOLVE:
+            return False  # the create may have landed: resolve by lookup, never re-send
+        if retries >= self.link.policy.max_retries or not self.link.policy.retryable(error):
+            return False
+        if not self.link.budget.try_take():
+            log.warning("retry budget of %s is empty: %s not retried", self.link.exchange, op)
+            return False
+        return True
+
+    def _permit(self) -> None:
+        board = self.link.board
+        wait = board.open_for(self.link.exchange)
+        if wait is not None:
+            raise CircuitOpen(self.link.exchange, wait)
+        if board.view(self.link.exchange).state == "closed":
+            return
+        permit: Permit = self.registry.ask(CIRCUIT_ACTOR, MayCall(self.link.exchange),
+                                           timeout=ASK_TIMEOUT_S)
+        if not permit.granted:
+            raise CircuitOpen(self.link.exchange, permit.retry_after_s)
+
+    def _tell_outcome(self, failed: bool, error: str) -> None:
+        if not failed and self.link.board.view(self.link.exchange).state == "closed":
+            return  # nothing to learn: successes do not forgive failures in the window
+        self.registry.tell(CIRCUIT_ACTOR, Outcome(self.link.exchange, failed, error))
+
+
+def header_retry_after(client: Any) -> Callable[[BaseException], float | None]:
+    """Retry-After from the exception or the client's last response headers."""
+
+    def retry_after(error: BaseException) -> float | None:
+        value = getattr(error, "retry_after_s", None)
+        if value is None:
+            headers = getattr(client, "last_response_headers", None) or {}
+            value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return None if value is None else max(0.0, float(value))
+        except (TypeError, ValueError):
+            return None
+
+    return retry_after

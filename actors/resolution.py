@@ -1,0 +1,107 @@
+"""Bookkeeping for orders whose exchange outcome is not known yet.
+
+An order needs resolving when its create may or may not have landed (`unknown`,
+or `pending_submit` found at start-up or with a lost request). It is looked up by
+client id, repeatedly over a window. Found: the caller adopts the exchange's
+state. Absent on `absent_needed` lookups spread over at least `window_s` (a
+failed lookup is not "absent"): it is safe to send the create again with the same
+client id. Pure logic on an injected clock; OrderActor acts on its answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ResolveSettings:
+    """[resolution] of the configuration."""
+
+    interval_s: float = 1.0
+    """Time between lookups of one order."""
+    window_s: float = 5.0
+    """Lookups must span at least this long before absence is believed."""
+    absent_needed: int = 3
+    """Lookups that must find nothing before a re-send."""
+    alert_after_s: float = 60.0
+    """An order still unresolved after this long is logged and alerted."""
+    max_lookups_per_tick: int = 100
+    """Bound on lookups started per tick, so a big recovery does not flood the exchange."""
+
+    def check(self, key: str) -> None:
+        if self.interval_s <= 0 or self.window_s < 0 or self.alert_after_s <= 0:
+            raise ValueError(f"{key}.interval_s: intervals must be positive")
+        if self.absent_needed < 1 or self.max_lookups_per_tick < 1:
+            raise ValueError(f"{key}.absent_needed: counts must be at least 1")
+
+
+@dataclass
+class Case:
+    """One order being resolved."""
+
+    since: float
+    next_at: float
+    first_absent_at: float | None = None
+    absent: int = 0
+    in_flight: bool = False
+    alerted: bool = False
+
+
+@dataclass
+class Resolver:
+    """Which orders to look up now, and when absence is proven."""
+
+    settings: ResolveSettings
+    cases: dict[str, Case] = field(default_factory=dict)
+
+    def add(self, client_order_id: str, now: float) -> None:
+        if client_order_id not in self.cases:
+            self.cases[client_order_id] = Case(since=now, next_at=now)
+
+    def drop(self, client_order_id: str) -> None:
+        self.cases.pop(client_order_id, None)
+
+    def __contains__(self, client_order_id: object) -> bool:
+        return client_order_id in self.cases
+
+    def due(self, now: float) -> list[str]:
+        """Orders to look up now (each marked in flight)."""
+        due: list[str] = []
+        for cid, case in self.cases.items():
+            if len(due) >= self.settings.max_lookups_per_tick:
+                break
+            if not case.in_flight and case.next_at <= now:
+                case.in_flight = True
+                due.append(cid)
+        return due
+
+    def looked_up(self, client_order_id: str, *, absent: bool, now: float) -> bool:
+        """Record a lookup's answer; True when absence is now proven."""
+        case = self.cases.get(client_order_id)
+        if case is None:
+            return False
+        case.in_flight = False
+        case.next_at = now + self.settings.interval_s
+        if not absent:
+            return False  # a failed lookup proves nothing
+        if case.first_absent_at is None:
+            case.first_absent_at = now
+        case.absent += 1
+        proven = (case.absent >= self.settings.absent_needed
+                  and now - case.first_absent_at >= self.settings.window_s)
+        if proven:
+            self.drop(client_order_id)
+        return proven
+
+    def overdue(self, now: float) -> list[tuple[str, float]]:
+        """Orders unresolved past the alert limit, not yet alerted: (id, age)."""
+        found = []
+        for cid, case in self.cases.items():
+            age = now - case.since
+            if not case.alerted and age >= self.settings.alert_after_s:
+                case.alerted = True
+                found.append((cid, age))
+        return found
+
+    def oldest_age(self, now: float) -> float:
+        return max((now - case.since for case in self.cases.values()), default=0.0)

@@ -1,0 +1,87 @@
+"""A real daemon whose paper venue goes down: the breaker opens, answers fast, recovers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from protocol.client import OrderdClient
+from protocol.errors import ProtocolError
+from tests.helpers import DaemonProcess, market_buy
+
+OUTAGE = """
+[circuit_breaker]
+error_threshold = 2.0
+warning_threshold = 1.0
+window_size_minutes = 1.0
+cool_down_seconds = 1.0
+[resolution]
+interval_s = 0.2
+window_s = 0.5
+absent_needed = 2
+[retry]
+initial_delay = 0.05
+max_delay = 0.1
+"""
+PAPER_WITH_OUTAGE = """
+[[exchanges]]
+name = "paper"
+driver = "paper"
+[exchanges.faults]
+outage_after_s = 1.5
+outage_duration_s = 2.5
+"""
+KNOWN = {"open", "filled", "canceled", "rejected", "expired"}
+
+
+def poll(condition: object, what: str, client: OrderdClient, attempts: int = 3000) -> None:
+    for _ in range(attempts):
+        if condition():  # type: ignore[operator]
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"timed out waiting for {what}: {client.health()}")
+
+
+def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path, extra=OUTAGE, exchanges=PAPER_WITH_OUTAGE).start()
+    try:
+        client = daemon.client()
+        placed: list[str] = []
+        refused: list[ProtocolError] = []
+
+        def submit_one() -> bool:
+            cid = f"o-{len(placed) + len(refused)}"
+            try:
+                client.submit(market_buy("0.1", "SOL/USD", client_order_id=cid),
+                              wait="durable")
+                placed.append(cid)
+            except ProtocolError as exc:
+                refused.append(exc)
+            return any(e.code == "circuit_open" for e in refused)
+
+        poll(submit_one, "circuit_open replies", client)
+        error = next(e for e in refused if e.code == "circuit_open")
+        assert error.retryable and error.retry_after_s is not None
+        assert client.health()["circuits"]["paper"]["state"] in ("open", "half_open")
+
+        def recovered() -> bool:
+            try:
+                client.submit(market_buy("0.1", "SOL/USD",
+                                         client_order_id=f"after-{len(placed)}"))
+            except ProtocolError as exc:
+                assert exc.code == "circuit_open"
+                return False
+            placed.append(f"after-{len(placed)}")
+            return client.health()["circuits"]["paper"]["state"] == "closed"
+
+        poll(recovered, "the circuit to close", client)
+
+        def all_known() -> bool:
+            return all(client.status(client_order_id=cid)["status"] in KNOWN for cid in placed)
+
+        poll(all_known, "every order to end in a known state", client)
+        stats = client.stats()
+        assert stats["unresolved"]["count"] == 0
+        assert stats["circuits"]["paper"]["state"] == "closed"
+    finally:
+        daemon.stop()

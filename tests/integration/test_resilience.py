@@ -1,0 +1,108 @@
+"""Exchange concurrency and supervision, on an in-process daemon with real sockets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from actors.exchanges.client import ExchangeClient
+from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.runtime import Clock
+from daemon.app import EXIT_ESCALATED, Daemon
+from daemon.config import load_config
+from protocol.client import OrderdClient
+from tests.helpers import free_ports, market_buy, resting_limit_buy, write_config
+
+
+class GatedExchange(PaperExchange):
+    """The paper venue, except that creates on ETH/USD wait for a gate."""
+
+    def __init__(self, venue: PaperVenue, gate: threading.Event) -> None:
+        super().__init__(venue)
+        self.gate = gate
+
+    def create_order(self, symbol: str, type: str, side: str, amount: Any,
+                     price: Any = None, params: dict[str, Any] | None = None) -> Any:
+        if symbol == "ETH/USD":
+            assert self.gate.wait(30), "gate never opened"
+        return super().create_order(symbol, type, side, amount, price, params)
+
+
+@contextmanager
+def in_process_daemon(tmp_path: Path, extra: str = "",
+                      clients: dict[str, Callable[[], ExchangeClient]] | None = None,
+                      clock: Clock | None = None) -> Iterator[tuple[Daemon, OrderdClient]]:
+    control, events = (f"tcp://127.0.0.1:{p}" for p in free_ports(2))
+    config = load_config(write_config(tmp_path / "orderd.toml", control=control,
+                                      events=events, extra=extra))
+    daemon = Daemon(config, clock=clock, clients=clients)
+    daemon.start()
+    client = OrderdClient(control, timeout_s=10)
+    try:
+        yield daemon, client
+    finally:
+        client.close()
+        daemon.stop()
+
+
+def test_a_slow_create_does_not_delay_a_cancel(tmp_path: Path) -> None:
+    gate = threading.Event()
+    venue = PaperVenue(tmp_path / "venue.sqlite")
+    try:
+        with in_process_daemon(tmp_path, clients={
+                "paper": lambda: GatedExchange(venue, gate)}) as (_daemon, client):
+            resting = client.submit(resting_limit_buy(client_order_id="rest-1"))
+            stuck = client.submit(market_buy("0.1", "ETH/USD", client_order_id="slow-1"),
+                                  wait="durable")
+            assert stuck["status"] == "pending_submit"
+            canceled = client.cancel(client_order_id=resting["client_order_id"])
+            assert canceled["status"] == "canceled"
+            assert not gate.is_set(), "the cancel finished while the create was still stuck"
+            gate.set()
+            assert client.submit(market_buy("0.1", "ETH/USD", client_order_id="slow-1"))[
+                "status"] == "filled"
+    finally:
+        gate.set()
+        venue.close()
+
+
+def wait_for_restarts(client: OrderdClient, actor: str, count: int) -> dict[str, Any]:
+    for _ in range(500):
+        health = client.health()
+        if health["actors"][actor]["restarts"] >= count and health["actors"][actor]["alive"]:
+            return health
+        threading.Event().wait(0.01)
+    raise AssertionError(f"{actor} was not restarted {count} times: {health}")
+
+
+def test_a_crashed_actor_is_restarted_and_serving_goes_on(tmp_path: Path) -> None:
+    with in_process_daemon(tmp_path) as (daemon, client):
+        placed = client.submit(resting_limit_buy(client_order_id="before-crash"))
+        daemon.registry.tell("order", object())  # a message no handler knows: a crash
+        health = wait_for_restarts(client, "order", 1)
+        assert health["state"] == "ready"
+        assert client.status(client_order_id="before-crash") == placed
+        assert client.submit(market_buy(client_order_id="after-crash"))["status"] == "filled"
+        daemon.registry.tell("exchange.paper.0", object())
+        wait_for_restarts(client, "exchange.paper.0", 1)
+        for i in range(8):  # every worker serves again
+            assert client.submit(market_buy(client_order_id=f"w-{i}"))["status"] == "filled"
+
+
+def test_a_restart_storm_halts_and_exits_non_zero(tmp_path: Path) -> None:
+    extra = "[supervisor]\nintensity = 2\nperiod_s = 60\n"
+    with in_process_daemon(tmp_path, extra=extra) as (daemon, client):
+        client.submit(market_buy(client_order_id="storm-0"))
+        for crash in range(1, 3):
+            daemon.registry.tell("exchange.paper.1", object())
+            wait_for_restarts(client, "exchange.paper.1", crash)
+        daemon.registry.tell("exchange.paper.1", object())
+        assert daemon.wait(timeout=30), "escalation asks the process to stop"
+        assert daemon.exit_code == EXIT_ESCALATED
+        assert client.ping()["state"] == "halted"
+    # the ledger was flushed: the order is there after the stop
+    with in_process_daemon(tmp_path) as (_daemon, client):
+        assert client.status(client_order_id="storm-0")["status"] == "filled"
