@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.alerts import Alert, Alerter, LogAlerter
+from actors.batch import Batch
 from actors.ledger import Ledger
 from actors.messages import (
     Cancel,
@@ -39,16 +40,13 @@ from actors.resolution import Resolver, ResolveSettings
 from actors.routing import Router
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.supervisor import Registry, SupervisedActor
-from protocol.codec import encode_event
+from actors.waiters import WAIT_CANCEL, WAIT_SUBMIT, Waiters
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
 
 log = logging.getLogger(__name__)
 
 NAME = "order"
-EVENT_SEQ_KEY = "event_seq"
-WAIT_SUBMIT = frozenset({"pending_submit", "unknown"})
-WAIT_CANCEL = frozenset({"pending_cancel"})
 UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
 REFRESH_PER_TICK = 200
 
@@ -65,15 +63,6 @@ class OrderSettings:
     refresh_interval_s: float = 2.0
     send_deadline_s: float = 30.0
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
-
-
-@dataclass
-class Waiter:
-    """A reply held until the order leaves `through` or the deadline passes."""
-
-    reply: Reply
-    through: frozenset[str]
-    deadline: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +91,7 @@ class OrderActor(SupervisedActor):
         self.clock = clock or Clock()
         self.alerter = alerter or LogAlerter()
         self.live: dict[str, Order] = {}
-        self.waiters: dict[str, list[Waiter]] = {}
+        self.waiters = Waiters(self._answer)
         self.refreshed: dict[str, float] = {}
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
         self.cancel_after_create: set[str] = set()
@@ -112,21 +101,18 @@ class OrderActor(SupervisedActor):
         self.resolver = Resolver(settings.resolution)
         self.router = Router(settings.workers)
         self.stats = OrderStats()
-        self._pending_events: list[dict[str, Any]] = []
-        self._after_commit: list[Callable[[], None]] = []
-        self._flush_scheduled = False
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
-            ListOrders: self._list, ExchangeReport: self._report, Flush: self._flush,
-            Tick: self._tick, GetStats: self._stats, Ping: lambda _msg: True,
-            IsRecovered: lambda _msg: not self.recovering,
+            ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
+            Flush: lambda _msg: self.batch.flush(), GetStats: self._stats,
+            Ping: lambda _msg: True, IsRecovered: lambda _msg: not self.recovering,
         }
 
     # --- lifecycle -----------------------------------------------------------
 
     def on_start(self) -> None:
         self.ledger = Ledger(self.settings.ledger_path)
-        self.seq = int(self.ledger.meta(EVENT_SEQ_KEY) or 0)
+        self.batch = Batch(self.ledger, self.events, lambda: self.actor_ref.tell(Flush()))
         self.live = {order.client_order_id: order for order in self.ledger.live()}
         self._recover()
 
@@ -145,7 +131,7 @@ class OrderActor(SupervisedActor):
             log.info("recovering %d unresolved orders", len(self.recovering))
 
     def on_stop(self) -> None:
-        self._flush(Flush())
+        self.batch.flush()
         self.ledger.close()
 
     def on_crash(self) -> None:
@@ -327,7 +313,7 @@ class OrderActor(SupervisedActor):
 
     def _settled(self, order: Order) -> None:
         """Replies, recovery and memory once an order's state may have moved on."""
-        self._release_waiters(order)
+        self.waiters.release(order)
         cid = order.client_order_id
         if order.status not in UNRESOLVED:
             self.recovering.discard(cid)
@@ -342,7 +328,7 @@ class OrderActor(SupervisedActor):
 
     def _tick(self, msg: Tick) -> None:
         now = self.clock.monotonic()
-        self._expire_waiters(now)
+        self.waiters.expire(now, lambda cid: self.live.get(cid) or self.ledger.get(cid))
         for cid in self.resolver.due(now):
             self._dispatch(self.live[cid], FetchOrder)
         self._resend_due(now)
@@ -353,18 +339,6 @@ class OrderActor(SupervisedActor):
             self.alerter.alert(Alert("unknown_order_age", "warning",
                                      f"an order is unresolved for {age:.0f} s",
                                      {"exchange": self.live[cid].exchange}))
-
-    def _expire_waiters(self, now: float) -> None:
-        for cid in [c for c, ws in self.waiters.items() if any(w.deadline <= now for w in ws)]:
-            order = self.live.get(cid) or self.ledger.get(cid)
-            due = [w for w in self.waiters[cid] if w.deadline <= now]
-            self.waiters[cid] = [w for w in self.waiters[cid] if w.deadline > now]
-            if not self.waiters[cid]:
-                del self.waiters[cid]
-            for waiter in due:
-                payload = {"order": order.to_wire()} if order else ProtocolError(
-                    "timeout", "no outcome within the deadline")
-                self._answer(waiter.reply, payload)
 
     def _resend_due(self, now: float) -> None:
         for cid in [c for c, at in self.resend_at.items() if at <= now]:
@@ -405,34 +379,11 @@ class OrderActor(SupervisedActor):
     # --- batching ------------------------------------------------------------------
 
     def _stage(self, order: Order) -> None:
-        self.ledger.stage(order)
-        self._pending_events.append(order.to_wire())
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.actor_ref.tell(Flush())
-
-    def _flush(self, _msg: Flush) -> None:
-        self._flush_scheduled = False
-        events, self._pending_events = self._pending_events, []
-        actions, self._after_commit = self._after_commit, []
-        if events:
-            self.ledger.stage_meta(EVENT_SEQ_KEY, str(self.seq + len(events)))
-        self.ledger.commit()
-        for order in events:
-            self.seq += 1
-            self.events.publish(encode_event(self.seq, order))
-        for action in actions:
-            action()
+        self.batch.stage(order)
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
         """Reply now, or after the commit when this batch has writes."""
-        if self.ledger.dirty or self._after_commit:
-            self._after_commit.append(lambda: reply(payload))
-        else:
-            reply(payload)
+        self.batch.reply(lambda: reply(payload))
 
     def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
                   after_commit: bool = True) -> None:
@@ -449,35 +400,15 @@ class OrderActor(SupervisedActor):
         if not after_commit:
             self._deliver(worker, message)
             return
-        self._after_commit.append(lambda: self._deliver(worker, message))
-        self._schedule_flush()
+        self.batch.after_commit(lambda: self._deliver(worker, message))
 
     def _deliver(self, worker: str, message: Any) -> None:
         if not self.registry.tell(worker, message):
             self.router.done(worker)
 
-    # --- waiting replies ---------------------------------------------------------------
-
     def _hold(self, order: Order, reply: Reply, through: frozenset[str] | None) -> None:
-        if through is None or order.status not in through:
-            self._answer(reply, {"order": order.to_wire()})
-            return
         deadline = self.clock.monotonic() + self.settings.accept_timeout_s
-        self.waiters.setdefault(order.client_order_id, []).append(
-            Waiter(reply, through, deadline))
-
-    def _release_waiters(self, order: Order) -> None:
-        waiting = self.waiters.get(order.client_order_id)
-        if not waiting:
-            return
-        keep = [w for w in waiting if order.status in w.through]
-        for waiter in waiting:
-            if order.status not in waiter.through:
-                self._answer(waiter.reply, {"order": order.to_wire()})
-        if keep:
-            self.waiters[order.client_order_id] = keep
-        else:
-            del self.waiters[order.client_order_id]
+        self.waiters.hold(order, reply, through, deadline)
 
     # --- lookups -------------------------------------------------------------------------
 
