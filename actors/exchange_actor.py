@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from actors.exchanges.ccxt_driver import client_id_params, lookup_params
 from actors.exchanges.client import ExchangeClient, view_of
 from actors.exchanges.errors import REJECT, RESOLVE, classify, describe
 from actors.messages import (
@@ -54,7 +55,7 @@ class ExchangeActor(SupervisedActor):
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket
         params = dict(ticket.params)
-        params["clientOrderId"] = ticket.client_order_id
+        params.update(client_id_params(self.client.id, ticket.client_order_id))
         if ticket.time_in_force is not None:
             params["timeInForce"] = ticket.time_in_force
         try:
@@ -97,9 +98,10 @@ class ExchangeActor(SupervisedActor):
             return
         self._report(ExchangeReport(ticket.client_order_id, "fetch", "ok", view_of(raw), cause))
 
-    @staticmethod
-    def _lookup(ticket: OrderTicket) -> dict[str, Any]:
-        return {} if ticket.order_id is not None else {"clientOrderId": ticket.client_order_id}
+    def _lookup(self, ticket: OrderTicket) -> dict[str, Any]:
+        if ticket.order_id is not None:
+            return {}
+        return lookup_params(self.client.id, ticket.client_order_id)
 
     def _report(self, report: ExchangeReport) -> None:
         self.registry.tell(ORDER_ACTOR, report)

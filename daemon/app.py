@@ -9,6 +9,7 @@ from typing import Any
 import zmq
 
 from actors.exchange_actor import ExchangeActor, LoadMarkets
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
 from actors.messages import Tick
@@ -80,6 +81,12 @@ class Daemon:
         self.registry.start(name, lambda: ExchangeActor.start(self.registry, name, factory))
 
     def _client_factory(self, exchange: ExchangeConfig) -> Any:
+        if exchange.driver == "binance":
+            api_key, secret = exchange.credentials()
+            settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
+                                      exchange.rate_limit_ms)
+            # called in each ExchangeActor's start: one ccxt instance per actor
+            return lambda: build_binance(settings)
         venue = PaperVenue(self.config.state_dir / f"paper-{exchange.name}.sqlite",
                            clock=self.clock.now)
         self.venues[exchange.name] = venue
