@@ -69,8 +69,9 @@ class PaperVenueServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
     def start(self) -> PaperVenueServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="paper-http",
-                                        daemon=True)
+        # a short poll keeps stop() quick
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,),
+                                        name="paper-http", daemon=True)
         self._thread.start()
         return self
 
