@@ -58,7 +58,7 @@ INSUFFICIENT = "Account has insufficient balance for requested action."
 DUPLICATE = "Duplicate order sent."
 
 
-def error_of(exc: Exception, path: str, method: str) -> BinanceError:
+def error_of(exc: Exception, method: str) -> BinanceError:
     """The binance answer real binance gives for what the venue raised."""
     text = str(exc)
     if isinstance(exc, InsufficientFunds):
@@ -284,7 +284,7 @@ class BinanceDialect:
             return exc.status, exc.body()
         except (InvalidOrder, BadSymbol, OrderNotFound, ArgumentsRequired,
                 InsufficientFunds) as exc:
-            error = error_of(exc, path, method)
+            error = error_of(exc, method)
             return error.status, error.body()
 
     # -- endpoints -----------------------------------------------------------------
