@@ -14,6 +14,7 @@ from typing import Any
 
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
+from actors.exchanges.ccxt_driver import client_id_params, lookup_params
 from actors.exchanges.client import ExchangeClient, view_of
 from actors.exchanges.errors import REJECT, RETRY, describe
 from actors.messages import (
@@ -63,7 +64,7 @@ class ExchangeActor(SupervisedActor):
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket
         params = dict(ticket.params)
-        params["clientOrderId"] = ticket.client_order_id
+        params.update(client_id_params(self.client.id, ticket.client_order_id))
         if ticket.time_in_force is not None:
             params["timeInForce"] = ticket.time_in_force
         amount = float(ticket.amount)
@@ -78,12 +79,12 @@ class ExchangeActor(SupervisedActor):
     def _cancel(self, msg: CancelOrder) -> None:
         ticket = msg.ticket
         self._run(ticket, "cancel", lambda: self.client.cancel_order(
-            ticket.order_id, ticket.symbol, _lookup(ticket)))
+            ticket.order_id, ticket.symbol, self._lookup(ticket)))
 
     def _fetch(self, msg: FetchOrder) -> None:
         ticket = msg.ticket
         self._run(ticket, "fetch", lambda: self.client.fetch_order(
-            ticket.order_id, ticket.symbol, _lookup(ticket)))
+            ticket.order_id, ticket.symbol, self._lookup(ticket)))
 
     def _run(self, ticket: OrderTicket, op: str, request: Callable[[], Any],
              not_after: float = float("inf")) -> None:
@@ -107,6 +108,10 @@ class ExchangeActor(SupervisedActor):
         else:
             report("ok", raw)
 
+    def _lookup(self, ticket: OrderTicket) -> dict[str, Any]:
+        if ticket.order_id is not None:
+            return {}
+        return lookup_params(self.client.id, ticket.client_order_id)
 
 def _outcome(op: str, failure: CallFailed) -> str:
     """rejected (permanent), unknown (a create that may have landed) or failed (not done)."""
@@ -116,7 +121,3 @@ def _outcome(op: str, failure: CallFailed) -> str:
     if op == "create" and action != RETRY:
         return "unknown"
     return "failed"
-
-
-def _lookup(ticket: OrderTicket) -> dict[str, Any]:
-    return {} if ticket.order_id is not None else {"clientOrderId": ticket.client_order_id}

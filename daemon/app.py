@@ -15,6 +15,7 @@ from actors.circuit import CircuitBoard, Circuits
 from actors.circuit_actor import CircuitActor
 from actors.exchange_actor import ExchangeActor, LoadMarkets
 from actors.exchange_link import ExchangeLink
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
 from actors.messages import Tick
@@ -108,8 +109,7 @@ class Daemon:
             policy=self.config.retry,
             budget=RetryBudget(exchange.retry_budget, exchange.retry_budget_per_s,
                                self.clock.monotonic),
-            limiter=RateLimiter(exchange.rate_limit_per_s, self.clock.monotonic,
-                                self.clock.sleep),
+            limiter=RateLimiter(_rate_per_s(exchange), self.clock.monotonic, self.clock.sleep),
             board=self.board,
             clock=self.clock,
         )
@@ -120,6 +120,11 @@ class Daemon:
                 self.registry, name, link, factory, seed=index))
 
     def _client_factory(self, exchange: ExchangeConfig) -> Any:
+        if exchange.driver == "binance":
+            api_key, secret = exchange.credentials()
+            settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms)
+            # called in each ExchangeActor's start: one ccxt instance per actor
+            return lambda: build_binance(settings)
         venue = PaperVenue(self.config.state_dir / f"paper-{exchange.name}.sqlite",
                            clock=self.clock.now)
         self.venues[exchange.name] = venue
@@ -189,3 +194,10 @@ class Daemon:
         deadline = self.clock.monotonic() + DRAIN_TIMEOUT_S
         while frontend.in_flight() > 0 and self.clock.monotonic() < deadline:
             self._ticker_stop.wait(0.01)
+
+
+def _rate_per_s(exchange: ExchangeConfig) -> float | None:
+    """The configured pace, else the ccxt class's own; the paper venue has none."""
+    if exchange.rate_limit_per_s is not None or exchange.driver == "paper":
+        return exchange.rate_limit_per_s
+    return default_rate_per_s(exchange.driver)

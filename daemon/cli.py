@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from daemon import __version__
+from daemon import __version__, paper_venue_cli
 from daemon.app import Daemon
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError
@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run the daemon (the default)")
     check = commands.add_parser("check-config", help="check the configuration and exit")
     check.add_argument("--config", type=Path, dest="check_config", help="TOML file")
+    paper_venue_cli.add_parser(commands)
     return parser
 
 
@@ -40,6 +41,8 @@ def _load(path: Path | None) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "paper-venue":
+        return paper_venue_cli.run(args)
     path = getattr(args, "check_config", None) or args.config
     config = _load(path)
     if args.command == "check-config":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from actors.supervisor import SupervisorSettings
 from daemon.config_loader import ConfigError, build
 
 ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc://.+")
-DRIVERS = ("paper",)
+DRIVERS = ("paper", "binance")
+API_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+/?")
 CLIENT_ID_PREFIX = re.compile(r"[A-Za-z0-9_-]{0,8}")
 
 
@@ -84,6 +86,15 @@ class ExchangeConfig:
     retry_budget_per_s: float = 2.0
     """Retries earned back per second."""
     faults: FaultsConfig = field(default_factory=FaultsConfig)
+    api_url: str | None = None
+    """Base URL replacing the exchange's API hosts (e.g. a local paper venue)."""
+    # Credentials never show in repr, logs or errors.
+    api_key: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
+    api_key_file: Path | None = None
+    secret_file: Path | None = None
+    timeout_ms: int = 10000
+    """ccxt's request timeout."""
 
     def check(self, key: str) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", self.name):
@@ -98,6 +109,43 @@ class ExchangeConfig:
             raise ConfigError(f"{key}.retry_budget: must not be negative")
         if self.faults != FaultsConfig() and self.driver != "paper":
             raise ConfigError(f"{key}.faults: only the paper driver simulates faults")
+        if self.api_url is not None and not API_URL.fullmatch(self.api_url):
+            raise ConfigError(f"{key}.api_url: expected http(s)://HOST[:PORT]")
+        if not 100 <= self.timeout_ms <= 600_000:
+            raise ConfigError(f"{key}.timeout_ms: must be from 100 to 600000")
+        if self.driver == "paper":
+            for name in ("api_url", "api_key", "secret", "api_key_file", "secret_file"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{key}.{name}: the paper driver takes no {name}")
+        else:
+            self.credentials(key)
+
+    def credentials(self, key: str = "exchanges") -> tuple[str, str]:
+        """(api key, secret): from the config, else its files, else the environment."""
+        return (self._credential(key, "api_key", "API_KEY"),
+                self._credential(key, "secret", "SECRET"))
+
+    def _credential(self, key: str, name: str, env_suffix: str) -> str:
+        value: str | None = getattr(self, name)
+        path: Path | None = getattr(self, f"{name}_file")
+        env = f"ORDERD_{self.name.upper()}_{env_suffix}"
+        if value is not None and path is not None:
+            raise ConfigError(f"{key}.{name}: set {name} or {name}_file, not both")
+        if path is not None:
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+                raise ConfigError(f"{key}.{name}_file: cannot read {path} ({reason})") from None
+            if not value:
+                raise ConfigError(f"{key}.{name}_file: {path} is empty")
+            return value
+        if value is None:
+            value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"{key}.{name}: the {self.driver} driver needs {name}, "
+                              f"{name}_file or the environment variable {env}")
+        return value
 
 
 @dataclass(frozen=True)

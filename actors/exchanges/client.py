@@ -12,6 +12,9 @@ from actors.messages import OrderView
 class ExchangeClient(Protocol):
     """The subset of the sync `ccxt.Exchange` API orderd uses (the paper venue too)."""
 
+    id: str
+    """ccxt's exchange id ("binance", ...): it picks the client order id params."""
+
     def load_markets(self, reload: bool = False) -> dict[str, Any]: ...
 
     def create_order(self, symbol: str, type: str, side: str, amount: Any,

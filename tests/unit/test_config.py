@@ -69,3 +69,76 @@ def test_daemon_refuses_bad_config_with_status_2(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "daemon.cli", "--config", str(bad)],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "unknown_key" in result.stderr
+
+
+BINANCE = '[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "http://127.0.0.1:8765"\n'
+
+
+def test_binance_credentials_from_the_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BINANCE + 'api_key = "k1"\nsecret = "s3cr3t-1"\n'))
+    exchange = config.exchange("bx")
+    assert exchange.credentials() == ("k1", "s3cr3t-1")
+    assert "s3cr3t-1" not in repr(config) and "k1" not in repr(exchange)
+
+
+def test_binance_credentials_from_files_are_stripped(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("k2\n")
+    (tmp_path / "secret").write_text("  s3cr3t-2\n")
+    config = load_config(write(tmp_path, BINANCE + 'api_key_file = "key"\n'
+                                                   'secret_file = "secret"\n'))
+    assert config.exchange("bx").credentials() == ("k2", "s3cr3t-2")
+
+
+def test_binance_credentials_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERD_BX_API_KEY", "k3")
+    monkeypatch.setenv("ORDERD_BX_SECRET", "s3cr3t-3")
+    assert load_config(write(tmp_path, BINANCE)).exchange("bx").credentials() == (
+        "k3", "s3cr3t-3")
+
+
+def test_missing_binance_secret_names_its_sources(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORDERD_BX_SECRET", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BINANCE + 'api_key = "k4"\n'))
+    message = str(caught.value)
+    assert message.startswith("exchanges[0].secret:")
+    assert "secret_file" in message and "ORDERD_BX_SECRET" in message
+    assert "k4" not in message
+
+
+@pytest.mark.parametrize("extra,key", [
+    ('api_key = "k"\nsecret = "s3cr3t"\nsecret_file = "f"\n', "exchanges[0].secret"),
+    ('api_key = "k"\nsecret_file = "missing"\n', "exchanges[0].secret_file"),
+    ('api_key = "k"\nsecret = "s3cr3t"\ntimeout_ms = 5\n', "exchanges[0].timeout_ms"),
+    ('api_key = "k"\nsecret = "s3cr3t"\nrate_limit_per_s = -1\n', "exchanges[0].rate_limit_per_s"),
+])
+def test_bad_binance_settings_name_their_key(tmp_path: Path, extra: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BINANCE + extra))
+    assert str(caught.value).startswith(key + ":")
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_empty_secret_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match=r"exchanges\[0\]\.secret_file: .* is empty"):
+        load_config(write(tmp_path, BINANCE + 'api_key = "k"\nsecret_file = "empty"\n'))
+
+
+@pytest.mark.parametrize("extra,key", [
+    ('api_url = "http://127.0.0.1:1"\n', "exchanges[0].api_url"),
+    ('secret = "s3cr3t"\n', "exchanges[0].secret"),
+])
+def test_paper_driver_takes_no_credentials(tmp_path: Path, extra: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n' + extra))
+    assert str(caught.value).startswith(key + ":")
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_api_url_must_be_a_base_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"exchanges\[0\]\.api_url"):
+        load_config(write(tmp_path, BINANCE.replace("http://127.0.0.1:8765", "ftp://x")
+                          + 'api_key = "k"\nsecret = "s"\n'))

@@ -1,0 +1,251 @@
+"""The paper venue over HTTP, in the binance spot REST dialect.
+
+Real `ccxt.binance` can trade against it: requests are signed and checked,
+answers and errors are binance's, and faults (latency, transient errors,
+ambiguous creates, 429 with Retry-After, 503, dropped connections) are
+injected by chance or by a script. `/_venue/...` routes are for tests and
+operators and take no credentials: bind the server to a local address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .paper_binance import (
+    BY_ID,
+    DEFAULT_RECV_WINDOW_MS,
+    BinanceDialect,
+    BinanceError,
+    order_body,
+    signature_of,
+    signed_payload,
+)
+from .paper_book import PaperVenue
+from .paper_http_faults import Fault, FaultPlan, VenueFaults
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_KEY = "paper-key"
+DEFAULT_SECRET = "paper-secret"
+MAX_BODY = 1 << 20
+JsonAnswer = tuple[int, Any]
+
+
+class PaperVenueServer(ThreadingHTTPServer):
+    """An HTTP server for one PaperVenue account; `start()` serves in a thread."""
+
+    daemon_threads = True
+
+    def __init__(self, venue: PaperVenue, address: tuple[str, int] = ("127.0.0.1", 0), *,
+                 api_key: str = DEFAULT_API_KEY, secret: str = DEFAULT_SECRET,
+                 faults: VenueFaults | None = None, account: str = "default",
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(address, _Handler)
+        self.venue = venue
+        self.dialect = BinanceDialect(venue, account, clock)
+        self.plan = FaultPlan(faults or VenueFaults())
+        self.api_key, self._secret = api_key, secret
+        self.clock = clock
+        self.seen: deque[tuple[str, str]] = deque(maxlen=10000)
+        """(method, path) of the API requests received, newest last."""
+        self.stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> PaperVenueServer:
+        # a short poll keeps stop() quick
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,),
+                                        name="paper-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; requests held back by a timeout fault end at once."""
+        self.stopping.set()
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+        self.server_close()
+
+    def __enter__(self) -> PaperVenueServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- the API -------------------------------------------------------------------
+
+    def check_auth(self, method: str, path: str, params: dict[str, str], api_key: str | None,
+                   payload: str, signature: str | None) -> None:
+        """Refuse a private request as binance would: -2015 key, -1022 signature, -1021 time."""
+        if (method, path) in BinanceDialect.PUBLIC:
+            return
+        if api_key is None or not hmac.compare_digest(api_key, self.api_key):
+            raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        if signature is None:
+            raise BinanceError(400, -1102, "Mandatory parameter 'signature' was not sent, "
+                                           "was empty/null, or malformed.")
+        if not hmac.compare_digest(signature, signature_of(self._secret, payload)):
+            raise BinanceError(400, -1022, "Signature for this request is not valid.")
+        try:
+            stamp = int(params["timestamp"])
+            window = int(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
+        except (KeyError, ValueError):
+            raise BinanceError(400, -1102, "Mandatory parameter 'timestamp' was not sent, "
+                                           "was empty/null, or malformed.") from None
+        if abs(self.clock() * 1000 - stamp) > window:
+            raise BinanceError(400, -1021, "Timestamp for this request is outside of the "
+                                           "recvWindow.")
+
+    # -- operator routes -------------------------------------------------------------
+
+    def operator(self, method: str, path: str, body: Any) -> JsonAnswer:
+        if (method, path) == ("GET", "/_venue/orders"):
+            orders = [{**order_body(o), "account": o["info"]["account"]}
+                      for o in self.venue.all_orders()]
+            return 200, {"orders": orders}
+        if (method, path) == ("GET", "/_venue/faults"):
+            return 200, {"script": self.plan.pending()}
+        if method != "POST" or not isinstance(body, dict):
+            return 404, {"error": f"no route {method} {path} (POST routes take a JSON object)"}
+        try:
+            if path == "/_venue/faults":
+                self.plan.script(body.get("script", []))
+                return 200, {"script": self.plan.pending()}
+            if path == "/_venue/price":
+                symbol = _unified(str(body.get("symbol")))
+                self.venue.set_price(symbol, Decimal(str(body.get("price"))))
+                return 200, {"symbol": symbol, "price": str(self.venue.price(symbol))}
+            if path == "/_venue/cancel":
+                return 200, order_body(self.venue.cancel_on_venue(str(body.get("orderId"))))
+        except (ValueError, InvalidOperation, KeyError) as exc:
+            return 400, {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a ccxt error of the venue, shown to the operator
+            return 400, {"error": f"{type(exc).__name__}: {exc}"}
+        return 404, {"error": f"no route {method} {path}"}
+
+
+def _unified(symbol: str) -> str:
+    spec = BY_ID.get(symbol)
+    return spec.symbol if spec is not None else symbol
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: PaperVenueServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as ccxt's session expects
+    disable_nagle_algorithm = True  # else each small answer waits ~40 ms for an ACK
+    server_version = "paper-venue"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, MAX_BODY)).decode("utf-8", "replace")
+        if parts.path.startswith("/_venue/"):
+            try:
+                data = json.loads(body) if body else {}
+            except ValueError:
+                data = None
+            self._answer(*self.server.operator(self.command, parts.path, data))
+            return
+        self._api(parts.path, parts.query, body)
+
+    def _api(self, path: str, query: str, body: str) -> None:
+        server = self.server
+        server.seen.append((self.command, path))
+        if server.plan.faults.latency_ms > 0:
+            server.stopping.wait(server.plan.faults.latency_ms / 1000)
+        fault = server.plan.next(self.command, path)
+        if fault is not None and fault.before_booking:
+            self._before(fault)
+            return
+        answer = self._call(path, query, body)
+        if fault is None:
+            self._answer(*answer)
+        elif fault.fault == "drop_after_booking":
+            self._drop()
+        elif fault.fault == "code_1007":
+            self._answer(500, {"code": -1007, "msg": "Timeout waiting for response from "
+                               "backend server. Send status unknown; execution status unknown."})
+        else:  # timeout_after_booking: the answer comes after the client gave up
+            server.stopping.wait(fault.delay_s)
+            self._answer(*answer)
+
+    def _call(self, path: str, query: str, body: str) -> JsonAnswer:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        params.update(parse_qsl(body, keep_blank_values=True))
+        params.pop("signature", None)
+        payload, signature = signed_payload(query, body)
+        try:
+            self.server.check_auth(self.command, path, params, self.headers.get("X-MBX-APIKEY"),
+                                   payload, signature)
+        except BinanceError as exc:
+            return exc.status, exc.body()
+        return self.server.dialect.handle(self.command, path, params)
+
+    def _before(self, fault: Fault) -> None:
+        name = fault.fault
+        if name == "timeout_before_booking":
+            self.server.stopping.wait(fault.delay_s)
+            self._drop()
+        elif name == "drop_before_booking":
+            self._drop()
+        elif name == "http_503":
+            self._answer(503, None, text="Service Unavailable")
+        elif name == "http_429":
+            self._answer(429, {"code": -1003, "msg": "Too many requests; current limit is "
+                               "exceeded. Please use the websocket for live updates."},
+                         headers={"Retry-After": str(fault.retry_after_s)})
+        elif name == "code_1001":
+            self._answer(500, {"code": -1001, "msg": "Internal error; unable to process your "
+                               "request. Please try again."})
+        else:  # reject
+            self._answer(400, {"code": -2010, "msg": "New order rejected (simulated)."})
+
+    def _drop(self) -> None:
+        """Close the connection without an answer, as a dying proxy would."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _answer(self, status: int, data: Any, *, text: str | None = None,
+                headers: dict[str, str] | None = None) -> None:
+        raw = (text if text is not None else json.dumps(data)).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type",
+                             "text/plain" if text is not None else "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(raw)
+        except OSError:  # the client gave up (after a timeout fault): nothing to tell
+            self.close_connection = True

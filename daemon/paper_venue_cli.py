@@ -1,0 +1,90 @@
+"""`orderd paper-venue`: serve a paper venue over HTTP in the binance spot dialect."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from actors.exchanges.paper_book import PaperVenue
+from actors.exchanges.paper_http import DEFAULT_API_KEY, DEFAULT_SECRET, PaperVenueServer
+from actors.exchanges.paper_http_faults import VenueFaults
+
+STATE_FILE = "paper-venue.sqlite"
+
+
+def add_parser(commands: Any) -> None:
+    """Add the `paper-venue` subcommand to orderd's subparsers."""
+    venue = commands.add_parser(
+        "paper-venue", help="serve the paper venue over HTTP (binance spot REST dialect)",
+        description="Serve the paper venue over HTTP in the binance spot REST dialect, so "
+        "real ccxt (and orderd's binance driver) can trade against it. GET /_venue/orders "
+        "lists every order; POST /_venue/faults, /_venue/price and /_venue/cancel script "
+        "faults, set prices and cancel exchange-side. Bind it to a local address only.")
+    venue.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT",
+                       help="address to serve on (default %(default)s; port 0 picks one)")
+    venue.add_argument("--state", type=Path, metavar="DIR",
+                       help=f"folder for the venue's database ({STATE_FILE}); "
+                       "without it the venue lives in memory")
+    venue.add_argument("--api-key", default=DEFAULT_API_KEY,
+                       help="the API key it accepts (default %(default)s)")
+    venue.add_argument("--secret", default=DEFAULT_SECRET,
+                       help="the HMAC secret it checks signatures with (default %(default)s)")
+    venue.add_argument("--account", default="default", help="the venue account it serves")
+    venue.add_argument("--latency-ms", type=float, default=0.0,
+                       help="delay before each API request")
+    venue.add_argument("--error-rate", type=float, default=0.0,
+                       help="chance of a transient error before the book "
+                       "(503, -1001, dropped connection, 429 in turn)")
+    venue.add_argument("--ambiguous-rate", type=float, default=0.0,
+                       help="chance a create is booked but answered ambiguously "
+                       "(dropped connection or -1007 in turn)")
+    venue.add_argument("--ambiguous-delay-s", type=float, default=0.0,
+                       help="if above 0, ambiguous creates may also answer this late")
+    venue.add_argument("--reject-rate", type=float, default=0.0,
+                       help="chance a create is refused with -2010 unbooked")
+    venue.add_argument("--seed", type=int, default=0,
+                       help="seed of the fault RNG and of a fresh venue's prices")
+
+
+def _address(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"--listen: {listen!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        address = _address(args.listen)
+        faults = VenueFaults(latency_ms=args.latency_ms, error_rate=args.error_rate,
+                             ambiguous_rate=args.ambiguous_rate, reject_rate=args.reject_rate,
+                             ambiguous_delay_s=args.ambiguous_delay_s, seed=args.seed)
+    except ValueError as exc:
+        print(f"orderd paper-venue: {exc}", file=sys.stderr)
+        return 2
+    if args.state is not None:
+        args.state.mkdir(parents=True, exist_ok=True)
+    venue = PaperVenue(None if args.state is None else args.state / STATE_FILE, seed=args.seed)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = PaperVenueServer(venue, address, api_key=args.api_key, secret=args.secret,
+                              faults=faults, account=args.account).start()
+    print(f"paper-venue listening on {server.url}", flush=True)
+    stop.wait()
+    server.stop()
+    venue.close()
+    logging.getLogger("orderd").info("paper-venue stopped")
+    return 0

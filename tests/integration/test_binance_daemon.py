@@ -1,0 +1,99 @@
+"""`orderd paper-venue` as a process, and a real orderd trading on it with its binance driver."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from tests.helpers import ROOT, market_buy, resting_limit_buy, running_daemon
+
+KEY, SECRET = "e2e-key", "e2e-secret-value"
+
+
+class VenueProcess:
+    """A real `orderd paper-venue` on a port it picks itself."""
+
+    def __init__(self, state: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "paper-venue", "--listen", "127.0.0.1:0",
+             "--state", str(state), "--api-key", KEY, "--secret", SECRET],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert "listening on " in line, self.process.stderr.read() if self.process.stderr else ""
+        self.url = line.split("listening on ", 1)[1].strip()
+
+    def orders(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self.url + "/_venue/orders", timeout=10) as answer:
+            orders: list[dict[str, Any]] = json.loads(answer.read())["orders"]
+        return orders
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return code
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProcess]:
+    running = VenueProcess(tmp_path_factory.mktemp("venue"))
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def test_ccxt_trades_on_a_venue_process(venue: VenueProcess) -> None:
+    client = build_binance(DriverSettings(KEY, SECRET, venue.url))
+    client.load_markets()
+    ours = f"v-{uuid.uuid4().hex[:12]}"
+    order = client.create_order("ETH/USD", "market", "buy", 0.1, None,
+                                {"newClientOrderId": ours})
+    assert order["status"] == "closed"
+    [booked] = [o for o in venue.orders() if o["clientOrderId"] == ours]
+    assert booked["status"] == "FILLED" and booked["executedQty"] == "0.1"
+
+
+def test_orderd_binance_driver_round_trips(venue: VenueProcess, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    monkeypatch.setenv("ORDERD_BX_API_KEY", KEY)  # the key from the environment
+    exchanges = (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
+                 f'secret_file = "{tmp_path / "secret"}"\n')
+    with running_daemon(tmp_path, exchanges=exchanges) as daemon:
+        client = daemon.client()
+        filled = client.submit(market_buy("0.01", client_order_id=f"m-{uuid.uuid4().hex[:12]}"))
+        assert filled["status"] == "filled" and filled["exchange"] == "bx"
+        assert Decimal(filled["filled"]) == Decimal("0.01")
+        placed = client.submit(resting_limit_buy(client_order_id=f"l-{uuid.uuid4().hex[:12]}"))
+        assert placed["status"] == "open"
+        canceled = client.cancel(client_order_id=placed["client_order_id"])
+        assert canceled["status"] == "canceled"
+        on_venue = {o["clientOrderId"]: o for o in venue.orders()}
+        assert on_venue[filled["client_order_id"]]["status"] == "FILLED"
+        assert on_venue[placed["client_order_id"]]["status"] == "CANCELED"
+        assert str(on_venue[placed["client_order_id"]]["orderId"]) == placed["order_id"]
+        assert daemon.stop() == 0
+    log = (tmp_path / "orderd.log").read_text()
+    assert SECRET not in log and KEY not in log
+
+
+def test_venue_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    process = VenueProcess(tmp_path)
+    assert process.stop() == 0
+    assert (tmp_path / "paper-venue.sqlite").exists()
