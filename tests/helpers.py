@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +21,7 @@ from protocol.client import NoAnswer, OrderdClient
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30.0
+KEY, SECRET = "e2e-key", "e2e-secret-value"
 
 
 def free_ports(count: int) -> list[int]:
@@ -93,9 +98,12 @@ class DaemonProcess:
         return self
 
     def wait_ready(self) -> None:
-        """Ping until the daemon answers `ready` (each ping waits on the socket)."""
+        """Ping until the daemon answers `ready`; it may first answer `starting` while
+        it resolves orders left over by the last run."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        pause = threading.Event()
         with OrderdClient(self.control, timeout_s=0.5) as client:
-            for _ in range(int(START_TIMEOUT_S / 0.5)):
+            while time.monotonic() < deadline:
                 assert self.process is not None
                 if self.process.poll() is not None:
                     raise AssertionError(f"orderd exited: {self.log.read_text()}")
@@ -104,7 +112,8 @@ class DaemonProcess:
                         return
                 except NoAnswer:
                     continue
-        raise AssertionError(f"orderd did not become ready: {self.log.read_text()}")
+                pause.wait(0.05)  # answered, but still starting
+        raise AssertionError(f"orderd did not become ready: {self.log.read_text()[-5000:]}")
 
     def client(self, timeout_s: float = 10.0) -> OrderdClient:
         client = OrderdClient(self.control, timeout_s=timeout_s)
@@ -141,3 +150,39 @@ def resting_limit_buy(amount: str = "0.01", price: str = "1000", symbol: str = "
     """A buy limit far below the market: it rests."""
     return {"symbol": symbol, "side": "buy", "type": "limit", "amount": amount,
             "price": price, **extra}
+
+
+class VenueProcess:
+    """A real `orderd paper-venue` on a port it picks itself."""
+
+    def __init__(self, state: Path, *flags: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "paper-venue", "--listen", "127.0.0.1:0",
+             "--state", str(state), "--api-key", KEY, "--secret", SECRET, *flags],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert "listening on " in line, self.process.stderr.read() if self.process.stderr else ""
+        self.url = line.split("listening on ", 1)[1].strip()
+
+    def script(self, *faults: dict[str, Any]) -> None:
+        """Faults for the next matching requests (`POST /_venue/faults`)."""
+        body = json.dumps({"script": list(faults)}).encode()
+        request = urllib.request.Request(self.url + "/_venue/faults", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answer.read()
+
+    def orders(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self.url + "/_venue/orders", timeout=10) as answer:
+            orders: list[dict[str, Any]] = json.loads(answer.read())["orders"]
+        return orders
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return code

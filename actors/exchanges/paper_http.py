@@ -226,6 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "code_1001":
             self._answer(500, {"code": -1001, "msg": "Internal error; unable to process your "
                                "request. Please try again."})
+        elif name == "lagging_not_found":
+            # a lookup served by a replica that has not seen the order yet
+            self._answer(400, {"code": -2013, "msg": "Order does not exist."})
         else:  # reject
             self._answer(400, {"code": -2010, "msg": "New order rejected (simulated)."})
 

@@ -16,7 +16,7 @@ CREATE = ("POST", "/api/v3/order")
 
 # Before the request reaches the book: nothing happened on the venue.
 BEFORE = ("timeout_before_booking", "drop_before_booking", "http_503", "http_429",
-          "code_1001", "reject")
+          "code_1001", "reject", "lagging_not_found")
 # After the book did its work: the effect stands, but the answer is lost or unclear.
 AFTER = ("timeout_after_booking", "drop_after_booking", "code_1007")
 FAULTS = BEFORE + AFTER

@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance
-from tests.helpers import ROOT, market_buy, resting_limit_buy, running_daemon
-
-KEY, SECRET = "e2e-key", "e2e-secret-value"
-
-
-class VenueProcess:
-    """A real `orderd paper-venue` on a port it picks itself."""
-
-    def __init__(self, state: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daemon.cli", "paper-venue", "--listen", "127.0.0.1:0",
-             "--state", str(state), "--api-key", KEY, "--secret", SECRET],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert "listening on " in line, self.process.stderr.read() if self.process.stderr else ""
-        self.url = line.split("listening on ", 1)[1].strip()
-
-    def orders(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(self.url + "/_venue/orders", timeout=10) as answer:
-            orders: list[dict[str, Any]] = json.loads(answer.read())["orders"]
-        return orders
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        return code
+from tests.helpers import KEY, SECRET, VenueProcess, market_buy, resting_limit_buy, running_daemon
 
 
 @pytest.fixture(scope="module")
