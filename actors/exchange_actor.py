@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from actors.exchanges.client import ExchangeClient, view_of
+from actors.exchanges.client import ExchangeClient, trade_of, view_of
 from actors.exchanges.errors import REJECT, RESOLVE, classify, describe
 from actors.messages import (
     CancelOrder,
@@ -18,12 +18,18 @@ from actors.messages import (
     ExchangeReport,
     FetchOrder,
     OrderTicket,
+    OrderView,
     PlaceOrder,
+    TradeView,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
+from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder
 from actors.supervisor import Registry, SupervisedActor
 
 log = logging.getLogger(__name__)
+
+TRADES_LOOKBACK_MS = 300_000
+"""Trades of an order are looked for from this long before it was recorded (clock skew)."""
 
 
 class LoadMarkets:
@@ -39,7 +45,8 @@ class ExchangeActor(SupervisedActor):
         self._client_factory = client_factory
         self._handlers: dict[type, Callable[[Any], Any]] = {
             PlaceOrder: self._create, CancelOrder: self._cancel, FetchOrder: self._fetch,
-            LoadMarkets: self._markets,
+            LoadMarkets: self._markets, FetchOpenOrders: self._open_orders,
+            FetchTrades: self._trades, LookupOrder: self._lookup_order,
         }
 
     def on_start(self) -> None:
@@ -64,7 +71,7 @@ class ExchangeActor(SupervisedActor):
         except Exception as exc:  # noqa: BLE001 - every error is classified below
             self._create_failed(ticket, exc)
             return
-        self._report(ExchangeReport(ticket.client_order_id, "create", "ok", view_of(raw)))
+        self._report(ExchangeReport(ticket.client_order_id, "create", "ok", self._view(raw)))
 
     def _create_failed(self, ticket: OrderTicket, exc: Exception) -> None:
         rule = classify(exc)
@@ -85,7 +92,7 @@ class ExchangeActor(SupervisedActor):
             error = ErrorInfo(classify(exc).code, describe(exc))
             self._report(ExchangeReport(ticket.client_order_id, "cancel", "failed", error=error))
             return
-        self._report(ExchangeReport(ticket.client_order_id, "cancel", "ok", view_of(raw)))
+        self._report(ExchangeReport(ticket.client_order_id, "cancel", "ok", self._view(raw)))
 
     def _fetch(self, msg: FetchOrder, cause: ErrorInfo | None = None) -> None:
         ticket = msg.ticket
@@ -95,7 +102,36 @@ class ExchangeActor(SupervisedActor):
             error = ErrorInfo(classify(exc).code, describe(exc))
             self._report(ExchangeReport(ticket.client_order_id, "fetch", "failed", error=error))
             return
-        self._report(ExchangeReport(ticket.client_order_id, "fetch", "ok", view_of(raw), cause))
+        view = self._view(raw)
+        trades = self._order_trades(ticket, view) if view.filled > ticket.counted else ()
+        self._report(ExchangeReport(ticket.client_order_id, "fetch", "ok", view, cause, trades))
+
+    def _order_trades(self, ticket: OrderTicket, view: OrderView) -> tuple[TradeView, ...]:
+        """The order's trade records; none when they cannot be read now (next time)."""
+        since = max(int(ticket.created_at * 1000) - TRADES_LOOKBACK_MS, 0)
+        try:
+            raw = self.client.fetch_my_trades(ticket.symbol, since)
+        except Exception as exc:  # noqa: BLE001 - the fills are counted on a later fetch
+            log.info("trades of %s not read: %s", ticket.client_order_id, describe(exc))
+            return ()
+        return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id)
+
+    def _view(self, raw: dict[str, Any]) -> OrderView:
+        markets = getattr(self.client, "markets", None) or {}
+        return view_of(raw, markets.get(raw.get("symbol")))
+
+    # --- asks from the reconciler: data back, or the exchange's exception ---------
+
+    def _open_orders(self, _msg: FetchOpenOrders) -> list[OrderView]:
+        return [self._view(raw) for raw in self.client.fetch_open_orders()]
+
+    def _trades(self, msg: FetchTrades) -> list[TradeView]:
+        return [trade_of(raw) for raw in self.client.fetch_my_trades(None, msg.since, msg.limit)]
+
+    def _lookup_order(self, msg: LookupOrder) -> OrderView:
+        ticket = msg.ticket
+        return self._view(self.client.fetch_order(ticket.order_id, ticket.symbol,
+                                                  self._lookup(ticket)))
 
     @staticmethod
     def _lookup(ticket: OrderTicket) -> dict[str, Any]:

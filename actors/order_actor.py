@@ -12,9 +12,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from actors.alerts import Alert, Alerter, LogAlerter
+from actors.confirmation import count_fills, record_ack, totals_from_trades, verify
 from actors.ledger import Ledger
 from actors.messages import (
     Cancel,
@@ -30,8 +33,10 @@ from actors.messages import (
     Reply,
     Submit,
     Tick,
+    TradeView,
 )
-from actors.orders import IllegalTransition, Order
+from actors.orders import TRANSITIONS, ZERO, IllegalTransition, Order, rfc3339
+from actors.reconcile_messages import ApplyRepairs, Repair
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.supervisor import Registry, SupervisedActor
 from protocol.codec import encode_event
@@ -56,6 +61,11 @@ class OrderSettings:
     accept_timeout_s: float = 5.0
     client_id_prefix: str = "od-"
     refresh_interval_s: float = 2.0
+    """How often live orders are looked up once they are no longer young."""
+    young_interval_s: float = 0.5
+    """How often orders younger than young_age_s are looked up."""
+    young_age_s: float = 60.0
+    """Age (seconds since recorded) below which an order is young."""
 
 
 @dataclass
@@ -75,12 +85,15 @@ class OrderActor(SupervisedActor):
     """Order state machine, idempotency, durable ledger, order events."""
 
     def __init__(self, registry: Registry, settings: OrderSettings, state: DaemonState,
-                 events: EventSink, clock: Clock | None = None) -> None:
+                 events: EventSink, clock: Clock | None = None,
+                 alerter: Alerter | None = None) -> None:
         super().__init__(registry, NAME)
         self.settings = settings
         self.state = state
         self.events = events
         self.clock = clock or Clock()
+        self.alerter: Alerter = alerter or LogAlerter()
+        self.fills: dict[str, dict[str, TradeView]] = {}
         self.live: dict[str, Order] = {}
         self.waiters: dict[str, list[Waiter]] = {}
         self.refreshed: dict[str, float] = {}
@@ -90,7 +103,7 @@ class OrderActor(SupervisedActor):
         self._handlers: dict[type, Callable[[Any], None]] = {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
             ListOrders: self._list, ExchangeReport: self._report, Flush: self._flush,
-            Tick: self._tick,
+            Tick: self._tick, ApplyRepairs: self._repairs,
         }
 
     # --- lifecycle -----------------------------------------------------------
@@ -142,7 +155,8 @@ class OrderActor(SupervisedActor):
         if order is None:
             self._answer(msg.reply, _not_found(msg.ref))
         else:
-            self._answer(msg.reply, {"order": order.to_wire()})
+            confirmation = list(order.trail)
+            self._answer(msg.reply, {"order": {**order.to_wire(), "confirmation": confirmation}})
 
     def _cancel(self, msg: Cancel) -> None:
         order = self._find(msg.ref)
@@ -168,19 +182,25 @@ class OrderActor(SupervisedActor):
 
     def _report(self, report: ExchangeReport) -> None:
         order = self.live.get(report.client_order_id)
+        if order is None and report.op == "fetch" and report.view is not None:
+            # a verification fetch of an order that finished at once (a market fill)
+            order = self.ledger.get(report.client_order_id)
         if order is None:
             log.info("report for %s ignored: order is not live", report.client_order_id)
             return
-        before = _fingerprint(order)
+        before, steps = _fingerprint(order), len(order.trail)
         if report.error is not None:
             order.last_error = report.error.to_wire()
         try:
             self._apply_outcome(order, report)
         except IllegalTransition as exc:
             log.warning("exchange report not applied: %s", exc)
+        self._confirm(order, report)
         if _fingerprint(order) != before:
             order.updated_at = self.clock.now()
             self._stage(order)
+        elif len(order.trail) != steps:
+            self._stage(order, publish=False)  # the trail is not part of the wire Order
         self._release_waiters(order)
         self._forget_if_terminal(order)
 
@@ -195,6 +215,105 @@ class OrderActor(SupervisedActor):
             order.move_to("unknown", now)
         elif report.op == "cancel" and report.outcome != "ok":
             self._send(order, FetchOrder)
+
+    def _confirm(self, order: Order, report: ExchangeReport) -> None:
+        """The confirmation steps this report completes, recorded on the order's trail."""
+        view, now = report.view, self.clock.now()
+        if view is None:
+            return
+        if record_ack(order, now) and report.op == "create":
+            self._send(order, FetchOrder)  # step 2 is a fetch, not the create's own echo
+        if report.op == "fetch":
+            for mismatch in verify(order, view, now):
+                self._alert_mismatch(order, mismatch)
+        for trade in count_fills(order, self._known_fills(order), report.trades, now):
+            self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
+
+    def _alert_mismatch(self, order: Order, mismatch: dict[str, Any]) -> None:
+        field = mismatch["field"]
+        log.error("order %s: exchange shows %s %s, ledger has %s", order.client_order_id,
+                  field, mismatch["exchange"], mismatch["ledger"])
+        self.alerter.alert(Alert(
+            "order_mismatch", "critical",
+            f"exchange shows {field} {mismatch['exchange']}, ledger has {mismatch['ledger']}",
+            {"exchange": order.exchange, "client_order_id": order.client_order_id,
+             "field": field}))
+
+    def _known_fills(self, order: Order) -> dict[str, TradeView]:
+        known = self.fills.get(order.client_order_id)
+        if known is None:
+            known = self.ledger.fills_of(order.exchange, order.client_order_id)
+            self.fills[order.client_order_id] = known
+        return known
+
+    def _counted(self, order: Order) -> Decimal:
+        known = self.fills.get(order.client_order_id)
+        if known is None and order.filled == 0:
+            return ZERO
+        known = self._known_fills(order)
+        return sum((t.amount for t in known.values()), ZERO)
+
+    # --- repairs from reconciliation ---------------------------------------------
+
+    def _repairs(self, msg: ApplyRepairs) -> None:
+        results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
+        if msg.cursor is not None:
+            self.ledger.stage_meta(*msg.cursor)
+        self._after_commit.append(lambda: msg.reply(results))
+        self._schedule_flush()
+
+    def _repair(self, repair: Repair, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = {"client_order_id": repair.client_order_id,
+                                  "kind": repair.kind, "reason": repair.reason}
+        if repair.kind == "adopt_order":
+            return {**result, **self._adopt_orphan(repair, run_id)}
+        order = self.live.get(repair.client_order_id) or self.ledger.get(repair.client_order_id)
+        if order is None:
+            return {**result, "applied": False, "detail": "not in the ledger"}
+        view, now, status = repair.view, self.clock.now(), order.status
+        if view is not None and view.status != status and view.status not in TRANSITIONS[status]:
+            return {**result, "applied": False, "detail": f"{status} cannot become {view.status}"}
+        before, steps = _fingerprint(order), len(order.trail)
+        if view is not None:
+            _adopt(order, view, now, keep_status=False)
+        known = self._known_fills(order)
+        for trade in count_fills(order, known, repair.trades, now, source="reconcile"):
+            self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
+        if repair.kind == "adopt_trades":
+            totals_from_trades(order, known)  # the order's own fee may be what was wrong
+        changed = _fingerprint(order) != before
+        if not changed and len(order.trail) == steps:
+            return {**result, "applied": False, "detail": "already as the exchange shows"}
+        order.trail.append({"step": "repair", "at": rfc3339(now), "run_id": run_id,
+                            "kind": repair.kind, "reason": repair.reason,
+                            "status": [status, order.status]})
+        if changed:
+            order.updated_at = now
+        self._stage(order, publish=changed)
+        self._release_waiters(order)
+        self._forget_if_terminal(order)
+        return {**result, "applied": True, "status": [status, order.status]}
+
+    def _adopt_orphan(self, repair: Repair, run_id: str) -> dict[str, Any]:
+        """Take our own order that the exchange has and the ledger lacks."""
+        view, cid = repair.view, repair.client_order_id
+        if self.live.get(cid) or self.ledger.get(cid):
+            return {"applied": False, "detail": "already in the ledger"}
+        assert view is not None and view.symbol and view.side and view.type and view.amount
+        now = self.clock.now()
+        order = Order(client_order_id=cid, exchange=repair.exchange, symbol=view.symbol,
+                      side=view.side, type=view.type, amount=view.amount, price=view.price,
+                      time_in_force=None, params={}, created_at=now, updated_at=now)
+        _adopt(order, view, now, keep_status=False)
+        for trade in count_fills(order, self._known_fills(order), repair.trades, now,
+                                 source="reconcile"):
+            self.ledger.stage_fill(order.exchange, cid, trade)
+        order.trail.append({"step": "adopted", "at": rfc3339(now), "run_id": run_id,
+                            "order_id": view.order_id, "reason": repair.reason})
+        if not order.terminal:
+            self.live[cid] = order
+        self._stage(order)
+        return {"applied": True, "status": [None, order.status]}
 
     # --- time --------------------------------------------------------------------
 
@@ -213,12 +332,15 @@ class OrderActor(SupervisedActor):
         self._refresh_due(now)
 
     def _refresh_due(self, now: float) -> None:
-        """Look live orders up on their exchange so fills and outside cancels show."""
-        interval = self.settings.refresh_interval_s
+        """Look live orders up on their exchange so fills and outside cancels show;
+        young orders more often, as most fills and cancels come early."""
+        settings, wall = self.settings, self.clock.now()
         sent = 0
         for order in self.live.values():
             if order.status not in ("open", "partially_filled") or sent >= REFRESH_PER_TICK:
                 continue
+            young = wall - order.created_at < settings.young_age_s
+            interval = settings.young_interval_s if young else settings.refresh_interval_s
             if now - self.refreshed.get(order.client_order_id, 0.0) >= interval:
                 self.refreshed[order.client_order_id] = now
                 self._tell_exchange(order, FetchOrder)
@@ -226,9 +348,10 @@ class OrderActor(SupervisedActor):
 
     # --- batching ------------------------------------------------------------------
 
-    def _stage(self, order: Order) -> None:
+    def _stage(self, order: Order, publish: bool = True) -> None:
         self.ledger.stage(order)
-        self._pending_events.append(order.to_wire())
+        if publish:
+            self._pending_events.append(order.to_wire())
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -248,6 +371,8 @@ class OrderActor(SupervisedActor):
             self.events.publish(encode_event(self.seq, order))
         for action in actions:
             action()
+        for cid in [cid for cid in self.fills if cid not in self.live]:
+            del self.fills[cid]
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
         """Reply now, or after the commit when this batch has writes."""
@@ -258,13 +383,14 @@ class OrderActor(SupervisedActor):
 
     def _send(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder]) -> None:
         """Tell the exchange after the commit, so nothing is sent that is not recorded."""
-        ticket = OrderTicket.of(order)
+        ticket = OrderTicket.of(order, self._counted(order))
         name = exchange_actor_name(order.exchange)
         self._after_commit.append(lambda: self._deliver(name, kind(ticket)))
         self._schedule_flush()
 
     def _tell_exchange(self, order: Order, kind: type[FetchOrder]) -> None:
-        self._deliver(exchange_actor_name(order.exchange), kind(OrderTicket.of(order)))
+        ticket = OrderTicket.of(order, self._counted(order))
+        self._deliver(exchange_actor_name(order.exchange), kind(ticket))
 
     def _deliver(self, name: str, message: Any) -> None:
         self.registry.tell(name, message)

@@ -14,7 +14,12 @@ from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
 from actors.messages import Tick
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import OrderActor, OrderSettings, exchange_actor_name
+from actors.reconcile import ReconcileSettings
+from actors.reconcile_messages import RunReconciliation
+from actors.reconciler_actor import NAME as RECONCILER
+from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings, ScheduledRuns
 from actors.runtime import Clock, DaemonState
+from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
 from daemon.commands import Commands
 from daemon.config import Config, ExchangeConfig
@@ -26,6 +31,37 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1
 DRAIN_TIMEOUT_S = 10.0
 MARKETS_TIMEOUT_S = 30.0
+
+
+def order_settings(config: Config) -> OrderSettings:
+    orders, tracking = config.orders, config.tracking
+    return OrderSettings(
+        ledger_path=config.state_dir / "ledger.sqlite",
+        default_exchange=config.default_exchange,
+        accept_timeout_s=orders.accept_timeout_s,
+        client_id_prefix=orders.client_id_prefix,
+        refresh_interval_s=tracking.interval_s,
+        young_interval_s=tracking.young_interval_s,
+        young_age_s=tracking.young_age_s,
+    )
+
+
+def reconciler_settings(config: Config) -> ReconcilerSettings:
+    rec = config.reconciliation
+    return ReconcilerSettings(
+        ledger_path=config.state_dir / "ledger.sqlite",
+        exchanges=tuple(e.name for e in config.exchanges),
+        report_file=config.report_file,
+        history_days=config.reporting.history_days,
+        check=ReconcileSettings(
+            client_id_prefix=config.orders.client_id_prefix,
+            max_lookups_per_run=rec.max_lookups_per_run,
+            lookup_spacing_ms=rec.lookup_spacing_ms, min_age_s=rec.min_age_s),
+    )
+
+
+def schedule_of(config: Config) -> Schedule:
+    return Schedule(config.schedule.interval, config.schedule.time, config.schedule.day)
 
 
 class Daemon:
@@ -52,6 +88,7 @@ class Daemon:
         for exchange in self.config.exchanges:
             self._start_exchange_actor(exchange)
         markets = self._load_markets()
+        self._start_reconciler()
         commands = Commands(self.registry, self.state, markets, self.config.default_exchange,
                             self._circuits)
         self.frontend = Frontend(self.context, self.config.control.endpoint,
@@ -63,16 +100,18 @@ class Daemon:
                  self.config.control.endpoint, self.config.events.endpoint)
 
     def _start_order_actor(self) -> None:
-        orders = self.config.orders
-        settings = OrderSettings(
-            ledger_path=self.config.state_dir / "ledger.sqlite",
-            default_exchange=self.config.default_exchange,
-            accept_timeout_s=orders.accept_timeout_s,
-            client_id_prefix=orders.client_id_prefix,
-            refresh_interval_s=orders.refresh_interval_s,
-        )
+        settings = order_settings(self.config)
         self.registry.start(ORDER_ACTOR, lambda: OrderActor.start(
             self.registry, settings, self.state, self.events, self.clock))
+
+    def _start_reconciler(self) -> None:
+        settings = reconciler_settings(self.config)
+        self.registry.start(RECONCILER, lambda: ReconcilerActor.start(
+            self.registry, settings, self.clock))
+        self.scheduled = ScheduledRuns(self.registry, schedule_of(self.config))
+        self.scheduled.start()
+        if self.config.reconciliation.run_on_start:
+            self.registry.tell(RECONCILER, RunReconciliation())
 
     def _start_exchange_actor(self, exchange: ExchangeConfig) -> None:
         name = exchange_actor_name(exchange.name)
@@ -123,6 +162,8 @@ class Daemon:
         self._stop.set()
         self._drain()
         self._ticker_stop.set()
+        if hasattr(self, "scheduled"):
+            self.scheduled.shutdown()
         self.registry.stop_all()
         self.frontend.close()
         self.events.close()

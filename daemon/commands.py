@@ -11,12 +11,22 @@ from typing import Any
 
 from actors.messages import Cancel, GetStatus, ListOrders, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
+from actors.reconcile_messages import RunReconciliation
+from actors.reconciler_actor import NAME as RECONCILER
 from actors.runtime import DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.frontend import Answer, Handler
 from protocol.errors import ProtocolError
-from protocol.messages import ListArgs, NoArgs, OrderRef, ReasonArg, Request, SubmitArgs
+from protocol.messages import (
+    ExchangeArg,
+    ListArgs,
+    NoArgs,
+    OrderRef,
+    ReasonArg,
+    Request,
+    SubmitArgs,
+)
 
 
 class Commands:
@@ -35,7 +45,7 @@ class Commands:
         return {
             "ping": self.ping, "health": self.health, "submit": self.submit,
             "status": self.status, "cancel": self.cancel, "list": self.list,
-            "halt": self.halt, "resume": self.resume,
+            "halt": self.halt, "resume": self.resume, "reconcile": self.reconcile,
         }
 
     def _to_orders(self, message: Any, answer: Answer) -> None:
@@ -81,6 +91,15 @@ class Commands:
     def list(self, request: Request, args: ListArgs, answer: Answer) -> None:
         """A page of orders, oldest first."""
         self._to_orders(ListOrders(args, answer), answer)
+
+    def reconcile(self, request: Request, args: ExchangeArg, answer: Answer) -> None:
+        """Run one reconciliation now (after any run in progress); reply with its report."""
+        if args.exchange is not None and args.exchange not in self.markets:
+            raise ProtocolError("unknown_exchange", f"no exchange named {args.exchange!r}",
+                                field="exchange")
+        if not self.registry.tell(RECONCILER, RunReconciliation(args.exchange, answer)):
+            answer(ProtocolError("internal", "reconciler is restarting; retry",
+                                 retry_after_s=1.0))
 
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Refuse new submits until resume."""
