@@ -117,8 +117,19 @@ class ExchangeActor(SupervisedActor):
         return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id)
 
     def _view(self, raw: dict[str, Any]) -> OrderView:
-        markets = getattr(self.client, "markets", None) or {}
-        return view_of(raw, markets.get(raw.get("symbol")))
+        return view_of(raw, self._market_of(raw.get("symbol")))
+
+    def _market_of(self, symbol: Any) -> dict[str, Any] | None:
+        """The market's structure, for its precision; None when markets cannot be read now."""
+        markets = getattr(self.client, "markets", None)
+        if not markets:
+            try:
+                markets = self.client.load_markets()
+            except Exception as exc:  # noqa: BLE001 - terms are then compared exactly
+                log.info("markets not read: %s", describe(exc))
+                return None
+        market: dict[str, Any] | None = markets.get(symbol)
+        return market
 
     # --- asks from the reconciler: data back, or the exchange's exception ---------
 

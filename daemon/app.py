@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -11,7 +12,7 @@ import zmq
 from actors.exchange_actor import ExchangeActor, LoadMarkets
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
-from actors.messages import Tick
+from actors.messages import Flush, Tick
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import OrderActor, OrderSettings, exchange_actor_name
 from actors.reconcile import ReconcileSettings
@@ -64,6 +65,21 @@ def schedule_of(config: Config) -> Schedule:
     return Schedule(config.schedule.interval, config.schedule.time, config.schedule.day)
 
 
+def paper_client_factory(config: Config, exchange: ExchangeConfig, clock: Clock,
+                         venues: dict[str, PaperVenue]) -> Callable[[], ExchangeClient]:
+    """Clients of the exchange's paper venue (opened here, kept in `venues`)."""
+    venue = PaperVenue(config.state_dir / f"paper-{exchange.name}.sqlite", clock=clock.now)
+    venues[exchange.name] = venue
+    faults = PaperFaults(**vars(exchange.faults))
+    started = clock.now()
+
+    def factory() -> ExchangeClient:
+        return PaperExchange(venue, account=exchange.account, faults=faults,
+                             sleep=clock.sleep, clock=clock.now, started=started)
+
+    return factory
+
+
 class Daemon:
     """One running orderd: start, serve, stop."""
 
@@ -105,6 +121,8 @@ class Daemon:
             self.registry, settings, self.state, self.events, self.clock))
 
     def _start_reconciler(self) -> None:
+        # the reconciler reads the ledger, which exists once OrderActor has started
+        self.registry.ask(ORDER_ACTOR, Flush(), timeout=MARKETS_TIMEOUT_S)
         settings = reconciler_settings(self.config)
         self.registry.start(RECONCILER, lambda: ReconcilerActor.start(
             self.registry, settings, self.clock))
@@ -119,17 +137,7 @@ class Daemon:
         self.registry.start(name, lambda: ExchangeActor.start(self.registry, name, factory))
 
     def _client_factory(self, exchange: ExchangeConfig) -> Any:
-        venue = PaperVenue(self.config.state_dir / f"paper-{exchange.name}.sqlite",
-                           clock=self.clock.now)
-        self.venues[exchange.name] = venue
-        faults = PaperFaults(**vars(exchange.faults))
-        started = self.clock.now()
-
-        def factory() -> ExchangeClient:
-            return PaperExchange(venue, account=exchange.account, faults=faults,
-                                 sleep=self.clock.sleep, clock=self.clock.now, started=started)
-
-        return factory
+        return paper_client_factory(self.config, exchange, self.clock, self.venues)
 
     def _load_markets(self) -> dict[str, frozenset[str]]:
         markets = {}
