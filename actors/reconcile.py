@@ -127,6 +127,12 @@ class ExchangeCheck:
                 return None
             fresh = [t for t in page if t.trade_id not in seen and t.timestamp <= horizon_ms]
             seen.update((t.trade_id, t) for t in fresh)
+            if len(page) == size and not fresh and page[-1].timestamp <= horizon_ms:
+                # a full page of one millisecond: paging by time cannot get past it
+                self.section.errors.append({
+                    "query": "trades", "code": "paging",
+                    "error": f"more than {size} trades at {since} ms; the rest were not read"})
+                return None
             if len(page) < size or not fresh or page[-1].timestamp > horizon_ms:
                 break
             since = page[-1].timestamp
