@@ -1,4 +1,4 @@
-"""Alerts raised by the actors; where they go is the alerting's business."""
+"""Alerts: something an operator should look at. Sinks are added by the metrics work."""
 
 from __future__ import annotations
 
@@ -6,30 +6,32 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
-log = logging.getLogger("orderd.alerts")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Alert:
-    """Something an operator should know about."""
+    """One alert event."""
 
     name: str
-    """Rule name, e.g. circuit_open."""
+    """What kind, e.g. reconciliation_discrepancies or order_mismatch."""
     severity: str
     """info, warning or critical."""
     message: str
-    """One line for people; never a secret."""
+    """One line for a person; never holds secrets."""
     labels: dict[str, str] = field(default_factory=dict)
-    """Bounded labels (exchange, kind); never order ids."""
+    """Where it comes from (exchange, order, run id)."""
 
 
 class Alerter(Protocol):
+    """Where alerts go."""
+
     def alert(self, alert: Alert) -> None: ...
 
 
 class LogAlerter:
-    """Alerts to the log only."""
+    """The default: a warning in the log."""
 
     def alert(self, alert: Alert) -> None:
-        log.warning("ALERT %s [%s] %s %s", alert.name, alert.severity, alert.message,
-                    alert.labels or "")
+        labels = " ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
+        log.warning("ALERT %s [%s] %s %s", alert.name, alert.severity, alert.message, labels)

@@ -33,10 +33,12 @@ class Batch:
         # event numbers continue across restarts, so subscribers can detect gaps
         self.seq = int(ledger.meta(EVENT_SEQ_KEY) or 0)
 
-    def stage(self, order: Order) -> None:
-        """Record the order's new state and publish it as an event after the commit."""
+    def stage(self, order: Order, publish: bool = True) -> None:
+        """Record the order's new state and (unless only its trail moved) publish it as an
+        event after the commit."""
         self.ledger.stage(order)
-        self._events.append(order.to_wire())
+        if publish:
+            self._events.append(order.to_wire())
         self._schedule()
 
     def after_commit(self, action: Callable[[], None]) -> None:

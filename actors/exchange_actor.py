@@ -15,7 +15,7 @@ from typing import Any
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
 from actors.exchanges.ccxt_driver import client_id_params, lookup_params
-from actors.exchanges.client import ExchangeClient, view_of
+from actors.exchanges.client import ExchangeClient, trade_of, view_of
 from actors.exchanges.errors import REJECT, RETRY, describe
 from actors.messages import (
     CancelOrder,
@@ -23,13 +23,19 @@ from actors.messages import (
     ExchangeReport,
     FetchOrder,
     OrderTicket,
+    OrderView,
     Ping,
     PlaceOrder,
+    TradeView,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
+from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder
 from actors.supervisor import Registry, SupervisedActor
 
 log = logging.getLogger(__name__)
+
+TRADES_LOOKBACK_MS = 300_000
+"""Trades of an order are looked for from this long before it was recorded (clock skew)."""
 
 
 class LoadMarkets:
@@ -48,6 +54,8 @@ class ExchangeActor(SupervisedActor):
         self._handlers: dict[type, Callable[[Any], Any]] = {
             PlaceOrder: self._create, CancelOrder: self._cancel, FetchOrder: self._fetch,
             LoadMarkets: self._markets, Ping: lambda _msg: True,
+            FetchOpenOrders: self._open_orders, FetchTrades: self._trades,
+            LookupOrder: self._lookup_order,
         }
 
     def on_start(self) -> None:
@@ -58,8 +66,7 @@ class ExchangeActor(SupervisedActor):
         return self._handlers[type(message)](message)
 
     def _markets(self, _msg: LoadMarkets) -> dict[str, Any]:
-        attempts = Attempts()
-        return dict(self.caller.call("read", self.client.load_markets, attempts))
+        return dict(self._read(self.client.load_markets))
 
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket
@@ -92,10 +99,13 @@ class ExchangeActor(SupervisedActor):
         started = self.link.clock.monotonic()
 
         def report(outcome: str, raw: Any = None, error: ErrorInfo | None = None) -> None:
+            view = None if raw is None else self._view(raw)
+            trades = (self._order_trades(ticket, view)
+                      if view is not None and op == "fetch" and view.filled > ticket.counted
+                      else ())
             self.registry.tell(ORDER_ACTOR, ExchangeReport(
-                ticket.client_order_id, op, outcome, None if raw is None else view_of(raw),
-                error, self.name, attempts.sends, attempts.retries,
-                self.link.clock.monotonic() - started))
+                ticket.client_order_id, op, outcome, view, error, self.name, attempts.sends,
+                attempts.retries, self.link.clock.monotonic() - started, trades))
 
         try:
             raw = self.caller.call(op, request, attempts, not_after)
@@ -112,6 +122,54 @@ class ExchangeActor(SupervisedActor):
         if ticket.order_id is not None:
             return {}
         return lookup_params(self.client.id, ticket.client_order_id)
+
+    def _order_trades(self, ticket: OrderTicket, view: OrderView) -> tuple[TradeView, ...]:
+        """The order's trade records; none when they cannot be read now (next time)."""
+        since = max(int(ticket.created_at * 1000) - TRADES_LOOKBACK_MS, 0)
+        try:
+            raw = self._read(lambda: self.client.fetch_my_trades(ticket.symbol, since))
+        except Exception as exc:  # noqa: BLE001 - the fills are counted on a later fetch
+            log.info("trades of %s not read: %s", ticket.client_order_id, exc)
+            return ()
+        return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id)
+
+    def _view(self, raw: dict[str, Any]) -> OrderView:
+        return view_of(raw, self._market_of(raw.get("symbol")))
+
+    def _market_of(self, symbol: Any) -> dict[str, Any] | None:
+        """The market's structure, for its precision; None when markets cannot be read now."""
+        markets = getattr(self.client, "markets", None)
+        if not markets:
+            try:
+                markets = self._read(self.client.load_markets)
+            except Exception as exc:  # noqa: BLE001 - terms are then compared exactly
+                log.info("markets not read: %s", exc)
+                return None
+        market: dict[str, Any] | None = markets.get(symbol)
+        return market
+
+    def _read(self, request: Callable[[], Any]) -> Any:
+        """A read through the breaker, the shared rate limit and the retries; a failure
+        raises the exchange's own exception (or CircuitOpen) for the asker to judge."""
+        try:
+            return self.caller.call("read", request, Attempts())
+        except CallFailed as exc:
+            raise exc.error from None
+
+    # --- asks from the reconciler: data back, or why not ------------------------------
+
+    def _open_orders(self, _msg: FetchOpenOrders) -> list[OrderView]:
+        return [self._view(raw) for raw in self._read(self.client.fetch_open_orders)]
+
+    def _trades(self, msg: FetchTrades) -> list[TradeView]:
+        raw = self._read(lambda: self.client.fetch_my_trades(None, msg.since, msg.limit))
+        return [trade_of(item) for item in raw]
+
+    def _lookup_order(self, msg: LookupOrder) -> OrderView:
+        ticket = msg.ticket
+        return self._view(self._read(lambda: self.client.fetch_order(
+            ticket.order_id, ticket.symbol, self._lookup(ticket))))
+
 
 def _outcome(op: str, failure: CallFailed) -> str:
     """rejected (permanent), unknown (a create that may have landed) or failed (not done)."""

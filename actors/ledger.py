@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from actors.messages import TradeView
 from actors.orders import Order
 from protocol.codec import format_decimal
 from protocol.messages import TERMINAL_STATUSES, ListArgs
@@ -37,7 +38,22 @@ CREATE INDEX IF NOT EXISTS orders_by_exchange_id ON orders (exchange, order_id);
 CREATE INDEX IF NOT EXISTS orders_live ON orders (status)
     WHERE status NOT IN ({_TERMINAL_SQL});
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (
+    exchange TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
+    order_id TEXT NOT NULL, amount TEXT NOT NULL, price TEXT NOT NULL, fee_cost TEXT NOT NULL,
+    fee_currency TEXT, timestamp INTEGER NOT NULL,
+    PRIMARY KEY (exchange, trade_id)
+);
+CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id);
 """
+FILL_COLUMNS = ("exchange", "trade_id", "client_order_id", "order_id", "amount", "price",
+                "fee_cost", "fee_currency", "timestamp")
+# A trade id is counted once; a later record of it may only correct its fee.
+_UPSERT_FILL = (
+    f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' for _ in FILL_COLUMNS)})"
+    " ON CONFLICT(exchange, trade_id) DO UPDATE SET fee_cost = excluded.fee_cost,"
+    " fee_currency = excluded.fee_currency"
+)
 _SELECT = f"SELECT row, {', '.join(COLUMNS)} FROM orders"
 _UPSERT = (
     f"INSERT INTO orders ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
@@ -60,6 +76,19 @@ def _to_row(order: Order) -> tuple[Any, ...]:
         None if order.last_error is None else json.dumps(order.last_error),
         json.dumps(order.trail),
     )
+
+
+def fill_row(exchange: str, client_order_id: str, trade: TradeView) -> tuple[Any, ...]:
+    return (exchange, trade.trade_id, client_order_id, trade.order_id,
+            format_decimal(trade.amount), format_decimal(trade.price),
+            format_decimal(trade.fee_cost), trade.fee_currency, trade.timestamp)
+
+
+def trade_from_row(row: tuple[Any, ...]) -> TradeView:
+    """A fills row (FILL_COLUMNS order, from trade_id on) as a TradeView."""
+    trade_id, cid, order_id, amount, price, fee_cost, fee_currency, timestamp = row
+    return TradeView(trade_id, order_id, cid, Decimal(amount), Decimal(price),
+                     Decimal(fee_cost), fee_currency, int(timestamp))
 
 
 def _from_row(row: tuple[Any, ...]) -> Order:
@@ -90,6 +119,7 @@ class Ledger:
         self._db.executescript(SCHEMA)
         self._staged: dict[str, Order] = {}
         self._meta: dict[str, str] = {}
+        self._fills: list[tuple[Any, ...]] = []
 
     def close(self) -> None:
         self._db.close()
@@ -101,9 +131,20 @@ class Ledger:
     def stage_meta(self, key: str, value: str) -> None:
         self._meta[key] = value
 
+    def stage_fill(self, exchange: str, client_order_id: str, trade: TradeView) -> None:
+        """Remember a fill of an order for the next commit."""
+        self._fills.append(fill_row(exchange, client_order_id, trade))
+
+    def fills_of(self, exchange: str, client_order_id: str) -> dict[str, TradeView]:
+        """The fills counted for an order, by trade id (committed ones)."""
+        rows = self._db.execute(
+            f"SELECT {', '.join(FILL_COLUMNS[1:])} FROM fills "
+            "WHERE client_order_id = ? AND exchange = ?", (client_order_id, exchange)).fetchall()
+        return {row[0]: trade_from_row(row) for row in rows}
+
     @property
     def dirty(self) -> bool:
-        return bool(self._staged or self._meta)
+        return bool(self._staged or self._meta or self._fills)
 
     def commit(self) -> int:
         """Write everything staged in one transaction; returns the number of orders."""
@@ -118,12 +159,14 @@ class Ledger:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 list(self._meta.items()),
             )
+            self._db.executemany(_UPSERT_FILL, self._fills)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
         self._staged.clear()
         self._meta.clear()
+        self._fills.clear()
         return len(rows)
 
     def get(self, client_order_id: str) -> Order | None:

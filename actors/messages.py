@@ -88,6 +88,46 @@ class OrderView:
     """Currency of the fee."""
     fee_cost: Decimal | None
     """Total fee so far."""
+    symbol: str | None = None
+    """Market, when the exchange's answer carried the order's terms (then all five are set)."""
+    side: str | None = None
+    """buy or sell."""
+    type: str | None = None
+    """limit or market."""
+    amount: Decimal | None = None
+    """Ordered base amount."""
+    price: Decimal | None = None
+    """Limit price (None for a market order)."""
+    client_order_id: str | None = None
+    """The client order id the exchange holds."""
+    amount_step: Decimal | None = None
+    """The market's amount precision: terms within one step agree."""
+    price_step: Decimal | None = None
+    """The market's price precision."""
+
+
+@dataclass(frozen=True, slots=True)
+class TradeView:
+    """One fill as the exchange's trade records show it."""
+
+    trade_id: str
+    """The exchange's trade id: fills are counted by it, never twice."""
+    order_id: str
+    """The exchange's id of the order it filled."""
+    client_order_id: str | None
+    """The order's client id, when the exchange reports it."""
+    amount: Decimal
+    """Filled base amount."""
+    price: Decimal
+    """Fill price."""
+    fee_cost: Decimal
+    """Fee charged for this fill."""
+    fee_currency: str | None
+    """Currency of the fee."""
+    timestamp: int
+    """Exchange time in milliseconds."""
+    symbol: str | None = None
+    """Market, when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +169,8 @@ class ExchangeReport:
     """Of those, retries after a failure."""
     latency_s: float = 0.0
     """Time from the worker taking the request to its outcome."""
+    trades: tuple[TradeView, ...] = ()
+    """The order's trade records, when the exchange showed more filled than was counted."""
 
 
 # --- to ExchangeActor --------------------------------------------------------
@@ -155,12 +197,16 @@ class OrderTicket:
     """GTC, IOC or FOK."""
     params: dict[str, Any]
     """Extra exchange parameters."""
+    counted: Decimal = Decimal(0)
+    """Base amount already counted from trade records; more filled fetches the trades."""
+    created_at: float = 0.0
+    """When the order was recorded (epoch seconds): trades are looked for from then."""
 
     @classmethod
-    def of(cls, order: Order) -> OrderTicket:
+    def of(cls, order: Order, counted: Decimal = Decimal(0)) -> OrderTicket:
         return cls(order.client_order_id, order.order_id, order.symbol, order.side,
                    order.type, order.amount, order.price, order.time_in_force,
-                   dict(order.params))
+                   dict(order.params), counted, order.created_at)
 
 
 @dataclass(frozen=True, slots=True)

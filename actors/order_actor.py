@@ -12,11 +12,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from actors.alerts import Alert, Alerter, LogAlerter
 from actors.batch import Batch
+from actors.confirmation import count_fills, record_ack, verify
 from actors.ledger import Ledger
 from actors.messages import (
     Cancel,
@@ -27,15 +29,17 @@ from actors.messages import (
     GetStatus,
     ListOrders,
     OrderTicket,
-    OrderView,
     Ping,
     PlaceOrder,
     Reply,
     Submit,
     Tick,
+    TradeView,
 )
 from actors.order_stats import OrderStats
-from actors.orders import IllegalTransition, Order
+from actors.orders import ZERO, IllegalTransition, Order, adopt, fingerprint
+from actors.reconcile_messages import ApplyRepairs, Repair
+from actors.repairs import orphan_order, repair_order
 from actors.resolution import Resolver, ResolveSettings
 from actors.routing import Router
 from actors.runtime import Clock, DaemonState, EventSink
@@ -61,6 +65,11 @@ class OrderSettings:
     accept_timeout_s: float = 5.0
     client_id_prefix: str = "od-"
     refresh_interval_s: float = 2.0
+    """How often live orders are looked up once they are no longer young."""
+    young_interval_s: float = 0.5
+    """How often orders younger than young_age_s are looked up."""
+    young_age_s: float = 60.0
+    """Age (seconds since recorded) below which an order is young."""
     send_deadline_s: float = 30.0
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
 
@@ -91,6 +100,7 @@ class OrderActor(SupervisedActor):
         self.clock = clock or Clock()
         self.alerter = alerter or LogAlerter()
         self.live: dict[str, Order] = {}
+        self.fills: dict[str, dict[str, TradeView]] = {}  # counted trades of live orders
         self.waiters = Waiters(self._answer)
         self.refreshed: dict[str, float] = {}
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
@@ -104,7 +114,7 @@ class OrderActor(SupervisedActor):
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
-            Flush: lambda _msg: self.batch.flush(), GetStats: self._stats,
+            Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
             Ping: lambda _msg: True, IsRecovered: lambda _msg: not self.recovering,
         }
 
@@ -172,7 +182,8 @@ class OrderActor(SupervisedActor):
         if order is None:
             self._answer(msg.reply, _not_found(msg.ref))
         else:
-            self._answer(msg.reply, {"order": order.to_wire()})
+            confirmation = list(order.trail)
+            self._answer(msg.reply, {"order": {**order.to_wire(), "confirmation": confirmation}})
 
     def _cancel(self, msg: Cancel) -> None:
         order = self._find(msg.ref)
@@ -218,10 +229,13 @@ class OrderActor(SupervisedActor):
         self.stats.sends += report.sends
         self.stats.retries += report.retries
         order = self.live.get(report.client_order_id)
+        if order is None and report.op == "fetch" and report.view is not None:
+            # a verification fetch of an order that finished at once (a market fill)
+            order = self.ledger.get(report.client_order_id)
         if order is None:
             log.info("report for %s ignored: order is not live", report.client_order_id)
             return
-        before = _fingerprint(order)
+        before, steps = fingerprint(order), len(order.trail)
         if report.op == "create":
             self._create_reported(order, report)
         if report.error is not None and report.op != "fetch":
@@ -230,9 +244,12 @@ class OrderActor(SupervisedActor):
             self._apply_outcome(order, report)
         except IllegalTransition as exc:
             log.warning("exchange report not applied: %s", exc)
-        if _fingerprint(order) != before:
+        self._confirm(order, report)
+        if fingerprint(order) != before:
             order.updated_at = self.clock.now()
             self._stage(order)
+        elif len(order.trail) != steps:
+            self._stage(order, publish=False)  # the trail is not part of the wire Order
         self._settled(order)
 
     def _create_reported(self, order: Order, report: ExchangeReport) -> None:
@@ -256,8 +273,9 @@ class OrderActor(SupervisedActor):
             self._lookup_answered(order, report)
             return
         if report.view is not None:
-            keep_cancel = order.status == "pending_cancel" and report.op == "create"
-            _adopt(order, report.view, now, keep_status=keep_cancel)
+            # a create or refresh answer that shows the order live does not undo a cancel
+            keep_cancel = order.status == "pending_cancel" and report.op != "cancel"
+            adopt(order, report.view, now, keep_status=keep_cancel)
             if cid in self.cancel_after_create:
                 self.cancel_after_create.discard(cid)
                 if not order.terminal:
@@ -266,6 +284,40 @@ class OrderActor(SupervisedActor):
             self._create_failed(order, report)
         elif report.op == "cancel":
             self.resolver.add(cid, self.clock.monotonic())  # learn what became of it
+
+    def _confirm(self, order: Order, report: ExchangeReport) -> None:
+        """The confirmation steps this report completes, recorded on the order's trail."""
+        view, now = report.view, self.clock.now()
+        if view is None:
+            return
+        if record_ack(order, now) and report.op == "create":
+            self._dispatch(order, FetchOrder)  # step 2 is a fetch, not the create's own echo
+        if report.op == "fetch":
+            for mismatch in verify(order, view, now):
+                self._alert_mismatch(order, mismatch)
+        for trade in count_fills(order, self._known_fills(order), report.trades, now):
+            self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
+
+    def _alert_mismatch(self, order: Order, mismatch: dict[str, Any]) -> None:
+        field = mismatch["field"]
+        log.error("order %s: exchange shows %s %s, ledger has %s", order.client_order_id,
+                  field, mismatch["exchange"], mismatch["ledger"])
+        self.alerter.alert(Alert(
+            "order_mismatch", "critical",
+            f"order {order.client_order_id}: exchange shows {field} {mismatch['exchange']}, "
+            f"ledger has {mismatch['ledger']}", {"exchange": order.exchange, "field": field}))
+
+    def _known_fills(self, order: Order) -> dict[str, TradeView]:
+        known = self.fills.get(order.client_order_id)
+        if known is None:
+            known = self.ledger.fills_of(order.exchange, order.client_order_id)
+            self.fills[order.client_order_id] = known
+        return known
+
+    def _counted(self, order: Order) -> Decimal:
+        if order.client_order_id not in self.fills and order.filled == 0:
+            return ZERO
+        return sum((t.amount for t in self._known_fills(order).values()), ZERO)
 
     def _create_failed(self, order: Order, report: ExchangeReport) -> None:
         now = self.clock.now()
@@ -287,7 +339,7 @@ class OrderActor(SupervisedActor):
         if report.view is not None:
             self.resolver.drop(cid)
             cancel_wanted = order.status == "pending_cancel"
-            _adopt(order, report.view, self.clock.now(), keep_status=cancel_wanted)
+            adopt(order, report.view, self.clock.now(), keep_status=cancel_wanted)
             if cancel_wanted and not order.terminal:
                 self._dispatch(order, CancelOrder)
             return
@@ -324,6 +376,41 @@ class OrderActor(SupervisedActor):
             self.cancel_after_create.discard(cid)
             self.recovering.discard(cid)
 
+    # --- repairs from reconciliation ---------------------------------------------
+
+    def _repairs(self, msg: ApplyRepairs) -> None:
+        results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
+        if msg.cursor is not None:
+            self.ledger.stage_meta(*msg.cursor)
+        self.batch.after_commit(lambda: msg.reply(results))
+
+    def _repair(self, repair: Repair, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = {"client_order_id": repair.client_order_id,
+                                  "kind": repair.kind, "reason": repair.reason}
+        cid, now = repair.client_order_id, self.clock.now()
+        order = self.live.get(cid) or self.ledger.get(cid)
+        if repair.kind == "adopt_order":
+            if order is not None:
+                return {**result, "applied": False, "detail": "already in the ledger"}
+            order = orphan_order(repair, now, run_id)
+            outcome, changed = {"applied": True, "status": [None, order.status]}, True
+            fills = count_fills(order, self._known_fills(order), repair.trades, now,
+                                source="reconcile")
+            if not order.terminal:
+                self.live[cid] = order
+        elif order is None:
+            return {**result, "applied": False, "detail": "not in the ledger"}
+        else:
+            outcome, fills, changed = repair_order(order, repair, self._known_fills(order), now,
+                                                   run_id)
+            if not outcome["applied"]:
+                return {**result, **outcome}
+        for trade in fills:
+            self.ledger.stage_fill(order.exchange, cid, trade)
+        self._stage(order, publish=changed)
+        self._settled(order)
+        return {**result, **outcome}
+
     # --- time --------------------------------------------------------------------
 
     def _tick(self, msg: Tick) -> None:
@@ -345,9 +432,9 @@ class OrderActor(SupervisedActor):
             del self.resend_at[cid]
             order = self.live.get(cid)
             if order is not None and order.status in ("pending_submit", "pending_cancel"):
-                before = _fingerprint(order)
+                before = fingerprint(order)
                 self._resend_or_expire(order)
-                if _fingerprint(order) != before:
+                if fingerprint(order) != before:
                     self._stage(order)
                 self._settled(order)
 
@@ -364,13 +451,16 @@ class OrderActor(SupervisedActor):
 
     def _refresh_due(self, now: float) -> None:
         """Look live orders up on their exchange so fills and outside cancels show."""
-        interval = self.settings.refresh_interval_s
+        settings, wall = self.settings, self.clock.now()
         sent = 0
         for order in self.live.values():
             if sent >= REFRESH_PER_TICK:
                 break
             if order.status not in ("open", "partially_filled"):
                 continue
+            # young orders more often: most fills and cancels come early
+            young = wall - order.created_at < settings.young_age_s
+            interval = settings.young_interval_s if young else settings.refresh_interval_s
             if now - self.refreshed.get(order.client_order_id, 0.0) >= interval:
                 self.refreshed[order.client_order_id] = now
                 self._dispatch(order, FetchOrder, after_commit=False)
@@ -378,8 +468,13 @@ class OrderActor(SupervisedActor):
 
     # --- batching ------------------------------------------------------------------
 
-    def _stage(self, order: Order) -> None:
-        self.batch.stage(order)
+    def _stage(self, order: Order, publish: bool = True) -> None:
+        self.batch.stage(order, publish)
+
+    def _flush(self, _msg: Flush) -> None:
+        self.batch.flush()
+        for cid in [cid for cid in self.fills if cid not in self.live]:
+            del self.fills[cid]
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
         """Reply now, or after the commit when this batch has writes."""
@@ -388,7 +483,7 @@ class OrderActor(SupervisedActor):
     def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
                   after_commit: bool = True) -> None:
         """Send to the least busy worker; after the commit, so nothing unrecorded is sent."""
-        ticket = OrderTicket.of(order)
+        ticket = OrderTicket.of(order, self._counted(order))
         message: Any
         if kind is PlaceOrder:
             now = self.clock.monotonic()
@@ -422,22 +517,6 @@ class OrderActor(SupervisedActor):
     def _new_client_order_id(self) -> str:
         return f"{self.settings.client_id_prefix}{uuid.uuid4().hex}"
 
-
-def _adopt(order: Order, view: OrderView, now: float, *, keep_status: bool) -> None:
-    """Take the exchange's view of the order."""
-    order.order_id = view.order_id or order.order_id
-    order.filled = view.filled
-    order.average_price = view.average_price
-    if view.fee_cost is not None:
-        order.fee_currency, order.fee_cost = view.fee_currency, view.fee_cost
-    if view.status in ("open", "partially_filled") and keep_status:
-        return
-    order.move_to(view.status, now)
-
-
-def _fingerprint(order: Order) -> tuple[Any, ...]:
-    return (order.status, order.order_id, order.filled, order.average_price, order.fee_cost,
-            order.last_error, order.attempts)
 
 
 def _not_found(ref: OrderRef) -> ProtocolError:

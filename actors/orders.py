@@ -6,10 +6,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol.codec import format_decimal
 from protocol.messages import TERMINAL_STATUSES, OrderSpec
+
+if TYPE_CHECKING:
+    from actors.messages import OrderView
 
 ZERO = Decimal(0)
 
@@ -144,3 +147,22 @@ class Order:
             "attempts": self.attempts,
             "last_error": self.last_error,
         }
+
+
+def adopt(order: Order, view: OrderView, now: float, *, keep_status: bool) -> None:
+    """Take the exchange's view of the order (its status too, unless `keep_status` and
+    the exchange shows it still live)."""
+    order.order_id = view.order_id or order.order_id
+    order.filled = view.filled
+    order.average_price = view.average_price
+    if view.fee_cost is not None:
+        order.fee_currency, order.fee_cost = view.fee_currency, view.fee_cost
+    if view.status in ("open", "partially_filled") and keep_status:
+        return
+    order.move_to(view.status, now)
+
+
+def fingerprint(order: Order) -> tuple[Any, ...]:
+    """What the wire Order shows that an exchange answer can change."""
+    return (order.status, order.order_id, order.filled, order.average_price, order.fee_cost,
+            order.last_error, order.attempts)

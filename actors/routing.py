@@ -40,3 +40,8 @@ class Router:
 
     def outstanding(self, exchange: str) -> int:
         return sum(self._busy[exchange].values())
+
+
+def reconciler_worker_name(exchange: str) -> str:
+    """The worker that serves reconciliation's queries, outside the order rotation."""
+    return f"exchange.{exchange}.reconciler"

@@ -13,24 +13,37 @@ from actors.circuit import CircuitBoard, DescribeCircuits
 from actors.messages import Cancel, GetStatus, ListOrders, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import GetStats
+from actors.reconcile_messages import RunReconciliation
+from actors.reconciler_actor import NAME as RECONCILER
 from actors.runtime import DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.frontend import Answer, Handler
 from protocol.errors import ProtocolError
-from protocol.messages import ListArgs, NoArgs, OrderRef, ReasonArg, Request, SubmitArgs
+from protocol.messages import (
+    ExchangeArg,
+    ListArgs,
+    NoArgs,
+    OrderRef,
+    ReasonArg,
+    Request,
+    SubmitArgs,
+)
 
 
 class Commands:
     """Serves the wire commands from the actors and the daemon state."""
 
     def __init__(self, registry: Registry, state: DaemonState,
-                 markets: dict[str, frozenset[str]], default_exchange: str,
+                 markets: dict[str, frozenset[str]], exchanges: list[str],
                  board: CircuitBoard) -> None:
+        """`markets` fills in as each exchange's markets load; the first exchange is the
+        default."""
         self.registry = registry
         self.state = state
         self.markets = markets
-        self.default_exchange = default_exchange
+        self.exchanges = exchanges
+        self.default_exchange = exchanges[0]
         self.board = board
 
     def handlers(self) -> dict[str, Handler]:
@@ -38,6 +51,7 @@ class Commands:
             "ping": self.ping, "health": self.health, "submit": self.submit,
             "status": self.status, "cancel": self.cancel, "list": self.list,
             "halt": self.halt, "resume": self.resume, "stats": self.stats,
+            "reconcile": self.reconcile,
         }
 
     def _with_circuits(self, answer: Answer, result: dict[str, Any], key: str) -> None:
@@ -79,10 +93,14 @@ class Commands:
     def submit(self, request: Request, args: SubmitArgs, answer: Answer) -> None:
         """Place an order (idempotent by client_order_id)."""
         exchange = args.order.exchange or self.default_exchange
-        symbols = self.markets.get(exchange)
-        if symbols is None:
+        if exchange not in self.exchanges:
             raise ProtocolError("unknown_exchange", f"no exchange named {exchange!r}",
                                 field="exchange")
+        symbols = self.markets.get(exchange)
+        if symbols is None:
+            raise ProtocolError("exchange_unavailable",
+                                f"the markets of {exchange} are not loaded yet",
+                                retry_after_s=5.0)
         if args.order.symbol not in symbols:
             raise ProtocolError("unknown_symbol",
                                 f"{args.order.symbol} is not a market of {exchange}",
@@ -104,6 +122,15 @@ class Commands:
     def list(self, request: Request, args: ListArgs, answer: Answer) -> None:
         """A page of orders, oldest first."""
         self._to_orders(ListOrders(args, answer), answer)
+
+    def reconcile(self, request: Request, args: ExchangeArg, answer: Answer) -> None:
+        """Run one reconciliation now (after any run in progress); reply with its report."""
+        if args.exchange is not None and args.exchange not in self.exchanges:
+            raise ProtocolError("unknown_exchange", f"no exchange named {args.exchange!r}",
+                                field="exchange")
+        if not self.registry.tell(RECONCILER, RunReconciliation(args.exchange, answer)):
+            answer(ProtocolError("internal", "reconciler is restarting; retry",
+                                 retry_after_s=1.0))
 
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Refuse new submits until resume."""

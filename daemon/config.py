@@ -11,6 +11,7 @@ from pathlib import Path
 from actors.circuit import BreakerSettings
 from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
+from actors.schedule import DAYS, INTERVALS
 from actors.supervisor import SupervisorSettings
 from daemon.config_loader import ConfigError, build
 
@@ -18,6 +19,7 @@ ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc:
 DRIVERS = ("paper", "binance")
 API_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+/?")
 CLIENT_ID_PREFIX = re.compile(r"[A-Za-z0-9_-]{0,8}")
+HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 def check_endpoint(value: str, key: str) -> None:
@@ -156,8 +158,6 @@ class OrdersConfig:
     """The submit deadline for wait=accepted and the cancel deadline."""
     client_id_prefix: str = "od-"
     """Prefix of the client order ids the daemon makes."""
-    refresh_interval_s: float = 2.0
-    """How often live orders are looked up on their exchange."""
     send_deadline_s: float = 30.0
     """An order not sent within this long of its submission expires instead."""
 
@@ -166,10 +166,71 @@ class OrdersConfig:
             raise ConfigError(f"{key}.accept_timeout_s: must be from 0.01 to 300")
         if not CLIENT_ID_PREFIX.fullmatch(self.client_id_prefix):
             raise ConfigError(f"{key}.client_id_prefix: up to 8 of [A-Za-z0-9_-]")
-        if self.refresh_interval_s <= 0:
-            raise ConfigError(f"{key}.refresh_interval_s: must be greater than 0")
         if self.send_deadline_s < self.accept_timeout_s:
             raise ConfigError(f"{key}.send_deadline_s: must be at least accept_timeout_s")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """[tracking]: how often open orders are looked up until they are terminal."""
+
+    interval_s: float = 2.0
+    young_interval_s: float = 0.5
+    young_age_s: float = 60.0
+
+    def check(self, key: str) -> None:
+        for name in ("interval_s", "young_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{key}.{name}: must be greater than 0")
+        if self.young_age_s < 0:
+            raise ConfigError(f"{key}.young_age_s: must not be negative")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """[schedule]: when reconciliation runs (UTC)."""
+
+    interval: str = "daily"
+    time: str = "02:00"
+    day: str = "mon"
+
+    def check(self, key: str) -> None:
+        if self.interval not in INTERVALS:
+            raise ConfigError(f"{key}.interval: one of {', '.join(INTERVALS)}")
+        if not HH_MM.fullmatch(self.time):
+            raise ConfigError(f"{key}.time: HH:MM, from 00:00 to 23:59")
+        if self.day not in DAYS:
+            raise ConfigError(f"{key}.day: one of {', '.join(DAYS)}")
+
+
+@dataclass(frozen=True)
+class ReportingConfig:
+    """[reporting]: where reconciliation reports go and how long they are kept."""
+
+    file: Path | None = None
+    """JSON lines; default `reconciliation.jsonl` in state_dir."""
+    history_days: int = 30
+
+    def check(self, key: str) -> None:
+        if not 1 <= self.history_days <= 3650:
+            raise ConfigError(f"{key}.history_days: must be from 1 to 3650")
+
+
+@dataclass(frozen=True)
+class ReconciliationConfig:
+    """[reconciliation]: what one run does."""
+
+    run_on_start: bool = False
+    max_lookups_per_run: int = 500
+    lookup_spacing_ms: float = 50.0
+    min_age_s: float = 30.0
+
+    def check(self, key: str) -> None:
+        if not 0 <= self.max_lookups_per_run <= 1_000_000:
+            raise ConfigError(f"{key}.max_lookups_per_run: must be from 0 to 1000000")
+        for name in ("lookup_spacing_ms", "min_age_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{key}.{name}: must not be negative")
 
 
 @dataclass(frozen=True)
@@ -186,6 +247,10 @@ class Config:
     circuit_breaker: BreakerSettings = field(default_factory=BreakerSettings)
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
     supervisor: SupervisorSettings = field(default_factory=SupervisorSettings)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    reporting: ReportingConfig = field(default_factory=ReportingConfig)
+    reconciliation: ReconciliationConfig = field(default_factory=ReconciliationConfig)
 
     def check(self, key: str) -> None:
         if not self.exchanges:
@@ -202,6 +267,10 @@ class Config:
     @property
     def default_exchange(self) -> str:
         return self.exchanges[0].name
+
+    @property
+    def report_file(self) -> Path:
+        return self.reporting.file or self.state_dir / "reconciliation.jsonl"
 
     def exchange(self, name: str) -> ExchangeConfig:
         return next(e for e in self.exchanges if e.name == name)

@@ -46,13 +46,18 @@ class Wakeup:
                 os.write(self._write_fd, b"x")
 
     def clear(self) -> None:
-        # disarm first: a wake racing this drain then writes again
-        self._armed = False
+        """Drain, then disarm; the caller then takes everything queued.
+
+        In this order a wake racing the drain either finds the flag still armed (and its
+        item is taken right after) or writes a new byte that wakes the next poll. The
+        other order could eat that byte and leave the flag armed: replies then wait for
+        the poll timeout."""
         try:
             while os.read(self.read_fd, 4096):
                 pass
         except BlockingIOError:
             pass
+        self._armed = False
 
     def close(self) -> None:
         os.close(self.read_fd)
@@ -102,8 +107,7 @@ class Frontend:
         poller.register(self._wakeup.read_fd, zmq.POLLIN)
         while not self._stopped.is_set():
             events = dict(poller.poll(1000))
-            if self._wakeup.read_fd in events:
-                self._wakeup.clear()
+            self._wakeup.clear()
             self._send_replies()
             if self._socket in events:
                 self._read_requests()

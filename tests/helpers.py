@@ -58,7 +58,8 @@ def write_config(path: Path, *, control: str, events: str, extra: str = "",
         f'state_dir = "state"\n{extra}\n'
         f'[control]\nendpoint = "{control}"\n'
         f'[events]\nendpoint = "{events}"\n'
-        f'[orders]\naccept_timeout_s = 5.0\nrefresh_interval_s = 0.2\n'
+        f'[orders]\naccept_timeout_s = 5.0\n'
+        f'[tracking]\ninterval_s = 0.2\nyoung_interval_s = 0.2\n'
         f'{exchanges}'
     )
     return path

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Protocol
 
-from actors.messages import OrderView
+from actors.messages import OrderView, TradeView
 
 
 class ExchangeClient(Protocol):
@@ -46,8 +46,8 @@ def to_decimal(value: Any) -> Decimal | None:
     return Decimal(str(value))
 
 
-def view_of(raw: dict[str, Any]) -> OrderView:
-    """Our view of a ccxt order structure."""
+def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderView:
+    """Our view of a ccxt order structure; `market` adds its precision."""
     filled = to_decimal(raw.get("filled")) or Decimal(0)
     status = CCXT_STATUS.get(str(raw.get("status")), "open")
     if status == "open" and filled > 0:
@@ -60,4 +60,35 @@ def view_of(raw: dict[str, Any]) -> OrderView:
         average_price=to_decimal(raw.get("average")) if filled > 0 else None,
         fee_currency=fee.get("currency"),
         fee_cost=to_decimal(fee.get("cost")),
+        symbol=raw.get("symbol"),
+        side=raw.get("side"),
+        type=raw.get("type"),
+        amount=to_decimal(raw.get("amount")),
+        # ccxt shows a market order's average as its price: it has no limit to compare
+        price=to_decimal(raw.get("price")) if raw.get("type") == "limit" else None,
+        client_order_id=raw.get("clientOrderId"),
+        amount_step=_step(market, "amount"),
+        price_step=_step(market, "price"),
+    )
+
+
+def _step(market: dict[str, Any] | None, which: str) -> Decimal | None:
+    if not market:
+        return None
+    return to_decimal((market.get("precision") or {}).get(which))
+
+
+def trade_of(raw: dict[str, Any]) -> TradeView:
+    """Our view of a ccxt trade structure."""
+    fee = raw.get("fee") or {}
+    return TradeView(
+        trade_id=str(raw["id"]),
+        order_id=str(raw.get("order")),
+        client_order_id=raw.get("clientOrderId") or (raw.get("info") or {}).get("clientOrderId"),
+        amount=to_decimal(raw.get("amount")) or Decimal(0),
+        price=to_decimal(raw.get("price")) or Decimal(0),
+        fee_cost=to_decimal(fee.get("cost")) or Decimal(0),
+        fee_currency=fee.get("currency"),
+        timestamp=int(raw.get("timestamp") or 0),
+        symbol=raw.get("symbol"),
     )

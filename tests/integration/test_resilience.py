@@ -84,7 +84,9 @@ def test_a_crashed_actor_is_restarted_and_serving_goes_on(tmp_path: Path) -> Non
         daemon.registry.tell("order", object())  # a message no handler knows: a crash
         health = wait_for_restarts(client, "order", 1)
         assert health["state"] == "ready"
-        assert client.status(client_order_id="before-crash") == placed
+        again = client.status(client_order_id="before-crash")
+        assert again.pop("confirmation")[0]["step"] == "ack"
+        assert again == placed
         assert client.submit(market_buy(client_order_id="after-crash"))["status"] == "filled"
         daemon.registry.tell("exchange.paper.0", object())
         wait_for_restarts(client, "exchange.paper.0", 1)

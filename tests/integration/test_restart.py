@@ -22,6 +22,7 @@ def test_restart_keeps_every_order_and_the_venue_book(tmp_path: Path) -> None:
     client = daemon.client()
     for order in placed:
         again = client.status(client_order_id=order["client_order_id"])
+        assert again.pop("confirmation")[0]["step"] == "ack"
         assert again == order
     for order in durable:
         # acknowledged as recorded; resolved by the time it is asked again

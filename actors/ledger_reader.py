@@ -1,0 +1,90 @@
+"""A read-only view of the ledger for reconciliation.
+
+Its own SQLite connection (WAL lets readers run beside the writer), so a long
+reconciliation never blocks order flow; rows are streamed, not loaded at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from actors.ledger import _SELECT, _TERMINAL_SQL, FILL_COLUMNS, _from_row, trade_from_row
+from actors.messages import TradeView
+from actors.orders import Order
+
+CHUNK = 500
+"""Ids per IN (...) query, well below SQLite's parameter limit."""
+
+
+def _chunks(items: Iterable[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class LedgerReader:
+    """Reads the ledger without writing; one thread at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def live(self, exchange: str) -> Iterator[Order]:
+        """Every non-terminal order of the exchange, streamed in creation order."""
+        cursor = self._db.execute(
+            f"{_SELECT} WHERE status NOT IN ({_TERMINAL_SQL}) AND exchange = ? ORDER BY row",
+            (exchange,))
+        for row in cursor:
+            yield _from_row(row)
+
+    def by_client_ids(self, exchange: str, ids: Iterable[str]) -> dict[str, Order]:
+        found: dict[str, Order] = {}
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.execute(
+                f"{_SELECT} WHERE client_order_id IN ({marks}) AND exchange = ?",
+                (*chunk, exchange))
+            found.update((order.client_order_id, order) for order in map(_from_row, rows))
+        return found
+
+    def by_order_ids(self, exchange: str, ids: Iterable[str]) -> dict[str, Order]:
+        found: dict[str, Order] = {}
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.execute(
+                f"{_SELECT} WHERE order_id IN ({marks}) AND exchange = ?", (*chunk, exchange))
+            for order in map(_from_row, rows):
+                assert order.order_id is not None
+                found[order.order_id] = order
+        return found
+
+    def fills(self, exchange: str,
+              client_order_ids: Iterable[str]) -> dict[str, dict[str, TradeView]]:
+        """Counted fills by order, then by trade id."""
+        found: dict[str, dict[str, TradeView]] = {}
+        for chunk in _chunks(client_order_ids):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._db.execute(
+                f"SELECT {', '.join(FILL_COLUMNS[1:])} FROM fills "
+                f"WHERE client_order_id IN ({marks}) AND exchange = ?", (*chunk, exchange))
+            for trade in map(trade_from_row, rows):
+                assert trade.client_order_id is not None
+                found.setdefault(trade.client_order_id, {})[trade.trade_id] = trade
+        return found
+
+    def count(self, exchange: str) -> int:
+        row = self._db.execute("SELECT count(*) FROM orders WHERE exchange = ?", (exchange,))
+        return int(row.fetchone()[0])
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])

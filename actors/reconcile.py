@@ -1,0 +1,303 @@
+"""Comparing the ledger with one exchange: discrepancies found, repairs proposed.
+
+Nothing here writes: repairs go to OrderActor, the only writer. A failed exchange
+query is an error of the run, never read as "no orders".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from actors.confirmation import differences
+from actors.exchanges.errors import classify, describe
+from actors.ledger_reader import LedgerReader
+from actors.messages import OrderTicket, OrderView, TradeView
+from actors.orders import TRANSITIONS, ZERO, Order
+from actors.reconcile_messages import Repair
+from actors.runtime import Clock
+from protocol.codec import format_decimal
+
+CURSOR_KEY = "reconcile_trades_since.{exchange}"
+IN_FLIGHT = frozenset({("pending_cancel", "open"), ("pending_cancel", "partially_filled")})
+"""(ledger, exchange) statuses that only mean a request is under way."""
+
+
+class ExchangeQueries(Protocol):
+    """What reconciliation asks of one exchange account."""
+
+    def open_orders(self) -> list[OrderView]: ...
+
+    def trades(self, since: int, limit: int) -> list[TradeView]: ...
+
+    def lookup(self, ticket: OrderTicket) -> OrderView: ...
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """Bounds of one run."""
+
+    client_id_prefix: str = "od-"
+    """Exchange orders whose client id starts with it are ours."""
+    max_lookups_per_run: int = 500
+    """Targeted order lookups per exchange and run; the rest wait for the next run."""
+    lookup_spacing_ms: float = 50.0
+    """Pause between two lookups, to stay within the exchange's rate limit."""
+    min_age_s: float = 30.0
+    """Orders and trades younger than this are left to tracking (they may be in flight)."""
+    trades_page: int = 1000
+    """Trades per request."""
+
+
+@dataclass
+class Section:
+    """The outcome of one exchange's check."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    discrepancies: list[dict[str, Any]] = field(default_factory=list)
+    repairs: list[Repair] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    cursor: tuple[str, str] | None = None
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format_decimal(value)
+
+
+def _state(status: str, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
+    return {"status": status, "filled": _text(filled), "fee": _text(fee)}
+
+
+class ExchangeCheck:
+    """One run's comparison of the ledger with one exchange."""
+
+    def __init__(self, exchange: str, reader: LedgerReader, queries: ExchangeQueries,
+                 settings: ReconcileSettings, clock: Clock) -> None:
+        self.exchange = exchange
+        self.reader = reader
+        self.queries = queries
+        self.settings = settings
+        self.clock = clock
+        self.horizon = clock.now() - settings.min_age_s
+        self.section = Section()
+        self.counts = self.section.counts
+        self.lookups = 0
+        self.reported: set[str] = set()
+
+    def run(self) -> Section:
+        self.counts.update(ledger_orders=self.reader.count(self.exchange), ledger_live=0,
+                           exchange_open=0, trades=0, lookups=0, lookups_deferred=0)
+        open_views = self._query("open_orders", self.queries.open_orders)
+        if open_views is not None:
+            self.counts["exchange_open"] = len(open_views)
+        trades = self._read_trades()
+        matched = self._check_live(open_views)
+        if open_views is not None:
+            self._check_unmatched([v for v in open_views if v.order_id not in matched])
+        if trades is not None:
+            self._check_trades(trades)
+        self.counts["lookups"] = self.lookups
+        return self.section
+
+    # --- queries -----------------------------------------------------------------
+
+    def _query(self, name: str, call: Callable[[], Any], **where: str) -> Any:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - recorded as the run's error
+            self.section.errors.append({"query": name, **where, "code": classify(exc).code,
+                                        "error": describe(exc)})
+            return None
+
+    def _read_trades(self) -> list[TradeView] | None:
+        """Trades since the stored cursor, up to the horizon; None when unreadable."""
+        key = CURSOR_KEY.format(exchange=self.exchange)
+        since = start = int(self.reader.meta(key) or 0)
+        horizon_ms = int(self.horizon * 1000)
+        seen: dict[str, TradeView] = {}
+        size = self.settings.trades_page
+        def page_from(at: int) -> Callable[[], list[TradeView]]:
+            return lambda: self.queries.trades(at, size)
+
+        while True:
+            page = self._query("trades", page_from(since))
+            if page is None:
+                return None
+            fresh = [t for t in page if t.trade_id not in seen and t.timestamp <= horizon_ms]
+            seen.update((t.trade_id, t) for t in fresh)
+            if len(page) == size and not fresh and page[-1].timestamp <= horizon_ms:
+                # a full page of one millisecond: paging by time cannot get past it
+                self.section.errors.append({
+                    "query": "trades", "code": "paging",
+                    "error": f"more than {size} trades at {since} ms; the rest were not read"})
+                return None
+            if len(page) < size or not fresh or page[-1].timestamp > horizon_ms:
+                break
+            since = page[-1].timestamp
+        trades = list(seen.values())
+        self.counts["trades"] = len(trades)
+        newest = max((t.timestamp for t in trades), default=start)
+        if newest != start:
+            self.section.cursor = (key, str(newest))
+        return trades
+
+    def _lookup(self, ticket: OrderTicket) -> OrderView | str | None:
+        """The order as the exchange shows it; "missing" when it has none; None on error."""
+        if self.lookups and self.settings.lookup_spacing_ms > 0:
+            self.clock.sleep(self.settings.lookup_spacing_ms / 1000)
+        self.lookups += 1
+        try:
+            return self.queries.lookup(ticket)
+        except Exception as exc:  # noqa: BLE001 - not found is an answer, the rest errors
+            if classify(exc).code == "order_not_found":
+                return "missing"
+            self.section.errors.append({
+                "query": "lookup", "client_order_id": ticket.client_order_id,
+                "code": classify(exc).code, "error": describe(exc)})
+            return None
+
+    # --- ledger orders not yet terminal --------------------------------------------------
+
+    def _check_live(self, open_views: list[OrderView] | None) -> set[str]:
+        by_id = {v.order_id: v for v in open_views or ()}
+        by_cid = {v.client_order_id: v for v in open_views or () if v.client_order_id}
+        matched: set[str] = set()
+        to_look_up: list[Order] = []
+        for order in self.reader.live(self.exchange):
+            self.counts["ledger_live"] += 1
+            view = by_id.get(order.order_id or "") or by_cid.get(order.client_order_id)
+            if view is not None:
+                matched.add(view.order_id)
+            if order.created_at > self.horizon:
+                continue
+            if view is not None:
+                self._compare(order, view)
+            elif len(to_look_up) < self.settings.max_lookups_per_run:
+                to_look_up.append(order)
+            else:
+                self.counts["lookups_deferred"] += 1
+        for order in to_look_up:
+            found = self._lookup(OrderTicket.of(order))
+            if found == "missing":
+                self._discrepancy("missing_on_exchange", order, None, repair=False)
+            elif isinstance(found, OrderView):
+                self._compare(order, found)
+        return matched
+
+    def _compare(self, order: Order, view: OrderView) -> None:
+        terms = differences(order, view) if view.symbol is not None else []
+        for name, ours, theirs in terms:
+            kind = "amount_mismatch" if name == "amount" else "terms_mismatch"
+            self._discrepancy(kind, order, view, repair=False, field=name,
+                              ledger_value=str(ours), exchange_value=str(theirs))
+        kinds: list[str] = []
+        legal = True
+        if view.status != order.status and (order.status, view.status) not in IN_FLIGHT:
+            kinds.append("status_mismatch")
+            legal = view.status in TRANSITIONS[order.status]
+        if view.filled != order.filled:
+            kinds.append("fill_mismatch")
+            legal = legal and view.filled > order.filled
+        repair = legal and not terms and bool(kinds)
+        for kind in kinds:
+            self._discrepancy(kind, order, view, repair=repair)
+        if repair:
+            self._propose(Repair("adopt_view", self.exchange, order.client_order_id,
+                                 ", ".join(kinds), view=view))
+
+    # --- exchange orders the ledger does not match -------------------------------------
+
+    def _check_unmatched(self, views: list[OrderView]) -> None:
+        by_cid = self.reader.by_client_ids(
+            self.exchange, [v.client_order_id for v in views if v.client_order_id])
+        by_id = self.reader.by_order_ids(self.exchange, [v.order_id for v in views])
+        for view in views:
+            order = by_cid.get(view.client_order_id or "") or by_id.get(view.order_id)
+            if order is None:
+                self._unknown(view, "open_orders", ())
+            elif order.terminal:
+                self._discrepancy("status_mismatch", order, view, repair=False)
+
+    def _ours(self, client_order_id: str | None) -> bool:
+        prefix = self.settings.client_id_prefix
+        return bool(prefix and client_order_id and client_order_id.startswith(prefix))
+
+    def _unknown(self, view: OrderView, source: str, trades: tuple[TradeView, ...]) -> None:
+        ours = self._ours(view.client_order_id)
+        self.reported.add(view.order_id)
+        self.section.discrepancies.append({
+            "kind": "unknown_on_exchange", "client_order_id": view.client_order_id,
+            "order_id": view.order_id, "ours": ours, "source": source,
+            "exchange": _state(view.status, view.filled, view.fee_cost), "repair": ours})
+        if ours and view.client_order_id and view.symbol is not None:
+            self._propose(Repair("adopt_order", self.exchange, view.client_order_id,
+                                 "unknown_on_exchange", view=view, trades=trades))
+
+    # --- trades since the cursor --------------------------------------------------------
+
+    def _check_trades(self, trades: list[TradeView]) -> None:
+        groups: dict[str, list[TradeView]] = {}
+        for trade in trades:
+            groups.setdefault(trade.order_id, []).append(trade)
+        cids = {t.client_order_id for t in trades if t.client_order_id}
+        by_cid = self.reader.by_client_ids(self.exchange, cids)
+        by_id = self.reader.by_order_ids(self.exchange, groups)
+        fills = self.reader.fills(self.exchange, [o.client_order_id for o in by_id.values()]
+                                  + list(by_cid))
+        for order_id, group in groups.items():
+            cid = group[0].client_order_id
+            order = by_id.get(order_id) or by_cid.get(cid or "")
+            if order is not None:
+                self._compare_fills(order, tuple(group), fills.get(order.client_order_id, {}))
+            elif order_id not in self.reported:
+                self._unknown_from_trades(order_id, tuple(group))
+
+    def _compare_fills(self, order: Order, trades: tuple[TradeView, ...],
+                       known: dict[str, TradeView]) -> None:
+        new = [t for t in trades if t.trade_id not in known]
+        refee = [t for t in trades if t.trade_id in known
+                 and known[t.trade_id].fee_cost != t.fee_cost]
+        counted = sum((t.amount for t in known.values()), ZERO)
+        window = sum((t.amount for t in trades), ZERO)
+        fee = sum((t.fee_cost for t in trades), ZERO)
+        kind = None
+        if new and order.filled < counted + sum((t.amount for t in new), ZERO):
+            kind = "fill_mismatch"
+        elif refee or (window == order.filled and order.fee_cost != fee):
+            kind = "fee_mismatch"
+        if kind is not None:
+            self._discrepancy(kind, order, None, repair=True,
+                              exchange_state=_state(order.status, window, fee),
+                              trade_ids=[t.trade_id for t in trades])
+        if kind is not None or new:
+            self._propose(Repair("adopt_trades", self.exchange, order.client_order_id,
+                                 kind or "fills not yet counted", trades=trades))
+
+    def _unknown_from_trades(self, order_id: str, trades: tuple[TradeView, ...]) -> None:
+        cid = trades[0].client_order_id
+        view: OrderView | str | None = None
+        if self._ours(cid) and self.lookups < self.settings.max_lookups_per_run:
+            ticket = OrderTicket(cid or "", order_id, trades[0].symbol or "", "", "", ZERO,
+                                 None, None, {})
+            view = self._lookup(ticket)
+        if not isinstance(view, OrderView):
+            filled = sum((t.amount for t in trades), ZERO)
+            fee = sum((t.fee_cost for t in trades), ZERO)
+            view = OrderView(order_id, "unknown", filled, None, None, fee, client_order_id=cid)
+        self._unknown(view, "trades", trades)
+
+    # --- recording ----------------------------------------------------------------------
+
+    def _discrepancy(self, kind: str, order: Order, view: OrderView | None, *, repair: bool,
+                     exchange_state: dict[str, Any] | None = None, **extra: Any) -> None:
+        if exchange_state is None and view is not None:
+            exchange_state = _state(view.status, view.filled, view.fee_cost)
+        self.section.discrepancies.append({
+            "kind": kind, "client_order_id": order.client_order_id, "order_id": order.order_id,
+            "ledger": _state(order.status, order.filled, order.fee_cost),
+            "exchange": exchange_state, "repair": repair, **extra})
+
+    def _propose(self, repair: Repair) -> None:
+        self.section.repairs.append(repair)

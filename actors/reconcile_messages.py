@@ -1,0 +1,82 @@
+"""Messages of reconciliation: asks to ExchangeActor, repairs to OrderActor, runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.messages import OrderTicket, OrderView, TradeView
+
+# --- asks to ExchangeActor (answered with data, or the exchange's exception) ---
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOpenOrders:
+    """Ask: every open order of the account, as OrderViews."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchTrades:
+    """Ask: the account's trades from `since` (ms, inclusive), oldest first, as TradeViews."""
+
+    since: int
+    """Exchange time in milliseconds."""
+    limit: int
+    """Page size."""
+
+
+@dataclass(frozen=True, slots=True)
+class LookupOrder:
+    """Ask: one order by id (or client id), as an OrderView."""
+
+    ticket: OrderTicket
+    """Which order."""
+
+
+# --- to OrderActor --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """One safe correction of the ledger from the exchange's records."""
+
+    kind: str
+    """adopt_view (status and fills of an order), adopt_trades, or adopt_order (an orphan)."""
+    exchange: str
+    """Which exchange."""
+    client_order_id: str
+    """Which order."""
+    reason: str
+    """The discrepancy it repairs, for the trail."""
+    view: OrderView | None = None
+    """The exchange's view of the order (adopt_view, adopt_order)."""
+    trades: tuple[TradeView, ...] = ()
+    """Trade records to count (adopt_trades)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyRepairs:
+    """Apply repairs and store the exchange's trade cursor, in one commit."""
+
+    run_id: str
+    """The reconciliation run, recorded in each trail entry."""
+    repairs: tuple[Repair, ...]
+    """What to apply, in order."""
+    cursor: tuple[str, str] | None
+    """(meta key, value) of the trade cursor to store, when it moved."""
+    reply: Callable[[list[dict[str, Any]]], None]
+    """Receives one result per repair once committed."""
+
+
+# --- to ReconcilerActor -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunReconciliation:
+    """Run one reconciliation now; runs queue behind each other, never overlap."""
+
+    exchange: str | None = None
+    """One exchange, or all when None."""
+    reply: Callable[[Any], None] | None = None
+    """Receives `{"report": ...}`; the handler also returns the report (for ask)."""

@@ -1,0 +1,197 @@
+"""ReconcilerActor: runs reconciliations (on request or on a schedule) and keeps reports.
+
+Runs are messages in this actor's inbox, so two never overlap: a `reconcile`
+command during a scheduled run waits for it, then runs. Exchange calls go through
+the exchange's ExchangeActor (its one client), ledger reads through a read-only
+connection, and repairs to OrderActor, which alone writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from actors.alerts import Alert, Alerter, LogAlerter
+from actors.ledger_reader import LedgerReader
+from actors.messages import OrderTicket, OrderView, TradeView
+from actors.order_actor import NAME as ORDER_ACTOR
+from actors.orders import rfc3339
+from actors.reconcile import ExchangeCheck, ExchangeQueries, ReconcileSettings, Section
+from actors.reconcile_messages import (
+    ApplyRepairs,
+    FetchOpenOrders,
+    FetchTrades,
+    LookupOrder,
+    RunReconciliation,
+)
+from actors.reports import append_report
+from actors.routing import reconciler_worker_name
+from actors.runtime import Clock
+from actors.schedule import TIMEZONE, Schedule, trigger
+from actors.supervisor import Registry, SupervisedActor
+from protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+NAME = "reconciler"
+RUN_TIMEOUT_S = 3600.0
+MAX_LISTED = 1000
+"""Discrepancies and repairs listed per exchange in a report; counts cover all."""
+
+
+@dataclass(frozen=True)
+class ReconcilerSettings:
+    """What ReconcilerActor needs to know from the configuration."""
+
+    ledger_path: Path
+    exchanges: tuple[str, ...]
+    report_file: Path
+    history_days: int = 30
+    check: ReconcileSettings = field(default_factory=ReconcileSettings)
+    ask_timeout_s: float = 30.0
+    """Per exchange query and per batch of repairs."""
+    repair_batch: int = 1000
+
+
+class ActorQueries:
+    """ExchangeQueries answered by an ExchangeActor (asks with a timeout)."""
+
+    def __init__(self, registry: Registry, exchange: str, timeout_s: float) -> None:
+        self.registry, self.timeout_s = registry, timeout_s
+        self.name = reconciler_worker_name(exchange)
+
+    def open_orders(self) -> list[OrderView]:
+        return self._ask(FetchOpenOrders())  # type: ignore[no-any-return]
+
+    def trades(self, since: int, limit: int) -> list[TradeView]:
+        return self._ask(FetchTrades(since, limit))  # type: ignore[no-any-return]
+
+    def lookup(self, ticket: OrderTicket) -> OrderView:
+        return self._ask(LookupOrder(ticket))  # type: ignore[no-any-return]
+
+    def _ask(self, message: Any) -> Any:
+        return self.registry.ask(self.name, message, timeout=self.timeout_s)
+
+
+class ReconcilerActor(SupervisedActor):
+    """One reconciliation at a time; each appends a report and alerts on findings."""
+
+    def __init__(self, registry: Registry, settings: ReconcilerSettings,
+                 clock: Clock | None = None, alerter: Alerter | None = None,
+                 queries: Callable[[str], ExchangeQueries] | None = None) -> None:
+        super().__init__(registry, NAME)
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.alerter: Alerter = alerter or LogAlerter()
+        self.queries = queries or (
+            lambda name: ActorQueries(registry, name, settings.ask_timeout_s))
+
+    def on_receive(self, message: Any) -> Any:
+        assert isinstance(message, RunReconciliation)
+        try:
+            report = self.run(message.exchange)
+        except Exception as exc:
+            log.exception("reconciliation failed")
+            if message.reply is None:
+                raise
+            message.reply(ProtocolError("internal", f"reconciliation failed: {exc}"))
+            return None
+        if message.reply is not None:
+            message.reply({"report": report})
+        return report
+
+    def run(self, exchange: str | None = None) -> dict[str, Any]:
+        run_id = uuid.uuid4().hex[:16]
+        started = self.clock.now()
+        names = [n for n in self.settings.exchanges if exchange in (None, n)]
+        sections: dict[str, Any] = {}
+        reader = LedgerReader(self.settings.ledger_path)
+        try:
+            for name in names:
+                check = ExchangeCheck(name, reader, self.queries(name), self.settings.check,
+                                      self.clock)
+                sections[name] = self._finish(run_id, check.run())
+        finally:
+            reader.close()
+        report = {"run_id": run_id, "started_at": rfc3339(started),
+                  "finished_at": rfc3339(self.clock.now()), "exchanges": sections}
+        append_report(self.settings.report_file, report, self.settings.history_days,
+                      self.clock.now())
+        self._alert(run_id, sections)
+        log.info("reconciliation %s done: %s", run_id,
+                 {n: s["counts"] for n, s in sections.items()})
+        return report
+
+    def _finish(self, run_id: str, section: Section) -> dict[str, Any]:
+        results = self._apply(run_id, section)
+        counts = dict(section.counts)
+        counts["discrepancies"] = len(section.discrepancies)
+        counts["repairs"] = sum(1 for r in results if r.get("applied"))
+        for item in section.discrepancies:
+            counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+        return {"counts": counts, "discrepancies": section.discrepancies[:MAX_LISTED],
+                "repairs": results[:MAX_LISTED], "errors": section.errors}
+
+    def _apply(self, run_id: str, section: Section) -> list[dict[str, Any]]:
+        """Hand the repairs (and the new trade cursor) to OrderActor; wait for the commit."""
+        repairs, size = section.repairs, self.settings.repair_batch
+        batches = [tuple(repairs[i:i + size]) for i in range(0, len(repairs), size)] or [()]
+        if not repairs and section.cursor is None:
+            return []
+        results: list[dict[str, Any]] = []
+        for index, batch in enumerate(batches):
+            done: Future[list[dict[str, Any]]] = Future()
+            cursor = section.cursor if index == len(batches) - 1 else None
+            sent = self.registry.tell(ORDER_ACTOR, ApplyRepairs(run_id, batch, cursor,
+                                                                done.set_result))
+            try:
+                if not sent:
+                    raise FutureTimeout
+                results.extend(done.result(timeout=self.settings.ask_timeout_s))
+            except FutureTimeout:
+                section.errors.append({"query": "repairs", "code": "timeout",
+                                       "error": "the order actor did not confirm the repairs"})
+                break
+        return results
+
+    def _alert(self, run_id: str, sections: dict[str, Any]) -> None:
+        for name, section in sections.items():
+            found, errors = section["counts"]["discrepancies"], len(section["errors"])
+            if found or errors:
+                self.alerter.alert(Alert(
+                    "reconciliation_discrepancies", "warning" if not errors else "critical",
+                    f"reconciliation found {found} discrepancies and {errors} errors",
+                    {"exchange": name, "run_id": run_id}))
+
+
+class ScheduledRuns:
+    """Asks ReconcilerActor for a run on the schedule (APScheduler, one at a time)."""
+
+    def __init__(self, registry: Registry, schedule: Schedule) -> None:
+        self.registry = registry
+        self.scheduler = BackgroundScheduler(timezone=TIMEZONE)
+        self.job = self.scheduler.add_job(self.run, trigger(schedule), id="reconcile",
+                                          max_instances=1, coalesce=True,
+                                          misfire_grace_time=3600)
+
+    def start(self) -> None:
+        self.scheduler.start()
+        log.info("reconciliation scheduled; next run %s", self.job.next_run_time)
+
+    def run(self) -> None:
+        try:
+            self.registry.ask(NAME, RunReconciliation(), timeout=RUN_TIMEOUT_S)
+        except Exception:
+            log.exception("scheduled reconciliation failed")
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

@@ -1,0 +1,47 @@
+"""Reconciliation reports: JSON lines appended to a file, pruned by age."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+DAY_S = 86_400
+
+
+def _started(line: str) -> float | None:
+    try:
+        return datetime.fromisoformat(json.loads(line)["started_at"]).timestamp()
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def append_report(path: Path, report: dict[str, Any], history_days: int, now: float) -> None:
+    """Add `report` and drop entries older than `history_days`, atomically (temp + rename).
+
+    Lines that cannot be read are kept: pruning never loses what it does not understand.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    oldest = now - history_days * DAY_S
+    kept: list[str] = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            started = _started(line)
+            if line.strip() and (started is None or started >= oldest):
+                kept.append(line)
+    kept.append(json.dumps(report, sort_keys=True))
+    temp = path.with_name(f".{path.name}.tmp")
+    with temp.open("w") as handle:
+        handle.write("\n".join(kept) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def read_reports(path: Path) -> list[dict[str, Any]]:
+    """Every report in the file, oldest first."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

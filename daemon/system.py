@@ -1,0 +1,219 @@
+"""The actor system of orderd, wired from a Config.
+
+The daemon, the reconciliation job and the Python library all run this same
+system; the daemon adds the sockets around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from actors.alerts import Alerter, LogAlerter
+from actors.circuit import NAME as CIRCUIT_ACTOR
+from actors.circuit import CircuitBoard, Circuits
+from actors.circuit_actor import CircuitActor
+from actors.exchange_actor import ExchangeActor, LoadMarkets
+from actors.exchange_link import ExchangeLink
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
+from actors.exchanges.client import ExchangeClient
+from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
+from actors.messages import Flush, Tick
+from actors.order_actor import NAME as ORDER_ACTOR
+from actors.order_actor import IsRecovered, OrderActor, OrderSettings
+from actors.reconcile import ReconcileSettings
+from actors.reconciler_actor import NAME as RECONCILER
+from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
+from actors.retry import RateLimiter, RetryBudget
+from actors.routing import reconciler_worker_name, worker_name
+from actors.runtime import Clock, DaemonState, EventSink, NoEvents
+from actors.schedule import Schedule
+from actors.supervisor import Registry, Supervisor
+from daemon.config import Config, ExchangeConfig
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1
+MARKETS_TIMEOUT_S = 30.0
+MARKETS_RETRY_TICKS = 50
+ClientFactory = Callable[[], ExchangeClient]
+
+
+def order_settings(config: Config) -> OrderSettings:
+    orders, tracking = config.orders, config.tracking
+    return OrderSettings(
+        ledger_path=config.state_dir / "ledger.sqlite",
+        default_exchange=config.default_exchange,
+        workers={e.name: e.concurrency for e in config.exchanges},
+        accept_timeout_s=orders.accept_timeout_s,
+        client_id_prefix=orders.client_id_prefix,
+        refresh_interval_s=tracking.interval_s,
+        young_interval_s=tracking.young_interval_s,
+        young_age_s=tracking.young_age_s,
+        send_deadline_s=orders.send_deadline_s,
+        resolution=config.resolution,
+    )
+
+
+def reconciler_settings(config: Config) -> ReconcilerSettings:
+    rec = config.reconciliation
+    return ReconcilerSettings(
+        ledger_path=config.state_dir / "ledger.sqlite",
+        exchanges=tuple(e.name for e in config.exchanges),
+        report_file=config.report_file,
+        history_days=config.reporting.history_days,
+        check=ReconcileSettings(
+            client_id_prefix=config.orders.client_id_prefix,
+            max_lookups_per_run=rec.max_lookups_per_run,
+            lookup_spacing_ms=rec.lookup_spacing_ms, min_age_s=rec.min_age_s),
+    )
+
+
+def schedule_of(config: Config) -> Schedule:
+    return Schedule(config.schedule.interval, config.schedule.time, config.schedule.day)
+
+
+def _rate_per_s(exchange: ExchangeConfig) -> float | None:
+    """The configured pace, else the ccxt class's own; the paper venue has none."""
+    if exchange.rate_limit_per_s is not None or exchange.driver == "paper":
+        return exchange.rate_limit_per_s
+    return default_rate_per_s(exchange.driver)
+
+
+class ActorSystem:
+    """Supervisor, circuits, orders, exchange workers and the reconciler."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None,
+                 alerter: Alerter | None = None, events: EventSink | None = None,
+                 clients: dict[str, ClientFactory] | None = None,
+                 escalate: Callable[[str], None] | None = None) -> None:
+        """`clients` replaces the configured client of an exchange (embedding, tests);
+        `escalate` is told when a restart storm needs the process to stop."""
+        self.config = config
+        self.clock = clock or Clock()
+        self.alerter = alerter or LogAlerter()
+        self.events: EventSink = events or NoEvents()
+        self.clients = clients or {}
+        self.state = DaemonState(self.clock.monotonic)
+        self.escalate = escalate or self._halt
+        self.registry = Registry()
+        self.venues: dict[str, PaperVenue] = {}
+        self.markets: dict[str, frozenset[str]] = {}
+        names = [e.name for e in config.exchanges]
+        self.board = CircuitBoard(names, self.clock.monotonic)
+        self.circuits = Circuits(names, config.circuit_breaker, self.board,
+                                 self.clock.monotonic, self.alerter)
+        self._ticker_stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+
+    def _halt(self, reason: str) -> None:
+        self.state.set("halted", reason)
+
+    def start(self) -> None:
+        """Start every actor and load the markets; the state stays `starting`.
+
+        If anything fails, what was started is stopped again before the error goes on."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        registry = self.registry
+        registry.supervisor = Supervisor.start(
+            registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
+            self.escalate)
+        registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
+        settings = order_settings(self.config)
+        registry.start(ORDER_ACTOR, lambda: OrderActor.start(
+            registry, settings, self.state, self.events, self.clock, self.alerter))
+        for exchange in self.config.exchanges:
+            self._start_workers(exchange)
+        self._load_markets()
+        registry.ask(ORDER_ACTOR, Flush())  # the ledger exists once OrderActor has started
+        reconciler = reconciler_settings(self.config)
+        registry.start(RECONCILER, lambda: ReconcilerActor.start(
+            registry, reconciler, self.clock, self.alerter))
+        self._ticker.start()
+
+    def wait_recovered(self, stop: threading.Event) -> None:
+        """Until orders left unresolved by the last run are resolved (or `stop`)."""
+        while not stop.is_set():
+            if self.registry.ask(ORDER_ACTOR, IsRecovered()):
+                return
+            stop.wait(TICK_S)
+
+    def stop(self) -> None:
+        """Stop the actors in reverse order (OrderActor commits last) and close venues."""
+        self._ticker_stop.set()
+        if self._ticker.is_alive():
+            self._ticker.join(timeout=MARKETS_TIMEOUT_S)
+        self.registry.stop_all()
+        for venue in self.venues.values():
+            venue.close()
+
+    def _start_workers(self, exchange: ExchangeConfig) -> None:
+        link = ExchangeLink(
+            exchange=exchange.name,
+            policy=self.config.retry,
+            budget=RetryBudget(exchange.retry_budget, exchange.retry_budget_per_s,
+                               self.clock.monotonic),
+            limiter=RateLimiter(_rate_per_s(exchange), self.clock.monotonic, self.clock.sleep),
+            board=self.board,
+            clock=self.clock,
+        )
+        factory = self.clients.get(exchange.name) or self._client_factory(exchange)
+        names = [worker_name(exchange.name, i) for i in range(exchange.concurrency)]
+        # the reconciler's queries get a worker of their own: they never hold up orders
+        names.append(reconciler_worker_name(exchange.name))
+        for seed, name in enumerate(names):
+            self.registry.start(name, self._worker_starter(name, link, factory, seed))
+
+    def _worker_starter(self, name: str, link: ExchangeLink, factory: ClientFactory,
+                        seed: int) -> Callable[[], Any]:
+        return lambda: ExchangeActor.start(self.registry, name, link, factory, seed=seed)
+
+    def _client_factory(self, exchange: ExchangeConfig) -> ClientFactory:
+        if exchange.driver == "binance":
+            api_key, secret = exchange.credentials()
+            settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms)
+            # called in each ExchangeActor's start: one ccxt instance per actor
+            return lambda: build_binance(settings)
+        venue = PaperVenue(self.config.state_dir / f"paper-{exchange.name}.sqlite",
+                           clock=self.clock.now)
+        self.venues[exchange.name] = venue
+        faults = PaperFaults(**vars(exchange.faults))
+        started, clock = self.clock.now(), self.clock
+
+        def factory() -> ExchangeClient:
+            return PaperExchange(venue, account=exchange.account, faults=faults,
+                                 sleep=clock.sleep, clock=clock.now, started=started)
+
+        return factory
+
+    def _load_markets(self) -> None:
+        """Markets of every exchange not loaded yet; one that cannot be reached now is
+        tried again later (its submits get exchange_unavailable meanwhile)."""
+        for exchange in self.config.exchanges:
+            if exchange.name in self.markets:
+                continue
+            try:
+                loaded = self.registry.ask(worker_name(exchange.name, 0), LoadMarkets(),
+                                           timeout=MARKETS_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - any failure: try again later
+                log.error("markets of %s not loaded (%s: %s); trying again", exchange.name,
+                          type(exc).__name__, exc)
+                continue
+            self.markets[exchange.name] = frozenset(loaded)
+
+    def _tick(self) -> None:
+        ticks = 0
+        while not self._ticker_stop.wait(TICK_S):
+            self.registry.tell(ORDER_ACTOR, Tick(self.clock.monotonic()))
+            ticks += 1
+            if ticks % MARKETS_RETRY_TICKS == 0 and len(self.markets) < len(self.config.exchanges):
+                self._load_markets()

@@ -1,0 +1,150 @@
+"""Test support for tracking and reconciliation: a fake clock, a seeded ledger and
+paper venue, and in-process actors on them."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.alerts import Alert
+from actors.circuit import NAME as CIRCUIT_ACTOR
+from actors.circuit import BreakerSettings, CircuitBoard, Circuits
+from actors.circuit_actor import CircuitActor
+from actors.exchange_actor import ExchangeActor
+from actors.exchange_link import ExchangeLink
+from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.ledger import Ledger
+from actors.messages import GetStatus, TradeView
+from actors.order_actor import NAME as ORDER_ACTOR
+from actors.order_actor import OrderActor, OrderSettings
+from actors.orders import Order
+from actors.retry import RateLimiter, RetryBudget, RetryPolicy
+from actors.routing import worker_name
+from actors.runtime import Clock, DaemonState
+from actors.supervisor import Registry, Supervisor, SupervisorSettings
+from protocol.codec import loads
+from protocol.messages import OrderRef
+
+T0 = 1_700_000_000.0
+BTC = "BTC/USD"
+WAIT_S = 10.0
+
+
+class FakeClock:
+    """Time that moves only when told; sleeps are recorded, not slept."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.wall = now
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.wall - T0 + 1000.0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+
+    def clock(self) -> Clock:
+        return Clock(now=self.now, monotonic=self.monotonic, sleep=self.sleep)
+
+
+def ledger_order(cid: str, *, order_id: str | None = None, status: str = "open",
+                 amount: str = "0.01", price: str | None = "1000", filled: str = "0",
+                 fee: str | None = None, created_at: float = T0, side: str = "buy",
+                 exchange: str = "paper") -> Order:
+    return Order(client_order_id=cid, exchange=exchange, symbol=BTC, side=side,
+                 type="limit" if price else "market", amount=Decimal(amount),
+                 price=Decimal(price) if price else None, time_in_force="GTC" if price else None,
+                 params={}, status=status, order_id=order_id, filled=Decimal(filled),
+                 fee_currency="USD" if fee else None, fee_cost=Decimal(fee) if fee else None,
+                 created_at=created_at, updated_at=created_at, attempts=1)
+
+
+def seed_ledger(path: Path, orders: list[Order],
+                fills: list[tuple[str, TradeView]] | None = None) -> None:
+    ledger = Ledger(path)
+    for order in orders:
+        ledger.stage(order)
+    for cid, trade in fills or []:
+        ledger.stage_fill("paper", cid, trade)
+    ledger.commit()
+    ledger.close()
+
+
+class Events:
+    """An event sink tests can wait on."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def publish(self, frames: list[bytes]) -> None:
+        self.queue.put(loads(frames[1]))
+
+    def next(self) -> dict[str, Any]:
+        return self.queue.get(timeout=WAIT_S)
+
+
+@dataclass
+class Alerts:
+    """An alerter that keeps what it was given."""
+
+    seen: list[Alert] = field(default_factory=list)
+
+    def alert(self, alert: Alert) -> None:
+        self.seen.append(alert)
+
+
+@dataclass
+class Actors:
+    registry: Registry
+    events: Events
+    alerts: Alerts
+    venue: PaperVenue
+
+    def tell(self, message: Any) -> None:
+        self.registry.tell(ORDER_ACTOR, message)
+
+    def status(self, cid: str) -> dict[str, Any]:
+        done: Future[Any] = Future()
+        self.tell(GetStatus(OrderRef(client_order_id=cid), done.set_result))
+        result: dict[str, Any] = done.result(timeout=WAIT_S)["order"]
+        return result
+
+
+@contextmanager
+def order_actors(state: Path, clock: FakeClock, **settings: Any) -> Iterator[Actors]:
+    """OrderActor and the paper ExchangeActor on `state`, with captured events and alerts."""
+    registry, events, alerts = Registry(), Events(), Alerts()
+    registry.supervisor = Supervisor.start(registry, SupervisorSettings(), clock.monotonic,
+                                           clock.sleep, lambda reason: None)
+    board = CircuitBoard(["paper"], clock.monotonic)
+    circuits = Circuits(["paper"], BreakerSettings(), board, clock.monotonic, alerts)
+    registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, circuits))
+    link = ExchangeLink("paper", RetryPolicy(), RetryBudget(10, 1, clock.monotonic),
+                        RateLimiter(None, clock.monotonic, clock.sleep), board, clock.clock())
+    venue = PaperVenue(state / "paper-paper.sqlite", clock=clock.now)
+    ready = DaemonState()
+    ready.set("ready")
+    order_settings = OrderSettings(ledger_path=state / "ledger.sqlite", default_exchange="paper",
+                                   **settings)
+    registry.start(ORDER_ACTOR, lambda: OrderActor.start(
+        registry, order_settings, ready, events, clock.clock(), alerts))
+    name = worker_name("paper", 0)
+    registry.start(name, lambda: ExchangeActor.start(
+        registry, name, link, lambda: PaperExchange(venue, clock=clock.now, sleep=clock.sleep)))
+    try:
+        yield Actors(registry, events, alerts, venue)
+    finally:
+        registry.stop_all()
+        venue.close()

@@ -1,0 +1,125 @@
+"""Confirmation steps and tracking of open orders, against the paper venue in-process."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.exchanges.client import trade_of
+from actors.exchanges.paper import PaperVenue
+from actors.messages import ExchangeReport, OrderView, Tick
+from tests.recon_support import (
+    BTC,
+    Actors,
+    FakeClock,
+    ledger_order,
+    order_actors,
+    seed_ledger,
+)
+
+
+def venue_order(state: Path, clock: FakeClock, cid: str, amount: str = "0.01",
+                price: str = "1000") -> str:
+    """A resting buy on the venue; returns its exchange id."""
+    venue = PaperVenue(state / "paper-paper.sqlite", clock=clock.now)
+    try:
+        return str(venue.create_order("default", BTC, "limit", "buy", Decimal(amount),
+                                      Decimal(price), client_order_id=cid)["id"])
+    finally:
+        venue.close()
+
+
+def test_cancel_done_on_the_venue_is_picked_up_and_published(tmp_path: Path) -> None:
+    clock = FakeClock()
+    order_id = venue_order(tmp_path, clock, "trk-1")
+    seed_ledger(tmp_path / "ledger.sqlite", [ledger_order("trk-1", order_id=order_id)])
+    with order_actors(tmp_path, clock) as actors:
+        actors.venue.cancel_on_venue(order_id)
+        actors.tell(Tick(clock.monotonic()))
+        event = actors.events.next()
+        assert event["order"]["client_order_id"] == "trk-1"
+        assert event["order"]["status"] == "canceled" and event["seq"] == 1
+        status = actors.status("trk-1")
+        assert status["status"] == "canceled"
+        assert [s["step"] for s in status["confirmation"]] == ["ack", "verified"]
+
+
+def test_young_orders_are_looked_up_more_often(tmp_path: Path) -> None:
+    clock = FakeClock()
+    young_id = venue_order(tmp_path, clock, "trk-young")
+    old_id = venue_order(tmp_path, clock, "trk-old")
+    seed_ledger(tmp_path / "ledger.sqlite", [
+        ledger_order("trk-young", order_id=young_id, created_at=clock.now()),
+        ledger_order("trk-old", order_id=old_id, created_at=clock.now() - 3600)])
+    with order_actors(tmp_path, clock, young_interval_s=0.5, refresh_interval_s=5.0,
+                      young_age_s=60.0) as actors:
+        actors.tell(Tick(clock.monotonic()))  # both are due the first time
+        for cid in ("trk-young", "trk-old"):
+            assert [s["step"] for s in wait_steps(actors, cid, 2)] == ["ack", "verified"]
+        actors.venue.cancel_on_venue(young_id)
+        actors.venue.cancel_on_venue(old_id)
+        clock.advance(1.0)
+        actors.tell(Tick(clock.monotonic()))  # only the young order is due again
+        event = actors.events.next()
+        assert (event["order"]["client_order_id"], event["seq"]) == ("trk-young", 1)
+        assert actors.status("trk-old")["status"] == "open"
+        clock.advance(4.0)
+        actors.tell(Tick(clock.monotonic()))
+        event = actors.events.next()
+        assert (event["order"]["client_order_id"], event["order"]["status"]) == (
+            "trk-old", "canceled")
+        assert event["seq"] == 2
+
+
+def wait_steps(actors: Actors, cid: str, count: int) -> list[dict[str, Any]]:
+    """The order's trail once it has `count` steps (asks again while the fetch is under way)."""
+    for _ in range(500):
+        steps = actors.status(cid)["confirmation"]
+        if len(steps) >= count:
+            return list(steps)
+    raise AssertionError(f"{cid} never reached {count} confirmation steps")
+
+
+def test_fills_are_counted_once_when_seen_twice(tmp_path: Path) -> None:
+    clock = FakeClock()
+    seed_ledger(tmp_path / "ledger.sqlite", [ledger_order("trk-f", order_id="7")])
+    trade = trade_of({"id": "t-1", "order": "7", "clientOrderId": "trk-f", "amount": 0.01,
+                      "price": 1000.0, "fee": {"currency": "USD", "cost": 0.01},
+                      "timestamp": int(clock.now() * 1000)})
+    view = OrderView("7", "filled", Decimal("0.01"), Decimal(1000), "USD", Decimal("0.01"))
+    with order_actors(tmp_path, clock) as actors:
+        partial = OrderView("7", "partially_filled", Decimal("0.01"), Decimal(1000), "USD",
+                            Decimal("0.01"))
+        actors.tell(ExchangeReport("trk-f", "fetch", "ok", partial, trades=(trade,)))
+        actors.tell(ExchangeReport("trk-f", "fetch", "ok", view, trades=(trade, trade)))
+        status = actors.status("trk-f")
+    assert status["status"] == "filled"
+    assert status["filled"] == "0.01" and status["fee"]["cost"] == "0.01"
+    assert status["average_price"] == "1000"
+    assert [s["trade_id"] for s in status["confirmation"] if s["step"] == "fill"] == ["t-1"]
+
+
+def test_terms_mismatch_is_flagged_alerted_and_not_overwritten(tmp_path: Path) -> None:
+    clock = FakeClock()
+    order_id = venue_order(tmp_path, clock, "trk-m", amount="0.01")
+    seed_ledger(tmp_path / "ledger.sqlite",
+                [ledger_order("trk-m", order_id=order_id, amount="0.02")])
+    with order_actors(tmp_path, clock) as actors:
+        actors.tell(Tick(clock.monotonic()))
+        steps = wait_steps(actors, "trk-m", 2)
+        assert steps[1] == {"step": "mismatch", "at": steps[1]["at"], "field": "amount",
+                            "ledger": "0.02", "exchange": "0.01"}
+        assert actors.status("trk-m")["amount"] == "0.02"
+        assert [(a.name, a.labels["field"]) for a in actors.alerts.seen] == [
+            ("order_mismatch", "amount")]
+
+
+def test_amount_within_precision_is_verified(tmp_path: Path) -> None:
+    clock = FakeClock()
+    order_id = venue_order(tmp_path, clock, "trk-p", amount="0.01")
+    seed_ledger(tmp_path / "ledger.sqlite",
+                [ledger_order("trk-p", order_id=order_id, amount="0.010001")])
+    with order_actors(tmp_path, clock) as actors:
+        actors.tell(Tick(clock.monotonic()))
+        assert wait_steps(actors, "trk-p", 2)[1]["step"] == "verified"
