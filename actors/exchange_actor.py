@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from actors.exchanges.client import ExchangeClient, view_of
@@ -19,6 +20,8 @@ from actors.messages import (
     FetchOrder,
     OrderTicket,
     PlaceOrder,
+    Prices,
+    RefreshPrices,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.supervisor import Registry, SupervisedActor
@@ -39,17 +42,29 @@ class ExchangeActor(SupervisedActor):
         self._client_factory = client_factory
         self._handlers: dict[type, Callable[[Any], Any]] = {
             PlaceOrder: self._create, CancelOrder: self._cancel, FetchOrder: self._fetch,
-            LoadMarkets: self._markets,
+            LoadMarkets: self._markets, RefreshPrices: self._prices,
         }
 
     def on_start(self) -> None:
         self.client = self._client_factory()
 
-    def on_receive(self, message: Any) -> Any:
-        return self._handlers[type(message)](message)
-
     def _markets(self, _msg: LoadMarkets) -> dict[str, Any]:
         return dict(self.client.load_markets())
+
+    def _prices(self, msg: RefreshPrices) -> dict[str, Decimal]:
+        """Last prices; a failure leaves the old ones in place (logged, never raised)."""
+        symbols = msg.symbols or tuple(self.client.load_markets())
+        try:
+            fetch_all = getattr(self.client, "fetch_tickers", None)
+            tickers = (fetch_all(list(symbols)) if fetch_all is not None
+                       else {s: self.client.fetch_ticker(s) for s in symbols})
+        except Exception as exc:  # noqa: BLE001 - prices are best effort; limits fail closed
+            log.warning("prices of %s not refreshed: %s", msg.exchange, describe(exc))
+            return {}
+        last = {symbol: Decimal(str(t["last"])) for symbol, t in tickers.items()
+                if symbol in symbols and t.get("last")}
+        self.registry.tell(ORDER_ACTOR, Prices(msg.exchange, last))
+        return last
 
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket

@@ -119,6 +119,16 @@ class ExchangeReport:
     """Why, when not ok."""
 
 
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Last traded prices on one exchange (the reference for market orders' notional)."""
+
+    exchange: str
+    """Exchange name."""
+    last: dict[str, Decimal]
+    """Symbol -> last price."""
+
+
 # --- to ExchangeActor --------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +183,24 @@ class FetchOrder:
 
     ticket: OrderTicket
     """The order."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPrices:
+    """Fetch last prices and tell OrderActor (`Prices`); answers with them when asked."""
+
+    exchange: str
+    """This actor's exchange name, for the Prices message."""
+    symbols: tuple[str, ...] | None = None
+    """Which markets; None for all of them."""
+
+
+# --- to every supervised actor ------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Ask: are you answering? Queued behind the actor's other work, so a hung actor
+    does not answer (the systemd watchdog relies on that)."""
 
 
 # --- to the supervisor -------------------------------------------------------

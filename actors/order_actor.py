@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,20 @@ from actors.messages import (
     OrderTicket,
     OrderView,
     PlaceOrder,
+    Prices,
+    RefreshPrices,
     Reply,
     Submit,
     Tick,
 )
 from actors.orders import IllegalTransition, Order
+from actors.risk import RiskPolicy
+from actors.risk import check as check_risk
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.supervisor import Registry, SupervisedActor
 from protocol.codec import encode_event
 from protocol.errors import ProtocolError
-from protocol.messages import OrderRef
+from protocol.messages import OrderRef, OrderSpec
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ EVENT_SEQ_KEY = "event_seq"
 WAIT_SUBMIT = frozenset({"pending_submit", "unknown"})
 WAIT_CANCEL = frozenset({"pending_cancel"})
 REFRESH_PER_TICK = 200
+PRICE_REFRESH_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class OrderSettings:
     accept_timeout_s: float = 5.0
     client_id_prefix: str = "od-"
     refresh_interval_s: float = 2.0
+    risk: RiskPolicy | None = None
+    """Risk limits per exchange, shared with the reload of the configuration."""
 
 
 @dataclass
@@ -87,10 +95,12 @@ class OrderActor(SupervisedActor):
         self._pending_events: list[dict[str, Any]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._flush_scheduled = False
+        self.last_prices: dict[tuple[str, str], Decimal] = {}
+        self._prices_asked = float("-inf")
         self._handlers: dict[type, Callable[[Any], None]] = {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
             ListOrders: self._list, ExchangeReport: self._report, Flush: self._flush,
-            Tick: self._tick,
+            Tick: self._tick, Prices: self._prices,
         }
 
     # --- lifecycle -----------------------------------------------------------
@@ -106,9 +116,6 @@ class OrderActor(SupervisedActor):
 
     def on_crash(self) -> None:
         self.ledger.close()
-
-    def on_receive(self, message: Any) -> Any:
-        return self._handlers[type(message)](message)
 
     # --- commands --------------------------------------------------------------
 
@@ -130,12 +137,39 @@ class OrderActor(SupervisedActor):
                 return
             self._hold(existing, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
             return
+        refused = self._risk_error(spec)
+        if refused is not None:
+            log.info("submit %s refused: %s", cid, refused.message)
+            self._answer(msg.reply, refused)
+            return
         order = Order.from_spec(spec, self.clock.now())
         order.attempts = 1
         self.live[cid] = order
         self._stage(order)
         self._send(order, PlaceOrder)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
+
+    def _risk_error(self, spec: OrderSpec) -> ProtocolError | None:
+        if self.settings.risk is None:
+            return None
+        assert spec.exchange is not None
+        limits = self.settings.risk.of(spec.exchange)
+        price = self.last_prices.get((spec.exchange, spec.symbol))
+        return check_risk(spec, limits, self.live.values(), price)
+
+    def _prices(self, msg: Prices) -> None:
+        for symbol, price in msg.last.items():
+            self.last_prices[(msg.exchange, symbol)] = price
+
+    def _refresh_prices(self, now: float) -> None:
+        """Keep reference prices fresh where a notional limit needs them."""
+        if self.settings.risk is None or now - self._prices_asked < PRICE_REFRESH_S:
+            return
+        self._prices_asked = now
+        for exchange in self.settings.risk.exchanges_needing_prices():
+            symbols = self.settings.risk.of(exchange).symbols
+            self._deliver(exchange_actor_name(exchange),
+                          RefreshPrices(exchange, None if symbols is None else tuple(symbols)))
 
     def _status(self, msg: GetStatus) -> None:
         order = self._find(msg.ref)
@@ -172,6 +206,8 @@ class OrderActor(SupervisedActor):
             log.info("report for %s ignored: order is not live", report.client_order_id)
             return
         before = _fingerprint(order)
+        if report.view is not None and report.view.average_price is not None:
+            self.last_prices[(order.exchange, order.symbol)] = report.view.average_price
         if report.error is not None:
             order.last_error = report.error.to_wire()
         try:
@@ -211,6 +247,7 @@ class OrderActor(SupervisedActor):
                     "timeout", "no outcome within the deadline")
                 self._answer(waiter.reply, payload)
         self._refresh_due(now)
+        self._refresh_prices(now)
 
     def _refresh_due(self, now: float) -> None:
         """Look live orders up on their exchange so fills and outside cancels show."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import pykka
 
-from actors.messages import ActorCrashed
+from actors.messages import ActorCrashed, Ping
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,14 @@ class Registry:
             return {name: {"alive": self._refs[name].is_alive(),
                            "restarts": self._restarts[name]} for name in self._order}
 
+    def refs(self) -> dict[str, pykka.ActorRef[Any]]:
+        """The current reference of every actor, the supervisor's included."""
+        with self._lock:
+            refs = {name: self._refs[name] for name in self._order}
+        if self.supervisor is not None:
+            refs["supervisor"] = self.supervisor
+        return refs
+
     def names(self) -> list[str]:
         with self._lock:
             return list(self._order)
@@ -102,6 +110,8 @@ class Registry:
 class SupervisedActor(pykka.ThreadingActor):
     """An actor that tells the supervisor when an exception kills it."""
 
+    _handlers: dict[type, Callable[[Any], Any]]
+
     def __init__(self, registry: Registry, name: str) -> None:
         super().__init__()
         self.registry = registry
@@ -114,6 +124,12 @@ class SupervisedActor(pykka.ThreadingActor):
     def on_crash(self) -> None:
         """Release what the actor holds; called before the supervisor hears of the crash."""
 
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch by type through the subclass's `_handlers`; Ping is answered here."""
+        if isinstance(message, Ping):
+            return True
+        return self._handlers[type(message)](message)
+
 
 class Supervisor(pykka.ThreadingActor):
     """Restarts crashed actors."""
@@ -122,7 +138,9 @@ class Supervisor(pykka.ThreadingActor):
         super().__init__()
         self.registry = registry
 
-    def on_receive(self, message: Any) -> None:
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Ping):
+            return True
         if isinstance(message, ActorCrashed):
             log.error("actor %s crashed (%s); restarting it", message.name, message.error)
             self.registry.restart(message.name)

@@ -15,6 +15,7 @@ from actors.runtime import DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.frontend import Answer, Handler
+from daemon.rate_limit import RateLimiter
 from protocol.errors import ProtocolError
 from protocol.messages import ListArgs, NoArgs, OrderRef, ReasonArg, Request, SubmitArgs
 
@@ -24,12 +25,16 @@ class Commands:
 
     def __init__(self, registry: Registry, state: DaemonState,
                  markets: dict[str, frozenset[str]], default_exchange: str,
-                 circuits: Callable[[], dict[str, Any]]) -> None:
+                 circuits: Callable[[], dict[str, Any]], *,
+                 limiter: RateLimiter | None = None,
+                 refused: Callable[[], int] = lambda: 0) -> None:
         self.registry = registry
         self.state = state
         self.markets = markets
         self.default_exchange = default_exchange
         self.circuits = circuits
+        self.limiter = limiter
+        self.refused = refused
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -55,7 +60,7 @@ class Commands:
     def health(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """State, each actor's liveness and restarts, each exchange's circuit."""
         answer({"state": self.state.value, "actors": self.registry.health(),
-                "circuits": self.circuits()})
+                "circuits": self.circuits(), "refused_clients": self.refused()})
 
     def submit(self, request: Request, args: SubmitArgs, answer: Answer) -> None:
         """Place an order (idempotent by client_order_id)."""
@@ -68,6 +73,10 @@ class Commands:
             raise ProtocolError("unknown_symbol",
                                 f"{args.order.symbol} is not a market of {exchange}",
                                 field="symbol")
+        wait_s = self.limiter.acquire(request.client, exchange) if self.limiter else None
+        if wait_s is not None:
+            raise ProtocolError("rate_limited", f"too many submits to {exchange} from this "
+                                "client", retry_after_s=wait_s)
         self._to_orders(Submit(args.order, args.wait, answer), answer)
 
     def status(self, request: Request, args: OrderRef, answer: Answer) -> None:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class DaemonProcess:
     events: str = ""
     process: subprocess.Popen[bytes] | None = None
     clients: list[OrderdClient] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables of the daemon process."""
 
     def __post_init__(self) -> None:
         control_port, events_port = free_ports(2)
@@ -88,7 +91,8 @@ class DaemonProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "daemon.cli", "--config", str(self.config)],
-                cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                cwd=ROOT, stdout=log, stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         self.wait_ready()
         return self
 
@@ -105,6 +109,16 @@ class DaemonProcess:
                 except NoAnswer:
                     continue
         raise AssertionError(f"orderd did not become ready: {self.log.read_text()}")
+
+    def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
+        """The log once it contains `text` (the daemon's log is a file: poll it)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            content = self.log.read_text(errors="replace")
+            if text in content:
+                return content
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not in the log: {self.log.read_text()[-3000:]}")
 
     def client(self, timeout_s: float = 10.0) -> OrderdClient:
         client = OrderdClient(self.control, timeout_s=timeout_s)
