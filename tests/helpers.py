@@ -73,6 +73,8 @@ class DaemonProcess:
     clients: list[OrderdClient] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment variables of the daemon process."""
+    curve_keys: tuple[Path, Path] | None = None
+    """(client secret certificate, server public certificate) when CURVE is on."""
 
     def __post_init__(self) -> None:
         control_port, events_port = free_ports(2)
@@ -98,7 +100,7 @@ class DaemonProcess:
 
     def wait_ready(self) -> None:
         """Ping until the daemon answers `ready` (each ping waits on the socket)."""
-        with OrderdClient(self.control, timeout_s=0.5) as client:
+        with self.client_of(timeout_s=0.5) as client:
             for _ in range(int(START_TIMEOUT_S / 0.5)):
                 assert self.process is not None
                 if self.process.poll() is not None:
@@ -120,8 +122,13 @@ class DaemonProcess:
             time.sleep(0.05)
         raise AssertionError(f"{text!r} not in the log: {self.log.read_text()[-3000:]}")
 
+    def client_of(self, timeout_s: float) -> OrderdClient:
+        keys = self.curve_keys or (None, None)
+        return OrderdClient(self.control, timeout_s=timeout_s, client_key_file=keys[0],
+                            server_key_file=keys[1])
+
     def client(self, timeout_s: float = 10.0) -> OrderdClient:
-        client = OrderdClient(self.control, timeout_s=timeout_s)
+        client = self.client_of(timeout_s)
         self.clients.append(client)
         return client
 
