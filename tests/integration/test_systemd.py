@@ -86,9 +86,9 @@ def test_ready_status_watchdog_then_stopping(tmp_path: Path, notify: NotifySocke
 
 
 def test_no_watchdog_while_an_actor_hangs(tmp_path: Path, notify: NotifySocket) -> None:
-    # every paper venue request takes 2 s: the exchange actor is busy (hung, as far as
+    # every paper venue request takes 1 s: the exchange actor is busy (hung, as far as
     # a ping can tell) for that long on each create
-    exchanges = '[[exchanges]]\nname = "paper"\n[exchanges.faults]\nlatency_ms = 2000\n'
+    exchanges = '[[exchanges]]\nname = "paper"\n[exchanges.faults]\nlatency_ms = 1000\n'
     env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
     with running_daemon(tmp_path, exchanges=exchanges, env=env) as daemon:
         notify.until("WATCHDOG=1")
