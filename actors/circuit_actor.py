@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.circuit import NAME, Circuits, DescribeCircuits, MayCall, Outcome, Permit
-from actors.messages import Ping
 from actors.supervisor import Registry, SupervisedActor
 
 
@@ -19,11 +18,8 @@ class CircuitActor(SupervisedActor):
         self.circuits = circuits
         self._handlers: dict[type, Callable[[Any], Any]] = {
             MayCall: self._may_call, Outcome: self.circuits.record,
-            DescribeCircuits: self._describe, Ping: lambda _msg: True,
+            DescribeCircuits: self._describe,
         }
-
-    def on_receive(self, message: Any) -> Any:
-        return self._handlers[type(message)](message)
 
     def _may_call(self, msg: MayCall) -> Permit:
         return self.circuits.may_call(msg.exchange)

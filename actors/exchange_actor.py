@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from actors.circuit import CircuitOpen
@@ -24,8 +25,9 @@ from actors.messages import (
     FetchOrder,
     OrderTicket,
     OrderView,
-    Ping,
     PlaceOrder,
+    Prices,
+    RefreshPrices,
     TradeView,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
@@ -53,7 +55,7 @@ class ExchangeActor(SupervisedActor):
         self._seed = seed
         self._handlers: dict[type, Callable[[Any], Any]] = {
             PlaceOrder: self._create, CancelOrder: self._cancel, FetchOrder: self._fetch,
-            LoadMarkets: self._markets, Ping: lambda _msg: True,
+            LoadMarkets: self._markets, RefreshPrices: self._prices,
             FetchOpenOrders: self._open_orders, FetchTrades: self._trades,
             LookupOrder: self._lookup_order,
         }
@@ -62,11 +64,23 @@ class ExchangeActor(SupervisedActor):
         self.client = self._client_factory()
         self.caller = Caller(self.link, self.registry, self._seed, header_retry_after(self.client))
 
-    def on_receive(self, message: Any) -> Any:
-        return self._handlers[type(message)](message)
-
     def _markets(self, _msg: LoadMarkets) -> dict[str, Any]:
         return dict(self._read(self.client.load_markets))
+
+    def _prices(self, msg: RefreshPrices) -> dict[str, Decimal]:
+        """Last prices; a failure leaves the old ones in place (logged, never raised)."""
+        fetch_all = getattr(self.client, "fetch_tickers", None)
+        try:
+            symbols = msg.symbols or tuple(self._read(self.client.load_markets))
+            tickers = self._read(lambda: fetch_all(list(symbols)) if fetch_all is not None
+                                 else {s: self.client.fetch_ticker(s) for s in symbols})
+        except Exception as exc:  # noqa: BLE001 - prices are best effort; limits fail closed
+            log.warning("prices of %s not refreshed: %s", msg.exchange, describe(exc))
+            return {}
+        last = {symbol: Decimal(str(t["last"])) for symbol, t in tickers.items()
+                if symbol in symbols and t.get("last")}
+        self.registry.tell(ORDER_ACTOR, Prices(msg.exchange, last))
+        return last
 
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket

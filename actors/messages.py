@@ -173,6 +173,16 @@ class ExchangeReport:
     """The order's trade records, when the exchange showed more filled than was counted."""
 
 
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Last traded prices on one exchange (the reference for market orders' notional)."""
+
+    exchange: str
+    """Exchange name."""
+    last: dict[str, Decimal]
+    """Symbol -> last price."""
+
+
 # --- to ExchangeActor --------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +220,6 @@ class OrderTicket:
 
 
 @dataclass(frozen=True, slots=True)
-class Ping:
-    """Ask: answered by every supervised actor that is not stuck."""
-
-
-@dataclass(frozen=True, slots=True)
 class PlaceOrder:
     """Create the order on the exchange."""
 
@@ -238,6 +243,24 @@ class FetchOrder:
 
     ticket: OrderTicket
     """The order."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPrices:
+    """Fetch last prices and tell OrderActor (`Prices`); answers with them when asked."""
+
+    exchange: str
+    """This actor's exchange name, for the Prices message."""
+    symbols: tuple[str, ...] | None = None
+    """Which markets; None for all of them."""
+
+
+# --- to every supervised actor ------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Ask: are you answering? Queued behind the actor's other work, so a hung actor
+    does not answer (the systemd watchdog relies on that)."""
 
 
 # --- to the supervisor -------------------------------------------------------

@@ -29,8 +29,9 @@ from actors.messages import (
     GetStatus,
     ListOrders,
     OrderTicket,
-    Ping,
     PlaceOrder,
+    Prices,
+    RefreshPrices,
     Reply,
     Submit,
     Tick,
@@ -41,18 +42,21 @@ from actors.orders import ZERO, IllegalTransition, Order, adopt, fingerprint
 from actors.reconcile_messages import ApplyRepairs, Repair
 from actors.repairs import orphan_order, repair_order
 from actors.resolution import Resolver, ResolveSettings
-from actors.routing import Router
+from actors.risk import RiskPolicy
+from actors.risk import check as check_risk
+from actors.routing import Router, side_worker_name
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.supervisor import Registry, SupervisedActor
 from actors.waiters import WAIT_CANCEL, WAIT_SUBMIT, Waiters
 from protocol.errors import ProtocolError
-from protocol.messages import OrderRef
+from protocol.messages import OrderRef, OrderSpec
 
 log = logging.getLogger(__name__)
 
 NAME = "order"
 UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
 REFRESH_PER_TICK = 200
+PRICE_REFRESH_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class OrderSettings:
     """Age (seconds since recorded) below which an order is young."""
     send_deadline_s: float = 30.0
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
+    risk: RiskPolicy | None = None
+    """Risk limits per exchange, shared with the reload of the configuration."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +117,13 @@ class OrderActor(SupervisedActor):
         self.resolver = Resolver(settings.resolution)
         self.router = Router(settings.workers)
         self.stats = OrderStats()
+        self.last_prices: dict[tuple[str, str], Decimal] = {}  # risk's reference prices
+        self._prices_asked = float("-inf")
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
-            Ping: lambda _msg: True, IsRecovered: lambda _msg: not self.recovering,
+            IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
         }
 
     # --- lifecycle -----------------------------------------------------------
@@ -147,9 +155,6 @@ class OrderActor(SupervisedActor):
     def on_crash(self) -> None:
         self.ledger.close()
 
-    def on_receive(self, message: Any) -> Any:
-        return self._handlers[type(message)](message)
-
     # --- commands --------------------------------------------------------------
 
     def _submit(self, msg: Submit) -> None:
@@ -170,12 +175,39 @@ class OrderActor(SupervisedActor):
                 return
             self._hold(existing, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
             return
+        refused = self._risk_error(spec)
+        if refused is not None:
+            log.info("submit %s refused: %s", cid, refused.message)
+            self._answer(msg.reply, refused)
+            return
         order = Order.from_spec(spec, self.clock.now())
         self.live[cid] = order
         self.submitted_at[cid] = self.clock.monotonic()
         self._stage(order)
         self._dispatch(order, PlaceOrder)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
+
+    def _risk_error(self, spec: OrderSpec) -> ProtocolError | None:
+        if self.settings.risk is None:
+            return None
+        assert spec.exchange is not None
+        limits = self.settings.risk.of(spec.exchange)
+        price = self.last_prices.get((spec.exchange, spec.symbol))
+        return check_risk(spec, limits, self.live.values(), price)
+
+    def _prices(self, msg: Prices) -> None:
+        for symbol, price in msg.last.items():
+            self.last_prices[(msg.exchange, symbol)] = price
+
+    def _refresh_prices(self, now: float) -> None:
+        """Keep reference prices fresh where a notional limit needs them."""
+        if self.settings.risk is None or now - self._prices_asked < PRICE_REFRESH_S:
+            return
+        self._prices_asked = now
+        for exchange in self.settings.risk.exchanges_needing_prices():
+            symbols = self.settings.risk.of(exchange).symbols
+            self._deliver(side_worker_name(exchange),
+                          RefreshPrices(exchange, None if symbols is None else tuple(symbols)))
 
     def _status(self, msg: GetStatus) -> None:
         order = self._find(msg.ref)
@@ -238,6 +270,8 @@ class OrderActor(SupervisedActor):
         before, steps = fingerprint(order), len(order.trail)
         if report.op == "create":
             self._create_reported(order, report)
+        if report.view is not None and report.view.average_price is not None:
+            self.last_prices[(order.exchange, order.symbol)] = report.view.average_price
         if report.error is not None and report.op != "fetch":
             order.last_error = {"code": report.error.code, "message": report.error.message}
         try:
@@ -421,6 +455,7 @@ class OrderActor(SupervisedActor):
         self._resend_due(now)
         self._find_stale_creates(now)
         self._refresh_due(now)
+        self._refresh_prices(now)
         for cid, age in self.resolver.overdue(now):
             log.warning("order %s unresolved for %.0f s", cid, age)
             self.alerter.alert(Alert("unknown_order_age", "warning",

@@ -33,7 +33,7 @@ from actors.reconcile_messages import (
     RunReconciliation,
 )
 from actors.reports import append_report
-from actors.routing import reconciler_worker_name
+from actors.routing import side_worker_name
 from actors.runtime import Clock
 from actors.schedule import TIMEZONE, Schedule, trigger
 from actors.supervisor import Registry, SupervisedActor
@@ -66,7 +66,7 @@ class ActorQueries:
 
     def __init__(self, registry: Registry, exchange: str, timeout_s: float) -> None:
         self.registry, self.timeout_s = registry, timeout_s
-        self.name = reconciler_worker_name(exchange)
+        self.name = side_worker_name(exchange)
 
     def open_orders(self) -> list[OrderView]:
         return self._ask(FetchOpenOrders())  # type: ignore[no-any-return]
@@ -93,9 +93,9 @@ class ReconcilerActor(SupervisedActor):
         self.alerter: Alerter = alerter or LogAlerter()
         self.queries = queries or (
             lambda name: ActorQueries(registry, name, settings.ask_timeout_s))
+        self._handlers = {RunReconciliation: self._run_requested}
 
-    def on_receive(self, message: Any) -> Any:
-        assert isinstance(message, RunReconciliation)
+    def _run_requested(self, message: RunReconciliation) -> Any:
         try:
             report = self.run(message.exchange)
         except Exception as exc:

@@ -73,12 +73,25 @@ class TokenBucket:
 
     def try_take(self) -> bool:
         """Take one token if there is one."""
+        return self.take_or_wait() is None
+
+    def take_or_wait(self) -> float | None:
+        """Take one token (None), or say how many seconds until one is there."""
         with self._lock:
             self._refill()
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
-                return True
-            return False
+                return None
+            if self.per_second <= 0:
+                return float("inf")
+            return (1.0 - self._tokens) / self.per_second
+
+    def set_rate(self, capacity: float, per_second: float) -> None:
+        """A new size and pace; the tokens saved up stay, capped by the new size."""
+        with self._lock:
+            self._refill()
+            self.capacity, self.per_second = capacity, per_second
+            self._tokens = min(self._tokens, capacity)
 
     def wait_time(self) -> float:
         """Take one token, returning how long the caller must wait before using it.

@@ -42,6 +42,7 @@ class Router:
         return sum(self._busy[exchange].values())
 
 
-def reconciler_worker_name(exchange: str) -> str:
-    """The worker that serves reconciliation's queries, outside the order rotation."""
-    return f"exchange.{exchange}.reconciler"
+def side_worker_name(exchange: str) -> str:
+    """The worker outside the order rotation: reconciliation queries and price refreshes,
+    so they never hold up an order."""
+    return f"exchange.{exchange}.side"

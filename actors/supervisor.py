@@ -13,7 +13,7 @@ from typing import Any
 
 import pykka
 
-from actors.messages import ActorCrashed
+from actors.messages import ActorCrashed, Ping
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,14 @@ class Registry:
             return {name: {"alive": self._refs[name].is_alive(),
                            "restarts": self._restarts[name]} for name in self._order}
 
+    def refs(self) -> dict[str, pykka.ActorRef[Any]]:
+        """The current reference of every actor, the supervisor's included."""
+        with self._lock:
+            refs = {name: self._refs[name] for name in self._order}
+        if self.supervisor is not None:
+            refs["supervisor"] = self.supervisor
+        return refs
+
     def names(self) -> list[str]:
         with self._lock:
             return list(self._order)
@@ -105,6 +113,8 @@ class Registry:
 class SupervisedActor(pykka.ThreadingActor):
     """An actor that tells the supervisor when an exception kills it."""
 
+    _handlers: dict[type, Callable[[Any], Any]]
+
     def __init__(self, registry: Registry, name: str) -> None:
         super().__init__()
         self.registry = registry
@@ -116,6 +126,12 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def on_crash(self) -> None:
         """Release what the actor holds; called before the supervisor hears of the crash."""
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch by type through the subclass's `_handlers`; Ping is answered here."""
+        if isinstance(message, Ping):
+            return True
+        return self._handlers[type(message)](message)
 
 
 @dataclass(frozen=True)
@@ -154,9 +170,12 @@ class Supervisor(pykka.ThreadingActor):
         self._recent: deque[float] = deque()
         self._escalated = False
 
-    def on_receive(self, message: Any) -> None:
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Ping):
+            return True
         if isinstance(message, ActorCrashed):
             self._crashed(message)
+        return None
 
     def _crashed(self, message: ActorCrashed) -> None:
         now = self._monotonic()

@@ -1,9 +1,10 @@
-"""The daemon: the actor system plus its sockets, schedule and process lifecycle."""
+"""The daemon: the actor system plus its sockets, schedule, systemd and lifecycle."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -12,12 +13,19 @@ from actors.alerts import Alerter
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ScheduledRuns
+from actors.risk import RiskPolicy
 from actors.runtime import Clock
 from daemon.commands import Commands
 from daemon.config import Config
 from daemon.events import ZmqPublisher
 from daemon.frontend import Frontend
+from daemon.limits import client_rates, describe, risk_limits
+from daemon.logs import set_level
+from daemon.rate_limit import ClientRateLimiter
+from daemon.reload import Reloader
+from daemon.security import Curve, RefusalWatch
 from daemon.system import ActorSystem, ClientFactory, schedule_of
+from daemon.systemd import PING_TIMEOUT_S, Heartbeat, Notifier, SystemdLoop, watchdog_interval_s
 
 log = logging.getLogger(__name__)
 
@@ -26,60 +34,115 @@ EXIT_ESCALATED = 70
 
 
 class Daemon:
-    """One running orderd: start, serve, stop."""
+    """One running orderd: start, serve, reload, stop."""
 
     def __init__(self, config: Config, clock: Clock | None = None,
                  alerter: Alerter | None = None,
-                 clients: dict[str, ClientFactory] | None = None) -> None:
-        """`clients` replaces the configured client of an exchange (embedding, tests)."""
+                 clients: dict[str, ClientFactory] | None = None,
+                 config_path: Path | None = None) -> None:
+        """`clients` replaces the configured client of an exchange (embedding, tests);
+        `config_path` is re-read on reload."""
         self.config = config
         self.clock = clock or Clock()
         self.context: zmq.Context[Any] = zmq.Context()
         self.exit_code = 0
         self._stop = threading.Event()
-        self._alerter = alerter
-        self._clients = clients
+        self.risk = RiskPolicy(risk_limits(config))
+        self.limiter = ClientRateLimiter(client_rates(config), self.clock.monotonic)
+        self.reloader = Reloader(config, config_path)
+        self.refusals = RefusalWatch()
+        self.notifier = Notifier()
+        self.curve: Curve | None = None
         self.frontend: Frontend | None = None
         self.events: ZmqPublisher | None = None
         self.scheduled: ScheduledRuns | None = None
-        self.system: ActorSystem | None = None
+        self.systemd: SystemdLoop | None = None
+        self.system = ActorSystem(config, clock=self.clock, alerter=alerter, clients=clients,
+                                  risk=self.risk, escalate=self._escalate)
 
     @property
     def state(self) -> Any:
-        assert self.system is not None
         return self.system.state
 
     @property
     def registry(self) -> Any:
-        assert self.system is not None
         return self.system.registry
 
     def start(self) -> None:
-        """Serve; `ready` once orders left unresolved by the last run are resolved."""
-        self.events = ZmqPublisher(self.context, self.config.events.endpoint)
-        self.system = system = ActorSystem(
-            self.config, clock=self.clock, alerter=self._alerter, events=self.events,
-            clients=self._clients, escalate=self._escalate)
-        system.start()
-        commands = Commands(system.registry, system.state, system.markets,
-                            [e.name for e in self.config.exchanges], system.board)
-        self.frontend = Frontend(self.context, self.config.control.endpoint,
-                                 self.config.control.max_request_bytes, commands.handlers())
-        self.frontend.start()
-        self.scheduled = ScheduledRuns(system.registry, schedule_of(self.config))
+        """Serve; `ready` (and READY=1) once orders left unresolved are resolved."""
+        control = self.config.control
+        if control.curve_secret_key_file and control.curve_clients_dir:
+            self.curve = Curve(self.context, control.curve_secret_key_file,
+                               control.curve_clients_dir)
+        self.events = ZmqPublisher(self.context, self.config.events.endpoint, self.curve)
+        if self.curve is not None:  # monitors go on before another thread uses the socket
+            self.refusals.watch("events", self.events.socket)
+        self.system.events = self.events
+        self.system.start()
+        self._serve()
+        self.scheduled = ScheduledRuns(self.registry, schedule_of(self.config))
         self.scheduled.start()
         if self.config.reconciliation.run_on_start:
-            system.registry.tell(RECONCILER, RunReconciliation())
-        system.wait_recovered(self._stop)
-        system.state.set("ready")
-        log.info("orderd ready: commands on %s, events on %s",
-                 self.config.control.endpoint, self.config.events.endpoint)
+            self.registry.tell(RECONCILER, RunReconciliation())
+        self._register_reload_hooks()
+        self.system.wait_recovered(self._stop)
+        self.state.set("ready")
+        self.notifier.ready()
+        interval = watchdog_interval_s()
+        heartbeat = Heartbeat(self.registry, min(PING_TIMEOUT_S, (interval or 2.0) / 2))
+        self.systemd = SystemdLoop(self.notifier, heartbeat, self._summary, interval)
+        self.systemd.start()
+        log.info("orderd ready: commands on %s, events on %s%s", control.endpoint,
+                 self.config.events.endpoint, " (CURVE)" if self.curve else "")
+
+    def _serve(self) -> None:
+        control = self.config.control
+        commands = Commands(self.registry, self.state, self.system.markets,
+                            [e.name for e in self.config.exchanges], self.system.board,
+                            limiter=self.limiter, refused=lambda: self.refusals.refused)
+        self.frontend = Frontend(self.context, control.endpoint, control.max_request_bytes,
+                                 commands.handlers(), self.curve)
+        if self.curve is not None:
+            self.refusals.watch("control", self.frontend.socket)
+            self.refusals.start()
+        self.frontend.start()
+
+    def _summary(self) -> str:
+        """One line for systemd's STATUS=."""
+        reason = f" ({self.state.reason})" if self.state.reason else ""
+        return f"{self.state.value}{reason}; commands on {self.config.control.endpoint}"
 
     def _escalate(self, reason: str) -> None:
         """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero."""
         self.state.set("halted", reason)
         self.exit_code = EXIT_ESCALATED
         self._stop.set()
+
+    # --- reload --------------------------------------------------------------------
+
+    def _register_reload_hooks(self) -> None:
+        self.reloader.register(self._reload_log_level)
+        self.reloader.register(self._reload_risk)
+        curve = self.curve
+        if curve is not None:
+            self.reloader.register(lambda _config: curve.reload_clients())
+
+    def _reload_log_level(self, config: Config) -> str:
+        set_level(config.log_level)
+        return f"log level {config.log_level.upper()}"
+
+    def _reload_risk(self, config: Config) -> str:
+        self.risk.replace(risk_limits(config))
+        self.limiter.set_rates(client_rates(config))
+        return f"risk limits {describe(config)}"
+
+    def reload(self) -> None:
+        """SIGHUP: apply what is safe to change without a restart."""
+        self.notifier.reloading()
+        self.reloader.reload()
+        self.notifier.ready()
+
+    # --- stop --------------------------------------------------------------------
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -91,20 +154,24 @@ class Daemon:
     def stop(self) -> None:
         """Refuse new submits; finish and commit what is in flight; stop actors in reverse."""
         log.info("orderd stopping")
+        self.notifier.stopping()
+        if self.systemd is not None:
+            self.systemd.stop()
         self._stop.set()
-        if self.system is not None:
-            self.system.state.set("stopping")
+        self.state.set("stopping")
         if self.frontend is not None:
             self._drain(self.frontend)
         if self.scheduled is not None:
             self.scheduled.shutdown()
-        if self.system is not None:
-            self.system.stop()
-        if self.frontend is not None:
-            self.frontend.close()
-        if self.events is not None:
-            self.events.close()
+        self.system.stop()
+        self.refusals.close()
+        for part in (self.frontend, self.events):
+            if part is not None:
+                part.close()
+        if self.curve is not None:
+            self.curve.stop()
         self.context.term()
+        self.notifier.close()
         log.info("orderd stopped")
 
     def _drain(self, frontend: Frontend) -> None:
@@ -112,6 +179,3 @@ class Daemon:
         pause = threading.Event()
         while frontend.in_flight() > 0 and self.clock.monotonic() < deadline:
             pause.wait(0.01)
-
-
-__all__ = ["EXIT_ESCALATED", "Daemon"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import queue
 import signal
 import sys
 from pathlib import Path
@@ -13,9 +14,10 @@ from daemon import __version__, paper_venue_cli
 from daemon.app import Daemon
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError
+from daemon.logs import configure, thread_stacks
 
 EXIT_CONFIG = 2
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+STOP_SIGNALS: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,26 +50,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"orderd: configuration {path or '(defaults)'} is valid")
         return 0
-    return run(config)
+    return run(config, path)
 
 
-def run(config: Config) -> int:
-    logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
-    daemon = Daemon(config)
+def run(config: Config, path: Path | None = None) -> int:
+    configure(config.log_level, config.log_format)
+    log = logging.getLogger("orderd")
+    daemon = Daemon(config, config_path=path)
+    # handlers only queue the signal (SimpleQueue.put is safe there); the main
+    # thread acts on it, so a reload never runs inside a signal handler
+    received: queue.SimpleQueue[int] = queue.SimpleQueue()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger("orderd").info("received %s", signal.Signals(signum).name)
-        daemon.request_stop()
+        received.put(signum)
+        if signum in STOP_SIGNALS:
+            daemon.request_stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for handled in (*STOP_SIGNALS, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(handled, on_signal)
     try:
         daemon.start()
     except Exception as exc:
-        logging.getLogger("orderd").exception("start-up failed: %s", exc)
+        log.exception("start-up failed: %s", exc)
         daemon.stop()
         return 1
-    daemon.wait()
+    while (signum := received.get()) not in STOP_SIGNALS:
+        if signum == signal.SIGHUP:
+            log.info("received SIGHUP: reloading")
+            daemon.reload()
+        elif signum == signal.SIGUSR1:
+            log.warning("received SIGUSR1: stacks of every thread follow\n%s", thread_stacks())
+    log.info("received %s", signal.Signals(signum).name)
     daemon.stop()
     return daemon.exit_code
 

@@ -6,6 +6,7 @@ an actor that answers later through `answer`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from actors.circuit import NAME as CIRCUIT_ACTOR
@@ -19,6 +20,7 @@ from actors.runtime import DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.frontend import Answer, Handler
+from daemon.rate_limit import ClientRateLimiter
 from protocol.errors import ProtocolError
 from protocol.messages import (
     ExchangeArg,
@@ -36,15 +38,18 @@ class Commands:
 
     def __init__(self, registry: Registry, state: DaemonState,
                  markets: dict[str, frozenset[str]], exchanges: list[str],
-                 board: CircuitBoard) -> None:
+                 board: CircuitBoard, *, limiter: ClientRateLimiter | None = None,
+                 refused: Callable[[], int] = lambda: 0) -> None:
         """`markets` fills in as each exchange's markets load; the first exchange is the
-        default."""
+        default; `refused` counts clients refused by CURVE."""
         self.registry = registry
         self.state = state
         self.markets = markets
         self.exchanges = exchanges
         self.default_exchange = exchanges[0]
         self.board = board
+        self.limiter = limiter
+        self.refused = refused
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -80,7 +85,8 @@ class Commands:
     def health(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """State, each actor's liveness and restarts, each exchange's circuit."""
         self._with_circuits(answer, {"state": self.state.value,
-                                     "actors": self.registry.health()}, "circuits")
+                                     "actors": self.registry.health(),
+                                     "refused_clients": self.refused()}, "circuits")
 
     def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Counts by status, retries, submit latency percentiles, unresolved orders, circuits."""
@@ -109,6 +115,10 @@ class Commands:
         if wait is not None:  # fail fast: no ledger write, no network
             raise ProtocolError("circuit_open", f"the circuit of {exchange} is open",
                                 retry_after_s=wait)
+        wait_s = self.limiter.acquire(request.client, exchange) if self.limiter else None
+        if wait_s is not None:
+            raise ProtocolError("rate_limited", f"too many submits to {exchange} from this "
+                                "client", retry_after_s=wait_s)
         self._to_orders(Submit(args.order, args.wait, answer), answer)
 
     def status(self, request: Request, args: OrderRef, answer: Answer) -> None:

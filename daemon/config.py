@@ -14,6 +14,7 @@ from actors.retry import RetryPolicy
 from actors.schedule import DAYS, INTERVALS
 from actors.supervisor import SupervisorSettings
 from daemon.config_loader import ConfigError, build
+from daemon.security import is_local
 
 ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc://.+")
 DRIVERS = ("paper", "binance")
@@ -34,11 +35,28 @@ class ControlConfig:
 
     endpoint: str = "tcp://127.0.0.1:5555"
     max_request_bytes: int = 65536
+    curve_secret_key_file: Path | None = None
+    """The server's secret certificate (zmq.auth format); turns CURVE on."""
+    curve_clients_dir: Path | None = None
+    """Public certificates of the only clients let in."""
 
     def check(self, key: str) -> None:
         check_endpoint(self.endpoint, f"{key}.endpoint")
         if not 64 <= self.max_request_bytes <= 16 * 1024 * 1024:
             raise ConfigError(f"{key}.max_request_bytes: must be from 64 to 16777216")
+        if (self.curve_secret_key_file is None) != (self.curve_clients_dir is None):
+            raise ConfigError(f"{key}.curve_secret_key_file: set it together with "
+                              "curve_clients_dir, or neither")
+        if self.curve_secret_key_file is not None and not self.curve_secret_key_file.is_file():
+            raise ConfigError(f"{key}.curve_secret_key_file: {self.curve_secret_key_file} "
+                              "is not a file")
+        if self.curve_clients_dir is not None and not self.curve_clients_dir.is_dir():
+            raise ConfigError(f"{key}.curve_clients_dir: {self.curve_clients_dir} "
+                              "is not a folder")
+
+    @property
+    def curve(self) -> bool:
+        return self.curve_secret_key_file is not None
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,33 @@ class FaultsConfig:
 
 
 @dataclass(frozen=True)
+class RiskConfig:
+    """[exchanges.risk]: limits checked before an order is recorded or sent; 0 is no limit."""
+
+    max_order_notional: float = 0.0
+    """Largest amount x price of one order, in the quote currency."""
+    max_open_orders: int = 0
+    """Most orders not yet terminal on this exchange."""
+    max_open_orders_per_symbol: int = 0
+    """Most orders not yet terminal on one market."""
+    symbols: tuple[str, ...] = ()
+    """The only markets that may be traded; empty allows all."""
+    client_submit_rate_per_s: float = 0.0
+    """Submits per second one client may send to this exchange."""
+    client_submit_burst: int = 0
+    """Submits one client may send at once; 0 means max(1, the rate)."""
+
+    def check(self, key: str) -> None:
+        for name in ("max_order_notional", "max_open_orders", "max_open_orders_per_symbol",
+                     "client_submit_rate_per_s", "client_submit_burst"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{key}.{name}: must not be negative")
+        for symbol in self.symbols:
+            if not re.fullmatch(r"[A-Za-z0-9]+/[A-Za-z0-9]+", symbol):
+                raise ConfigError(f"{key}.symbols: {symbol!r} is not BASE/QUOTE")
+
+
+@dataclass(frozen=True)
 class ExchangeConfig:
     """[[exchanges]]: one exchange account."""
 
@@ -97,6 +142,7 @@ class ExchangeConfig:
     secret_file: Path | None = None
     timeout_ms: int = 10000
     """ccxt's request timeout."""
+    risk: RiskConfig = field(default_factory=RiskConfig)
 
     def check(self, key: str) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", self.name):
@@ -239,6 +285,7 @@ class Config:
 
     state_dir: Path = Path("var")
     log_level: str = "INFO"
+    log_format: str = "text"
     control: ControlConfig = field(default_factory=ControlConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     exchanges: tuple[ExchangeConfig, ...] = (ExchangeConfig(),)
@@ -263,6 +310,16 @@ class Config:
             raise ConfigError("events.endpoint: must differ from control.endpoint")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("log_level: one of DEBUG, INFO, WARNING, ERROR")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("log_format: text or json")
+        for endpoint_key in ("control.endpoint", "events.endpoint"):
+            section, _ = endpoint_key.split(".")
+            endpoint = getattr(self, section).endpoint
+            if not self.control.curve and not is_local(endpoint):
+                raise ConfigError(
+                    f"{endpoint_key}: {endpoint} is reachable from other machines and no "
+                    "authentication is configured; bind to 127.0.0.1 or an ipc:// path, or "
+                    "set control.curve_secret_key_file and control.curve_clients_dir")
 
     @property
     def default_exchange(self) -> str:

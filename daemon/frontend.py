@@ -8,6 +8,7 @@ the loop through a pipe, so the loop never blocks on an actor.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import queue
@@ -17,6 +18,7 @@ from typing import Any
 
 import zmq
 
+from daemon.security import Curve, bind
 from protocol.codec import DecodeError, decode_request, encode_error, encode_result, split_envelope
 from protocol.errors import ProtocolError
 from protocol.messages import Request
@@ -68,14 +70,17 @@ class Frontend:
     """Serves the command socket in its own thread."""
 
     def __init__(self, context: zmq.Context[Any], endpoint: str, max_request_bytes: int,
-                 handlers: dict[str, Handler]) -> None:
+                 handlers: dict[str, Handler], curve: Curve | None = None) -> None:
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 1000)
         self._socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         # far above the request limit: larger requests get request_too_large, but a
         # frame this big only costs the sender its connection, never our memory
         self._socket.setsockopt(zmq.MAXMSGSIZE, max(16 * max_request_bytes, 8 << 20))
-        self._socket.bind(endpoint)
+        if curve is not None:
+            curve.secure(self._socket)
+        self._curve = curve is not None
+        bind(self._socket, endpoint)
         self._max_request_bytes = max_request_bytes
         self._handlers = handlers
         self._outbox: queue.SimpleQueue[list[bytes]] = queue.SimpleQueue()
@@ -91,6 +96,11 @@ class Frontend:
     def in_flight(self) -> int:
         with self._lock:
             return self._in_flight
+
+    @property
+    def socket(self) -> zmq.Socket[Any]:
+        socket: zmq.Socket[Any] = self._socket
+        return socket
 
     def close(self) -> None:
         self._stopped.set()
@@ -117,10 +127,19 @@ class Frontend:
         # a bounded burst, so replies are not starved by a flood of requests
         for _ in range(256):
             try:
-                frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
+                if self._curve:
+                    frames, client = self._recv_curve()
+                else:
+                    frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
+                    client = frames[0].hex()
             except zmq.Again:
                 return
-            self._serve(frames)
+            self._serve(frames, client)
+
+    def _recv_curve(self) -> tuple[list[bytes], str]:
+        """Frames and the sender's CURVE public key (the ZAP handler's User-Id)."""
+        parts = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
+        return [part.bytes for part in parts], str(parts[-1].get("User-Id"))
 
     def _send_replies(self) -> None:
         while True:
@@ -133,7 +152,7 @@ class Frontend:
             except zmq.ZMQError as exc:
                 log.debug("reply dropped: %s", exc)
 
-    def _serve(self, frames: list[bytes]) -> None:
+    def _serve(self, frames: list[bytes], client: str) -> None:
         split = split_envelope(frames)
         if split is None:
             return  # no payload frame: dropped, as the contract says
@@ -143,6 +162,7 @@ class Frontend:
         except DecodeError as exc:
             self._socket.send_multipart([*envelope, encode_error(exc.request_id, exc.error)])
             return
+        request = dataclasses.replace(request, client=client)
         with self._lock:
             self._in_flight += 1
         answer = self._answer_to(envelope, request.id)

@@ -20,14 +20,15 @@ from actors.exchange_link import ExchangeLink
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
-from actors.messages import Flush, Tick
+from actors.messages import Flush, RefreshPrices, Tick
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import IsRecovered, OrderActor, OrderSettings
 from actors.reconcile import ReconcileSettings
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
 from actors.retry import RateLimiter, RetryBudget
-from actors.routing import reconciler_worker_name, worker_name
+from actors.risk import RiskPolicy
+from actors.routing import side_worker_name, worker_name
 from actors.runtime import Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
@@ -41,7 +42,7 @@ MARKETS_RETRY_TICKS = 50
 ClientFactory = Callable[[], ExchangeClient]
 
 
-def order_settings(config: Config) -> OrderSettings:
+def order_settings(config: Config, risk: RiskPolicy | None = None) -> OrderSettings:
     orders, tracking = config.orders, config.tracking
     return OrderSettings(
         ledger_path=config.state_dir / "ledger.sqlite",
@@ -54,6 +55,7 @@ def order_settings(config: Config) -> OrderSettings:
         young_age_s=tracking.young_age_s,
         send_deadline_s=orders.send_deadline_s,
         resolution=config.resolution,
+        risk=risk,
     )
 
 
@@ -88,14 +90,17 @@ class ActorSystem:
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  alerter: Alerter | None = None, events: EventSink | None = None,
                  clients: dict[str, ClientFactory] | None = None,
+                 risk: RiskPolicy | None = None,
                  escalate: Callable[[str], None] | None = None) -> None:
         """`clients` replaces the configured client of an exchange (embedding, tests);
-        `escalate` is told when a restart storm needs the process to stop."""
+        `risk` is shared with whoever reloads it; `escalate` is told when a restart storm
+        needs the process to stop."""
         self.config = config
         self.clock = clock or Clock()
         self.alerter = alerter or LogAlerter()
         self.events: EventSink = events or NoEvents()
         self.clients = clients or {}
+        self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
         self.escalate = escalate or self._halt
         self.registry = Registry()
@@ -128,12 +133,13 @@ class ActorSystem:
             registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
             self.escalate)
         registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
-        settings = order_settings(self.config)
+        settings = order_settings(self.config, self.risk)
         registry.start(ORDER_ACTOR, lambda: OrderActor.start(
             registry, settings, self.state, self.events, self.clock, self.alerter))
         for exchange in self.config.exchanges:
             self._start_workers(exchange)
         self._load_markets()
+        self._prime_prices()
         registry.ask(ORDER_ACTOR, Flush())  # the ledger exists once OrderActor has started
         reconciler = reconciler_settings(self.config)
         registry.start(RECONCILER, lambda: ReconcilerActor.start(
@@ -169,7 +175,7 @@ class ActorSystem:
         factory = self.clients.get(exchange.name) or self._client_factory(exchange)
         names = [worker_name(exchange.name, i) for i in range(exchange.concurrency)]
         # the reconciler's queries get a worker of their own: they never hold up orders
-        names.append(reconciler_worker_name(exchange.name))
+        names.append(side_worker_name(exchange.name))
         for seed, name in enumerate(names):
             self.registry.start(name, self._worker_starter(name, link, factory, seed))
 
@@ -180,6 +186,8 @@ class ActorSystem:
     def _client_factory(self, exchange: ExchangeConfig) -> ClientFactory:
         if exchange.driver == "binance":
             api_key, secret = exchange.credentials()
+            log.info("exchange %s: %s driver, credentials loaded", exchange.name,
+                     exchange.driver)
             settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms)
             # called in each ExchangeActor's start: one ccxt instance per actor
             return lambda: build_binance(settings)
@@ -209,6 +217,19 @@ class ActorSystem:
                           type(exc).__name__, exc)
                 continue
             self.markets[exchange.name] = frozenset(loaded)
+
+    def _prime_prices(self) -> None:
+        """Reference prices before the first order, where a notional limit needs them."""
+        if self.risk is None:
+            return
+        for exchange in self.risk.exchanges_needing_prices():
+            symbols = self.risk.of(exchange).symbols
+            try:
+                self.registry.ask(side_worker_name(exchange), RefreshPrices(
+                    exchange, None if symbols is None else tuple(symbols)),
+                    timeout=MARKETS_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - refreshed on the ticks that follow
+                log.error("prices of %s not loaded: %s", exchange, exc)
 
     def _tick(self) -> None:
         ticks = 0

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 from typing import Any
 
 import zmq
+import zmq.auth
 
 from protocol.codec import dumps, encode_request, loads
 from protocol.errors import ProtocolError
@@ -23,6 +25,25 @@ class NoAnswer(Exception):
     """The daemon did not answer within the timeout."""
 
 
+def use_curve(socket: zmq.Socket[Any], client_key_file: str | Path | None,
+              server_key_file: str | Path | None) -> None:
+    """Make `socket` a CURVE client: our secret certificate and the server's public one
+    (both in `zmq.auth` format, as `orderctl keygen` writes them). Nothing when both
+    are None."""
+    if client_key_file is None and server_key_file is None:
+        return
+    if client_key_file is None or server_key_file is None:
+        raise ValueError("CURVE needs both the client's secret key file and the server's "
+                         "public key file")
+    public, secret = zmq.auth.load_certificate(client_key_file)
+    if secret is None:
+        raise ValueError(f"{client_key_file} holds no secret key")
+    server_public, _ = zmq.auth.load_certificate(server_key_file)
+    socket.curve_publickey = public
+    socket.curve_secretkey = secret
+    socket.curve_serverkey = server_public
+
+
 class OrderdClient:
     """Commands to one daemon. Not thread-safe: one client per thread."""
 
@@ -32,12 +53,17 @@ class OrderdClient:
         *,
         timeout_s: float = 5.0,
         context: zmq.Context[Any] | None = None,
+        client_key_file: str | Path | None = None,
+        server_key_file: str | Path | None = None,
     ) -> None:
+        """`client_key_file` (our secret certificate) and `server_key_file` (the daemon's
+        public certificate) turn CURVE on."""
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        use_curve(self._socket, client_key_file, server_key_file)
         self._socket.connect(endpoint)
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-{id(self):x}-"
@@ -132,9 +158,12 @@ class EventSubscriber:
     """Order events from the daemon's PUB socket."""
 
     def __init__(self, endpoint: str = DEFAULT_EVENTS_ENDPOINT, *, topic: str = "order.",
-                 context: zmq.Context[Any] | None = None) -> None:
+                 context: zmq.Context[Any] | None = None,
+                 client_key_file: str | Path | None = None,
+                 server_key_file: str | Path | None = None) -> None:
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
+        use_curve(self._socket, client_key_file, server_key_file)
         self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._socket.connect(endpoint)
 

@@ -35,6 +35,8 @@ class Request:
     """Command name."""
     args: dict[str, Any]
     """Raw command arguments (validated per command later)."""
+    client: str = ""
+    """Who sent it, as the server knows it: CURVE public key or ZeroMQ identity."""
 
 
 @dataclass(frozen=True, slots=True)

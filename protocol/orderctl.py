@@ -11,7 +11,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import zmq.auth
 
 from protocol.client import DEFAULT_ENDPOINT, NoAnswer, OrderdClient
 from protocol.errors import ProtocolError
@@ -27,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"command socket (default {DEFAULT_ENDPOINT} or $ORDERD_ENDPOINT)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
     parser.add_argument("--json", action="store_true", help="print the raw JSON result")
+    parser.add_argument("--client-key", default=os.environ.get("ORDERD_CLIENT_KEY"),
+                        help="our CURVE secret certificate (or $ORDERD_CLIENT_KEY)")
+    parser.add_argument("--server-key", default=os.environ.get("ORDERD_SERVER_KEY"),
+                        help="the daemon's CURVE public certificate (or $ORDERD_SERVER_KEY)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("ping", help="is the daemon there?")
     sub.add_parser("health", help="actors and circuits")
@@ -56,7 +63,24 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("halt", "resume"):
         cmd = sub.add_parser(name, help=f"{name} new submits")
         cmd.add_argument("--reason")
+    keygen = sub.add_parser("keygen", help="write a CURVE key pair (no daemon needed)")
+    keygen.add_argument("dir", nargs="?", default=".", help="where (default: here)")
+    keygen.add_argument("--name", default="client", help="file name stem (default client)")
     return parser
+
+
+def keygen(directory: str, name: str) -> int:
+    """Write NAME.key (public: give it to the daemon) and NAME.key_secret (keep it)."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    old = os.umask(0o077)  # the secret is never readable by others, not even briefly
+    try:
+        public, secret = zmq.auth.create_certificates(path, name)
+    finally:
+        os.umask(old)
+    os.chmod(public, 0o644)
+    print(f"public key:  {public}\nsecret key:  {secret}")
+    return 0
 
 
 def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -115,10 +139,16 @@ def render(command: str, result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "keygen":
+        return keygen(args.dir, args.name)
     cmd, cmd_args = _request(args)
     try:
-        with OrderdClient(args.endpoint, timeout_s=args.timeout) as client:
+        with OrderdClient(args.endpoint, timeout_s=args.timeout, client_key_file=args.client_key,
+                          server_key_file=args.server_key) as client:
             result = client.call(cmd, cmd_args)
+    except (ValueError, OSError) as exc:
+        print(f"orderctl: CURVE keys: {exc}", file=sys.stderr)
+        return 2
     except NoAnswer:
         print(f"orderctl: no answer from {args.endpoint} within {args.timeout:g} s "
               "(is orderd running?)", file=sys.stderr)

@@ -76,6 +76,10 @@ class DaemonProcess:
     events: str = ""
     process: subprocess.Popen[bytes] | None = None
     clients: list[OrderdClient] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables of the daemon process."""
+    curve_keys: tuple[Path, Path] | None = None
+    """(client secret certificate, server public certificate) when CURVE is on."""
 
     def __post_init__(self) -> None:
         control_port, events_port = free_ports(2)
@@ -94,7 +98,8 @@ class DaemonProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "daemon.cli", "--config", str(self.config)],
-                cwd=ROOT, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                cwd=ROOT, stdout=log, stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         self.wait_ready()
         return self
 
@@ -103,7 +108,7 @@ class DaemonProcess:
         it resolves orders left over by the last run."""
         deadline = time.monotonic() + START_TIMEOUT_S
         pause = threading.Event()
-        with OrderdClient(self.control, timeout_s=0.5) as client:
+        with self.client_of(timeout_s=0.5) as client:
             while time.monotonic() < deadline:
                 assert self.process is not None
                 if self.process.poll() is not None:
@@ -116,8 +121,23 @@ class DaemonProcess:
                 pause.wait(0.05)  # answered, but still starting
         raise AssertionError(f"orderd did not become ready: {self.log.read_text()[-5000:]}")
 
+    def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
+        """The log once it contains `text` (the daemon's log is a file: poll it)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            content = self.log.read_text(errors="replace")
+            if text in content:
+                return content
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not in the log: {self.log.read_text()[-3000:]}")
+
+    def client_of(self, timeout_s: float) -> OrderdClient:
+        keys = self.curve_keys or (None, None)
+        return OrderdClient(self.control, timeout_s=timeout_s, client_key_file=keys[0],
+                            server_key_file=keys[1])
+
     def client(self, timeout_s: float = 10.0) -> OrderdClient:
-        client = OrderdClient(self.control, timeout_s=timeout_s)
+        client = self.client_of(timeout_s)
         self.clients.append(client)
         return client
 

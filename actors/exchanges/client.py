@@ -35,6 +35,8 @@ class ExchangeClient(Protocol):
 
     def fetch_balance(self, params: dict[str, Any] | None = None) -> Any: ...
 
+    def fetch_ticker(self, symbol: str, params: dict[str, Any] | None = None) -> Any: ...
+
 
 CCXT_STATUS = {"closed": "filled", "canceled": "canceled", "cancelled": "canceled",
                "expired": "expired", "rejected": "rejected"}

@@ -1,0 +1,190 @@
+"""Hostile input against a real daemon: it never crashes, answers every well-framed
+request with a structured error, keeps serving a well-behaved client, and its
+memory stays bounded."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from protocol.client import OrderdClient
+from protocol.errors import RETRYABLE
+from tests.helpers import DaemonProcess, running_daemon
+
+RSS_GROWTH_LIMIT_KB = 150_000
+COMMANDS = ["ping", "submit", "status", "cancel", "list", "health", "stats", "reconcile"]
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
+                                                                 max_size=5),
+    max_leaves=30)
+orders = st.fixed_dictionaries({}, optional={
+    "symbol": st.sampled_from(["BTC/USD", "ETH/USD", "XXX/YYY", "BTCUSD"]) | json_values,
+    "side": st.sampled_from(["buy", "sell", "hold"]) | json_values,
+    "type": st.sampled_from(["limit", "market"]) | json_values,
+    "amount": st.sampled_from(["0.001", "0", "-1", "1e400", "NaN"]) | json_values,
+    "price": st.sampled_from(["1000", "0"]) | json_values,
+    "client_order_id": st.text(max_size=40) | json_values,
+    "params": json_values,
+})
+requests = st.fixed_dictionaries({
+    "v": st.sampled_from([1, 2, "1", None, True]) | json_values,
+    "id": st.text(min_size=1, max_size=70) | json_values,
+    "cmd": st.sampled_from(COMMANDS) | st.text(max_size=20) | json_values,
+}, optional={"args": st.fixed_dictionaries({}, optional={
+    "order": orders | json_values, "wait": st.sampled_from(["accepted", "durable"]),
+    "client_order_id": json_values, "order_id": json_values, "status": json_values,
+    "limit": json_values, "after": json_values, "symbol": json_values,
+}) | json_values})
+frames = st.lists(st.binary(max_size=64), max_size=4)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class Raw:
+    """A DEALER socket sending arbitrary frames and reading the one reply."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+
+    def exchange(self, parts: list[bytes]) -> dict[str, Any]:
+        self.socket.send_multipart(parts)
+        assert self.socket.poll(10_000), f"no reply to {parts!r:.200}"
+        reply = self.socket.recv_multipart()
+        assert reply[:-1] == parts[:-1], "envelope not returned unchanged"
+        body = json.loads(reply[-1])
+        assert isinstance(body, dict) and body["v"] == 1 and isinstance(body["ok"], bool)
+        if not body["ok"]:
+            error = body["error"]
+            assert error["code"] in RETRYABLE and isinstance(error["message"], str)
+            assert error["retryable"] is RETRYABLE[error["code"]]
+        return body
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class WellBehaved:
+    """A client pinging and submitting throughout; every request must be answered."""
+
+    def __init__(self, daemon: DaemonProcess) -> None:
+        self.endpoint = daemon.control
+        self.answered = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> WellBehaved:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        with OrderdClient(self.endpoint, timeout_s=10.0) as client:
+            n = 0
+            while not self._stop.is_set():
+                n += 1
+                try:
+                    if n % 10 == 0:
+                        order = {"symbol": "BTC/USD", "side": "buy", "type": "limit",
+                                 "amount": "0.01", "price": "1000", "client_order_id":
+                                 f"calm-{n}"}
+                        assert client.submit(order, wait="durable")["status"]
+                    else:
+                        assert client.ping()["state"] == "ready"
+                    self.answered += 1
+                except Exception as exc:  # noqa: BLE001 - reported by the test
+                    self.failures.append(repr(exc))
+                    return
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    with running_daemon(tmp_path_factory.mktemp("hostile")) as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="module")
+def raw(target: DaemonProcess) -> Iterator[Raw]:
+    sock = Raw(target.control)
+    yield sock
+    sock.close()
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(body=requests, envelope=frames)
+def test_structured_requests_get_structured_answers(raw: Raw, body: dict[str, Any],
+                                                    envelope: list[bytes]) -> None:
+    raw.exchange([*envelope, json.dumps(body).encode()])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(st.binary(max_size=300), min_size=1, max_size=6))
+def test_arbitrary_frames_get_structured_answers(raw: Raw, parts: list[bytes]) -> None:
+    raw.exchange(parts)
+
+
+def mutations(rng: random.Random, count: int) -> Iterator[list[bytes]]:
+    """Valid requests bent out of shape, huge and deep ones, and junk."""
+    valid = json.dumps({"v": 1, "id": "f-1", "cmd": "submit", "args": {"order": {
+        "symbol": "BTC/USD", "side": "buy", "type": "limit", "amount": "0.01",
+        "price": "1000"}, "wait": "durable"}}).encode()
+    for n in range(count):
+        kind = n % 6
+        if kind == 0:  # flipped bytes
+            data = bytearray(valid)
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            yield [bytes(data)]
+        elif kind == 1:  # truncated
+            yield [valid[:rng.randrange(len(valid))]]
+        elif kind == 2:  # deeply nested
+            depth = rng.choice([100, 1000, 30_000])
+            yield [b'{"v":1,"id":"d","cmd":"submit","args":' + b"[" * depth + b"]" * depth
+                   + b"}"]
+        elif kind == 3:  # oversized
+            yield [b'{"v":1,"id":"big","cmd":"ping","pad":"' + b"x" * 200_000 + b'"}']
+        elif kind == 4:  # many frames, random envelope
+            yield [rng.randbytes(rng.randrange(20)) for _ in range(rng.randint(2, 12))]
+        else:  # random bytes
+            yield [rng.randbytes(rng.randrange(1, 500))]
+
+
+def test_raw_frame_fuzzer_with_a_calm_client_alongside(target: DaemonProcess,
+                                                       raw: Raw) -> None:
+    assert target.process is not None
+    pid = target.process.pid
+    before = rss_kb(pid)
+    with WellBehaved(target) as calm:
+        for parts in mutations(random.Random(7), 3000):
+            raw.exchange(parts)
+    assert not calm.failures, calm.failures
+    assert calm.answered > 0
+    grown = rss_kb(pid) - before
+    assert grown < RSS_GROWTH_LIMIT_KB, f"RSS grew by {grown} kB"
+    with OrderdClient(target.control) as client:
+        health = client.health()
+    assert health["state"] == "ready"
+    assert all(actor["restarts"] == 0 for actor in health["actors"].values()), health

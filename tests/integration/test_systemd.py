@@ -1,0 +1,148 @@
+"""systemd: the unit file, the notify protocol, the watchdog, SIGHUP and SIGUSR1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from protocol.client import OrderdClient
+from protocol.errors import ProtocolError
+from tests.helpers import ROOT, DaemonProcess, market_buy, running_daemon, write_config
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's $NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(15)
+        self.seen: list[str] = []
+
+    def next(self) -> list[str]:
+        lines = self.sock.recv(4096).decode().split("\n")
+        self.seen.extend(lines)
+        return lines
+
+    def until(self, wanted: str) -> list[str]:
+        """Every line received up to and including the first that starts with `wanted`."""
+        lines: list[str] = []
+        while True:
+            for line in self.next():
+                lines.append(line)
+                if line.startswith(wanted):
+                    return lines
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture()
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.close()
+
+
+def test_unit_file_verifies_without_a_word(tmp_path: Path) -> None:
+    if not os.path.exists(SYSTEMD_ANALYZE):
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    unit = (ROOT / "etc" / "orderd.service").read_text()
+    assert "ExecStart=/usr/local/bin/orderd " in unit
+    # verify insists the binary exists: point it at this interpreter running orderd
+    checked = tmp_path / "orderd.service"
+    checked.write_text(unit.replace("ExecStart=/usr/local/bin/orderd",
+                                    f"ExecStart={sys.executable} -m daemon.cli"))
+    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(checked)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout + result.stderr == "" and result.returncode == 0
+
+
+def test_ready_status_watchdog_then_stopping(tmp_path: Path, notify: NotifySocket) -> None:
+    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
+    daemon = DaemonProcess(tmp_path, env=env).start()
+    try:
+        notify.until("READY=1")
+        notify.until("STATUS=ready")
+        notify.until("WATCHDOG=1")
+        notify.until("WATCHDOG=1")
+    finally:
+        assert daemon.stop() == 0
+    notify.until("STOPPING=1")
+    order = [line.split("=")[0] for line in notify.seen]
+    first = {key: order.index(key) for key in ("READY", "STATUS", "WATCHDOG", "STOPPING")}
+    assert first["READY"] < first["STATUS"] < first["WATCHDOG"] < first["STOPPING"]
+
+
+def test_no_watchdog_while_an_actor_hangs(tmp_path: Path, notify: NotifySocket) -> None:
+    # every paper venue request takes 1 s: the exchange actor is busy (hung, as far as
+    # a ping can tell) for that long on each create
+    exchanges = ('[[exchanges]]\nname = "paper"\nconcurrency = 1\n'
+                 '[exchanges.faults]\nlatency_ms = 1000\n')
+    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
+    with running_daemon(tmp_path, exchanges=exchanges, env=env) as daemon:
+        notify.until("WATCHDOG=1")
+        daemon.client().submit(market_buy(), wait="durable")
+        notify.until("STATUS=ready")  # the one naming the silent actor
+        assert "not answering: exchange.paper" in notify.seen[-1]
+        lines = notify.until("STATUS=ready")  # the actor answers again
+        assert "not answering" not in lines[-1]
+        assert "WATCHDOG=1" not in lines
+        notify.until("WATCHDOG=1")
+        daemon.stop()
+
+
+def test_sighup_reloads_risk_limits_and_log_level(tmp_path: Path,
+                                                  notify: NotifySocket) -> None:
+    risky = ('[[exchanges]]\nname = "paper"\n[exchanges.risk]\nsymbols = ["BTC/USD"]\n')
+    with running_daemon(tmp_path, exchanges=risky,
+                        env={"NOTIFY_SOCKET": str(notify.path)}) as daemon:
+        client = daemon.client()
+        eth = market_buy(symbol="ETH/USD", amount="0.01")
+        with pytest.raises(ProtocolError) as refused:
+            client.submit(eth)
+        assert refused.value.code == "risk_rejected"
+        notify.until("READY=1")
+        write_config(daemon.config, control=daemon.control, events=daemon.events,
+                     extra='log_level = "DEBUG"', exchanges='[[exchanges]]\nname = "paper"\n')
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        notify.until("RELOADING=1")
+        notify.until("READY=1")
+        log = daemon.wait_for_log("reloaded")
+        assert "log level DEBUG" in log and "risk limits paper: none" in log
+        assert client.submit(eth)["status"] == "filled"
+        assert daemon.stop() == 0
+
+
+def test_a_bad_file_on_reload_changes_nothing(tmp_path: Path) -> None:
+    risky = ('[[exchanges]]\nname = "paper"\n[exchanges.risk]\nsymbols = ["BTC/USD"]\n')
+    with running_daemon(tmp_path, exchanges=risky) as daemon:
+        daemon.config.write_text("this is = not [toml")
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.wait_for_log("reload refused, configuration unchanged")
+        with pytest.raises(ProtocolError) as refused:
+            daemon.client().submit(market_buy(symbol="ETH/USD"))
+        assert refused.value.code == "risk_rejected"
+        assert daemon.client().ping()["state"] == "ready"
+
+
+def test_sigusr1_logs_every_threads_stack(daemon: DaemonProcess) -> None:
+    assert daemon.process is not None
+    daemon.process.send_signal(signal.SIGUSR1)
+    log = daemon.wait_for_log("thread frontend")
+    assert "thread MainThread" in log and "_run" in log
+    with OrderdClient(daemon.control) as client:
+        assert client.ping()["state"] == "ready"
