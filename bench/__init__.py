@@ -1,0 +1,1 @@
+"""Benchmarks of orderd against the raw limit of the same machine (see README)."""

@@ -1,0 +1,109 @@
+"""Load generation: one DEALER client keeping N requests in flight.
+
+The machine has two cores, so the load generator is a single process with a
+single socket: every extra client process would take CPU from the server it
+measures. Latency is the time from `send` to the reply with the same id.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.client import OrderdClient
+
+Request = tuple[str, dict[str, Any]]
+"""A command and its args."""
+
+
+@dataclass
+class RunResult:
+    """What one driven run saw."""
+
+    sent: int = 0
+    elapsed_s: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    by_outcome: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def replies(self) -> int:
+        return len(self.latencies_s)
+
+    @property
+    def rate(self) -> float:
+        return self.replies / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def percentile_ms(self, q: float, outcome: str | None = None) -> float | None:
+        values = self.latencies_s if outcome is None else self.by_outcome.get(outcome, [])
+        return percentile_ms(values, q)
+
+
+def percentile_ms(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of seconds, in milliseconds."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1] * 1000
+
+
+def outcome_of(reply: dict[str, Any]) -> str:
+    """`ok:<order status>`, `ok`, or `error:<code>`."""
+    if reply.get("ok"):
+        order = (reply.get("result") or {}).get("order")
+        return f"ok:{order['status']}" if isinstance(order, dict) else "ok"
+    return f"error:{(reply.get('error') or {}).get('code')}"
+
+
+def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: int,
+          count: int | None = None, duration_s: float | None = None,
+          progress: Callable[[int], None] | None = None, progress_every: int = 0,
+          reply_timeout_s: float = 30.0) -> RunResult:
+    """Send `make(i)` requests with `in_flight` outstanding, for `count` requests or
+    `duration_s` seconds (whichever comes first), and collect every reply."""
+    if count is None and duration_s is None:
+        raise ValueError("give count or duration_s")
+    result = RunResult()
+    started: dict[str, float] = {}
+    clock = time.perf_counter
+    begin = clock()
+    deadline = math.inf if duration_s is None else begin + duration_s
+    limit = math.inf if count is None else count
+
+    def send_one() -> None:
+        cmd, args = make(result.sent)
+        started[client.send(cmd, args)] = clock()
+        result.sent += 1
+
+    while result.sent < min(in_flight, limit):
+        send_one()
+    while started:
+        reply = client.receive(reply_timeout_s)
+        now = clock()
+        sent_at = started.pop(str(reply.get("id")), None)
+        if sent_at is None:
+            continue  # a reply of an earlier run
+        latency = now - sent_at
+        outcome = outcome_of(reply)
+        result.latencies_s.append(latency)
+        result.outcomes[outcome] += 1
+        result.by_outcome.setdefault(outcome, []).append(latency)
+        if progress is not None and progress_every and result.replies % progress_every == 0:
+            progress(result.replies)
+        if result.sent < limit and now < deadline:
+            send_one()
+    result.elapsed_s = clock() - begin
+    return result
+
+
+def sol_market(i: int, *, wait: str = "durable") -> Request:
+    """Alternating small SOL/USD market buys and sells: the venue's balances never run
+    out (each pair costs about 0.04 USD of fees), and nothing rests on the book."""
+    side = "buy" if i % 2 == 0 else "sell"
+    order = {"symbol": "SOL/USD", "side": side, "type": "market", "amount": "0.1"}
+    return "submit", {"order": order, "wait": wait}
