@@ -36,8 +36,6 @@ from actors.supervisor import Registry, SupervisedActor
 
 log = logging.getLogger(__name__)
 
-TRADES_LOOKBACK_MS = 300_000
-"""Trades of an order are looked for from this long before it was recorded (clock skew)."""
 
 
 class LoadMarkets:
@@ -139,9 +137,8 @@ class ExchangeActor(SupervisedActor):
 
     def _order_trades(self, ticket: OrderTicket, view: OrderView) -> tuple[TradeView, ...]:
         """The order's trade records; none when they cannot be read now (next time)."""
-        since = max(int(ticket.created_at * 1000) - TRADES_LOOKBACK_MS, 0)
         try:
-            raw = self._read(lambda: self.client.fetch_my_trades(ticket.symbol, since))
+            raw = self._read(lambda: self.client.fetch_order_trades(view.order_id, ticket.symbol))
         except Exception as exc:  # noqa: BLE001 - the fills are counted on a later fetch
             log.info("trades of %s not read: %s", ticket.client_order_id, exc)
             return ()

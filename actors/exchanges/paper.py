@@ -197,6 +197,21 @@ class PaperExchange:
         self._request()
         return self.venue.my_trades(self.account, symbol, since, limit)
 
+    def fetch_order_trades(
+        self,
+        id: str,
+        symbol: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        self._request()
+        try:
+            order_id = int(id)
+        except (TypeError, ValueError):
+            return []
+        return self.venue.order_trades(self.account, order_id)
+
     def fetch_balance(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
         self._request()
         return self.venue.balance(self.account)

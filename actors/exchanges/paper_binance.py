@@ -329,6 +329,9 @@ class BinanceDialect:
         return [order_body(o) for o in orders]
 
     def my_trades(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        order_id = _int(params, "orderId")
+        if order_id is not None:  # one order's fills, as ccxt's fetch_order_trades asks
+            return [trade_body(t) for t in self.venue.order_trades(self.account, order_id)]
         trades = self.venue.my_trades(self.account, _symbol(params), _int(params, "startTime"),
                                       _int(params, "limit") or 500)
         return [trade_body(t) for t in trades]

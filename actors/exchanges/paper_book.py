@@ -147,6 +147,12 @@ class PaperVenue(OrderEngine):
             trades = self._in_symbol(self._book.account_trades(account), symbol)
             return [t.to_ccxt() for t in rules.window(trades, since, limit)]
 
+    def order_trades(self, account: str, order_id: int) -> list[dict[str, Any]]:
+        """The fills of one order (found by its own index, not by scanning all trades)."""
+        with self._operation():
+            return [t.to_ccxt() for t in self._book.order_trades(order_id)
+                    if t.account == account]
+
     def balance(self, account: str) -> dict[str, Any]:
         with self._operation() as now_ms:
             return balance_to_ccxt(self._account(account), now_ms)

@@ -18,6 +18,7 @@ class BookIndex:
         self.trades: dict[int, Trade] = {}
         self._orders_by_account: dict[str, list[int]] = {}
         self._trades_by_account: dict[str, list[int]] = {}
+        self._trades_by_order: dict[int, list[int]] = {}
         # Insertion-ordered dicts used as sets.
         self._open_by_account: dict[str, dict[int, None]] = {}
         self._open_by_symbol: dict[str, dict[int, None]] = {s: {} for s in MARKETS}
@@ -45,6 +46,7 @@ class BookIndex:
     def add_trade(self, trade: Trade) -> None:
         self.trades[trade.id] = trade
         self._trades_by_account.setdefault(trade.account, []).append(trade.id)
+        self._trades_by_order.setdefault(trade.order_id, []).append(trade.id)
 
     def open_holder(self, account: str, client_order_id: str) -> int | None:
         return self._open_client_ids.get((account, client_order_id))
@@ -63,6 +65,9 @@ class BookIndex:
 
     def account_trades(self, account: str) -> list[Trade]:
         return [self.trades[tid] for tid in self._trades_by_account.get(account, [])]
+
+    def order_trades(self, order_id: int) -> list[Trade]:
+        return [self.trades[tid] for tid in self._trades_by_order.get(order_id, [])]
 
     def next_ids(self) -> tuple[int, int]:
         """Next order and trade ids: ids are never reused, so they follow the highest."""
