@@ -140,7 +140,8 @@ def test_error_codes_map_to_the_classes_our_table_expects(client: Any) -> None:
     def raised(call: Callable[[], Any]) -> BaseException:
         with pytest.raises(ccxt.BaseError) as caught:
             call()
-        return caught.value
+        error: BaseException = caught.value
+        return error
 
     resting = client.create_order("BTC/USD", "limit", "buy", 0.01, 1000)
     client.cancel_order(resting["id"], "BTC/USD")
@@ -213,8 +214,9 @@ def test_scripted_create_fault(server: PaperVenueServer, client: Any, fault: str
     with pytest.raises(ccxt.BaseError) as caught:
         client.create_order("BTC/USD", "limit", "buy", 0.01, 1000, {"newClientOrderId": ours})
     client.timeout = 10000
-    assert type(caught.value) is expected, caught.value
-    assert classify(caught.value).action == action
+    error: BaseException = caught.value
+    assert type(error) is expected, error
+    assert classify(error).action == action
     assert venue_call(server, "/_venue/faults")["script"] == []
     if fault == "http_429":
         assert client.last_response_headers["Retry-After"] == "7"

@@ -72,7 +72,7 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None
                 assert exc.code == "circuit_open"
                 return False
             placed.append(f"after-{len(placed)}")
-            return client.health()["circuits"]["paper"]["state"] == "closed"
+            return bool(client.health()["circuits"]["paper"]["state"] == "closed")
 
         poll(recovered, "the circuit to close", client)
 

@@ -14,7 +14,7 @@ from tests.helpers import DaemonProcess, market_buy, resting_limit_buy
 
 @pytest.fixture()
 def raw(daemon: DaemonProcess) -> Any:
-    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(daemon.control)
 
@@ -165,7 +165,7 @@ def test_not_found(raw: Any, cmd: str) -> None:
 
 
 def test_envelope_frames_are_returned_unchanged(daemon: DaemonProcess) -> None:
-    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(daemon.control)
     try:
@@ -179,7 +179,7 @@ def test_envelope_frames_are_returned_unchanged(daemon: DaemonProcess) -> None:
 
 
 def test_garbage_leaves_the_daemon_serving(daemon: DaemonProcess, raw: Any) -> None:
-    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(daemon.control)
     garbage = [
