@@ -54,6 +54,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._exchanges: dict[str, DirectExchange] = {}
         self._venues: dict[str, PaperVenue] = {}
         self._orders: dict[str, Order] = {}
+        self._creating: dict[str, asyncio.Event] = {}
+        """Orders whose create is in flight; set once it has ended."""
         self._stats = OrderStats()
 
     @property
@@ -82,19 +84,23 @@ class BasicOrderExecutor(OrderExecutionInterface):
         exchange = self._exchange(spec.exchange or config.default_exchange)
         cid = spec.client_order_id or f"{config.orders.client_id_prefix}{uuid.uuid4().hex}"
         spec = spec.normalized(config.default_exchange, cid)
-        existing = self._orders.get(cid)
-        if existing is not None:
-            if not existing.same_spec(spec):
-                raise ProtocolError("duplicate_client_order_id", f"client_order_id {cid!r} is "
-                                    "already used by a different order", field="client_order_id")
-            return existing.to_wire()
         reads, sends = Attempts(), Attempts()
         try:
             if spec.symbol not in await self._markets(exchange, reads):
                 raise ProtocolError("unknown_symbol", f"{spec.symbol} is not a market of "
                                     f"{exchange.name}", field="symbol")
+            # from this check to the order's entry in the map nothing awaits: a concurrent
+            # submit of the same client_order_id finds it, and is not sent twice
+            existing = self._orders.get(cid)
+            if existing is not None:
+                if not existing.same_spec(spec):
+                    raise ProtocolError("duplicate_client_order_id", f"client_order_id {cid!r}"
+                                        " is already used by a different order",
+                                        field="client_order_id")
+                return await self._outcome_of(existing)
             placed = Order.from_spec(spec, self._clock.now())
             self._orders[cid] = placed
+            self._creating[cid] = created = asyncio.Event()
             started = self._clock.monotonic()
             try:
                 self._adopt(placed, await exchange.create(placed, sends))
@@ -103,10 +109,23 @@ class BasicOrderExecutor(OrderExecutionInterface):
             finally:
                 placed.attempts = sends.sends
                 self._stats.submit_latency_s.append(self._clock.monotonic() - started)
+                del self._creating[cid]
+                created.set()
         finally:
             self._count(reads)
             self._count(sends)
         return placed.to_wire()
+
+    async def _outcome_of(self, order: Order) -> dict[str, Any]:
+        """A submit of an order already placed: its state once its create has ended."""
+        created = self._creating.get(order.client_order_id)
+        if created is not None:
+            await created.wait()
+        if self._orders.get(order.client_order_id) is not order:
+            raise ProtocolError("exchange_unavailable", f"the first submit of "
+                                f"{order.client_order_id} failed; submit it again",
+                                retry_after_s=1.0)
+        return order.to_wire()
 
     async def _create_failed(self, exchange: DirectExchange, order: Order, error: Exception,
                              attempts: Attempts) -> None:

@@ -62,6 +62,10 @@ async def round_trip(executor: OrderExecutionInterface) -> None:
         await executor.execute_order({**MARKET, "amount": "0.02", "client_order_id": "lib-m1"})
     assert duplicate.value.code == "duplicate_client_order_id"
 
+    twice = await asyncio.gather(*(executor.execute_order({**MARKET, "client_order_id": "lib-m2"})
+                                   for _ in range(2)))
+    assert twice[0]["order_id"] == twice[1]["order_id"] != filled["order_id"]
+
     resting = await executor.execute_order(limit(client_order_id="lib-l1"))
     assert resting["status"] == "open"
     status = await executor.get_order_status(order_id=resting["order_id"])
@@ -84,8 +88,8 @@ async def round_trip(executor: OrderExecutionInterface) -> None:
     assert final.value.code == "not_cancelable"
 
     stats = await executor.get_execution_stats()
-    assert stats["orders_by_status"] == {"filled": 1, "canceled": 1}
-    assert stats["live_orders"] == 0 and stats["submit_latency"]["samples"] == 2
+    assert stats["orders_by_status"] == {"filled": 2, "canceled": 1}
+    assert stats["live_orders"] == 0 and stats["submit_latency"]["samples"] == 3
 
 
 # --- ReliableOrderExecutor ------------------------------------------------------------
@@ -103,7 +107,7 @@ def test_reliable_executor_end_to_end_and_clean_close(tmp_path: Path) -> None:
             stats = await executor.get_execution_stats()
             assert stats["circuits"]["paper"]["state"] == "closed"
             report = await executor.reconcile_orders()
-            assert report["exchanges"]["paper"]["counts"]["ledger_orders"] == 2
+            assert report["exchanges"]["paper"]["counts"]["ledger_orders"] == 3
             assert report["exchanges"]["paper"]["discrepancies"] == []
             with pytest.raises(ProtocolError) as unknown:
                 await executor.reconcile_orders("nowhere")
@@ -122,10 +126,11 @@ def test_reliable_executor_end_to_end_and_clean_close(tmp_path: Path) -> None:
 
 
 def test_awaiting_an_order_leaves_the_event_loop_running(tmp_path: Path) -> None:
-    """Every request to this venue takes 300 ms; a 1 ms heartbeat keeps beating meanwhile."""
+    """Every request to this venue takes 400 ms; a 1 ms heartbeat keeps beating meanwhile
+    (a blocked loop would let it beat once at most)."""
 
     async def scenario() -> int:
-        async with ReliableOrderExecutor(paper_config(tmp_path, faults={"latency_ms": 300})) as ex:
+        async with ReliableOrderExecutor(paper_config(tmp_path, faults={"latency_ms": 400})) as ex:
             beats = 0
             done = asyncio.Event()
 
@@ -143,7 +148,7 @@ def test_awaiting_an_order_leaves_the_event_loop_running(tmp_path: Path) -> None
             assert order["status"] == "filled"
             return beats
 
-    assert run(scenario) >= 20
+    assert run(scenario) >= 10
 
 
 def test_reliable_executor_config_is_strict(tmp_path: Path) -> None:
@@ -166,7 +171,7 @@ def test_basic_executor_round_trip(tmp_path: Path) -> None:
             assert report["exchanges"]["paper"]["counts"]["exchange_open"] == 0
 
     run(scenario)
-    assert len(venue_orders(tmp_path)) == 2
+    assert len(venue_orders(tmp_path)) == 3
 
 
 def test_basic_executor_retries_transient_faults_without_duplicating(tmp_path: Path) -> None:
