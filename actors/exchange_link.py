@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, CircuitOpen, MayCall, Outcome, Permit
-from actors.exchanges.errors import RESOLVE, RETRY, Rule, classify
+from actors.exchanges.errors import RETRY, Rule, classify
 from actors.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.runtime import Clock
 from actors.supervisor import ASK_TIMEOUT_S, Registry
@@ -92,11 +92,7 @@ class Caller:
             return result
 
     def _may_retry(self, op: str, error: BaseException, rule: Rule, retries: int) -> bool:
-        if rule.action not in (RETRY, RESOLVE):
-            return False
-        if op == "create" and rule.action == RESOLVE:
-            return False  # the create may have landed: resolve by lookup, never re-send
-        if retries >= self.link.policy.max_retries or not self.link.policy.retryable(error):
+        if not self.link.policy.allows(op, error, rule, retries):
             return False
         if not self.link.budget.try_take():
             log.warning("retry budget of %s is empty: %s not retried", self.link.exchange, op)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors.exchanges.errors import ERROR_TABLE
+from actors.exchanges.errors import ERROR_TABLE, RESOLVE, RETRY, Rule
 
 DEFAULT_RETRYABLE = (
     "NetworkError", "RequestTimeout", "ExchangeNotAvailable", "OnMaintenance",
@@ -52,6 +52,15 @@ class RetryPolicy:
     def retryable(self, error: BaseException) -> bool:
         names = self.retryable_errors
         return any(cls.__name__ in names for cls in type(error).__mro__)
+
+    def allows(self, op: str, error: BaseException, rule: Rule, retries: int) -> bool:
+        """Whether a request (`op`: create, cancel, fetch or read) that failed with `error`,
+        classified as `rule`, may be sent again after `retries` retries."""
+        if rule.action not in (RETRY, RESOLVE):
+            return False
+        if op == "create" and rule.action == RESOLVE:
+            return False  # the create may have landed: resolve by lookup, never re-send
+        return retries < self.max_retries and self.retryable(error)
 
 
 class TokenBucket:

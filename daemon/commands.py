@@ -27,10 +27,50 @@ from protocol.messages import (
     ListArgs,
     NoArgs,
     OrderRef,
+    OrderSpec,
     ReasonArg,
     Request,
     SubmitArgs,
 )
+
+
+def check_exchange(exchange: str, exchanges: list[str]) -> None:
+    """unknown_exchange unless `exchange` is configured."""
+    if exchange not in exchanges:
+        raise ProtocolError("unknown_exchange", f"no exchange named {exchange!r}",
+                            field="exchange")
+
+
+def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, frozenset[str]],
+                 board: CircuitBoard) -> str:
+    """The exchange a submit goes to, once it is known, its markets loaded, the symbol one
+    of them and its circuit not open; else the ProtocolError that says which."""
+    exchange = spec.exchange or exchanges[0]
+    check_exchange(exchange, exchanges)
+    symbols = markets.get(exchange)
+    if symbols is None:
+        raise ProtocolError("exchange_unavailable",
+                            f"the markets of {exchange} are not loaded yet", retry_after_s=5.0)
+    if spec.symbol not in symbols:
+        raise ProtocolError("unknown_symbol", f"{spec.symbol} is not a market of {exchange}",
+                            field="symbol")
+    wait = board.open_for(exchange)
+    if wait is not None:  # fail fast: no ledger write, no network
+        raise ProtocolError("circuit_open", f"the circuit of {exchange} is open",
+                            retry_after_s=wait)
+    return exchange
+
+
+def deliver(registry: Registry, state: DaemonState, name: str, message: Any,
+            answer: Answer) -> None:
+    """Hand `message` to actor `name`; when it is not running, `answer` says why."""
+    if registry.tell(name, message):
+        return
+    if state.value == "stopping":
+        answer(ProtocolError("halted", "the daemon is stopping", retry_after_s=1.0))
+    else:
+        answer(ProtocolError("internal", f"the {name} actor is restarting; retry",
+                             retry_after_s=1.0))
 
 
 class Commands:
@@ -69,13 +109,7 @@ class Commands:
             answer({**result, key: {}})
 
     def _to_orders(self, message: Any, answer: Answer) -> None:
-        if self.registry.tell(ORDER_ACTOR, message):
-            return
-        if self.state.value == "stopping":
-            answer(ProtocolError("halted", "the daemon is stopping", retry_after_s=1.0))
-        else:
-            answer(ProtocolError("internal", "order actor is restarting; retry",
-                                 retry_after_s=1.0))
+        deliver(self.registry, self.state, ORDER_ACTOR, message, answer)
 
     def ping(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Liveness: version, uptime and state."""
@@ -98,23 +132,7 @@ class Commands:
 
     def submit(self, request: Request, args: SubmitArgs, answer: Answer) -> None:
         """Place an order (idempotent by client_order_id)."""
-        exchange = args.order.exchange or self.default_exchange
-        if exchange not in self.exchanges:
-            raise ProtocolError("unknown_exchange", f"no exchange named {exchange!r}",
-                                field="exchange")
-        symbols = self.markets.get(exchange)
-        if symbols is None:
-            raise ProtocolError("exchange_unavailable",
-                                f"the markets of {exchange} are not loaded yet",
-                                retry_after_s=5.0)
-        if args.order.symbol not in symbols:
-            raise ProtocolError("unknown_symbol",
-                                f"{args.order.symbol} is not a market of {exchange}",
-                                field="symbol")
-        wait = self.board.open_for(exchange)
-        if wait is not None:  # fail fast: no ledger write, no network
-            raise ProtocolError("circuit_open", f"the circuit of {exchange} is open",
-                                retry_after_s=wait)
+        exchange = check_submit(args.order, self.exchanges, self.markets, self.board)
         wait_s = self.limiter.acquire(request.client, exchange) if self.limiter else None
         if wait_s is not None:
             raise ProtocolError("rate_limited", f"too many submits to {exchange} from this "
@@ -135,12 +153,10 @@ class Commands:
 
     def reconcile(self, request: Request, args: ExchangeArg, answer: Answer) -> None:
         """Run one reconciliation now (after any run in progress); reply with its report."""
-        if args.exchange is not None and args.exchange not in self.exchanges:
-            raise ProtocolError("unknown_exchange", f"no exchange named {args.exchange!r}",
-                                field="exchange")
-        if not self.registry.tell(RECONCILER, RunReconciliation(args.exchange, answer)):
-            answer(ProtocolError("internal", "reconciler is restarting; retry",
-                                 retry_after_s=1.0))
+        if args.exchange is not None:
+            check_exchange(args.exchange, self.exchanges)
+        deliver(self.registry, self.state, RECONCILER, RunReconciliation(args.exchange, answer),
+                answer)
 
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Refuse new submits until resume."""

@@ -26,6 +26,7 @@ from actors.reconciler_actor import RUN_TIMEOUT_S, ScheduledRuns
 from actors.runtime import Clock
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError, build
+from daemon.executor_config import executor_table
 from daemon.system import ActorSystem, schedule_of
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,9 @@ EXIT_CONFIG = 2
 
 def job_config(config: dict[str, Any], base_dir: Path) -> Config:
     """The daemon's Config from the original module's shape:
-    `{"executor": {daemon keys}, "schedule": {...}, "reporting": {...}, "run_on_start": bool}`."""
-    table = dict(config.get("executor") or {})
+    `{"executor": {daemon keys}, "schedule": {...}, "reporting": {...}, "run_on_start": bool}`;
+    `executor` is the executors' dict (see `daemon.executor_config`)."""
+    table = executor_table(config.get("executor") or {})
     for section in ("schedule", "reporting"):
         if section in config:
             table[section] = config[section]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from actors.alerts import Alerter, LogAlerter
@@ -82,6 +83,28 @@ def _rate_per_s(exchange: ExchangeConfig) -> float | None:
     if exchange.rate_limit_per_s is not None or exchange.driver == "paper":
         return exchange.rate_limit_per_s
     return default_rate_per_s(exchange.driver)
+
+
+def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
+                   venues: dict[str, PaperVenue]) -> ClientFactory:
+    """What makes the clients of `exchange`: ccxt binance, or the paper venue, opened in
+    `state_dir` and added to `venues` (its owner closes it)."""
+    if exchange.driver == "binance":
+        api_key, secret = exchange.credentials()
+        log.info("exchange %s: %s driver, credentials loaded", exchange.name, exchange.driver)
+        settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms)
+        # called in each ExchangeActor's start: one ccxt instance per actor
+        return lambda: build_binance(settings)
+    venue = PaperVenue(state_dir / f"paper-{exchange.name}.sqlite", clock=clock.now)
+    venues[exchange.name] = venue
+    faults = PaperFaults(**vars(exchange.faults))
+    started = clock.now()
+
+    def factory() -> ExchangeClient:
+        return PaperExchange(venue, account=exchange.account, faults=faults,
+                             sleep=clock.sleep, clock=clock.now, started=started)
+
+    return factory
 
 
 class ActorSystem:
@@ -172,7 +195,8 @@ class ActorSystem:
             board=self.board,
             clock=self.clock,
         )
-        factory = self.clients.get(exchange.name) or self._client_factory(exchange)
+        factory = (self.clients.get(exchange.name)
+                   or client_factory(exchange, self.config.state_dir, self.clock, self.venues))
         names = [worker_name(exchange.name, i) for i in range(exchange.concurrency)]
         # the reconciler's queries get a worker of their own: they never hold up orders
         names.append(side_worker_name(exchange.name))
@@ -182,26 +206,6 @@ class ActorSystem:
     def _worker_starter(self, name: str, link: ExchangeLink, factory: ClientFactory,
                         seed: int) -> Callable[[], Any]:
         return lambda: ExchangeActor.start(self.registry, name, link, factory, seed=seed)
-
-    def _client_factory(self, exchange: ExchangeConfig) -> ClientFactory:
-        if exchange.driver == "binance":
-            api_key, secret = exchange.credentials()
-            log.info("exchange %s: %s driver, credentials loaded", exchange.name,
-                     exchange.driver)
-            settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms)
-            # called in each ExchangeActor's start: one ccxt instance per actor
-            return lambda: build_binance(settings)
-        venue = PaperVenue(self.config.state_dir / f"paper-{exchange.name}.sqlite",
-                           clock=self.clock.now)
-        self.venues[exchange.name] = venue
-        faults = PaperFaults(**vars(exchange.faults))
-        started, clock = self.clock.now(), self.clock
-
-        def factory() -> ExchangeClient:
-            return PaperExchange(venue, account=exchange.account, faults=faults,
-                                 sleep=clock.sleep, clock=clock.now, started=started)
-
-        return factory
 
     def _load_markets(self) -> None:
         """Markets of every exchange not loaded yet; one that cannot be reached now is

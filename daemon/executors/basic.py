@@ -1,0 +1,292 @@
+"""BasicOrderExecutor: direct exchange calls with simple retries, no actors, no ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from actors.exchange_link import Attempts
+from actors.exchanges.errors import HALT, REJECT, RESOLVE, classify, describe
+from actors.exchanges.paper import PaperVenue
+from actors.messages import OrderView
+from actors.order_stats import OrderStats
+from actors.orders import IllegalTransition, Order, adopt, rfc3339
+from actors.runtime import Clock
+from daemon.commands import check_exchange
+from daemon.config import Config
+from daemon.executor_config import executor_config
+from daemon.executors.direct import DirectExchange
+from daemon.executors.interface import ConfigDict, OrderExecutionInterface
+from daemon.system import ClientFactory, client_factory
+from protocol.errors import ProtocolError
+from protocol.messages import OrderRef
+from protocol.validation import parse_order_ref, parse_submit
+
+
+class BasicOrderExecutor(OrderExecutionInterface):
+    """Orders sent straight to the exchange from the caller's task, retried on the
+    `[retry]` settings where the error table says a re-send is safe. Orders are kept
+    in memory only: nothing survives the process, nothing is tracked in the
+    background, and a create whose outcome is unknown is looked up once, never sent
+    again (it stays `unknown` until `get_order_status` finds it). For a durable
+    ledger, resolution, circuit breakers and tracking use ReliableOrderExecutor.
+
+    The config is the library's dict (`daemon.executor_config`); the paper venue
+    keeps its book in `state_dir`. `wait` is accepted for the interface's sake:
+    every answer comes once the exchange has answered.
+    """
+
+    def __init__(self, config: ConfigDict | None = None, *, base_dir: Path | None = None,
+                 clock: Clock | None = None, clients: dict[str, ClientFactory] | None = None,
+                 seed: int | None = None) -> None:
+        """`clients` replaces the client of an exchange; `seed` fixes the backoff jitter."""
+        self._base_dir = base_dir
+        self._config = executor_config(config, base_dir) if config is not None else None
+        self._clock = clock or Clock()
+        self._clients = clients or {}
+        self._rng = random.Random(seed)
+        self._exchanges: dict[str, DirectExchange] = {}
+        self._venues: dict[str, PaperVenue] = {}
+        self._orders: dict[str, Order] = {}
+        self._creating: dict[str, asyncio.Event] = {}
+        """Orders whose create is in flight; set once it has ended."""
+        self._stats = OrderStats()
+
+    @property
+    def config(self) -> Config | None:
+        return self._config
+
+    async def configure(self, config: ConfigDict | None = None) -> None:
+        """Open a client per configured exchange (closing any open ones first)."""
+        if config is not None or self._config is None:
+            self._config = executor_config(config, self._base_dir)
+        await self.close()
+        await asyncio.to_thread(self._open, self._config)
+
+    def _open(self, config: Config) -> None:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        for exchange in config.exchanges:
+            factory = self._clients.get(exchange.name) or client_factory(
+                exchange, config.state_dir, self._clock, self._venues)
+            self._exchanges[exchange.name] = DirectExchange(
+                exchange.name, factory(), config.retry, self._rng)
+
+    async def execute_order(self, order: Mapping[str, Any],
+                            wait: str = "accepted") -> dict[str, Any]:
+        config = self._running()
+        spec = parse_submit({"order": dict(order), "wait": wait}).order
+        exchange = self._exchange(spec.exchange or config.default_exchange)
+        cid = spec.client_order_id or f"{config.orders.client_id_prefix}{uuid.uuid4().hex}"
+        spec = spec.normalized(config.default_exchange, cid)
+        reads, sends = Attempts(), Attempts()
+        try:
+            if spec.symbol not in await self._markets(exchange, reads):
+                raise ProtocolError("unknown_symbol", f"{spec.symbol} is not a market of "
+                                    f"{exchange.name}", field="symbol")
+            # from this check to the order's entry in the map nothing awaits: a concurrent
+            # submit of the same client_order_id finds it, and is not sent twice
+            existing = self._orders.get(cid)
+            if existing is not None:
+                if not existing.same_spec(spec):
+                    raise ProtocolError("duplicate_client_order_id", f"client_order_id {cid!r}"
+                                        " is already used by a different order",
+                                        field="client_order_id")
+                return await self._outcome_of(existing)
+            placed = Order.from_spec(spec, self._clock.now())
+            self._orders[cid] = placed
+            self._creating[cid] = created = asyncio.Event()
+            started = self._clock.monotonic()
+            try:
+                self._adopt(placed, await exchange.create(placed, sends))
+            except Exception as exc:  # noqa: BLE001 - every exchange failure is judged below
+                await self._create_failed(exchange, placed, exc, reads)
+            finally:
+                placed.attempts = sends.sends
+                self._stats.submit_latency_s.append(self._clock.monotonic() - started)
+                del self._creating[cid]
+                created.set()
+        finally:
+            self._count(reads)
+            self._count(sends)
+        return placed.to_wire()
+
+    async def _outcome_of(self, order: Order) -> dict[str, Any]:
+        """A submit of an order already placed: its state once its create has ended."""
+        created = self._creating.get(order.client_order_id)
+        if created is not None:
+            await created.wait()
+        if self._orders.get(order.client_order_id) is not order:
+            raise ProtocolError("exchange_unavailable", f"the first submit of "
+                                f"{order.client_order_id} failed; submit it again",
+                                retry_after_s=1.0)
+        return order.to_wire()
+
+    async def _create_failed(self, exchange: DirectExchange, order: Order, error: Exception,
+                             attempts: Attempts) -> None:
+        rule = classify(error)
+        order.last_error = {"code": rule.code, "message": describe(error)}
+        if rule.action == RESOLVE:  # it may have landed: look, never send it again
+            order.move_to("unknown", self._clock.now())
+            await self._refresh(exchange, order, attempts)
+        elif rule.action in (REJECT, HALT):
+            order.move_to("rejected", self._clock.now())
+        else:  # retries spent on errors known to leave no order: the caller may try again
+            del self._orders[order.client_order_id]
+            code = "rate_limited" if rule.code == "rate_limited" else "exchange_unavailable"
+            raise ProtocolError(code, f"{exchange.name}: {describe(error)}", retry_after_s=1.0)
+
+    async def get_order_status(self, client_order_id: str | None = None,
+                               order_id: str | None = None) -> dict[str, Any]:
+        """The order, looked up on the exchange unless terminal; when the lookup fails,
+        as last known."""
+        order = self._find(parse_order_ref({"client_order_id": client_order_id,
+                                            "order_id": order_id}))
+        if not order.terminal:
+            attempts = Attempts()
+            await self._refresh(self._exchange(order.exchange), order, attempts)
+            self._count(attempts)
+        return order.to_wire()
+
+    async def cancel_order(self, client_order_id: str | None = None,
+                           order_id: str | None = None) -> dict[str, Any]:
+        order = self._find(parse_order_ref({"client_order_id": client_order_id,
+                                            "order_id": order_id}))
+        exchange = self._exchange(order.exchange)
+        attempts = Attempts()
+        try:
+            if not order.terminal:
+                self._adopt(order, await exchange.cancel(order, attempts))
+        except Exception as exc:  # noqa: BLE001 - the order's state tells what happened
+            order.last_error = {"code": classify(exc).code, "message": describe(exc)}
+            await self._refresh(exchange, order, attempts)
+            if not order.terminal:
+                raise ProtocolError("exchange_unavailable", f"{exchange.name}: cancel of "
+                                    f"{order.client_order_id} failed: {describe(exc)}",
+                                    retry_after_s=1.0) from None
+        finally:
+            self._count(attempts)
+        if order.status != "canceled":
+            raise ProtocolError("not_cancelable", f"order {order.client_order_id} is "
+                                f"{order.status}")
+        return order.to_wire()
+
+    async def get_execution_stats(self) -> dict[str, Any]:
+        """Counts by status, sends, retries and submit latency of this process's orders."""
+        orders = self._orders.values()
+        return {
+            "orders_by_status": dict(Counter(o.status for o in orders)),
+            "live_orders": sum(1 for o in orders if not o.terminal),
+            "sends": self._stats.sends,
+            "retries": self._stats.retries,
+            "submit_latency": self._stats.latency(),
+        }
+
+    async def reconcile_orders(self, exchange: str | None = None) -> dict[str, Any]:
+        """Look up every order not terminal, and list the exchange's open orders this
+        executor does not know; the report has the daemon's layout, without repairs
+        beyond taking the exchange's state."""
+        config = self._running()
+        names = [e.name for e in config.exchanges] if exchange is None else [exchange]
+        started = self._clock.now()
+        sections = {name: await self._reconcile(self._exchange(name)) for name in names}
+        return {"run_id": uuid.uuid4().hex, "started_at": rfc3339(started),
+                "finished_at": rfc3339(self._clock.now()), "exchanges": sections}
+
+    async def _reconcile(self, exchange: DirectExchange) -> dict[str, Any]:
+        attempts, discrepancies, errors = Attempts(), [], []
+        live = [o for o in self._orders.values()
+                if o.exchange == exchange.name and not o.terminal]
+        for order in live:
+            before = order.status
+            await self._refresh(exchange, order, attempts)
+            if order.status != before:
+                discrepancies.append({"kind": "status_mismatch",
+                                      "client_order_id": order.client_order_id,
+                                      "order_id": order.order_id, "ledger": before,
+                                      "exchange": order.status, "repair": "applied"})
+        try:
+            open_orders = await exchange.open_orders(attempts)
+        except Exception as exc:  # noqa: BLE001 - reported, never read as "no orders"
+            open_orders = []
+            errors.append({"query": "open_orders", "code": classify(exc).code,
+                           "error": describe(exc)})
+        known = {o.order_id for o in self._orders.values()}
+        for view in open_orders:
+            if view.order_id not in known:
+                discrepancies.append({"kind": "unknown_on_exchange",
+                                      "client_order_id": view.client_order_id,
+                                      "order_id": view.order_id, "ledger": None,
+                                      "exchange": view.status, "repair": None})
+        self._count(attempts)
+        counts = {"ledger_orders": sum(1 for o in self._orders.values()
+                                       if o.exchange == exchange.name),
+                  "ledger_live": len(live), "exchange_open": len(open_orders),
+                  "discrepancies": len(discrepancies)}
+        return {"counts": counts, "discrepancies": discrepancies, "errors": errors}
+
+    async def close(self) -> None:
+        """Close the paper venues; the in-memory orders are forgotten."""
+        venues = list(self._venues.values())
+        self._venues.clear()
+        self._exchanges.clear()
+        self._orders.clear()
+        for venue in venues:
+            await asyncio.to_thread(venue.close)
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _running(self) -> Config:
+        if self._config is None or not self._exchanges:
+            raise RuntimeError("the executor is not configured: await configure() first, "
+                               "or use it as `async with`")
+        return self._config
+
+    def _exchange(self, name: str) -> DirectExchange:
+        config = self._running()
+        check_exchange(name, [e.name for e in config.exchanges])
+        return self._exchanges[name]
+
+    async def _markets(self, exchange: DirectExchange, attempts: Attempts) -> dict[str, Any]:
+        try:
+            return await exchange.markets(attempts)
+        except Exception as exc:  # noqa: BLE001 - said as the protocol says it
+            raise ProtocolError("exchange_unavailable", f"the markets of {exchange.name} "
+                                f"cannot be loaded: {describe(exc)}", retry_after_s=5.0) from None
+
+    def _find(self, ref: OrderRef) -> Order:
+        if ref.client_order_id is not None:
+            order = self._orders.get(ref.client_order_id)
+        else:
+            order = next((o for o in self._orders.values() if o.order_id == ref.order_id), None)
+        if order is None:
+            which = ref.client_order_id or ref.order_id
+            raise ProtocolError("not_found", f"no order {which!r} placed by this executor")
+        return order
+
+    async def _refresh(self, exchange: DirectExchange, order: Order,
+                       attempts: Attempts) -> None:
+        """Take the exchange's view of `order`; a failed lookup leaves it as it was."""
+        try:
+            view = await exchange.fetch(order, attempts)
+        except Exception as exc:  # noqa: BLE001 - the order stays as last known
+            if order.status == "unknown":
+                order.last_error = {"code": classify(exc).code, "message": describe(exc)}
+            return
+        self._adopt(order, view)
+
+    def _adopt(self, order: Order, view: OrderView) -> None:
+        if order.terminal:
+            return
+        with contextlib.suppress(IllegalTransition):  # an older view than ours: keep ours
+            adopt(order, view, self._clock.now(), keep_status=False)
+
+    def _count(self, attempts: Attempts) -> None:
+        self._stats.sends += attempts.sends
+        self._stats.retries += attempts.retries
+
