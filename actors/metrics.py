@@ -116,9 +116,11 @@ class Metrics:
 
     # --- helpers that set several series at once ----------------------------------------
 
-    def set_state(self, current: str) -> None:
+    def watch_state(self, current: Callable[[], str]) -> None:
+        """The daemon's state, read at scrape."""
         for state in STATES:
-            self.daemon_state.labels(state).set(1 if state == current else 0)
+            self.daemon_state.labels(state).set_function(
+                lambda state=state: 1.0 if current() == state else 0.0)  # type: ignore[misc]
 
     def set_circuit(self, exchange: str, current: str, errors_per_minute: float) -> None:
         for state in CIRCUIT_STATES:

@@ -97,7 +97,6 @@ class MetricsActor(SupervisedActor):
         }
 
     def on_start(self) -> None:
-        self.metrics.set_state(self.state.value)
         self.sinks = build_sinks(self.alert_settings, self.metrics, self.clock.sleep)
         if self.settings.listen:
             host, port = self.settings.address()
@@ -148,7 +147,6 @@ class MetricsActor(SupervisedActor):
 
     def _tick(self, _msg: MetricsTick) -> None:
         current = self.state.value
-        self.metrics.set_state(current)
         if current == "halted" and self._last_state != "halted":
             self._alert(Alert("daemon_halted", "critical",
                               f"submits halted: {self.state.reason or 'no reason given'}"))

@@ -108,6 +108,7 @@ class ActorSystem:
         # one code path: without an endpoint the registry is simply never scraped
         self.metrics = Metrics()
         self.metrics.watch_actors(self.registry.health)
+        self.metrics.watch_state(lambda: self.state.value)
         self.events: EventSink = events or NoEvents()
         self.clients = clients or {}
         self.risk = risk
