@@ -91,7 +91,6 @@ class MetricsActor(SupervisedActor):
         self.limiter = RepeatLimiter(alerts.repeat_interval_s, clock.monotonic)
         self.sinks: list[SinkWorker] = []
         self._server: Any = None
-        self._last_state = ""
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Alert: self._alert, MetricsTick: self._tick, ReloadAlerts: self._reload,
         }
@@ -146,11 +145,6 @@ class MetricsActor(SupervisedActor):
     # --- periodic --------------------------------------------------------------------
 
     def _tick(self, _msg: MetricsTick) -> None:
-        current = self.state.value
-        if current == "halted" and self._last_state != "halted":
-            self._alert(Alert("daemon_halted", "critical",
-                              f"submits halted: {self.state.reason or 'no reason given'}"))
-        self._last_state = current
         # while CircuitActor restarts, the next tick refreshes the circuits
         with contextlib.suppress(pykka.ActorDeadError, KeyError):
             self.registry.ref(CIRCUIT_ACTOR).tell(DescribeCircuits(self._circuits))

@@ -113,6 +113,7 @@ class ActorSystem:
         self.clients = clients or {}
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
+        self.state.on_change = self._state_changed
         self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
         self.markets: dict[str, frozenset[str]] = {}
@@ -125,6 +126,11 @@ class ActorSystem:
 
     def _halt(self, reason: str) -> None:
         self.state.set("halted", reason)
+
+    def _state_changed(self, state: str, reason: str | None) -> None:
+        if state == "halted":
+            self.alerter.alert(Alert("daemon_halted", "critical",
+                                     f"submits halted: {reason or 'no reason given'}"))
 
     def escalate(self, reason: str) -> None:
         """A restart storm: alert, then do what the owner of the system asked for."""
