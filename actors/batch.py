@@ -8,10 +8,12 @@ exchange requests delivered, so nothing leaves the actor that is not durable.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from actors.ledger import Ledger
+from actors.metrics import Metrics
 from actors.orders import Order
 from actors.runtime import EventSink
 from protocol.codec import encode_event
@@ -23,8 +25,9 @@ class Batch:
     """The work of one batch; used by OrderActor's thread only."""
 
     def __init__(self, ledger: Ledger, events: EventSink,
-                 schedule_flush: Callable[[], None]) -> None:
+                 schedule_flush: Callable[[], None], metrics: Metrics | None = None) -> None:
         self.ledger = ledger
+        self.metrics = metrics or Metrics()
         self._events_sink = events
         self._schedule_flush = schedule_flush
         self._scheduled = False
@@ -64,7 +67,13 @@ class Batch:
         actions, self._after_commit = self._after_commit, []
         if events:
             self.ledger.stage_meta(EVENT_SEQ_KEY, str(self.seq + len(events)))
-        self.ledger.commit()
+        if self.ledger.dirty:
+            started = time.perf_counter()
+            rows = self.ledger.commit()
+            self.metrics.commit_duration.observe(time.perf_counter() - started)
+            self.metrics.commit_group.observe(rows)
+        if events:
+            self.metrics.events_published.inc(len(events))
         for order in events:
             self.seq += 1
             self._events_sink.publish(encode_event(self.seq, order))

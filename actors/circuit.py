@@ -23,6 +23,7 @@ from typing import Any
 import pybreaker
 
 from actors.alerts import Alert, Alerter
+from actors.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +230,10 @@ class Circuits:
     """The breakers of every exchange; used by one thread (CircuitActor's)."""
 
     def __init__(self, exchanges: list[str], settings: BreakerSettings, board: CircuitBoard,
-                 clock: Callable[[], float], alerter: Alerter) -> None:
+                 clock: Callable[[], float], alerter: Alerter,
+                 metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self._metrics = metrics or Metrics()
         self.board = board
         self._clock = clock
         self._alerter = alerter
@@ -243,6 +246,8 @@ class Circuits:
             fail_max=settings.fail_max, reset_timeout=settings.cool_down_seconds,
             state_storage=self._storage[name], listeners=[listener], name=name)
             for name in exchanges}
+        for name in exchanges:
+            self._metrics.set_circuit(name, CLOSED, 0.0)
 
     def state(self, exchange: str) -> str:
         return _WIRE[self._breakers[exchange].current_state]
@@ -298,6 +303,8 @@ class Circuits:
         opened = now if state == OPEN else self.board.view(exchange).opened_at
         self.board.publish(exchange, CircuitView(state, opened, self.settings.cool_down_seconds))
         log.warning("circuit of %s is now %s", exchange, state)
+        self._metrics.circuit_transitions.labels(exchange, state).inc()
+        self._metrics.set_circuit(exchange, state, self.errors_per_minute(exchange))
         if state == OPEN:
             self._alerter.alert(Alert(
                 "circuit_open", "critical", f"circuit of {exchange} opened",

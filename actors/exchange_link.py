@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, CircuitOpen, MayCall, Outcome, Permit
 from actors.exchanges.errors import RETRY, Rule, classify
+from actors.metrics import Metrics
 from actors.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.runtime import Clock
 from actors.supervisor import ASK_TIMEOUT_S, Registry
@@ -32,6 +34,7 @@ class ExchangeLink:
     limiter: RateLimiter
     board: CircuitBoard
     clock: Clock
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class CallFailed(Exception):
@@ -75,27 +78,38 @@ class Caller:
             self._permit()
             self.link.limiter.acquire()
             attempts.sends += 1
+            started = time.perf_counter()
             try:
                 result = request()
             except Exception as exc:
                 rule = classify(exc)
+                self._measure(op, started, rule.code)
                 self._tell_outcome(rule.transient, type(exc).__name__)
                 retry_after = self._retry_after(exc)
                 if not self._may_retry(op, exc, rule, attempts.retries):
                     raise CallFailed(exc, rule, attempts.sends, attempts.retries,
                                      retry_after) from exc
                 attempts.retries += 1
+                self.link.metrics.retries.labels(self.link.exchange).inc()
                 self.link.clock.sleep(self.link.policy.delay(
                     attempts.retries, self.rng, retry_after))
                 continue
+            self._measure(op, started, None)
             self._tell_outcome(False, "")
             return result
+
+    def _measure(self, op: str, started: float, error: str | None) -> None:
+        metrics, exchange = self.link.metrics, self.link.exchange
+        metrics.request_duration.labels(exchange, op).observe(time.perf_counter() - started)
+        if error is not None:
+            metrics.request_errors.labels(exchange, error).inc()
 
     def _may_retry(self, op: str, error: BaseException, rule: Rule, retries: int) -> bool:
         if not self.link.policy.allows(op, error, rule, retries):
             return False
         if not self.link.budget.try_take():
             log.warning("retry budget of %s is empty: %s not retried", self.link.exchange, op)
+            self.link.metrics.retry_budget_exhausted.labels(self.link.exchange).inc()
             return False
         return True
 

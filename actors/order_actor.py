@@ -37,6 +37,7 @@ from actors.messages import (
     Tick,
     TradeView,
 )
+from actors.metrics import Metrics
 from actors.order_stats import OrderStats
 from actors.orders import ZERO, IllegalTransition, Order, adopt, fingerprint
 from actors.reconcile_messages import ApplyRepairs, Repair
@@ -98,8 +99,9 @@ class OrderActor(SupervisedActor):
 
     def __init__(self, registry: Registry, settings: OrderSettings, state: DaemonState,
                  events: EventSink, clock: Clock | None = None,
-                 alerter: Alerter | None = None) -> None:
+                 alerter: Alerter | None = None, metrics: Metrics | None = None) -> None:
         super().__init__(registry, NAME)
+        self.metrics = metrics or Metrics()
         self.settings = settings
         self.state = state
         self.events = events
@@ -130,7 +132,8 @@ class OrderActor(SupervisedActor):
 
     def on_start(self) -> None:
         self.ledger = Ledger(self.settings.ledger_path)
-        self.batch = Batch(self.ledger, self.events, lambda: self.actor_ref.tell(Flush()))
+        self.batch = Batch(self.ledger, self.events, lambda: self.actor_ref.tell(Flush()),
+                           self.metrics)
         self.live = {order.client_order_id: order for order in self.ledger.live()}
         self._recover()
 
@@ -183,6 +186,7 @@ class OrderActor(SupervisedActor):
         order = Order.from_spec(spec, self.clock.now())
         self.live[cid] = order
         self.submitted_at[cid] = self.clock.monotonic()
+        self.metrics.orders_submitted.labels(order.exchange).inc()
         self._stage(order)
         self._dispatch(order, PlaceOrder)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
@@ -292,7 +296,9 @@ class OrderActor(SupervisedActor):
         order.attempts += report.sends
         started = self.submitted_at.pop(cid, None)
         if started is not None and report.outcome != "failed":
-            self.stats.submit_latency_s.append(self.clock.monotonic() - started)
+            latency = self.clock.monotonic() - started
+            self.stats.submit_latency_s.append(latency)
+            self.metrics.submit_latency.labels(order.exchange).observe(latency)
         if report.error is not None and report.error.action == "halt":
             self.state.set("halted", f"{order.exchange}: {report.error.message}")
             log.error("halting: %s refused the account (%s)", order.exchange,
@@ -404,6 +410,8 @@ class OrderActor(SupervisedActor):
         if order.status not in UNRESOLVED:
             self.recovering.discard(cid)
         if order.terminal:
+            if cid in self.live:
+                self.metrics.orders_finished.labels(order.exchange, order.status).inc()
             for table in (self.live, self.refreshed, self.resend_at, self.submitted_at):
                 table.pop(cid, None)
             self.resolver.drop(cid)
@@ -456,11 +464,17 @@ class OrderActor(SupervisedActor):
         self._find_stale_creates(now)
         self._refresh_due(now)
         self._refresh_prices(now)
+        self._gauges(now)
         for cid, age in self.resolver.overdue(now):
             log.warning("order %s unresolved for %.0f s", cid, age)
             self.alerter.alert(Alert("unknown_order_age", "warning",
                                      f"an order is unresolved for {age:.0f} s",
                                      {"exchange": self.live[cid].exchange}))
+
+    def _gauges(self, now: float) -> None:
+        self.metrics.open_orders.set(len(self.live))
+        self.metrics.unknown_orders.set(len(self.resolver.cases))
+        self.metrics.unknown_oldest_age.set(self.resolver.oldest_age(now))
 
     def _resend_due(self, now: float) -> None:
         for cid in [c for c, at in self.resend_at.items() if at <= now]:

@@ -22,6 +22,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from actors.alerts import Alert, Alerter, LogAlerter
 from actors.ledger_reader import LedgerReader
 from actors.messages import OrderTicket, OrderView, TradeView
+from actors.metrics import Metrics
+from actors.monitoring import alert_on_failure, log_execution_time, track_metrics
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.orders import rfc3339
 from actors.reconcile import ExchangeCheck, ExchangeQueries, ReconcileSettings, Section
@@ -86,20 +88,26 @@ class ReconcilerActor(SupervisedActor):
 
     def __init__(self, registry: Registry, settings: ReconcilerSettings,
                  clock: Clock | None = None, alerter: Alerter | None = None,
-                 queries: Callable[[str], ExchangeQueries] | None = None) -> None:
+                 queries: Callable[[str], ExchangeQueries] | None = None,
+                 metrics: Metrics | None = None) -> None:
         super().__init__(registry, NAME)
         self.settings = settings
         self.clock = clock or Clock()
         self.alerter: Alerter = alerter or LogAlerter()
+        self.metrics = metrics or Metrics()
+        self._run_once = log_execution_time(level=logging.INFO)(
+            alert_on_failure(self.alerter, "reconciliation_failed")(
+                track_metrics(self.metrics, "reconciliation_run")(self.run)))
         self.queries = queries or (
             lambda name: ActorQueries(registry, name, settings.ask_timeout_s))
         self._handlers = {RunReconciliation: self._run_requested}
 
     def _run_requested(self, message: RunReconciliation) -> Any:
         try:
-            report = self.run(message.exchange)
+            report = self._run_once(message.exchange)
         except Exception as exc:
             log.exception("reconciliation failed")
+            self.metrics.reconciliation_runs.labels("failed").inc()
             if message.reply is None:
                 raise
             message.reply(ProtocolError("internal", f"reconciliation failed: {exc}"))
@@ -118,7 +126,7 @@ class ReconcilerActor(SupervisedActor):
             for name in names:
                 check = ExchangeCheck(name, reader, self.queries(name), self.settings.check,
                                       self.clock)
-                sections[name] = self._finish(run_id, check.run())
+                sections[name] = self._finish(run_id, name, check.run())
         finally:
             reader.close()
         report = {"run_id": run_id, "started_at": rfc3339(started),
@@ -126,17 +134,19 @@ class ReconcilerActor(SupervisedActor):
         append_report(self.settings.report_file, report, self.settings.history_days,
                       self.clock.now())
         self._alert(run_id, sections)
+        self._count(sections)
         log.info("reconciliation %s done: %s", run_id,
                  {n: s["counts"] for n, s in sections.items()})
         return report
 
-    def _finish(self, run_id: str, section: Section) -> dict[str, Any]:
+    def _finish(self, run_id: str, exchange: str, section: Section) -> dict[str, Any]:
         results = self._apply(run_id, section)
         counts = dict(section.counts)
         counts["discrepancies"] = len(section.discrepancies)
         counts["repairs"] = sum(1 for r in results if r.get("applied"))
         for item in section.discrepancies:
             counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+            self.metrics.discrepancies.labels(exchange, item["kind"]).inc()
         return {"counts": counts, "discrepancies": section.discrepancies[:MAX_LISTED],
                 "repairs": results[:MAX_LISTED], "errors": section.errors}
 
@@ -161,6 +171,12 @@ class ReconcilerActor(SupervisedActor):
                                        "error": "the order actor did not confirm the repairs"})
                 break
         return results
+
+    def _count(self, sections: dict[str, Any]) -> None:
+        errors = any(section["errors"] for section in sections.values())
+        self.metrics.reconciliation_runs.labels("errors" if errors else "ok").inc()
+        if not errors:
+            self.metrics.reconciliation_last_success.set(self.clock.now())
 
     def _alert(self, run_id: str, sections: dict[str, Any]) -> None:
         for name, section in sections.items():

@@ -20,6 +20,8 @@ class DaemonState:
         self.reason: str | None = None
         self.started = clock()
         self._clock = clock
+        self.on_change: Callable[[str, str | None], None] | None = None
+        """Called with (state, reason) after each change of state."""
 
     @property
     def value(self) -> str:
@@ -30,8 +32,11 @@ class DaemonState:
         with self._lock:
             if self._state == "stopping":
                 return
+            changed = state != self._state
             self._state = state
             self.reason = reason
+        if changed and self.on_change is not None:
+            self.on_change(state, reason)
 
     def uptime(self) -> float:
         return self._clock() - self.started

@@ -123,6 +123,7 @@ class Daemon:
     def _register_reload_hooks(self) -> None:
         self.reloader.register(self._reload_log_level)
         self.reloader.register(self._reload_risk)
+        self.reloader.register(self.system.reload_alerts)
         curve = self.curve
         if curve is not None:
             self.reloader.register(lambda _config: curve.reload_clients())

@@ -8,7 +8,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actors.alert_sinks import AlertSettings
 from actors.circuit import BreakerSettings
+from actors.metrics_actor import MetricsSettings
 from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
 from actors.schedule import DAYS, INTERVALS
@@ -298,6 +300,8 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     reporting: ReportingConfig = field(default_factory=ReportingConfig)
     reconciliation: ReconciliationConfig = field(default_factory=ReconciliationConfig)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def check(self, key: str) -> None:
         if not self.exchanges:

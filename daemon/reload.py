@@ -46,7 +46,7 @@ class Reloader:
             log.warning("reload: changes to %s need a restart and were not applied",
                         ", ".join(ignored))
         self.config = dataclasses.replace(
-            self.config, log_level=new.log_level,
+            self.config, log_level=new.log_level, alerts=new.alerts,
             exchanges=tuple(dataclasses.replace(old, risk=fresh.risk)
                             for old, fresh in zip(self.config.exchanges, new.exchanges,
                                                   strict=False)))
@@ -54,8 +54,8 @@ class Reloader:
 
 
 def _needs_restart(old: Config, new: Config) -> list[str]:
-    keys = [f.name for f in dataclasses.fields(Config) if f.name not in ("log_level",
-                                                                          "exchanges")]
+    keys = [f.name for f in dataclasses.fields(Config)
+            if f.name not in ("log_level", "exchanges", "alerts")]
     changed = [key for key in keys if getattr(old, key) != getattr(new, key)]
     def without_risk(config: Config) -> list[ExchangeConfig]:
         return [dataclasses.replace(e, risk=RiskConfig()) for e in config.exchanges]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.alerts import Alerter, LogAlerter
+from actors.alerts import Alert, Alerter
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, Circuits
 from actors.circuit_actor import CircuitActor
@@ -22,6 +22,10 @@ from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
 from actors.messages import Flush, RefreshPrices, Tick
+from actors.metrics import Metrics
+from actors.metrics_actor import NAME as METRICS_ACTOR
+from actors.metrics_actor import AlertRouter, MetricsActor, MetricsTick, ReloadAlerts
+from actors.monitoring import log_execution_time
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import IsRecovered, OrderActor, OrderSettings
 from actors.reconcile import ReconcileSettings
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1
 MARKETS_TIMEOUT_S = 30.0
 MARKETS_RETRY_TICKS = 50
+METRICS_TICKS = 10
 ClientFactory = Callable[[], ExchangeClient]
 
 
@@ -117,27 +122,50 @@ class ActorSystem:
                  escalate: Callable[[str], None] | None = None) -> None:
         """`clients` replaces the configured client of an exchange (embedding, tests);
         `risk` is shared with whoever reloads it; `escalate` is told when a restart storm
-        needs the process to stop."""
+        needs the process to stop; `alerter` also receives every alert the system raises."""
         self.config = config
         self.clock = clock or Clock()
-        self.alerter = alerter or LogAlerter()
+        self.extra_alerter = alerter
+        self.registry = Registry()
+        self.alerter: Alerter = AlertRouter(self.registry)
+        # one code path: without an endpoint the registry is simply never scraped
+        self.metrics = Metrics()
+        self.metrics.watch_actors(self.registry.health)
+        self.metrics.watch_state(lambda: self.state.value)
         self.events: EventSink = events or NoEvents()
         self.clients = clients or {}
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
-        self.escalate = escalate or self._halt
-        self.registry = Registry()
+        self.state.on_change = self._state_changed
+        self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
         self.markets: dict[str, frozenset[str]] = {}
         names = [e.name for e in config.exchanges]
         self.board = CircuitBoard(names, self.clock.monotonic)
         self.circuits = Circuits(names, config.circuit_breaker, self.board,
-                                 self.clock.monotonic, self.alerter)
+                                 self.clock.monotonic, self.alerter, self.metrics)
         self._ticker_stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
 
     def _halt(self, reason: str) -> None:
         self.state.set("halted", reason)
+
+    def _state_changed(self, state: str, reason: str | None) -> None:
+        if state == "halted":
+            self.alerter.alert(Alert("daemon_halted", "critical",
+                                     f"submits halted: {reason or 'no reason given'}"))
+
+    def escalate(self, reason: str) -> None:
+        """A restart storm: alert, then do what the owner of the system asked for."""
+        self.alerter.alert(Alert("restart_storm", "critical", reason))
+        self._escalate_to(reason)
+
+    def reload_alerts(self, config: Config) -> str:
+        """SIGHUP: new alert sinks and repeat interval."""
+        self.registry.tell(METRICS_ACTOR, ReloadAlerts(config.alerts))
+        sinks = [name for name in ("file", "exec", "webhook_url")
+                 if getattr(config.alerts, name) is not None]
+        return f"alert sinks: log{''.join(', ' + s for s in sinks)}"
 
     def start(self) -> None:
         """Start every actor and load the markets; the state stays `starting`.
@@ -155,10 +183,14 @@ class ActorSystem:
         registry.supervisor = Supervisor.start(
             registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
             self.escalate)
+        registry.start(METRICS_ACTOR, lambda: MetricsActor.start(
+            registry, self.metrics, self.config.metrics, self.config.alerts, self.state,
+            self.clock, self.extra_alerter))
         registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
         settings = order_settings(self.config, self.risk)
         registry.start(ORDER_ACTOR, lambda: OrderActor.start(
-            registry, settings, self.state, self.events, self.clock, self.alerter))
+            registry, settings, self.state, self.events, self.clock, self.alerter,
+            self.metrics))
         for exchange in self.config.exchanges:
             self._start_workers(exchange)
         self._load_markets()
@@ -166,7 +198,7 @@ class ActorSystem:
         registry.ask(ORDER_ACTOR, Flush())  # the ledger exists once OrderActor has started
         reconciler = reconciler_settings(self.config)
         registry.start(RECONCILER, lambda: ReconcilerActor.start(
-            registry, reconciler, self.clock, self.alerter))
+            registry, reconciler, self.clock, self.alerter, metrics=self.metrics))
         self._ticker.start()
 
     def wait_recovered(self, stop: threading.Event) -> None:
@@ -194,7 +226,9 @@ class ActorSystem:
             limiter=RateLimiter(_rate_per_s(exchange), self.clock.monotonic, self.clock.sleep),
             board=self.board,
             clock=self.clock,
+            metrics=self.metrics,
         )
+        self.metrics.retry_budget.labels(exchange.name).set_function(link.budget.level)
         factory = (self.clients.get(exchange.name)
                    or client_factory(exchange, self.config.state_dir, self.clock, self.venues))
         names = [worker_name(exchange.name, i) for i in range(exchange.concurrency)]
@@ -207,6 +241,7 @@ class ActorSystem:
                         seed: int) -> Callable[[], Any]:
         return lambda: ExchangeActor.start(self.registry, name, link, factory, seed=seed)
 
+    @log_execution_time(level=logging.INFO)
     def _load_markets(self) -> None:
         """Markets of every exchange not loaded yet; one that cannot be reached now is
         tried again later (its submits get exchange_unavailable meanwhile)."""
@@ -240,5 +275,7 @@ class ActorSystem:
         while not self._ticker_stop.wait(TICK_S):
             self.registry.tell(ORDER_ACTOR, Tick(self.clock.monotonic()))
             ticks += 1
+            if ticks % METRICS_TICKS == 0:
+                self.registry.tell(METRICS_ACTOR, MetricsTick())
             if ticks % MARKETS_RETRY_TICKS == 0 and len(self.markets) < len(self.config.exchanges):
                 self._load_markets()

@@ -1,0 +1,152 @@
+"""The Prometheus metrics of orderd, built on a given registry.
+
+prometheus_client metrics are thread-safe, so every actor updates them directly
+(one call per event, no message). Labels are bounded: exchange names, order
+statuses, error codes and actor names come from the configuration or from fixed
+tables; never an order id, a run id or anything secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from actors.runtime import STATES
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0)
+COMMIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+GROUP_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+CIRCUIT_STATES = ("closed", "open", "half_open")
+
+
+class Metrics:
+    """Every metric family of orderd, on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        """A private registry (that nobody scrapes) when none is given: library use."""
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.orders_submitted = Counter(
+            "orderd_orders_submitted", "New orders recorded, by exchange.", ["exchange"],
+            registry=r)
+        self.orders_finished = Counter(
+            "orderd_orders", "Orders that reached a final status, by exchange and status.",
+            ["exchange", "status"], registry=r)
+        self.submit_latency = Histogram(
+            "orderd_submit_latency_seconds",
+            "From the submit reaching the order actor to the exchange's answer.",
+            ["exchange"], buckets=LATENCY_BUCKETS, registry=r)
+        self.open_orders = Gauge(
+            "orderd_open_orders", "Orders not yet in a final status.", registry=r)
+        self.unknown_orders = Gauge(
+            "orderd_unknown_orders", "Orders whose exchange outcome is being resolved.",
+            registry=r)
+        self.unknown_oldest_age = Gauge(
+            "orderd_unknown_order_oldest_age_seconds",
+            "Age of the oldest order whose outcome is being resolved (0 when none).",
+            registry=r)
+        self.request_duration = Histogram(
+            "orderd_exchange_request_duration_seconds",
+            "One request to an exchange, by exchange and operation.",
+            ["exchange", "op"], buckets=LATENCY_BUCKETS, registry=r)
+        self.request_errors = Counter(
+            "orderd_exchange_request_errors", "Failed exchange requests, by error class.",
+            ["exchange", "error"], registry=r)
+        self.retries = Counter(
+            "orderd_exchange_retries", "Exchange requests sent again after a failure.",
+            ["exchange"], registry=r)
+        self.retry_budget = Gauge(
+            "orderd_retry_budget_tokens", "Retries the exchange's retry budget still allows.",
+            ["exchange"], registry=r)
+        self.retry_budget_exhausted = Counter(
+            "orderd_retry_budget_exhausted",
+            "Failures not retried because the retry budget was empty.", ["exchange"],
+            registry=r)
+        self.circuit_state = Gauge(
+            "orderd_circuit_state", "1 for the current state of the exchange's circuit.",
+            ["exchange", "state"], registry=r)
+        self.circuit_transitions = Counter(
+            "orderd_circuit_transitions", "Circuit state changes, by the state entered.",
+            ["exchange", "state"], registry=r)
+        self.errors_per_minute = Gauge(
+            "orderd_exchange_errors_per_minute",
+            "Transient exchange errors per minute over the breaker's window.", ["exchange"],
+            registry=r)
+        self.reconciliation_runs = Counter(
+            "orderd_reconciliation_runs", "Reconciliation runs, by result (ok or failed).",
+            ["result"], registry=r)
+        self.discrepancies = Counter(
+            "orderd_reconciliation_discrepancies", "Discrepancies found, by exchange and kind.",
+            ["exchange", "kind"], registry=r)
+        self.reconciliation_last_success = Gauge(
+            "orderd_reconciliation_last_success_timestamp_seconds",
+            "When the last reconciliation run finished without errors (Unix time).",
+            registry=r)
+        self.commit_duration = Histogram(
+            "orderd_ledger_commit_duration_seconds", "One grouped ledger commit.",
+            buckets=COMMIT_BUCKETS, registry=r)
+        self.commit_group = Histogram(
+            "orderd_ledger_commit_orders", "Orders written by one grouped ledger commit.",
+            buckets=GROUP_BUCKETS, registry=r)
+        self.events_published = Counter(
+            "orderd_events_published", "Order events published.", registry=r)
+        self.daemon_state = Gauge(
+            "orderd_daemon_state", "1 for the daemon's current state.", ["state"], registry=r)
+        self.alerts = Counter(
+            "orderd_alerts", "Alerts raised, by name.", ["name"], registry=r)
+        self.alerts_suppressed = Counter(
+            "orderd_alerts_suppressed", "Repeats of an alert held back by rate limiting.",
+            ["name"], registry=r)
+        self.sink_failures = Counter(
+            "orderd_alert_sink_failures", "Alerts a sink could not deliver.", ["sink"],
+            registry=r)
+        self.calls = Counter(
+            "orderd_function_calls", "Calls of functions tracked with @track_metrics.",
+            ["function"], registry=r)
+        self.call_errors = Counter(
+            "orderd_function_errors", "Calls of tracked functions that raised.",
+            ["function"], registry=r)
+        self.call_duration = Histogram(
+            "orderd_function_duration_seconds", "Duration of calls of tracked functions.",
+            ["function"], buckets=LATENCY_BUCKETS, registry=r)
+
+    # --- helpers that set several series at once ----------------------------------------
+
+    def watch_state(self, current: Callable[[], str]) -> None:
+        """The daemon's state, read at scrape."""
+        for state in STATES:
+            self.daemon_state.labels(state).set_function(
+                lambda state=state: 1.0 if current() == state else 0.0)  # type: ignore[misc]
+
+    def set_circuit(self, exchange: str, current: str, errors_per_minute: float) -> None:
+        for state in CIRCUIT_STATES:
+            self.circuit_state.labels(exchange, state).set(1 if state == current else 0)
+        self.errors_per_minute.labels(exchange).set(errors_per_minute)
+
+    def watch_actors(self, health: Callable[[], dict[str, dict[str, object]]]) -> None:
+        """Actor liveness and restarts, read from the supervisor's registry at scrape."""
+        self.registry.register(_ActorCollector(health))
+
+    def names(self) -> set[str]:
+        """Every sample name this registry exposes now (for tests and the dashboard)."""
+        return {s.name for family in self.registry.collect() for s in family.samples}
+
+
+class _ActorCollector(Collector):
+    def __init__(self, health: Callable[[], dict[str, dict[str, object]]]) -> None:
+        self._health = health
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        restarts = CounterMetricFamily("orderd_actor_restarts",
+                                       "Restarts of each actor by the supervisor.",
+                                       labels=["actor"])
+        up = GaugeMetricFamily("orderd_actor_up", "1 while the actor is alive.",
+                               labels=["actor"])
+        for name, info in self._health().items():
+            restarts.add_metric([name], float(info["restarts"]))  # type: ignore[arg-type]
+            up.add_metric([name], 1.0 if info["alive"] else 0.0)
+        return [restarts, up]

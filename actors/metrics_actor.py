@@ -1,0 +1,155 @@
+"""MetricsActor: serves the Prometheus registry, refreshes the gauges and routes alerts.
+
+Alerts reach it by `tell` through `AlertRouter`, so raising one never blocks the
+caller. It rate-limits repeats, logs every alert, and hands each one to the
+configured sinks, which deliver from threads of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+from prometheus_client import start_http_server
+
+from actors.alert_sinks import AlertSettings, RepeatLimiter, SinkWorker, build_sinks, payload
+from actors.alerts import Alert, Alerter, LogAlerter
+from actors.circuit import NAME as CIRCUIT_ACTOR
+from actors.circuit import DescribeCircuits
+from actors.metrics import Metrics
+from actors.orders import rfc3339
+from actors.runtime import Clock, DaemonState
+from actors.supervisor import Registry, SupervisedActor
+
+log = logging.getLogger(__name__)
+
+NAME = "metrics"
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """[metrics] of the configuration."""
+
+    listen: str = ""
+    """HOST:PORT of the HTTP endpoint serving /metrics; empty: not served."""
+
+    def check(self, key: str) -> None:
+        if self.listen:
+            self.address(key)
+
+    def address(self, key: str = "metrics") -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{key}.listen: {self.listen!r} is not HOST:PORT")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsTick:
+    """Tell: refresh the gauges and evaluate the periodic alert rules."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadAlerts:
+    """Tell: use these alert settings (sinks, repeat interval) from now on."""
+
+    settings: AlertSettings
+    """The new [alerts] section."""
+
+
+class AlertRouter:
+    """The actor system's Alerter: hands each alert to MetricsActor without waiting."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._fallback = LogAlerter()
+
+    def alert(self, alert: Alert) -> None:
+        if not self._registry.tell(NAME, alert):
+            self._fallback.alert(alert)  # the log always gets it
+
+
+class MetricsActor(SupervisedActor):
+    """The registry's HTTP endpoint, periodic gauges and alert sinks."""
+
+    def __init__(self, registry: Registry, metrics: Metrics, settings: MetricsSettings,
+                 alerts: AlertSettings, state: DaemonState, clock: Clock,
+                 extra: Alerter | None = None) -> None:
+        """`extra` also receives every admitted alert (an embedding program's alerter)."""
+        super().__init__(registry, NAME)
+        self.metrics = metrics
+        self.settings = settings
+        self.alert_settings = alerts
+        self.state = state
+        self.clock = clock
+        self.extra = extra
+        self.log_alerter = LogAlerter()
+        self.limiter = RepeatLimiter(alerts.repeat_interval_s, clock.monotonic)
+        self.sinks: list[SinkWorker] = []
+        self._server: Any = None
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            Alert: self._alert, MetricsTick: self._tick, ReloadAlerts: self._reload,
+        }
+
+    def on_start(self) -> None:
+        self.sinks = build_sinks(self.alert_settings, self.metrics, self.clock.sleep)
+        if self.settings.listen:
+            host, port = self.settings.address()
+            self._server, _thread = start_http_server(port, host, registry=self.metrics.registry)
+            log.info("metrics on http://%s/metrics", self.settings.listen)
+
+    def on_stop(self) -> None:
+        self._release()
+
+    def on_crash(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
+
+    # --- alerts ----------------------------------------------------------------------
+
+    def _alert(self, alert: Alert) -> None:
+        suppressed = self.limiter.admit(alert)
+        if suppressed is None:
+            self.metrics.alerts_suppressed.labels(alert.name).inc()
+            return
+        self.metrics.alerts.labels(alert.name).inc()
+        self.log_alerter.alert(alert)
+        body = payload(alert, rfc3339(self.clock.now()), suppressed)
+        for sink in self.sinks:
+            sink.put(body)
+        if self.extra is not None:
+            try:
+                self.extra.alert(alert)
+            except Exception:  # an embedding program's alerter must not kill this actor
+                log.exception("alerter failed")
+
+    def _reload(self, msg: ReloadAlerts) -> None:
+        for sink in self.sinks:
+            sink.close()
+        self.alert_settings = msg.settings
+        self.limiter.interval_s = msg.settings.repeat_interval_s
+        self.sinks = build_sinks(msg.settings, self.metrics, self.clock.sleep)
+
+    # --- periodic --------------------------------------------------------------------
+
+    def _tick(self, _msg: MetricsTick) -> None:
+        # while CircuitActor restarts, the next tick refreshes the circuits
+        with contextlib.suppress(pykka.ActorDeadError, KeyError):
+            self.registry.ref(CIRCUIT_ACTOR).tell(DescribeCircuits(self._circuits))
+
+    def _circuits(self, circuits: dict[str, Any]) -> None:
+        """Runs in CircuitActor's thread; gauges are thread-safe."""
+        for exchange, info in circuits.items():
+            self.metrics.set_circuit(exchange, info["state"], info["errors_per_minute"])
