@@ -90,6 +90,14 @@ class GetStats:
 
 
 @dataclass(frozen=True, slots=True)
+class GetUnresolved:
+    """Tell: `{"count", "oldest_age_s"}` of orders whose outcome is being resolved."""
+
+    reply: Callable[[dict[str, Any]], None]
+    """Receives the summary."""
+
+
+@dataclass(frozen=True, slots=True)
 class IsRecovered:
     """Ask: True once every order found unresolved at start is resolved."""
 
@@ -126,6 +134,7 @@ class OrderActor(SupervisedActor):
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
             IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
+            GetUnresolved: lambda msg: msg.reply(self._unresolved()),
         }
 
     # --- lifecycle -----------------------------------------------------------
@@ -246,7 +255,6 @@ class OrderActor(SupervisedActor):
         self._answer(msg.reply, {"orders": wire, "next": cursor})
 
     def _stats(self, msg: GetStats) -> None:
-        now = self.clock.monotonic()
         msg.reply({
             "orders_by_status": self.ledger.counts_by_status(),
             "live_orders": len(self.live),
@@ -254,9 +262,14 @@ class OrderActor(SupervisedActor):
             "retries": self.stats.retries,
             "resends": self.stats.resends,
             "submit_latency": self.stats.latency(),
-            "unresolved": {"count": len(self.resolver.cases),
-                           "oldest_age_s": round(self.resolver.oldest_age(now), 3)},
+            "unresolved": self._unresolved(),
         })
+
+    def _unresolved(self) -> dict[str, Any]:
+        """Orders never stay unknown silently: how many, and the oldest's age."""
+        now = self.clock.monotonic()
+        return {"count": len(self.resolver.cases),
+                "oldest_age_s": round(self.resolver.oldest_age(now), 3)}
 
     # --- exchange outcomes -----------------------------------------------------
 

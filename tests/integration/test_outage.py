@@ -62,7 +62,10 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None
         poll(submit_one, "circuit_open replies", client)
         error = next(e for e in refused if e.code == "circuit_open")
         assert error.retryable and error.retry_after_s is not None
-        assert client.health()["circuits"]["paper"]["state"] in ("open", "half_open")
+        health = client.health()
+        assert health["circuits"]["paper"]["state"] in ("open", "half_open")
+        # the creates the outage made ambiguous are visible, never silent
+        assert health["unresolved"]["count"] >= 1 and health["unresolved"]["oldest_age_s"] > 0
 
         def recovered() -> bool:
             try:
@@ -82,6 +85,7 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None
         poll(all_known, "every order to end in a known state", client)
         stats = client.stats()
         assert stats["unresolved"]["count"] == 0
+        assert client.health()["unresolved"] == {"count": 0, "oldest_age_s": 0.0}
         assert stats["circuits"]["paper"]["state"] == "closed"
     finally:
         daemon.stop()
