@@ -90,14 +90,6 @@ class GetStats:
 
 
 @dataclass(frozen=True, slots=True)
-class GetUnresolved:
-    """Tell: `{"count", "oldest_age_s"}` of orders whose outcome is being resolved."""
-
-    reply: Callable[[dict[str, Any]], None]
-    """Receives the summary."""
-
-
-@dataclass(frozen=True, slots=True)
 class IsRecovered:
     """Ask: True once every order found unresolved at start is resolved."""
 
@@ -134,7 +126,6 @@ class OrderActor(SupervisedActor):
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
             IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
-            GetUnresolved: lambda msg: msg.reply(self._unresolved()),
         }
 
     # --- lifecycle -----------------------------------------------------------
@@ -470,6 +461,7 @@ class OrderActor(SupervisedActor):
 
     def _tick(self, msg: Tick) -> None:
         now = self.clock.monotonic()
+        self.state.unresolved = self._unresolved()  # read by health without a message
         self.waiters.expire(now, lambda cid: self.live.get(cid) or self.ledger.get(cid))
         for cid in self.resolver.due(now):
             self._dispatch(self.live[cid], FetchOrder)

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 STATES = ("starting", "ready", "halted", "stopping")
 
@@ -18,6 +18,8 @@ class DaemonState:
         self._lock = threading.Lock()
         self._state = "starting"
         self.reason: str | None = None
+        self.unresolved: dict[str, Any] = {"count": 0, "oldest_age_s": 0.0}
+        """OrderActor's summary of orders being resolved, replaced on every tick."""
         self.started = clock()
         self._clock = clock
         self.on_change: Callable[[str, str | None], None] | None = None
