@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from actors.messages import TradeView
 from actors.orders import Order
 from protocol.codec import format_decimal
@@ -62,6 +64,14 @@ _UPSERT = (
 )
 
 
+def _json(value: Any, sort_keys: bool = False) -> str:
+    # orjson: the JSON columns were a fifth of a commit's CPU with the json module
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+    except TypeError:  # what orjson refuses and json takes (integers beyond 64 bits)
+        return json.dumps(value, sort_keys=sort_keys)
+
+
 def _dec(value: Decimal | None) -> str | None:
     return None if value is None else format_decimal(value)
 
@@ -70,11 +80,11 @@ def _to_row(order: Order) -> tuple[Any, ...]:
     return (
         order.client_order_id, order.order_id, order.exchange, order.symbol, order.side,
         order.type, _dec(order.amount), _dec(order.price), order.time_in_force,
-        json.dumps(order.params, sort_keys=True), order.status, _dec(order.filled),
+        _json(order.params, sort_keys=True), order.status, _dec(order.filled),
         _dec(order.average_price), order.fee_currency, _dec(order.fee_cost), order.created_at,
         order.updated_at, order.attempts,
-        None if order.last_error is None else json.dumps(order.last_error),
-        json.dumps(order.trail),
+        None if order.last_error is None else _json(order.last_error),
+        _json(order.trail),
     )
 
 
@@ -98,12 +108,12 @@ def _from_row(row: tuple[Any, ...]) -> Order:
     return Order(
         client_order_id=cid, order_id=order_id, exchange=exchange, symbol=symbol, side=side,
         type=type_, amount=Decimal(amount), price=None if price is None else Decimal(price),
-        time_in_force=tif, params=json.loads(params), status=status, filled=Decimal(filled),
+        time_in_force=tif, params=orjson.loads(params), status=status, filled=Decimal(filled),
         average_price=None if average is None else Decimal(average),
         fee_currency=fee_currency, fee_cost=None if fee_cost is None else Decimal(fee_cost),
         created_at=created, updated_at=updated, attempts=attempts,
-        last_error=None if last_error is None else json.loads(last_error),
-        trail=json.loads(trail),
+        last_error=None if last_error is None else orjson.loads(last_error),
+        trail=orjson.loads(trail),
     )
 
 

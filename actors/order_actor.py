@@ -9,7 +9,7 @@ events, sends the replies and only then calls the exchange.
 from __future__ import annotations
 
 import logging
-import uuid
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,6 +40,7 @@ from actors.messages import (
 from actors.metrics import Metrics
 from actors.order_stats import OrderStats
 from actors.orders import ZERO, IllegalTransition, Order, adopt, fingerprint
+from actors.recent import RecentOrders
 from actors.reconcile_messages import ApplyRepairs, Repair
 from actors.repairs import orphan_order, repair_order
 from actors.resolution import Resolver, ResolveSettings
@@ -108,7 +109,10 @@ class OrderActor(SupervisedActor):
         self.clock = clock or Clock()
         self.alerter = alerter or LogAlerter()
         self.live: dict[str, Order] = {}
-        self.fills: dict[str, dict[str, TradeView]] = {}  # counted trades of live orders
+        # counted trades of live and recently finished orders
+        self.fills: dict[str, dict[str, TradeView]] = {}
+        self.recent = RecentOrders(self.fills)
+        self._ids = random.Random()  # seeded from the OS: ids unique without a syscall each
         self.waiters = Waiters(self._answer)
         self.refreshed: dict[str, float] = {}
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
@@ -168,7 +172,8 @@ class OrderActor(SupervisedActor):
             return
         cid = msg.spec.client_order_id or self._new_client_order_id()
         spec = msg.spec.normalized(self.settings.default_exchange, cid)
-        existing = self.live.get(cid) or self.ledger.get(cid)
+        # an id we just made is new: no lookup
+        existing = None if msg.spec.client_order_id is None else self._get(cid)
         if existing is not None:
             if not existing.same_spec(spec):
                 self._answer(msg.reply, ProtocolError(
@@ -185,6 +190,7 @@ class OrderActor(SupervisedActor):
             return
         order = Order.from_spec(spec, self.clock.now())
         self.live[cid] = order
+        self.fills[cid] = {}  # a new order has no fills: no lookup
         self.submitted_at[cid] = self.clock.monotonic()
         self.metrics.orders_submitted.labels(order.exchange).inc()
         self._stage(order)
@@ -242,7 +248,8 @@ class OrderActor(SupervisedActor):
 
     def _list(self, msg: ListOrders) -> None:
         orders, cursor = self.ledger.page(msg.args)
-        wire = [self.live.get(o.client_order_id, o).to_wire() for o in orders]
+        wire = [(self.live.get(o.client_order_id) or self.recent.get(o.client_order_id) or o)
+                .to_wire() for o in orders]
         self._answer(msg.reply, {"orders": wire, "next": cursor})
 
     def _stats(self, msg: GetStats) -> None:
@@ -271,7 +278,7 @@ class OrderActor(SupervisedActor):
         order = self.live.get(report.client_order_id)
         if order is None and report.op == "fetch" and report.view is not None:
             # a verification fetch of an order that finished at once (a market fill)
-            order = self.ledger.get(report.client_order_id)
+            order = self._get(report.client_order_id)
         if order is None:
             log.info("report for %s ignored: order is not live", report.client_order_id)
             return
@@ -354,6 +361,8 @@ class OrderActor(SupervisedActor):
     def _known_fills(self, order: Order) -> dict[str, TradeView]:
         known = self.fills.get(order.client_order_id)
         if known is None:
+            if order.client_order_id not in self.live:
+                self.recent.add(order)  # so its fills go when it leaves the window
             known = self.ledger.fills_of(order.exchange, order.client_order_id)
             self.fills[order.client_order_id] = known
         return known
@@ -418,6 +427,7 @@ class OrderActor(SupervisedActor):
                 self.metrics.orders_finished.labels(order.exchange, order.status).inc()
             for table in (self.live, self.refreshed, self.resend_at, self.submitted_at):
                 table.pop(cid, None)
+            self.recent.add(order)
             self.resolver.drop(cid)
             self.cancel_after_create.discard(cid)
             self.recovering.discard(cid)
@@ -434,7 +444,7 @@ class OrderActor(SupervisedActor):
         result: dict[str, Any] = {"client_order_id": repair.client_order_id,
                                   "kind": repair.kind, "reason": repair.reason}
         cid, now = repair.client_order_id, self.clock.now()
-        order = self.live.get(cid) or self.ledger.get(cid)
+        order = self._get(cid)
         if repair.kind == "adopt_order":
             if order is not None:
                 return {**result, "applied": False, "detail": "already in the ledger"}
@@ -462,7 +472,7 @@ class OrderActor(SupervisedActor):
     def _tick(self, msg: Tick) -> None:
         now = self.clock.monotonic()
         self.state.unresolved = self._unresolved()  # read by health without a message
-        self.waiters.expire(now, lambda cid: self.live.get(cid) or self.ledger.get(cid))
+        self.waiters.expire(now, self._get)
         for cid in self.resolver.due(now):
             self._dispatch(self.live[cid], FetchOrder)
         self._resend_due(now)
@@ -527,8 +537,6 @@ class OrderActor(SupervisedActor):
 
     def _flush(self, _msg: Flush) -> None:
         self.batch.flush()
-        for cid in [cid for cid in self.fills if cid not in self.live]:
-            del self.fills[cid]
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
         """Reply now, or after the commit when this batch has writes."""
@@ -563,13 +571,20 @@ class OrderActor(SupervisedActor):
 
     def _find(self, ref: OrderRef) -> Order | None:
         if ref.client_order_id is not None:
-            return self.live.get(ref.client_order_id) or self.ledger.get(ref.client_order_id)
+            return self._get(ref.client_order_id)
         assert ref.order_id is not None
         order = self.ledger.get_by_order_id(ref.order_id)
-        return None if order is None else self.live.get(order.client_order_id, order)
+        if order is None:
+            return None
+        return self.live.get(order.client_order_id) or self.recent.get(
+            order.client_order_id) or order
+
+    def _get(self, client_order_id: str) -> Order | None:
+        return (self.live.get(client_order_id) or self.recent.get(client_order_id)
+                or self.ledger.get(client_order_id))
 
     def _new_client_order_id(self) -> str:
-        return f"{self.settings.client_id_prefix}{uuid.uuid4().hex}"
+        return f"{self.settings.client_id_prefix}{self._ids.getrandbits(128):032x}"
 
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,10 +40,22 @@ class IllegalTransition(Exception):
     """A status change the state machine does not allow."""
 
 
+@functools.lru_cache(maxsize=256)
+def _utc_second(seconds: int) -> str:
+    # cached: every order event formats two timestamps, nearly all in the same few seconds
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def rfc3339(epoch: float) -> str:
-    """An RFC 3339 UTC timestamp with milliseconds."""
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """An RFC 3339 UTC timestamp with milliseconds (truncated, as datetime rounds)."""
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)  # as datetime.fromtimestamp rounds
+    seconds = int(whole)
+    if micros < 0:
+        seconds, micros = seconds - 1, micros + 1_000_000
+    if micros >= 1_000_000:
+        seconds, micros = seconds + 1, micros - 1_000_000
+    return f"{_utc_second(seconds)}.{micros // 1000:03d}Z"
 
 
 def _dec(value: Decimal | None) -> str | None:

@@ -19,7 +19,8 @@ LIVE = ["pending_submit", "unknown", "pending_cancel"]
 
 
 def bench_config(control: str, events: str, *, orders: dict[str, Any] | None = None,
-                 faults: dict[str, Any] | None = None) -> str:
+                 faults: dict[str, Any] | None = None,
+                 exchange: dict[str, Any] | None = None) -> str:
     """A daemon configuration: the paper venue, logging at WARNING so the log costs
     nothing per order."""
     lines = ['state_dir = "state"', 'log_level = "WARNING"',
@@ -27,6 +28,7 @@ def bench_config(control: str, events: str, *, orders: dict[str, Any] | None = N
              "[orders]"]
     lines += [f"{key} = {toml_value(value)}" for key, value in (orders or {}).items()]
     lines.append('[[exchanges]]\nname = "paper"\ndriver = "paper"')
+    lines += [f"{key} = {toml_value(value)}" for key, value in (exchange or {}).items()]
     if faults:
         lines.append("[exchanges.faults]")
         lines += [f"{key} = {toml_value(value)}" for key, value in faults.items()]

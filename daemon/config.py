@@ -119,6 +119,10 @@ class RiskConfig:
                 raise ConfigError(f"{key}.symbols: {symbol!r} is not BASE/QUOTE")
 
 
+MAX_CONCURRENCY = 256
+"""Workers per exchange: one thread each (about 8 MB of address space, little RSS)."""
+
+
 @dataclass(frozen=True)
 class ExchangeConfig:
     """[[exchanges]]: one exchange account."""
@@ -151,8 +155,8 @@ class ExchangeConfig:
             raise ConfigError(f"{key}.name: use lower-case letters, digits and _ (max 32)")
         if self.driver not in DRIVERS:
             raise ConfigError(f"{key}.driver: {self.driver!r} is not one of {', '.join(DRIVERS)}")
-        if not 1 <= self.concurrency <= 64:
-            raise ConfigError(f"{key}.concurrency: must be from 1 to 64")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ConfigError(f"{key}.concurrency: must be from 1 to {MAX_CONCURRENCY}")
         if self.rate_limit_per_s is not None and self.rate_limit_per_s <= 0:
             raise ConfigError(f"{key}.rate_limit_per_s: must be greater than 0")
         if self.retry_budget < 0 or self.retry_budget_per_s < 0:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from protocol.codec import format_decimal
 from protocol.errors import ProtocolError
 from protocol.messages import (
     ORDER_TYPES,
@@ -104,6 +105,7 @@ def parse_order_spec(spec: Any) -> OrderSpec:
     params = spec.get("params", {})
     if not isinstance(params, dict):
         raise _invalid("params", "params must be an object")
+    params = _plain(params)
     return OrderSpec(
         symbol=symbol,
         side=side,
@@ -115,6 +117,18 @@ def parse_order_spec(spec: Any) -> OrderSpec:
         time_in_force=tif,
         params=params,
     )
+
+
+def _plain(value: Any) -> Any:
+    """Exact decimals inside params become decimal strings: stored, compared and sent
+    to the exchange the same way before and after a restart."""
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _parse_price(spec: dict[str, Any], order_type: str) -> Decimal | None:

@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from protocol.codec import DecodeError, decode_request, encode_error, encode_result, format_decimal
+from protocol.codec import (
+    DecodeError,
+    decode_request,
+    dumps,
+    encode_error,
+    encode_result,
+    format_decimal,
+)
 from protocol.errors import ProtocolError
 from protocol.validation import parse_order_spec
 
@@ -63,3 +70,9 @@ def test_spec_normalisation_fills_defaults() -> None:
     assert (normal.exchange, normal.time_in_force, normal.client_order_id) == (
         "paper", "GTC", "cid-1")
     assert normal.amount == Decimal(1)
+
+
+def test_dumps_is_compact_with_decimals_as_strings_and_any_integer() -> None:
+    payload = {"d": Decimal("1.50"), "n": 2**70, "t": ("a", 1), "s": "é"}
+    assert json.loads(dumps(payload)) == {"d": "1.5", "n": 2**70, "t": ["a", 1], "s": "é"}
+    assert b" " not in dumps(payload)

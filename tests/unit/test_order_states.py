@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from actors.orders import TRANSITIONS, IllegalTransition, Order
+from actors.orders import TRANSITIONS, IllegalTransition, Order, rfc3339
 from protocol.messages import STATUSES, TERMINAL_STATUSES
 
 
@@ -48,3 +49,11 @@ def test_remaining_follows_filled() -> None:
     item.filled = Decimal("0.25")
     assert item.remaining == Decimal("0.75")
     assert item.to_wire()["remaining"] == "0.75"
+
+
+@pytest.mark.parametrize("epoch", [0.0, 1.0005, 0.9999995, 59.9999996, -0.0004, -1.5,
+                                   1_767_225_599.9995, 1_700_000_000.123456])
+def test_timestamps_are_rfc3339_utc_with_milliseconds(epoch: float) -> None:
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    assert rfc3339(epoch) == expected
