@@ -1,0 +1,189 @@
+"""The state and plumbing OrderActor is built on: live orders, grouped commits,
+dispatch to exchange workers, held replies and lookups.
+
+Work is grouped: each message stages its ledger writes and queues its replies,
+and a `Flush` the actor sends itself (it lands behind everything already waiting
+in the inbox) commits the whole batch in one transaction, then publishes the
+events, sends the replies and only then calls the exchange.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from actors.alerts import Alerter, LogAlerter
+from actors.batch import Batch
+from actors.ledger import Ledger
+from actors.messages import (
+    CancelOrder,
+    FetchOrder,
+    Flush,
+    OrderTicket,
+    PlaceOrder,
+    Reply,
+    TradeView,
+)
+from actors.metrics import Metrics
+from actors.order_stats import OrderStats
+from actors.orders import ZERO, Order
+from actors.recent import RecentOrders
+from actors.resolution import Resolver, ResolveSettings
+from actors.risk import RiskPolicy
+from actors.routing import Router
+from actors.runtime import Clock, DaemonState, EventSink
+from actors.supervisor import Registry, SupervisedActor
+from actors.waiters import Waiters
+from protocol.errors import ProtocolError
+from protocol.messages import OrderRef
+
+log = logging.getLogger(__name__)
+
+NAME = "order"
+UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
+"""Statuses whose truth is still to be learnt from the exchange."""
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """What OrderActor needs to know from the configuration."""
+
+    ledger_path: Path
+    default_exchange: str
+    workers: dict[str, int] = field(default_factory=lambda: {"paper": 1})
+    accept_timeout_s: float = 5.0
+    client_id_prefix: str = "od-"
+    refresh_interval_s: float = 2.0
+    """How often live orders are looked up once they are no longer young."""
+    young_interval_s: float = 0.5
+    """How often orders younger than young_age_s are looked up."""
+    young_age_s: float = 60.0
+    """Age (seconds since recorded) below which an order is young."""
+    send_deadline_s: float = 30.0
+    resolution: ResolveSettings = field(default_factory=ResolveSettings)
+    risk: RiskPolicy | None = None
+    """Risk limits per exchange, shared with the reload of the configuration."""
+
+
+class OrderCore(SupervisedActor):
+    """Live orders and the machinery every order operation uses."""
+
+    ledger: Ledger
+    """Opened in on_start, in the actor's own thread."""
+    batch: Batch
+    """The grouped commit over the ledger, made with it."""
+
+    def __init__(self, registry: Registry, settings: OrderSettings, state: DaemonState,
+                 events: EventSink, clock: Clock | None = None,
+                 alerter: Alerter | None = None, metrics: Metrics | None = None) -> None:
+        super().__init__(registry, NAME)
+        self.metrics = metrics or Metrics()
+        self.settings = settings
+        self.state = state
+        self.events = events
+        self.clock = clock or Clock()
+        self.alerter = alerter or LogAlerter()
+        self.live: dict[str, Order] = {}
+        # counted trades of live and recently finished orders
+        self.fills: dict[str, dict[str, TradeView]] = {}
+        self.recent = RecentOrders(self.fills)
+        self._ids = random.Random()  # seeded from the OS: ids unique without a syscall each
+        self.waiters = Waiters(self._answer)
+        self.refreshed: dict[str, float] = {}
+        self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
+        self.cancel_after_create: set[str] = set()
+        self.resend_at: dict[str, float] = {}
+        self.submitted_at: dict[str, float] = {}
+        self.recovering: set[str] = set()
+        self.resolver = Resolver(settings.resolution)
+        self.router = Router(settings.workers)
+        self.stats = OrderStats()
+        self.last_prices: dict[tuple[str, str], Decimal] = {}  # risk's reference prices
+        self._prices_asked = float("-inf")
+
+    def _stage(self, order: Order, publish: bool = True) -> None:
+        self.batch.stage(order, publish)
+
+    def _flush(self, _msg: Flush) -> None:
+        self.batch.flush()
+
+    def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
+        """Reply now, or after the commit when this batch has writes."""
+        self.batch.reply(lambda: reply(payload))
+
+    def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
+                  after_commit: bool = True) -> None:
+        """Send to the least busy worker; after the commit, so nothing unrecorded is sent."""
+        ticket = OrderTicket.of(order, self._counted(order))
+        message: Any
+        if kind is PlaceOrder:
+            now = self.clock.monotonic()
+            self.creating[order.client_order_id] = now
+            message = PlaceOrder(ticket, not_after=now + self.settings.send_deadline_s)
+        else:
+            message = kind(ticket)
+        worker = self.router.pick(order.exchange)
+        if not after_commit:
+            self._deliver(worker, message)
+            return
+        self.batch.after_commit(lambda: self._deliver(worker, message))
+
+    def _deliver(self, worker: str, message: Any) -> None:
+        if not self.registry.tell(worker, message):
+            self.router.done(worker)
+
+    def _hold(self, order: Order, reply: Reply, through: frozenset[str] | None) -> None:
+        deadline = self.clock.monotonic() + self.settings.accept_timeout_s
+        self.waiters.hold(order, reply, through, deadline)
+
+    def _find(self, ref: OrderRef) -> Order | None:
+        if ref.client_order_id is not None:
+            return self._get(ref.client_order_id)
+        assert ref.order_id is not None
+        order = self.ledger.get_by_order_id(ref.order_id)
+        if order is None:
+            return None
+        return self.live.get(order.client_order_id) or self.recent.get(
+            order.client_order_id) or order
+
+    def _get(self, client_order_id: str) -> Order | None:
+        return (self.live.get(client_order_id) or self.recent.get(client_order_id)
+                or self.ledger.get(client_order_id))
+
+    def _new_client_order_id(self) -> str:
+        return f"{self.settings.client_id_prefix}{self._ids.getrandbits(128):032x}"
+
+
+    def _known_fills(self, order: Order) -> dict[str, TradeView]:
+        known = self.fills.get(order.client_order_id)
+        if known is None:
+            if order.client_order_id not in self.live:
+                self.recent.add(order)  # so its fills go when it leaves the window
+            known = self.ledger.fills_of(order.exchange, order.client_order_id)
+            self.fills[order.client_order_id] = known
+        return known
+
+    def _counted(self, order: Order) -> Decimal:
+        if order.client_order_id not in self.fills and order.filled == 0:
+            return ZERO
+        return sum((t.amount for t in self._known_fills(order).values()), ZERO)
+
+    def _settled(self, order: Order) -> None:
+        """Replies, recovery and memory once an order's state may have moved on."""
+        self.waiters.release(order)
+        cid = order.client_order_id
+        if order.status not in UNRESOLVED:
+            self.recovering.discard(cid)
+        if order.terminal:
+            if cid in self.live:
+                self.metrics.orders_finished.labels(order.exchange, order.status).inc()
+            for table in (self.live, self.refreshed, self.resend_at, self.submitted_at):
+                table.pop(cid, None)
+            self.recent.add(order)
+            self.resolver.drop(cid)
+            self.cancel_after_create.discard(cid)
+            self.recovering.discard(cid)

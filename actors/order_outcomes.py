@@ -1,0 +1,279 @@
+"""What OrderActor does with exchange outcomes, time and repairs: the state machine
+driven by ExchangeReports, resolution of unknown outcomes, confirmation steps,
+tracking refreshes, resends and reconciliation repairs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors.alerts import Alert
+from actors.confirmation import count_fills, record_ack, verify
+from actors.messages import (
+    CancelOrder,
+    ExchangeReport,
+    FetchOrder,
+    PlaceOrder,
+    Prices,
+    RefreshPrices,
+    Tick,
+)
+from actors.order_core import OrderCore
+from actors.orders import IllegalTransition, Order, adopt, fingerprint
+from actors.reconcile_messages import ApplyRepairs, Repair
+from actors.repairs import orphan_order, repair_order
+from actors.routing import side_worker_name
+
+log = logging.getLogger(__name__)
+
+REFRESH_PER_TICK = 200
+PRICE_REFRESH_S = 10.0
+
+
+class OrderOutcomes(OrderCore):
+    """Exchange reports, ticks and repairs applied to live orders."""
+
+    def _report(self, report: ExchangeReport) -> None:
+        self.router.done(report.worker)
+        self.stats.sends += report.sends
+        self.stats.retries += report.retries
+        order = self.live.get(report.client_order_id)
+        if order is None and report.op == "fetch" and report.view is not None:
+            # a verification fetch of an order that finished at once (a market fill)
+            order = self._get(report.client_order_id)
+        if order is None:
+            log.info("report for %s ignored: order is not live", report.client_order_id)
+            return
+        before, steps = fingerprint(order), len(order.trail)
+        if report.op == "create":
+            self._create_reported(order, report)
+        if report.view is not None and report.view.average_price is not None:
+            self.last_prices[(order.exchange, order.symbol)] = report.view.average_price
+        if report.error is not None and report.op != "fetch":
+            order.last_error = {"code": report.error.code, "message": report.error.message}
+        try:
+            self._apply_outcome(order, report)
+        except IllegalTransition as exc:
+            log.warning("exchange report not applied: %s", exc)
+        self._confirm(order, report)
+        if fingerprint(order) != before:
+            order.updated_at = self.clock.now()
+            self._stage(order)
+        elif len(order.trail) != steps:
+            self._stage(order, publish=False)  # the trail is not part of the wire Order
+        self._settled(order)
+
+    def _create_reported(self, order: Order, report: ExchangeReport) -> None:
+        cid = order.client_order_id
+        self.creating.pop(cid, None)
+        order.attempts += report.sends
+        started = self.submitted_at.pop(cid, None)
+        if started is not None and report.outcome != "failed":
+            latency = self.clock.monotonic() - started
+            self.stats.submit_latency_s.append(latency)
+            self.metrics.submit_latency.labels(order.exchange).observe(latency)
+        if report.error is not None and report.error.action == "halt":
+            self.state.set("halted", f"{order.exchange}: {report.error.message}")
+            log.error("halting: %s refused the account (%s)", order.exchange,
+                      report.error.message)
+            self.alerter.alert(Alert("halted", "critical", f"{order.exchange} refused the "
+                                     "account; submits halted", {"exchange": order.exchange}))
+
+    def _apply_outcome(self, order: Order, report: ExchangeReport) -> None:
+        now = self.clock.now()
+        cid = order.client_order_id
+        if cid in self.resolver and report.op == "fetch":
+            self._lookup_answered(order, report)
+            return
+        if report.view is not None:
+            # a create or refresh answer that shows the order live does not undo a cancel
+            keep_cancel = order.status == "pending_cancel" and report.op != "cancel"
+            adopt(order, report.view, now, keep_status=keep_cancel)
+            if cid in self.cancel_after_create:
+                self.cancel_after_create.discard(cid)
+                if not order.terminal:
+                    self._dispatch(order, CancelOrder)
+        elif report.op == "create":
+            self._create_failed(order, report)
+        elif report.op == "cancel":
+            self.resolver.add(cid, self.clock.monotonic())  # learn what became of it
+
+    def _confirm(self, order: Order, report: ExchangeReport) -> None:
+        """The confirmation steps this report completes, recorded on the order's trail."""
+        view, now = report.view, self.clock.now()
+        if view is None:
+            return
+        if record_ack(order, now) and report.op == "create":
+            self._dispatch(order, FetchOrder)  # step 2 is a fetch, not the create's own echo
+        if report.op == "fetch":
+            for mismatch in verify(order, view, now):
+                self._alert_mismatch(order, mismatch)
+        for trade in count_fills(order, self._known_fills(order), report.trades, now):
+            self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
+
+    def _alert_mismatch(self, order: Order, mismatch: dict[str, Any]) -> None:
+        field = mismatch["field"]
+        log.error("order %s: exchange shows %s %s, ledger has %s", order.client_order_id,
+                  field, mismatch["exchange"], mismatch["ledger"])
+        self.alerter.alert(Alert(
+            "order_mismatch", "critical",
+            f"order {order.client_order_id}: exchange shows {field} {mismatch['exchange']}, "
+            f"ledger has {mismatch['ledger']}", {"exchange": order.exchange, "field": field}))
+
+    def _create_failed(self, order: Order, report: ExchangeReport) -> None:
+        now = self.clock.now()
+        if report.outcome == "rejected":
+            self.cancel_after_create.discard(order.client_order_id)
+            order.move_to("rejected", now)
+        elif report.outcome == "unknown":
+            if order.status == "pending_submit":
+                order.move_to("unknown", now)
+            self.resolver.add(order.client_order_id, self.clock.monotonic())
+        else:  # known not sent: send again later, within the send deadline
+            error = report.error
+            wait = error.retry_after_s if error and error.retry_after_s else 1.0
+            self.resend_at[order.client_order_id] = self.clock.monotonic() + wait
+
+    def _lookup_answered(self, order: Order, report: ExchangeReport) -> None:
+        cid = order.client_order_id
+        now = self.clock.monotonic()
+        if report.view is not None:
+            self.resolver.drop(cid)
+            cancel_wanted = order.status == "pending_cancel"
+            adopt(order, report.view, self.clock.now(), keep_status=cancel_wanted)
+            if cancel_wanted and not order.terminal:
+                self._dispatch(order, CancelOrder)
+            return
+        absent = report.error is not None and report.error.code == "order_not_found"
+        if self.resolver.looked_up(cid, absent=absent, now=now):
+            log.info("order %s proven absent on %s", cid, order.exchange)
+            self._resend_or_expire(order)
+
+    def _resend_or_expire(self, order: Order) -> None:
+        now = self.clock.now()
+        if now - order.created_at > self.settings.send_deadline_s:
+            order.last_error = {"code": "not_sent", "message":
+                                "not on the exchange and past its send deadline"}
+            order.move_to("expired", now)
+            return
+        if order.status == "unknown":
+            order.move_to("pending_submit", now)
+        elif order.status == "pending_cancel":
+            order.move_to("canceled", now)  # never placed, and no longer wanted
+            return
+        self.stats.resends += 1
+        self._dispatch(order, PlaceOrder)
+
+    def _repairs(self, msg: ApplyRepairs) -> None:
+        results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
+        if msg.cursor is not None:
+            self.ledger.stage_meta(*msg.cursor)
+        self.batch.after_commit(lambda: msg.reply(results))
+
+    def _repair(self, repair: Repair, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = {"client_order_id": repair.client_order_id,
+                                  "kind": repair.kind, "reason": repair.reason}
+        cid, now = repair.client_order_id, self.clock.now()
+        order = self._get(cid)
+        if repair.kind == "adopt_order":
+            if order is not None:
+                return {**result, "applied": False, "detail": "already in the ledger"}
+            order = orphan_order(repair, now, run_id)
+            outcome, changed = {"applied": True, "status": [None, order.status]}, True
+            fills = count_fills(order, self._known_fills(order), repair.trades, now,
+                                source="reconcile")
+            if not order.terminal:
+                self.live[cid] = order
+        elif order is None:
+            return {**result, "applied": False, "detail": "not in the ledger"}
+        else:
+            outcome, fills, changed = repair_order(order, repair, self._known_fills(order), now,
+                                                   run_id)
+            if not outcome["applied"]:
+                return {**result, **outcome}
+        for trade in fills:
+            self.ledger.stage_fill(order.exchange, cid, trade)
+        self._stage(order, publish=changed)
+        self._settled(order)
+        return {**result, **outcome}
+
+    def _tick(self, msg: Tick) -> None:
+        now = self.clock.monotonic()
+        self.state.unresolved = self._unresolved()  # read by health without a message
+        self.waiters.expire(now, self._get)
+        for cid in self.resolver.due(now):
+            self._dispatch(self.live[cid], FetchOrder)
+        self._resend_due(now)
+        self._find_stale_creates(now)
+        self._refresh_due(now)
+        self._refresh_prices(now)
+        self._gauges(now)
+        for cid, age in self.resolver.overdue(now):
+            log.warning("order %s unresolved for %.0f s", cid, age)
+            self.alerter.alert(Alert("unknown_order_age", "warning",
+                                     f"an order is unresolved for {age:.0f} s",
+                                     {"exchange": self.live[cid].exchange}))
+
+    def _gauges(self, now: float) -> None:
+        self.metrics.open_orders.set(len(self.live))
+        self.metrics.unknown_orders.set(len(self.resolver.cases))
+        self.metrics.unknown_oldest_age.set(self.resolver.oldest_age(now))
+
+    def _resend_due(self, now: float) -> None:
+        for cid in [c for c, at in self.resend_at.items() if at <= now]:
+            del self.resend_at[cid]
+            order = self.live.get(cid)
+            if order is not None and order.status in ("pending_submit", "pending_cancel"):
+                before = fingerprint(order)
+                self._resend_or_expire(order)
+                if fingerprint(order) != before:
+                    self._stage(order)
+                self._settled(order)
+
+    def _find_stale_creates(self, now: float) -> None:
+        """A create with no report long after its deadline is resolved by lookup."""
+        limit = 2 * self.settings.send_deadline_s
+        for cid in [c for c, at in self.creating.items() if now - at > limit]:
+            del self.creating[cid]
+            order = self.live.get(cid)
+            if order is not None and order.status == "pending_submit":
+                order.move_to("unknown", self.clock.now())
+                self._stage(order)
+            self.resolver.add(cid, now)
+
+    def _refresh_due(self, now: float) -> None:
+        """Look live orders up on their exchange so fills and outside cancels show."""
+        settings, wall = self.settings, self.clock.now()
+        sent = 0
+        for order in self.live.values():
+            if sent >= REFRESH_PER_TICK:
+                break
+            if order.status not in ("open", "partially_filled"):
+                continue
+            # young orders more often: most fills and cancels come early
+            young = wall - order.created_at < settings.young_age_s
+            interval = settings.young_interval_s if young else settings.refresh_interval_s
+            if now - self.refreshed.get(order.client_order_id, 0.0) >= interval:
+                self.refreshed[order.client_order_id] = now
+                self._dispatch(order, FetchOrder, after_commit=False)
+                sent += 1
+
+    def _prices(self, msg: Prices) -> None:
+        for symbol, price in msg.last.items():
+            self.last_prices[(msg.exchange, symbol)] = price
+
+    def _refresh_prices(self, now: float) -> None:
+        """Keep reference prices fresh where a notional limit needs them."""
+        if self.settings.risk is None or now - self._prices_asked < PRICE_REFRESH_S:
+            return
+        self._prices_asked = now
+        for exchange in self.settings.risk.exchanges_needing_prices():
+            symbols = self.settings.risk.of(exchange).symbols
+            self._deliver(side_worker_name(exchange),
+                          RefreshPrices(exchange, None if symbols is None else tuple(symbols)))
+
+    def _unresolved(self) -> dict[str, Any]:
+        """Orders never stay unknown silently: how many, and the oldest's age."""
+        now = self.clock.monotonic()
+        return {"count": len(self.resolver.cases),
+                "oldest_age_s": round(self.resolver.oldest_age(now), 3)}
