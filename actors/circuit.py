@@ -240,6 +240,7 @@ class Circuits:
         self._storage = {name: WindowStorage(name, settings.window_size_minutes * 60, clock)
                          for name in exchanges}
         self._trials = dict.fromkeys(exchanges, 0)
+        self._trial_at = dict.fromkeys(exchanges, 0.0)
         self._warned = dict.fromkeys(exchanges, False)
         listener = _Listener(self._changed)
         self._breakers = {name: pybreaker.CircuitBreaker(
@@ -263,9 +264,15 @@ class Circuits:
                 return Permit(False, wait)
             breaker.half_open()
         if self.state(exchange) == HALF_OPEN:
-            if self._trials[exchange] >= self.settings.half_open_max_calls:
+            now = self._clock()
+            if (self._trials[exchange] >= self.settings.half_open_max_calls
+                    and now - self._trial_at[exchange] < self.settings.cool_down_seconds):
                 return Permit(False, 1.0)
+            if self._trials[exchange] >= self.settings.half_open_max_calls:
+                # a trial whose outcome never came (its caller timed out): try again
+                self._trials[exchange] = 0
             self._trials[exchange] += 1
+            self._trial_at[exchange] = now
         return Permit(True)
 
     def record(self, outcome: Outcome) -> None:

@@ -17,7 +17,7 @@ from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
 from actors.exchanges.ccxt_driver import client_id_params, lookup_params
 from actors.exchanges.client import ExchangeClient, trade_of, view_of
-from actors.exchanges.errors import REJECT, RETRY, describe
+from actors.exchanges.errors import REJECT, RESOLVE, RETRY, describe
 from actors.messages import (
     CancelOrder,
     ErrorInfo,
@@ -111,7 +111,12 @@ class ExchangeActor(SupervisedActor):
         started = self.link.clock.monotonic()
 
         def report(outcome: str, raw: Any = None, error: ErrorInfo | None = None) -> None:
-            view = None if raw is None else self._view(raw)
+            try:
+                view = None if raw is None else self._view(raw)
+            except Exception as exc:  # noqa: BLE001 - an answer we cannot read is unclear
+                log.warning("%s %s: unreadable answer: %s", op, ticket.client_order_id, exc)
+                view, outcome = None, "unknown" if op == "create" else "failed"
+                error = ErrorInfo("bad_response", describe(exc), RESOLVE)
             trades = (self._order_trades(ticket, view)
                       if view is not None and op == "fetch" and view.filled > ticket.counted
                       else ())
@@ -127,6 +132,11 @@ class ExchangeActor(SupervisedActor):
             error = ErrorInfo(exc.rule.code, describe(exc.error), exc.rule.action,
                               exc.retry_after_s)
             report(_outcome(op, exc), error=error)
+        except Exception as exc:  # never leave OrderActor waiting (logged with its trace)
+            log.exception("%s %s failed unexpectedly", op, ticket.client_order_id)
+            sent = attempts.sends > 0
+            report("unknown" if op == "create" and sent else "failed",
+                   error=ErrorInfo("internal", describe(exc), RESOLVE))
         else:
             report("ok", raw)
 

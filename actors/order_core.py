@@ -123,7 +123,9 @@ class OrderCore(SupervisedActor):
         if kind is PlaceOrder:
             now = self.clock.monotonic()
             self.creating[order.client_order_id] = now
-            message = PlaceOrder(ticket, not_after=now + self.settings.send_deadline_s)
+            # the deadline counts from the order's submission, resends included
+            age = max(0.0, self.clock.now() - order.created_at)
+            message = PlaceOrder(ticket, not_after=now - age + self.settings.send_deadline_s)
         else:
             message = kind(ticket)
         worker = self.router.pick(order.exchange)
@@ -181,7 +183,8 @@ class OrderCore(SupervisedActor):
         if order.terminal:
             if cid in self.live:
                 self.metrics.orders_finished.labels(order.exchange, order.status).inc()
-            for table in (self.live, self.refreshed, self.resend_at, self.submitted_at):
+            for table in (self.live, self.refreshed, self.resend_at, self.submitted_at,
+                          self.creating):
                 table.pop(cid, None)
             self.recent.add(order)
             self.resolver.drop(cid)

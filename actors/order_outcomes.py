@@ -27,6 +27,8 @@ from actors.routing import side_worker_name
 log = logging.getLogger(__name__)
 
 REFRESH_PER_TICK = 200
+STALE_CANCEL_S = 30.0
+"""A cancel unanswered this long is looked up (and sent again if still wanted)."""
 PRICE_REFRESH_S = 10.0
 
 
@@ -86,9 +88,14 @@ class OrderOutcomes(OrderCore):
             self._lookup_answered(order, report)
             return
         if report.view is not None:
-            # a create or refresh answer that shows the order live does not undo a cancel
-            keep_cancel = order.status == "pending_cancel" and report.op != "cancel"
-            adopt(order, report.view, now, keep_status=keep_cancel)
+            if report.op == "create":
+                self.resolver.drop(cid)  # the create's own answer settles what a lookup would
+            # an answer that shows the order live does not undo a cancel; a cancel's own
+            # answer showing it live is confirmed by a lookup before anything else
+            cancel_wanted = order.status == "pending_cancel"
+            adopt(order, report.view, now, keep_status=cancel_wanted)
+            if cancel_wanted and report.op == "cancel" and not order.terminal:
+                self.resolver.add(cid, self.clock.monotonic())
             if cid in self.cancel_after_create:
                 self.cancel_after_create.discard(cid)
                 if not order.terminal:
@@ -139,6 +146,7 @@ class OrderOutcomes(OrderCore):
         now = self.clock.monotonic()
         if report.view is not None:
             self.resolver.drop(cid)
+            self.cancel_after_create.discard(cid)  # the cancel goes out here, once
             cancel_wanted = order.status == "pending_cancel"
             adopt(order, report.view, self.clock.now(), keep_status=cancel_wanted)
             if cancel_wanted and not order.terminal:
@@ -202,17 +210,22 @@ class OrderOutcomes(OrderCore):
         self.state.unresolved = self._unresolved()  # read by health without a message
         self.waiters.expire(now, self._get)
         for cid in self.resolver.due(now):
-            self._dispatch(self.live[cid], FetchOrder)
+            order = self.live.get(cid)
+            if order is None:
+                self.resolver.drop(cid)
+            else:
+                self._dispatch(order, FetchOrder)
         self._resend_due(now)
         self._find_stale_creates(now)
+        self._find_stale_cancels(now)
         self._refresh_due(now)
         self._refresh_prices(now)
         self._gauges(now)
         for cid, age in self.resolver.overdue(now):
             log.warning("order %s unresolved for %.0f s", cid, age)
             self.alerter.alert(Alert("unknown_order_age", "warning",
-                                     f"an order is unresolved for {age:.0f} s",
-                                     {"exchange": self.live[cid].exchange}))
+                                     f"order {cid} is unresolved for {age:.0f} s",
+                                     {"exchange": self._exchange_of(cid)}))
 
     def _gauges(self, now: float) -> None:
         self.metrics.open_orders.set(len(self.live))
@@ -236,10 +249,26 @@ class OrderOutcomes(OrderCore):
         for cid in [c for c, at in self.creating.items() if now - at > limit]:
             del self.creating[cid]
             order = self.live.get(cid)
-            if order is not None and order.status == "pending_submit":
+            if order is None:
+                continue
+            if order.status == "pending_submit":
                 order.move_to("unknown", self.clock.now())
                 self._stage(order)
             self.resolver.add(cid, now)
+
+    def _find_stale_cancels(self, now: float) -> None:
+        """A cancel with no answer for long (a lost request) is re-driven by lookup: the
+        lookup adopts a finished order or sends the cancel again."""
+        wall, limit = self.clock.now(), STALE_CANCEL_S
+        for order in list(self.live.values()):
+            if (order.status == "pending_cancel" and wall - order.updated_at > limit
+                    and order.client_order_id not in self.resolver
+                    and order.client_order_id not in self.creating):
+                self.resolver.add(order.client_order_id, now)
+
+    def _exchange_of(self, client_order_id: str) -> str:
+        order = self._get(client_order_id)
+        return order.exchange if order is not None else "unknown"
 
     def _refresh_due(self, now: float) -> None:
         """Look live orders up on their exchange so fills and outside cancels show."""

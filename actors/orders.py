@@ -165,15 +165,26 @@ class Order:
 
 def adopt(order: Order, view: OrderView, now: float, *, keep_status: bool) -> None:
     """Take the exchange's view of the order (its status too, unless `keep_status` and
-    the exchange shows it still live)."""
+    the exchange shows it still live).
+
+    The transition is checked before anything changes, so an answer the state machine
+    refuses leaves the order as it was; a stale answer (less filled than we know) only
+    fills in a missing exchange id."""
+    if view.filled < order.filled:
+        order.order_id = order.order_id or view.order_id
+        return
+    live = view.status in ("open", "partially_filled")
+    target = order.status if live and keep_status else view.status
+    if target == "open" and order.status == "partially_filled":
+        target = "partially_filled"  # fills never go back
+    if target != order.status and target not in TRANSITIONS[order.status]:
+        raise IllegalTransition(f"{order.client_order_id}: {order.status} -> {target}")
     order.order_id = view.order_id or order.order_id
     order.filled = view.filled
     order.average_price = view.average_price
     if view.fee_cost is not None:
         order.fee_currency, order.fee_cost = view.fee_currency, view.fee_cost
-    if view.status in ("open", "partially_filled") and keep_status:
-        return
-    order.move_to(view.status, now)
+    order.move_to(target, now)
 
 
 def fingerprint(order: Order) -> tuple[Any, ...]:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+LOST_LOOKUP_S = 30.0
+"""A lookup unanswered this long is taken as lost and sent again."""
+
 
 @dataclass(frozen=True)
 class ResolveSettings:
@@ -44,6 +47,7 @@ class Case:
     first_absent_at: float | None = None
     absent: int = 0
     in_flight: bool = False
+    sent_at: float = 0.0
     alerted: bool = False
 
 
@@ -65,13 +69,16 @@ class Resolver:
         return client_order_id in self.cases
 
     def due(self, now: float) -> list[str]:
-        """Orders to look up now (each marked in flight)."""
+        """Orders to look up now (each marked in flight). A lookup whose answer never
+        came (a lost request) is offered again after `lost_after_s`."""
         due: list[str] = []
+        lost_after = max(LOST_LOOKUP_S, 10 * self.settings.interval_s)
         for cid, case in self.cases.items():
             if len(due) >= self.settings.max_lookups_per_tick:
                 break
-            if not case.in_flight and case.next_at <= now:
-                case.in_flight = True
+            lost = case.in_flight and now - case.sent_at > lost_after
+            if (not case.in_flight and case.next_at <= now) or lost:
+                case.in_flight, case.sent_at = True, now
                 due.append(cid)
         return due
 

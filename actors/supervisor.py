@@ -14,6 +14,7 @@ from typing import Any
 import pykka
 
 from actors.messages import ActorCrashed, Ping
+from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,25 @@ class SupervisedActor(pykka.ThreadingActor):
         """Release what the actor holds; called before the supervisor hears of the crash."""
 
     def on_receive(self, message: Any) -> Any:
-        """Dispatch by type through the subclass's `_handlers`; Ping is answered here."""
+        """Dispatch by type through the subclass's `_handlers`; Ping is answered here.
+
+        A command that carries a reply and fails gets `internal` (the bug is logged);
+        the actor lives on, so one bad request never costs other clients their
+        replies. Anything else that fails kills the actor, and the supervisor
+        restarts it."""
         if isinstance(message, Ping):
             return True
-        return self._handlers[type(message)](message)
+        handler = self._handlers[type(message)]
+        reply = getattr(message, "reply", None)
+        if reply is None:
+            return handler(message)
+        try:
+            return handler(message)
+        except Exception:
+            log.exception("%s failed on %s", self.name, type(message).__name__)
+            reply(ProtocolError("internal", "internal error; see the daemon log",
+                                retry_after_s=1.0))
+            return None
 
 
 @dataclass(frozen=True)

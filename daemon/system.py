@@ -145,6 +145,7 @@ class ActorSystem:
         self.circuits = Circuits(names, config.circuit_breaker, self.board,
                                  self.clock.monotonic, self.alerter, self.metrics)
         self._ticker_stop = threading.Event()
+        self._loading = threading.Lock()
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
 
     def _halt(self, reason: str) -> None:
@@ -257,6 +258,10 @@ class ActorSystem:
                 continue
             self.markets[exchange.name] = frozenset(loaded)
 
+    def _retry_markets(self) -> None:
+        with self._loading:
+            self._load_markets()
+
     def _prime_prices(self) -> None:
         """Reference prices before the first order, where a notional limit needs them."""
         if self.risk is None:
@@ -277,5 +282,8 @@ class ActorSystem:
             ticks += 1
             if ticks % METRICS_TICKS == 0:
                 self.registry.tell(METRICS_ACTOR, MetricsTick())
-            if ticks % MARKETS_RETRY_TICKS == 0 and len(self.markets) < len(self.config.exchanges):
-                self._load_markets()
+            missing = len(self.markets) < len(self.config.exchanges)
+            if ticks % MARKETS_RETRY_TICKS == 0 and missing and not self._loading.locked():
+                # in its own thread: a slow exchange must not hold up the ticks
+                threading.Thread(target=self._retry_markets, name="markets",
+                                 daemon=True).start()

@@ -34,6 +34,8 @@ ORDER_FIELDS = frozenset(
     {"client_order_id", "exchange", "symbol", "side", "type", "amount", "price",
      "time_in_force", "params"}
 )
+CURSOR = re.compile(r"[0-9]{1,18}")
+"""A list cursor: ASCII digits that fit a 64-bit row number."""
 MAX_LIST_LIMIT = 1000
 MAX_TEXT = 256
 
@@ -173,7 +175,7 @@ def parse_list(args: dict[str, Any]) -> ListArgs:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
         raise _bad("limit", f"limit must be an integer from 1 to {MAX_LIST_LIMIT}")
     after = _optional_text(args, "after", invalid=False)
-    if after is not None and not after.isdigit():
+    if after is not None and not CURSOR.fullmatch(after):
         raise _bad("after", "after must be a cursor returned by list")
     return ListArgs(
         statuses=tuple(statuses) if statuses is not None else None,

@@ -141,6 +141,8 @@ def test_invalid_order_names_the_field(raw: Any, order: dict[str, Any], field: s
     ("list", {"limit": 1001}, "limit"),
     ("list", {"status": ["lost"]}, "status"),
     ("list", {"after": "not-a-cursor"}, "after"),
+    ("list", {"after": "\u00b2"}, "after"),  # str.isdigit() would let this through
+    ("list", {"after": "9" * 30}, "after"),  # beyond a 64-bit row number
 ])
 def test_bad_arguments_name_the_field(raw: Any, cmd: str, args: dict[str, Any],
                                       field: str) -> None:

@@ -157,3 +157,13 @@ def test_two_slow_calls_through_one_breaker_overlap() -> None:
     for thread in threads:
         thread.join()
     assert results == ["ok", "ok"]
+
+
+def test_a_trial_whose_outcome_never_came_is_granted_again() -> None:
+    setup = Setup()
+    setup.fail(6)
+    setup.now += 10
+    assert setup.circuits.may_call("x").granted  # its caller never reports back
+    assert not setup.circuits.may_call("x").granted
+    setup.now += 10
+    assert setup.circuits.may_call("x").granted, "the circuit is not stuck half-open"

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.orders import TRANSITIONS, IllegalTransition, Order, rfc3339
+from actors.messages import OrderView
+from actors.orders import TRANSITIONS, IllegalTransition, Order, adopt, rfc3339
 from protocol.messages import STATUSES, TERMINAL_STATUSES
 
 
@@ -57,3 +58,29 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds(epoch: float) -> None:
     moment = datetime.fromtimestamp(epoch, tz=UTC)
     expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     assert rfc3339(epoch) == expected
+
+
+def view(status: str, filled: str, order_id: str = "7") -> OrderView:
+    return OrderView(order_id=order_id, status=status, filled=Decimal(filled),
+                     average_price=None, fee_currency=None, fee_cost=None)
+
+
+def test_a_stale_answer_never_takes_fills_back() -> None:
+    item = order("partially_filled")
+    item.filled = Decimal("0.5")
+    adopt(item, view("open", "0"), 2.0, keep_status=False)
+    assert (item.status, item.filled) == ("partially_filled", Decimal("0.5"))
+
+
+def test_open_after_partial_fills_stays_partially_filled() -> None:
+    item = order("partially_filled")
+    item.filled = Decimal("0.5")
+    adopt(item, view("open", "0.5"), 2.0, keep_status=False)
+    assert item.status == "partially_filled"
+
+
+def test_a_refused_transition_changes_nothing() -> None:
+    item = order("canceled")
+    with pytest.raises(IllegalTransition):
+        adopt(item, view("filled", "1"), 2.0, keep_status=False)
+    assert (item.status, item.filled, item.order_id) == ("canceled", Decimal(0), None)
