@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,13 @@ def render(command: str, result: dict[str, Any]) -> str:
     return _pairs(result)
 
 
+def _number(value: Any) -> Any:
+    """JSON numbers are read as exact decimals; they are printed as numbers again."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keygen":
@@ -155,11 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NO_ANSWER
     except ProtocolError as exc:
         if args.json:
-            print(json.dumps({"error": exc.to_wire()}))
+            print(json.dumps({"error": exc.to_wire()}, default=_number))
         else:
             print(f"orderctl: {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_ERROR
-    print(json.dumps(result, indent=2) if args.json else render(cmd, result))
+    print(json.dumps(result, indent=2, default=_number) if args.json else render(cmd, result))
     return 0
 
 
