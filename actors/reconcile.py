@@ -243,9 +243,9 @@ class ExchangeCheck:
             groups.setdefault(trade.order_id, []).append(trade)
         cids = {t.client_order_id for t in trades if t.client_order_id}
         by_cid = self.reader.by_client_ids(self.exchange, cids)
-        by_id = self.reader.by_order_ids(self.exchange, groups)
-        fills = self.reader.fills(self.exchange, [o.client_order_id for o in by_id.values()]
-                                  + list(by_cid))
+        by_id = self._by_order_ids(groups, by_cid)
+        fills = self.reader.fills(self.exchange, {o.client_order_id: None for o in
+                                                  (*by_id.values(), *by_cid.values())})
         for order_id, group in groups.items():
             cid = group[0].client_order_id
             order = by_id.get(order_id) or by_cid.get(cid or "")
@@ -253,6 +253,21 @@ class ExchangeCheck:
                 self._compare_fills(order, tuple(group), fills.get(order.client_order_id, {}))
             elif order_id not in self.reported:
                 self._unknown_from_trades(order_id, tuple(group))
+
+    def _by_order_ids(self, groups: dict[str, list[TradeView]],
+                      by_cid: dict[str, Order]) -> dict[str, Order]:
+        """Ledger orders by exchange order id. An order its client id found under the
+        same order id is not read again: reading rows is most of a run's cost."""
+        found: dict[str, Order] = {}
+        rest: list[str] = []
+        for order_id, group in groups.items():
+            order = by_cid.get(group[0].client_order_id or "")
+            if order is not None and order.order_id == order_id:
+                found[order_id] = order
+            else:
+                rest.append(order_id)
+        found.update(self.reader.by_order_ids(self.exchange, rest))
+        return found
 
     def _compare_fills(self, order: Order, trades: tuple[TradeView, ...],
                        known: dict[str, TradeView]) -> None:

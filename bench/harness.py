@@ -20,7 +20,8 @@ LIVE = ["pending_submit", "unknown", "pending_cancel"]
 
 def bench_config(control: str, events: str, *, orders: dict[str, Any] | None = None,
                  faults: dict[str, Any] | None = None,
-                 exchange: dict[str, Any] | None = None) -> str:
+                 exchange: dict[str, Any] | None = None,
+                 reconciliation: dict[str, Any] | None = None) -> str:
     """A daemon configuration: the paper venue, logging at WARNING so the log costs
     nothing per order."""
     lines = ['state_dir = "state"', 'log_level = "WARNING"',
@@ -32,6 +33,9 @@ def bench_config(control: str, events: str, *, orders: dict[str, Any] | None = N
     if faults:
         lines.append("[exchanges.faults]")
         lines += [f"{key} = {toml_value(value)}" for key, value in faults.items()]
+    if reconciliation:
+        lines.append("[reconciliation]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in reconciliation.items()]
     return "\n".join(lines) + "\n"
 
 

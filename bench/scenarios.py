@@ -9,6 +9,7 @@ same machine load.
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
 import time
 from collections import Counter
@@ -22,6 +23,9 @@ from typing import Any
 from bench.driver import RunResult, drive, sol_market
 from bench.harness import cpu_s, loadavg, orderd, raw_ceiling, rss_mb, wait_settled
 from protocol.client import OrderdClient
+
+ALL_AGES = {"min_age_s": 0}
+"""[reconciliation] that checks every trade, however young."""
 
 Profiler = Callable[[int, str, float], AbstractContextManager[Any]]
 """(daemon pid, label, seconds) -> a context that profiles the daemon meanwhile."""
@@ -236,28 +240,44 @@ def circuit_open(opts: Options) -> Report:
 # --- reconciliation ------------------------------------------------------------------------------
 
 def reconcile(opts: Options) -> Report:
-    """Time of one `reconcile` against ledgers of 10,000 and 100,000 orders."""
+    """Time of one full `reconcile` against ledgers of 10,000 and 100,000 orders.
+
+    Every run must do the same work per order: `min_age_s = 0`, so no trade is
+    too young to check, and each repeat starts from a copy of the seeded state
+    (a run moves the trades cursor forward, so a second run on the same ledger
+    would check nothing)."""
     report = Report("reconcile")
     sizes = (1_000, 10_000) if opts.quick else (10_000, 100_000)
-    with orderd(opts.workdir / "reconcile") as daemon, \
-            OrderdClient(daemon.control, timeout_s=120) as client:
-        probe = client.request("reconcile")
-        if not probe.get("ok") and (probe.get("error") or {}).get("code") == "unknown_command":
-            report.skipped = "the daemon does not serve `reconcile` yet (unknown_command)"
-            return report
-        filled = 0
-        times: dict[int, dict[str, float]] = {}
-        for size in sizes:
-            drive(client, sol_market, in_flight=64, count=size - filled)
-            filled = size
+    times: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        seed = opts.workdir / f"reconcile-{size}"
+        with orderd(seed, reconciliation=ALL_AGES) as daemon, \
+                OrderdClient(daemon.control, timeout_s=600) as client:
+            probe = client.request("reconcile")  # the ledger is empty: it moves no cursor
+            if (probe.get("error") or {}).get("code") == "unknown_command":
+                report.skipped = "the daemon does not serve `reconcile` yet (unknown_command)"
+                return report
+            drive(client, sol_market, in_flight=64, count=size)
             wait_settled(client, timeout_s=600)
-            seconds = []
-            for _ in range(opts.repeat):
-                begin = time.perf_counter()
-                client.reconcile()
-                seconds.append(time.perf_counter() - begin)
-            times[size] = spread(seconds)
-            report.figures[f"{size} orders s"] = times[size]
+        seconds: list[float] = []
+        checked: list[float] = []
+        for i in range(opts.repeat):
+            workdir = opts.workdir / f"reconcile-{size}-{i}"
+            shutil.copytree(seed, workdir)
+            with orderd(workdir, reconciliation=ALL_AGES) as daemon, \
+                    OrderdClient(daemon.control, timeout_s=600) as client:
+                assert daemon.process is not None
+                profiling = _profiling(opts, daemon.process.pid, f"reconcile{size}") \
+                    if i == 0 else nullcontext()
+                with profiling:
+                    begin = time.perf_counter()
+                    counts = client.reconcile()["report"]["exchanges"]["paper"]["counts"]
+                    seconds.append(time.perf_counter() - begin)
+            checked.append(counts["trades"])
+            shutil.rmtree(workdir)
+        times[size] = spread(seconds)
+        report.figures[f"{size} orders s"] = times[size]
+        report.figures[f"{size} orders trades checked"] = spread(checked)
     small, big = sizes
     exponent = math.log(median(times[big]) / median(times[small])) / math.log(big / small)
     report.figures["growth_exponent"] = round(exponent, 3)

@@ -17,14 +17,13 @@ from .paper_engine import OrderEngine
 from .paper_model import (
     MARKETS,
     Order,
-    Trade,
     account_from_record,
     account_record,
     balance_to_ccxt,
     iso8601,
 )
 from .paper_prices import PriceWalk
-from .paper_store import PaperStore, PendingWrites, StoredBook
+from .paper_store import IN_MEMORY, PaperStore, PendingWrites, StoredBook
 
 
 class PaperVenue(OrderEngine):
@@ -32,9 +31,9 @@ class PaperVenue(OrderEngine):
 
     Thread-safe: one lock guards every operation. Each operation first
     advances the simulated prices to the clock and fills the resting limit
-    orders they crossed, then does its own work, then (with a state path)
-    commits every row it changed before returning, so a crash after a call
-    returned never loses its effect.
+    orders they crossed, then does its own work, then commits every row it
+    changed before returning, so a crash after a call returned never loses
+    its effect. Without a state path the database is in memory.
 
     Methods take the account explicitly; they are the back end of
     PaperExchange, the ccxt-style client. `all_orders`, `set_price`,
@@ -52,20 +51,16 @@ class PaperVenue(OrderEngine):
         seed: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(PriceWalk(seed, clock()))
+        self._store = PaperStore(IN_MEMORY if state_path is None else state_path)
+        super().__init__(PriceWalk(seed, clock()), self._store)
         self._lock = threading.Lock()
         self._clock = clock
-        self._store: PaperStore | None = None
-        if state_path is not None:
-            self._store = PaperStore(state_path)
-            self._restore(self._store.load())
+        self._restore(self._store.load())
 
     def close(self) -> None:
-        """Close the database; the in-memory book stays usable but stops persisting."""
+        """Close the database; the venue is not to be used afterwards."""
         with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            self._store.close()
 
     # -- account-scoped operations (the client's back end) --------------------
 
@@ -133,8 +128,9 @@ class PaperVenue(OrderEngine):
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         with self._operation():
-            orders = self._in_symbol(self._book.account_orders(account), symbol)
-            return [o.to_ccxt() for o in rules.window(orders, since, limit)]
+            self._check_symbol(symbol)
+            orders = self._book.account_orders(account, symbol, since, limit)
+            return [o.to_ccxt() for o in orders]
 
     def my_trades(
         self,
@@ -144,8 +140,9 @@ class PaperVenue(OrderEngine):
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         with self._operation():
-            trades = self._in_symbol(self._book.account_trades(account), symbol)
-            return [t.to_ccxt() for t in rules.window(trades, since, limit)]
+            self._check_symbol(symbol)
+            trades = self._book.account_trades(account, symbol, since, limit)
+            return [t.to_ccxt() for t in trades]
 
     def order_trades(self, account: str, order_id: int) -> list[dict[str, Any]]:
         """The fills of one order (found by its own index, not by scanning all trades)."""
@@ -184,7 +181,12 @@ class PaperVenue(OrderEngine):
     def all_orders(self) -> list[dict[str, Any]]:
         """Every order on the venue, all accounts, in creation order."""
         with self._operation():
-            return [self._book.orders[oid].to_ccxt() for oid in sorted(self._book.orders)]
+            return [order.to_ccxt() for order in self._book.all_orders()]
+
+    def resident_orders(self) -> int:
+        """Orders held in memory: the open ones plus a bounded cache of finished ones."""
+        with self._lock:
+            return len(self._book.orders)
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Force a market's price (the walk goes on from it); crossed orders fill now."""
@@ -200,7 +202,7 @@ class PaperVenue(OrderEngine):
     def cancel_on_venue(self, order_id: str) -> dict[str, Any]:
         """Cancel an open order exchange-side, as an operator would, whatever its account."""
         with self._operation():
-            order = self._book.orders.get(rules.parse_id(order_id))
+            order = self._book.get(rules.parse_id(order_id))
             if order is None:
                 raise OrderNotFound(f"paper: order {order_id} not found")
             self._cancel(order)
@@ -218,15 +220,14 @@ class PaperVenue(OrderEngine):
                 if changed:
                     self._dirty_market = True
                     self._match(changed, now_ms)
+                    # Written now, so the body's reads of the store see these fills.
+                    self._flush()
                 yield now_ms
             finally:
                 # Also when the body raised: a price step and its fills may precede it.
                 self._flush()
 
     def _flush(self) -> None:
-        if self._store is None:
-            self._clear_dirty()
-            return
         pending = PendingWrites(
             orders={oid: self._book.orders[oid].record() for oid in self._dirty_orders},
             trades=[(t.id, t.record()) for t in self._new_trades],
@@ -238,6 +239,7 @@ class PaperVenue(OrderEngine):
             # If this raises, memory is ahead of disk and the caller gets a
             # non-ccxt error: an outcome-unknown failure, which it is.
             self._store.write(pending)
+        self._book.evict()  # only what is written may leave memory
 
     def _clear_dirty(self) -> None:
         self._dirty_orders.clear()
@@ -252,14 +254,14 @@ class PaperVenue(OrderEngine):
             self._dirty_market = True  # a fresh database gets its price row
         for name, rec in stored.accounts.items():
             self._accounts[name] = account_from_record(rec)
-        for rec in stored.orders:
+        for rec in stored.open_orders:
             self._book.add(Order.from_record(rec))
-        for rec in stored.trades:
-            self._book.add_trade(Trade.from_record(rec))
-        self._next_order_id, self._next_trade_id = self._book.next_ids()
+        self._next_order_id, self._next_trade_id = stored.next_order_id, stored.next_trade_id
+
+    def _check_symbol(self, symbol: str | None) -> None:
+        if symbol is not None:
+            self._market(symbol)
 
     def _in_symbol(self, items: list[Any], symbol: str | None) -> list[Any]:
-        if symbol is None:
-            return items
-        self._market(symbol)
-        return [item for item in items if item.symbol == symbol]
+        self._check_symbol(symbol)
+        return items if symbol is None else [item for item in items if item.symbol == symbol]

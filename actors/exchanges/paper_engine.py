@@ -1,7 +1,8 @@
 """The paper venue's order engine: placing, filling, matching and canceling orders.
 
-Single-threaded and unaware of storage: PaperVenue adds the lock and the
-write-through persistence, reading the dirty sets this engine fills in.
+Single-threaded: PaperVenue adds the lock and the write-through persistence,
+reading the dirty sets this engine fills in. Finished orders and trades are
+read back from the store through the book index.
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ from .paper_model import (
     new_account,
 )
 from .paper_prices import PriceWalk
+from .paper_store import PaperStore
 
 
 class OrderEngine:
     """Accounts, orders, trades and prices, and the rules that change them."""
 
-    def __init__(self, walk: PriceWalk) -> None:
+    def __init__(self, walk: PriceWalk, store: PaperStore) -> None:
         self._walk = walk
         self._accounts: dict[str, Account] = {}
-        self._book = BookIndex()
+        self._book = BookIndex(store)
         self._next_order_id = 1
         self._next_trade_id = 1
         # What the current operation changed, for the venue to persist.
@@ -190,7 +192,6 @@ class OrderEngine:
             order_type=order.type,
         )
         self._next_trade_id += 1
-        self._book.add_trade(trade)
         self._new_trades.append(trade)
         self._close(order)
 
@@ -241,7 +242,7 @@ class OrderEngine:
             label = f"clientOrderId {client_order_id!r}"
         else:
             raise ArgumentsRequired("paper: an order id or params['clientOrderId'] is required")
-        order = self._book.orders.get(oid) if oid is not None else None
+        order = self._book.get(oid) if oid is not None else None
         if order is None or order.account != account or symbol not in (None, order.symbol):
             raise OrderNotFound(f"paper: order with {label} not found")
         return order

@@ -1,11 +1,15 @@
 """SQLite persistence of the paper venue's book.
 
-Rows are JSON text keyed by id. The venue keeps everything in memory and
-writes each operation's changes through in one transaction before the
-operation returns. WAL with synchronous=NORMAL survives a process crash
-(the WAL is in the OS page cache once COMMIT returns); only a power loss
-can drop the last transactions, which is fine for a simulator and keeps a
-write in the tens of microseconds.
+Rows are JSON text keyed by id. The venue keeps only open orders (and a few
+recently finished ones) in memory; every order and trade is here, and lookups
+of the rest read it through expression indexes on the JSON fields, so memory
+does not grow with the book and older databases need no migration.
+
+Each operation's changes are written through in one transaction before the
+operation returns. WAL with synchronous=NORMAL survives a process crash (the
+WAL is in the OS page cache once COMMIT returns); only a power loss can drop
+the last transactions, which is fine for a simulator and keeps a write in the
+tens of microseconds.
 """
 
 from __future__ import annotations
@@ -17,29 +21,52 @@ from typing import Any
 
 import orjson
 
+
+def _field(name: str) -> str:
+    return f"json_extract(data, '$.{name}')"
+
+
+_ACCOUNT, _TIMESTAMP, _SYMBOL = _field("account"), _field("timestamp"), _field("symbol")
+_OPEN = f"{_field('status')} = 'open'"
+
 # WITHOUT ROWID: a text key then needs no separate index, one page less per write.
+# Index entries end with the rowid (the id), so (account, timestamp) orders as
+# the venue's listings do: by timestamp, then id.
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY, data TEXT NOT NULL)"
     " WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS trades (id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS orders_open ON orders (id) WHERE {_OPEN}",
+    f"CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders"
+    f" ({_ACCOUNT}, {_field('clientOrderId')})",
+    f"CREATE INDEX IF NOT EXISTS orders_by_time ON orders ({_ACCOUNT}, {_TIMESTAMP})",
+    f"CREATE INDEX IF NOT EXISTS trades_by_order ON trades ({_field('orderId')})",
+    f"CREATE INDEX IF NOT EXISTS trades_by_time ON trades ({_ACCOUNT}, {_TIMESTAMP})",
 )
 _MARKET_KEY = "market"
+IN_MEMORY = ":memory:"
+"""A store path for a venue that persists nothing."""
 
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _records(rows: Any) -> list[dict[str, Any]]:
+    return [orjson.loads(data) for (data,) in rows]
+
+
 @dataclass
 class StoredBook:
-    """Everything read back from the database at start-up."""
+    """What the venue keeps in memory, read back from the database at start-up."""
 
     market: dict[str, Any] | None = None
     accounts: dict[str, Any] = field(default_factory=dict)
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    trades: list[dict[str, Any]] = field(default_factory=list)
+    open_orders: list[dict[str, Any]] = field(default_factory=list)
+    next_order_id: int = 1
+    next_trade_id: int = 1
 
 
 @dataclass
@@ -58,7 +85,7 @@ class PendingWrites:
 class PaperStore:
     """One SQLite database holding one venue. Not thread-safe: the venue's lock guards it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         # Autocommit mode: transactions are opened explicitly in write().
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -78,11 +105,61 @@ class PaperStore:
             book.market = orjson.loads(row[0])
         for name, data in conn.execute("SELECT name, data FROM accounts"):
             book.accounts[name] = orjson.loads(data)
-        orders = conn.execute("SELECT data FROM orders ORDER BY id")
-        book.orders = [orjson.loads(data) for (data,) in orders]
-        trades = conn.execute("SELECT data FROM trades ORDER BY id")
-        book.trades = [orjson.loads(data) for (data,) in trades]
+        book.open_orders = _records(
+            conn.execute(f"SELECT data FROM orders WHERE {_OPEN} ORDER BY id"))
+        # Ids are never reused, so they follow the highest.
+        book.next_order_id = self._max_id("orders") + 1
+        book.next_trade_id = self._max_id("trades") + 1
         return book
+
+    def _max_id(self, table: str) -> int:
+        return int(self._conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0])
+
+    # -- lookups ---------------------------------------------------------------------
+
+    def order(self, order_id: int) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT data FROM orders WHERE id = ?", (order_id,)).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def latest_order_id(self, account: str, client_order_id: str) -> int | None:
+        """The newest order of the account that used this client order id."""
+        row = self._conn.execute(
+            f"SELECT max(id) FROM orders WHERE {_ACCOUNT} = ? AND {_field('clientOrderId')} = ?",
+            (account, client_order_id)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def order_trades(self, order_id: int) -> list[dict[str, Any]]:
+        return _records(self._conn.execute(
+            f"SELECT data FROM trades WHERE {_field('orderId')} = ? ORDER BY id",
+            (str(order_id),)))
+
+    def all_orders(self) -> list[dict[str, Any]]:
+        return _records(self._conn.execute("SELECT data FROM orders ORDER BY id"))
+
+    def window(self, table: str, account: str, symbol: str | None, since: int | None,
+               limit: int | None) -> list[dict[str, Any]]:
+        """One account's orders or trades as ccxt pages them, oldest first: from `since`
+        (inclusive) the first `limit`, else the last `limit` (see paper_rules.window)."""
+        if limit is not None and limit <= 0:
+            return []
+        where: list[str] = [f"{_ACCOUNT} = ?"]
+        args: list[Any] = [account]
+        if symbol is not None:
+            where.append(f"{_SYMBOL} = ?")
+            args.append(symbol)
+        if since is not None:
+            where.append(f"{_TIMESTAMP} >= ?")
+            args.append(since)  # an integer: SQLite ranks every number below text
+        newest_first = limit is not None and since is None
+        order = "DESC" if newest_first else "ASC"
+        sql = (f"SELECT data FROM {table} WHERE {' AND '.join(where)}"
+               f" ORDER BY {_TIMESTAMP} {order}, id {order}")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        records = _records(self._conn.execute(sql, args))
+        return records[::-1] if newest_first else records
+
+    # -- writes --------------------------------------------------------------------------
 
     def write(self, pending: PendingWrites) -> None:
         """Apply one operation's changes atomically; committed when this returns."""

@@ -1,0 +1,101 @@
+"""The paper venue keeps only open and recent orders in memory; the rest is read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.exchanges.paper_index import RECENT_FINISHED
+
+T0 = 1_700_000_000.0
+SOL = "SOL/USD"
+BEYOND = RECENT_FINISHED + 200
+"""Enough finished orders that the first ones have left memory."""
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fill_many(ex: PaperExchange, count: int, prefix: str = "m") -> list[dict[str, object]]:
+    return [ex.create_order(SOL, "market", "buy" if i % 2 else "sell", "0.1", None,
+                            {"clientOrderId": f"{prefix}{i}"}) for i in range(count)]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_evicted_orders_and_their_trades_are_still_found(
+    tmp_path: Path, clock: FakeClock, persistent: bool
+) -> None:
+    venue = PaperVenue(tmp_path / "paper.db" if persistent else None, clock=clock)
+    ex = PaperExchange(venue, clock=clock)
+    resting = ex.create_order(SOL, "limit", "buy", "1", "100", {"clientOrderId": "rest"})
+    orders = fill_many(ex, BEYOND)
+    first = orders[0]
+    assert ex.fetch_order(str(first["id"])) == first
+    assert ex.fetch_order(None, params={"clientOrderId": "m0"}) == first
+    [trade] = ex.fetch_order_trades(str(first["id"]))
+    assert trade["order"] == first["id"]
+    assert [o["id"] for o in ex.fetch_orders(limit=2)] == [o["id"] for o in orders[-2:]]
+    assert len(ex.fetch_orders()) == BEYOND + 1
+    assert len(ex.fetch_my_trades(since=int(str(first["timestamp"])))) == BEYOND
+    assert [o["id"] for o in ex.fetch_open_orders()] == [resting["id"]]
+    assert len(venue.all_orders()) == BEYOND + 1
+    with pytest.raises(Exception, match="not open"):
+        ex.cancel_order(str(first["id"]))
+
+
+def test_lookup_by_client_id_gives_the_latest_order_that_used_it(clock: FakeClock) -> None:
+    ex = PaperExchange(PaperVenue(None, clock=clock), clock=clock)
+    old = ex.create_order(SOL, "market", "buy", "0.1", None, {"clientOrderId": "again"})
+    fill_many(ex, BEYOND)
+    new = ex.create_order(SOL, "market", "sell", "0.1", None, {"clientOrderId": "again"})
+    fill_many(ex, BEYOND, prefix="n")
+    assert ex.fetch_order(None, params={"clientOrderId": "again"})["id"] == new["id"] != old["id"]
+    other = PaperExchange(ex.venue, account="other", clock=clock)
+    assert other.fetch_orders() == []
+    with pytest.raises(Exception, match="not found"):
+        other.fetch_order(str(old["id"]))
+
+
+def test_restart_reads_evicted_orders_and_keeps_open_ones(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "paper.db"
+    venue = PaperVenue(path, clock=clock)
+    ex = PaperExchange(venue, clock=clock)
+    resting = ex.create_order(SOL, "limit", "buy", "1", "100", {"clientOrderId": "rest"})
+    orders = fill_many(ex, BEYOND)
+    venue.close()
+    again = PaperVenue(path, clock=clock)
+    ex2 = PaperExchange(again, clock=clock)
+    assert again.resident_orders() == 1  # only the open order is loaded
+    assert ex2.fetch_order(None, params={"clientOrderId": "m0"}) == orders[0]
+    assert ex2.fetch_order(str(orders[-1]["id"])) == orders[-1]
+    assert ex2.cancel_order(str(resting["id"]))["status"] == "canceled"
+    assert ex2.create_order(SOL, "market", "buy", "0.1")["id"] == str(BEYOND + 2)
+    assert len(ex2.fetch_my_trades()) == BEYOND + 1
+    again.close()
+
+
+def test_memory_holds_open_orders_and_a_bounded_cache_whatever_the_fills(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    venue = PaperVenue(tmp_path / "paper.db", clock=clock)
+    ex = PaperExchange(venue, clock=clock)
+    for i in range(5):
+        ex.create_order(SOL, "limit", "buy", "1", "100", {"clientOrderId": f"rest{i}"})
+    fill_many(ex, 3 * RECENT_FINISHED)
+    assert venue.resident_orders() <= 5 + RECENT_FINISHED
+    assert len(venue.all_orders()) == 5 + 3 * RECENT_FINISHED
+    venue.close()
