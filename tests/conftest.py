@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import DaemonProcess, running_daemon
+from tests.helpers import DaemonProcess, kill_leftovers, running_daemon
 
 
 @pytest.fixture(scope="module")
@@ -12,3 +12,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     """One real orderd process shared by a test module."""
     with running_daemon(tmp_path_factory.mktemp("orderd")) as running:
         yield running
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_daemon_outlives_its_module() -> Iterator[None]:
+    """A test that fails half way must not leave a daemon running after the suite."""
+    yield
+    kill_leftovers()

@@ -65,6 +65,18 @@ def write_config(path: Path, *, control: str, events: str, extra: str = "",
     return path
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+"""Every daemon process a test started; the suite kills those a failing test left."""
+
+
+def kill_leftovers() -> None:
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
 @dataclass
 class DaemonProcess:
     """A real orderd process on free ports."""
@@ -100,6 +112,7 @@ class DaemonProcess:
                 [sys.executable, "-m", "daemon.cli", "--config", str(self.config)],
                 cwd=ROOT, stdout=log, stderr=log,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
+        STARTED.append(self.process)
         self.wait_ready()
         return self
 
