@@ -10,6 +10,7 @@ from pathlib import Path
 
 from actors.alert_sinks import AlertSettings
 from actors.circuit import BreakerSettings
+from actors.exchanges.paper import PaperFaults
 from actors.metrics_actor import MetricsSettings
 from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
@@ -72,27 +73,6 @@ class EventsConfig:
 
 
 @dataclass(frozen=True)
-class FaultsConfig:
-    """[exchanges.faults]: simulated misbehaviour of the paper venue."""
-
-    latency_ms: float = 0.0
-    error_rate: float = 0.0
-    ambiguous_rate: float = 0.0
-    reject_rate: float = 0.0
-    outage_after_s: float | None = None
-    outage_duration_s: float = 0.0
-    seed: int = 0
-
-    def check(self, key: str) -> None:
-        for name in ("error_rate", "ambiguous_rate", "reject_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{key}.{name}: must be from 0 to 1")
-        for name in ("latency_ms", "outage_duration_s"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{key}.{name}: must not be negative")
-
-
-@dataclass(frozen=True)
 class RiskConfig:
     """[exchanges.risk]: limits checked before an order is recorded or sent; 0 is no limit."""
 
@@ -138,7 +118,7 @@ class ExchangeConfig:
     """Retries that may be spent at once (the bucket's size)."""
     retry_budget_per_s: float = 2.0
     """Retries earned back per second."""
-    faults: FaultsConfig = field(default_factory=FaultsConfig)
+    faults: PaperFaults = field(default_factory=PaperFaults)
     api_url: str | None = None
     """Base URL replacing the exchange's API hosts (e.g. a local paper venue)."""
     # Credentials never show in repr, logs or errors.
@@ -161,7 +141,7 @@ class ExchangeConfig:
             raise ConfigError(f"{key}.rate_limit_per_s: must be greater than 0")
         if self.retry_budget < 0 or self.retry_budget_per_s < 0:
             raise ConfigError(f"{key}.retry_budget: must not be negative")
-        if self.faults != FaultsConfig() and self.driver != "paper":
+        if self.faults != PaperFaults() and self.driver != "paper":
             raise ConfigError(f"{key}.faults: only the paper driver simulates faults")
         if self.api_url is not None and not API_URL.fullmatch(self.api_url):
             raise ConfigError(f"{key}.api_url: expected http(s)://HOST[:PORT]")

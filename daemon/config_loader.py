@@ -31,7 +31,10 @@ def build(cls: type[T], table: Any, key: str, base_dir: Path) -> T:
             raise ConfigError(f"{_join(key, name)}: unknown key")
     values = {name: _convert(hints[name], value, _join(key, name), base_dir)
               for name, value in table.items()}
-    instance = cls(**values)
+    try:
+        instance = cls(**values)
+    except ValueError as exc:  # sections that validate themselves say "field: why"
+        raise ConfigError(f"{_join(key, str(exc))}") from None
     check = getattr(instance, "check", None)
     if check is not None:
         try:

@@ -20,7 +20,7 @@ from actors.exchange_actor import ExchangeActor, LoadMarkets
 from actors.exchange_link import ExchangeLink
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
 from actors.exchanges.client import ExchangeClient
-from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
+from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.messages import Flush, RefreshPrices, Tick
 from actors.metrics import Metrics
 from actors.metrics_actor import NAME as METRICS_ACTOR
@@ -102,7 +102,7 @@ def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
         return lambda: build_binance(settings)
     venue = PaperVenue(state_dir / f"paper-{exchange.name}.sqlite", clock=clock.now)
     venues[exchange.name] = venue
-    faults = PaperFaults(**vars(exchange.faults))
+    faults = exchange.faults
     started = clock.now()
 
     def factory() -> ExchangeClient:

@@ -56,11 +56,14 @@ class PaperFaults:
     """Seed of the client's own fault RNG."""
 
     def __post_init__(self) -> None:
+        """ValueError('field: why') for a value out of range; the config loader puts the
+        section's key in front."""
         for name in ("error_rate", "ambiguous_rate", "reject_rate"):
             if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be within [0, 1]")
-        if self.latency_ms < 0 or self.outage_duration_s < 0:
-            raise ValueError("latency_ms and outage_duration_s must not be negative")
+                raise ValueError(f"{name}: must be from 0 to 1")
+        for name in ("latency_ms", "outage_duration_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative")
 
 
 def _decimal(value: Any, name: str) -> Decimal:
