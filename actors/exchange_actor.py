@@ -17,7 +17,7 @@ from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
 from actors.exchanges.ccxt_driver import client_id_params, lookup_params
 from actors.exchanges.client import ExchangeClient, trade_of, view_of
-from actors.exchanges.errors import REJECT, RESOLVE, RETRY, describe
+from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
 from actors.messages import (
     CancelOrder,
     ErrorInfo,
@@ -195,7 +195,7 @@ class ExchangeActor(SupervisedActor):
 def _outcome(op: str, failure: CallFailed) -> str:
     """rejected (permanent), unknown (a create that may have landed) or failed (not done)."""
     action = failure.rule.action
-    if action == REJECT or action == "halt":
+    if action in (REJECT, HALT):
         return "rejected"
     if op == "create" and action != RETRY:
         return "unknown"

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from actors.messages import TradeView
-from actors.orders import Order
+from actors.orders import Order, decimal_text
 from protocol.codec import format_decimal
 from protocol.messages import TERMINAL_STATUSES, ListArgs
 
@@ -72,17 +72,14 @@ def _json(value: Any, sort_keys: bool = False) -> str:
         return json.dumps(value, sort_keys=sort_keys)
 
 
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else format_decimal(value)
-
 
 def _to_row(order: Order) -> tuple[Any, ...]:
     return (
         order.client_order_id, order.order_id, order.exchange, order.symbol, order.side,
-        order.type, _dec(order.amount), _dec(order.price), order.time_in_force,
-        _json(order.params, sort_keys=True), order.status, _dec(order.filled),
-        _dec(order.average_price), order.fee_currency, _dec(order.fee_cost), order.created_at,
-        order.updated_at, order.attempts,
+        order.type, decimal_text(order.amount), decimal_text(order.price), order.time_in_force,
+        _json(order.params, sort_keys=True), order.status, decimal_text(order.filled),
+        decimal_text(order.average_price), order.fee_currency, decimal_text(order.fee_cost),
+        order.created_at, order.updated_at, order.attempts,
         None if order.last_error is None else _json(order.last_error),
         _json(order.trail),
     )

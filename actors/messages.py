@@ -209,14 +209,12 @@ class OrderTicket:
     """Extra exchange parameters."""
     counted: Decimal = Decimal(0)
     """Base amount already counted from trade records; more filled fetches the trades."""
-    created_at: float = 0.0
-    """When the order was recorded (epoch seconds): trades are looked for from then."""
 
     @classmethod
     def of(cls, order: Order, counted: Decimal = Decimal(0)) -> OrderTicket:
         return cls(order.client_order_id, order.order_id, order.symbol, order.side,
                    order.type, order.amount, order.price, order.time_in_force,
-                   dict(order.params), counted, order.created_at)
+                   dict(order.params), counted)
 
 
 @dataclass(frozen=True, slots=True)

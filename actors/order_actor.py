@@ -53,9 +53,9 @@ class IsRecovered:
 class OrderActor(OrderOutcomes):
     """Order state machine, idempotency, durable ledger, order events."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._handlers: dict[type, Callable[[Any], Any]] = {
+    def handler_table(self) -> dict[type, Callable[[Any], Any]]:
+        """The messages OrderActor takes, each with its handler."""
+        return {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -104,6 +105,11 @@ class OrderCore(SupervisedActor):
         self.stats = OrderStats()
         self.last_prices: dict[tuple[str, str], Decimal] = {}  # risk's reference prices
         self._prices_asked = float("-inf")
+        self._handlers = self.handler_table()
+
+    def handler_table(self) -> dict[type, Callable[[Any], Any]]:
+        """Message type -> handler; the complete actor says which messages it takes."""
+        return {}
 
     def _stage(self, order: Order, publish: bool = True) -> None:
         self.batch.stage(order, publish)

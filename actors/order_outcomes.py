@@ -9,6 +9,7 @@ from typing import Any
 
 from actors.alerts import Alert
 from actors.confirmation import count_fills, record_ack, verify
+from actors.exchanges.errors import HALT
 from actors.messages import (
     CancelOrder,
     ExchangeReport,
@@ -74,7 +75,7 @@ class OrderOutcomes(OrderCore):
             latency = self.clock.monotonic() - started
             self.stats.submit_latency_s.append(latency)
             self.metrics.submit_latency.labels(order.exchange).observe(latency)
-        if report.error is not None and report.error.action == "halt":
+        if report.error is not None and report.error.action == HALT:
             self.state.set("halted", f"{order.exchange}: {report.error.message}")
             log.error("halting: %s refused the account (%s)", order.exchange,
                       report.error.message)

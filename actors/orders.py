@@ -58,7 +58,8 @@ def rfc3339(epoch: float) -> str:
     return f"{_utc_second(seconds)}.{micros // 1000:03d}Z"
 
 
-def _dec(value: Decimal | None) -> str | None:
+def decimal_text(value: Decimal | None) -> str | None:
+    """A decimal as the wire and the ledger write it; None stays None."""
     return None if value is None else format_decimal(value)
 
 
@@ -140,7 +141,7 @@ class Order:
         """The Order object of the wire protocol."""
         fee = None
         if self.fee_cost is not None:
-            fee = {"currency": self.fee_currency, "cost": _dec(self.fee_cost)}
+            fee = {"currency": self.fee_currency, "cost": decimal_text(self.fee_cost)}
         return {
             "client_order_id": self.client_order_id,
             "order_id": self.order_id,
@@ -148,13 +149,13 @@ class Order:
             "symbol": self.symbol,
             "side": self.side,
             "type": self.type,
-            "amount": _dec(self.amount),
-            "price": _dec(self.price),
+            "amount": decimal_text(self.amount),
+            "price": decimal_text(self.price),
             "time_in_force": self.time_in_force,
             "status": self.status,
-            "filled": _dec(self.filled),
-            "remaining": _dec(self.remaining),
-            "average_price": _dec(self.average_price),
+            "filled": decimal_text(self.filled),
+            "remaining": decimal_text(self.remaining),
+            "average_price": decimal_text(self.average_price),
             "fee": fee,
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),

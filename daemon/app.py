@@ -14,7 +14,8 @@ from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ScheduledRuns
 from actors.risk import RiskPolicy
-from actors.runtime import Clock
+from actors.runtime import Clock, DaemonState
+from actors.supervisor import Registry
 from daemon.commands import Commands
 from daemon.config import Config
 from daemon.events import ZmqPublisher
@@ -61,11 +62,11 @@ class Daemon:
                                   risk=self.risk, escalate=self._escalate)
 
     @property
-    def state(self) -> Any:
+    def state(self) -> DaemonState:
         return self.system.state
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         return self.system.registry
 
     def start(self) -> None:

@@ -83,10 +83,6 @@ class OrderdClient:
         self._socket.send(encode_request(request_id, cmd, args))
         return request_id
 
-    def send_raw(self, frames: list[bytes]) -> None:
-        """Send arbitrary frames (tests of hostile input)."""
-        self._socket.send_multipart(frames)
-
     def receive(self, timeout_s: float | None = None) -> dict[str, Any]:
         """The next reply, whatever request it answers."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
