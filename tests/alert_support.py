@@ -8,9 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -71,16 +69,6 @@ def lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_until(condition: Callable[[], Any], what: str, attempts: int = 1000) -> Any:
-    """Poll `condition` (10 ms apart, bounded) until it returns something true."""
-    for _ in range(attempts):
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def names_of(exposition: str) -> set[str]:

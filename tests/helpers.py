@@ -11,17 +11,31 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from protocol.client import NoAnswer, OrderdClient
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30.0
 KEY, SECRET = "e2e-key", "e2e-secret-value"
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T | None], what: str, attempts: int = 1500) -> T:
+    """The first true value of `condition`, asked every 10 ms at most `attempts` times.
+
+    For states only a poll can see (a daemon's answers, a file, a venue's book)."""
+    pause = threading.Event()
+    for _ in range(attempts):
+        value = condition()
+        if value:
+            return value
+        pause.wait(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def free_ports(count: int) -> list[int]:
@@ -134,15 +148,14 @@ class DaemonProcess:
                 pause.wait(0.05)  # answered, but still starting
         raise AssertionError(f"orderd did not become ready: {self.log.read_text()[-5000:]}")
 
-    def wait_for_log(self, text: str, timeout_s: float = 10.0) -> str:
+    def wait_for_log(self, text: str) -> str:
         """The log once it contains `text` (the daemon's log is a file: poll it)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def logged() -> str | None:
             content = self.log.read_text(errors="replace")
-            if text in content:
-                return content
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not in the log: {self.log.read_text()[-3000:]}")
+            return content if text in content else None
+
+        return wait_until(logged, f"{text!r} in the daemon's log")
 
     def client_of(self, timeout_s: float) -> OrderdClient:
         keys = self.curve_keys or (None, None)

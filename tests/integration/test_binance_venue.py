@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, classify
 from actors.exchanges.paper_book import PaperVenue
 from actors.exchanges.paper_http import PaperVenueServer
 from actors.exchanges.paper_http_faults import VenueFaults
+from tests.helpers import wait_until
 
 KEY, SECRET = "test-key", "test-secret"
 SHORT_TIMEOUT_MS = 400
@@ -179,16 +179,6 @@ def test_bad_credentials_are_refused(server: PaperVenueServer, client: Any, key:
     assert on_venue(server, ours) == []
 
 
-def wait_until(condition: Callable[[], bool]) -> bool:
-    """True once `condition` holds; polls the venue, not a clock."""
-    done = threading.Event()
-    for _ in range(int(WAIT_S / 0.02)):
-        if condition():
-            return True
-        done.wait(0.02)
-    return condition()
-
-
 SCRIPTED = [
     # fault, the exact ccxt class, our action, booked on the venue
     ("drop_before_booking", NetworkError, RESOLVE, False),
@@ -221,7 +211,7 @@ def test_scripted_create_fault(server: PaperVenueServer, client: Any, fault: str
     if fault == "http_429":
         assert client.last_response_headers["Retry-After"] == "7"
     if booked:
-        assert wait_until(lambda: len(on_venue(server, ours)) == 1)
+        wait_until(lambda: len(on_venue(server, ours)) == 1, "the order on the venue")
         found = client.fetch_order(None, "BTC/USD", lookup_params("binance", ours))
         assert found["status"] == "open"
         client.cancel_order(found["id"], "BTC/USD")

@@ -8,7 +8,6 @@ venue.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +23,7 @@ from tests.helpers import (
     market_buy,
     resting_limit_buy,
     running_daemon,
+    wait_until,
 )
 
 CREATE = {"path": "/api/v3/order", "method": "POST"}
@@ -58,13 +58,12 @@ def daemon(venue: VenueProcess,
 
 def settle(client: OrderdClient, cid: str, status: str) -> dict[str, Any]:
     """The order once it reached `status` (polling the daemon, bounded)."""
-    order = client.status(client_order_id=cid)
-    for _ in range(1500):
-        if order["status"] == status:
-            return order
-        threading.Event().wait(0.01)
+
+    def reached() -> dict[str, Any] | None:
         order = client.status(client_order_id=cid)
-    raise AssertionError(f"{cid} stayed {order['status']}, wanted {status}: {order}")
+        return order if order["status"] == status else None
+
+    return wait_until(reached, f"{cid} to become {status}")
 
 
 @pytest.mark.parametrize("faults,attempts", [

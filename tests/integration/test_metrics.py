@@ -21,9 +21,15 @@ from tests.alert_support import (
     lines,
     names_of,
     scrape,
+)
+from tests.helpers import (
+    ROOT,
+    DaemonProcess,
+    free_port,
+    market_buy,
+    resting_limit_buy,
     wait_until,
 )
-from tests.helpers import ROOT, DaemonProcess, free_port, market_buy, resting_limit_buy
 
 RULES = ROOT / "etc" / "prometheus" / "orderd-rules.yml"
 DASHBOARD = ROOT / "etc" / "grafana" / "orderd-dashboard.json"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from protocol.client import OrderdClient
 from protocol.errors import ProtocolError
-from tests.helpers import DaemonProcess, market_buy
+from tests.helpers import DaemonProcess, market_buy, wait_until
 
 OUTAGE = """
 [circuit_breaker]
@@ -34,14 +32,6 @@ outage_duration_s = 2.5
 KNOWN = {"open", "filled", "canceled", "rejected", "expired"}
 
 
-def poll(condition: object, what: str, client: OrderdClient, attempts: int = 3000) -> None:
-    for _ in range(attempts):
-        if condition():  # type: ignore[operator]
-            return
-        threading.Event().wait(0.01)
-    raise AssertionError(f"timed out waiting for {what}: {client.health()}")
-
-
 def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None:
     daemon = DaemonProcess(tmp_path, extra=OUTAGE, exchanges=PAPER_WITH_OUTAGE).start()
     try:
@@ -59,7 +49,7 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None
                 refused.append(exc)
             return any(e.code == "circuit_open" for e in refused)
 
-        poll(submit_one, "circuit_open replies", client)
+        wait_until(submit_one, "circuit_open replies", attempts=3000)
         error = next(e for e in refused if e.code == "circuit_open")
         assert error.retryable and error.retry_after_s is not None
         assert client.health()["circuits"]["paper"]["state"] in ("open", "half_open")
@@ -70,7 +60,7 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None
 
         # the creates the outage made ambiguous are visible (health's snapshot is
         # refreshed every tick), never silent
-        poll(unresolved_shown, "health to show unresolved orders", client)
+        wait_until(unresolved_shown, "health to show unresolved orders", attempts=3000)
 
         def recovered() -> bool:
             try:
@@ -82,17 +72,17 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None
             placed.append(f"after-{len(placed)}")
             return bool(client.health()["circuits"]["paper"]["state"] == "closed")
 
-        poll(recovered, "the circuit to close", client)
+        wait_until(recovered, "the circuit to close", attempts=3000)
 
         def all_known() -> bool:
             return all(client.status(client_order_id=cid)["status"] in KNOWN for cid in placed)
 
-        poll(all_known, "every order to end in a known state", client)
+        wait_until(all_known, "every order to end in a known state", attempts=3000)
         stats = client.stats()
         assert stats["unresolved"]["count"] == 0
         # health reads the snapshot OrderActor leaves on each tick
-        poll(lambda: client.health()["unresolved"] == {"count": 0, "oldest_age_s": 0.0},
-             "health to show nothing unresolved", client)
+        wait_until(lambda: client.health()["unresolved"] == {"count": 0, "oldest_age_s": 0.0},
+                   "health to show nothing unresolved", attempts=3000)
         assert stats["circuits"]["paper"]["state"] == "closed"
     finally:
         daemon.stop()

@@ -14,7 +14,7 @@ from actors.runtime import Clock
 from daemon.app import EXIT_ESCALATED, Daemon
 from daemon.config import load_config
 from protocol.client import OrderdClient
-from tests.helpers import free_ports, market_buy, resting_limit_buy, write_config
+from tests.helpers import free_ports, market_buy, resting_limit_buy, wait_until, write_config
 
 
 class GatedExchange(PaperExchange):
@@ -70,12 +70,12 @@ def test_a_slow_create_does_not_delay_a_cancel(tmp_path: Path) -> None:
 
 
 def wait_for_restarts(client: OrderdClient, actor: str, count: int) -> dict[str, Any]:
-    for _ in range(500):
+    def restarted() -> dict[str, Any] | None:
         health = client.health()
-        if health["actors"][actor]["restarts"] >= count and health["actors"][actor]["alive"]:
-            return health
-        threading.Event().wait(0.01)
-    raise AssertionError(f"{actor} was not restarted {count} times: {health}")
+        state = health["actors"][actor]
+        return health if state["restarts"] >= count and state["alive"] else None
+
+    return wait_until(restarted, f"{actor} to be restarted {count} times", attempts=500)
 
 
 def test_a_crashed_actor_is_restarted_and_serving_goes_on(tmp_path: Path) -> None:

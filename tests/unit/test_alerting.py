@@ -14,7 +14,8 @@ from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry
 from daemon.config import Config
 from daemon.system import ActorSystem
-from tests.alert_support import Webhook, exec_sink, lines, wait_until
+from tests.alert_support import Webhook, exec_sink, lines
+from tests.helpers import wait_until
 
 
 def test_repeats_are_held_back_until_the_interval_passes() -> None:
@@ -64,9 +65,11 @@ def test_the_system_alerts_on_halt_and_restart_storm(tmp_path: Path) -> None:
     try:
         system.state.set("halted", "by test")
         system.escalate("6 actor restarts within 30 s")
-        names = wait_until(lambda: {a["name"] for a in lines(out)} >= {
-            "daemon_halted", "restart_storm"} and [a["name"] for a in lines(out)],
-            "both alerts")
+        def both() -> list[str] | None:
+            names = [a["name"] for a in lines(out)]
+            return names if {"daemon_halted", "restart_storm"} <= set(names) else None
+
+        names = wait_until(both, "both alerts")
         assert sorted(names) == ["daemon_halted", "restart_storm"]
         assert escalated == ["6 actor restarts within 30 s"]
     finally:
