@@ -171,6 +171,9 @@ class ExchangeReport:
     """Time from the worker taking the request to its outcome."""
     trades: tuple[TradeView, ...] = ()
     """The order's trade records, when the exchange showed more filled than was counted."""
+    more: bool = False
+    """Another report of the same request follows (a create's verifying fetch): the
+    worker is still busy with it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,8 @@ class OrderOutcomes(OrderCore):
     """Exchange reports, ticks and repairs applied to live orders."""
 
     def _report(self, report: ExchangeReport) -> None:
-        self.router.done(report.worker)
+        if not report.more:
+            self.router.done(report.worker)
         self.stats.sends += report.sends
         self.stats.retries += report.retries
         order = self.live.get(report.client_order_id)
@@ -111,8 +112,7 @@ class OrderOutcomes(OrderCore):
         view, now = report.view, self.clock.now()
         if view is None:
             return
-        if record_ack(order, now) and report.op == "create":
-            self._dispatch(order, FetchOrder)  # step 2 is a fetch, not the create's own echo
+        record_ack(order, now)  # step 2, the verifying fetch, follows from the worker
         if report.op == "fetch":
             for mismatch in verify(order, view, now):
                 self._alert_mismatch(order, mismatch)
