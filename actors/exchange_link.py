@@ -100,9 +100,10 @@ class Caller:
 
     def _measure(self, op: str, started: float, error: str | None) -> None:
         metrics, exchange = self.link.metrics, self.link.exchange
-        metrics.request_duration.labels(exchange, op).observe(time.perf_counter() - started)
+        metrics.child(metrics.request_duration, exchange, op).observe(
+            time.perf_counter() - started)
         if error is not None:
-            metrics.request_errors.labels(exchange, error).inc()
+            metrics.child(metrics.request_errors, exchange, error).inc()
 
     def _may_retry(self, op: str, error: BaseException, rule: Rule, retries: int) -> bool:
         if not self.link.policy.allows(op, error, rule, retries):

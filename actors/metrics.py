@@ -9,9 +9,11 @@ tables; never an order id, a run id or anything secret.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from actors.runtime import STATES
@@ -21,6 +23,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 COMMIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 GROUP_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 CIRCUIT_STATES = ("closed", "open", "half_open")
+M = TypeVar("M", bound=MetricWrapperBase)
 
 
 class Metrics:
@@ -29,6 +32,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         """A private registry (that nobody scrapes) when none is given: library use."""
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r = self.registry
         self.orders_submitted = Counter(
             "orderd_orders_submitted", "New orders recorded, by exchange.", ["exchange"],
@@ -113,6 +117,16 @@ class Metrics:
         self.call_duration = Histogram(
             "orderd_function_duration_seconds", "Duration of calls of tracked functions.",
             ["function"], buckets=LATENCY_BUCKETS, registry=r)
+
+    def child(self, metric: M, *labels: str) -> M:
+        """The metric's series for these labels, looked up once: `labels()` takes the
+        metric's lock and builds its key on every call, which costs on a per-order path
+        shared by many threads. Safe without a lock: a race only looks it up twice."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found  # type: ignore[return-value]
 
     # --- helpers that set several series at once ----------------------------------------
 

@@ -118,7 +118,7 @@ class OrderActor(OrderOutcomes):
         self.live[cid] = order
         self.fills[cid] = {}  # a new order has no fills: no lookup
         self.submitted_at[cid] = self.clock.monotonic()
-        self.metrics.orders_submitted.labels(order.exchange).inc()
+        self.metrics.child(self.metrics.orders_submitted, order.exchange).inc()
         self._stage(order)
         self._dispatch(order, PlaceOrder)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)

@@ -188,7 +188,8 @@ class OrderCore(SupervisedActor):
             self.recovering.discard(cid)
         if order.terminal:
             if cid in self.live:
-                self.metrics.orders_finished.labels(order.exchange, order.status).inc()
+                self.metrics.child(self.metrics.orders_finished, order.exchange,
+                                   order.status).inc()
             for table in (self.live, self.refreshed, self.resend_at, self.submitted_at,
                           self.creating):
                 table.pop(cid, None)

@@ -75,7 +75,7 @@ class OrderOutcomes(OrderCore):
         if started is not None and report.outcome != "failed":
             latency = self.clock.monotonic() - started
             self.stats.submit_latency_s.append(latency)
-            self.metrics.submit_latency.labels(order.exchange).observe(latency)
+            self.metrics.child(self.metrics.submit_latency, order.exchange).observe(latency)
         if report.error is not None and report.error.action == HALT:
             self.state.set("halted", f"{order.exchange}: {report.error.message}")
             log.error("halting: %s refused the account (%s)", order.exchange,

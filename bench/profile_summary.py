@@ -30,8 +30,12 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("zmq poll", ("Poller.poll",)),
     ("wakeup pipe", ("Wakeup.",)),
     ("exchange report mapping", ("view_of",)),
-    ("order actor logic", ("OrderActor.",)),
-    ("pykka tell / inbox", ("pykka",)),
+    # messaging before logic: a tell made by a handler is the cost of the hand-off
+    ("pykka tell / inbox", ("ActorRef.tell", "Queue.put", "Queue.get", "Condition.notify")),
+    ("order actor logic", ("OrderActor.", "OrderOutcomes.", "OrderCore.")),
+    ("exchange link: breaker, limiter, metrics", ("Caller.",)),
+    ("exchange worker logic", ("ExchangeActor.",)),
+    ("pykka actor loop", ("pykka",)),
     ("ticker", ("Daemon._tick",)),
 ]
 THREAD = re.compile(r"thread \(\d+\): ([^;]*?)(-\d+)?;")
