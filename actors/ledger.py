@@ -17,6 +17,7 @@ import orjson
 
 from actors.messages import TradeView
 from actors.orders import Order, decimal_text
+from actors.sqlite_rows import STATEMENT_CACHE, RowWriter
 from protocol.codec import format_decimal
 from protocol.messages import TERMINAL_STATUSES, ListArgs
 
@@ -51,18 +52,17 @@ CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id);
 FILL_COLUMNS = ("exchange", "trade_id", "client_order_id", "order_id", "amount", "price",
                 "fee_cost", "fee_currency", "timestamp")
 # A trade id is counted once; a later record of it may only correct its fee.
-_UPSERT_FILL = (
-    f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' for _ in FILL_COLUMNS)})"
-    " ON CONFLICT(exchange, trade_id) DO UPDATE SET fee_cost = excluded.fee_cost,"
-    " fee_currency = excluded.fee_currency"
-)
+_FILLS = RowWriter(
+    f"INSERT INTO fills ({', '.join(FILL_COLUMNS)})", len(FILL_COLUMNS),
+    "ON CONFLICT(exchange, trade_id) DO UPDATE SET fee_cost = excluded.fee_cost,"
+    " fee_currency = excluded.fee_currency")
 _SELECT = f"SELECT row, {', '.join(COLUMNS)} FROM orders"
-_UPSERT = (
-    f"INSERT INTO orders ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+_ORDERS = RowWriter(
+    f"INSERT INTO orders ({', '.join(COLUMNS)})", len(COLUMNS),
     "ON CONFLICT(client_order_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
-)
-
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:]))
+_META = RowWriter("INSERT INTO meta (key, value)", 2,
+                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
 
 def _json(value: Any, sort_keys: bool = False) -> str:
     # orjson: the JSON columns were a fifth of a commit's CPU with the json module
@@ -120,7 +120,8 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   cached_statements=STATEMENT_CACHE)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
@@ -160,13 +161,9 @@ class Ledger:
         rows = [_to_row(order) for order in self._staged.values()]
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany(_UPSERT, rows)
-            self._db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                list(self._meta.items()),
-            )
-            self._db.executemany(_UPSERT_FILL, self._fills)
+            _ORDERS.write(self._db, rows)
+            _META.write(self._db, list(self._meta.items()))
+            _FILLS.write(self._db, self._fills)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
