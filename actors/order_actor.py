@@ -36,6 +36,7 @@ from protocol.errors import ProtocolError
 from protocol.messages import OrderRef, OrderSpec
 
 log = logging.getLogger(__name__)
+BACKLOG_RETRY_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class GetStats:
@@ -109,7 +110,7 @@ class OrderActor(OrderOutcomes):
                 return
             self._hold(existing, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
             return
-        refused = self._risk_error(spec)
+        refused = self._backlog_error(spec) or self._risk_error(spec)
         if refused is not None:
             log.info("submit %s refused: %s", cid, refused.message)
             self._answer(msg.reply, refused)
@@ -122,6 +123,17 @@ class OrderActor(OrderOutcomes):
         self._stage(order)
         self._dispatch(order, PlaceOrder)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
+
+    def _backlog_error(self, spec: OrderSpec) -> ProtocolError | None:
+        """Refuse what the exchange could not take in time: accepted orders would wait
+        behind the backlog and expire unsent, so the client is told to slow down."""
+        assert spec.exchange is not None
+        backlog = self.router.outstanding(spec.exchange)
+        if backlog < self.settings.max_backlog:
+            return None
+        return ProtocolError("rate_limited", f"{backlog} requests to {spec.exchange} are "
+                             "waiting for its answers; submit again later",
+                             retry_after_s=BACKLOG_RETRY_S)
 
     def _risk_error(self, spec: OrderSpec) -> ProtocolError | None:
         if self.settings.risk is None:

@@ -65,6 +65,8 @@ class OrderSettings:
     young_age_s: float = 60.0
     """Age (seconds since recorded) below which an order is young."""
     send_deadline_s: float = 30.0
+    max_backlog: int = 5000
+    """Unanswered requests to one exchange from which on new submits are refused."""
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
     risk: RiskPolicy | None = None
     """Risk limits per exchange, shared with the reload of the configuration."""

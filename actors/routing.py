@@ -19,6 +19,7 @@ class Router:
         self._busy: dict[str, dict[str, int]] = {
             exchange: {worker_name(exchange, i): 0 for i in range(count)}
             for exchange, count in workers.items()}
+        self._outstanding = dict.fromkeys(workers, 0)  # per exchange, kept with _busy
         self._turn = 0
 
     def pick(self, exchange: str) -> str:
@@ -30,16 +31,19 @@ class Router:
         ordered = names[start:] + names[:start]
         name = min(ordered, key=workers.__getitem__)
         workers[name] += 1
+        self._outstanding[exchange] += 1
         return name
 
     def done(self, worker: str) -> None:
-        for workers in self._busy.values():
-            if worker in workers:
-                workers[worker] = max(0, workers[worker] - 1)
+        for exchange, workers in self._busy.items():
+            if workers.get(worker, 0) > 0:
+                workers[worker] -= 1
+                self._outstanding[exchange] -= 1
                 return
 
     def outstanding(self, exchange: str) -> int:
-        return sum(self._busy[exchange].values())
+        """Requests sent to the exchange's workers and not yet reported."""
+        return self._outstanding.get(exchange, 0)
 
 
 def side_worker_name(exchange: str) -> str:

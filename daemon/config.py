@@ -192,6 +192,9 @@ class OrdersConfig:
     """Prefix of the client order ids the daemon makes."""
     send_deadline_s: float = 30.0
     """An order not sent within this long of its submission expires instead."""
+    max_backlog: int = 5000
+    """Requests to one exchange sent to its workers and not yet answered, from which on
+    a new submit to it is answered `rate_limited` rather than left to expire unsent."""
 
     def check(self, key: str) -> None:
         if not 0.01 <= self.accept_timeout_s <= 300:
@@ -200,6 +203,8 @@ class OrdersConfig:
             raise ConfigError(f"{key}.client_id_prefix: up to 8 of [A-Za-z0-9_-]")
         if self.send_deadline_s < self.accept_timeout_s:
             raise ConfigError(f"{key}.send_deadline_s: must be at least accept_timeout_s")
+        if self.max_backlog < 1:
+            raise ConfigError(f"{key}.max_backlog: must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def order_settings(config: Config, risk: RiskPolicy | None = None) -> OrderSetti
         young_interval_s=tracking.young_interval_s,
         young_age_s=tracking.young_age_s,
         send_deadline_s=orders.send_deadline_s,
+        max_backlog=orders.max_backlog,
         resolution=config.resolution,
         risk=risk,
     )

@@ -65,14 +65,15 @@ def toml_value(value: Any) -> str:
 
 
 def write_config(path: Path, *, control: str, events: str, extra: str = "",
-                 exchanges: str | None = None) -> Path:
+                 exchanges: str | None = None, orders: str = "") -> Path:
+    """extra: top-level keys and tables; orders: more lines of [orders]."""
     exchanges = exchanges if exchanges is not None else (
         '[[exchanges]]\nname = "paper"\ndriver = "paper"\n')
     path.write_text(
         f'state_dir = "state"\n{extra}\n'
         f'[control]\nendpoint = "{control}"\n'
         f'[events]\nendpoint = "{events}"\n'
-        f'[orders]\naccept_timeout_s = 5.0\n'
+        f'[orders]\naccept_timeout_s = 5.0\n{orders}'
         f'[tracking]\ninterval_s = 0.2\nyoung_interval_s = 0.2\n'
         f'{exchanges}'
     )

@@ -8,12 +8,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.runtime import Clock
 from daemon.app import EXIT_ESCALATED, Daemon
 from daemon.config import load_config
 from protocol.client import OrderdClient
+from protocol.errors import ProtocolError
 from tests.helpers import free_ports, market_buy, resting_limit_buy, wait_until, write_config
 
 
@@ -34,10 +37,11 @@ class GatedExchange(PaperExchange):
 @contextmanager
 def in_process_daemon(tmp_path: Path, extra: str = "",
                       clients: dict[str, Callable[[], ExchangeClient]] | None = None,
-                      clock: Clock | None = None) -> Iterator[tuple[Daemon, OrderdClient]]:
+                      clock: Clock | None = None,
+                      orders: str = "") -> Iterator[tuple[Daemon, OrderdClient]]:
     control, events = (f"tcp://127.0.0.1:{p}" for p in free_ports(2))
     config = load_config(write_config(tmp_path / "orderd.toml", control=control,
-                                      events=events, extra=extra))
+                                      events=events, extra=extra, orders=orders))
     daemon = Daemon(config, clock=clock, clients=clients)
     daemon.start()
     client = OrderdClient(control, timeout_s=10)
@@ -108,3 +112,32 @@ def test_a_restart_storm_halts_and_exits_non_zero(tmp_path: Path) -> None:
     # the ledger was flushed: the order is there after the stop
     with in_process_daemon(tmp_path) as (_daemon, client):
         assert client.status(client_order_id="storm-0")["status"] == "filled"
+
+
+def test_a_backlog_at_its_limit_refuses_new_submits_until_it_drains(tmp_path: Path) -> None:
+    """Orders the exchange cannot take in time are refused, not accepted to expire."""
+    gate = threading.Event()
+    venue = PaperVenue(tmp_path / "venue.sqlite")
+    try:
+        with in_process_daemon(tmp_path, orders="max_backlog = 2\n", clients={
+                "paper": lambda: GatedExchange(venue, gate)}) as (_daemon, client):
+            stuck = [client.submit(market_buy("0.1", "ETH/USD", client_order_id=f"slow-{i}"),
+                                   wait="durable") for i in range(2)]
+            assert [order["status"] for order in stuck] == ["pending_submit"] * 2
+            with pytest.raises(ProtocolError) as refused:
+                client.submit(market_buy("0.1", client_order_id="next-1"), wait="durable")
+            assert refused.value.code == "rate_limited"
+            assert refused.value.retry_after_s is not None and refused.value.retry_after_s > 0
+            # an order already accepted is still answered: idempotency comes first
+            again = client.submit(market_buy("0.1", "ETH/USD", client_order_id="slow-0"),
+                                  wait="durable")
+            assert again["client_order_id"] == "slow-0"
+            gate.set()
+            wait_until(lambda: all(client.status(client_order_id=f"slow-{i}")["status"]
+                                   == "filled" for i in range(2)), "the backlog to drain")
+            assert client.submit(market_buy("0.1", client_order_id="next-1"))["status"] \
+                == "filled"
+            assert client.status(client_order_id="next-1")["attempts"] == 1
+    finally:
+        gate.set()
+        venue.close()

@@ -45,6 +45,7 @@ def test_shipped_config_is_valid() -> None:
     ('[[exchanges]]\nname = "p"\n[exchanges.faults]\nerror_rate = 2\n',
      "exchanges[0].faults.error_rate"),
     ("state_dir = [1]\n", "state_dir"),
+    ("[orders]\nmax_backlog = 0\n", "orders.max_backlog"),
 ])
 def test_bad_values_name_their_key(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
