@@ -35,8 +35,14 @@ class RunResult:
         return len(self.latencies_s)
 
     @property
+    def accepted(self) -> int:
+        """Replies that took the order (a refusal such as rate_limited is not counted)."""
+        return sum(n for outcome, n in self.outcomes.items() if outcome.startswith("ok"))
+
+    @property
     def rate(self) -> float:
-        return self.replies / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Accepted orders per second."""
+        return self.accepted / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def percentile_ms(self, q: float, outcome: str | None = None) -> float | None:
         values = self.latencies_s if outcome is None else self.by_outcome.get(outcome, [])

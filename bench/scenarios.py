@@ -111,8 +111,8 @@ def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
             run = drive(client, sol_market, in_flight=in_flight, duration_s=opts.duration_s)
             settle = wait_settled(client)
             cpu = cpu_s(pid) - cpu
-            yield SubmitRun(run, raw_run, settle, cpu / run.replies * 1e6,
-                            raw_cpu / raw_run.replies * 1e6)
+            yield SubmitRun(run, raw_run, settle, cpu / max(1, run.accepted) * 1e6,
+                            raw_cpu / max(1, raw_run.accepted) * 1e6)
         if opts.profiler is not None:
             with _profiling(opts, pid, name):
                 profiled = drive(client, sol_market, in_flight=in_flight,
@@ -135,7 +135,7 @@ def submit(opts: Options, name: str, in_flight: int) -> Report:
     fig["raw_p99_ms"] = spread([r.raw.percentile_ms(99) or 0 for r in runs])
     fig["ratio"] = spread([r.run.rate / r.raw.rate for r in runs])
     # durable replies run ahead of the exchange: this counts until every order is settled
-    fig["settled_per_s"] = spread([r.run.replies / (r.run.elapsed_s + r.settle_s)
+    fig["settled_per_s"] = spread([r.run.accepted / (r.run.elapsed_s + r.settle_s)
                                    for r in runs])
     fig["cpu_us_per_order"] = spread([r.cpu_us for r in runs])
     fig["raw_cpu_us_per_order"] = spread([r.raw_cpu_us for r in runs])
@@ -307,6 +307,7 @@ def memory(opts: Options) -> Report:
     fig = report.figures
     fig["orders"] = total
     fig["orders_per_s"] = round(run.rate, 1)
+    report.notes.append(f"replies: {dict(run.outcomes)}")
     fig["rss_mb_start"] = round(samples[0][1], 1)
     fig["rss_mb_end"] = round(samples[-1][1], 1)
     fig["rss_mb_samples"] = [[n, round(mb, 1)] for n, mb in samples]
