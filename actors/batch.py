@@ -3,7 +3,17 @@
 OrderActor stages every change and sends itself one `Flush`; the flush lands
 behind everything already in its inbox, so a whole burst of work commits in one
 transaction. Only after the commit are events published, replies sent and
-exchange requests delivered, so nothing leaves the actor that is not durable.
+exchange requests delivered, so nothing leaves the actor that is not written.
+
+A commit waits for the disk (fsync) only when it holds an intent: an order about
+to be sent (pending_submit) or cancelled (pending_cancel), a repair, or a new
+bound on event numbers. Outcomes learnt from an exchange are written without
+waiting: a process crash loses none of them (the operating system has them), and a
+power loss can only take the last ones back to the intent before them, which the
+restart resolves against the exchange as it does any unresolved order. Event
+numbers stay unique through that: the ledger keeps a durable bound above every
+number published, and a start after a crash continues from the bound (a gap, which
+subscribers catch up on with `list`).
 """
 
 from __future__ import annotations
@@ -19,6 +29,11 @@ from actors.runtime import EventSink
 from protocol.codec import encode_event
 
 EVENT_SEQ_KEY = "event_seq"
+"""Meta key: no event number above it has been published (exact after a clean stop)."""
+SEQ_BLOCK = 10_000
+"""Event numbers the durable bound runs ahead of those published."""
+INTENTS = frozenset({"pending_submit", "pending_cancel"})
+"""Statuses written before a request is sent: these commits wait for the disk."""
 
 
 class Batch:
@@ -35,11 +50,20 @@ class Batch:
         self._after_commit: list[Callable[[], None]] = []
         # event numbers continue across restarts, so subscribers can detect gaps
         self.seq = int(ledger.meta(EVENT_SEQ_KEY) or 0)
+        self._bound = self.seq
+        self._sync = False
+
+    def sync_next(self) -> None:
+        """The next commit waits for the disk (for writes whose results are reported)."""
+        self._sync = True
+        self._schedule()
 
     def stage(self, order: Order, publish: bool = True) -> None:
         """Record the order's new state and (unless only its trail moved) publish it as an
         event after the commit."""
         self.ledger.stage(order)
+        if order.status in INTENTS:
+            self._sync = True
         if publish:
             self._events.append(order.to_wire())
         self._schedule()
@@ -65,11 +89,14 @@ class Batch:
         self._scheduled = False
         events, self._events = self._events, []
         actions, self._after_commit = self._after_commit, []
-        if events:
-            self.ledger.stage_meta(EVENT_SEQ_KEY, str(self.seq + len(events)))
+        if self.seq + len(events) > self._bound:
+            self._bound = self.seq + len(events) + SEQ_BLOCK
+            self.ledger.stage_meta(EVENT_SEQ_KEY, str(self._bound))
+            self._sync = True
+        sync, self._sync = self._sync, False
         if self.ledger.dirty:
             started = time.perf_counter()
-            rows = self.ledger.commit()
+            rows = self.ledger.commit(sync)
             self.metrics.commit_duration.observe(time.perf_counter() - started)
             self.metrics.commit_group.observe(rows)
         if events:
@@ -79,3 +106,9 @@ class Batch:
             self._events_sink.publish(encode_event(self.seq, order))
         for action in actions:
             action()
+
+    def close(self) -> None:
+        """Commit what is staged and record the exact last event number, durably."""
+        self.flush()
+        self.ledger.stage_meta(EVENT_SEQ_KEY, str(self.seq))
+        self.ledger.commit(sync=True)

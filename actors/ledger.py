@@ -1,4 +1,4 @@
-"""The durable write-ahead ledger of orders (SQLite, WAL, synchronous=FULL).
+"""The durable write-ahead ledger of orders (SQLite, WAL; FULL or NORMAL per commit).
 
 Writes are staged and committed in groups: `stage` remembers the newest state of
 an order, `commit` writes everything staged in one transaction. Callers reply to
@@ -124,6 +124,7 @@ class Ledger:
                                    cached_statements=STATEMENT_CACHE)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._synced = True
         self._db.executescript(SCHEMA)
         self._staged: dict[str, Order] = {}
         self._meta: dict[str, str] = {}
@@ -154,11 +155,16 @@ class Ledger:
     def dirty(self) -> bool:
         return bool(self._staged or self._meta or self._fills)
 
-    def commit(self) -> int:
-        """Write everything staged in one transaction; returns the number of orders."""
+    def commit(self, sync: bool = True) -> int:
+        """Write everything staged in one transaction; returns the number of orders.
+        sync: wait until it is on disk (fsync); else it survives a crash of the
+        process but a power loss may take it back."""
         if not self.dirty:
             return 0
         rows = [_to_row(order) for order in self._staged.values()]
+        if sync != self._synced:
+            self._db.execute(f"PRAGMA synchronous={'FULL' if sync else 'NORMAL'}")
+            self._synced = sync
         self._db.execute("BEGIN IMMEDIATE")
         try:
             _ORDERS.write(self._db, rows)

@@ -85,7 +85,7 @@ class OrderActor(OrderOutcomes):
             log.info("recovering %d unresolved orders", len(self.recovering))
 
     def on_stop(self) -> None:
-        self.batch.flush()
+        self.batch.close()
         self.ledger.close()
 
     def on_crash(self) -> None:

@@ -177,6 +177,7 @@ class OrderOutcomes(OrderCore):
         results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
         if msg.cursor is not None:
             self.ledger.stage_meta(*msg.cursor)
+        self.batch.sync_next()  # the run's report says what was applied
         self.batch.after_commit(lambda: msg.reply(results))
 
     def _repair(self, repair: Repair, run_id: str) -> dict[str, Any]:

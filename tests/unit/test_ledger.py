@@ -1,10 +1,13 @@
-"""The ledger's grouped commit: any number of orders and fills in one transaction."""
+"""The ledger's grouped commit: any number of orders and fills in one transaction, and
+event numbers that never repeat across restarts."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
+from actors.batch import Batch
 from actors.ledger import Ledger
 from actors.messages import TradeView
 from actors.sqlite_rows import MAX_ROWS
@@ -49,3 +52,42 @@ def test_a_trade_staged_twice_in_one_group_is_counted_once_with_its_later_fee(
     assert len(fills) == MANY
     assert fills["t0"].fee_cost == Decimal("0.2") and fills["t1"].fee_cost == Decimal("0.1")
     ledger.close()
+
+
+class Published:
+    """An event sink keeping the event numbers published."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    def publish(self, frames: list[bytes]) -> None:
+        self.seqs.append(json.loads(frames[1])["seq"])
+
+
+def _publish_orders(path: Path, cids: list[str]) -> tuple[Ledger, Batch, Published]:
+    ledger, events = Ledger(path), Published()
+    batch = Batch(ledger, events, lambda: None)
+    for cid in cids:
+        batch.stage(ledger_order(cid, status="pending_submit", price=None))
+        batch.flush()
+    return ledger, batch, events
+
+
+def test_event_numbers_continue_after_a_clean_stop(tmp_path: Path) -> None:
+    ledger, batch, first = _publish_orders(tmp_path / "ledger.sqlite", ["a", "b"])
+    batch.close()
+    ledger.close()
+    ledger, _batch, second = _publish_orders(tmp_path / "ledger.sqlite", ["c"])
+    ledger.close()
+    assert first.seqs + second.seqs == [1, 2, 3]
+
+
+def test_event_numbers_are_never_reused_after_a_crash(tmp_path: Path) -> None:
+    """Without a clean stop the next run starts above the durable bound: a gap, never
+    a number a subscriber has already seen for another event."""
+    ledger, _batch, first = _publish_orders(tmp_path / "ledger.sqlite", ["a", "b"])
+    ledger.close()  # no Batch.close: the process died
+    ledger, _batch, second = _publish_orders(tmp_path / "ledger.sqlite", ["c", "d"])
+    ledger.close()
+    assert first.seqs == [1, 2]
+    assert second.seqs[0] > first.seqs[-1] + 1 and second.seqs[1] == second.seqs[0] + 1
