@@ -104,6 +104,8 @@ class OrderView:
     """The market's amount precision: terms within one step agree."""
     price_step: Decimal | None = None
     """The market's price precision."""
+    trades: tuple[TradeView, ...] = ()
+    """Trade records the answer carried (a create's immediate fills, as binance's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +246,9 @@ class FetchOrder:
 
     ticket: OrderTicket
     """The order."""
+    carried: tuple[TradeView, ...] = ()
+    """Trades an earlier answer brought (the create's fills): enough of them make the
+    request for the order's trades unneeded."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -226,6 +226,11 @@ class VenueProcess:
             orders: list[dict[str, Any]] = json.loads(answer.read())["orders"]
         return orders
 
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path) of the API requests the venue received, oldest first."""
+        with urllib.request.urlopen(self.url + "/_venue/requests", timeout=10) as answer:
+            return [(m, p) for m, p in json.loads(answer.read())["requests"]]
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -3,6 +3,7 @@ ccxt's order structure into our terms."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -75,7 +76,17 @@ def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderV
         client_order_id=raw.get("clientOrderId"),
         amount_step=_step(market, "amount"),
         price_step=_step(market, "price"),
+        trades=_carried_trades(raw),
     )
+
+
+def _carried_trades(raw: dict[str, Any]) -> tuple[TradeView, ...]:
+    """The trades an order's answer carries, as the order's: a fill in binance's create
+    answer names neither its order nor its time, which are the order's."""
+    order_id, timestamp = str(raw["id"]), int(raw.get("timestamp") or 0)
+    trades = (trade_of(t) for t in raw.get("trades") or () if t.get("id") is not None)
+    return tuple(replace(t, order_id=order_id, timestamp=t.timestamp or timestamp)
+                 for t in trades)
 
 
 def _step(market: dict[str, Any] | None, which: str) -> Decimal | None:

@@ -141,16 +141,15 @@ def order_body(order: dict[str, Any], *, with_fills: bool = False) -> dict[str, 
         "selfTradePreventionMode": "NONE",
     }
     if with_fills:
-        body["fills"] = _fills(rec)
+        body["fills"] = [_fill(trade["info"]) for trade in order.get("trades") or ()]
     return body
 
 
-def _fills(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    filled = Decimal(rec["filled"])
-    if not filled:
-        return []
-    return [{"price": _num(Decimal(rec["cost"]) / filled), "qty": _num(filled),
-             "commission": _num(rec["feeCost"]), "commissionAsset": rec["feeCurrency"]}]
+def _fill(rec: dict[str, Any]) -> dict[str, Any]:
+    """One of the trades an order got at once, as a FULL create answer lists it."""
+    return {"price": _num(rec["price"]), "qty": _num(rec["amount"]),
+            "commission": _num(rec["feeCost"]), "commissionAsset": rec["feeCurrency"],
+            "tradeId": int(rec["id"])}
 
 
 def trade_body(trade: dict[str, Any]) -> dict[str, Any]:

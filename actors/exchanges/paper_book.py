@@ -83,7 +83,9 @@ class PaperVenue(OrderEngine):
             order = self._submit(
                 account, symbol, type, side, amount, price, client_order_id, time_in_force, now_ms
             )
-            return order.to_ccxt()
+            # the answer carries the fills the order got at once, as binance's FULL one does
+            return {**order.to_ccxt(), "trades": [
+                t.to_ccxt() for t in self._new_trades if t.order_id == order.id]}
 
     def fetch_order(
         self,

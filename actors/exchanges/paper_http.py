@@ -120,6 +120,8 @@ class PaperVenueServer(ThreadingHTTPServer):
             orders = [{**order_body(o), "account": o["info"]["account"]}
                       for o in self.venue.all_orders()]
             return 200, {"orders": orders}
+        if (method, path) == ("GET", "/_venue/requests"):
+            return 200, {"requests": [list(seen) for seen in self.seen]}
         if (method, path) == ("GET", "/_venue/faults"):
             return 200, {"script": self.plan.pending()}
         if method != "POST" or not isinstance(body, dict):

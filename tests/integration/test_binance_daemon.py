@@ -6,11 +6,20 @@ import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance
-from tests.helpers import KEY, SECRET, VenueProcess, market_buy, resting_limit_buy, running_daemon
+from tests.helpers import (
+    KEY,
+    SECRET,
+    VenueProcess,
+    market_buy,
+    resting_limit_buy,
+    running_daemon,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +50,22 @@ def test_orderd_binance_driver_round_trips(venue: VenueProcess, tmp_path: Path,
                  f'secret_file = "{tmp_path / "secret"}"\n')
     with running_daemon(tmp_path, exchanges=exchanges) as daemon:
         client = daemon.client()
+        seen_before = len(venue.requests())
         filled = client.submit(market_buy("0.01", client_order_id=f"m-{uuid.uuid4().hex[:12]}"))
         assert filled["status"] == "filled" and filled["exchange"] == "bx"
         assert Decimal(filled["filled"]) == Decimal("0.01")
+        # the create's answer carried its fills (binance FULL): counted with their trade
+        # ids and fee, without asking for the trades of the order
+        def confirmed() -> dict[str, Any] | None:
+            order = client.status(client_order_id=filled["client_order_id"])
+            return order if len(order["confirmation"]) >= 3 else None
+
+        order = wait_until(confirmed, "the fills counted")
+        steps = order["confirmation"]
+        assert [step["step"] for step in steps] == ["ack", "verified", "fill"]
+        assert steps[2]["trade_id"] and Decimal(steps[2]["amount"]) == Decimal("0.01")
+        assert Decimal(order["fee"]["cost"]) > 0
+        assert ("GET", "/api/v3/myTrades") not in venue.requests()[seen_before:]
         placed = client.submit(resting_limit_buy(client_order_id=f"l-{uuid.uuid4().hex[:12]}"))
         assert placed["status"] == "open"
         canceled = client.cancel(client_order_id=placed["client_order_id"])

@@ -34,14 +34,35 @@ class GatedExchange(PaperExchange):
         return super().create_order(symbol, type, side, amount, price, params)
 
 
+class RecordingExchange(GatedExchange):
+    """The gated paper venue, recording each create (by client id) and fetch (by id)."""
+
+    def __init__(self, venue: PaperVenue, gate: threading.Event,
+                 calls: list[tuple[str, str]]) -> None:
+        super().__init__(venue, gate)
+        self.calls = calls
+
+    def create_order(self, symbol: str, type: str, side: str, amount: Any,
+                     price: Any = None, params: dict[str, Any] | None = None) -> Any:
+        self.calls.append(("create", str((params or {}).get("clientOrderId"))))
+        return super().create_order(symbol, type, side, amount, price, params)
+
+    def fetch_order(self, id: str | None, symbol: str | None = None,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.calls.append(("fetch", str(id)))
+        return super().fetch_order(id, symbol, params)
+
+
 @contextmanager
 def in_process_daemon(tmp_path: Path, extra: str = "",
                       clients: dict[str, Callable[[], ExchangeClient]] | None = None,
                       clock: Clock | None = None,
-                      orders: str = "") -> Iterator[tuple[Daemon, OrderdClient]]:
+                      orders: str = "", exchanges: str | None = None,
+                      ) -> Iterator[tuple[Daemon, OrderdClient]]:
     control, events = (f"tcp://127.0.0.1:{p}" for p in free_ports(2))
     config = load_config(write_config(tmp_path / "orderd.toml", control=control,
-                                      events=events, extra=extra, orders=orders))
+                                      events=events, extra=extra, orders=orders,
+                                      exchanges=exchanges))
     daemon = Daemon(config, clock=clock, clients=clients)
     daemon.start()
     client = OrderdClient(control, timeout_s=10)
@@ -138,6 +159,34 @@ def test_a_backlog_at_its_limit_refuses_new_submits_until_it_drains(tmp_path: Pa
             assert client.submit(market_buy("0.1", client_order_id="next-1"))["status"] \
                 == "filled"
             assert client.status(client_order_id="next-1")["attempts"] == 1
+    finally:
+        gate.set()
+        venue.close()
+
+
+def test_waiting_creates_go_before_the_verification_of_earlier_orders(tmp_path: Path) -> None:
+    """A worker verifies an order it created right away only when no create waits for it,
+    so a backlog of creates is not slowed by the confirmation of orders already placed."""
+    gate, calls = threading.Event(), list[tuple[str, str]]()
+    venue = PaperVenue(tmp_path / "venue.sqlite")
+    one_worker = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nconcurrency = 1\n'
+    try:
+        with in_process_daemon(tmp_path, exchanges=one_worker, clients={
+                "paper": lambda: RecordingExchange(venue, gate, calls)}) as (_daemon, client):
+            for cid in ("first", "second"):  # the first create holds the worker at the gate
+                client.submit(market_buy("0.1", "ETH/USD", client_order_id=cid), wait="durable")
+            gate.set()
+
+            def verified(cid: str) -> bool:
+                steps = client.status(client_order_id=cid)["confirmation"]
+                return any(step["step"] == "verified" for step in steps)
+
+            wait_until(lambda: verified("first") and verified("second"), "both verified")
+            ids = {client.status(client_order_id=cid)["order_id"]: cid
+                   for cid in ("first", "second")}
+            assert [(op, ids.get(ref, ref)) for op, ref in calls] == [
+                ("create", "first"), ("create", "second"),
+                ("fetch", "first"), ("fetch", "second")]
     finally:
         gate.set()
         venue.close()
