@@ -16,6 +16,11 @@ from actors.orders import Order
 
 CHUNK = 500
 """Ids per IN (...) query, well below SQLite's parameter limit."""
+EXCHANGE_FILTER = "+exchange = ?"
+"""The exchange as a filter only. Without statistics SQLite otherwise picks the
+index that starts with `exchange` and reads every order of the exchange for each
+chunk of ids (a run of n trades then costs n^2 / CHUNK rows); the unary `+` leaves
+it the index on the ids, so each id costs one index lookup."""
 
 
 def _chunks(items: Iterable[str]) -> Iterator[list[str]]:
@@ -41,7 +46,10 @@ class LedgerReader:
     def live(self, exchange: str) -> Iterator[Order]:
         """Every non-terminal order of the exchange, streamed in creation order."""
         cursor = self._db.execute(
-            f"{_SELECT} WHERE status NOT IN ({_TERMINAL_SQL}) AND exchange = ? ORDER BY row",
+            # the partial index of live orders: the cost follows the live orders, not
+            # the whole ledger (SQLite would otherwise read every order of the exchange)
+            f"{_SELECT} INDEXED BY orders_live WHERE status NOT IN ({_TERMINAL_SQL})"
+            " AND exchange = ? ORDER BY row",
             (exchange,))
         for row in cursor:
             yield _from_row(row)
@@ -51,7 +59,7 @@ class LedgerReader:
         for chunk in _chunks(ids):
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
-                f"{_SELECT} WHERE client_order_id IN ({marks}) AND exchange = ?",
+                f"{_SELECT} WHERE client_order_id IN ({marks}) AND {EXCHANGE_FILTER}",
                 (*chunk, exchange))
             found.update((order.client_order_id, order) for order in map(_from_row, rows))
         return found
@@ -75,7 +83,7 @@ class LedgerReader:
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
                 f"SELECT {', '.join(FILL_COLUMNS[1:])} FROM fills "
-                f"WHERE client_order_id IN ({marks}) AND exchange = ?", (*chunk, exchange))
+                f"WHERE client_order_id IN ({marks}) AND {EXCHANGE_FILTER}", (*chunk, exchange))
             for trade in map(trade_from_row, rows):
                 assert trade.client_order_id is not None
                 found.setdefault(trade.client_order_id, {})[trade.trade_id] = trade
