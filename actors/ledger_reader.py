@@ -9,11 +9,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from actors.ledger import _SELECT, _TERMINAL_SQL, FILL_COLUMNS, _from_row, trade_from_row
 from actors.messages import TradeView
 from actors.orders import Order
 
+T = TypeVar("T")
 CHUNK = 500
 """Ids per IN (...) query, well below SQLite's parameter limit."""
 EXCHANGE_FILTER = "+exchange = ?"
@@ -23,8 +25,9 @@ chunk of ids (a run of n trades then costs n^2 / CHUNK rows); the unary `+` leav
 it the index on the ids, so each id costs one index lookup."""
 
 
-def _chunks(items: Iterable[str]) -> Iterator[list[str]]:
-    chunk: list[str] = []
+def chunks(items: Iterable[T]) -> Iterator[list[T]]:
+    """`items` in lists of CHUNK (the last one shorter)."""
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == CHUNK:
@@ -56,7 +59,7 @@ class LedgerReader:
 
     def by_client_ids(self, exchange: str, ids: Iterable[str]) -> dict[str, Order]:
         found: dict[str, Order] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
                 f"{_SELECT} WHERE client_order_id IN ({marks}) AND {EXCHANGE_FILTER}",
@@ -66,7 +69,7 @@ class LedgerReader:
 
     def by_order_ids(self, exchange: str, ids: Iterable[str]) -> dict[str, Order]:
         found: dict[str, Order] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
                 f"{_SELECT} WHERE order_id IN ({marks}) AND exchange = ?", (*chunk, exchange))
@@ -79,7 +82,7 @@ class LedgerReader:
               client_order_ids: Iterable[str]) -> dict[str, dict[str, TradeView]]:
         """Counted fills by order, then by trade id."""
         found: dict[str, dict[str, TradeView]] = {}
-        for chunk in _chunks(client_order_ids):
+        for chunk in chunks(client_order_ids):
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
                 f"SELECT {', '.join(FILL_COLUMNS[1:])} FROM fills "

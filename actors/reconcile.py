@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from actors.confirmation import differences
 from actors.exchanges.errors import classify, describe
-from actors.ledger_reader import CHUNK, LedgerReader
+from actors.ledger_reader import LedgerReader, chunks
 from actors.messages import OrderTicket, OrderView, TradeView
 from actors.orders import TRANSITIONS, ZERO, Order
 from actors.reconcile_messages import Repair
@@ -243,9 +243,8 @@ class ExchangeCheck:
             groups.setdefault(trade.order_id, []).append(trade)
         # A chunk of orders at a time: the ledger rows of a run's orders are never all
         # in memory at once, so the memory (and the collector's work) stays bounded.
-        items = list(groups.items())
-        for start in range(0, len(items), CHUNK):
-            self._check_groups(dict(items[start:start + CHUNK]))
+        for chunk in chunks(groups.items()):
+            self._check_groups(dict(chunk))
 
     def _check_groups(self, groups: dict[str, list[TradeView]]) -> None:
         cids = {t.client_order_id for g in groups.values() for t in g if t.client_order_id}
