@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from actors.confirmation import differences
 from actors.exchanges.errors import classify, describe
-from actors.ledger_reader import LedgerReader
+from actors.ledger_reader import LedgerReader, chunks
 from actors.messages import OrderTicket, OrderView, TradeView
 from actors.orders import TRANSITIONS, ZERO, Order
 from actors.reconcile_messages import Repair
@@ -241,7 +241,13 @@ class ExchangeCheck:
         groups: dict[str, list[TradeView]] = {}
         for trade in trades:
             groups.setdefault(trade.order_id, []).append(trade)
-        cids = {t.client_order_id for t in trades if t.client_order_id}
+        # A chunk of orders at a time: the ledger rows of a run's orders are never all
+        # in memory at once, so the memory (and the collector's work) stays bounded.
+        for chunk in chunks(groups.items()):
+            self._check_groups(dict(chunk))
+
+    def _check_groups(self, groups: dict[str, list[TradeView]]) -> None:
+        cids = {t.client_order_id for g in groups.values() for t in g if t.client_order_id}
         by_cid = self.reader.by_client_ids(self.exchange, cids)
         by_id = self._by_order_ids(groups, by_cid)
         fills = self.reader.fills(self.exchange, {o.client_order_id: None for o in

@@ -21,6 +21,7 @@ from .paper_model import (
     account_record,
     balance_to_ccxt,
     iso8601,
+    trade_to_ccxt,
 )
 from .paper_prices import PriceWalk
 from .paper_store import IN_MEMORY, PaperStore, PendingWrites, StoredBook
@@ -143,8 +144,8 @@ class PaperVenue(OrderEngine):
     ) -> list[dict[str, Any]]:
         with self._operation():
             self._check_symbol(symbol)
-            trades = self._book.account_trades(account, symbol, since, limit)
-            return [t.to_ccxt() for t in trades]
+            records = self._book.account_trade_records(account, symbol, since, limit)
+            return [trade_to_ccxt(rec) for rec in records]
 
     def order_trades(self, account: str, order_id: int) -> list[dict[str, Any]]:
         """The fills of one order (found by its own index, not by scanning all trades)."""

@@ -86,10 +86,9 @@ class BookIndex:
     def all_orders(self) -> list[Order]:
         return self._orders(self.store.all_orders())
 
-    def account_trades(self, account: str, symbol: str | None, since: int | None,
-                       limit: int | None) -> list[Trade]:
-        records = self.store.window("trades", account, symbol, since, limit)
-        return [Trade.from_record(rec) for rec in records]
+    def account_trade_records(self, account: str, symbol: str | None, since: int | None,
+                              limit: int | None) -> list[dict[str, Any]]:
+        return self.store.window("trades", account, symbol, since, limit)
 
     def order_trades(self, order_id: int) -> list[Trade]:
         return [Trade.from_record(rec) for rec in self.store.order_trades(order_id)]

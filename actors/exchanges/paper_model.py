@@ -318,21 +318,28 @@ class Trade:
         )
 
     def to_ccxt(self) -> dict[str, Any]:
-        fee = {"currency": self.fee_currency, "cost": float(self.fee_cost)}
-        return {
-            "id": str(self.id),
-            "order": str(self.order_id),
-            "clientOrderId": self.client_order_id,
-            "timestamp": self.timestamp,
-            "datetime": iso8601(self.timestamp),
-            "symbol": self.symbol,
-            "type": self.order_type,
-            "side": self.side,
-            "takerOrMaker": self.taker_or_maker,
-            "price": float(self.price),
-            "amount": float(self.amount),
-            "cost": float(self.cost),
-            "fee": fee,
-            "fees": [dict(fee)],
-            "info": self.record(),
-        }
+        return trade_to_ccxt(self.record())
+
+
+def trade_to_ccxt(rec: dict[str, Any]) -> dict[str, Any]:
+    """The ccxt structure of a trade, straight from its record: a page of stored trades
+    is shown without building a Trade for each (the float of a decimal's text is the
+    float of the decimal, so the answer is the same)."""
+    fee = {"currency": rec["feeCurrency"], "cost": float(rec["feeCost"])}
+    return {
+        "id": rec["id"],
+        "order": rec["orderId"],
+        "clientOrderId": rec["clientOrderId"],
+        "timestamp": rec["timestamp"],
+        "datetime": iso8601(rec["timestamp"]),
+        "symbol": rec["symbol"],
+        "type": rec["orderType"],
+        "side": rec["side"],
+        "takerOrMaker": rec["takerOrMaker"],
+        "price": float(rec["price"]),
+        "amount": float(rec["amount"]),
+        "cost": float(rec["cost"]),
+        "fee": fee,
+        "fees": [dict(fee)],
+        "info": rec,
+    }

@@ -13,6 +13,7 @@ import pytest
 from actors.exchanges.client import trade_of
 from actors.exchanges.paper import PaperVenue
 from actors.ledger import Ledger
+from actors.ledger_reader import CHUNK
 from actors.orders import Order
 from daemon.reconciliation_job import ReconciliationJob
 from tests.recon_support import BTC, FakeClock, ledger_order, seed_ledger
@@ -198,6 +199,30 @@ def test_trades_are_read_from_the_stored_cursor(tmp_path: Path, clock: FakeClock
         job.close()
     # the trade at the cursor is read again (inclusive) but its order is now in the ledger
     assert second["discrepancies"] == []
+
+
+def test_the_trades_of_more_orders_than_one_chunk_are_each_checked(
+        tmp_path: Path, clock: FakeClock, venue: PaperVenue) -> None:
+    """The ledger side is read a chunk of orders at a time: none is skipped, the first
+    and the last alike, and an order the ledger lacks is still found unknown."""
+    count = CHUNK + 3
+    orders = []
+    for i in range(count):
+        side = "sell" if i % 2 else "buy"  # the account's balances last
+        raw = venue.create_order("default", BTC, "market", side, Decimal("0.01"),
+                                 client_order_id=f"od-k{i}")
+        # the ledger knows the fill but not its fee: one fee_mismatch per order
+        orders.append(ledger_order(f"od-k{i}", order_id=str(raw["id"]), status="filled",
+                                   price=None, filled="0.01", side=side))
+    venue.create_order("default", BTC, "market", "buy", Decimal("0.01"),
+                       client_order_id="od-stray")
+    section = reconcile(tmp_path, clock, venue, orders)
+    assert section["counts"]["trades"] == count + 1
+    assert section["counts"]["fee_mismatch"] == count
+    assert ("unknown_on_exchange", "od-stray") in kinds(section)
+    assert {r["client_order_id"] for r in section["repairs"]} == (
+        {f"od-k{i}" for i in range(count)} | {"od-stray"})
+    assert stored(tmp_path, f"od-k{count - 1}").fee_cost is not None
 
 
 def test_reports_are_appended_and_alert(tmp_path: Path, clock: FakeClock,
