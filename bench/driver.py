@@ -69,9 +69,11 @@ def outcome_of(reply: dict[str, Any]) -> str:
 def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: int,
           count: int | None = None, duration_s: float | None = None,
           progress: Callable[[int], None] | None = None, progress_every: int = 0,
-          reply_timeout_s: float = 30.0) -> RunResult:
+          reply_timeout_s: float = 30.0, retry_refused: bool = False) -> RunResult:
     """Send `make(i)` requests with `in_flight` outstanding, for `count` requests or
-    `duration_s` seconds (whichever comes first), and collect every reply."""
+    `duration_s` seconds (whichever comes first), and collect every reply.
+    retry_refused: a `rate_limited` refusal is followed, after its retry_after_s, by
+    one more request, so `count` orders are accepted (for filling a ledger)."""
     if count is None and duration_s is None:
         raise ValueError("give count or duration_s")
     result = RunResult()
@@ -80,6 +82,7 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
     begin = clock()
     deadline = math.inf if duration_s is None else begin + duration_s
     limit = math.inf if count is None else count
+    paused_at = -math.inf  # when the last pause for a refusal began
 
     def send_one() -> None:
         cmd, args = make(result.sent)
@@ -101,6 +104,11 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
         result.by_outcome.setdefault(outcome, []).append(latency)
         if progress is not None and progress_every and result.replies % progress_every == 0:
             progress(result.replies)
+        if retry_refused and outcome == "error:rate_limited":
+            limit += 1
+            if sent_at >= paused_at:  # sent after the last pause: pause once more
+                paused_at = clock()
+                time.sleep(float(reply["error"].get("retry_after_s") or 0.1))
         if result.sent < limit and now < deadline:
             send_one()
     result.elapsed_s = clock() - begin

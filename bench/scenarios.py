@@ -257,7 +257,7 @@ def reconcile(opts: Options) -> Report:
             if (probe.get("error") or {}).get("code") == "unknown_command":
                 report.skipped = "the daemon does not serve `reconcile` yet (unknown_command)"
                 return report
-            drive(client, sol_market, in_flight=64, count=size)
+            drive(client, sol_market, in_flight=64, count=size, retry_refused=True)
             wait_settled(client, timeout_s=600)
         seconds: list[float] = []
         checked: list[float] = []
@@ -301,7 +301,7 @@ def memory(opts: Options) -> Report:
         pid = daemon.process.pid
         samples.append((0, rss_mb(pid)))
         run = drive(client, sol_market, in_flight=64, count=total, progress_every=every,
-                    progress=lambda n: samples.append((n, rss_mb(pid))))
+                    progress=lambda n: samples.append((n, rss_mb(pid))), retry_refused=True)
         wait_settled(client, timeout_s=600)
         samples.append((total, rss_mb(pid)))
     fig = report.figures
