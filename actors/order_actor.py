@@ -129,7 +129,7 @@ class OrderActor(OrderOutcomes):
         behind the backlog and expire unsent, so the client is told to slow down."""
         assert spec.exchange is not None
         backlog = self.router.outstanding(spec.exchange)
-        if backlog < self.settings.max_backlog:
+        if backlog < self.settings.backlogs.get(spec.exchange, backlog + 1):
             return None
         return ProtocolError("rate_limited", f"{backlog} requests to {spec.exchange} are "
                              "waiting for its answers; submit again later",

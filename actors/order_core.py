@@ -65,8 +65,9 @@ class OrderSettings:
     young_age_s: float = 60.0
     """Age (seconds since recorded) below which an order is young."""
     send_deadline_s: float = 30.0
-    max_backlog: int = 5000
-    """Unanswered requests to one exchange from which on new submits are refused."""
+    backlogs: dict[str, int] = field(default_factory=dict)
+    """Exchange -> unanswered requests from which on new submits to it are refused
+    (an exchange not listed has no limit)."""
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
     risk: RiskPolicy | None = None
     """Risk limits per exchange, shared with the reload of the configuration."""

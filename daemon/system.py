@@ -60,7 +60,7 @@ def order_settings(config: Config, risk: RiskPolicy | None = None) -> OrderSetti
         young_interval_s=tracking.young_interval_s,
         young_age_s=tracking.young_age_s,
         send_deadline_s=orders.send_deadline_s,
-        max_backlog=orders.max_backlog,
+        backlogs={e.name: backlog_limit(config, e) for e in config.exchanges},
         resolution=config.resolution,
         risk=risk,
     )
@@ -82,6 +82,20 @@ def reconciler_settings(config: Config) -> ReconcilerSettings:
 
 def schedule_of(config: Config) -> Schedule:
     return Schedule(config.schedule.interval, config.schedule.time, config.schedule.day)
+
+
+REQUESTS_PER_ORDER = 3
+"""At most: the create, the verifying fetch and the order's trades."""
+
+
+def backlog_limit(config: Config, exchange: ExchangeConfig) -> int:
+    """[orders] max_backlog, or fewer where the exchange's pace could not send them all
+    before their send deadline: what is accepted beyond that would expire unsent."""
+    rate = _rate_per_s(exchange)
+    if rate is None:
+        return config.orders.max_backlog
+    in_time = int(rate * config.orders.send_deadline_s / REQUESTS_PER_ORDER)
+    return max(1, min(config.orders.max_backlog, in_time))
 
 
 def _rate_per_s(exchange: ExchangeConfig) -> float | None:

@@ -10,6 +10,7 @@ import pytest
 
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
+from daemon.system import order_settings
 from tests.helpers import ROOT
 
 
@@ -143,3 +144,14 @@ def test_api_url_must_be_a_base_url(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"exchanges\[0\]\.api_url"):
         load_config(write(tmp_path, BINANCE.replace("http://127.0.0.1:8765", "ftp://x")
                           + 'api_key = "k"\nsecret = "s"\n'))
+
+
+def test_a_backlog_is_no_longer_than_the_exchange_can_send_before_the_deadline(
+        tmp_path: Path) -> None:
+    """Orders accepted beyond what the exchange's pace sends within send_deadline_s
+    would expire unsent: the limit comes down to it (three requests an order)."""
+    orders = "[orders]\nsend_deadline_s = 30.0\nmax_backlog = 5000\n"
+    slow = BINANCE + 'api_key = "k"\nsecret = "s"\nrate_limit_per_s = 2.0\n'
+    paper = '[[exchanges]]\nname = "p"\ndriver = "paper"\n'
+    config = load_config(write(tmp_path, orders + slow + paper))
+    assert order_settings(config).backlogs == {"bx": 20, "p": 5000}
