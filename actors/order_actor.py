@@ -36,7 +36,7 @@ from protocol.errors import ProtocolError
 from protocol.messages import OrderRef, OrderSpec
 
 log = logging.getLogger(__name__)
-BACKLOG_RETRY_S = 1.0
+BACKLOG_RETRY_S = 0.25
 
 @dataclass(frozen=True, slots=True)
 class GetStats:

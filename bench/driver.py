@@ -73,7 +73,8 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
     """Send `make(i)` requests with `in_flight` outstanding, for `count` requests or
     `duration_s` seconds (whichever comes first), and collect every reply.
     retry_refused: a `rate_limited` refusal is followed, after its retry_after_s, by
-    one more request, so `count` orders are accepted (for filling a ledger)."""
+    one more request, so `count` orders are accepted: the client honours the daemon's
+    backpressure as a client should."""
     if count is None and duration_s is None:
         raise ValueError("give count or duration_s")
     result = RunResult()

@@ -108,7 +108,9 @@ def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
             raw_run = drive(raw, sol_market, in_flight=in_flight, duration_s=opts.duration_s)
             raw_cpu = cpu_s(raw_pid) - raw_cpu
             cpu = cpu_s(pid)
-            run = drive(client, sol_market, in_flight=in_flight, duration_s=opts.duration_s)
+            # a client that honours rate_limited's retry_after_s, as clients should
+            run = drive(client, sol_market, in_flight=in_flight, duration_s=opts.duration_s,
+                        retry_refused=True)
             settle = wait_settled(client)
             cpu = cpu_s(pid) - cpu
             yield SubmitRun(run, raw_run, settle, cpu / max(1, run.accepted) * 1e6,
