@@ -48,6 +48,7 @@ class Batch:
         self._scheduled = False
         self._events: list[dict[str, Any]] = []
         self._after_commit: list[Callable[[], None]] = []
+        self._replies: list[Callable[[], None]] = []
         # event numbers continue across restarts, so subscribers can detect gaps
         self.seq = int(ledger.meta(EVENT_SEQ_KEY) or 0)
         self._bound = self.seq
@@ -73,9 +74,10 @@ class Batch:
         self._schedule()
 
     def reply(self, action: Callable[[], None]) -> None:
-        """Run now when nothing is waiting to commit, else after the commit."""
-        if self._events or self._after_commit or self.ledger.dirty:
-            self._after_commit.append(action)
+        """Run now when nothing is waiting to commit, else first thing after the commit:
+        before the events and the exchange requests, which a client is not waiting on."""
+        if self._events or self._after_commit or self._replies or self.ledger.dirty:
+            self._replies.append(action)
         else:
             action()
 
@@ -85,10 +87,11 @@ class Batch:
             self._schedule_flush()
 
     def flush(self) -> None:
-        """Commit, then publish the events and run what waited for the commit."""
+        """Commit, then answer, publish the events and run what waited for the commit."""
         self._scheduled = False
         events, self._events = self._events, []
         actions, self._after_commit = self._after_commit, []
+        replies, self._replies = self._replies, []
         if self.seq + len(events) > self._bound:
             self._bound = self.seq + len(events) + SEQ_BLOCK
             self.ledger.stage_meta(EVENT_SEQ_KEY, str(self._bound))
@@ -99,6 +102,8 @@ class Batch:
             rows = self.ledger.commit(sync)
             self.metrics.commit_duration.observe(time.perf_counter() - started)
             self.metrics.commit_group.observe(rows)
+        for reply in replies:
+            reply()
         if events:
             self.metrics.events_published.inc(len(events))
         for order in events:

@@ -17,7 +17,7 @@ import orjson
 
 from actors.messages import TradeView
 from actors.orders import Order, decimal_text
-from actors.sqlite_rows import STATEMENT_CACHE, RowWriter
+from actors.sqlite_rows import MAX_ROWS, STATEMENT_CACHE, RowWriter
 from protocol.codec import format_decimal
 from protocol.messages import TERMINAL_STATUSES, ListArgs
 
@@ -165,15 +165,21 @@ class Ledger:
         if sync != self._synced:
             self._db.execute(f"PRAGMA synchronous={'FULL' if sync else 'NORMAL'}")
             self._synced = sync
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            _ORDERS.write(self._db, rows)
-            _META.write(self._db, list(self._meta.items()))
-            _FILLS.write(self._db, self._fills)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        writes = [(writer, staged) for writer, staged in (
+            (_ORDERS, rows), (_META, list(self._meta.items())), (_FILLS, self._fills))
+            if staged]
+        if len(writes) == 1 and len(writes[0][1]) <= MAX_ROWS:
+            # one statement is a transaction of its own: two GIL hand-offs fewer
+            writes[0][0].write(self._db, writes[0][1])
+        else:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for writer, staged in writes:
+                    writer.write(self._db, staged)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
         self._staged.clear()
         self._meta.clear()
         self._fills.clear()
