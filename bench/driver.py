@@ -29,6 +29,8 @@ class RunResult:
     latencies_s: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     by_outcome: dict[str, list[float]] = field(default_factory=dict)
+    burst: tuple[int, float] | None = None
+    """Orders accepted before the first refusal, and the seconds until it (if any)."""
 
     @property
     def replies(self) -> int:
@@ -83,7 +85,8 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
     begin = clock()
     deadline = math.inf if duration_s is None else begin + duration_s
     limit = math.inf if count is None else count
-    paused_at = -math.inf  # when the last pause for a refusal began
+    paused_at = resume_at = -math.inf  # the last pause for a refusal: began, ends
+    owed = 0  # sends held back by a pause
 
     def send_one() -> None:
         cmd, args = make(result.sent)
@@ -92,28 +95,46 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
 
     while result.sent < min(in_flight, limit):
         send_one()
-    while started:
-        reply = client.receive(reply_timeout_s)
+    while started or owed:
+        if started:
+            reply = client.receive(reply_timeout_s)
+            now = clock()
+            sent_at = started.pop(str(reply.get("id")), None)
+            if sent_at is None:
+                continue  # a reply of an earlier run
+            refused = _record(result, reply, now - sent_at, now - begin)
+            if refused and retry_refused:
+                limit += 1
+                if sent_at >= paused_at:  # sent since the last pause began: pause again
+                    paused_at = now
+                    resume_at = now + float(reply["error"].get("retry_after_s") or 0.1)
+            if progress is not None and progress_every and result.replies % progress_every == 0:
+                progress(result.replies)
+            if result.sent + owed < limit and now < deadline:
+                owed += 1
+        else:  # nothing in flight: wait out the pause (replies keep being read meanwhile)
+            time.sleep(max(0.0, resume_at - clock()))
         now = clock()
-        sent_at = started.pop(str(reply.get("id")), None)
-        if sent_at is None:
-            continue  # a reply of an earlier run
-        latency = now - sent_at
-        outcome = outcome_of(reply)
-        result.latencies_s.append(latency)
-        result.outcomes[outcome] += 1
-        result.by_outcome.setdefault(outcome, []).append(latency)
-        if progress is not None and progress_every and result.replies % progress_every == 0:
-            progress(result.replies)
-        if retry_refused and outcome == "error:rate_limited":
-            limit += 1
-            if sent_at >= paused_at:  # sent after the last pause: pause once more
-                paused_at = clock()
-                time.sleep(float(reply["error"].get("retry_after_s") or 0.1))
-        if result.sent < limit and now < deadline:
+        if now >= deadline:
+            owed = 0
+        while owed and now >= resume_at:
             send_one()
+            owed -= 1
     result.elapsed_s = clock() - begin
     return result
+
+
+def _record(result: RunResult, reply: dict[str, Any], latency_s: float,
+            at_s: float) -> bool:
+    """Count one reply; True when it refused the request (rate_limited)."""
+    outcome = outcome_of(reply)
+    result.latencies_s.append(latency_s)
+    result.outcomes[outcome] += 1
+    result.by_outcome.setdefault(outcome, []).append(latency_s)
+    refused = outcome == "error:rate_limited"
+    if refused and result.burst is None:
+        result.burst = (result.accepted, at_s)
+    return refused
 
 
 def sol_market(i: int, *, wait: str = "durable") -> Request:

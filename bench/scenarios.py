@@ -139,6 +139,11 @@ def submit(opts: Options, name: str, in_flight: int) -> Report:
     # durable replies run ahead of the exchange: this counts until every order is settled
     fig["settled_per_s"] = spread([r.run.accepted / (r.run.elapsed_s + r.settle_s)
                                    for r in runs])
+    # until the exchange's backlog filled up and submits were refused (if it did)
+    bursts = [r.run.burst for r in runs if r.run.burst is not None]
+    if bursts:
+        fig["burst_orders"] = spread([float(n) for n, _ in bursts])
+        fig["burst_per_s"] = spread([n / s for n, s in bursts])
     fig["cpu_us_per_order"] = spread([r.cpu_us for r in runs])
     fig["raw_cpu_us_per_order"] = spread([r.raw_cpu_us for r in runs])
     report.notes.append(f"replies: {dict(sum((r.run.outcomes for r in runs), Counter()))}")
