@@ -173,8 +173,9 @@ LATENCY_MS = 50
 RATE_LIMIT_PER_S: float | None = None
 """The configured exchange rate limit (`[[exchanges]] rate_limit_per_s`): none."""
 WORKERS = 192
-"""`[[exchanges]] concurrency`: an order takes three requests (create, the verifying fetch
-and its trades), so three workers per order in flight keep creates from queueing."""
+"""`[[exchanges]] concurrency`: an order takes two or three requests (create, the
+verifying fetch and, unless the create's answer listed them, its trades), so three
+workers per order in flight keep creates from queueing."""
 
 
 def latency50(opts: Options) -> Report:
