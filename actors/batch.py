@@ -1,8 +1,9 @@
 """Grouped commits: stage writes, commit them together, then let the world know.
 
-OrderActor stages every change and sends itself one `Flush`; the flush lands
-behind everything already in its inbox, so a whole burst of work commits in one
-transaction. Only after the commit are events published, replies sent and
+OrderActor stages every change; after the message that staged it, it commits at
+once when nothing else waits in its inbox, else it sends itself one `Flush`,
+which lands behind everything already waiting, so a whole burst of work commits
+in one transaction. Only after the commit are events published, replies sent and
 exchange requests delivered, so nothing leaves the actor that is not written.
 
 A commit waits for the disk (fsync) only when it holds an intent: an order about
@@ -40,12 +41,12 @@ class Batch:
     """The work of one batch; used by OrderActor's thread only."""
 
     def __init__(self, ledger: Ledger, events: EventSink,
-                 schedule_flush: Callable[[], None], metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None) -> None:
         self.ledger = ledger
         self.metrics = metrics or Metrics()
         self._events_sink = events
-        self._schedule_flush = schedule_flush
-        self._scheduled = False
+        self.pending = False
+        """Something waits for the next flush."""
         self._events: list[dict[str, Any]] = []
         self._after_commit: list[Callable[[], None]] = []
         self._replies: list[Callable[[], None]] = []
@@ -57,7 +58,7 @@ class Batch:
     def sync_next(self) -> None:
         """The next commit waits for the disk (for writes whose results are reported)."""
         self._sync = True
-        self._schedule()
+        self.pending = True
 
     def stage(self, order: Order, publish: bool = True) -> None:
         """Record the order's new state and (unless only its trail moved) publish it as an
@@ -67,11 +68,11 @@ class Batch:
             self._sync = True
         if publish:
             self._events.append(order.to_wire())
-        self._schedule()
+        self.pending = True
 
     def after_commit(self, action: Callable[[], None]) -> None:
         self._after_commit.append(action)
-        self._schedule()
+        self.pending = True
 
     def reply(self, action: Callable[[], None]) -> None:
         """Run now when nothing is waiting to commit, else first thing after the commit:
@@ -81,14 +82,9 @@ class Batch:
         else:
             action()
 
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            self._schedule_flush()
-
     def flush(self) -> None:
         """Commit, then answer, publish the events and run what waited for the commit."""
-        self._scheduled = False
+        self.pending = False
         events, self._events = self._events, []
         actions, self._after_commit = self._after_commit, []
         replies, self._replies = self._replies, []

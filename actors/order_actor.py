@@ -65,10 +65,11 @@ class OrderActor(OrderOutcomes):
 
     def on_start(self) -> None:
         self.ledger = Ledger(self.settings.ledger_path)
-        self.batch = Batch(self.ledger, self.events, lambda: self.actor_ref.tell(Flush()),
-                           self.metrics)
+        self.batch = Batch(self.ledger, self.events, self.metrics)
         self.live = {order.client_order_id: order for order in self.ledger.live()}
         self._recover()
+        if self.batch.pending:
+            self.batch.flush()  # what recovery sends goes out now, not with the next message
 
     def _recover(self) -> None:
         """Orders left unresolved by the last run are resolved against the exchange."""

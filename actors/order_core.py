@@ -109,6 +109,7 @@ class OrderCore(SupervisedActor):
         self.last_prices: dict[tuple[str, str], Decimal] = {}  # risk's reference prices
         self._prices_asked = float("-inf")
         self._handlers = self.handler_table()
+        self._flush_queued = False
 
     def handler_table(self) -> dict[type, Callable[[Any], Any]]:
         """Message type -> handler; the complete actor says which messages it takes."""
@@ -117,7 +118,18 @@ class OrderCore(SupervisedActor):
     def _stage(self, order: Order, publish: bool = True) -> None:
         self.batch.stage(order, publish)
 
+    def on_receive(self, message: Any) -> Any:
+        result = super().on_receive(message)
+        if self.batch.pending and not self._flush_queued:
+            if self.actor_inbox.empty():
+                self.batch.flush()  # nothing waits behind this message: commit now
+            else:  # commit after what already waits, in the same transaction
+                self._flush_queued = True
+                self.actor_ref.tell(Flush())
+        return result
+
     def _flush(self, _msg: Flush) -> None:
+        self._flush_queued = False
         self.batch.flush()
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:

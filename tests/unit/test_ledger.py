@@ -66,7 +66,7 @@ class Published:
 
 def _publish_orders(path: Path, cids: list[str]) -> tuple[Ledger, Batch, Published]:
     ledger, events = Ledger(path), Published()
-    batch = Batch(ledger, events, lambda: None)
+    batch = Batch(ledger, events)
     for cid in cids:
         batch.stage(ledger_order(cid, status="pending_submit", price=None))
         batch.flush()
