@@ -179,6 +179,14 @@ class ExchangeReport:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerRestarted:
+    """Tell OrderActor: an actor was restarted; what was queued for it is lost."""
+
+    name: str
+    """The actor's name (only exchange workers matter to the router)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Prices:
     """Last traded prices on one exchange (the reference for market orders' notional)."""
 

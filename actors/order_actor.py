@@ -25,6 +25,7 @@ from actors.messages import (
     Prices,
     Submit,
     Tick,
+    WorkerRestarted,
 )
 from actors.order_core import NAME, UNRESOLVED, OrderSettings
 from actors.order_outcomes import OrderOutcomes
@@ -61,6 +62,7 @@ class OrderActor(OrderOutcomes):
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
             IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
+            WorkerRestarted: lambda msg: self.router.forget(msg.name),
         }
 
     def on_start(self) -> None:

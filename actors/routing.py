@@ -41,6 +41,15 @@ class Router:
                 self._outstanding[exchange] -= 1
                 return
 
+    def forget(self, worker: str) -> None:
+        """The worker was restarted: the requests queued for it are gone, and so is their
+        count, which would otherwise hold its exchange's backlog up for good."""
+        for exchange, workers in self._busy.items():
+            if worker in workers:
+                self._outstanding[exchange] -= workers[worker]
+                workers[worker] = 0
+                return
+
     def outstanding(self, exchange: str) -> int:
         """Requests sent to the exchange's workers and not yet reported."""
         return self._outstanding.get(exchange, 0)

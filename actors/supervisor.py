@@ -175,9 +175,12 @@ class Supervisor(pykka.ThreadingActor):
 
     def __init__(self, registry: Registry, settings: SupervisorSettings,
                  monotonic: Callable[[], float], sleep: Callable[[float], None],
-                 escalate: Callable[[str], None], seed: int = 0) -> None:
+                 escalate: Callable[[str], None], seed: int = 0,
+                 restarted: Callable[[str], None] = lambda _name: None) -> None:
+        """restarted: told the name of each actor restarted (its queued messages are lost)."""
         super().__init__()
         self.registry = registry
+        self._restarted = restarted
         self.settings = settings
         self._monotonic = monotonic
         self._sleep = sleep
@@ -214,3 +217,4 @@ class Supervisor(pykka.ThreadingActor):
                   message.error, delay)
         self._sleep(delay)
         self.registry.restart(message.name)
+        self._restarted(message.name)

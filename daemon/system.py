@@ -21,7 +21,7 @@ from actors.exchange_link import ExchangeLink
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
-from actors.messages import Flush, RefreshPrices, Tick
+from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
 from actors.metrics_actor import NAME as METRICS_ACTOR
 from actors.metrics_actor import AlertRouter, MetricsActor, MetricsTick, ReloadAlerts
@@ -198,7 +198,8 @@ class ActorSystem:
         registry = self.registry
         registry.supervisor = Supervisor.start(
             registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
-            self.escalate)
+            self.escalate, restarted=lambda name: registry.tell(
+                ORDER_ACTOR, WorkerRestarted(name)) if name != ORDER_ACTOR else None)
         registry.start(METRICS_ACTOR, lambda: MetricsActor.start(
             registry, self.metrics, self.config.metrics, self.config.alerts, self.state,
             self.clock, self.extra_alerter))

@@ -190,3 +190,33 @@ def test_waiting_creates_go_before_the_verification_of_earlier_orders(tmp_path: 
     finally:
         gate.set()
         venue.close()
+
+
+def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: Path) -> None:
+    """A worker's queued requests die with it; their count must not keep its exchange
+    at the backlog limit for good."""
+    gate = threading.Event()
+    venue = PaperVenue(tmp_path / "venue.sqlite")
+    one_worker = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nconcurrency = 1\n'
+    try:
+        with in_process_daemon(tmp_path, exchanges=one_worker, orders="max_backlog = 2\n",
+                               clients={"paper": lambda: GatedExchange(venue, gate)}
+                               ) as (daemon, client):
+            for cid in ("held", "queued"):  # the first create holds the worker at the gate
+                client.submit(market_buy("0.1", "ETH/USD", client_order_id=cid), wait="durable")
+            # a crash queued behind both creates: the verifications they queue are lost
+            daemon.registry.tell("exchange.paper.0", object())
+            gate.set()
+            wait_for_restarts(client, "exchange.paper.0", 1)
+
+            def accepted() -> dict[str, Any] | None:
+                try:
+                    return client.submit(market_buy(client_order_id="after"), wait="durable")
+                except ProtocolError as exc:
+                    assert exc.code == "rate_limited"
+                    return None
+
+            assert wait_until(accepted, "a submit accepted again")["client_order_id"] == "after"
+    finally:
+        gate.set()
+        venue.close()
