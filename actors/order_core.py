@@ -1,10 +1,11 @@
 """The state and plumbing OrderActor is built on: live orders, grouped commits,
 dispatch to exchange workers, held replies and lookups.
 
-Work is grouped: each message stages its ledger writes and queues its replies,
-and a `Flush` the actor sends itself (it lands behind everything already waiting
-in the inbox) commits the whole batch in one transaction, then publishes the
-events, sends the replies and only then calls the exchange.
+Work is grouped: each message stages its ledger writes and queues its replies.
+After a message, the batch is committed at once when the inbox is empty, else by a
+`Flush` the actor sends itself (it lands behind everything already waiting), so a
+burst commits in one transaction; then the replies go, the events are published
+and only then is the exchange called.
 """
 
 from __future__ import annotations
