@@ -76,7 +76,8 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
     `duration_s` seconds (whichever comes first), and collect every reply.
     retry_refused: a `rate_limited` refusal is followed, after its retry_after_s, by
     one more request, so `count` orders are accepted: the client honours the daemon's
-    backpressure as a client should."""
+    backpressure as a client should. progress(n) is called at every
+    progress_every-th accepted order."""
     if count is None and duration_s is None:
         raise ValueError("give count or duration_s")
     result = RunResult()
@@ -108,8 +109,9 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
                 if sent_at >= paused_at:  # sent since the last pause began: pause again
                     paused_at = now
                     resume_at = now + float(reply["error"].get("retry_after_s") or 0.1)
-            if progress is not None and progress_every and result.replies % progress_every == 0:
-                progress(result.replies)
+            if (progress is not None and progress_every and not refused
+                    and result.accepted % progress_every == 0):
+                progress(result.accepted)
             if result.sent + owed < limit and now < deadline:
                 owed += 1
         else:  # nothing in flight: wait out the pause (replies keep being read meanwhile)
