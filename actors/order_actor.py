@@ -69,9 +69,8 @@ class OrderActor(OrderOutcomes):
         self.ledger = Ledger(self.settings.ledger_path)
         self.batch = Batch(self.ledger, self.events, self.metrics)
         self.live = {order.client_order_id: order for order in self.ledger.live()}
+        # what recovery sends goes out with the first message, once the workers exist
         self._recover()
-        if self.batch.pending:
-            self.batch.flush()  # what recovery sends goes out now, not with the next message
 
     def _recover(self) -> None:
         """Orders left unresolved by the last run are resolved against the exchange."""
@@ -131,10 +130,10 @@ class OrderActor(OrderOutcomes):
         """Refuse what the exchange could not take in time: accepted orders would wait
         behind the backlog and expire unsent, so the client is told to slow down."""
         assert spec.exchange is not None
-        backlog = self.router.outstanding(spec.exchange)
+        backlog = self.router.backlog(spec.exchange)
         if backlog < self.settings.backlogs.get(spec.exchange, backlog + 1):
             return None
-        return ProtocolError("rate_limited", f"{backlog} requests to {spec.exchange} are "
+        return ProtocolError("rate_limited", f"{backlog} orders sent to {spec.exchange} are "
                              "waiting for its answers; submit again later",
                              retry_after_s=BACKLOG_RETRY_S)
 

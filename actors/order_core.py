@@ -67,7 +67,7 @@ class OrderSettings:
     """Age (seconds since recorded) below which an order is young."""
     send_deadline_s: float = 30.0
     backlogs: dict[str, int] = field(default_factory=dict)
-    """Exchange -> unanswered requests from which on new submits to it are refused
+    """Exchange -> unanswered creates from which on new submits to it are refused
     (an exchange not listed has no limit)."""
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
     risk: RiskPolicy | None = None
@@ -150,7 +150,7 @@ class OrderCore(SupervisedActor):
             message = PlaceOrder(ticket, not_after=now - age + self.settings.send_deadline_s)
         else:
             message = kind(ticket)
-        worker = self.router.pick(order.exchange)
+        worker = self.router.pick(order.exchange, create=kind is PlaceOrder)
         if not after_commit:
             self._deliver(worker, message)
             return
@@ -159,6 +159,8 @@ class OrderCore(SupervisedActor):
     def _deliver(self, worker: str, message: Any) -> None:
         if not self.registry.tell(worker, message):
             self.router.done(worker)
+            if isinstance(message, PlaceOrder):
+                self.router.answered(worker)
 
     def _hold(self, order: Order, reply: Reply, through: frozenset[str] | None) -> None:
         deadline = self.clock.monotonic() + self.settings.accept_timeout_s

@@ -39,6 +39,8 @@ class OrderOutcomes(OrderCore):
     def _report(self, report: ExchangeReport) -> None:
         if not report.more:
             self.router.done(report.worker)
+        if report.op == "create":
+            self.router.answered(report.worker)
         self.stats.sends += report.sends
         self.stats.retries += report.retries
         order = self.live.get(report.client_order_id)

@@ -13,16 +13,19 @@ def worker_name(exchange: str, index: int) -> str:
 
 
 class Router:
-    """Outstanding requests per worker; used by OrderActor's thread only."""
+    """Outstanding requests per worker, and the creates each exchange has not yet
+    answered; used by OrderActor's thread only."""
 
     def __init__(self, workers: dict[str, int]) -> None:
         self._busy: dict[str, dict[str, int]] = {
             exchange: {worker_name(exchange, i): 0 for i in range(count)}
             for exchange, count in workers.items()}
-        self._outstanding = dict.fromkeys(workers, 0)  # per exchange, kept with _busy
+        self._exchange_of = {w: e for e, names in self._busy.items() for w in names}
+        self._creates = dict.fromkeys(self._exchange_of, 0)  # unanswered, per worker
+        self._backlog = dict.fromkeys(workers, 0)  # unanswered creates, per exchange
         self._turn = 0
 
-    def pick(self, exchange: str) -> str:
+    def pick(self, exchange: str, create: bool = False) -> str:
         workers = self._busy[exchange]
         self._turn += 1
         names = list(workers)
@@ -31,28 +34,37 @@ class Router:
         ordered = names[start:] + names[:start]
         name = min(ordered, key=workers.__getitem__)
         workers[name] += 1
-        self._outstanding[exchange] += 1
+        if create:
+            self._creates[name] += 1
+            self._backlog[exchange] += 1
         return name
 
     def done(self, worker: str) -> None:
-        for exchange, workers in self._busy.items():
-            if workers.get(worker, 0) > 0:
-                workers[worker] -= 1
-                self._outstanding[exchange] -= 1
-                return
+        """The worker finished a request (its last report of it came)."""
+        exchange = self._exchange_of.get(worker)
+        if exchange is not None and self._busy[exchange][worker] > 0:
+            self._busy[exchange][worker] -= 1
+
+    def answered(self, worker: str) -> None:
+        """The worker reported the outcome of a create."""
+        exchange = self._exchange_of.get(worker)
+        if exchange is not None and self._creates[worker] > 0:
+            self._creates[worker] -= 1
+            self._backlog[exchange] -= 1
 
     def forget(self, worker: str) -> None:
         """The worker was restarted: the requests queued for it are gone, and so is their
         count, which would otherwise hold its exchange's backlog up for good."""
-        for exchange, workers in self._busy.items():
-            if worker in workers:
-                self._outstanding[exchange] -= workers[worker]
-                workers[worker] = 0
-                return
+        exchange = self._exchange_of.get(worker)
+        if exchange is not None:
+            self._busy[exchange][worker] = 0
+            self._backlog[exchange] -= self._creates[worker]
+            self._creates[worker] = 0
 
-    def outstanding(self, exchange: str) -> int:
-        """Requests sent to the exchange's workers and not yet reported."""
-        return self._outstanding.get(exchange, 0)
+    def backlog(self, exchange: str) -> int:
+        """Creates sent to the exchange's workers and not yet answered. Lookups and
+        tracking fetches do not count: only creates are what a client waits for."""
+        return self._backlog.get(exchange, 0)
 
 
 def side_worker_name(exchange: str) -> str:

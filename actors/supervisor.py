@@ -216,5 +216,7 @@ class Supervisor(pykka.ThreadingActor):
         log.error("actor %s crashed (%s); restarting in %.3f s", message.name,
                   message.error, delay)
         self._sleep(delay)
-        self.registry.restart(message.name)
-        self._restarted(message.name)
+        try:
+            self.registry.restart(message.name)
+        finally:  # what was queued for it is lost even when the restart fails
+            self._restarted(message.name)

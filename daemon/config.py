@@ -193,10 +193,10 @@ class OrdersConfig:
     send_deadline_s: float = 30.0
     """An order not sent within this long of its submission expires instead."""
     max_backlog: int = 2000
-    """Requests to one exchange sent to its workers and not yet answered, from which on
-    a new submit to it is answered `rate_limited` rather than left to expire unsent.
+    """Orders sent to one exchange's workers whose create is not yet answered, from which
+    on a new submit to it is answered `rate_limited` rather than left to expire unsent.
     Kept below OrderActor's window of recently finished orders (4096), so the late
-    verification of an order that filled at once still finds it in memory."""
+    verification of an order that filled at once finds it in memory, not in the ledger."""
 
     def check(self, key: str) -> None:
         if not 0.01 <= self.accept_timeout_s <= 300:

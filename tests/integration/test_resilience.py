@@ -175,6 +175,8 @@ def test_waiting_creates_go_before_the_verification_of_earlier_orders(tmp_path: 
                 "paper": lambda: RecordingExchange(venue, gate, calls)}) as (_daemon, client):
             for cid in ("first", "second"):  # the first create holds the worker at the gate
                 client.submit(market_buy("0.1", "ETH/USD", client_order_id=cid), wait="durable")
+            # answered after the commit that also handed "second" to the worker: queued now
+            client.status(client_order_id="second")
             gate.set()
 
             def verified(cid: str) -> bool:
@@ -204,6 +206,7 @@ def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: P
                                ) as (daemon, client):
             for cid in ("held", "queued"):  # the first create holds the worker at the gate
                 client.submit(market_buy("0.1", "ETH/USD", client_order_id=cid), wait="durable")
+            client.status(client_order_id="queued")  # its create is in the worker's inbox now
             # a crash queued behind both creates: the verifications they queue are lost
             daemon.registry.tell("exchange.paper.0", object())
             gate.set()

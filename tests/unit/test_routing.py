@@ -1,0 +1,29 @@
+"""Worker choice and the per-exchange backlog that submits are refused on."""
+
+from __future__ import annotations
+
+from actors.routing import Router
+
+
+def test_only_unanswered_creates_make_the_backlog() -> None:
+    router = Router({"paper": 2, "slow": 1})
+    lookups = [router.pick("paper") for _ in range(5)]  # tracking and lookups
+    creates = [router.pick("paper", create=True) for _ in range(3)]
+    assert router.backlog("paper") == 3 and router.backlog("slow") == 0
+    for worker in lookups:
+        router.done(worker)
+    assert router.backlog("paper") == 3
+    router.answered(creates[0])  # its verifying fetch may still follow: done comes later
+    assert router.backlog("paper") == 2
+
+
+def test_a_restarted_worker_takes_its_lost_creates_off_the_backlog() -> None:
+    router = Router({"paper": 2})
+    creates = [router.pick("paper", create=True) for _ in range(4)]
+    lost = creates[0]
+    router.forget(lost)
+    assert router.backlog("paper") == 4 - creates.count(lost)
+    router.answered(lost)  # a late report of the old worker does not go below zero
+    assert router.backlog("paper") == 4 - creates.count(lost)
+    # the least busy worker is picked: the restarted one, now idle
+    assert router.pick("paper") == lost
