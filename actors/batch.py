@@ -6,12 +6,14 @@ which lands behind everything already waiting, so a whole burst of work commits
 in one transaction. Only after the commit are events published, replies sent and
 exchange requests delivered, so nothing leaves the actor that is not written.
 
-A commit waits for the disk (fsync) only when it holds an intent: an order about
-to be sent (pending_submit) or cancelled (pending_cancel), a repair, or a new
-bound on event numbers. Outcomes learnt from an exchange are written without
-waiting: a process crash loses none of them (the operating system has them), and a
-power loss can only take the last ones back to the intent before them, which the
-restart resolves against the exchange as it does any unresolved order. Event
+A commit waits for the disk (fsync) only when it holds an intent (an order about
+to be sent, pending_submit, or cancelled, pending_cancel), a rejection, a repair,
+or a new bound on event numbers. Other outcomes learnt from an exchange are
+written without waiting: a process crash loses none of them (the operating system
+has them), and a power loss can only take the last ones back to the intent before
+them, which the restart resolves against the exchange as it does any unresolved
+order. A rejection is the exception: a lookup would find nothing and send the
+order again, after its client was told it was rejected. Event
 numbers stay unique through that: the ledger keeps a durable bound above every
 number published, and a start after a crash continues from the bound (a gap, which
 subscribers catch up on with `list`).
@@ -33,8 +35,9 @@ EVENT_SEQ_KEY = "event_seq"
 """Meta key: no event number above it has been published (exact after a clean stop)."""
 SEQ_BLOCK = 10_000
 """Event numbers the durable bound runs ahead of those published."""
-INTENTS = frozenset({"pending_submit", "pending_cancel"})
-"""Statuses written before a request is sent: these commits wait for the disk."""
+SYNCED = frozenset({"pending_submit", "pending_cancel", "rejected"})
+"""Statuses whose commits wait for the disk: the intents, written before a request is
+sent, and a rejection, which the exchange could not tell again after a power loss."""
 
 
 class Batch:
@@ -64,7 +67,7 @@ class Batch:
         """Record the order's new state and (unless only its trail moved) publish it as an
         event after the commit."""
         self.ledger.stage(order)
-        if order.status in INTENTS:
+        if order.status in SYNCED:
             self._sync = True
         if publish:
             self._events.append(order.to_wire())
@@ -83,21 +86,21 @@ class Batch:
             action()
 
     def flush(self) -> None:
-        """Commit, then answer, publish the events and run what waited for the commit."""
-        self.pending = False
+        """Commit, then answer, publish the events and run what waited for the commit.
+        A commit that fails raises and leaves everything as it was, for the next flush."""
+        if self.seq + len(self._events) > self._bound:
+            self._bound = self.seq + len(self._events) + SEQ_BLOCK
+            self.ledger.stage_meta(EVENT_SEQ_KEY, str(self._bound))
+            self._sync = True
+        if self.ledger.dirty:
+            started = time.perf_counter()
+            rows = self.ledger.commit(self._sync)
+            self.metrics.commit_duration.observe(time.perf_counter() - started)
+            self.metrics.commit_group.observe(rows)
+        self.pending = self._sync = False
         events, self._events = self._events, []
         actions, self._after_commit = self._after_commit, []
         replies, self._replies = self._replies, []
-        if self.seq + len(events) > self._bound:
-            self._bound = self.seq + len(events) + SEQ_BLOCK
-            self.ledger.stage_meta(EVENT_SEQ_KEY, str(self._bound))
-            self._sync = True
-        sync, self._sync = self._sync, False
-        if self.ledger.dirty:
-            started = time.perf_counter()
-            rows = self.ledger.commit(sync)
-            self.metrics.commit_duration.observe(time.perf_counter() - started)
-            self.metrics.commit_group.observe(rows)
         for reply in replies:
             reply()
         if events:

@@ -176,10 +176,11 @@ class Ledger:
             try:
                 for writer, staged in writes:
                     writer.write(self._db, staged)
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
         self._staged.clear()
         self._meta.clear()
         self._fills.clear()

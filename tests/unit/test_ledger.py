@@ -4,8 +4,11 @@ event numbers that never repeat across restarts."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from actors.batch import Batch
 from actors.ledger import Ledger
@@ -91,3 +94,48 @@ def test_event_numbers_are_never_reused_after_a_crash(tmp_path: Path) -> None:
     ledger.close()
     assert first.seqs == [1, 2]
     assert second.seqs[0] > first.seqs[-1] + 1 and second.seqs[1] == second.seqs[0] + 1
+
+
+class RecordingLedger(Ledger):
+    """A ledger that records whether each commit waited for the disk, and can fail one."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.syncs: list[bool] = []
+        self.fail_next = False
+
+    def commit(self, sync: bool = True) -> int:
+        if self.fail_next:
+            self.fail_next = False
+            raise sqlite3.OperationalError("disk I/O error")
+        self.syncs.append(sync)
+        return super().commit(sync)
+
+
+def test_only_intents_rejections_and_new_event_bounds_wait_for_the_disk(tmp_path: Path) -> None:
+    ledger = RecordingLedger(tmp_path / "ledger.sqlite")
+    batch = Batch(ledger, Published())
+    for status in ("pending_submit", "open", "pending_cancel", "filled", "rejected", "canceled"):
+        batch.stage(ledger_order(f"od-{status}", status=status), publish=False)
+        batch.flush()
+    batch.stage(ledger_order("od-first-event", status="open"))  # the first event: a new bound
+    batch.flush()
+    batch.stage(ledger_order("od-next-event", status="open"))
+    batch.flush()
+    assert ledger.syncs == [True, False, True, False, True, False, True, False]
+    ledger.close()
+
+
+def test_a_failed_commit_keeps_what_waited_for_it(tmp_path: Path) -> None:
+    ledger, events, answered = RecordingLedger(tmp_path / "ledger.sqlite"), Published(), []
+    batch = Batch(ledger, events)
+    batch.stage(ledger_order("od-a", status="pending_submit"))
+    batch.reply(lambda: answered.append("od-a"))
+    ledger.fail_next = True
+    with pytest.raises(sqlite3.OperationalError):
+        batch.flush()
+    assert answered == [] and events.seqs == [] and batch.pending
+    batch.flush()
+    assert answered == ["od-a"] and events.seqs == [1]
+    assert ledger.get("od-a") is not None and ledger.syncs == [True]
+    ledger.close()
