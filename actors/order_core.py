@@ -99,6 +99,7 @@ class OrderCore(SupervisedActor):
         self._ids = random.Random()  # seeded from the OS: ids unique without a syscall each
         self.waiters = Waiters(self._answer)
         self.refreshed: dict[str, float] = {}
+        self.refreshing: set[str] = set()  # tracking lookups sent and not yet answered
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
         self.cancel_after_create: set[str] = set()
         self.resend_at: dict[str, float] = {}
@@ -215,3 +216,4 @@ class OrderCore(SupervisedActor):
             self.resolver.drop(cid)
             self.cancel_after_create.discard(cid)
             self.recovering.discard(cid)
+            self.refreshing.discard(cid)

@@ -23,6 +23,7 @@ from actors.order_core import OrderCore
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
 from actors.reconcile_messages import ApplyRepairs, Repair
 from actors.repairs import orphan_order, repair_order
+from actors.resolution import LOST_LOOKUP_S
 from actors.routing import side_worker_name
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class OrderOutcomes(OrderCore):
             self.router.done(report.worker)
         if report.op == "create":
             self.router.answered(report.worker)
+        elif report.op == "fetch":
+            self.refreshing.discard(report.client_order_id)
         self.stats.sends += report.sends
         self.stats.retries += report.retries
         order = self.live.get(report.client_order_id)
@@ -286,8 +289,13 @@ class OrderOutcomes(OrderCore):
             # young orders more often: most fills and cancels come early
             young = wall - order.created_at < settings.young_age_s
             interval = settings.young_interval_s if young else settings.refresh_interval_s
-            if now - self.refreshed.get(order.client_order_id, 0.0) >= interval:
-                self.refreshed[order.client_order_id] = now
+            cid = order.client_order_id
+            last = self.refreshed.get(cid, 0.0)
+            if cid in self.refreshing and now - last < LOST_LOOKUP_S:
+                continue  # one lookup at a time: a slow exchange's queue must not grow
+            if now - last >= interval:
+                self.refreshed[cid] = now
+                self.refreshing.add(cid)
                 self._dispatch(order, FetchOrder, after_commit=False)
                 sent += 1
 

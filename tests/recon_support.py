@@ -4,7 +4,7 @@ paper venue, and in-process actors on them."""
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -123,8 +123,11 @@ class Actors:
 
 
 @contextmanager
-def order_actors(state: Path, clock: FakeClock, **settings: Any) -> Iterator[Actors]:
-    """OrderActor and the paper ExchangeActor on `state`, with captured events and alerts."""
+def order_actors(state: Path, clock: FakeClock,
+                 client: Callable[[PaperVenue], PaperExchange] | None = None,
+                 **settings: Any) -> Iterator[Actors]:
+    """OrderActor and the paper ExchangeActor on `state`, with captured events and alerts;
+    `client` makes the worker's exchange client from the venue (a PaperExchange)."""
     registry, events, alerts = Registry(), Events(), Alerts()
     registry.supervisor = Supervisor.start(registry, SupervisorSettings(), clock.monotonic,
                                            clock.sleep, lambda reason: None)
@@ -141,8 +144,8 @@ def order_actors(state: Path, clock: FakeClock, **settings: Any) -> Iterator[Act
     registry.start(ORDER_ACTOR, lambda: OrderActor.start(
         registry, order_settings, ready, events, clock.clock(), alerts))
     name = worker_name("paper", 0)
-    registry.start(name, lambda: ExchangeActor.start(
-        registry, name, link, lambda: PaperExchange(venue, clock=clock.now, sleep=clock.sleep)))
+    make = client or (lambda v: PaperExchange(v, clock=clock.now, sleep=clock.sleep))
+    registry.start(name, lambda: ExchangeActor.start(registry, name, link, lambda: make(venue)))
     try:
         yield Actors(registry, events, alerts, venue)
     finally:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from actors.exchanges.client import trade_of
-from actors.exchanges.paper import PaperVenue
-from actors.messages import ExchangeReport, OrderView, Tick
+from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.messages import ExchangeReport, OrderView, Ping, Tick
+from actors.routing import worker_name
 from tests.recon_support import (
     BTC,
+    WAIT_S,
     Actors,
     FakeClock,
     ledger_order,
@@ -123,3 +126,41 @@ def test_amount_within_precision_is_verified(tmp_path: Path) -> None:
     with order_actors(tmp_path, clock) as actors:
         actors.tell(Tick(clock.monotonic()))
         assert wait_steps(actors, "trk-p", 2)[1]["step"] == "verified"
+
+
+class HeldLookups(PaperExchange):
+    """The paper venue, except that lookups wait for a gate; counts them."""
+
+    def __init__(self, venue: PaperVenue, clock: FakeClock, gate: threading.Event) -> None:
+        super().__init__(venue, clock=clock.now, sleep=clock.sleep)
+        self.gate, self.lookups = gate, 0
+
+    def fetch_order(self, id: str | None, symbol: str | None = None,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.lookups += 1
+        assert self.gate.wait(30), "gate never opened"
+        return super().fetch_order(id, symbol, params)
+
+
+def test_an_order_has_one_tracking_lookup_at_a_time(tmp_path: Path) -> None:
+    """A slow exchange does not get a queue of lookups of the same order, one a tick."""
+    clock, gate, clients = FakeClock(), threading.Event(), list[HeldLookups]()
+    order_id = venue_order(tmp_path, clock, "trk-slow")
+    seed_ledger(tmp_path / "ledger.sqlite", [
+        ledger_order("trk-slow", order_id=order_id, created_at=clock.now())])
+
+    def held(venue: PaperVenue) -> HeldLookups:
+        clients.append(HeldLookups(venue, clock, gate))
+        return clients[-1]
+
+    try:
+        with order_actors(tmp_path, clock, client=held, young_interval_s=0.5) as actors:
+            for _ in range(4):  # each tick finds the order due again
+                actors.tell(Tick(clock.monotonic()))
+                actors.status("trk-slow")  # the tick is handled
+                clock.advance(1.0)
+            gate.set()
+            actors.registry.ask(worker_name("paper", 0), Ping(), timeout=WAIT_S)
+            assert clients[0].lookups == 1
+    finally:
+        gate.set()
