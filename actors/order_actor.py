@@ -130,8 +130,9 @@ class OrderActor(OrderOutcomes):
         """Refuse what the exchange could not take in time: accepted orders would wait
         behind the backlog and expire unsent, so the client is told to slow down."""
         assert spec.exchange is not None
+        limit = self.settings.backlogs.get(spec.exchange)
         backlog = self.router.backlog(spec.exchange)
-        if backlog < self.settings.backlogs.get(spec.exchange, backlog + 1):
+        if limit is None or backlog < limit:
             return None
         return ProtocolError("rate_limited", f"{backlog} orders sent to {spec.exchange} are "
                              "waiting for its answers; submit again later",
