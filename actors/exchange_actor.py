@@ -64,13 +64,27 @@ class ExchangeActor(SupervisedActor):
         self.caller = Caller(self.link, self.registry, self._seed, header_retry_after(self.client))
 
     def _markets(self, _msg: LoadMarkets) -> dict[str, Any]:
-        return dict(self._read(self.client.load_markets))
+        return dict(self._loaded_markets())
+
+    def _loaded_markets(self) -> dict[str, Any]:
+        """The exchange's markets: those a worker of the exchange loaded, else loaded now
+        and left for the others."""
+        self._take_shared_markets()
+        markets = self.client.markets
+        if not markets:
+            markets = self.link.markets = self._read(self.client.load_markets)
+        return markets
+
+    def _take_shared_markets(self) -> None:
+        """Before a request: a ccxt method loads the markets first when its client has none."""
+        if not self.client.markets and self.link.markets:
+            self.client.set_markets(self.link.markets)
 
     def _prices(self, msg: RefreshPrices) -> dict[str, Decimal]:
         """Last prices; a failure leaves the old ones in place (logged, never raised)."""
         fetch_all = getattr(self.client, "fetch_tickers", None)
         try:
-            symbols = msg.symbols or tuple(self._read(self.client.load_markets))
+            symbols = msg.symbols or tuple(self._loaded_markets())
             tickers = self._read(lambda: fetch_all(list(symbols)) if fetch_all is not None
                                  else {s: self.client.fetch_ticker(s) for s in symbols})
         except Exception as exc:  # noqa: BLE001 - prices are best effort; limits fail closed
@@ -138,6 +152,7 @@ class ExchangeActor(SupervisedActor):
             return view
 
         try:
+            self._take_shared_markets()
             raw = self.caller.call(op, request, attempts, not_after)
         except CircuitOpen as exc:
             return report("failed", error=ErrorInfo("circuit_open", str(exc), RETRY,
@@ -177,19 +192,18 @@ class ExchangeActor(SupervisedActor):
 
     def _market_of(self, symbol: Any) -> dict[str, Any] | None:
         """The market's structure, for its precision; None when markets cannot be read now."""
-        markets = getattr(self.client, "markets", None)
-        if not markets:
-            try:
-                markets = self._read(self.client.load_markets)
-            except Exception as exc:  # noqa: BLE001 - terms are then compared exactly
-                log.info("markets not read: %s", exc)
-                return None
+        try:
+            markets = self._loaded_markets()
+        except Exception as exc:  # noqa: BLE001 - terms are then compared exactly
+            log.info("markets not read: %s", exc)
+            return None
         market: dict[str, Any] | None = markets.get(symbol)
         return market
 
     def _read(self, request: Callable[[], Any]) -> Any:
         """A read through the breaker, the shared rate limit and the retries; a failure
         raises the exchange's own exception (or CircuitOpen) for the asker to judge."""
+        self._take_shared_markets()
         try:
             return self.caller.call("read", request, Attempts())
         except CallFailed as exc:

@@ -35,6 +35,11 @@ class ExchangeLink:
     board: CircuitBoard
     clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
+    markets: dict[str, Any] | None = None
+    """The exchange's markets once a worker has loaded them. The other workers' clients
+    take them from here: on a real exchange loading is a download per client (binance's
+    exchangeInfo weighs 20 of its 6,000 a minute), and each worker's first order waited
+    for it."""
 
 
 class CallFailed(Exception):

@@ -16,7 +16,14 @@ class ExchangeClient(Protocol):
     id: str
     """ccxt's exchange id ("binance", ...): it picks the client order id params."""
 
+    @property
+    def markets(self) -> dict[str, Any] | None:
+        """Symbol -> market structure, once loaded (empty or None before)."""
+
     def load_markets(self, reload: bool = False) -> dict[str, Any]: ...
+
+    def set_markets(self, markets: dict[str, Any], currencies: Any = None) -> Any:
+        """Take markets loaded by another client of the same exchange: no request."""
 
     def create_order(self, symbol: str, type: str, side: str, amount: Any,
                      price: Any = None, params: dict[str, Any] | None = None) -> Any: ...

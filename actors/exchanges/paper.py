@@ -103,7 +103,7 @@ class PaperExchange:
         self.venue = venue
         self.account = account
         self.faults = faults if faults is not None else PaperFaults()
-        self.markets: dict[str, dict[str, Any]] = {}
+        self.markets: dict[str, Any] = {}
         self.symbols: list[str] = []
         self._sleep = sleep
         self._clock = clock
@@ -120,9 +120,12 @@ class PaperExchange:
         if self.markets and not reload:
             return self.markets  # cached, as ccxt does: no request
         self._request()
-        self.markets = self.venue.markets()
-        self.symbols = sorted(self.markets)
-        return self.markets
+        return self.set_markets(self.venue.markets())
+
+    def set_markets(self, markets: dict[str, Any], currencies: Any = None) -> dict[str, Any]:
+        self.markets = markets
+        self.symbols = sorted(markets)
+        return markets
 
     def create_order(
         self,

@@ -79,6 +79,25 @@ def test_orderd_binance_driver_round_trips(venue: VenueProcess, tmp_path: Path,
     assert SECRET not in log and KEY not in log
 
 
+def test_workers_load_the_markets_once_between_them(venue: VenueProcess,
+                                                    tmp_path: Path) -> None:
+    """Each worker has its own ccxt client; loading markets is a download per client
+    (binance's exchangeInfo), which the first order through each worker waited for."""
+    exchanges = (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
+                 f'api_key = "{KEY}"\nsecret = "{SECRET}"\nconcurrency = 3\n')
+    seen_before = len(venue.requests())
+    with running_daemon(tmp_path, exchanges=exchanges) as daemon:
+        client = daemon.client()
+        # idle workers take turns: six orders in a row pass through all three
+        for n in range(6):
+            order = client.submit(market_buy(client_order_id=f"w{n}-{uuid.uuid4().hex[:12]}"))
+            assert order["status"] == "filled"
+        assert daemon.stop() == 0
+    served = venue.requests()[seen_before:]
+    assert served.count(("POST", "/api/v3/order")) == 6
+    assert served.count(("GET", "/api/v3/exchangeInfo")) == 1
+
+
 def test_venue_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     process = VenueProcess(tmp_path)
     assert process.stop() == 0
