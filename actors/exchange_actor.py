@@ -72,13 +72,16 @@ class ExchangeActor(SupervisedActor):
         self._take_shared_markets()
         markets = self.client.markets
         if not markets:
-            markets = self.link.markets = self._read(self.client.load_markets)
+            markets = self._read(self.client.load_markets)
+            if self.link.markets_loaded_by is None:
+                self.link.markets_loaded_by = self.client
         return markets
 
     def _take_shared_markets(self) -> None:
         """Before a request: a ccxt method loads the markets first when its client has none."""
-        if not self.client.markets and self.link.markets:
-            self.client.set_markets(self.link.markets)
+        source = self.link.markets_loaded_by
+        if source is not None and not self.client.markets:
+            self.client.set_markets_from_exchange(source)
 
     def _prices(self, msg: RefreshPrices) -> dict[str, Decimal]:
         """Last prices; a failure leaves the old ones in place (logged, never raised)."""

@@ -35,11 +35,11 @@ class ExchangeLink:
     board: CircuitBoard
     clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
-    markets: dict[str, Any] | None = None
-    """The exchange's markets once a worker has loaded them. The other workers' clients
-    take them from here: on a real exchange loading is a download per client (binance's
+    markets_loaded_by: Any = None
+    """The first client of the exchange to load its markets. The other workers' clients
+    share them: on a real exchange loading is a download per client (binance's
     exchangeInfo weighs 20 of its 6,000 a minute), and each worker's first order waited
-    for it."""
+    for it. Only its markets are read from other threads; they do not change."""
 
 
 class CallFailed(Exception):

@@ -22,8 +22,9 @@ class ExchangeClient(Protocol):
 
     def load_markets(self, reload: bool = False) -> dict[str, Any]: ...
 
-    def set_markets(self, markets: dict[str, Any], currencies: Any = None) -> Any:
-        """Take markets loaded by another client of the same exchange: no request."""
+    def set_markets_from_exchange(self, source: Any) -> Any:
+        """Share the markets another client of the same exchange loaded: no request, and
+        no rebuilding of ccxt's indexes of them (0.2 s for 3,500 markets)."""
 
     def create_order(self, symbol: str, type: str, side: str, amount: Any,
                      price: Any = None, params: dict[str, Any] | None = None) -> Any: ...

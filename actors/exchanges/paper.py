@@ -120,12 +120,13 @@ class PaperExchange:
         if self.markets and not reload:
             return self.markets  # cached, as ccxt does: no request
         self._request()
-        return self.set_markets(self.venue.markets())
+        self.markets = self.venue.markets()
+        self.symbols = sorted(self.markets)
+        return self.markets
 
-    def set_markets(self, markets: dict[str, Any], currencies: Any = None) -> dict[str, Any]:
-        self.markets = markets
-        self.symbols = sorted(markets)
-        return markets
+    def set_markets_from_exchange(self, source: PaperExchange) -> PaperExchange:
+        self.markets, self.symbols = source.markets, source.symbols
+        return self
 
     def create_order(
         self,
