@@ -1,7 +1,8 @@
 """ExchangeActor: one worker of one exchange account, with its own client.
 
 Several workers serve one exchange so requests overlap; each client (a ccxt
-instance is not thread-safe) is used by its worker's thread only. Every request
+instance is not thread-safe) is used by its worker's thread only, except that the
+others read the markets of the first one loaded (see ExchangeLink). Every request
 goes through the shared circuit board, rate limiter and retry budget, and every
 outcome goes back to OrderActor as an ExchangeReport.
 """
@@ -73,14 +74,17 @@ class ExchangeActor(SupervisedActor):
         markets = self.client.markets
         if not markets:
             markets = self._read(self.client.load_markets)
-            if self.link.markets_loaded_by is None:
-                self.link.markets_loaded_by = self.client
+            self._take_shared_markets()
         return markets
 
     def _take_shared_markets(self) -> None:
-        """Before a request: a ccxt method loads the markets first when its client has none."""
+        """Before a request (a ccxt method loads the markets first when its client has
+        none): take the shared ones, or share ours when a request loaded them."""
         source = self.link.markets_loaded_by
-        if source is not None and not self.client.markets:
+        if source is None:
+            if self.client.markets:  # loaded inside a request, e.g. while startup's failed
+                self.link.markets_loaded_by = self.client
+        elif not self.client.markets:
             self.client.set_markets_from_exchange(source)
 
     def _prices(self, msg: RefreshPrices) -> dict[str, Decimal]:

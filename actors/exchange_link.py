@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, CircuitOpen, MayCall, Outcome, Permit
+from actors.exchanges.client import ExchangeClient
 from actors.exchanges.errors import RETRY, Rule, classify
 from actors.metrics import Metrics
 from actors.retry import RateLimiter, RetryBudget, RetryPolicy
@@ -26,7 +27,8 @@ EXPIRED = Rule(RETRY, "send_deadline_passed", False)
 
 @dataclass
 class ExchangeLink:
-    """Shared by the workers of one exchange account; thread-safe parts only."""
+    """Shared by the workers of one exchange account; thread-safe parts only, and the
+    client whose markets they all use, which nothing changes once loaded."""
 
     exchange: str
     policy: RetryPolicy
@@ -35,11 +37,14 @@ class ExchangeLink:
     board: CircuitBoard
     clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
-    markets_loaded_by: Any = None
-    """The first client of the exchange to load its markets. The other workers' clients
-    share them: on a real exchange loading is a download per client (binance's
-    exchangeInfo weighs 20 of its 6,000 a minute), and each worker's first order waited
-    for it. Only its markets are read from other threads; they do not change."""
+    markets_loaded_by: ExchangeClient | None = None
+    """The first client of the exchange found with its markets loaded. The other
+    workers' clients share its market and currency tables by reference (ccxt's
+    `set_markets_from_exchange`, which only reads them): on a real exchange loading is
+    a download per client (binance's exchangeInfo weighs 20 of its 6,000 a minute),
+    and each worker's first order waited for it. Those tables are read-only from then
+    on: no worker reloads markets. The client stays referenced after its worker is
+    restarted; only its tables are used."""
 
 
 class CallFailed(Exception):

@@ -116,7 +116,7 @@ class PaperExchange:
 
     # -- ccxt methods ----------------------------------------------------------
 
-    def load_markets(self, reload: bool = False) -> dict[str, dict[str, Any]]:
+    def load_markets(self, reload: bool = False) -> dict[str, Any]:
         if self.markets and not reload:
             return self.markets  # cached, as ccxt does: no request
         self._request()

@@ -53,6 +53,19 @@ class RecordingExchange(GatedExchange):
         return super().fetch_order(id, symbol, params)
 
 
+class MarketsCountingExchange(PaperExchange):
+    """The paper venue, counting the loads of its markets."""
+
+    def __init__(self, venue: PaperVenue, loads: list[int]) -> None:
+        super().__init__(venue)
+        self.loads = loads
+
+    def load_markets(self, reload: bool = False) -> dict[str, Any]:
+        if reload or not self.markets:
+            self.loads.append(1)
+        return super().load_markets(reload)
+
+
 @contextmanager
 def in_process_daemon(tmp_path: Path, extra: str = "",
                       clients: dict[str, Callable[[], ExchangeClient]] | None = None,
@@ -223,3 +236,23 @@ def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: P
     finally:
         gate.set()
         venue.close()
+
+
+def test_restarted_and_side_workers_take_the_markets_already_loaded(tmp_path: Path) -> None:
+    loads: list[int] = []
+    venue = PaperVenue(tmp_path / "venue.sqlite")
+    try:
+        with in_process_daemon(tmp_path, clients={
+                "paper": lambda: MarketsCountingExchange(venue, loads)}) as (daemon, client):
+            for i in range(8):  # every order worker serves
+                assert client.submit(market_buy(client_order_id=f"m-{i}"))["status"] == "filled"
+            daemon.registry.tell("exchange.paper.0", object())  # a crash: a new client
+            wait_for_restarts(client, "exchange.paper.0", 1)
+            for i in range(8):
+                assert client.submit(market_buy(client_order_id=f"n-{i}"))["status"] == "filled"
+            client.submit(resting_limit_buy(client_order_id="resting"))
+            # the reconciler's own worker reads the open orders, with their markets
+            assert client.reconcile()["report"]["exchanges"]["paper"]["errors"] == []
+    finally:
+        venue.close()
+    assert len(loads) == 1
