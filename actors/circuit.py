@@ -265,10 +265,9 @@ class Circuits:
             breaker.half_open()
         if self.state(exchange) == HALF_OPEN:
             now = self._clock()
-            if (self._trials[exchange] >= self.settings.half_open_max_calls
-                    and now - self._trial_at[exchange] < self.settings.cool_down_seconds):
-                return Permit(False, 1.0)
             if self._trials[exchange] >= self.settings.half_open_max_calls:
+                if now - self._trial_at[exchange] < self.settings.cool_down_seconds:
+                    return Permit(False, 1.0)
                 # a trial whose outcome never came (its caller timed out): try again
                 self._trials[exchange] = 0
             self._trials[exchange] += 1

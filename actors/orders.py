@@ -127,12 +127,16 @@ class Order:
             and spec.params == self.params
         )
 
+    def check_move(self, status: str) -> None:
+        """IllegalTransition unless the order may move to `status` (or is there)."""
+        if status != self.status and status not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"{self.client_order_id}: {self.status} -> {status}")
+
     def move_to(self, status: str, now: float) -> bool:
         """Change status; False when already there, IllegalTransition when not allowed."""
+        self.check_move(status)
         if status == self.status:
             return False
-        if status not in TRANSITIONS[self.status]:
-            raise IllegalTransition(f"{self.client_order_id}: {self.status} -> {status}")
         self.status = status
         self.updated_at = now
         return True
@@ -178,8 +182,7 @@ def adopt(order: Order, view: OrderView, now: float, *, keep_status: bool) -> No
     target = order.status if live and keep_status else view.status
     if target == "open" and order.status == "partially_filled":
         target = "partially_filled"  # fills never go back
-    if target != order.status and target not in TRANSITIONS[order.status]:
-        raise IllegalTransition(f"{order.client_order_id}: {order.status} -> {target}")
+    order.check_move(target)
     order.order_id = view.order_id or order.order_id
     order.filled = view.filled
     order.average_price = view.average_price

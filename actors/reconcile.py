@@ -15,10 +15,9 @@ from actors.confirmation import differences
 from actors.exchanges.errors import classify, describe
 from actors.ledger_reader import LedgerReader, chunks
 from actors.messages import OrderTicket, OrderView, TradeView
-from actors.orders import TRANSITIONS, ZERO, Order
+from actors.orders import TRANSITIONS, ZERO, Order, decimal_text
 from actors.reconcile_messages import Repair
 from actors.runtime import Clock
-from protocol.codec import format_decimal
 
 CURSOR_KEY = "reconcile_trades_since.{exchange}"
 IN_FLIGHT = frozenset({("pending_cancel", "open"), ("pending_cancel", "partially_filled")})
@@ -62,12 +61,8 @@ class Section:
     cursor: tuple[str, str] | None = None
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format_decimal(value)
-
-
 def _state(status: str, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
-    return {"status": status, "filled": _text(filled), "fee": _text(fee)}
+    return {"status": status, "filled": decimal_text(filled), "fee": decimal_text(fee)}
 
 
 class ExchangeCheck:

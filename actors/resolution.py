@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LOST_LOOKUP_S = 30.0
-"""A lookup unanswered this long is taken as lost and sent again."""
+"""A lookup unanswered this long is taken as lost and sent again (the resolver waits
+ten lookup intervals instead when that is longer)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class Resolver:
 
     def due(self, now: float) -> list[str]:
         """Orders to look up now (each marked in flight). A lookup whose answer never
-        came (a lost request) is offered again after `lost_after_s`."""
+        came (a lost request) is offered again after LOST_LOOKUP_S, or ten intervals if
+        that is longer."""
         due: list[str] = []
         lost_after = max(LOST_LOOKUP_S, 10 * self.settings.interval_s)
         for cid, case in self.cases.items():
