@@ -150,8 +150,8 @@ class PaperVenue(OrderEngine):
     def order_trades(self, account: str, order_id: int) -> list[dict[str, Any]]:
         """The fills of one order (found by its own index, not by scanning all trades)."""
         with self._operation():
-            return [t.to_ccxt() for t in self._book.order_trades(order_id)
-                    if t.account == account]
+            return [trade_to_ccxt(rec) for rec in self._book.order_trade_records(order_id)
+                    if rec["account"] == account]
 
     def balance(self, account: str) -> dict[str, Any]:
         with self._operation() as now_ms:

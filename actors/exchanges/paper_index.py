@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .paper_model import MARKETS, Order, Trade
+from .paper_model import MARKETS, Order
 from .paper_store import PaperStore
 
 RECENT_FINISHED = 1024
@@ -90,8 +90,8 @@ class BookIndex:
                               limit: int | None) -> list[dict[str, Any]]:
         return self.store.window("trades", account, symbol, since, limit)
 
-    def order_trades(self, order_id: int) -> list[Trade]:
-        return [Trade.from_record(rec) for rec in self.store.order_trades(order_id)]
+    def order_trade_records(self, order_id: int) -> list[dict[str, Any]]:
+        return self.store.order_trades(order_id)
 
     def _orders(self, records: list[dict[str, Any]]) -> list[Order]:
         # The in-memory copy where there is one: it is the one operations change.

@@ -298,25 +298,6 @@ class Trade:
             "orderType": self.order_type,
         }
 
-    @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> Trade:
-        return cls(
-            id=int(rec["id"]),
-            order_id=int(rec["orderId"]),
-            account=rec["account"],
-            client_order_id=rec["clientOrderId"],
-            symbol=rec["symbol"],
-            side=rec["side"],
-            price=Decimal(rec["price"]),
-            amount=Decimal(rec["amount"]),
-            cost=Decimal(rec["cost"]),
-            fee_cost=Decimal(rec["feeCost"]),
-            fee_currency=rec["feeCurrency"],
-            timestamp=int(rec["timestamp"]),
-            taker_or_maker=rec["takerOrMaker"],
-            order_type=rec["orderType"],
-        )
-
     def to_ccxt(self) -> dict[str, Any]:
         return trade_to_ccxt(self.record())
 
