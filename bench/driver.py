@@ -18,6 +18,8 @@ from protocol.client import OrderdClient
 
 Request = tuple[str, dict[str, Any]]
 """A command and its args."""
+REFUSED = "error:rate_limited"
+"""The outcome of a request refused for backpressure (try again after retry_after_s)."""
 
 
 @dataclass
@@ -103,18 +105,18 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
             sent_at = started.pop(str(reply.get("id")), None)
             if sent_at is None:
                 continue  # a reply of an earlier run
-            refused = _record(result, reply, now - sent_at, now - begin)
-            if refused and retry_refused:
+            outcome = _record(result, reply, now - sent_at, now - begin)
+            if outcome == REFUSED and retry_refused:
                 limit += 1
                 if sent_at >= paused_at:  # sent since the last pause began: pause again
                     paused_at = now
                     resume_at = now + float(reply["error"].get("retry_after_s") or 0.1)
-            if (progress is not None and progress_every and not refused
+            if (progress is not None and progress_every and outcome.startswith("ok")
                     and result.accepted % progress_every == 0):
                 progress(result.accepted)
             if result.sent + owed < limit and now < deadline:
                 owed += 1
-        else:  # nothing in flight: wait out the pause (replies keep being read meanwhile)
+        else:  # nothing in flight: wait out the pause
             time.sleep(max(0.0, resume_at - clock()))
         now = clock()
         if now >= deadline:
@@ -127,16 +129,15 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
 
 
 def _record(result: RunResult, reply: dict[str, Any], latency_s: float,
-            at_s: float) -> bool:
-    """Count one reply; True when it refused the request (rate_limited)."""
+            at_s: float) -> str:
+    """Count one reply; returns its outcome."""
     outcome = outcome_of(reply)
     result.latencies_s.append(latency_s)
     result.outcomes[outcome] += 1
     result.by_outcome.setdefault(outcome, []).append(latency_s)
-    refused = outcome == "error:rate_limited"
-    if refused and result.burst is None:
+    if outcome == REFUSED and result.burst is None:
         result.burst = (result.accepted, at_s)
-    return refused
+    return outcome
 
 
 def sol_market(i: int, *, wait: str = "durable") -> Request:

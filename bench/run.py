@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             report = SCENARIOS[name](opts)
             print_table(report)
             print("BENCH " + json.dumps(report.as_json()), flush=True)
-        for label, replies in opts.profiled.items():
-            print(f"profiled {label}: {replies} replies; summary: python -m "
+        for label, orders in opts.profiled.items():
+            print(f"profiled {label}: {orders} accepted orders; summary: python -m "
                   f"bench.profile_summary {args.profile}/{label}-{args.profile_mode}.txt "
-                  f"--orders {replies}")
+                  f"--orders {orders}")
     return 0
 
 
