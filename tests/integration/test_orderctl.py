@@ -29,12 +29,13 @@ def test_submit_status_list_cancel(daemon: DaemonProcess) -> None:
 
 def test_json_output_of_every_reading_command(daemon: DaemonProcess) -> None:
     """Replies hold JSON numbers (latencies, ages): --json prints them as numbers."""
+    printed = {}
     for command in ("ping", "health", "stats", "list"):
         result = orderctl(daemon.control, "--json", command)
         assert result.returncode == 0, result.stderr
-        assert isinstance(json.loads(result.stdout), dict)
-    stats = json.loads(orderctl(daemon.control, "--json", "stats").stdout)
-    assert isinstance(stats["unresolved"]["oldest_age_s"], (int, float))
+        printed[command] = json.loads(result.stdout)
+        assert isinstance(printed[command], dict)
+    assert isinstance(printed["stats"]["unresolved"]["oldest_age_s"], (int, float))
 
 
 def test_ping_and_health_tables(daemon: DaemonProcess) -> None:

@@ -53,6 +53,9 @@ class RecordingExchange(GatedExchange):
         return super().fetch_order(id, symbol, params)
 
 
+ONE_WORKER = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nconcurrency = 1\n'
+
+
 class MarketsCountingExchange(PaperExchange):
     """The paper venue, counting the loads of its markets."""
 
@@ -182,9 +185,8 @@ def test_waiting_creates_go_before_the_verification_of_earlier_orders(tmp_path: 
     so a backlog of creates is not slowed by the confirmation of orders already placed."""
     gate, calls = threading.Event(), list[tuple[str, str]]()
     venue = PaperVenue(tmp_path / "venue.sqlite")
-    one_worker = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nconcurrency = 1\n'
     try:
-        with in_process_daemon(tmp_path, exchanges=one_worker, clients={
+        with in_process_daemon(tmp_path, exchanges=ONE_WORKER, clients={
                 "paper": lambda: RecordingExchange(venue, gate, calls)}) as (_daemon, client):
             for cid in ("first", "second"):  # the first create holds the worker at the gate
                 client.submit(market_buy("0.1", "ETH/USD", client_order_id=cid), wait="durable")
@@ -212,9 +214,8 @@ def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: P
     at the backlog limit for good."""
     gate = threading.Event()
     venue = PaperVenue(tmp_path / "venue.sqlite")
-    one_worker = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nconcurrency = 1\n'
     try:
-        with in_process_daemon(tmp_path, exchanges=one_worker, orders="max_backlog = 2\n",
+        with in_process_daemon(tmp_path, exchanges=ONE_WORKER, orders="max_backlog = 2\n",
                                clients={"paper": lambda: GatedExchange(venue, gate)}
                                ) as (daemon, client):
             for cid in ("held", "queued"):  # the first create holds the worker at the gate

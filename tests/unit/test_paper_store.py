@@ -8,19 +8,11 @@ import pytest
 
 from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.exchanges.paper_index import RECENT_FINISHED
+from tests.venue_support import FakeClock
 
-T0 = 1_700_000_000.0
 SOL = "SOL/USD"
 BEYOND = RECENT_FINISHED + 200
 """Enough finished orders that the first ones have left memory."""
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def fill_many(ex: PaperExchange, count: int, prefix: str = "m") -> list[dict[str, object]]:
@@ -41,6 +33,7 @@ def test_evicted_orders_and_their_trades_are_still_found(
     ex = PaperExchange(venue, clock=clock)
     resting = ex.create_order(SOL, "limit", "buy", "1", "100", {"clientOrderId": "rest"})
     orders = fill_many(ex, BEYOND)
+    assert venue.resident_orders() <= 1 + RECENT_FINISHED  # the first ones left memory
     # the create's answer carries the fills it got at once; a fetch shows none (as ccxt's)
     first, carried = {**orders[0], "trades": []}, orders[0]["trades"]
     assert ex.fetch_order(str(first["id"])) == first

@@ -25,22 +25,9 @@ from ccxt.base.errors import (
 )
 
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
+from tests.venue_support import FakeClock
 
-T0 = 1_700_000_000.0
 BTC = "BTC/USD"
-
-
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Sleeps:

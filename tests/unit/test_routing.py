@@ -27,3 +27,16 @@ def test_a_restarted_worker_takes_its_lost_creates_off_the_backlog() -> None:
     assert router.backlog("paper") == 4 - creates.count(lost)
     # the least busy worker is picked: the restarted one, now idle
     assert router.pick("paper") == lost
+
+
+def test_idle_workers_take_turns() -> None:
+    """Requests one after another (each finished before the next) go round every
+    worker, so each worker's client gets used, not only the first."""
+    router = Router({"paper": 3})
+    picked = []
+    for _ in range(3):
+        worker = router.pick("paper", create=True)
+        router.answered(worker)
+        router.done(worker)
+        picked.append(worker)
+    assert sorted(picked) == ["exchange.paper.0", "exchange.paper.1", "exchange.paper.2"]
