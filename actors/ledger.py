@@ -64,13 +64,13 @@ _ORDERS = RowWriter(
 _META = RowWriter("INSERT INTO meta (key, value)", 2,
                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
 
+
 def _json(value: Any, sort_keys: bool = False) -> str:
     # orjson: the JSON columns were a fifth of a commit's CPU with the json module
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
     except TypeError:  # what orjson refuses and json takes (integers beyond 64 bits)
         return json.dumps(value, sort_keys=sort_keys)
-
 
 
 def _to_row(order: Order) -> tuple[Any, ...]:

@@ -38,6 +38,8 @@ from protocol.messages import OrderRef, OrderSpec
 
 log = logging.getLogger(__name__)
 BACKLOG_RETRY_S = 0.25
+"""retry_after_s of a submit refused because its exchange's backlog is full."""
+
 
 @dataclass(frozen=True, slots=True)
 class GetStats:

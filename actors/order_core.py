@@ -184,7 +184,6 @@ class OrderCore(SupervisedActor):
     def _new_client_order_id(self) -> str:
         return f"{self.settings.client_id_prefix}{self._ids.getrandbits(128):032x}"
 
-
     def _known_fills(self, order: Order) -> dict[str, TradeView]:
         known = self.fills.get(order.client_order_id)
         if known is None:
