@@ -17,7 +17,7 @@ from pathlib import Path
 # (category, frame substrings): the first category any frame of a stack matches wins,
 # so the specific ones come first
 CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
-    ("venue: sqlite write per order", ("PaperStore.write",)),
+    ("venue: sqlite write per order", ("PaperStore._write",)),
     ("venue: book, rules, to_ccxt", ("paper_", "paper.py")),
     ("ledger: commit (sqlite FULL)", ("Ledger.commit",)),
     ("ledger: lookups", ("Ledger.",)),

@@ -215,20 +215,27 @@ class PaperVenue(OrderEngine):
 
     @contextmanager
     def _operation(self) -> Iterator[int]:
-        """Lock, catch prices up with the clock, run the body, persist what changed."""
-        with self._lock:
-            try:
-                now_ms = int(self._clock() * 1000)
-                changed = self._walk.advance(now_ms / 1000)
-                if changed:
-                    self._dirty_market = True
-                    self._match(changed, now_ms)
-                    # Written now, so the body's reads of the store see these fills.
+        """Lock, catch prices up with the clock, run the body, queue what changed; then,
+        with the lock free, wait until everything the body saw is on disk."""
+        seen = 0
+        try:
+            with self._lock:
+                try:
+                    now_ms = int(self._clock() * 1000)
+                    changed = self._walk.advance(now_ms / 1000)
+                    if changed:
+                        self._dirty_market = True
+                        self._match(changed, now_ms)
+                        # Queued now, so the body's reads of the store see these fills.
+                        self._flush()
+                    yield now_ms
+                finally:
+                    # Also when the body raised: a price step and its fills may precede it.
                     self._flush()
-                yield now_ms
-            finally:
-                # Also when the body raised: a price step and its fills may precede it.
-                self._flush()
+                    seen = self._store.queued
+        finally:
+            # an answer never shows what a crash could still lose, its own or another's
+            self._store.sync(seen)
 
     def _flush(self) -> None:
         pending = PendingWrites(
@@ -239,10 +246,10 @@ class PaperVenue(OrderEngine):
         )
         self._clear_dirty()
         if pending:
-            # If this raises, memory is ahead of disk and the caller gets a
+            # If writing fails, memory is ahead of disk and the caller gets a
             # non-ccxt error: an outcome-unknown failure, which it is.
-            self._store.write(pending)
-        self._book.evict()  # only what is written may leave memory
+            self._store.queue(pending)
+        self._book.evict()  # only what is queued may leave memory: lookups write it first
 
     def _clear_dirty(self) -> None:
         self._dirty_orders.clear()

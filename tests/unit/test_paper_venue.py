@@ -475,6 +475,45 @@ def test_kill_9_after_a_call_returned_keeps_its_effect(tmp_path: Path) -> None:
     assert ex.fetch_balance()["BTC"]["free"] == 10.01
 
 
+def test_kill_9_keeps_every_answered_order_of_concurrent_clients(tmp_path: Path) -> None:
+    """Concurrent creates share commits; none is answered before it is on disk."""
+    path = tmp_path / "paper.db"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, threading
+        from pathlib import Path
+        from actors.exchanges.paper import PaperExchange, PaperVenue
+        venue = PaperVenue(Path({str(path)!r}))
+        answered = threading.Semaphore(0)
+
+        def trade(name):
+            ex = PaperExchange(venue)
+            for i in range(100_000):
+                cid = f"{{name}}-{{i}}"
+                ex.create_order("SOL/USD", "market", "buy", "0.1", None, {{"clientOrderId": cid}})
+                os.write(1, f"{{cid}}\\n".encode())
+                answered.release()
+
+        for name in ("a", "b", "c", "d", "e", "f"):
+            threading.Thread(target=trade, args=(name,), daemon=True).start()
+        for _ in range(600):
+            answered.acquire()
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, check=False,
+                            capture_output=True, timeout=120)
+    assert result.returncode == -9, result.stderr.decode()
+    answered = result.stdout.decode().split()
+    assert len(answered) >= 600
+    venue = PaperVenue(path)
+    booked = {o["clientOrderId"] for o in venue.all_orders()}
+    assert set(answered) <= booked
+    venue.close()
+
+
 def test_in_memory_venue_needs_no_path(clock: FakeClock) -> None:
     ex = PaperExchange(PaperVenue(None, clock=clock), clock=clock)
     assert ex.create_order(BTC, "market", "buy", "0.01")["status"] == "closed"
