@@ -246,8 +246,8 @@ class PaperVenue(OrderEngine):
         )
         self._clear_dirty()
         if pending:
-            # If writing fails, memory is ahead of disk and the caller gets a
-            # non-ccxt error: an outcome-unknown failure, which it is.
+            # If the commit fails, memory is ahead of disk and the callers waiting
+            # for it get a non-ccxt error: an outcome-unknown failure, which it is.
             self._store.queue(pending)
         self._book.evict()  # only what is queued may leave memory: lookups write it first
 

@@ -8,14 +8,14 @@ from .paper_model import MARKETS, Order
 from .paper_store import PaperStore
 
 RECENT_FINISHED = 1024
-"""Finished orders kept in memory after they were written (confirmations fetch them)."""
+"""Finished orders kept in memory once queued for the store (confirmations fetch them)."""
 
 
 class BookIndex:
     """Open orders in memory with their indexes; everything else read from the store.
 
     Orders that stop being open stay in memory, newest last, until `evict`
-    (called once they are written) trims them to `recent` orders, so memory
+    (called once they are queued for the store) trims them to `recent` orders, so memory
     grows with the open orders, not with the book. Trades live in the store only.
 
     Client order ids are unique among an account's OPEN orders only (as on
@@ -53,7 +53,8 @@ class BookIndex:
         self._finished[order.id] = None
 
     def evict(self) -> None:
-        """Forget the oldest finished orders beyond the cache: only after they were written."""
+        """Forget the oldest finished orders beyond the cache: only once they are queued for
+        the store, whose lookups commit the queue first."""
         finished = self._finished
         while len(finished) > self._recent:
             oid = next(iter(finished))

@@ -8,10 +8,11 @@ does not grow with the book and older databases need no migration.
 Each operation's changes are committed before the operation returns, by group
 commit: an operation queues them under the venue's lock and waits for them once
 the lock is free, and whichever waiter holds the connection writes everything
-queued in one transaction. The venue's lock is then never held across the disk
+queued in one transaction. The venue's lock is then never held across a commit
 (SQLite gives up the GIL in every call, and a lock held meanwhile made every
 other request wait behind all the threads that took the GIL), and concurrent
-operations share one commit. WAL with synchronous=NORMAL survives a process
+operations share one commit. Lookups of the store (orders by client id, listings,
+evicted orders) still read it under the venue's lock. WAL with synchronous=NORMAL survives a process
 crash (the WAL is in the OS page cache once COMMIT returns); only a power loss
 can drop the last transactions, which is fine for a simulator and keeps a write
 in the tens of microseconds.
@@ -78,7 +79,7 @@ class StoredBook:
 
 @dataclass
 class PendingWrites:
-    """Rows one operation changed; flushed as a single transaction."""
+    """Rows one operation changed; queued, and committed with the others queued."""
 
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     trades: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -116,7 +117,7 @@ class PaperStore:
         self._queue_lock = threading.Lock()  # held only to add to or take the queue
         self._queued: list[PendingWrites] = []
         self.queued = 0
-        """Number of the last operation's writes queued."""
+        """Sequence number of the last writes queued (changed under the venue's lock)."""
         self._written = 0
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -197,13 +198,12 @@ class PaperStore:
 
     # -- writes --------------------------------------------------------------------------
 
-    def queue(self, pending: PendingWrites) -> int:
-        """Queue one operation's changes, atomic; `sync` with the number returned waits
-        until they are committed."""
+    def queue(self, pending: PendingWrites) -> None:
+        """Queue one operation's changes, to be committed together; `sync(self.queued)`
+        waits until they are."""
         with self._queue_lock:
             self._queued.append(pending)
             self.queued += 1
-            return self.queued
 
     def sync(self, number: int) -> None:
         """Return once the writes queued up to `number` are committed. The first waiter
@@ -215,8 +215,9 @@ class PaperStore:
                 self._write_queued()
 
     def _write_queued(self) -> None:
-        """Commit the queue in one transaction (the connection's lock held). If that
-        fails, the writes stay queued for the next try and the caller gets the error."""
+        """Commit the queue in one transaction; the caller holds the connection's lock.
+        If that fails, the writes stay queued for the next try and the caller gets the
+        error (until a write succeeds, every operation that waits for one fails)."""
         with self._queue_lock:
             batch, self._queued = self._queued, []
             last = self.queued
@@ -256,11 +257,14 @@ class PaperStore:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already
+                conn.execute("ROLLBACK")
             raise
 
     def close(self) -> None:
         """Write what is queued and close."""
         with self._conn_lock:
-            self._write_queued()
-            self._conn.close()
+            try:
+                self._write_queued()
+            finally:
+                self._conn.close()
