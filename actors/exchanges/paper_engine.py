@@ -1,8 +1,8 @@
 """The paper venue's order engine: placing, filling, matching and canceling orders.
 
 Single-threaded: PaperVenue adds the lock and the persistence (committed before
-each answer), reading the dirty sets this engine fills in. Finished orders and trades are
-read back from the store through the book index.
+each answer), reading the dirty sets this engine fills in. Finished orders and
+trades are read back from the store through the book index.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ class BookIndex:
     """Open orders in memory with their indexes; everything else read from the store.
 
     Orders that stop being open stay in memory, newest last, until `evict`
-    (called once they are queued for the store) trims them to `recent` orders, so memory
-    grows with the open orders, not with the book. Trades live in the store only.
+    (called once they are queued for the store) trims them to `recent` orders, so
+    memory grows with the open orders, not with the book. Trades live in the store
+    only.
 
     Client order ids are unique among an account's OPEN orders only (as on
     binance): the open order holding an id is indexed here; the latest order

@@ -11,11 +11,12 @@ the lock is free, and whichever waiter holds the connection writes everything
 queued in one transaction. The venue's lock is then never held across a commit
 (SQLite gives up the GIL in every call, and a lock held meanwhile made every
 other request wait behind all the threads that took the GIL), and concurrent
-operations share one commit. Lookups of the store (orders by client id, listings,
-evicted orders) still read it under the venue's lock. WAL with synchronous=NORMAL survives a process
-crash (the WAL is in the OS page cache once COMMIT returns); only a power loss
-can drop the last transactions, which is fine for a simulator and keeps a write
-in the tens of microseconds.
+operations share one commit. Lookups of the store (orders by client id,
+listings, evicted orders) still read it under the venue's lock.
+
+WAL with synchronous=NORMAL survives a process crash (the WAL is in the OS page
+cache once COMMIT returns); only a power loss can drop the last transactions,
+which is fine for a simulator and keeps a write in the tens of microseconds.
 """
 
 from __future__ import annotations
