@@ -8,6 +8,7 @@ import pytest
 
 from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.exchanges.paper_index import RECENT_FINISHED
+from actors.exchanges.paper_store import PaperStore, PendingWrites
 from tests.venue_support import FakeClock
 
 SOL = "SOL/USD"
@@ -94,3 +95,19 @@ def test_memory_holds_open_orders_and_a_bounded_cache_whatever_the_fills(
     assert venue.resident_orders() <= 5 + RECENT_FINISHED
     assert len(venue.all_orders()) == 5 + 3 * RECENT_FINISHED
     venue.close()
+
+
+def test_queued_writes_commit_in_order_and_lookups_see_them(tmp_path: Path) -> None:
+    store = PaperStore(tmp_path / "paper.db")
+    store.queue(PendingWrites(orders={1: {"id": 1, "status": "open"}}))
+    store.queue(PendingWrites(orders={1: {"id": 1, "status": "closed"}},
+                              trades=[(7, {"id": 7, "orderId": "1"})]))
+    # a lookup commits what is queued first; of two writes of one order, the later holds
+    assert store.order(1) == {"id": 1, "status": "closed"}
+    assert store.order_trades(1) == [{"id": 7, "orderId": "1"}]
+    store.queue(PendingWrites(orders={2: {"id": 2, "status": "open"}}))
+    store.sync(store.queued)
+    other = PaperStore(tmp_path / "paper.db")  # another connection: only what is committed
+    assert other.order(2) == {"id": 2, "status": "open"}
+    other.close()
+    store.close()
