@@ -25,6 +25,7 @@ from ccxt.base.errors import (
 )
 
 from actors.exchanges.paper import PaperExchange, PaperFaults, PaperVenue
+from tests.helpers import ROOT
 from tests.venue_support import FakeClock
 
 BTC = "BTC/USD"
@@ -453,9 +454,18 @@ def test_price_walk_continues_identically_after_restart(tmp_path: Path) -> None:
     assert prices(restart=True) == prices(restart=False)
 
 
+def run_killed(script: str) -> subprocess.CompletedProcess[bytes]:
+    """Run `script` (which kills itself with SIGKILL) in a Python process of its own."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                            check=False, capture_output=True, timeout=120)
+    assert result.returncode == -9, result.stderr.decode()
+    return result
+
+
 def test_kill_9_after_a_call_returned_keeps_its_effect(tmp_path: Path) -> None:
     path = tmp_path / "paper.db"
-    script = textwrap.dedent(
+    run_killed(
         f"""
         import os, signal
         from pathlib import Path
@@ -465,10 +475,6 @@ def test_kill_9_after_a_call_returned_keeps_its_effect(tmp_path: Path) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    result = subprocess.run([sys.executable, "-c", script], env=env, check=False)
-    assert result.returncode == -9
     ex = PaperExchange(PaperVenue(path))
     order = ex.fetch_order(None, params={"clientOrderId": "k9"})
     assert order["status"] == "closed"
@@ -478,7 +484,7 @@ def test_kill_9_after_a_call_returned_keeps_its_effect(tmp_path: Path) -> None:
 def test_kill_9_keeps_every_answered_order_of_concurrent_clients(tmp_path: Path) -> None:
     """Concurrent creates share commits; none is answered before it is on disk."""
     path = tmp_path / "paper.db"
-    script = textwrap.dedent(
+    result = run_killed(
         f"""
         import os, signal, threading
         from pathlib import Path
@@ -501,11 +507,6 @@ def test_kill_9_keeps_every_answered_order_of_concurrent_clients(tmp_path: Path)
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    result = subprocess.run([sys.executable, "-c", script], env=env, check=False,
-                            capture_output=True, timeout=120)
-    assert result.returncode == -9, result.stderr.decode()
     answered = result.stdout.decode().split()
     assert len(answered) >= 600
     venue = PaperVenue(path)
