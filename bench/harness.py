@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,33 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def cpu_s(pid: int) -> float:
-    """User plus system CPU seconds a process has used, all its threads."""
+@dataclass(frozen=True)
+class Usage:
+    """What a process has used so far; the difference of two is what a run cost."""
+
+    cpu_s: float
+    """User plus system CPU seconds, all its threads."""
+    switches: int
+    """Context switches of its live threads, voluntary and not. Each is a thread that
+    stopped (to wait for a lock, the GIL, a sleep, I/O) or was stopped: in a daemon
+    whose threads take turns at one GIL, they are what thread hand-offs cost."""
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.cpu_s - other.cpu_s, self.switches - other.switches)
+
+
+def usage(pid: int) -> Usage:
+    """A process's usage so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        switches += sum(int(line.split()[1]) for line in status.splitlines()
+                        if "ctxt_switches:" in line)
+    return Usage((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)
 
 
 def loadavg() -> list[float]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.driver import RunResult, drive, sol_market
-from bench.harness import cpu_s, loadavg, orderd, raw_ceiling, rss_mb, wait_settled
+from bench.harness import Usage, loadavg, orderd, raw_ceiling, rss_mb, usage, wait_settled
 from protocol.client import OrderdClient
 
 ALL_AGES = {"min_age_s": 0}
@@ -71,6 +71,12 @@ def median(figure: dict[str, float]) -> float:
     return figure["median"]
 
 
+def per_order(prefix: str, runs: list[tuple[Usage, int]]) -> dict[str, dict[str, float]]:
+    """CPU microseconds and context switches per order over runs of (usage, orders)."""
+    return {f"{prefix}cpu_us_per_order": spread([u.cpu_s / max(1, n) * 1e6 for u, n in runs]),
+            f"{prefix}switches_per_order": spread([u.switches / max(1, n) for u, n in runs])}
+
+
 def _profiling(opts: Options, pid: int, label: str) -> AbstractContextManager[Any]:
     if opts.profiler is None:
         return nullcontext()
@@ -87,9 +93,9 @@ class SubmitRun:
     raw: RunResult
     settle_s: float
     """Seconds after the last reply until no order waited for its exchange."""
-    cpu_us: float
-    """Daemon CPU per order, its exchange side included."""
-    raw_cpu_us: float
+    used: Usage
+    """What the daemon's run cost, its exchange side included."""
+    raw_used: Usage
 
 
 def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
@@ -104,17 +110,15 @@ def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
         assert daemon.process is not None
         pid = daemon.process.pid
         for _ in range(opts.repeat):
-            raw_cpu = cpu_s(raw_pid)
+            raw_before = usage(raw_pid)
             raw_run = drive(raw, sol_market, in_flight=in_flight, duration_s=opts.duration_s)
-            raw_cpu = cpu_s(raw_pid) - raw_cpu
-            cpu = cpu_s(pid)
+            raw_used = usage(raw_pid) - raw_before
+            before = usage(pid)
             # a client that honours rate_limited's retry_after_s, as clients should
             run = drive(client, sol_market, in_flight=in_flight, duration_s=opts.duration_s,
                         retry_refused=True)
             settle = wait_settled(client)
-            cpu = cpu_s(pid) - cpu
-            yield SubmitRun(run, raw_run, settle, cpu / max(1, run.accepted) * 1e6,
-                            raw_cpu / max(1, raw_run.accepted) * 1e6)
+            yield SubmitRun(run, raw_run, settle, usage(pid) - before, raw_used)
         if opts.profiler is not None:
             with _profiling(opts, pid, name):
                 profiled = drive(client, sol_market, in_flight=in_flight,
@@ -144,8 +148,8 @@ def submit(opts: Options, name: str, in_flight: int) -> Report:
     if bursts:
         fig["burst_orders"] = spread([float(n) for n, _ in bursts])
         fig["burst_per_s"] = spread([n / s for n, s in bursts])
-    fig["cpu_us_per_order"] = spread([r.cpu_us for r in runs])
-    fig["raw_cpu_us_per_order"] = spread([r.raw_cpu_us for r in runs])
+    fig.update(per_order("", [(r.used, r.run.accepted) for r in runs]))
+    fig.update(per_order("raw_", [(r.raw_used, r.raw.accepted) for r in runs]))
     report.notes.append(f"replies: {dict(sum((r.run.outcomes for r in runs), Counter()))}")
     if in_flight > 1:
         report.targets["orders_per_s >= 8000"] = median(fig["orders_per_s"]) >= 8000
@@ -184,15 +188,18 @@ def latency50(opts: Options) -> Report:
     ceiling = min(64 / (LATENCY_MS / 1000), RATE_LIMIT_PER_S or math.inf)
     accepted = partial(sol_market, wait="accepted")
     runs: list[RunResult] = []
+    used: list[tuple[Usage, int]] = []
     with orderd(opts.workdir / "latency50", orders={"accept_timeout_s": 30.0},
                 faults={"latency_ms": LATENCY_MS}, exchange={"concurrency": WORKERS}
                 ) as daemon, \
             OrderdClient(daemon.control, timeout_s=60) as client:
+        assert daemon.process is not None
         for _ in range(opts.repeat):
+            before = usage(daemon.process.pid)
             runs.append(drive(client, accepted, in_flight=64, duration_s=opts.duration_s))
             wait_settled(client)
+            used.append((usage(daemon.process.pid) - before, runs[-1].accepted))
         if opts.profiler is not None:
-            assert daemon.process is not None
             with _profiling(opts, daemon.process.pid, "latency50"):
                 profiled = drive(client, accepted, in_flight=64, duration_s=opts.duration_s)
             opts.profiled["latency50"] = profiled.accepted
@@ -202,6 +209,7 @@ def latency50(opts: Options) -> Report:
     fig["p99_ms"] = spread([r.percentile_ms(99) or 0 for r in runs])
     fig["ceiling_per_s"] = ceiling
     fig["ratio"] = spread([r.rate / ceiling for r in runs])
+    fig.update(per_order("", used))
     report.notes.append(f"replies: {dict(sum((r.outcomes for r in runs), Counter()))}")
     report.notes.append(f"ceiling = 64 / 0.05 s (no rate limit configured); "
                         f"{WORKERS} exchange workers")
