@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from daemon import __version__, paper_venue_cli
+from daemon.affinity import pin
 from daemon.app import Daemon
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError
@@ -62,6 +63,9 @@ def run(config: Config, path: Path | None = None) -> int:
     gc.collect()
     gc.freeze()
     log = logging.getLogger("orderd")
+    cpu = pin(config.cpu)  # before any thread starts: they all inherit it
+    if cpu is not None:
+        log.info("threads run on CPU %d (cpu = %r)", cpu, config.cpu)
     daemon = Daemon(config, config_path=path)
     # handlers only queue the signal (SimpleQueue.put is safe there); the main
     # thread acts on it, so a reload never runs inside a signal handler

@@ -16,6 +16,7 @@ from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
 from actors.schedule import DAYS, INTERVALS
 from actors.supervisor import SupervisorSettings
+from daemon.affinity import AUTO, check_cpu
 from daemon.config_loader import ConfigError, build
 from daemon.security import is_local
 
@@ -279,6 +280,9 @@ class Config:
     state_dir: Path = Path("var")
     log_level: str = "INFO"
     log_format: str = "text"
+    cpu: int | str = AUTO
+    """The CPU every thread of the daemon runs on: "auto", "any" or a number (see
+    daemon.affinity)."""
     control: ControlConfig = field(default_factory=ControlConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     exchanges: tuple[ExchangeConfig, ...] = (ExchangeConfig(),)
@@ -307,6 +311,9 @@ class Config:
             raise ConfigError("log_level: one of DEBUG, INFO, WARNING, ERROR")
         if self.log_format not in ("text", "json"):
             raise ConfigError("log_format: text or json")
+        wrong_cpu = check_cpu(self.cpu)
+        if wrong_cpu is not None:
+            raise ConfigError(f"cpu: {wrong_cpu}")
         for endpoint_key in ("control.endpoint", "events.endpoint"):
             section, _ = endpoint_key.split(".")
             endpoint = getattr(self, section).endpoint

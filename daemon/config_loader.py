@@ -52,7 +52,15 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(options[0], value, key, base_dir)
+        if len(options) == 1:
+            return _convert(options[0], value, key, base_dir)
+        for option in options:  # the first that takes the value
+            try:
+                return _convert(option, value, key, base_dir)
+            except ConfigError:
+                continue
+        expected = " or ".join(_name(option) for option in options)
+        raise ConfigError(f"{key}: expected {expected}, got {type(value).__name__}")
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(value, list):

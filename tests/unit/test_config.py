@@ -47,6 +47,11 @@ def test_shipped_config_is_valid() -> None:
      "exchanges[0].faults.error_rate"),
     ("state_dir = [1]\n", "state_dir"),
     ("[orders]\nmax_backlog = 0\n", "orders.max_backlog"),
+    ('cpu = "fastest"\n', "cpu"),
+    ("cpu = 4096\n", "cpu"),
+    ("cpu = -1\n", "cpu"),
+    ("cpu = true\n", "cpu"),
+    ("cpu = 1.0\n", "cpu"),
 ])
 def test_bad_values_name_their_key(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
