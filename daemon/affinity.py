@@ -4,10 +4,10 @@ Only one thread at a time runs Python (the GIL), and an order passes between
 threads many times (front end, OrderActor, an exchange worker, the paper venue's
 writer, and back). Spread over several CPUs, every hand-off wakes a thread on
 another CPU while the one that let go of the GIL asks for it back: on two cores,
-29 context switches and 1,300 µs of CPU per order in the latency50 benchmark.
-On one CPU, the thread holding the GIL runs on until it waits for something, and a
-hand-off is a switch on the same core: 11 switches and 800 µs per order, and the
-other cores are left to the daemon's clients.
+27..31 context switches and 1,070..1,500 µs of CPU per order in the latency50
+benchmark. On one CPU, the thread holding the GIL runs on until it waits for
+something, and a hand-off is a switch on the same core: 10.5..11.7 switches and
+620..990 µs per order, and the other cores are left to the daemon's clients.
 """
 
 from __future__ import annotations
