@@ -55,6 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     return run(config, path)
 
 
+def _pin_threads(config: Config, log: logging.Logger) -> None:
+    """Keep this thread, and so every thread of the daemon, on the configured CPU."""
+    try:
+        cpu = pin(config.cpu)
+    except ValueError as exc:  # the CPU is not on this machine: a configuration error
+        print(f"orderd: configuration error: cpu: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+    except OSError as exc:  # e.g. a container that forbids it: the daemon works anyway
+        log.warning("threads run on any CPU: keeping them on one was refused (%s)", exc)
+        return
+    if cpu is not None:
+        log.info("threads run on CPU %d (cpu = %r)", cpu, config.cpu)
+
+
 def run(config: Config, path: Path | None = None) -> int:
     configure(config.log_level, config.log_format)
     # What is loaded by now lives as long as the process (ccxt alone is some 160,000
@@ -63,9 +77,7 @@ def run(config: Config, path: Path | None = None) -> int:
     gc.collect()
     gc.freeze()
     log = logging.getLogger("orderd")
-    cpu = pin(config.cpu)  # before any thread starts: they all inherit it
-    if cpu is not None:
-        log.info("threads run on CPU %d (cpu = %r)", cpu, config.cpu)
+    _pin_threads(config, log)  # before any thread starts: they all inherit it
     daemon = Daemon(config, config_path=path)
     # handlers only queue the signal (SimpleQueue.put is safe there); the main
     # thread acts on it, so a reload never runs inside a signal handler

@@ -281,8 +281,8 @@ class Config:
     log_level: str = "INFO"
     log_format: str = "text"
     cpu: int | str = AUTO
-    """The CPU every thread of the daemon runs on: "auto", "any" or a number (see
-    daemon.affinity)."""
+    """The CPU every thread of `orderd run` runs on: "auto", "any" or a number (see
+    daemon.affinity); whether that CPU exists is checked when the daemon starts."""
     control: ControlConfig = field(default_factory=ControlConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     exchanges: tuple[ExchangeConfig, ...] = (ExchangeConfig(),)

@@ -48,7 +48,6 @@ def test_shipped_config_is_valid() -> None:
     ("state_dir = [1]\n", "state_dir"),
     ("[orders]\nmax_backlog = 0\n", "orders.max_backlog"),
     ('cpu = "fastest"\n', "cpu"),
-    ("cpu = 4096\n", "cpu"),
     ("cpu = -1\n", "cpu"),
     ("cpu = true\n", "cpu"),
     ("cpu = 1.0\n", "cpu"),
