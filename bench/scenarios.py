@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.driver import RunResult, drive, sol_market
+from bench.driver import RunResult, drive, orders_per_burst, sol_market
 from bench.harness import Usage, loadavg, orderd, raw_ceiling, rss_mb, usage, wait_settled
 from protocol.client import OrderdClient
 
@@ -209,6 +209,7 @@ def latency50(opts: Options) -> Report:
     fig["p99_ms"] = spread([r.percentile_ms(99) or 0 for r in runs])
     fig["ceiling_per_s"] = ceiling
     fig["ratio"] = spread([r.rate / ceiling for r in runs])
+    fig["orders_per_burst"] = spread([orders_per_burst(r.sent_at_s) for r in runs])
     fig.update(per_order("", used))
     report.notes.append(f"replies: {dict(sum((r.outcomes for r in runs), Counter()))}")
     report.notes.append(f"ceiling = 64 / 0.05 s (no rate limit configured); "
