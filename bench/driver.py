@@ -27,7 +27,6 @@ REFUSED = "error:rate_limited"
 class RunResult:
     """What one driven run saw."""
 
-    sent: int = 0
     elapsed_s: float = 0.0
     sent_at_s: list[float] = field(default_factory=list)
     """When each request went out, in seconds from the run's start."""
@@ -36,6 +35,10 @@ class RunResult:
     by_outcome: dict[str, list[float]] = field(default_factory=dict)
     burst: tuple[int, float] | None = None
     """Orders accepted before the first refusal, and the seconds until it (if any)."""
+
+    @property
+    def sent(self) -> int:
+        return len(self.sent_at_s)
 
     @property
     def replies(self) -> int:
@@ -117,7 +120,6 @@ def drive(client: OrderdClient, make: Callable[[int], Request], *, in_flight: in
         now = clock()
         started[client.send(cmd, args)] = now
         result.sent_at_s.append(now - begin)
-        result.sent += 1
 
     while result.sent < min(in_flight, limit):
         send_one()
