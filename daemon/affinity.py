@@ -1,13 +1,13 @@
 """The CPU the daemon's threads run on (`cpu`; used by `orderd run` only).
 
 Only one thread at a time runs Python (the GIL), and an order passes between
-threads many times (front end, OrderActor, an exchange worker, the paper venue's
-writer, and back). Spread over several CPUs, every hand-off wakes a thread on
-another CPU while the one that let go of the GIL asks for it back. Measured in
-the latency50 benchmark on two cores (bench/README.md): 27..30 context switches
-and 1,130..1,370 µs of CPU per order on any CPU, 10.5..11.2 switches and
-700..990 µs on one, where a hand-off is a switch on the same core and the other
-cores are left to the daemon's clients.
+threads many times (front end, OrderActor, an exchange worker, whichever worker
+commits the paper venue's queued writes, and back). Spread over several CPUs,
+every hand-off wakes a thread on another CPU while the one that let go of the GIL
+asks for it back. Measured in the latency50 benchmark on two cores
+(bench/README.md): 27..30 context switches and 1,130..1,370 µs of CPU per order
+on any CPU, 10.5..11.2 switches and 700..990 µs on one, where a hand-off is a
+switch on the same core and the other cores are left to the daemon's clients.
 """
 
 from __future__ import annotations
