@@ -65,12 +65,14 @@ class Batch:
 
     def stage(self, order: Order, publish: bool = True) -> None:
         """Record the order's new state and (unless only its trail moved) publish it as an
-        event after the commit."""
+        event after the commit. The event is made first: an order that cannot be written
+        out is refused here, before the ledger holds it, and never poisons the commit."""
+        event = order.to_wire() if publish else None
         self.ledger.stage(order)
         if order.status in SYNCED:
             self._sync = True
-        if publish:
-            self._events.append(order.to_wire())
+        if event is not None:
+            self._events.append(event)
         self.pending = True
 
     def after_commit(self, action: Callable[[], None]) -> None:

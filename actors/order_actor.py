@@ -120,11 +120,11 @@ class OrderActor(OrderOutcomes):
             self._answer(msg.reply, refused)
             return
         order = Order.from_spec(spec, self.clock.now())
+        self._stage(order)  # first: what it refuses leaves nothing behind
         self.live[cid] = order
         self.fills[cid] = {}  # a new order has no fills: no lookup
         self.submitted_at[cid] = self.clock.monotonic()
         self.metrics.child(self.metrics.orders_submitted, order.exchange).inc()
-        self._stage(order)
         self._dispatch(order, PlaceOrder)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
 

@@ -38,6 +38,13 @@ CURSOR = re.compile(r"[0-9]{1,18}")
 """A list cursor: ASCII digits that fit a 64-bit row number."""
 MAX_LIST_LIMIT = 1000
 MAX_TEXT = 256
+MAX_SIGNIFICANT_DIGITS = 15
+"""Digits of an amount or price: drivers hand ccxt floats, which hold 15 exactly."""
+MAX_FRACTION_DIGITS = 18
+"""Digits after the point: the smallest unit of any token (10^-18)."""
+MAX_INTEGER_DIGITS = 15
+"""Digits before the point: values below 10^15; a notional (amount times price) stays
+far inside the range a decimal context can compute."""
 
 
 def _invalid(field: str, message: str) -> ProtocolError:
@@ -49,7 +56,8 @@ def _bad(field: str, message: str) -> ProtocolError:
 
 
 def parse_decimal(value: Any, field: str) -> Decimal:
-    """A finite decimal > 0 from a JSON string or number (never a boolean)."""
+    """A finite decimal > 0 within the documented bounds, from a JSON string or number
+    (never a boolean)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise _invalid(field, f"{field} must be a decimal string or number")
     try:
@@ -60,7 +68,30 @@ def parse_decimal(value: Any, field: str) -> Decimal:
         raise _invalid(field, f"{field} must be finite")
     if number <= 0:
         raise _invalid(field, f"{field} must be greater than 0")
+    _check_bounds(number, field)
     return number
+
+
+def _check_bounds(number: Decimal, field: str) -> None:
+    """Refuse what the ledger, the codec or a driver could not hold exactly.
+
+    Read from the digits themselves, not through a decimal context: formatting a
+    value beyond the context's range raises after the order would be staged."""
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    end = len(digits)
+    while end > 1 and digits[end - 1] == 0:  # trailing zeros say nothing
+        end -= 1
+        exponent += 1
+    significant = end  # a decimal's digits have no leading zeros
+    if significant > MAX_SIGNIFICANT_DIGITS:
+        raise _invalid(field, f"{field} has more than {MAX_SIGNIFICANT_DIGITS} "
+                       "significant digits")
+    if exponent < -MAX_FRACTION_DIGITS:
+        raise _invalid(field, f"{field} has more than {MAX_FRACTION_DIGITS} digits "
+                       "after the decimal point")
+    if exponent + significant > MAX_INTEGER_DIGITS:
+        raise _invalid(field, f"{field} must be less than 10^{MAX_INTEGER_DIGITS}")
 
 
 def _choice(spec: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:

@@ -17,12 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol.client import OrderdClient
-from protocol.errors import RETRYABLE
+from protocol.errors import RETRYABLE, ProtocolError
 from tests.helpers import DaemonProcess, running_daemon
 
 RSS_GROWTH_LIMIT_KB = 150_000
 COMMANDS = ["ping", "submit", "status", "cancel", "list", "health", "stats", "reconcile"]
 
+HOSTILE_DECIMALS = ["0.001", "0", "-1", "1e400", "NaN", "1e999999999", "1e1000000", "1e-19",
+                    "1234567890123456", "1E+15", "-0", "0e-999999999"]
+"""Amounts and prices at and beyond the documented bounds."""
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
     | st.text(max_size=40),
@@ -33,8 +36,8 @@ orders = st.fixed_dictionaries({}, optional={
     "symbol": st.sampled_from(["BTC/USD", "ETH/USD", "XXX/YYY", "BTCUSD"]) | json_values,
     "side": st.sampled_from(["buy", "sell", "hold"]) | json_values,
     "type": st.sampled_from(["limit", "market"]) | json_values,
-    "amount": st.sampled_from(["0.001", "0", "-1", "1e400", "NaN"]) | json_values,
-    "price": st.sampled_from(["1000", "0"]) | json_values,
+    "amount": st.sampled_from(HOSTILE_DECIMALS) | json_values,
+    "price": st.sampled_from(["1000", *HOSTILE_DECIMALS]) | json_values,
     "client_order_id": st.text(max_size=40) | json_values,
     "params": json_values,
 })
@@ -186,5 +189,31 @@ def test_raw_frame_fuzzer_with_a_calm_client_alongside(target: DaemonProcess,
     assert grown < RSS_GROWTH_LIMIT_KB, f"RSS grew by {grown} kB"
     with OrderdClient(target.control) as client:
         health = client.health()
+    assert health["state"] == "ready"
+    assert all(actor["restarts"] == 0 for actor in health["actors"].values()), health
+
+
+@pytest.mark.parametrize("field", ["amount", "price"])
+def test_numbers_beyond_bounds_are_refused_before_anything_is_recorded(
+        target: DaemonProcess, field: str) -> None:
+    """A value the ledger could not format once took the order path down; the calm
+    order sent right behind each of many such submits is recorded and answered."""
+    with OrderdClient(target.control) as hostile, OrderdClient(target.control) as calm:
+        for n, value in enumerate(["1e999999999", "1e1000000", "1e-400", "12345678901234567"]):
+            cid = f"huge-{field}-{n}"
+            order = {"symbol": "BTC/USD", "side": "buy", "type": "limit", "amount": "0.01",
+                     "price": "1000", "client_order_id": cid, field: value}
+            with pytest.raises(ProtocolError) as refused:
+                hostile.submit(order, wait="durable")
+            assert refused.value.code == "invalid_order"
+            assert refused.value.details == {"field": field}
+            with pytest.raises(ProtocolError) as missing:
+                hostile.status(client_order_id=cid)
+            assert missing.value.code == "not_found"
+            placed = calm.submit({"symbol": "BTC/USD", "side": "buy", "type": "limit",
+                                  "amount": "0.01", "price": "1000",
+                                  "client_order_id": f"calm-{field}-{n}"}, wait="durable")
+            assert placed["status"] == "pending_submit"
+        health = calm.health()
     assert health["state"] == "ready"
     assert all(actor["restarts"] == 0 for actor in health["actors"].values()), health

@@ -139,3 +139,17 @@ def test_a_failed_commit_keeps_what_waited_for_it(tmp_path: Path) -> None:
     assert answered == ["od-a"] and events.seqs == [1]
     assert ledger.get("od-a") is not None and ledger.syncs == [True]
     ledger.close()
+
+
+def test_an_order_that_cannot_be_written_out_is_refused_before_it_is_staged(
+        tmp_path: Path) -> None:
+    ledger, events = Ledger(tmp_path / "ledger.sqlite"), Published()
+    batch = Batch(ledger, events)
+    with pytest.raises(ArithmeticError):  # decimal.Overflow formatting the amount
+        batch.stage(ledger_order("huge", status="pending_submit", amount="1e999999999"))
+    batch.stage(ledger_order("calm", status="pending_submit"))
+    batch.flush()  # the refused order does not poison the commit of the next one
+    assert ledger.get("huge") is None
+    calm = ledger.get("calm")
+    assert calm is not None and calm.status == "pending_submit"
+    assert events.seqs == [1]
