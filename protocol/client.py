@@ -163,6 +163,10 @@ class EventSubscriber:
         self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._socket.connect(endpoint)
 
+    def subscribe(self, topic: str) -> None:
+        """Receive the events of `topic` too (e.g. `order.filled`)."""
+        self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+
     def receive(self, timeout_s: float = 5.0) -> tuple[str, dict[str, Any]]:
         """(topic, event) of the next event."""
         if not self._socket.poll(int(timeout_s * 1000)):
