@@ -6,16 +6,20 @@ an actor that answers later through `answer`.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, DescribeCircuits
-from actors.messages import Cancel, GetStatus, ListOrders, Submit
+from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, ListOrders, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import GetStats
+from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
+from actors.routing import side_worker_name
 from actors.runtime import DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
@@ -23,6 +27,7 @@ from daemon.frontend import Answer, Handler
 from daemon.rate_limit import ClientRateLimiter
 from protocol.errors import ProtocolError
 from protocol.messages import (
+    CancelAllArgs,
     ExchangeArg,
     ListArgs,
     NoArgs,
@@ -73,6 +78,33 @@ def deliver(registry: Registry, state: DaemonState, name: str, message: Any,
                              retry_after_s=1.0))
 
 
+class Balances:
+    """The balances of several exchanges, each answered in its own worker's thread, as one
+    reply: when the last one is in, or at the first failure."""
+
+    def __init__(self, names: list[str], answer: Answer) -> None:
+        self._waiting = set(names)
+        self._answer = answer
+        self._gathered: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._done = False
+
+    def reply_of(self, name: str) -> Answer:
+        def reply(result: dict[str, Any] | ProtocolError) -> None:
+            with self._lock:
+                if self._done:
+                    return
+                if not isinstance(result, ProtocolError):
+                    self._gathered[name] = result["balances"]
+                    self._waiting.discard(name)
+                    if self._waiting:
+                        return
+                    result = {"balances": self._gathered, "at": rfc3339(time.time())}
+                self._done = True
+            self._answer(result)
+        return reply
+
+
 class Commands:
     """Serves the wire commands from the actors and the daemon state."""
 
@@ -96,7 +128,8 @@ class Commands:
             "ping": self.ping, "health": self.health, "submit": self.submit,
             "status": self.status, "cancel": self.cancel, "list": self.list,
             "halt": self.halt, "resume": self.resume, "stats": self.stats,
-            "reconcile": self.reconcile,
+            "reconcile": self.reconcile, "cancel_all": self.cancel_all,
+            "balance": self.balance,
         }
 
     def _with_circuits(self, answer: Answer, result: dict[str, Any], key: str) -> None:
@@ -153,6 +186,24 @@ class Commands:
     def list(self, request: Request, args: ListArgs, answer: Answer) -> None:
         """A page of orders, oldest first."""
         self._to_orders(ListOrders(args, answer), answer)
+
+    def cancel_all(self, request: Request, args: CancelAllArgs, answer: Answer) -> None:
+        """Ask every live order of an exchange, a symbol or all to cancel; also while
+        halted. Replies with those orders as recorded (pending_cancel or final)."""
+        if args.exchange is not None:
+            check_exchange(args.exchange, self.exchanges)
+        self._to_orders(CancelAll(args, answer), answer)
+
+    def balance(self, request: Request, args: ExchangeArg, answer: Answer) -> None:
+        """The balances of one exchange or all, as the exchange tells them now."""
+        names = [args.exchange] if args.exchange is not None else list(self.exchanges)
+        for name in names:
+            check_exchange(name, self.exchanges)
+        gather = Balances(names, answer)
+        for name in names:
+            reply = gather.reply_of(name)
+            deliver(self.registry, self.state, side_worker_name(name), FetchBalance(reply),
+                    reply)
 
     def reconcile(self, request: Request, args: ExchangeArg, answer: Answer) -> None:
         """Run one reconciliation now (after any run in progress); reply with its report."""

@@ -137,6 +137,16 @@ class OrderdClient:
     def reconcile(self, exchange: str | None = None) -> dict[str, Any]:
         return self.call("reconcile", {"exchange": exchange} if exchange else {})
 
+    def cancel_all(self, exchange: str | None = None,
+                   symbol: str | None = None) -> dict[str, Any]:
+        """Ask every live order in scope to cancel: `{"orders": [Order]}` as recorded."""
+        scope = {"exchange": exchange, "symbol": symbol}
+        return self.call("cancel_all", {k: v for k, v in scope.items() if v is not None})
+
+    def balance(self, exchange: str | None = None) -> dict[str, Any]:
+        """`{"balances": {exchange: {currency: {"free", "used", "total"}}}, "at"}`."""
+        return self.call("balance", {"exchange": exchange} if exchange else {})
+
     def halt(self, reason: str | None = None) -> dict[str, Any]:
         return self.call("halt", {"reason": reason} if reason else {})
 

@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--order-id", help="the exchange's order id instead")
     add_list_arguments(command("list", "orders, oldest first (--newest: newest first)"))
     command("reconcile", "run one reconciliation now").add_argument("--exchange")
+    cancel_all = command("cancel-all", "cancel every live order (of an exchange, a symbol)")
+    cancel_all.add_argument("--exchange")
+    cancel_all.add_argument("--symbol")
+    command("balance", "the exchanges' balances").add_argument("--exchange")
     for name in ("halt", "resume"):
         command(name, f"{name} new submits").add_argument("--reason")
     add_watch_arguments(command("watch", "print order events as they happen"))
@@ -133,8 +137,11 @@ def _request(args: argparse.Namespace, usage: Callable[[str], Any]) -> tuple[str
         ref = ({"client_order_id": args.client_order_id} if args.client_order_id
                else {"order_id": args.order_id})
         return args.command, ref
-    if args.command == "reconcile":
-        return "reconcile", {"exchange": args.exchange} if args.exchange else {}
+    if args.command in ("reconcile", "balance"):
+        return args.command, {"exchange": args.exchange} if args.exchange else {}
+    if args.command == "cancel-all":
+        scope = {"exchange": args.exchange, "symbol": args.symbol}
+        return "cancel_all", {k: v for k, v in scope.items() if v is not None}
     if args.command in ("halt", "resume"):
         return args.command, {"reason": args.reason} if args.reason else {}
     return args.command, {}

@@ -19,6 +19,7 @@ from protocol.messages import (
     STATUSES,
     TIMES_IN_FORCE,
     WAIT_MODES,
+    CancelAllArgs,
     ExchangeArg,
     ListArgs,
     NoArgs,
@@ -222,6 +223,15 @@ def parse_exchange_arg(args: dict[str, Any]) -> ExchangeArg:
     return ExchangeArg(exchange=_optional_text(args, "exchange", invalid=False))
 
 
+def parse_cancel_all(args: dict[str, Any]) -> CancelAllArgs:
+    """`{"exchange"?, "symbol"?}`."""
+    symbol = _optional_text(args, "symbol", invalid=False)
+    if symbol is not None and not SYMBOL.fullmatch(symbol):
+        raise _bad("symbol", "symbol must be a string BASE/QUOTE")
+    return CancelAllArgs(exchange=_optional_text(args, "exchange", invalid=False),
+                         symbol=symbol)
+
+
 def parse_reason(args: dict[str, Any]) -> ReasonArg:
     """`{"reason"?}`."""
     return ReasonArg(reason=_optional_text(args, "reason", invalid=False))
@@ -243,6 +253,8 @@ ARG_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "health": parse_no_args,
     "halt": parse_reason,
     "resume": parse_reason,
+    "cancel_all": parse_cancel_all,
+    "balance": parse_exchange_arg,
 }
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.messages import OrderView, TradeView
+from protocol.codec import format_decimal
 
 
 class ExchangeClient(Protocol):
@@ -117,3 +118,22 @@ def trade_of(raw: dict[str, Any]) -> TradeView:
         timestamp=int(raw.get("timestamp") or 0),
         symbol=raw.get("symbol"),
     )
+
+
+BALANCE_KEYS = ("free", "used", "total")
+UNIFIED_BALANCE_KEYS = frozenset({"info", "timestamp", "datetime", *BALANCE_KEYS})
+
+
+def balances_of(raw: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    """ccxt's `fetch_balance` answer as `{currency: {"free", "used", "total"}}` in decimal
+    strings; currencies holding nothing are left out (binance lists every asset)."""
+    balances: dict[str, dict[str, str | None]] = {}
+    for currency, entry in raw.items():
+        if currency in UNIFIED_BALANCE_KEYS or not isinstance(entry, dict):
+            continue
+        amounts = {key: to_decimal(entry.get(key)) for key in BALANCE_KEYS}
+        if not any(amounts.values()):
+            continue
+        balances[currency] = {key: None if value is None else format_decimal(value)
+                              for key, value in amounts.items()}
+    return balances
