@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from protocol.text import printable
+
 log = logging.getLogger(__name__)
 
 
@@ -21,6 +23,13 @@ class Alert:
     """One line for a person; never holds secrets."""
     labels: dict[str, str] = field(default_factory=dict)
     """Where it comes from (exchange, order, run id)."""
+
+    def __post_init__(self) -> None:
+        # an alert may quote outside text (a halt reason, an exchange's answer); every
+        # sink gets it as one printable line, never text that breaks a line or an encoder
+        object.__setattr__(self, "message", printable(self.message))
+        object.__setattr__(self, "labels", {printable(k): printable(v)
+                                            for k, v in self.labels.items()})
 
 
 class Alerter(Protocol):

@@ -8,7 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from protocol.text import printable
+
 STATES = ("starting", "ready", "halted", "stopping")
+REASON_LIMIT = 256
+"""Characters of a halt reason kept (a wire reason is at most as long)."""
 
 
 class DaemonState:
@@ -36,7 +40,9 @@ class DaemonState:
                 return
             changed = state != self._state
             self._state = state
-            self.reason = reason
+            # shown in STATUS=, logs, alerts and `halted` answers: one printable line
+            self.reason = None if reason is None else printable(reason, REASON_LIMIT)
+            reason = self.reason
         if changed and self.on_change is not None:
             self.on_change(state, reason)
 

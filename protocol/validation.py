@@ -28,6 +28,7 @@ from protocol.messages import (
     ReasonArg,
     SubmitArgs,
 )
+from protocol.text import is_printable
 
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,20}")
@@ -109,6 +110,12 @@ def _optional_text(spec: dict[str, Any], field: str, invalid: bool) -> str | Non
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
         error = _invalid if invalid else _bad
         raise error(field, f"{field} must be a non-empty string")
+    if not is_printable(value):
+        error = _invalid if invalid else _bad
+        # text that reaches logs, alerts and systemd must not carry line breaks,
+        # escapes or lone surrogates (which no UTF-8 encoder accepts)
+        raise error(field, f"{field} must be printable text: no control characters, "
+                    "line breaks or invalid Unicode")
     return value
 
 

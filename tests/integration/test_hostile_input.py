@@ -32,13 +32,18 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
                                                                  max_size=5),
     max_leaves=30)
+# text for the free-text fields: control and format characters, line and paragraph
+# separators and lone surrogates mixed with ordinary letters and digits
+odd_text = st.text(st.characters(categories=["Cc", "Cf", "Cs", "Zl", "Zp", "Zs", "Ll", "Nd"]),
+                   min_size=1, max_size=40)
 orders = st.fixed_dictionaries({}, optional={
     "symbol": st.sampled_from(["BTC/USD", "ETH/USD", "XXX/YYY", "BTCUSD"]) | json_values,
     "side": st.sampled_from(["buy", "sell", "hold"]) | json_values,
     "type": st.sampled_from(["limit", "market"]) | json_values,
     "amount": st.sampled_from(HOSTILE_DECIMALS) | json_values,
     "price": st.sampled_from(["1000", *HOSTILE_DECIMALS]) | json_values,
-    "client_order_id": st.text(max_size=40) | json_values,
+    "client_order_id": st.text(max_size=40) | odd_text | json_values,
+    "exchange": st.sampled_from(["paper"]) | odd_text | json_values,
     "params": json_values,
 })
 requests = st.fixed_dictionaries({
@@ -47,8 +52,9 @@ requests = st.fixed_dictionaries({
     "cmd": st.sampled_from(COMMANDS) | st.text(max_size=20) | json_values,
 }, optional={"args": st.fixed_dictionaries({}, optional={
     "order": orders | json_values, "wait": st.sampled_from(["accepted", "durable"]),
-    "client_order_id": json_values, "order_id": json_values, "status": json_values,
-    "limit": json_values, "after": json_values, "symbol": json_values,
+    "client_order_id": json_values | odd_text, "order_id": json_values | odd_text,
+    "status": json_values, "limit": json_values, "after": json_values | odd_text,
+    "symbol": json_values | odd_text, "exchange": json_values | odd_text,
 }) | json_values})
 frames = st.lists(st.binary(max_size=64), max_size=4)
 
@@ -141,6 +147,21 @@ def raw(target: DaemonProcess) -> Iterator[Raw]:
 def test_structured_requests_get_structured_answers(raw: Raw, body: dict[str, Any],
                                                     envelope: list[bytes]) -> None:
     raw.exchange([*envelope, json.dumps(body).encode()])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=st.sampled_from(["halt", "resume"]), reason=odd_text)
+def test_text_that_is_not_printable_is_refused_naming_its_field(
+        raw: Raw, cmd: str, reason: str) -> None:
+    request = {"v": 1, "id": "r-1", "cmd": cmd, "args": {"reason": reason}}
+    body = raw.exchange([json.dumps(request).encode()])
+    if reason.isprintable():
+        assert body["ok"] is True
+        raw.exchange([json.dumps({"v": 1, "id": "r-2", "cmd": "resume"}).encode()])
+    else:
+        assert body["error"]["code"] == "bad_request"
+        assert body["error"]["details"] == {"field": "reason"}
+    assert raw.exchange([b'{"v":1,"id":"p","cmd":"ping"}'])["result"]["state"] == "ready"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -44,9 +44,8 @@ def _cancel_all_in_scope_only(client: OrderdClient, exchange: str) -> None:
     assert sorted(o["client_order_id"] for o in asked) == sorted(
         o["client_order_id"] for o in eth)
     assert {o["status"] for o in asked} <= {"pending_cancel", "canceled"}
-    for order in eth:
-        wait_until(lambda cid=order["client_order_id"]: _status(client, cid) == "canceled",
-                   "the ETH orders canceled")
+    wait_until(lambda: all(_status(client, o["client_order_id"]) == "canceled" for o in eth),
+               "the ETH orders canceled")
     assert _status(client, btc["client_order_id"]) == "open"
     client.halt("incident drill")
     try:  # works while halted: an incident is when it is needed

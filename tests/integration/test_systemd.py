@@ -146,3 +146,35 @@ def test_sigusr1_logs_every_threads_stack(daemon: DaemonProcess) -> None:
     assert "thread MainThread" in log and "_run" in log
     with OrderdClient(daemon.control) as client:
         assert client.ping()["state"] == "ready"
+
+
+def test_client_text_never_reaches_the_notify_socket_as_assignments(
+        tmp_path: Path, notify: NotifySocket) -> None:
+    injection = "x\nWATCHDOG=trigger\nWATCHDOG_USEC=1"
+    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
+    with running_daemon(tmp_path, env=env) as daemon:
+        hostile, calm = daemon.client(), daemon.client()
+        notify.until("WATCHDOG=1")
+        for reason in (injection, "surrogate \ud800 here"):
+            with pytest.raises(ProtocolError) as refused:
+                hostile.halt(reason)
+            assert refused.value.code == "bad_request"
+            assert refused.value.details == {"field": "reason"}
+            assert calm.submit(market_buy())["status"] == "filled"  # served right behind
+            assert calm.ping()["state"] == "ready"
+        # the thread that feeds the watchdog is alive: WATCHDOG=1 keeps coming
+        notify.until("WATCHDOG=1")
+        notify.until("WATCHDOG=1")
+        # a printable reason that looks like an assignment stays inside STATUS=
+        assert hostile.halt("maintenance WATCHDOG=trigger")["state"] == "halted"
+        status = notify.until("STATUS=halted")[-1]
+        assert status.startswith("STATUS=halted (maintenance WATCHDOG=trigger)")
+        notify.until("WATCHDOG=1")
+        with pytest.raises(ProtocolError) as halted:
+            calm.submit(market_buy())
+        assert halted.value.code == "halted"
+        assert halted.value.message.endswith("halted: maintenance WATCHDOG=trigger")
+        assert daemon.stop() == 0
+    assigned = [line.split("=", 1)[0] for line in notify.seen]
+    assert set(assigned) <= {"READY", "STATUS", "WATCHDOG", "STOPPING"}, notify.seen
+    assert all(line == "WATCHDOG=1" for line in notify.seen if line.startswith("WATCHDOG"))
