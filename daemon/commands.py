@@ -51,8 +51,9 @@ def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, froze
                  board: CircuitBoard, drivers: Mapping[str, str]) -> str:
     """The exchange a submit goes to, once it is known, the params its driver's
     (`drivers`: exchange -> driver), its markets loaded, the symbol one of them and its
-    circuit not open; else the ProtocolError that says which. Every submit, wire or
-    library, passes here before anything is recorded."""
+    circuit not open; else the ProtocolError that says which. Wire submits and
+    ReliableOrderExecutor's pass here before anything is recorded (BasicOrderExecutor,
+    which has no ledger, runs check_params itself)."""
     exchange = spec.exchange or exchanges[0]
     check_exchange(exchange, exchanges)
     check_params(drivers.get(exchange, ""), spec)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from actors.exchanges.errors import REJECT, classify
-from actors.exchanges.order_params import ParamRefused, check_params, create_params
+from actors.exchanges.order_params import ALLOWED, ParamRefused, check_params, create_params
 from actors.messages import OrderTicket
+from daemon.config import DRIVERS
 from protocol.errors import ProtocolError
 from protocol.validation import parse_order_spec
 from tests.unit.test_ccxt_driver import CID, Captured, offline, sent_params
@@ -78,6 +79,10 @@ def test_post_only_must_be_a_bool_on_a_resting_limit(params: dict[str, Any],
 def test_post_only_is_for_limit_orders() -> None:
     assert refused_field("binance", {**MARKET, "params": {"postOnly": True}}) == "params.postOnly"
     assert refused_field("binance", {**MARKET, "params": {"postOnly": False}}) is None
+
+
+def test_every_driver_has_its_list() -> None:
+    assert set(ALLOWED) == set(DRIVERS)
 
 
 def test_a_driver_without_a_list_takes_no_params() -> None:
