@@ -17,9 +17,10 @@ from typing import Any
 
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
-from actors.exchanges.ccxt_driver import client_id_params, lookup_params
+from actors.exchanges.ccxt_driver import lookup_params
 from actors.exchanges.client import ExchangeClient, balances_of, trade_of, view_of
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
+from actors.exchanges.order_params import ParamRefused, create_params
 from actors.messages import (
     CancelOrder,
     ErrorInfo,
@@ -106,10 +107,11 @@ class ExchangeActor(SupervisedActor):
 
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket
-        params = dict(ticket.params)
-        params.update(client_id_params(self.client.id, ticket.client_order_id))
-        if ticket.time_in_force is not None:
-            params["timeInForce"] = ticket.time_in_force
+        try:
+            params = create_params(self.client.id, ticket.client_order_id, ticket)
+        except ParamRefused as exc:
+            self._refuse(ticket, exc)
+            return
         amount = float(ticket.amount)
         price = None if ticket.price is None else float(ticket.price)
 
@@ -125,6 +127,14 @@ class ExchangeActor(SupervisedActor):
                 self._fetch(verify)
             else:  # creates are waiting: they go first, the verification queues behind
                 self.actor_ref.tell(verify)
+
+    def _refuse(self, ticket: OrderTicket, refused: ParamRefused) -> None:
+        """Reject an order whose params its driver does not take, without sending it
+        (one recorded before the allowlist): they could rewrite what is traded."""
+        log.error("create %s not sent: %s", ticket.client_order_id, refused)
+        self.registry.tell(ORDER_ACTOR, ExchangeReport(
+            ticket.client_order_id, "create", "rejected",
+            error=ErrorInfo("invalid_order", f"not sent: {refused}", REJECT), worker=self.name))
 
     def _cancel(self, msg: CancelOrder) -> None:
         ticket = msg.ticket

@@ -100,6 +100,7 @@ class Daemon:
         control = self.config.control
         commands = Commands(self.registry, self.state, self.system.markets,
                             [e.name for e in self.config.exchanges], self.system.board,
+                            drivers={e.name: e.driver for e in self.config.exchanges},
                             limiter=self.limiter, refused=lambda: self.refusals.refused)
         self.frontend = Frontend(self.context, control.endpoint, control.max_request_bytes,
                                  commands.handlers(), self.curve)

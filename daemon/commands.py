@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, DescribeCircuits
+from actors.exchanges.order_params import check_params
 from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, ListOrders, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import GetStats
@@ -47,11 +48,15 @@ def check_exchange(exchange: str, exchanges: list[str]) -> None:
 
 
 def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, frozenset[str]],
-                 board: CircuitBoard) -> str:
-    """The exchange a submit goes to, once it is known, its markets loaded, the symbol one
-    of them and its circuit not open; else the ProtocolError that says which."""
+                 board: CircuitBoard, drivers: Mapping[str, str]) -> str:
+    """The exchange a submit goes to, once it is known, the params its driver's
+    (`drivers`: exchange -> driver), its markets loaded, the symbol one of them and its
+    circuit not open; else the ProtocolError that says which. Wire submits and
+    ReliableOrderExecutor's pass here before anything is recorded (BasicOrderExecutor,
+    which has no ledger, runs check_params itself)."""
     exchange = spec.exchange or exchanges[0]
     check_exchange(exchange, exchanges)
+    check_params(drivers.get(exchange, ""), spec)
     symbols = markets.get(exchange)
     if symbols is None:
         raise ProtocolError("exchange_unavailable",
@@ -110,16 +115,19 @@ class Commands:
 
     def __init__(self, registry: Registry, state: DaemonState,
                  markets: dict[str, frozenset[str]], exchanges: list[str],
-                 board: CircuitBoard, *, limiter: ClientRateLimiter | None = None,
+                 board: CircuitBoard, *, drivers: Mapping[str, str],
+                 limiter: ClientRateLimiter | None = None,
                  refused: Callable[[], int] = lambda: 0) -> None:
         """`markets` fills in as each exchange's markets load; the first exchange is the
-        default; `refused` counts clients refused by CURVE."""
+        default; `drivers` names each exchange's driver; `refused` counts clients refused
+        by CURVE."""
         self.registry = registry
         self.state = state
         self.markets = markets
         self.exchanges = exchanges
         self.default_exchange = exchanges[0]
         self.board = board
+        self.drivers = drivers
         self.limiter = limiter
         self.refused = refused
 
@@ -168,7 +176,8 @@ class Commands:
 
     def submit(self, request: Request, args: SubmitArgs, answer: Answer) -> None:
         """Place an order (idempotent by client_order_id)."""
-        exchange = check_submit(args.order, self.exchanges, self.markets, self.board)
+        exchange = check_submit(args.order, self.exchanges, self.markets, self.board,
+                                self.drivers)
         wait_s = self.limiter.acquire(request.client, exchange) if self.limiter else None
         if wait_s is not None:
             raise ProtocolError("rate_limited", f"too many submits to {exchange} from this "

@@ -150,6 +150,7 @@ class PaperExchange:
             None if price is None else _decimal(price, "price"),
             client_order_id=params.get("clientOrderId"),
             time_in_force=str(params.get("timeInForce", "GTC")).upper(),
+            post_only=params.get("postOnly") is True,
         )
         if self._chance(self.faults.ambiguous_rate):
             # Booked, but the reply is "lost": the caller cannot tell it landed.

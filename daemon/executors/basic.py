@@ -13,6 +13,7 @@ from typing import Any
 
 from actors.exchange_link import Attempts
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, classify, describe
+from actors.exchanges.order_params import check_params
 from actors.exchanges.paper import PaperVenue
 from actors.messages import OrderView
 from actors.order_stats import OrderStats
@@ -82,6 +83,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
         config = self._running()
         spec = parse_submit({"order": dict(order), "wait": wait}).order
         exchange = self._exchange(spec.exchange or config.default_exchange)
+        # the daemon's check (check_submit), before the order is kept or sent
+        check_params(config.exchange(exchange.name).driver, spec)
         cid = spec.client_order_id or f"{config.orders.client_id_prefix}{uuid.uuid4().hex}"
         spec = spec.normalized(config.default_exchange, cid)
         reads, sends = Attempts(), Attempts()

@@ -83,7 +83,8 @@ class ReliableOrderExecutor(OrderExecutionInterface):
                             wait: str = "accepted") -> dict[str, Any]:
         system = self._running()
         args = parse_submit({"order": dict(order), "wait": wait})
-        check_submit(args.order, _names(system), system.markets, system.board)
+        check_submit(args.order, _names(system), system.markets, system.board,
+                     {e.name: e.driver for e in system.config.exchanges})
         result = await self._ask(system, ORDER_ACTOR, "submit",
                                  lambda reply: Submit(args.order, args.wait, reply))
         return dict(result["order"])

@@ -80,6 +80,15 @@ async def round_trip(executor: OrderExecutionInterface) -> None:
     with pytest.raises(ProtocolError) as invalid:
         await executor.execute_order({**MARKET, "amount": "-1"})
     assert invalid.value.code == "invalid_order"
+    for params in ({"quantity": "5"}, {"clientAlgoId": "x"}, {"postOnly": "yes"}):
+        with pytest.raises(ProtocolError) as refused:
+            await executor.execute_order({**MARKET, "client_order_id": "lib-h1",
+                                          "params": params})
+        assert refused.value.code == "invalid_order"
+        assert refused.value.details == {"field": f"params.{next(iter(params))}"}
+    with pytest.raises(ProtocolError) as never_kept:
+        await executor.get_order_status(client_order_id="lib-h1")
+    assert never_kept.value.code == "not_found"
     with pytest.raises(ProtocolError) as missing:
         await executor.get_order_status(client_order_id="no-such-order")
     assert missing.value.code == "not_found"
