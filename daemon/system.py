@@ -38,6 +38,7 @@ from actors.runtime import Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
 from daemon.config import Config, ExchangeConfig
+from daemon.market_steps import Steps, steps_of
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ class ActorSystem:
         self.state.on_change = self._state_changed
         self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
-        self.markets: dict[str, frozenset[str]] = {}
+        self.markets: dict[str, dict[str, Steps]] = {}
+        """Each exchange's symbols and their steps, once loaded."""
         names = [e.name for e in config.exchanges]
         self.board = CircuitBoard(names, self.clock.monotonic)
         self.circuits = Circuits(names, config.circuit_breaker, self.board,
@@ -272,7 +274,7 @@ class ActorSystem:
                 log.error("markets of %s not loaded (%s: %s); trying again", exchange.name,
                           type(exc).__name__, exc)
                 continue
-            self.markets[exchange.name] = frozenset(loaded)
+            self.markets[exchange.name] = steps_of(loaded)
 
     def _retry_markets(self) -> None:
         with self._loading:
