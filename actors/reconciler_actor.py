@@ -96,7 +96,7 @@ class ReconcilerActor(SupervisedActor):
         self.alerter: Alerter = alerter or LogAlerter()
         self.metrics = metrics or Metrics()
         self._run_once = log_execution_time(level=logging.INFO)(
-            alert_on_failure(self.alerter, "reconciliation_failed")(
+            alert_on_failure(self.alerter, "reconciliation_failed", threshold=1)(
                 track_metrics(self.metrics, "reconciliation_run")(self.run)))
         self.queries = queries or (
             lambda name: ActorQueries(registry, name, settings.ask_timeout_s))

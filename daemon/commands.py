@@ -25,6 +25,7 @@ from actors.runtime import DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.frontend import Answer, Handler
+from daemon.market_steps import Steps, check_steps
 from daemon.rate_limit import ClientRateLimiter
 from protocol.errors import ProtocolError
 from protocol.messages import (
@@ -47,13 +48,13 @@ def check_exchange(exchange: str, exchanges: list[str]) -> None:
                             field="exchange")
 
 
-def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, frozenset[str]],
+def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, dict[str, Steps]],
                  board: CircuitBoard, drivers: Mapping[str, str]) -> str:
     """The exchange a submit goes to, once it is known, the params its driver's
-    (`drivers`: exchange -> driver), its markets loaded, the symbol one of them and its
-    circuit not open; else the ProtocolError that says which. Wire submits and
-    ReliableOrderExecutor's pass here before anything is recorded (BasicOrderExecutor,
-    which has no ledger, runs check_params itself)."""
+    (`drivers`: exchange -> driver), its markets loaded, the symbol one of them, amount
+    and price on its steps and its circuit not open; else the ProtocolError that says
+    which. Wire submits and ReliableOrderExecutor's pass here before anything is
+    recorded (BasicOrderExecutor, which has no ledger, runs check_params itself)."""
     exchange = spec.exchange or exchanges[0]
     check_exchange(exchange, exchanges)
     check_params(drivers.get(exchange, ""), spec)
@@ -64,6 +65,7 @@ def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, froze
     if spec.symbol not in symbols:
         raise ProtocolError("unknown_symbol", f"{spec.symbol} is not a market of {exchange}",
                             field="symbol")
+    check_steps(spec, symbols[spec.symbol])
     wait = board.open_for(exchange)
     if wait is not None:  # fail fast: no ledger write, no network
         raise ProtocolError("circuit_open", f"the circuit of {exchange} is open",
@@ -114,7 +116,7 @@ class Commands:
     """Serves the wire commands from the actors and the daemon state."""
 
     def __init__(self, registry: Registry, state: DaemonState,
-                 markets: dict[str, frozenset[str]], exchanges: list[str],
+                 markets: dict[str, dict[str, Steps]], exchanges: list[str],
                  board: CircuitBoard, *, drivers: Mapping[str, str],
                  limiter: ClientRateLimiter | None = None,
                  refused: Callable[[], int] = lambda: 0) -> None:

@@ -6,6 +6,7 @@ system; the daemon adds the sockets around it.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
 from actors.metrics_actor import NAME as METRICS_ACTOR
 from actors.metrics_actor import AlertRouter, MetricsActor, MetricsTick, ReloadAlerts
-from actors.monitoring import log_execution_time
+from actors.monitoring import Defaults, drop_defaults, log_execution_time, use_defaults
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import IsRecovered, OrderActor, OrderSettings
 from actors.reconcile import ReconcileSettings
@@ -38,6 +39,7 @@ from actors.runtime import Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
 from daemon.config import Config, ExchangeConfig
+from daemon.market_steps import Steps, steps_of
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,8 @@ class ActorSystem:
         self.state.on_change = self._state_changed
         self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
-        self.markets: dict[str, frozenset[str]] = {}
+        self.markets: dict[str, dict[str, Steps]] = {}
+        """Each exchange's symbols and their steps, once loaded."""
         names = [e.name for e in config.exchanges]
         self.board = CircuitBoard(names, self.clock.monotonic)
         self.circuits = Circuits(names, config.circuit_breaker, self.board,
@@ -162,6 +165,8 @@ class ActorSystem:
         self._ticker_stop = threading.Event()
         self._loading = threading.Lock()
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+        self._defaults = Defaults(self.metrics, self.board, config.default_exchange,
+                                  self.alerter)
 
     def _halt(self, reason: str) -> None:
         self.state.set("halted", reason)
@@ -184,9 +189,14 @@ class ActorSystem:
         return f"alert sinks: log{''.join(', ' + s for s in sinks)}"
 
     def start(self) -> None:
-        """Start every actor and load the markets; the state stays `starting`.
+        """Start every actor and load the markets; the state stays `starting`. Until
+        `stop`, this system's metrics, circuits and alert route are the defaults of the
+        monitoring decorators, and the process stops it at exit if nobody did (its
+        actors run on daemon threads: they never keep a finished program alive).
 
         If anything fails, what was started is stopped again before the error goes on."""
+        atexit.register(self.stop)
+        use_defaults(self._defaults)
         try:
             self._start()
         except BaseException:
@@ -227,6 +237,8 @@ class ActorSystem:
 
     def stop(self) -> None:
         """Stop the actors in reverse order (OrderActor commits last) and close venues."""
+        atexit.unregister(self.stop)
+        drop_defaults(self._defaults)
         self._ticker_stop.set()
         if self._ticker.is_alive():
             self._ticker.join(timeout=MARKETS_TIMEOUT_S)
@@ -272,7 +284,7 @@ class ActorSystem:
                 log.error("markets of %s not loaded (%s: %s); trying again", exchange.name,
                           type(exc).__name__, exc)
                 continue
-            self.markets[exchange.name] = frozenset(loaded)
+            self.markets[exchange.name] = steps_of(loaded)
 
     def _retry_markets(self) -> None:
         with self._loading:

@@ -83,8 +83,8 @@ def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderV
         # ccxt shows a market order's average as its price: it has no limit to compare
         price=to_decimal(raw.get("price")) if raw.get("type") == "limit" else None,
         client_order_id=raw.get("clientOrderId"),
-        amount_step=_step(market, "amount"),
-        price_step=_step(market, "price"),
+        amount_step=market_step(market, "amount"),
+        price_step=market_step(market, "price"),
         trades=_carried_trades(raw),
     )
 
@@ -98,7 +98,8 @@ def _carried_trades(raw: dict[str, Any]) -> tuple[TradeView, ...]:
                  for t in trades)
 
 
-def _step(market: dict[str, Any] | None, which: str) -> Decimal | None:
+def market_step(market: dict[str, Any] | None, which: str) -> Decimal | None:
+    """The market's `amount` or `price` step (ccxt's precision in TICK_SIZE mode)."""
     if not market:
         return None
     return to_decimal((market.get("precision") or {}).get(which))

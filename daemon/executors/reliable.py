@@ -23,6 +23,7 @@ from daemon.config import Config
 from daemon.executor_config import executor_config
 from daemon.executors.bridge import Replies
 from daemon.executors.interface import ConfigDict, OrderExecutionInterface
+from daemon.market_steps import snap_floats, steps_for, take_floats
 from daemon.system import ActorSystem, ClientFactory
 from protocol.errors import ProtocolError
 from protocol.validation import parse_order_ref, parse_submit
@@ -38,12 +39,13 @@ class ReliableOrderExecutor(OrderExecutionInterface):
     budget, circuit breakers, confirmation and tracking, reconciliation.
 
         async with ReliableOrderExecutor({"state_dir": "orders"}) as executor:
-            order = await executor.execute_order(
-                {"symbol": "BTC/USDT", "side": "buy", "type": "market", "amount": "0.01"})
+            order_id = await executor.execute_order(
+                {"symbol": "BTC/USD", "side": "buy", "type": "market", "amount": "0.01"})
 
     The config is the library's dict (`daemon.executor_config`); without an
     exchange it trades on the paper venue. Only one executor (or daemon) may use a
-    state_dir at a time.
+    state_dir at a time. Unclosed, it is stopped at the program's exit (see
+    `ActorSystem.start`).
     """
 
     def __init__(self, config: ConfigDict | None = None, *, base_dir: Path | None = None,
@@ -79,14 +81,16 @@ class ReliableOrderExecutor(OrderExecutionInterface):
             await asyncio.to_thread(_boot, system, self._stopping)
             self._system = system
 
-    async def execute_order(self, order: Mapping[str, Any],
-                            wait: str = "accepted") -> dict[str, Any]:
+    async def place(self, order: Mapping[str, Any], wait: str = "accepted") -> dict[str, Any]:
         system = self._running()
-        args = parse_submit({"order": dict(order), "wait": wait})
-        check_submit(args.order, _names(system), system.markets, system.board,
+        fields, floats = take_floats(order)
+        args = parse_submit({"order": fields, "wait": wait})
+        spec = snap_floats(args.order, floats,
+                           steps_for(system.markets, args.order, system.config.default_exchange))
+        check_submit(spec, _names(system), system.markets, system.board,
                      {e.name: e.driver for e in system.config.exchanges})
         result = await self._ask(system, ORDER_ACTOR, "submit",
-                                 lambda reply: Submit(args.order, args.wait, reply))
+                                 lambda reply: Submit(spec, args.wait, reply))
         return dict(result["order"])
 
     async def get_order_status(self, client_order_id: str | None = None,
@@ -98,8 +102,8 @@ class ReliableOrderExecutor(OrderExecutionInterface):
                                  lambda reply: GetStatus(ref, reply))
         return dict(result["order"])
 
-    async def cancel_order(self, client_order_id: str | None = None,
-                           order_id: str | None = None) -> dict[str, Any]:
+    async def cancel(self, client_order_id: str | None = None,
+                     order_id: str | None = None) -> dict[str, Any]:
         system = self._running()
         ref = parse_order_ref({"client_order_id": client_order_id, "order_id": order_id})
         result = await self._ask(system, ORDER_ACTOR, "cancel", lambda reply: Cancel(ref, reply))

@@ -160,6 +160,23 @@ def test_unknown_symbol(raw: Any) -> None:
     assert error["code"] == "unknown_symbol"
 
 
+@pytest.mark.parametrize(("order", "message"), [
+    (market_buy(amount="0.30000000000000004", client_order_id="off-step-1"),
+     "amount 0.30000000000000004 is not a multiple of the BTC/USD amount step 0.00001"),
+    ({**market_buy(client_order_id="off-step-2"), "amount": 0.1 + 0.2},  # a JSON number
+     "amount 0.30000000000000004 is not a multiple of the BTC/USD amount step 0.00001"),
+    (resting_limit_buy(price="1000.005", client_order_id="off-step-3"),
+     "price 1000.005 is not a multiple of the BTC/USD price step 0.01"),
+])
+def test_amount_or_price_off_the_market_step_is_refused_before_the_ledger(
+        raw: Any, order: dict[str, Any], message: str) -> None:
+    error = error_of(raw(request("submit", {"order": order})))
+    assert error["code"] == "invalid_order" and error["message"] == message
+    assert error["details"]["field"] == message.split()[0]
+    missing = error_of(raw(request("status", {"client_order_id": order["client_order_id"]})))
+    assert missing["code"] == "not_found"
+
+
 @pytest.mark.parametrize("cmd", ["status", "cancel"])
 def test_not_found(raw: Any, cmd: str) -> None:
     assert error_of(raw(request(cmd, {"client_order_id": "never-placed"})))["code"] == "not_found"
