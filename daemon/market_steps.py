@@ -62,13 +62,10 @@ def check_steps(spec: OrderSpec, steps: Steps) -> None:
 
 
 def take_floats(order: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
-    """The order with a float amount or price as the decimal its `repr` shows, and the
-    names of the fields that were floats."""
+    """The order as a dict, and the names of its fields that are floats (validation
+    takes a float as the decimal its `repr` shows)."""
     floats = frozenset(f for f in FLOAT_FIELDS if isinstance(order.get(f), float))
-    taken = dict(order)
-    for field in floats:
-        taken[field] = Decimal(repr(order[field]))
-    return taken, floats
+    return dict(order), floats
 
 
 def snap_floats(spec: OrderSpec, floats: Iterable[str], steps: Steps | None) -> OrderSpec:

@@ -70,15 +70,18 @@ def parse_decimal(value: Any, field: str) -> Decimal:
         raise _invalid(field, f"{field} must be finite")
     if number <= 0:
         raise _invalid(field, f"{field} must be greater than 0")
-    _check_bounds(number, field)
+    _check_bounds(number, field, from_float=isinstance(value, float))
     return number
 
 
-def _check_bounds(number: Decimal, field: str) -> None:
+def _check_bounds(number: Decimal, field: str, from_float: bool = False) -> None:
     """Refuse what the ledger, the codec or a driver could not hold exactly.
 
     Read from the digits themselves, not through a decimal context: formatting a
-    value beyond the context's range raises after the order would be staged."""
+    value beyond the context's range raises after the order would be staged. A float
+    (from the Python library; the wire's numbers are decimals) is taken as its `repr`,
+    which a driver's float holds exactly by construction: only its size is bounded,
+    and the market's step check says whether its digits are meant."""
     _, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # finite
     end = len(digits)
@@ -86,14 +89,16 @@ def _check_bounds(number: Decimal, field: str) -> None:
         end -= 1
         exponent += 1
     significant = end  # a decimal's digits have no leading zeros
+    if exponent + significant > MAX_INTEGER_DIGITS:
+        raise _invalid(field, f"{field} must be less than 10^{MAX_INTEGER_DIGITS}")
+    if from_float:
+        return
     if significant > MAX_SIGNIFICANT_DIGITS:
         raise _invalid(field, f"{field} has more than {MAX_SIGNIFICANT_DIGITS} "
                        "significant digits")
     if exponent < -MAX_FRACTION_DIGITS:
         raise _invalid(field, f"{field} has more than {MAX_FRACTION_DIGITS} digits "
                        "after the decimal point")
-    if exponent + significant > MAX_INTEGER_DIGITS:
-        raise _invalid(field, f"{field} must be less than 10^{MAX_INTEGER_DIGITS}")
 
 
 def _choice(spec: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:

@@ -161,10 +161,12 @@ def test_unknown_symbol(raw: Any) -> None:
 
 
 @pytest.mark.parametrize(("order", "message"), [
-    (market_buy(amount="0.30000000000000004", client_order_id="off-step-1"),
-     "amount 0.30000000000000004 is not a multiple of the BTC/USD amount step 0.00001"),
-    ({**market_buy(client_order_id="off-step-2"), "amount": 0.1 + 0.2},  # a JSON number
-     "amount 0.30000000000000004 is not a multiple of the BTC/USD amount step 0.00001"),
+    (market_buy(amount="0.300000000000001", client_order_id="off-step-1"),
+     "amount 0.300000000000001 is not a multiple of the BTC/USD amount step 0.00001"),
+    # a JSON number is read as the decimal it spells (0.1 + 0.2 spelt out has 17 digits:
+    # beyond the bounds, refused before any step is looked at)
+    ({**market_buy(client_order_id="off-step-2"), "amount": 0.300000000000001},
+     "amount 0.300000000000001 is not a multiple of the BTC/USD amount step 0.00001"),
     (resting_limit_buy(price="1000.005", client_order_id="off-step-3"),
      "price 1000.005 is not a multiple of the BTC/USD price step 0.01"),
 ])
