@@ -34,9 +34,12 @@ REFUSALS = {
 
 
 def is_local(endpoint: str) -> bool:
-    """True for ipc:// paths and tcp:// on a loopback address or interface."""
+    """True for tcp:// on a loopback address or interface and for filesystem ipc:// paths.
+
+    An abstract ipc://@name is not: it has no file, so no permission keeps another
+    local user out."""
     if endpoint.startswith("ipc://"):
-        return True
+        return not is_abstract(endpoint)
     host = endpoint.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")
     if host in LOCAL_NAMES:
         return True
@@ -44,6 +47,11 @@ def is_local(endpoint: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a wildcard, a host name or an interface: reachable from outside
+
+
+def is_abstract(endpoint: str) -> bool:
+    """An ipc:// endpoint in Linux's abstract namespace: a name without a file."""
+    return endpoint.startswith("ipc://@")
 
 
 @contextlib.contextmanager
@@ -63,7 +71,7 @@ def bind(socket: zmq.Socket[Any], endpoint: str) -> None:
     path = endpoint.removeprefix("ipc://")
     with _private_umask():  # no moment when the file is open to others
         socket.bind(endpoint)
-    if not path.startswith("@"):  # abstract sockets have no file
+    if not is_abstract(endpoint):  # abstract sockets have no file
         os.chmod(path, 0o600)
 
 

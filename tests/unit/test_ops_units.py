@@ -103,7 +103,8 @@ def test_watchdog_interval_is_half_the_timeout() -> None:
     ("tcp://127.0.0.1:5555", True), ("tcp://localhost:1", True), ("tcp://[::1]:1", True),
     ("tcp://lo:1", True), ("ipc:///run/orderd/c.sock", True), ("tcp://0.0.0.0:1", False),
     ("tcp://*:1", False), ("tcp://[::]:1", False), ("tcp://10.0.0.1:1", False),
-    ("tcp://eth0:1", False), ("tcp://example.org:1", False),
+    ("tcp://eth0:1", False), ("tcp://example.org:1", False), ("ipc://@orderd", False),
+    ("ipc://orderd.sock", True),
 ])
 def test_exposure(endpoint: str, local: bool) -> None:
     assert is_local(endpoint) is local
