@@ -100,7 +100,8 @@ class Frontend:
         self._socket.setsockopt(zmq.MAXMSGSIZE, FRAME_SIZE_FACTOR * max_request_bytes)
         if curve is not None:
             curve.secure(self._socket)
-        self._curve = curve is not None
+        self._curve = curve
+        self._refused_keys: set[str] = set()
         bind(self._socket, endpoint)
         self._max_request_bytes = max_request_bytes
         self._handlers = handlers
@@ -148,7 +149,7 @@ class Frontend:
         # a bounded burst, so replies are not starved by a flood of requests
         for _ in range(256):
             try:
-                if self._curve:
+                if self._curve is not None:
                     frames, client = self._recv_curve()
                 else:
                     frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
@@ -181,6 +182,7 @@ class Frontend:
         envelope, payload = split
         try:
             request = decode_request(payload, self._max_request_bytes)
+            self._check_allowed(client, request.id)
         except DecodeError as exc:
             self._send([*envelope, encode_error(exc.request_id, exc.error)])
             return
@@ -199,6 +201,17 @@ class Frontend:
         except Exception:
             log.exception("internal error serving %s", request.cmd)
             answer(ProtocolError("internal", "internal error; see the daemon log"))
+
+    def _check_allowed(self, client: str, request_id: str) -> None:
+        """With CURVE, the sender's key must still be listed: ZAP admitted it at the
+        handshake, but a reload since may have removed it."""
+        if self._curve is None or self._curve.allows(client):
+            return
+        if client not in self._refused_keys:  # once per key, not per message
+            self._refused_keys.add(client)
+            log.warning("refused a request from removed CURVE client key %s", client)
+        raise DecodeError(request_id, ProtocolError(
+            "unauthorized", "this client's key is no longer allowed"))
 
     def _send(self, frames: list[bytes]) -> None:
         try:
