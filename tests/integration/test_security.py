@@ -194,8 +194,9 @@ def test_a_removed_key_is_refused_on_its_open_connection_after_a_reload(
             after = first_event_seq(alice, alice_events, "after")
             assert after > seen_by_bob
             assert all(seq <= seen_by_bob for seq in seqs_until_quiet(bob_events))
-            with pytest.raises(ProtocolError):
-                alice.status(client_order_id="revoked-1")  # never placed
+            with pytest.raises(ProtocolError) as missing:
+                alice.status(client_order_id="revoked-1")
+            assert missing.value.code == "not_found", "the refused submit was never placed"
         with keyed(daemon, "bob", timeout_s=1.0) as fresh, pytest.raises(NoAnswer):
             fresh.ping()  # a new connection fails the handshake
         log = daemon.wait_for_log("refused a request from removed CURVE client key")
