@@ -126,9 +126,20 @@ class Daemon:
         self.reloader.register(self._reload_log_level)
         self.reloader.register(self._reload_risk)
         self.reloader.register(self.system.reload_alerts)
-        curve = self.curve
-        if curve is not None:
-            self.reloader.register(lambda _config: curve.reload_clients())
+        if self.curve is not None:
+            self.reloader.register(self._reload_clients)
+
+    def _reload_clients(self, _config: Config) -> str:
+        """Re-read the CURVE client keys. The front end checks every request's key, so
+        a removed one is refused at once; event subscribers are checked only at their
+        handshake, so a removal makes them all handshake again."""
+        assert self.curve is not None
+        before = self.curve.allowed
+        done = self.curve.reload_clients()
+        if before - self.curve.allowed and self.events is not None:
+            self.events.rebind()
+            done += "; a key was removed: event subscribers reconnect"
+        return done
 
     def _reload_log_level(self, config: Config) -> str:
         set_level(config.log_level)

@@ -18,7 +18,7 @@ from actors.schedule import DAYS, INTERVALS
 from actors.supervisor import SupervisorSettings
 from daemon.affinity import AUTO, check_cpu
 from daemon.config_loader import ConfigError, build
-from daemon.security import is_local
+from daemon.security import is_abstract, is_local
 
 ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc://.+")
 DRIVERS = ("paper", "binance")
@@ -318,10 +318,13 @@ class Config:
             section, _ = endpoint_key.split(".")
             endpoint = getattr(self, section).endpoint
             if not self.control.curve and not is_local(endpoint):
+                reach = ("is an abstract socket (no file, so no permissions): any local "
+                         "user can connect" if is_abstract(endpoint)
+                         else "is reachable from other machines")
                 raise ConfigError(
-                    f"{endpoint_key}: {endpoint} is reachable from other machines and no "
-                    "authentication is configured; bind to 127.0.0.1 or an ipc:// path, or "
-                    "set control.curve_secret_key_file and control.curve_clients_dir")
+                    f"{endpoint_key}: {endpoint} {reach} and no authentication is "
+                    "configured; bind to 127.0.0.1 or a filesystem ipc:// path, or set "
+                    "control.curve_secret_key_file and control.curve_clients_dir")
 
     @property
     def default_exchange(self) -> str:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import zmq.auth
 
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
@@ -159,3 +160,37 @@ def test_a_backlog_is_no_longer_than_the_exchange_can_send_before_the_deadline(
     paper = '[[exchanges]]\nname = "p"\ndriver = "paper"\n'
     config = load_config(write(tmp_path, orders + slow + paper))
     assert order_settings(config).backlogs == {"bx": 20, "p": 5000}
+
+
+@pytest.mark.parametrize("section", ["control", "events"])
+def test_an_abstract_ipc_endpoint_needs_curve(tmp_path: Path, section: str) -> None:
+    """ipc://@name has no socket file, so no permission keeps other local users out."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f'[{section}]\nendpoint = "ipc://@orderd-{section}"\n'))
+    message = str(caught.value)
+    assert message.startswith(f"{section}.endpoint:")
+    assert "abstract" in message and "control.curve_secret_key_file" in message
+
+
+def test_a_filesystem_ipc_path_needs_no_curve(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, f'[control]\nendpoint = "ipc://{tmp_path}/c.sock"\n'
+                                         f'[events]\nendpoint = "ipc://{tmp_path}/e.sock"\n'))
+    assert config.control.endpoint == f"ipc://{tmp_path}/c.sock" and not config.control.curve
+
+
+def test_an_abstract_ipc_endpoint_with_curve_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "clients").mkdir()
+    zmq.auth.create_certificates(tmp_path, "server")
+    config = load_config(write(
+        tmp_path, '[control]\nendpoint = "ipc://@orderd-c"\n'
+                  'curve_secret_key_file = "server.key_secret"\ncurve_clients_dir = "clients"\n'
+                  '[events]\nendpoint = "ipc://@orderd-e"\n'))
+    assert config.control.curve and config.events.endpoint == "ipc://@orderd-e"
+
+
+def test_check_config_refuses_an_abstract_endpoint_with_status_2(tmp_path: Path) -> None:
+    bad = write(tmp_path, '[control]\nendpoint = "ipc://@orderd-c"\n')
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "check-config", "--config",
+                             str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "control.endpoint" in result.stderr and "abstract" in result.stderr

@@ -10,10 +10,11 @@ import socket
 from pathlib import Path
 
 import pytest
+import zmq.auth
 
 from daemon.logs import JournalFormatter, JsonFormatter, under_journald
 from daemon.rate_limit import ClientRateLimiter, Rate
-from daemon.security import is_local
+from daemon.security import client_keys, is_local
 from daemon.systemd import Notifier, watchdog_interval_s
 
 
@@ -103,7 +104,17 @@ def test_watchdog_interval_is_half_the_timeout() -> None:
     ("tcp://127.0.0.1:5555", True), ("tcp://localhost:1", True), ("tcp://[::1]:1", True),
     ("tcp://lo:1", True), ("ipc:///run/orderd/c.sock", True), ("tcp://0.0.0.0:1", False),
     ("tcp://*:1", False), ("tcp://[::]:1", False), ("tcp://10.0.0.1:1", False),
-    ("tcp://eth0:1", False), ("tcp://example.org:1", False),
+    ("tcp://eth0:1", False), ("tcp://example.org:1", False), ("ipc://@orderd", False),
+    ("ipc://orderd.sock", True),
 ])
 def test_exposure(endpoint: str, local: bool) -> None:
     assert is_local(endpoint) is local
+
+
+def test_client_keys_skip_what_is_no_certificate_and_a_missing_folder_lets_no_one_in(
+        tmp_path: Path) -> None:
+    zmq.auth.create_certificates(tmp_path, "alice")
+    (tmp_path / "junk.key").write_text("not a certificate\n")
+    public, _ = zmq.auth.load_certificate(tmp_path / "alice.key")
+    assert client_keys(tmp_path) == {public}
+    assert client_keys(tmp_path / "gone") == set()
