@@ -29,7 +29,7 @@ from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.system import ClientFactory, client_factory
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
-from protocol.validation import parse_order_ref, parse_submit
+from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
 
 
 class BasicOrderExecutor(OrderExecutionInterface):
@@ -281,6 +281,32 @@ class BasicOrderExecutor(OrderExecutionInterface):
                   "ledger_live": len(live), "exchange_open": len(open_orders),
                   "discrepancies": len(discrepancies)}
         return {"counts": counts, "discrepancies": discrepancies, "errors": errors}
+
+    async def cancel_all(self, exchange: str | None = None,
+                         symbol: str | None = None) -> list[dict[str, Any]]:
+        """Every order of this executor in scope that is not final, canceled one after the
+        other; each as it then stands (one that could not be canceled too)."""
+        args = parse_cancel_all({k: v for k, v in (("exchange", exchange), ("symbol", symbol))
+                                 if v is not None})
+        if args.exchange is not None:
+            self._exchange(args.exchange)
+        chosen = [o for o in self._orders.values() if not o.terminal
+                  and args.exchange in (None, o.exchange) and args.symbol in (None, o.symbol)]
+        for order in chosen:
+            with contextlib.suppress(ProtocolError):  # it stands as it is; the rest go on
+                await self.cancel(order.client_order_id)
+        return [order.to_wire() for order in chosen]
+
+    async def get_balance(self, exchange: str | None = None) -> dict[str, Any]:
+        config = self._running()
+        names = [e.name for e in config.exchanges] if exchange is None else [exchange]
+        attempts, balances = Attempts(), {}
+        try:
+            for name in names:
+                balances[name] = await self._exchange(name).balances(attempts)
+        finally:
+            self._count(attempts)
+        return {"balances": balances, "at": rfc3339(self._clock.now())}
 
     async def close(self) -> None:
         """Close the paper venues; the in-memory orders are forgotten."""

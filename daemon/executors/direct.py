@@ -11,7 +11,7 @@ from typing import Any
 
 from actors.exchange_link import Attempts
 from actors.exchanges.ccxt_driver import lookup_params
-from actors.exchanges.client import ExchangeClient, view_of
+from actors.exchanges.client import ExchangeClient, balances_of, view_of
 from actors.exchanges.errors import classify
 from actors.exchanges.order_params import create_params
 from actors.messages import OrderView
@@ -82,6 +82,9 @@ class DirectExchange:
     async def open_orders(self, attempts: Attempts) -> list[OrderView]:
         raw = await self.call("read", lambda c: c.fetch_open_orders(), attempts)
         return [self._view(item) for item in raw]
+
+    async def balances(self, attempts: Attempts) -> dict[str, dict[str, str | None]]:
+        return balances_of(await self.call("read", lambda c: c.fetch_balance(), attempts))
 
     def _lookup(self, order: Order) -> dict[str, Any]:
         if order.order_id is not None:

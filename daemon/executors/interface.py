@@ -115,6 +115,17 @@ class OrderExecutionInterface(ABC):
         """Compare what this executor knows with the exchange; the report."""
 
     @abstractmethod
+    async def cancel_all(self, exchange: str | None = None,
+                         symbol: str | None = None) -> list[dict[str, Any]]:
+        """Ask every live order of an exchange, a symbol or all to cancel; the orders as
+        they then stand (the wire's `cancel_all`)."""
+
+    @abstractmethod
+    async def get_balance(self, exchange: str | None = None) -> dict[str, Any]:
+        """`{"balances": {exchange: {currency: {"free", "used", "total"}}}, "at"}`, decimal
+        strings as the exchange tells them now (the wire's `balance`)."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release everything the executor holds; it may be configured again later."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,14 @@ from typing import Any
 from actors.alerts import Alerter
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import DescribeCircuits
-from actors.messages import Cancel, GetStatus, Submit
+from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import GetStats
+from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import RUN_TIMEOUT_S
+from actors.routing import side_worker_name
 from actors.runtime import Clock
 from daemon.commands import check_exchange, check_submit, deliver
 from daemon.config import Config
@@ -26,7 +29,7 @@ from daemon.executors.interface import ConfigDict, OrderExecutionInterface
 from daemon.market_steps import snap_floats, steps_for, take_floats
 from daemon.system import ActorSystem, ClientFactory
 from protocol.errors import ProtocolError
-from protocol.validation import parse_order_ref, parse_submit
+from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
 
 REPLY_MARGIN_S = 30.0
 """Added to the configured accept timeout: the actors answer well within it."""
@@ -125,6 +128,30 @@ class ReliableOrderExecutor(OrderExecutionInterface):
                                  lambda reply: RunReconciliation(exchange, reply),
                                  timeout_s=RUN_TIMEOUT_S)
         return dict(result["report"])
+
+    async def cancel_all(self, exchange: str | None = None,
+                         symbol: str | None = None) -> list[dict[str, Any]]:
+        """Every live order in scope asked to cancel, also while halted; the orders as
+        recorded (their outcomes follow, as `get_order_status` shows)."""
+        system = self._running()
+        args = parse_cancel_all({k: v for k, v in (("exchange", exchange), ("symbol", symbol))
+                                 if v is not None})
+        if args.exchange is not None:
+            check_exchange(args.exchange, _names(system))
+        result = await self._ask(system, ORDER_ACTOR, "cancel_all",
+                                 lambda reply: CancelAll(args, reply))
+        return list(result["orders"])
+
+    async def get_balance(self, exchange: str | None = None) -> dict[str, Any]:
+        """Each exchange's balances, read by its side worker within its rate limit."""
+        system = self._running()
+        names = _names(system) if exchange is None else [exchange]
+        balances: dict[str, Any] = {}
+        for name in names:
+            check_exchange(name, _names(system))
+            result = await self._ask(system, side_worker_name(name), "balance", FetchBalance)
+            balances[name] = result["balances"]
+        return {"balances": balances, "at": rfc3339(time.time())}
 
     async def close(self) -> None:
         """Stop every actor (the ledger is committed last) and close the venues."""

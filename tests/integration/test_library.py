@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,38 @@ def test_float_amounts_and_prices(kind: type[OrderExecutionInterface], tmp_path:
 
     placed = run(scenario)
     assert [(o["clientOrderId"], o["amount"]) for o in venue_orders(tmp_path)] == [(placed, 0.3)]
+
+
+@pytest.mark.parametrize("kind", [ReliableOrderExecutor, BasicOrderExecutor])
+def test_cancel_all_and_balance(kind: type[OrderExecutionInterface], tmp_path: Path) -> None:
+    """The incident commands through the library: only the orders in scope are asked to
+    cancel, and the balances are the venue's, as decimal strings."""
+
+    async def scenario() -> None:
+        async with kind(paper_config(tmp_path)) as executor:  # type: ignore[call-arg]
+            eth = [await executor.execute_order(limit(symbol="ETH/USD", amount="0.1",
+                                                      price="100")) for _ in range(2)]
+            btc = await executor.execute_order(limit())
+            asked = await executor.cancel_all(symbol="ETH/USD")
+            assert sorted(o["client_order_id"] for o in asked) == sorted(eth)
+            assert {o["status"] for o in asked} <= {"pending_cancel", "canceled"}
+            for _ in range(1500):  # their outcomes follow: poll until they are in
+                states = [(await executor.get_order_status(cid))["status"] for cid in eth]
+                if states == ["canceled", "canceled"]:
+                    break
+                await asyncio.sleep(0.01)
+            assert states == ["canceled", "canceled"]
+            assert (await executor.get_order_status(btc))["status"] == "open"
+            balance = await executor.get_balance()
+            usd = balance["balances"]["paper"]["USD"]
+            assert Decimal(usd["total"]) == Decimal(usd["free"]) + Decimal(usd["used"]) > 0
+            with pytest.raises(ProtocolError) as unknown:
+                await executor.get_balance("nowhere")
+            assert unknown.value.code == "unknown_exchange"
+
+    run(scenario)
+    states = {o["clientOrderId"]: o["status"] for o in venue_orders(tmp_path)}
+    assert sorted(states.values()) == ["canceled", "canceled", "open"]
 
 
 # --- ReliableOrderExecutor ------------------------------------------------------------
