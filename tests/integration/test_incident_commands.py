@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -98,15 +97,6 @@ def test_orderctl_cancel_all_and_balance(daemon: DaemonProcess) -> None:
     assert canceled.returncode == 0 and placed["client_order_id"] in canceled.stdout
     balance = orderctl("balance")
     assert balance.returncode == 0 and "USD:" in balance.stdout and "total:" in balance.stdout
-
-
-@pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProcess]:
-    running = VenueProcess(tmp_path_factory.mktemp("venue"))
-    yield running
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
 
 
 def test_cancel_all_and_balance_through_the_binance_driver(venue: VenueProcess,

@@ -68,13 +68,6 @@ def assert_not_recorded(client: OrderdClient, cid: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProcess]:
-    running = VenueProcess(tmp_path_factory.mktemp("venue"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def daemon(venue: VenueProcess, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[DaemonProcess]:
     # the limits the hostile params got around
