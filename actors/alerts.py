@@ -43,4 +43,5 @@ class LogAlerter:
 
     def alert(self, alert: Alert) -> None:
         labels = " ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
-        log.warning("ALERT %s [%s] %s %s", alert.name, alert.severity, alert.message, labels)
+        log.warning("ALERT %s [%s] %s %s", alert.name, alert.severity, alert.message, labels,
+                    extra={"exchange": alert.labels.get("exchange")})

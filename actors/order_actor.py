@@ -118,7 +118,8 @@ class OrderActor(OrderOutcomes):
             return
         refused = self._backlog_error(spec) or self._risk_error(spec)
         if refused is not None:
-            log.info("submit %s refused: %s", cid, refused.message)
+            log.info("submit %s refused: %s", cid, refused.message,
+                     extra={"client_order_id": cid, "exchange": spec.exchange})
             self._answer(msg.reply, refused)
             return
         order = Order.from_spec(spec, self.clock.now())

@@ -135,8 +135,9 @@ class ReconcilerActor(SupervisedActor):
                       self.clock.now())
         self._alert(run_id, sections)
         self._count(sections)
-        log.info("reconciliation %s done: %s", run_id,
-                 {n: s["counts"] for n, s in sections.items()})
+        log.info("reconciliation %s done: %s", run_id, "; ".join(
+            f"{name} " + " ".join(f"{key}={value}" for key, value in section["counts"].items())
+            for name, section in sections.items()))
         return report
 
     def _finish(self, run_id: str, exchange: str, section: Section) -> dict[str, Any]:

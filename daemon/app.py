@@ -16,6 +16,7 @@ from actors.reconciler_actor import ScheduledRuns
 from actors.risk import RiskPolicy
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry
+from daemon import __version__
 from daemon.commands import Commands
 from daemon.config import Config
 from daemon.events import ZmqPublisher
@@ -93,7 +94,7 @@ class Daemon:
         heartbeat = Heartbeat(self.registry, min(PING_TIMEOUT_S, (interval or 2.0) / 2))
         self.systemd = SystemdLoop(self.notifier, heartbeat, self._summary, interval)
         self.systemd.start()
-        log.info("orderd ready: commands on %s, events on %s%s", control.endpoint,
+        log.info("orderd %s ready: commands on %s, events on %s%s", __version__, control.endpoint,
                  self.config.events.endpoint, " (CURVE)" if self.curve else "")
 
     def _serve(self) -> None:

@@ -22,6 +22,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from protocol.text import printable
@@ -31,8 +32,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(name)s: %(message)s"
 PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
               logging.CRITICAL: 2}
-QUIET_LOGGERS = {"ccxt": logging.INFO, "urllib3": logging.INFO}
-"""Loggers never let below these levels: their DEBUG records carry credentials."""
+QUIET_LOGGERS = {"ccxt": logging.INFO, "urllib3": logging.INFO, "apscheduler": logging.WARNING}
+"""Loggers never let below these levels: ccxt's and urllib3's DEBUG records carry
+credentials; apscheduler's INFO is chatter about adding and running its one job."""
+FIELDS = ("client_order_id", "exchange", "client", "actor")
+"""Attributes a record may carry (`extra=`) that the json format writes as fields."""
 MASK = "[redacted]"
 
 
@@ -113,16 +117,22 @@ class JournalFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message, and exc when there is one."""
+    """One JSON object per line: ts (RFC 3339, UTC, microseconds), level, logger,
+    message, thread, the FIELDS a record carries, and exc when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": round(record.created, 6),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="microseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             "thread": record.threadName,
         }
+        for field in FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = printable(str(value))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -270,7 +270,7 @@ class ActorSystem:
                         seed: int) -> Callable[[], Any]:
         return lambda: ExchangeActor.start(self.registry, name, link, factory, seed=seed)
 
-    @log_execution_time(level=logging.INFO)
+    @log_execution_time(level=logging.DEBUG)
     def _load_markets(self) -> None:
         """Markets of every exchange not loaded yet; one that cannot be reached now is
         tried again later (its submits get exchange_unavailable meanwhile)."""
