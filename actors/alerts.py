@@ -10,6 +10,11 @@ from protocol.text import printable
 
 log = logging.getLogger(__name__)
 
+ALERT_NAMES = ("exchange_error_rate", "circuit_open", "unknown_order_age", "order_mismatch",
+               "reconciliation_discrepancies", "reconciliation_failed", "restart_storm",
+               "daemon_halted", "halted")
+"""Every alert the daemon raises (their counters exist from the start)."""
+
 
 @dataclass(frozen=True)
 class Alert:

@@ -34,7 +34,7 @@ from actors.reconcile_messages import (
     LookupOrder,
     RunReconciliation,
 )
-from actors.reports import append_report
+from actors.reports import append_report, last_success
 from actors.routing import side_worker_name
 from actors.runtime import Clock
 from actors.schedule import TIMEZONE, Schedule, trigger
@@ -101,6 +101,11 @@ class ReconcilerActor(SupervisedActor):
         self.queries = queries or (
             lambda name: ActorQueries(registry, name, settings.ask_timeout_s))
         self._handlers = {RunReconciliation: self._run_requested}
+        # from the report file, before the daemon is ready: else the gauge reads 0 after
+        # every start and a rule on the time since the last success fires at once
+        finished = last_success(settings.report_file)
+        if finished is not None:
+            self.metrics.reconciliation_last_success.set(finished)
 
     def _run_requested(self, message: RunReconciliation) -> Any:
         try:

@@ -14,7 +14,7 @@ from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ScheduledRuns
 from actors.risk import RiskPolicy
-from actors.runtime import Clock, DaemonState
+from actors.runtime import AUTOMATIC, Clock, DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.commands import Commands
@@ -117,7 +117,7 @@ class Daemon:
 
     def _escalate(self, reason: str) -> None:
         """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero."""
-        self.state.set("halted", reason)
+        self.state.set("halted", reason, by=AUTOMATIC)
         self.exit_code = EXIT_ESCALATED
         self._stop.set()
 

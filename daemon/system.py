@@ -35,9 +35,10 @@ from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
 from actors.retry import RateLimiter, RetryBudget
 from actors.risk import RiskPolicy
 from actors.routing import side_worker_name, worker_name
-from actors.runtime import Clock, DaemonState, EventSink, NoEvents
+from actors.runtime import AUTOMATIC, OPERATOR, Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
+from daemon import __version__
 from daemon.config import Config, ExchangeConfig
 from daemon.market_steps import Steps, steps_of
 
@@ -148,12 +149,13 @@ class ActorSystem:
         # one code path: without an endpoint the registry is simply never scraped
         self.metrics = Metrics()
         self.metrics.watch_actors(self.registry.health)
-        self.metrics.watch_state(lambda: self.state.value)
+        self.metrics.declare([e.name for e in config.exchanges], __version__)
         self.events: EventSink = events or NoEvents()
         self.clients = clients or {}
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
         self.state.on_change = self._state_changed
+        self.metrics.watch_state(self.state)
         self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
         self.markets: dict[str, dict[str, Steps]] = {}
@@ -169,12 +171,15 @@ class ActorSystem:
                                   self.alerter)
 
     def _halt(self, reason: str) -> None:
-        self.state.set("halted", reason)
+        self.state.set("halted", reason, by=AUTOMATIC)
 
     def _state_changed(self, state: str, reason: str | None) -> None:
         if state == "halted":
-            self.alerter.alert(Alert("daemon_halted", "critical",
-                                     f"submits halted: {reason or 'no reason given'}"))
+            # an operator's maintenance halt is news, not a page
+            operator = self.state.halted_by == OPERATOR
+            self.alerter.alert(Alert("daemon_halted", "info" if operator else "critical",
+                                     f"submits halted: {reason or 'no reason given'}",
+                                     {"by": self.state.halted_by or AUTOMATIC}))
 
     def escalate(self, reason: str) -> None:
         """A restart storm: alert, then do what the owner of the system asked for."""

@@ -55,18 +55,41 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     sock.close()
 
 
-def test_unit_file_verifies_without_a_word(tmp_path: Path) -> None:
+def installed_orderd() -> str:
+    """This virtualenv's orderd, as /opt/orderd/bin/orderd is in a deployment; the module
+    where the package is not installed (verify insists the program exists)."""
+    script = Path(sys.executable).parent / "orderd"
+    return str(script) if script.exists() else f"{sys.executable} -m daemon.cli"
+
+
+@pytest.mark.parametrize("unit,name", [("orderd.service", "orderd.service"),
+                                       ("orderd@.service", "orderd@main.service")])
+def test_unit_files_verify_without_a_word(tmp_path: Path, unit: str, name: str) -> None:
     if not os.path.exists(SYSTEMD_ANALYZE):
         pytest.skip("systemd-analyze is not installed (Debian package systemd)")
-    unit = (ROOT / "etc" / "orderd.service").read_text()
-    assert "ExecStart=/usr/local/bin/orderd " in unit
-    # verify insists the binary exists: point it at this interpreter running orderd
-    checked = tmp_path / "orderd.service"
-    checked.write_text(unit.replace("ExecStart=/usr/local/bin/orderd",
-                                    f"ExecStart={sys.executable} -m daemon.cli"))
-    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(checked)],
+    text = (ROOT / "etc" / unit).read_text()
+    assert "ExecStart=/opt/orderd/bin/orderd --config /etc/orderd/" in text
+    (tmp_path / unit).write_text(text.replace("/opt/orderd/bin/orderd", installed_orderd()))
+    # an instance name loads the template, as `systemctl start orderd@main` does
+    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(tmp_path / name)],
                             capture_output=True, text=True, timeout=60)
     assert result.stdout + result.stderr == "" and result.returncode == 0
+
+
+def settings(unit: str) -> list[str]:
+    return [line for line in unit.splitlines() if line and not line.startswith("#")]
+
+
+def test_the_template_is_the_unit_per_instance() -> None:
+    """Hardening and restarts must not drift apart between the two files."""
+    single = (ROOT / "etc" / "orderd.service").read_text()
+    expected = (single.replace("daemon\n", "daemon %i\n")
+                .replace("/etc/orderd/orderd.toml", "/etc/orderd/%i.toml")
+                .replace("StateDirectory=orderd\n", "StateDirectory=orderd-%i\n")
+                .replace("RuntimeDirectory=orderd\n", "RuntimeDirectory=orderd-%i\n")
+                .replace("/etc/orderd/credentials\n", "/etc/orderd/credentials/%i\n"))
+    template = (ROOT / "etc" / "orderd@.service").read_text()
+    assert settings(template) == settings(expected)
 
 
 def test_ready_status_watchdog_then_stopping(tmp_path: Path, notify: NotifySocket) -> None:
