@@ -39,10 +39,11 @@ class DaemonState:
     def value(self) -> str:
         return self._state
 
-    def set(self, state: str, reason: str | None = None, by: str = OPERATOR) -> None:
-        """`by` says who halts: the `halt` command leaves it OPERATOR; the daemon's own
-        halts pass AUTOMATIC. An automatic halt is not downgraded by a later `halt`
-        command: only `resume` clears it."""
+    def set(self, state: str, reason: str | None = None, by: str = AUTOMATIC) -> None:
+        """`by` says who halts: the `halt` command passes OPERATOR; every other halt is
+        the daemon's own (so a new one that forgets to say pages as critical). An
+        automatic halt is not downgraded by a later `halt` command: only `resume`
+        clears it."""
         assert state in STATES and by in HALTED_BY
         with self._lock:
             if self._state == "stopping":

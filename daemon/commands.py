@@ -6,6 +6,7 @@ an actor that answers later through `answer`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.routing import side_worker_name
-from actors.runtime import DaemonState
+from actors.runtime import OPERATOR, DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.frontend import Answer, Handler
@@ -39,6 +40,8 @@ from protocol.messages import (
     Request,
     SubmitArgs,
 )
+
+log = logging.getLogger(__name__)
 
 
 def check_exchange(exchange: str, exchanges: list[str]) -> None:
@@ -226,11 +229,17 @@ class Commands:
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Refuse new submits until resume."""
         if self.state.value in ("ready", "halted"):
-            self.state.set("halted", args.reason or "halted by command")
+            self.state.set("halted", args.reason or "halted by command", by=OPERATOR)
+        log.warning("halt by client %s (%s): the daemon is %s", request.client,
+                    args.reason or "no reason given", self.state.value,
+                    extra={"client": request.client})
         answer({"state": self.state.value})
 
     def resume(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Accept submits again after halt."""
         if self.state.value == "halted":
             self.state.set("ready")
+        log.warning("resume by client %s (%s): the daemon is %s", request.client,
+                    args.reason or "no reason given", self.state.value,
+                    extra={"client": request.client})
         answer({"state": self.state.value})
