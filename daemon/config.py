@@ -11,6 +11,7 @@ from pathlib import Path
 from actors.alert_sinks import AlertSettings
 from actors.circuit import BreakerSettings
 from actors.exchanges.paper import PaperFaults
+from actors.exchanges.paper_limits import VenueLimits
 from actors.metrics_actor import MetricsSettings
 from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
@@ -120,6 +121,8 @@ class ExchangeConfig:
     retry_budget_per_s: float = 2.0
     """Retries earned back per second."""
     faults: PaperFaults = field(default_factory=PaperFaults)
+    limits: VenueLimits | None = None
+    """binance's request limits kept by the paper venue; None (no table): none kept."""
     api_url: str | None = None
     """Base URL replacing the exchange's API hosts (e.g. a local paper venue)."""
     # Credentials never show in repr, logs or errors.
@@ -144,6 +147,9 @@ class ExchangeConfig:
             raise ConfigError(f"{key}.retry_budget: must not be negative")
         if self.faults != PaperFaults() and self.driver != "paper":
             raise ConfigError(f"{key}.faults: only the paper driver simulates faults")
+        if self.limits is not None and self.driver != "paper":
+            raise ConfigError(f"{key}.limits: only the paper driver simulates limits "
+                              "(a real exchange keeps its own)")
         if self.api_url is not None and not API_URL.fullmatch(self.api_url):
             raise ConfigError(f"{key}.api_url: expected http(s)://HOST[:PORT]")
         if not 100 <= self.timeout_ms <= 600_000:

@@ -22,6 +22,7 @@ from actors.exchange_link import ExchangeLink
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.exchanges.paper_limits import VenueLimiter
 from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
 from actors.metrics_actor import NAME as METRICS_ACTOR
@@ -122,10 +123,13 @@ def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
     venues[exchange.name] = venue
     faults = exchange.faults
     started = clock.now()
+    # one limiter for every client of the entry: binance counts the whole address
+    limiter = None if exchange.limits is None else VenueLimiter(exchange.limits, clock.now)
 
     def factory() -> ExchangeClient:
         return PaperExchange(venue, account=exchange.account, faults=faults,
-                             sleep=clock.sleep, clock=clock.now, started=started)
+                             sleep=clock.sleep, clock=clock.now, started=started,
+                             limiter=limiter)
 
     return factory
 

@@ -176,7 +176,8 @@ def trade_body(trade: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def exchange_info(now_ms: int) -> dict[str, Any]:
+def exchange_info(now_ms: int, rate_limits: list[dict[str, Any]] | None = None
+                  ) -> dict[str, Any]:
     """GET /api/v3/exchangeInfo: the venue's markets with filters matching its rules."""
     symbols = []
     for spec in MARKETS.values():
@@ -202,7 +203,7 @@ def exchange_info(now_ms: int) -> dict[str, Any]:
                  "applyMaxToMarket": False, "avgPriceMins": 5},
             ],
         })
-    return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": [],
+    return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": rate_limits or [],
             "exchangeFilters": [], "symbols": symbols}
 
 
@@ -262,8 +263,11 @@ class BinanceDialect:
         self.venue = venue
         self.account = account
         self.clock = clock
+        self.rate_limits: Callable[[], list[dict[str, Any]]] = list
+        """The limits exchangeInfo publishes (the HTTP server sets its limiter's)."""
         self.routes: dict[tuple[str, str], Handler] = {
-            ("GET", "/api/v3/exchangeInfo"): lambda _p: exchange_info(self.now_ms()),
+            ("GET", "/api/v3/exchangeInfo"):
+                lambda _p: exchange_info(self.now_ms(), self.rate_limits()),
             ("GET", "/api/v3/ping"): lambda _p: {},
             ("GET", "/api/v3/time"): lambda _p: {"serverTime": self.now_ms()},
             ("POST", "/api/v3/order"): self.create,

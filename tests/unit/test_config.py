@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import zmq.auth
 
+from actors.exchanges.paper_limits import VenueLimits
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
 from daemon.system import order_settings
@@ -46,6 +47,15 @@ def test_shipped_config_is_valid() -> None:
     ('[[exchanges]]\nname = "p"\ndriver = "nasdaq"\n', "exchanges[0].driver"),
     ('[[exchanges]]\nname = "p"\n[exchanges.faults]\nerror_rate = 2\n',
      "exchanges[0].faults.error_rate"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\nweight_per_minute = -1\n',
+     "exchanges[0].limits.weight_per_minute"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\norders_per_10s = 1.5\n',
+     "exchanges[0].limits.orders_per_10s"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\norders_per_day = true\n',
+     "exchanges[0].limits.orders_per_day"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\nweight = 5\n',
+     "exchanges[0].limits.weight"),
+    ('[[exchanges]]\nname = "p"\nlimits = 5\n', "exchanges[0].limits"),
     ("state_dir = [1]\n", "state_dir"),
     ("[orders]\nmax_backlog = 0\n", "orders.max_backlog"),
     ('cpu = "fastest"\n', "cpu"),
@@ -113,6 +123,21 @@ def test_missing_binance_secret_names_its_sources(
     assert message.startswith("exchanges[0].secret:")
     assert "secret_file" in message and "ORDERD_BX_SECRET" in message
     assert "k4" not in message
+
+
+def test_paper_limits_are_off_unless_asked_and_binances_when_asked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n')).exchanges[0].limits \
+        is None
+    asked = load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n[exchanges.limits]\n'
+                                        "orders_per_10s = 10\n")).exchanges[0].limits
+    assert asked == VenueLimits(weight_per_minute=6000, orders_per_10s=10,
+                                orders_per_day=200_000, raw_requests_per_5m=61_000)
+
+
+def test_only_the_paper_driver_simulates_limits(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^exchanges\[0\]\.limits: only the paper driver"):
+        load_config(write(tmp_path, BINANCE + 'api_key = "k"\nsecret = "s"\n'
+                                              "[exchanges.limits]\nweight_per_minute = 60\n"))
 
 
 @pytest.mark.parametrize("extra,key", [
