@@ -15,7 +15,7 @@ from actors.metrics import Metrics
 from actors.orders import rfc3339
 from actors.reconcile import DISCREPANCY_KINDS
 from actors.reports import append_report, last_success
-from actors.runtime import AUTOMATIC, DaemonState
+from actors.runtime import AUTOMATIC, OPERATOR, DaemonState
 from tests.helpers import ROOT
 from tests.integration.test_metrics import sample
 
@@ -76,11 +76,11 @@ def test_halted_says_who_halted() -> None:
     metrics.watch_state(state)
     state.set("ready")
     assert halted(metrics) == (0, 0)
-    state.set("halted", "maintenance")  # the halt command
+    state.set("halted", "maintenance", by=OPERATOR)  # the halt command
     assert halted(metrics) == (1, 0) and state.halted_by == "operator"
     state.set("halted", "binance refused the account", by=AUTOMATIC)
     assert halted(metrics) == (0, 1)
-    state.set("halted", "taking over")  # an operator's halt does not hide the daemon's
+    state.set("halted", "taking over", by=OPERATOR)  # does not hide the daemon's halt
     assert halted(metrics) == (0, 1)
     state.set("ready")
     assert halted(metrics) == (0, 0) and state.halted_by is None
