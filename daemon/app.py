@@ -80,6 +80,7 @@ class Daemon:
             self.refusals.watch("events", self.events.socket)
         self.system.events = self.events
         self.system.start()
+        self.system.guard_start()
         self._serve()
         self.scheduled = ScheduledRuns(self.registry, schedule_of(self.config))
         self.scheduled.start()
@@ -87,7 +88,7 @@ class Daemon:
             self.registry.tell(RECONCILER, RunReconciliation())
         self._register_reload_hooks()
         self.system.wait_recovered(self._stop)
-        self.state.set("ready")
+        self.state.running()
         self.notifier.ready()
         interval = watchdog_interval_s()
         heartbeat = Heartbeat(self.registry, min(PING_TIMEOUT_S, (interval or 2.0) / 2))
@@ -114,8 +115,9 @@ class Daemon:
         return f"{self.state.value}{reason}; commands on {self.config.control.endpoint}"
 
     def _escalate(self, reason: str) -> None:
-        """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero."""
-        self.state.set("halted", reason)
+        """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero.
+        Not a recorded halt: the restart that follows is the remedy."""
+        self.state.condition("restart_storm", reason)
         self.exit_code = EXIT_ESCALATED
         self._stop.set()
 

@@ -13,7 +13,7 @@ from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, DescribeCircuits
 from actors.messages import Cancel, GetStatus, ListOrders, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
-from actors.order_actor import GetStats
+from actors.order_actor import GetStats, RecordHalt
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.runtime import DaemonState
@@ -121,6 +121,8 @@ class Commands:
         orders whose outcome is still being resolved (from the snapshot OrderActor
         leaves on every tick, so health answers even while that actor restarts)."""
         self._with_circuits(answer, {"state": self.state.value,
+                                     "reason": self.state.reason,
+                                     "conditions": self.state.conditions,
                                      "actors": self.registry.health(),
                                      "refused_clients": self.refused(),
                                      "unresolved": self.state.unresolved}, "circuits")
@@ -162,13 +164,22 @@ class Commands:
                 answer)
 
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
-        """Refuse new submits until resume."""
-        if self.state.value in ("ready", "halted"):
-            self.state.set("halted", args.reason or "halted by command")
-        answer({"state": self.state.value})
+        """Refuse new submits until resume; recorded in the ledger, so the halt holds
+        across restarts. Answers once it is recorded."""
+        self.state.halt(args.reason or "halted by command")
+        self._record(answer)
 
     def resume(self, request: Request, args: ReasonArg, answer: Answer) -> None:
-        """Accept submits again after halt."""
-        if self.state.value == "halted":
-            self.state.set("ready")
-        answer({"state": self.state.value})
+        """Accept submits again after halt (conditions such as an unwritable ledger end
+        by themselves); answers once recorded."""
+        self.state.resume()
+        self._record(answer)
+
+    def _record(self, answer: Answer) -> None:
+        def recorded(payload: dict[str, Any] | ProtocolError) -> None:
+            answer(payload if isinstance(payload, ProtocolError)
+                   else {"state": self.state.value})
+
+        # while OrderActor restarts, it records the state's halt once it is back
+        if not self.registry.tell(ORDER_ACTOR, RecordHalt(recorded)):
+            answer({"state": self.state.value})

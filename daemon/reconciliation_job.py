@@ -66,7 +66,7 @@ class ReconciliationJob:
             if self.system is None:
                 system = ActorSystem(self.config, clock=self.clock)
                 system.start()
-                system.state.set("ready")
+                system.state.running()
                 self.system = system
             return self.system
 

@@ -21,6 +21,7 @@ from actors.exchange_link import ExchangeLink
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.ledger_reader import LedgerReader
 from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
 from actors.metrics_actor import NAME as METRICS_ACTOR
@@ -29,6 +30,7 @@ from actors.monitoring import log_execution_time
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import IsRecovered, OrderActor, OrderSettings
 from actors.reconcile import ReconcileSettings
+from actors.reconcile_messages import FetchOpenOrders
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
 from actors.retry import RateLimiter, RetryBudget
@@ -151,7 +153,7 @@ class ActorSystem:
         self.clients = clients or {}
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
-        self.state.on_change = self._state_changed
+        self.state.on_halt = self._halted
         self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
         self.markets: dict[str, frozenset[str]] = {}
@@ -164,12 +166,10 @@ class ActorSystem:
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
 
     def _halt(self, reason: str) -> None:
-        self.state.set("halted", reason)
+        self.state.condition("restart_storm", reason)  # not recorded: a restart is the remedy
 
-    def _state_changed(self, state: str, reason: str | None) -> None:
-        if state == "halted":
-            self.alerter.alert(Alert("daemon_halted", "critical",
-                                     f"submits halted: {reason or 'no reason given'}"))
+    def _halted(self, reason: str) -> None:
+        self.alerter.alert(Alert("daemon_halted", "critical", f"submits halted: {reason}"))
 
     def escalate(self, reason: str) -> None:
         """A restart storm: alert, then do what the owner of the system asked for."""
@@ -217,6 +217,45 @@ class ActorSystem:
         registry.start(RECONCILER, lambda: ReconcilerActor.start(
             registry, reconciler, self.clock, self.alerter, metrics=self.metrics))
         self._ticker.start()
+
+    def guard_start(self) -> None:
+        """Halts that apply before orders are taken (the daemon and the executor call
+        it; the reconciliation job, which takes none, does not): `[orders]
+        start_halted`, and an empty ledger while an exchange holds open orders with
+        our client-id prefix (the ledger that recorded them is gone)."""
+        if self.config.orders.start_halted:
+            self.state.halt("[orders] start_halted is set; `resume` accepts orders")
+        reason = self._orders_without_ledger()
+        if reason is not None:
+            log.critical("%s", reason)
+            self.state.halt(reason)
+
+    def _orders_without_ledger(self) -> str | None:
+        prefix = self.config.orders.client_id_prefix
+        if not prefix:
+            return None  # no order is recognisably ours
+        names = [e.name for e in self.config.exchanges]
+        reader = LedgerReader(self.config.state_dir / "ledger.sqlite")
+        try:
+            if any(reader.count(name) for name in names):
+                return None
+        finally:
+            reader.close()
+        for name in names:
+            try:
+                views = self.registry.ask(side_worker_name(name), FetchOpenOrders(),
+                                          timeout=MARKETS_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - said, and left to reconciliation
+                log.warning("the ledger is empty and the open orders of %s could not be "
+                            "read to check it (%s: %s)", name, type(exc).__name__, exc)
+                continue
+            ours = [v for v in views if (v.client_order_id or "").startswith(prefix)]
+            if ours:
+                return (f"the ledger is empty but {name} has {len(ours)} open orders with "
+                        f"client ids starting {prefix!r} (e.g. {ours[0].client_order_id}): "
+                        "the ledger that recorded them is gone. Run `orderctl reconcile` "
+                        "to adopt them, then `orderctl resume`")
+        return None
 
     def wait_recovered(self, stop: threading.Event) -> None:
         """Until orders left unresolved by the last run are resolved (or `stop`)."""
