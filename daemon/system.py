@@ -40,6 +40,8 @@ from actors.runtime import Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
 from daemon.config import Config, ExchangeConfig
+from daemon.startup import close_metrics, serve_metrics
+from daemon.state_lock import StateDirLock
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,8 @@ class ActorSystem:
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
         self.state.on_halt = self._halted
+        self.lock = StateDirLock(config.state_dir)
+        self._metrics_server: Any = None
         self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
         self.markets: dict[str, frozenset[str]] = {}
@@ -184,7 +188,8 @@ class ActorSystem:
         return f"alert sinks: log{''.join(', ' + s for s in sinks)}"
 
     def start(self) -> None:
-        """Start every actor and load the markets; the state stays `starting`.
+        """Take the state_dir (StateDirInUse when another owner has it), serve the
+        metrics, start every actor and load the markets; the state stays `starting`.
 
         If anything fails, what was started is stopped again before the error goes on."""
         try:
@@ -194,15 +199,18 @@ class ActorSystem:
             raise
 
     def _start(self) -> None:
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        self._metrics_server = serve_metrics(self.config.metrics, self.metrics.registry)
+        if self._metrics_server is not None:
+            log.info("metrics on http://%s/metrics", self.config.metrics.listen)
         registry = self.registry
         registry.supervisor = Supervisor.start(
             registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
             self.escalate, restarted=lambda name: registry.tell(
                 ORDER_ACTOR, WorkerRestarted(name)) if name != ORDER_ACTOR else None)
         registry.start(METRICS_ACTOR, lambda: MetricsActor.start(
-            registry, self.metrics, self.config.metrics, self.config.alerts, self.state,
-            self.clock, self.extra_alerter))
+            registry, self.metrics, self.config.alerts, self.state, self.clock,
+            self.extra_alerter))
         registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
         settings = order_settings(self.config, self.risk)
         registry.start(ORDER_ACTOR, lambda: OrderActor.start(
@@ -265,13 +273,19 @@ class ActorSystem:
             stop.wait(TICK_S)
 
     def stop(self) -> None:
-        """Stop the actors in reverse order (OrderActor commits last) and close venues."""
+        """Stop the actors in reverse order (OrderActor commits last), close the venues
+        and the metrics endpoint, and let the state_dir go."""
         self._ticker_stop.set()
         if self._ticker.is_alive():
             self._ticker.join(timeout=MARKETS_TIMEOUT_S)
         self.registry.stop_all()
         for venue in self.venues.values():
             venue.close()
+        self.venues.clear()
+        if self._metrics_server is not None:
+            close_metrics(self._metrics_server)
+            self._metrics_server = None
+        self.lock.release()
 
     def _start_workers(self, exchange: ExchangeConfig) -> None:
         link = ExchangeLink(

@@ -23,6 +23,7 @@ from daemon.config import Config
 from daemon.executor_config import executor_config
 from daemon.executors.direct import DirectExchange
 from daemon.executors.interface import ConfigDict, OrderExecutionInterface
+from daemon.state_lock import StateDirLock
 from daemon.system import ClientFactory, client_factory
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
@@ -38,7 +39,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
     ledger, resolution, circuit breakers and tracking use ReliableOrderExecutor.
 
     The config is the library's dict (`daemon.executor_config`); the paper venue
-    keeps its book in `state_dir`. `wait` is accepted for the interface's sake:
+    keeps its book in `state_dir`, which it owns while configured (StateDirInUse when
+    another executor or daemon has it). `wait` is accepted for the interface's sake:
     every answer comes once the exchange has answered.
     """
 
@@ -53,6 +55,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._rng = random.Random(seed)
         self._exchanges: dict[str, DirectExchange] = {}
         self._venues: dict[str, PaperVenue] = {}
+        self._lock: StateDirLock | None = None
         self._orders: dict[str, Order] = {}
         self._creating: dict[str, asyncio.Event] = {}
         """Orders whose create is in flight; set once it has ended."""
@@ -70,7 +73,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
         await asyncio.to_thread(self._open, self._config)
 
     def _open(self, config: Config) -> None:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = StateDirLock(config.state_dir)
+        self._lock.acquire()
         for exchange in config.exchanges:
             factory = self._clients.get(exchange.name) or client_factory(
                 exchange, config.state_dir, self._clock, self._venues)
@@ -238,6 +242,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._orders.clear()
         for venue in venues:
             await asyncio.to_thread(venue.close)
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     # --- helpers -------------------------------------------------------------------
 
