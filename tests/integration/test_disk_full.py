@@ -101,6 +101,7 @@ def check_full_disk(daemon: DaemonProcess, state: Path, venue: VenueProcess) -> 
 
     filler.unlink()
     wait_until(lambda: client.ping()["state"] == "ready", "submits to resume by themselves")
+    assert "ALERT ledger_writable [info]" in daemon.wait_for_log("ledger_writable")
     for cid in refused:  # the retry the error invited
         assert submit(client, cid) is None
     assert submit(client, "room-1") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from daemon.executors import ReliableOrderExecutor
 from protocol.errors import ProtocolError
 from tests.helpers import DaemonProcess, market_buy, wait_until
 from tests.recon_support import ledger_order, seed_ledger
@@ -85,3 +87,20 @@ def test_a_halt_made_while_starting_holds_once_recovered(tmp_path: Path) -> None
                attempts=6000)
     assert client.health()["reason"] == "not today"
     assert daemon.stop() == 0
+
+
+def test_the_library_keeps_and_ends_a_halt_like_the_daemon(tmp_path: Path) -> None:
+    config = {"state_dir": str(tmp_path), "exchange": {"name": "paper"}}
+
+    async def scenario() -> None:
+        async with ReliableOrderExecutor(config) as executor:
+            assert await executor.halt("end of day") == "halted"
+        async with ReliableOrderExecutor(config) as executor:
+            with pytest.raises(ProtocolError) as caught:
+                await executor.execute_order(market_buy(client_order_id="lib-held"))
+            assert caught.value.code == "halted" and "end of day" in caught.value.message
+            assert await executor.resume() == "ready"
+            placed = await executor.execute_order(market_buy(client_order_id="lib-go"))
+            assert placed["status"] == "filled"
+
+    asyncio.run(scenario())
