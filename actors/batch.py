@@ -30,11 +30,14 @@ from actors.metrics import Metrics
 from actors.orders import Order
 from actors.runtime import EventSink
 from protocol.codec import encode_event
+from protocol.errors import ProtocolError
 
 EVENT_SEQ_KEY = "event_seq"
 """Meta key: no event number above it has been published (exact after a clean stop)."""
 SEQ_BLOCK = 10_000
 """Event numbers the durable bound runs ahead of those published."""
+Fail = Callable[[ProtocolError], None]
+"""Answers a client with an error."""
 SYNCED = frozenset({"pending_submit", "pending_cancel", "rejected"})
 """Statuses whose commits wait for the disk: the intents, written before a request is
 sent, and a rejection, which the exchange could not tell again after a power loss."""
@@ -52,7 +55,9 @@ class Batch:
         """Something waits for the next flush."""
         self._events: list[dict[str, Any]] = []
         self._after_commit: list[Callable[[], None]] = []
-        self._replies: list[Callable[[], None]] = []
+        self._replies: list[tuple[Callable[[], None], Fail | None]] = []
+        self._new: set[str] = set()
+        """Client ids of orders staged for the first time since the last commit."""
         # event numbers continue across restarts, so subscribers can detect gaps
         self.seq = int(ledger.meta(EVENT_SEQ_KEY) or 0)
         self._bound = self.seq
@@ -75,15 +80,40 @@ class Batch:
             self._events.append(event)
         self.pending = True
 
+    def stage_new(self, order: Order) -> None:
+        """Stage an order recorded for the first time; `drop_new` can take it back."""
+        self.stage(order)
+        self._new.add(order.client_order_id)
+
+    def drop_new(self) -> list[str]:
+        """After a failed commit: take back the orders staged for the first time, and
+        their events, so nothing of them is written, published or sent later."""
+        dropped, self._new = sorted(self._new), set()
+        for cid in dropped:
+            self.ledger.unstage(cid)
+        gone = set(dropped)
+        self._events = [e for e in self._events if e["client_order_id"] not in gone]
+        return dropped
+
+    def fail_replies(self, error: ProtocolError) -> None:
+        """After a failed commit: answer the replies waiting for it with `error`."""
+        replies, self._replies = self._replies, []
+        for action, fail in replies:
+            if fail is None:
+                self._replies.append((action, fail))
+            else:
+                fail(error)
+
     def after_commit(self, action: Callable[[], None]) -> None:
         self._after_commit.append(action)
         self.pending = True
 
-    def reply(self, action: Callable[[], None]) -> None:
+    def reply(self, action: Callable[[], None], fail: Fail | None = None) -> None:
         """Run now when nothing is waiting to commit, else first thing after the commit:
-        before the events and the exchange requests, which a client is not waiting on."""
+        before the events and the exchange requests, which a client is not waiting on.
+        `fail` answers the same client with an error instead (see `fail_replies`)."""
         if self._events or self._after_commit or self._replies or self.ledger.dirty:
-            self._replies.append(action)
+            self._replies.append((action, fail))
         else:
             action()
 
@@ -100,10 +130,11 @@ class Batch:
             self.metrics.commit_duration.observe(time.perf_counter() - started)
             self.metrics.commit_group.observe(rows)
         self.pending = self._sync = False
+        self._new.clear()
         events, self._events = self._events, []
         actions, self._after_commit = self._after_commit, []
         replies, self._replies = self._replies, []
-        for reply in replies:
+        for reply, _fail in replies:
             reply()
         if events:
             self.metrics.events_published.inc(len(events))

@@ -7,7 +7,9 @@ clients only after `commit` returned.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -114,6 +116,21 @@ def _from_row(row: tuple[Any, ...]) -> Order:
     )
 
 
+def storage_failure(exc: BaseException) -> bool:
+    """Whether a commit failed because of the disk or the file (full, I/O error, read-only,
+    locked, corrupt), not because of what was written: worth retrying as it is."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 class Ledger:
     """Orders on disk. Used from one thread only (the OrderActor's)."""
 
@@ -126,12 +143,30 @@ class Ledger:
         self._db.execute("PRAGMA synchronous=FULL")
         self._synced = True
         self._db.executescript(SCHEMA)
+        self._identity = file_identity(path)
         self._staged: dict[str, Order] = {}
         self._meta: dict[str, str] = {}
         self._fills: list[tuple[Any, ...]] = []
 
     def close(self) -> None:
         self._db.close()
+
+    def replaced(self) -> bool:
+        """Whether the file at the ledger's path is no longer the one open here (removed,
+        or replaced by another): what is written then goes where no restart finds it."""
+        return file_identity(self.path) != self._identity
+
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of the open ledger, committed writes only, at `path`."""
+        target = sqlite3.connect(path)
+        try:
+            self._db.backup(target)
+        finally:
+            target.close()
+
+    def unstage(self, client_order_id: str) -> None:
+        """Forget the staged state of an order (one never committed, being dropped)."""
+        self._staged.pop(client_order_id, None)
 
     def stage(self, order: Order) -> None:
         """Remember the order's current state for the next commit."""
@@ -178,8 +213,11 @@ class Ledger:
                     writer.write(self._db, staged)
                 self._db.execute("COMMIT")
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does); the commit's own
+                # error is the one to report
+                with contextlib.suppress(sqlite3.Error):
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                 raise
         self._staged.clear()
         self._meta.clear()

@@ -1,4 +1,5 @@
-"""MetricsActor: serves the Prometheus registry, refreshes the gauges and routes alerts.
+"""MetricsActor: refreshes the gauges and routes alerts (the actor system serves the
+registry over HTTP itself, so a restart of this actor never drops the endpoint).
 
 Alerts reach it by `tell` through `AlertRouter`, so raising one never blocks the
 caller. It rate-limits repeats, logs every alert, and hands each one to the
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pykka
-from prometheus_client import start_http_server
 
 from actors.alert_sinks import AlertSettings, RepeatLimiter, SinkWorker, build_sinks, payload
 from actors.alerts import Alert, Alerter, LogAlerter
@@ -76,13 +76,11 @@ class AlertRouter:
 class MetricsActor(SupervisedActor):
     """The registry's HTTP endpoint, periodic gauges and alert sinks."""
 
-    def __init__(self, registry: Registry, metrics: Metrics, settings: MetricsSettings,
-                 alerts: AlertSettings, state: DaemonState, clock: Clock,
-                 extra: Alerter | None = None) -> None:
+    def __init__(self, registry: Registry, metrics: Metrics, alerts: AlertSettings,
+                 state: DaemonState, clock: Clock, extra: Alerter | None = None) -> None:
         """`extra` also receives every admitted alert (an embedding program's alerter)."""
         super().__init__(registry, NAME)
         self.metrics = metrics
-        self.settings = settings
         self.alert_settings = alerts
         self.state = state
         self.clock = clock
@@ -90,17 +88,12 @@ class MetricsActor(SupervisedActor):
         self.log_alerter = LogAlerter()
         self.limiter = RepeatLimiter(alerts.repeat_interval_s, clock.monotonic)
         self.sinks: list[SinkWorker] = []
-        self._server: Any = None
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Alert: self._alert, MetricsTick: self._tick, ReloadAlerts: self._reload,
         }
 
     def on_start(self) -> None:
         self.sinks = build_sinks(self.alert_settings, self.metrics, self.clock.sleep)
-        if self.settings.listen:
-            host, port = self.settings.address()
-            self._server, _thread = start_http_server(port, host, registry=self.metrics.registry)
-            log.info("metrics on http://%s/metrics", self.settings.listen)
 
     def on_stop(self) -> None:
         self._release()
@@ -109,10 +102,6 @@ class MetricsActor(SupervisedActor):
         self._release()
 
     def _release(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
         for sink in self.sinks:
             sink.close()
         self.sinks = []

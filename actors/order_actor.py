@@ -8,12 +8,14 @@ and, here, its lifecycle, recovery and the client commands.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from actors.batch import Batch
-from actors.ledger import Ledger
+from actors.ledger import Ledger, storage_failure
+from actors.ledger_guard import LedgerGuard
 from actors.messages import (
     Cancel,
     CancelAll,
@@ -24,6 +26,7 @@ from actors.messages import (
     ListOrders,
     PlaceOrder,
     Prices,
+    Reply,
     Submit,
     Tick,
     WorkerRestarted,
@@ -40,6 +43,8 @@ from protocol.messages import OrderRef, OrderSpec
 log = logging.getLogger(__name__)
 BACKLOG_RETRY_S = 0.25
 """retry_after_s of a submit refused because its exchange's backlog is full."""
+STARTING_RETRY_S = 1.0
+"""retry_after_s of a submit refused while orders left by the last run are resolved."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,15 @@ class IsRecovered:
     """Ask: True once every order found unresolved at start is resolved."""
 
 
+@dataclass(frozen=True, slots=True)
+class RecordHalt:
+    """Tell: record the daemon's halt (or its end) in the ledger now; `reply` gets
+    `{"state"}` once it is written."""
+
+    reply: Reply
+    """Receives the daemon's state, or the error that kept it from the ledger."""
+
+
 class OrderActor(OrderOutcomes):
     """Order state machine, idempotency, durable ledger, order events."""
 
@@ -63,15 +77,18 @@ class OrderActor(OrderOutcomes):
         return {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
             CancelAll: self._cancel_all,
-            ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
+            ListOrders: self._list, ExchangeReport: self._report, Tick: self._on_tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
             IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
             WorkerRestarted: lambda msg: self.router.forget(msg.name),
+            RecordHalt: self._record_halt,
         }
 
     def on_start(self) -> None:
         self.ledger = Ledger(self.settings.ledger_path)
         self.batch = Batch(self.ledger, self.events, self.metrics)
+        self.guard = LedgerGuard(self.ledger, self.batch, self.state, self.alerter, self.clock)
+        self.guard.load_halt()
         self.live = {order.client_order_id: order for order in self.ledger.live()}
         # what recovery sends goes out with the first message, once the workers exist
         self._recover()
@@ -91,17 +108,42 @@ class OrderActor(OrderOutcomes):
             log.info("recovering %d unresolved orders", len(self.recovering))
 
     def on_stop(self) -> None:
-        self.batch.close()
+        try:
+            self.batch.close()
+        except sqlite3.Error as exc:
+            if not storage_failure(exc):
+                raise
+            log.error("stopping with writes the ledger did not take (%s); a restart "
+                      "learns those outcomes from the exchange again", exc)
+        if self.guard.replaced:
+            self.guard.copy_out()  # now complete: the last writes are in it
         self.ledger.close()
+
+    def _on_tick(self, msg: Tick) -> None:
+        self.guard.check_file()
+        self.guard.record_halt()
+        self.guard.probe()
+        self._tick(msg)
+
+    def _record_halt(self, msg: RecordHalt) -> None:
+        self.guard.record_halt()
+        self.batch.sync_next()  # the reply waits for a commit, even with nothing to write
+        self._answer(msg.reply, {"state": self.state.value})
 
     def on_crash(self) -> None:
         self.ledger.close()
 
     def _submit(self, msg: Submit) -> None:
-        if self.state.value != "ready":
+        state = self.state.value
+        if state == "starting":
+            self._answer(msg.reply, ProtocolError(
+                "starting", "the daemon is starting: orders left by the last run are being "
+                "resolved", retry_after_s=STARTING_RETRY_S))
+            return
+        if state != "ready":
             reason = f": {self.state.reason}" if self.state.reason else ""
             self._answer(msg.reply, ProtocolError(
-                "halted", f"the daemon is {self.state.value}{reason}", retry_after_s=1.0))
+                "halted", f"the daemon is {state}{reason}", retry_after_s=1.0))
             return
         cid = msg.spec.client_order_id or self._new_client_order_id()
         spec = msg.spec.normalized(self.settings.default_exchange, cid)
@@ -123,7 +165,7 @@ class OrderActor(OrderOutcomes):
             self._answer(msg.reply, refused)
             return
         order = Order.from_spec(spec, self.clock.now())
-        self._stage(order)  # first: what it refuses leaves nothing behind
+        self.batch.stage_new(order)  # first: what it refuses leaves nothing behind
         self.live[cid] = order
         self.fills[cid] = {}  # a new order has no fills: no lookup
         self.submitted_at[cid] = self.clock.monotonic()
@@ -157,7 +199,8 @@ class OrderActor(OrderOutcomes):
             self._answer(msg.reply, _not_found(msg.ref))
         else:
             confirmation = list(order.trail)
-            self._answer(msg.reply, {"order": {**order.to_wire(), "confirmation": confirmation}})
+            self._answer_read(msg.reply,
+                              {"order": {**order.to_wire(), "confirmation": confirmation}})
 
     def _cancel(self, msg: Cancel) -> None:
         order = self._find(msg.ref)
@@ -197,7 +240,7 @@ class OrderActor(OrderOutcomes):
         orders, cursor = self.ledger.page(msg.args)
         wire = [(self.live.get(o.client_order_id) or self.recent.get(o.client_order_id) or o)
                 .to_wire() for o in orders]
-        self._answer(msg.reply, {"orders": wire, "next": cursor})
+        self._answer_read(msg.reply, {"orders": wire, "next": cursor})
 
     def _stats(self, msg: GetStats) -> None:
         msg.reply({
@@ -217,4 +260,4 @@ def _not_found(ref: OrderRef) -> ProtocolError:
     return ProtocolError("not_found", f"no order with {which}")
 
 
-__all__ = ["NAME", "GetStats", "IsRecovered", "OrderActor", "OrderSettings"]
+__all__ = ["NAME", "GetStats", "IsRecovered", "OrderActor", "OrderSettings", "RecordHalt"]

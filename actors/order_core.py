@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,7 +21,8 @@ from typing import Any
 
 from actors.alerts import Alerter, LogAlerter
 from actors.batch import Batch
-from actors.ledger import Ledger
+from actors.ledger import Ledger, storage_failure
+from actors.ledger_guard import LedgerGuard
 from actors.messages import (
     CancelOrder,
     FetchOrder,
@@ -28,6 +30,7 @@ from actors.messages import (
     OrderTicket,
     PlaceOrder,
     Reply,
+    Tick,
     TradeView,
 )
 from actors.metrics import Metrics
@@ -81,6 +84,8 @@ class OrderCore(SupervisedActor):
     """Opened in on_start, in the actor's own thread."""
     batch: Batch
     """The grouped commit over the ledger, made with it."""
+    guard: LedgerGuard
+    """Failed commits, a replaced ledger file and the halt's record, made with it."""
 
     def __init__(self, registry: Registry, settings: OrderSettings, state: DaemonState,
                  events: EventSink, clock: Clock | None = None,
@@ -123,8 +128,10 @@ class OrderCore(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         result = super().on_receive(message)
         if self.batch.pending and not self._flush_queued:
+            if self.guard.failing and not isinstance(message, Tick):
+                return result  # while the disk refuses, one try a tick: not one a message
             if self.actor_inbox.empty():
-                self.batch.flush()  # nothing waits behind this message: commit now
+                self._commit()  # nothing waits behind this message: commit now
             else:  # commit after what already waits, in the same transaction
                 self._flush_queued = True
                 self.actor_ref.tell(Flush())
@@ -132,11 +139,48 @@ class OrderCore(SupervisedActor):
 
     def _flush(self, _msg: Flush) -> None:
         self._flush_queued = False
-        self.batch.flush()
+        self._commit()
+
+    def _commit(self) -> None:
+        """Commit the batch. When the disk refuses it, submits halt, the replies waiting
+        for it get a retryable error, the orders it would have recorded first are
+        dropped (never sent), and everything else waits for the next try."""
+        wrote = self.ledger.dirty
+        try:
+            self.batch.flush()
+        except sqlite3.Error as exc:
+            if not storage_failure(exc):
+                raise
+            error = self.guard.failed(exc)
+            for cid in self.batch.drop_new():
+                self._drop(cid, error)
+            self.batch.fail_replies(error)
+            return
+        if wrote:
+            self.guard.written()
+
+    def _drop(self, cid: str, error: ProtocolError) -> None:
+        """An order whose first commit failed: as if it had never been submitted."""
+        for table in (self.live, self.fills, self.submitted_at, self.creating):
+            table.pop(cid, None)
+        self.cancel_after_create.discard(cid)
+        self.waiters.fail(cid, error)
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
-        """Reply now, or after the commit when this batch has writes."""
-        self.batch.reply(lambda: reply(payload))
+        """Reply now, or after the commit when this batch has writes. While the disk
+        refuses commits, an error goes at once: it does not depend on one."""
+        if self.guard.failing and isinstance(payload, ProtocolError):
+            reply(payload)
+        else:
+            self.batch.reply(lambda: reply(payload), reply)
+
+    def _answer_read(self, reply: Reply, payload: dict[str, Any]) -> None:
+        """The answer of a read: as `_answer`, but at once while the disk refuses commits,
+        so status and list keep working (they may show outcomes not yet written)."""
+        if self.guard.failing:
+            reply(payload)
+        else:
+            self._answer(reply, payload)
 
     def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
                   after_commit: bool = True) -> None:
@@ -154,11 +198,14 @@ class OrderCore(SupervisedActor):
         worker = self.router.pick(order.exchange, create=kind is PlaceOrder)
         if not after_commit:
             self._deliver(worker, message)
-            return
-        self.batch.after_commit(lambda: self._deliver(worker, message))
+        elif kind is PlaceOrder:  # unless the order was dropped meanwhile
+            self.batch.after_commit(lambda: self._deliver(
+                worker, message, wanted=self.live.get(order.client_order_id) is order))
+        else:
+            self.batch.after_commit(lambda: self._deliver(worker, message))
 
-    def _deliver(self, worker: str, message: Any) -> None:
-        if not self.registry.tell(worker, message):
+    def _deliver(self, worker: str, message: Any, wanted: bool = True) -> None:
+        if not wanted or not self.registry.tell(worker, message):
             self.router.done(worker)
             if isinstance(message, PlaceOrder):
                 self.router.answered(worker)

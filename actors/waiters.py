@@ -54,6 +54,11 @@ class Waiters:
         else:
             del self._held[order.client_order_id]
 
+    def fail(self, client_order_id: str, error: ProtocolError) -> None:
+        """Answer every waiter of an order with `error`."""
+        for waiter in self._held.pop(client_order_id, []):
+            self._send(waiter.reply, error)
+
     def expire(self, now: float, find: Callable[[str], Order | None]) -> None:
         """Answer waiters past their deadline with the order as it stands."""
         for cid in [c for c, ws in self._held.items() if any(w.deadline <= now for w in ws)]:

@@ -14,7 +14,7 @@ from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ScheduledRuns
 from actors.risk import RiskPolicy
-from actors.runtime import AUTOMATIC, Clock, DaemonState
+from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.commands import Commands
@@ -26,6 +26,7 @@ from daemon.logs import set_level
 from daemon.rate_limit import ClientRateLimiter
 from daemon.reload import Reloader
 from daemon.security import Curve, RefusalWatch
+from daemon.startup import bind
 from daemon.system import ActorSystem, ClientFactory, schedule_of
 from daemon.systemd import PING_TIMEOUT_S, Heartbeat, Notifier, SystemdLoop, watchdog_interval_s
 
@@ -71,24 +72,34 @@ class Daemon:
         return self.system.registry
 
     def start(self) -> None:
-        """Serve; `ready` (and READY=1) once orders left unresolved are resolved."""
+        """Take the state_dir, bind every socket, start the actors and serve; `ready`
+        (and READY=1) once orders left unresolved are resolved. Raises StateDirInUse
+        before anything is touched, StartupError naming the key of a socket or port
+        that cannot be bound before any actor starts; the caller then calls `stop`."""
+        self.system.lock.acquire()
         control = self.config.control
         if control.curve_secret_key_file and control.curve_clients_dir:
             self.curve = Curve(self.context, control.curve_secret_key_file,
                                control.curve_clients_dir)
-        self.events = ZmqPublisher(self.context, self.config.events.endpoint, self.curve)
+        endpoint = self.config.events.endpoint
+        self.events = bind("events.endpoint", endpoint,
+                           lambda: ZmqPublisher(self.context, endpoint, self.curve))
+        self.frontend = bind("control.endpoint", control.endpoint, self._frontend)
         if self.curve is not None:  # monitors go on before another thread uses the socket
             self.refusals.watch("events", self.events.socket)
+            self.refusals.watch("control", self.frontend.socket)
+            self.refusals.start()
         self.system.events = self.events
         self.system.start()
-        self._serve()
+        self.system.guard_start()
+        self.frontend.start()
         self.scheduled = ScheduledRuns(self.registry, schedule_of(self.config))
         self.scheduled.start()
         if self.config.reconciliation.run_on_start:
             self.registry.tell(RECONCILER, RunReconciliation())
         self._register_reload_hooks()
         self.system.wait_recovered(self._stop)
-        self.state.set("ready")
+        self.state.running()
         self.notifier.ready()
         interval = watchdog_interval_s()
         heartbeat = Heartbeat(self.registry, min(PING_TIMEOUT_S, (interval or 2.0) / 2))
@@ -97,18 +108,15 @@ class Daemon:
         log.info("orderd %s ready: commands on %s, events on %s%s", __version__, control.endpoint,
                  self.config.events.endpoint, " (CURVE)" if self.curve else "")
 
-    def _serve(self) -> None:
+    def _frontend(self) -> Frontend:
+        """The command socket, bound; it serves once started."""
         control = self.config.control
         commands = Commands(self.registry, self.state, self.system.markets,
                             [e.name for e in self.config.exchanges], self.system.board,
                             drivers={e.name: e.driver for e in self.config.exchanges},
                             limiter=self.limiter, refused=lambda: self.refusals.refused)
-        self.frontend = Frontend(self.context, control.endpoint, control.max_request_bytes,
-                                 commands.handlers(), self.curve)
-        if self.curve is not None:
-            self.refusals.watch("control", self.frontend.socket)
-            self.refusals.start()
-        self.frontend.start()
+        return Frontend(self.context, control.endpoint, control.max_request_bytes,
+                        commands.handlers(), self.curve)
 
     def _summary(self) -> str:
         """One line for systemd's STATUS=."""
@@ -116,8 +124,9 @@ class Daemon:
         return f"{self.state.value}{reason}; commands on {self.config.control.endpoint}"
 
     def _escalate(self, reason: str) -> None:
-        """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero."""
-        self.state.set("halted", reason, by=AUTOMATIC)
+        """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero.
+        Not a recorded halt: the restart that follows is the remedy."""
+        self.state.condition("restart_storm", reason)
         self.exit_code = EXIT_ESCALATED
         self._stop.set()
 

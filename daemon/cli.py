@@ -17,8 +17,11 @@ from daemon.app import Daemon
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError
 from daemon.logs import configure, thread_stacks
+from daemon.startup import StartupError, problems
+from daemon.state_lock import StateDirInUse
 
 EXIT_CONFIG = 2
+EXIT_START = 1
 STOP_SIGNALS: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -50,9 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     path = getattr(args, "check_config", None) or args.config
     config = _load(path)
     if args.command == "check-config":
-        print(f"orderd: configuration {path or '(defaults)'} is valid")
-        return 0
+        return check(config, path)
     return run(config, path)
+
+
+def check(config: Config, path: Path | None) -> int:
+    """check-config: the file, then what would stop it from starting here and now."""
+    found = problems(config)
+    for problem in found:
+        print(f"orderd: cannot start: {problem}", file=sys.stderr)
+    if found:
+        return EXIT_START
+    print(f"orderd: configuration {path or '(defaults)'} is valid")
+    return 0
 
 
 def _pin_threads(config: Config, log: logging.Logger) -> None:
@@ -98,10 +111,18 @@ def run(config: Config, path: Path | None = None) -> int:
         signal.signal(handled, on_signal)
     try:
         daemon.start()
+    except StateDirInUse as exc:  # nothing was touched
+        print(f"orderd: {exc}", file=sys.stderr)
+        daemon.stop()
+        return EXIT_CONFIG
+    except StartupError as exc:
+        log.error("start-up failed: %s", exc)
+        daemon.stop()
+        return EXIT_START
     except Exception as exc:
         log.exception("start-up failed: %s", exc)
         daemon.stop()
-        return 1
+        return EXIT_START
     while (signum := received.get()) not in STOP_SIGNALS:
         if signum == signal.SIGHUP:
             log.info("received SIGHUP: reloading")

@@ -17,7 +17,7 @@ from actors.circuit import CircuitBoard, DescribeCircuits
 from actors.exchanges.order_params import check_params
 from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, ListOrders, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
-from actors.order_actor import GetStats
+from actors.order_actor import GetStats, RecordHalt
 from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
@@ -167,6 +167,8 @@ class Commands:
         orders whose outcome is still being resolved (from the snapshot OrderActor
         leaves on every tick, so health answers even while that actor restarts)."""
         self._with_circuits(answer, {"state": self.state.value,
+                                     "reason": self.state.reason,
+                                     "conditions": self.state.conditions,
                                      "actors": self.registry.health(),
                                      "refused_clients": self.refused(),
                                      "unresolved": self.state.unresolved}, "circuits")
@@ -227,19 +229,30 @@ class Commands:
                 answer)
 
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
-        """Refuse new submits until resume."""
-        if self.state.value in ("ready", "halted"):
-            self.state.set("halted", args.reason or "halted by command", by=OPERATOR)
-        log.warning("halt by client %s (%s): the daemon is %s", request.client,
-                    args.reason or "no reason given", self.state.value,
-                    extra={"client": request.client})
-        answer({"state": self.state.value})
+        """Refuse new submits until resume; recorded in the ledger, so the halt holds
+        across restarts. Answers once it is recorded."""
+        self.state.halt(args.reason or "halted by command", by=OPERATOR)
+        _log_action("halt", request, args)
+        self._record(answer)
 
     def resume(self, request: Request, args: ReasonArg, answer: Answer) -> None:
-        """Accept submits again after halt."""
-        if self.state.value == "halted":
-            self.state.set("ready")
-        log.warning("resume by client %s (%s): the daemon is %s", request.client,
-                    args.reason or "no reason given", self.state.value,
-                    extra={"client": request.client})
-        answer({"state": self.state.value})
+        """Accept submits again after halt (conditions such as an unwritable ledger end
+        by themselves); answers once recorded."""
+        self.state.resume()
+        _log_action("resume", request, args)
+        self._record(answer)
+
+    def _record(self, answer: Answer) -> None:
+        def recorded(payload: dict[str, Any] | ProtocolError) -> None:
+            answer(payload if isinstance(payload, ProtocolError)
+                   else {"state": self.state.value})
+
+        # while OrderActor restarts, it records the state's halt once it is back
+        if not self.registry.tell(ORDER_ACTOR, RecordHalt(recorded)):
+            answer({"state": self.state.value})
+
+
+def _log_action(action: str, request: Request, args: ReasonArg) -> None:
+    """An operator's action changes what every client gets: said with who sent it."""
+    log.warning("%s by client %s (%s)", action, request.client,
+                args.reason or "no reason given", extra={"client": request.client})

@@ -204,6 +204,8 @@ class OrdersConfig:
     on a new submit to it is answered `rate_limited` rather than left to expire unsent.
     Kept below OrderActor's window of recently finished orders (4096), so the late
     verification of an order that filled at once finds it in memory, not in the ledger."""
+    start_halted: bool = False
+    """Start halted (recorded like any halt): submits wait for `resume`."""
 
     def check(self, key: str) -> None:
         if not 0.01 <= self.accept_timeout_s <= 300:

@@ -26,7 +26,11 @@ class ZmqPublisher:
         self._socket.setsockopt(zmq.SNDHWM, 100_000)
         if curve is not None:
             curve.secure(self._socket)
-        bind(self._socket, endpoint)
+        try:
+            bind(self._socket, endpoint)
+        except zmq.ZMQError:
+            self._socket.close()  # else the context's term() waits for it forever
+            raise
         self._endpoint = endpoint
         self._lock = threading.Lock()
 

@@ -102,7 +102,11 @@ class Frontend:
             curve.secure(self._socket)
         self._curve = curve
         self._refused_keys: set[str] = set()
-        bind(self._socket, endpoint)
+        try:
+            bind(self._socket, endpoint)
+        except zmq.ZMQError:
+            self._socket.close()  # else the context's term() waits for it forever
+            raise
         self._max_request_bytes = max_request_bytes
         self._handlers = handlers
         self._outbox: queue.SimpleQueue[list[bytes]] = queue.SimpleQueue()
@@ -127,7 +131,8 @@ class Frontend:
     def close(self) -> None:
         self._stopped.set()
         self._wakeup.wake()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # started (start-up may fail before)
+            self._thread.join(timeout=5)
         self._socket.close()
         self._wakeup.close()
 

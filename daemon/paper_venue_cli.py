@@ -15,6 +15,7 @@ from actors.exchanges.paper_book import PaperVenue
 from actors.exchanges.paper_http import DEFAULT_API_KEY, DEFAULT_SECRET, PaperVenueServer
 from actors.exchanges.paper_http_faults import VenueFaults
 from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
+from daemon.state_lock import StateDirInUse, StateDirLock
 
 STATE_FILE = "paper-venue.sqlite"
 
@@ -32,8 +33,9 @@ def add_parser(commands: Any) -> None:
     venue.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT",
                        help="address to serve on (default %(default)s; port 0 picks one)")
     venue.add_argument("--state", type=Path, metavar="DIR",
-                       help=f"folder for the venue's database ({STATE_FILE}); "
-                       "without it the venue lives in memory")
+                       help=f"folder for the venue's database ({STATE_FILE}), owned by this "
+                       "process alone (a second owner exits with status 2); without it the "
+                       "venue lives in memory")
     venue.add_argument("--api-key", default=DEFAULT_API_KEY,
                        help="the API key it accepts (default %(default)s)")
     venue.add_argument("--secret", default=DEFAULT_SECRET,
@@ -101,8 +103,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"orderd paper-venue: {exc}", file=sys.stderr)
         return 2
-    if args.state is not None:
-        args.state.mkdir(parents=True, exist_ok=True)
+    lock = None if args.state is None else StateDirLock(args.state)
+    if lock is not None:
+        try:
+            lock.acquire()
+        except StateDirInUse as exc:
+            print(f"orderd paper-venue: {exc}", file=sys.stderr)
+            return 2
     venue = PaperVenue(None if args.state is None else args.state / STATE_FILE, seed=args.seed)
     stop = threading.Event()
 
@@ -118,5 +125,7 @@ def run(args: argparse.Namespace) -> int:
     stop.wait()
     server.stop()
     venue.close()
+    if lock is not None:
+        lock.release()
     logging.getLogger("orderd").info("paper-venue stopped")
     return 0

@@ -3,8 +3,9 @@
     python -m daemon.reconciliation_job [--config PATH] [--run-once]
 
 It starts its own actors on the configured ledger and exchanges (OrderActor,
-one ExchangeActor per exchange, ReconcilerActor). Run it only while no daemon
-owns that ledger; against a running daemon use `orderctl reconcile`.
+one ExchangeActor per exchange, ReconcilerActor). It takes the state_dir like the
+daemon: while a daemon (or executor) owns it, it exits with status 2 (the library
+raises StateDirInUse); against a running daemon use `orderctl reconcile`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from actors.runtime import Clock
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError, build
 from daemon.executor_config import executor_table
+from daemon.state_lock import StateDirInUse
 from daemon.system import ActorSystem, schedule_of
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ class ReconciliationJob:
             if self.system is None:
                 system = ActorSystem(self.config, clock=self.clock)
                 system.start()
-                system.state.set("ready")
+                system.state.running()
                 self.system = system
             return self.system
 
@@ -143,7 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job = ReconciliationJob(config)
-    if args.run_once:
+    try:
+        return _run(job, config, args.run_once)
+    except StateDirInUse as exc:
+        print(f"reconciliation_job: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _run(job: ReconciliationJob, config: Config, run_once: bool) -> int:
+    if run_once:
         try:
             report = job.run_once()
         finally:

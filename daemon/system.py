@@ -23,6 +23,7 @@ from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.exchanges.paper_limits import VenueLimiter
+from actors.ledger_reader import LedgerReader
 from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
 from actors.metrics_actor import NAME as METRICS_ACTOR
@@ -31,6 +32,7 @@ from actors.monitoring import Defaults, drop_defaults, log_execution_time, use_d
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import IsRecovered, OrderActor, OrderSettings
 from actors.reconcile import ReconcileSettings
+from actors.reconcile_messages import FetchOpenOrders
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
 from actors.retry import RateLimiter, RetryBudget
@@ -42,6 +44,8 @@ from actors.supervisor import Registry, Supervisor
 from daemon import __version__
 from daemon.config import Config, ExchangeConfig
 from daemon.market_steps import Steps, steps_of
+from daemon.startup import close_metrics, serve_metrics
+from daemon.state_lock import StateDirLock
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +162,10 @@ class ActorSystem:
         self.clients = clients or {}
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
-        self.state.on_change = self._state_changed
+        self.state.on_halt = self._halted
         self.metrics.watch_state(self.state)
+        self.lock = StateDirLock(config.state_dir)
+        self._metrics_server: Any = None
         self._escalate_to = escalate or self._halt
         self.venues: dict[str, PaperVenue] = {}
         self.markets: dict[str, dict[str, Steps]] = {}
@@ -175,15 +181,14 @@ class ActorSystem:
                                   self.alerter)
 
     def _halt(self, reason: str) -> None:
-        self.state.set("halted", reason, by=AUTOMATIC)
+        self.state.condition("restart_storm", reason)  # not recorded: a restart is the remedy
 
-    def _state_changed(self, state: str, reason: str | None) -> None:
-        if state == "halted":
-            # an operator's maintenance halt is news, not a page
-            operator = self.state.halted_by == OPERATOR
-            self.alerter.alert(Alert("daemon_halted", "info" if operator else "critical",
-                                     f"submits halted: {reason or 'no reason given'}",
-                                     {"by": self.state.halted_by or AUTOMATIC}))
+    def _halted(self, reason: str) -> None:
+        # an operator's maintenance halt is news, not a page
+        operator = self.state.halted_by == OPERATOR
+        self.alerter.alert(Alert("daemon_halted", "info" if operator else "critical",
+                                 f"submits halted: {reason}",
+                                 {"by": self.state.halted_by or AUTOMATIC}))
 
     def escalate(self, reason: str) -> None:
         """A restart storm: alert, then do what the owner of the system asked for."""
@@ -198,7 +203,8 @@ class ActorSystem:
         return f"alert sinks: log{''.join(', ' + s for s in sinks)}"
 
     def start(self) -> None:
-        """Start every actor and load the markets; the state stays `starting`. Until
+        """Take the state_dir (StateDirInUse when another owner has it), serve the
+        metrics, start every actor and load the markets; the state stays `starting`. Until
         `stop`, this system's metrics, circuits and alert route are the defaults of the
         monitoring decorators, and the process stops it at exit if nobody did (its
         actors run on daemon threads: they never keep a finished program alive).
@@ -213,15 +219,18 @@ class ActorSystem:
             raise
 
     def _start(self) -> None:
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        self._metrics_server = serve_metrics(self.config.metrics, self.metrics.registry)
+        if self._metrics_server is not None:
+            log.info("metrics on http://%s/metrics", self.config.metrics.listen)
         registry = self.registry
         registry.supervisor = Supervisor.start(
             registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
             self.escalate, restarted=lambda name: registry.tell(
                 ORDER_ACTOR, WorkerRestarted(name)) if name != ORDER_ACTOR else None)
         registry.start(METRICS_ACTOR, lambda: MetricsActor.start(
-            registry, self.metrics, self.config.metrics, self.config.alerts, self.state,
-            self.clock, self.extra_alerter))
+            registry, self.metrics, self.config.alerts, self.state, self.clock,
+            self.extra_alerter))
         registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
         settings = order_settings(self.config, self.risk)
         registry.start(ORDER_ACTOR, lambda: OrderActor.start(
@@ -237,6 +246,49 @@ class ActorSystem:
             registry, reconciler, self.clock, self.alerter, metrics=self.metrics))
         self._ticker.start()
 
+    def guard_start(self) -> None:
+        """Halts that apply before orders are taken (the daemon and the executor call
+        it; the reconciliation job, which takes none, does not): `[orders]
+        start_halted`, and an empty ledger while an exchange holds open orders with
+        our client-id prefix (the ledger that recorded them is gone)."""
+        if self.config.orders.start_halted:
+            self.state.halt("[orders] start_halted is set; `resume` accepts orders")
+        reason = self._orders_without_ledger()
+        if reason is not None:
+            log.critical("%s", reason)
+            self.state.halt(reason)
+
+    def _orders_without_ledger(self) -> str | None:
+        prefix = self.config.orders.client_id_prefix
+        if not prefix:
+            return None  # no order is recognisably ours
+        names = [e.name for e in self.config.exchanges]
+        reader = LedgerReader(self.config.state_dir / "ledger.sqlite")
+        try:
+            if any(reader.count(name) for name in names):
+                return None
+        finally:
+            reader.close()
+        for name in names:
+            if name not in self.markets:  # unreachable now: no second wait on it
+                log.warning("the ledger is empty and %s cannot be asked for open orders "
+                            "now; reconciliation will show any", name)
+                continue
+            try:
+                views = self.registry.ask(side_worker_name(name), FetchOpenOrders(),
+                                          timeout=MARKETS_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - said, and left to reconciliation
+                log.warning("the ledger is empty and the open orders of %s could not be "
+                            "read to check it (%s: %s)", name, type(exc).__name__, exc)
+                continue
+            ours = [v for v in views if (v.client_order_id or "").startswith(prefix)]
+            if ours:
+                return (f"the ledger is empty but {name} has {len(ours)} open orders with "
+                        f"client ids starting {prefix!r} (e.g. {ours[0].client_order_id}): "
+                        "the ledger that recorded them is gone. Run `orderctl reconcile` "
+                        "to adopt them, then `orderctl resume`")
+        return None
+
     def wait_recovered(self, stop: threading.Event) -> None:
         """Until orders left unresolved by the last run are resolved (or `stop`)."""
         while not stop.is_set():
@@ -245,7 +297,8 @@ class ActorSystem:
             stop.wait(TICK_S)
 
     def stop(self) -> None:
-        """Stop the actors in reverse order (OrderActor commits last) and close venues."""
+        """Stop the actors in reverse order (OrderActor commits last), close the venues
+        and the metrics endpoint, and let the state_dir go."""
         atexit.unregister(self.stop)
         drop_defaults(self._defaults)
         self._ticker_stop.set()
@@ -254,6 +307,11 @@ class ActorSystem:
         self.registry.stop_all()
         for venue in self.venues.values():
             venue.close()
+        self.venues.clear()
+        if self._metrics_server is not None:
+            close_metrics(self._metrics_server)
+            self._metrics_server = None
+        self.lock.release()
 
     def _start_workers(self, exchange: ExchangeConfig) -> None:
         link = ExchangeLink(

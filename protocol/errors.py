@@ -19,6 +19,7 @@ RETRYABLE: dict[str, bool] = {
     "risk_rejected": False,
     "unauthorized": False,
     "halted": True,
+    "starting": True,
     "circuit_open": True,
     "rate_limited": True,
     "exchange_unavailable": True,

@@ -121,19 +121,20 @@ class DaemonProcess:
     def state_dir(self) -> Path:
         return self.workdir / "state"
 
-    def start(self) -> DaemonProcess:
+    def start(self, states: tuple[str, ...] = ("ready",)) -> DaemonProcess:
+        """Start it and wait until `ping` answers one of `states`."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "daemon.cli", "--config", str(self.config)],
                 cwd=ROOT, stdout=log, stderr=log,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         STARTED.append(self.process)
-        self.wait_ready()
+        self.wait_ready(states)
         return self
 
-    def wait_ready(self) -> None:
-        """Ping until the daemon answers `ready`; it may first answer `starting` while
-        it resolves orders left over by the last run."""
+    def wait_ready(self, states: tuple[str, ...] = ("ready",)) -> None:
+        """Ping until the daemon answers `ready` (or another of `states`); it may first
+        answer `starting` while it resolves orders left over by the last run."""
         deadline = time.monotonic() + START_TIMEOUT_S
         pause = threading.Event()
         with self.client_of(timeout_s=0.5) as client:
@@ -142,7 +143,7 @@ class DaemonProcess:
                 if self.process.poll() is not None:
                     raise AssertionError(f"orderd exited: {self.log.read_text()}")
                 try:
-                    if client.ping()["state"] == "ready":
+                    if client.ping()["state"] in states:
                         return
                 except NoAnswer:
                     continue

@@ -26,6 +26,7 @@ from daemon.executor_config import basic_config
 from daemon.executors.direct import DirectExchange
 from daemon.executors.interface import ConfigDict, OrderExecutionInterface
 from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
+from daemon.state_lock import StateDirLock
 from daemon.system import ClientFactory, client_factory
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
@@ -45,8 +46,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
 
     The config is the library's dict (`daemon.executor_config`) without the sections
     this executor does not use (see `basic_config`); the paper venue keeps its book
-    in `state_dir`. `wait` is accepted for the interface's sake: every answer comes
-    once the exchange has answered.
+    in `state_dir`, which it owns while configured (StateDirInUse when another
+    executor or daemon has it). `wait` is accepted for the interface's sake: every
+    answer comes once the exchange has answered.
     """
 
     def __init__(self, config: ConfigDict | None = None, *, base_dir: Path | None = None,
@@ -60,6 +62,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._rng = random.Random(seed)
         self._exchanges: dict[str, DirectExchange] = {}
         self._venues: dict[str, PaperVenue] = {}
+        self._lock: StateDirLock | None = None
         self._orders: dict[str, Order] = {}
         self._creating: dict[str, asyncio.Event] = {}
         """Orders whose create is in flight; set once it has ended."""
@@ -77,7 +80,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
         await asyncio.to_thread(self._open, self._config)
 
     def _open(self, config: Config) -> None:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = StateDirLock(config.state_dir)
+        self._lock.acquire()
         for exchange in config.exchanges:
             factory = self._clients.get(exchange.name) or client_factory(
                 exchange, config.state_dir, self._clock, self._venues)
@@ -316,6 +320,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._orders.clear()
         for venue in venues:
             await asyncio.to_thread(venue.close)
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     # --- helpers -------------------------------------------------------------------
 

@@ -14,13 +14,13 @@ from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import DescribeCircuits
 from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
-from actors.order_actor import GetStats
+from actors.order_actor import GetStats, RecordHalt
 from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import RUN_TIMEOUT_S
 from actors.routing import side_worker_name
-from actors.runtime import Clock
+from actors.runtime import OPERATOR, Clock
 from daemon.commands import check_exchange, check_submit, deliver
 from daemon.config import Config
 from daemon.executor_config import executor_config
@@ -47,8 +47,8 @@ class ReliableOrderExecutor(OrderExecutionInterface):
 
     The config is the library's dict (`daemon.executor_config`); without an
     exchange it trades on the paper venue. Only one executor (or daemon) may use a
-    state_dir at a time. Unclosed, it is stopped at the program's exit (see
-    `ActorSystem.start`).
+    state_dir at a time: `configure` raises StateDirInUse when another has it.
+    Unclosed, it is stopped at the program's exit (see `ActorSystem.start`).
     """
 
     def __init__(self, config: ConfigDict | None = None, *, base_dir: Path | None = None,
@@ -153,6 +153,22 @@ class ReliableOrderExecutor(OrderExecutionInterface):
             balances[name] = result["balances"]
         return {"balances": balances, "at": rfc3339(time.time())}
 
+    async def halt(self, reason: str = "halted by the program") -> str:
+        """Refuse new orders (`halted`) until `resume`, also after a restart: the halt is
+        recorded in the ledger. Returns the state."""
+        system = self._running()
+        system.state.halt(reason, by=OPERATOR)
+        result = await self._ask(system, ORDER_ACTOR, "halt", RecordHalt)
+        return str(result["state"])
+
+    async def resume(self) -> str:
+        """Accept orders again after a halt (this executor's, a daemon's recorded one, or
+        one made at start); returns the state."""
+        system = self._running()
+        system.state.resume()
+        result = await self._ask(system, ORDER_ACTOR, "resume", RecordHalt)
+        return str(result["state"])
+
     async def close(self) -> None:
         """Stop every actor (the ledger is committed last) and close the venues."""
         self._stopping.set()  # ends a wait for recovery in progress
@@ -191,6 +207,11 @@ def _names(system: ActorSystem) -> list[str]:
 def _boot(system: ActorSystem, stopping: threading.Event) -> None:
     """Start `system` and make it ready (in a worker thread: it blocks)."""
     system.start()
+    try:
+        system.guard_start()
+    except BaseException:
+        system.stop()
+        raise
     deadline = threading.Timer(START_TIMEOUT_S, stopping.set)
     deadline.daemon = True
     deadline.start()
@@ -202,4 +223,4 @@ def _boot(system: ActorSystem, stopping: threading.Event) -> None:
         system.stop()
         raise ProtocolError("timeout", "closed, or orders left unresolved by the last run "
                             f"were not resolved within {START_TIMEOUT_S:g} s")
-    system.state.set("ready")
+    system.state.running()

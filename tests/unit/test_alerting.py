@@ -9,7 +9,7 @@ from pathlib import Path
 from actors.alert_sinks import AlertSettings, RepeatLimiter
 from actors.alerts import Alert
 from actors.metrics import Metrics
-from actors.metrics_actor import NAME, AlertRouter, MetricsActor, MetricsSettings
+from actors.metrics_actor import NAME, AlertRouter, MetricsActor
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry
 from daemon.config import Config
@@ -41,7 +41,7 @@ def test_a_hanging_sink_holds_up_neither_the_actor_nor_the_other_sinks(tmp_path:
     settings = AlertSettings(file=tmp_path / "alerts.jsonl", exec=hang,
                              webhook_url=webhook.url, repeat_interval_s=0.0, timeout_s=0.2)
     registry.start(NAME, lambda: MetricsActor.start(
-        registry, metrics, MetricsSettings(), settings, DaemonState(), Clock()))
+        registry, metrics, settings, DaemonState(), Clock()))
     router = AlertRouter(registry)
     try:
         for i in range(5):
