@@ -40,11 +40,13 @@ def test_a_restarted_daemon_remembers_its_last_reconciliation(tmp_path: Path) ->
         assert alert["labels"] == {"by": "operator"}
         assert daemon.stop() == 0
 
-        daemon.start()
+        daemon.start(states=("halted",))  # a halt lasts until resume, restarts included
         text = scrape(url).decode()
         # from the report file; the report's time is the run's end, to the millisecond
         seeded = sample(text, "orderd_reconciliation_last_success_timestamp_seconds")
         assert seeded == pytest.approx(done, abs=1.0)
-        assert sample(text, "orderd_daemon_halted", by="operator") == 0  # a new start
+        # and who made it is remembered with it: still news, not a page
+        assert sample(text, "orderd_daemon_halted", by="operator") == 1
+        assert sample(text, "orderd_daemon_halted", by="automatic") == 0
     finally:
         daemon.stop()

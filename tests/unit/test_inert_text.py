@@ -157,6 +157,7 @@ def test_the_notify_loop_outlives_a_failing_beat(notify_socket: socket.socket) -
 def test_a_halt_reason_is_kept_as_one_printable_line() -> None:
     state = DaemonState()
     seen: list[str | None] = []
+    state.set("ready")  # running: a halt now changes what ping says
     state.on_change = lambda _state, reason: seen.append(reason)
     state.set("halted", INJECTION + "z" * 1000)
     assert state.reason is not None and state.reason.isprintable()
