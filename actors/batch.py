@@ -52,7 +52,7 @@ class Batch:
         """Something waits for the next flush."""
         self._events: list[dict[str, Any]] = []
         self._after_commit: list[Callable[[], None]] = []
-        self._replies: list[Callable[[], None]] = []
+        self._replies: list[tuple[Callable[[], None], Callable[[], None] | None]] = []
         # event numbers continue across restarts, so subscribers can detect gaps
         self.seq = int(ledger.meta(EVENT_SEQ_KEY) or 0)
         self._bound = self.seq
@@ -79,13 +79,21 @@ class Batch:
         self._after_commit.append(action)
         self.pending = True
 
-    def reply(self, action: Callable[[], None]) -> None:
+    def reply(self, action: Callable[[], None], lost: Callable[[], None] | None = None) -> None:
         """Run now when nothing is waiting to commit, else first thing after the commit:
-        before the events and the exchange requests, which a client is not waiting on."""
+        before the events and the exchange requests, which a client is not waiting on.
+        `lost` runs instead when the batch is given up (`fail_replies`)."""
         if self._events or self._after_commit or self._replies or self.ledger.dirty:
-            self._replies.append(action)
+            self._replies.append((action, lost))
         else:
             action()
+
+    def fail_replies(self) -> None:
+        """The batch will not commit (its actor crashed): run each waiting reply's `lost`."""
+        replies, self._replies = self._replies, []
+        for _action, lost in replies:
+            if lost is not None:
+                lost()
 
     def flush(self) -> None:
         """Commit, then answer, publish the events and run what waited for the commit.
@@ -103,7 +111,7 @@ class Batch:
         events, self._events = self._events, []
         actions, self._after_commit = self._after_commit, []
         replies, self._replies = self._replies, []
-        for reply in replies:
+        for reply, _lost in replies:
             reply()
         if events:
             self.metrics.events_published.inc(len(events))

@@ -8,6 +8,7 @@ and, here, its lifecycle, recovery and the client commands.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,8 @@ BACKLOG_RETRY_S = 0.25
 class GetStats:
     """Tell: execution statistics to `reply`."""
 
-    reply: Callable[[dict[str, Any]], None]
-    """Receives the statistics."""
+    reply: Callable[[dict[str, Any] | ProtocolError], None]
+    """Receives the statistics, or the error that kept them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +91,30 @@ class OrderActor(OrderOutcomes):
 
     def on_stop(self) -> None:
         self.batch.close()
+        # held replies get the orders as recorded: nothing will move them on now
+        self.waiters.expire(float("inf"), self._get)
         self.ledger.close()
 
     def on_crash(self) -> None:
+        """Commit what can be, then answer every reply held here (retryably: the order's
+        outcome is for the next actor to learn) and close the ledger. The next actor
+        resolves again what was unresolved and gets the messages queued for this one."""
+        try:
+            self.batch.flush()
+        except Exception:  # a broken ledger: those replies are answered retryably
+            log.exception("order actor: committing after the crash failed")
+            self.batch.fail_replies()
+        for cid, reply in self.waiters.take_all():
+            reply(ProtocolError("internal", "the order actor restarted before the order's "
+                                "outcome was known; ask its status or submit again",
+                                retry_after_s=1.0, details={"client_order_id": cid}))
         self.ledger.close()
+
+    def breaks(self, error: Exception) -> bool:
+        """A ledger that cannot be used (closed, misused, corrupt) breaks the actor; a
+        refused write or a busy or full disk costs only the message."""
+        return isinstance(error, sqlite3.DatabaseError) and not isinstance(
+            error, (sqlite3.IntegrityError, sqlite3.OperationalError, sqlite3.DataError))
 
     def _submit(self, msg: Submit) -> None:
         if self.state.value != "ready":

@@ -135,8 +135,11 @@ class OrderCore(SupervisedActor):
         self.batch.flush()
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
-        """Reply now, or after the commit when this batch has writes."""
-        self.batch.reply(lambda: reply(payload))
+        """Reply now, or after the commit when this batch has writes (a retryable error
+        if the actor crashes before that commit)."""
+        self.batch.reply(lambda: reply(payload), lambda: reply(ProtocolError(
+            "internal", "the order actor restarted before answering; ask again",
+            retry_after_s=1.0)))
 
     def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
                   after_commit: bool = True) -> None:

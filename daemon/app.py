@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ from daemon.systemd import PING_TIMEOUT_S, Heartbeat, Notifier, SystemdLoop, wat
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 10.0
+ESCALATED_DRAIN_S = 0.5
+"""After a restart storm the process exits within a second or two: requests still in
+flight after this are answered as the actors stop (held submits with their orders as
+recorded)."""
 EXIT_ESCALATED = 70
 
 
@@ -48,6 +53,9 @@ class Daemon:
         self.context: zmq.Context[Any] = zmq.Context()
         self.exit_code = 0
         self._stop = threading.Event()
+        self.on_stop_request: Callable[[], None] = lambda: None
+        """Called when the daemon asks to be stopped (escalation), from any thread: the
+        owner of the process then calls `stop`."""
         self.risk = RiskPolicy(risk_limits(config))
         self.limiter = ClientRateLimiter(client_rates(config), self.clock.monotonic)
         self.reloader = Reloader(config, config_path)
@@ -87,6 +95,8 @@ class Daemon:
             self.registry.tell(RECONCILER, RunReconciliation())
         self._register_reload_hooks()
         self.system.wait_recovered(self._stop)
+        if self._stop.is_set():  # a stop was asked for (signal, escalation) meanwhile
+            return
         self.state.set("ready")
         self.notifier.ready()
         interval = watchdog_interval_s()
@@ -100,7 +110,8 @@ class Daemon:
         control = self.config.control
         commands = Commands(self.registry, self.state, self.system.markets,
                             [e.name for e in self.config.exchanges], self.system.board,
-                            limiter=self.limiter, refused=lambda: self.refusals.refused)
+                            limiter=self.limiter, refused=lambda: self.refusals.refused,
+                            fault_commands=self.config.supervisor.fault_commands)
         self.frontend = Frontend(self.context, control.endpoint, control.max_request_bytes,
                                  commands.handlers(), self.curve)
         if self.curve is not None:
@@ -117,7 +128,7 @@ class Daemon:
         """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero."""
         self.state.set("halted", reason)
         self.exit_code = EXIT_ESCALATED
-        self._stop.set()
+        self.request_stop()
 
     # --- reload --------------------------------------------------------------------
 
@@ -148,6 +159,7 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self.on_stop_request()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until a stop is requested (signal, escalation); False on timeout."""
@@ -162,7 +174,8 @@ class Daemon:
         self._stop.set()
         self.state.set("stopping")
         if self.frontend is not None:
-            self._drain(self.frontend)
+            escalated = self.exit_code == EXIT_ESCALATED
+            self._drain(self.frontend, ESCALATED_DRAIN_S if escalated else DRAIN_TIMEOUT_S)
         if self.scheduled is not None:
             self.scheduled.shutdown()
         self.system.stop()
@@ -176,8 +189,8 @@ class Daemon:
         self.notifier.close()
         log.info("orderd stopped")
 
-    def _drain(self, frontend: Frontend) -> None:
-        deadline = self.clock.monotonic() + DRAIN_TIMEOUT_S
+    def _drain(self, frontend: Frontend, timeout_s: float) -> None:
+        deadline = self.clock.monotonic() + timeout_s
         pause = threading.Event()
         while frontend.in_flight() > 0 and self.clock.monotonic() < deadline:
             pause.wait(0.01)

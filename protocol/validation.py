@@ -19,6 +19,7 @@ from protocol.messages import (
     STATUSES,
     TIMES_IN_FORCE,
     WAIT_MODES,
+    ActorArg,
     ExchangeArg,
     ListArgs,
     NoArgs,
@@ -227,6 +228,13 @@ def parse_reason(args: dict[str, Any]) -> ReasonArg:
     return ReasonArg(reason=_optional_text(args, "reason", invalid=False))
 
 
+def parse_actor_arg(args: dict[str, Any]) -> ActorArg:
+    """`{"actor"}` of the test-only `crash` command, checked by its handler: a daemon
+    that does not serve it answers unknown_command whatever the arguments."""
+    actor = args.get("actor")
+    return ActorArg(actor=actor if isinstance(actor, str) else "")
+
+
 def parse_no_args(args: dict[str, Any]) -> NoArgs:
     """No arguments."""
     return NoArgs()
@@ -243,6 +251,7 @@ ARG_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "health": parse_no_args,
     "halt": parse_reason,
     "resume": parse_reason,
+    "crash": parse_actor_arg,
 }
 
 
