@@ -185,8 +185,8 @@ class Supervisor(pykka.ThreadingActor):
         """Past the intensity: the actor stays down, what waits for it is answered, and
         the owner of the system is told (once) to stop."""
         self.registry.give_up(message.name, ProtocolError(
-            "halted", f"the {message.name} actor is down after a restart storm; orderd "
-            "stops", retry_after_s=1.0))
+            "halted", f"the {message.name} actor is down after a restart storm",
+            retry_after_s=1.0))
         if self._escalated:
             return
         self._escalated = True
