@@ -211,8 +211,8 @@ def test_waiting_creates_go_before_the_verification_of_earlier_orders(tmp_path: 
 
 
 def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: Path) -> None:
-    """A worker's queued requests die with it; their count must not keep its exchange
-    at the backlog limit for good."""
+    """A worker that crashes with requests queued (they go to its replacement) must not
+    keep its exchange at the backlog limit for good."""
     gate = threading.Event()
     venue = PaperVenue(tmp_path / "venue.sqlite")
     try:
@@ -222,7 +222,7 @@ def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: P
             for cid in ("held", "queued"):  # the first create holds the worker at the gate
                 client.submit(market_buy("0.1", "ETH/USD", client_order_id=cid), wait="durable")
             client.status(client_order_id="queued")  # its create is in the worker's inbox now
-            # a crash queued behind both creates: the verifications they queue are lost
+            # a crash queued behind both creates, ahead of the verifications they queue
             daemon.registry.tell("exchange.paper.0", Crash("test"))
             gate.set()
             wait_for_restarts(client, "exchange.paper.0", 1)
