@@ -143,10 +143,10 @@ class Registry:
             try:
                 return ref.ask(Asked(message), timeout=max(0.0, deadline - self._monotonic()))
             except pykka.ActorDeadError:
-                # not handled (it died first): ask its replacement
                 with self._lock:
-                    if self._stopping or self._monotonic() >= deadline:
-                        raise
+                    if ref.is_alive() or self._stopping or self._monotonic() >= deadline:
+                        raise  # the handler's own error, or no replacement to ask
+                    # not handled (it died first): ask its replacement
                     if self._refs[name] is ref:
                         self._down.setdefault(name, _Down(self._monotonic()))
 
@@ -210,6 +210,9 @@ class Registry:
 
     def _up(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         with self._lock:
+            if self._stopping:  # stopped meanwhile: what waited was answered then
+                ref.stop(block=False)
+                return
             self._refs[name] = ref
             self._restarts[name] += 1
             down = self._down.pop(name, None)
@@ -280,7 +283,10 @@ class Registry:
         """Stop every actor in the reverse order of their start; what waits for an actor
         that is down is answered (`halted`: the system is stopping)."""
         if self.supervisor is not None:
-            self.supervisor.stop(block=True, timeout=ASK_TIMEOUT_S)
+            try:
+                self.supervisor.stop(block=True, timeout=ASK_TIMEOUT_S)
+            except pykka.Timeout:  # busy restarting: it finds the registry stopping
+                log.warning("the supervisor did not stop in time")
         with self._lock:
             self._stopping = True  # from now on a dead actor stays dead
             self._lock.notify_all()

@@ -144,6 +144,17 @@ def test_an_ask_gets_its_handler_exception_and_the_actor_lives() -> None:
         assert w.restarts() == 0
 
 
+def test_a_dead_actor_error_from_a_live_actor_is_only_the_askers() -> None:
+    """A handler that met a dead actor further on does not make its own actor look down."""
+    with world() as w:
+        with pytest.raises(pykka.ActorDeadError, match="further on"):
+            w.registry.ask(NAME, Boom(pykka.ActorDeadError("further on")))
+        assert w.registry.is_up(NAME) and w.registry.reported("ready") == "ready"
+        assert w.registry.tell(NAME, Note(1))
+        assert w.registry.ask(NAME, Note(2)) == 2
+        assert w.seen == [(0, 1), (0, 2)]
+
+
 def test_what_is_sent_during_a_restart_reaches_the_replacement_in_order() -> None:
     with world() as w:
         hold = threading.Event()
