@@ -223,6 +223,9 @@ def test_an_actor_crashing_mid_stream_costs_no_answer_and_no_duty(
         assert all(on_venue.count(cid) == 1 for cid in accepted), "lost or placed twice"
         assert all(on_venue.count(cid) <= 1 for cid in stream.placed), "placed twice"
         duties_go_on(daemon, venue, client, port, actor)
+        stopping = time.monotonic()
+        assert daemon.stop() == 0
+        assert time.monotonic() - stopping < 5.0, "nothing was left waiting for an answer"
 
 
 def duties_go_on(daemon: DaemonProcess, venue: VenueProcess, client: OrderdClient,
