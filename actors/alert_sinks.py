@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,24 @@ class SinkError(Exception):
     """A sink could not deliver an alert."""
 
 
+CHILD_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+"""The daemon's environment variables a program it starts sees (with every LC_*)."""
+
+
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment for a program the daemon starts: what it needs to find
+    programs, speak the locale and tell the time; never a credential (the daemon's
+    `ORDERD_<NAME>_API_KEY`, `_SECRET`) nor anything else it happens to hold."""
+    env = os.environ if environ is None else environ
+    return {name: value for name, value in env.items()
+            if name in CHILD_ENV or name.startswith("LC_")}
+
+
 def run_executable(path: Path, timeout_s: float) -> Callable[[bytes], None]:
     def deliver(body: bytes) -> None:
         try:
             done = subprocess.run([str(path)], input=body, capture_output=True,
-                                  timeout=timeout_s, check=False)
+                                  timeout=timeout_s, check=False, env=child_environment())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SinkError(describe(exc)) from None
         if done.returncode != 0:

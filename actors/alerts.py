@@ -6,7 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from protocol.text import printable
+
 log = logging.getLogger(__name__)
+
+ALERT_NAMES = ("exchange_error_rate", "circuit_open", "unknown_order_age", "order_mismatch",
+               "reconciliation_discrepancies", "reconciliation_failed", "restart_storm",
+               "daemon_halted", "halted")
+"""Every alert the daemon raises (their counters exist from the start)."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,13 @@ class Alert:
     labels: dict[str, str] = field(default_factory=dict)
     """Where it comes from (exchange, order, run id)."""
 
+    def __post_init__(self) -> None:
+        # an alert may quote outside text (a halt reason, an exchange's answer); every
+        # sink gets it as one printable line, never text that breaks a line or an encoder
+        object.__setattr__(self, "message", printable(self.message))
+        object.__setattr__(self, "labels", {printable(k): printable(v)
+                                            for k, v in self.labels.items()})
+
 
 class Alerter(Protocol):
     """Where alerts go."""
@@ -34,4 +48,5 @@ class LogAlerter:
 
     def alert(self, alert: Alert) -> None:
         labels = " ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
-        log.warning("ALERT %s [%s] %s %s", alert.name, alert.severity, alert.message, labels)
+        log.warning("ALERT %s [%s] %s %s", alert.name, alert.severity, alert.message, labels,
+                    extra={"exchange": alert.labels.get("exchange")})

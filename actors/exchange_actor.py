@@ -17,13 +17,15 @@ from typing import Any
 
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
-from actors.exchanges.ccxt_driver import client_id_params, lookup_params
-from actors.exchanges.client import ExchangeClient, trade_of, view_of
+from actors.exchanges.ccxt_driver import lookup_params
+from actors.exchanges.client import ExchangeClient, balances_of, trade_of, view_of
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
+from actors.exchanges.order_params import ParamRefused, create_params
 from actors.messages import (
     CancelOrder,
     ErrorInfo,
     ExchangeReport,
+    FetchBalance,
     FetchOrder,
     OrderTicket,
     OrderView,
@@ -35,6 +37,7 @@ from actors.messages import (
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder
 from actors.supervisor import Registry, SupervisedActor
+from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class ExchangeActor(SupervisedActor):
             PlaceOrder: self._create, CancelOrder: self._cancel, FetchOrder: self._fetch,
             LoadMarkets: self._markets, RefreshPrices: self._prices,
             FetchOpenOrders: self._open_orders, FetchTrades: self._trades,
-            LookupOrder: self._lookup_order,
+            LookupOrder: self._lookup_order, FetchBalance: self._balance,
         }
 
     def on_start(self) -> None:
@@ -118,10 +121,11 @@ class ExchangeActor(SupervisedActor):
 
     def _create(self, msg: PlaceOrder) -> None:
         ticket = msg.ticket
-        params = dict(ticket.params)
-        params.update(client_id_params(self.client.id, ticket.client_order_id))
-        if ticket.time_in_force is not None:
-            params["timeInForce"] = ticket.time_in_force
+        try:
+            params = create_params(self.client.id, ticket.client_order_id, ticket)
+        except ParamRefused as exc:
+            self._refuse(ticket, exc)
+            return
         amount = float(ticket.amount)
         price = None if ticket.price is None else float(ticket.price)
 
@@ -137,6 +141,14 @@ class ExchangeActor(SupervisedActor):
                 self._fetch(verify)
             else:  # creates are waiting: they go first, the verification queues behind
                 self.actor_ref.tell(verify)
+
+    def _refuse(self, ticket: OrderTicket, refused: ParamRefused) -> None:
+        """Reject an order whose params its driver does not take, without sending it
+        (one recorded before the allowlist): they could rewrite what is traded."""
+        log.error("create %s not sent: %s", ticket.client_order_id, refused)
+        self.registry.tell(ORDER_ACTOR, ExchangeReport(
+            ticket.client_order_id, "create", "rejected",
+            error=ErrorInfo("invalid_order", f"not sent: {refused}", REJECT), worker=self.name))
 
     def _cancel(self, msg: CancelOrder) -> None:
         ticket = msg.ticket
@@ -243,6 +255,19 @@ class ExchangeActor(SupervisedActor):
         ticket = msg.ticket
         return self._view(self._read(lambda: self.client.fetch_order(
             ticket.order_id, ticket.symbol, self._lookup(ticket))))
+
+
+    def _balance(self, msg: FetchBalance) -> None:
+        try:
+            raw = self._read(self.client.fetch_balance)
+        except CircuitOpen as exc:
+            msg.reply(ProtocolError("circuit_open", str(exc), retry_after_s=exc.retry_after_s))
+            return
+        except Exception as exc:  # noqa: BLE001 - the asker is told, the worker goes on
+            msg.reply(ProtocolError("exchange_unavailable",
+                                    f"balances not read: {describe(exc)}", retry_after_s=1.0))
+            return
+        msg.reply({"balances": balances_of(raw)})
 
 
 def _verifies(op: str, view: OrderView | None) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from actors.orders import Order
 from protocol.errors import ProtocolError
-from protocol.messages import ListArgs, OrderRef, OrderSpec
+from protocol.messages import CancelAllArgs, ListArgs, OrderRef, OrderSpec
 
 Reply = Callable[[dict[str, Any] | ProtocolError], None]
 """Where a command's outcome goes: a result object, or the error to send."""
@@ -47,6 +47,16 @@ class Cancel:
     """Which order."""
     reply: Reply
     """Receives `{"order": Order}` or an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    """The `cancel_all` command: every live order in scope is asked to cancel."""
+
+    args: CancelAllArgs
+    """The scope: an exchange, a symbol, both or neither (everything)."""
+    reply: Reply
+    """Receives `{"orders": [Order]}`, each as recorded once its cancel was asked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +278,15 @@ class RefreshPrices:
     """This actor's exchange name, for the Prices message."""
     symbols: tuple[str, ...] | None = None
     """Which markets; None for all of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBalance:
+    """To an exchange's side worker (the `balance` command): its balances, through the
+    shared rate limit and circuit like any other read."""
+
+    reply: Reply
+    """Receives `{"balances": {currency: {"free", "used", "total"}}}` or an error."""
 
 
 # --- to every supervised actor ------------------------------------------------

@@ -11,18 +11,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
-from actors.runtime import STATES
+from actors.alerts import ALERT_NAMES
+from actors.exchanges.errors import ERROR_TABLE, UNCLASSIFIED
+from actors.reconcile import DISCREPANCY_KINDS
+from actors.runtime import HALTED_BY, STATES, DaemonState
+from protocol.messages import TERMINAL_STATUSES
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0, 30.0)
 COMMIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 GROUP_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 CIRCUIT_STATES = ("closed", "open", "half_open")
+REQUEST_OPS = ("create", "cancel", "fetch", "read")
+RECONCILIATION_RESULTS = ("ok", "errors", "failed")
 M = TypeVar("M", bound=MetricWrapperBase)
 
 
@@ -100,6 +106,13 @@ class Metrics:
             "orderd_events_published", "Order events published.", registry=r)
         self.daemon_state = Gauge(
             "orderd_daemon_state", "1 for the daemon's current state.", ["state"], registry=r)
+        self.daemon_halted = Gauge(
+            "orderd_daemon_halted",
+            "1 while submits are halted, by who halted them (operator or automatic).",
+            ["by"], registry=r)
+        self.build_info = Gauge(
+            "orderd_build_info", "Always 1; the running orderd's version is in the label.",
+            ["version"], registry=r)
         self.alerts = Counter(
             "orderd_alerts", "Alerts raised, by name.", ["name"], registry=r)
         self.alerts_suppressed = Counter(
@@ -117,6 +130,13 @@ class Metrics:
         self.call_duration = Histogram(
             "orderd_function_duration_seconds", "Duration of calls of tracked functions.",
             ["function"], buckets=LATENCY_BUCKETS, registry=r)
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_start_time_seconds...
+        ProcessCollector(registry=r)
+        for name in ALERT_NAMES:
+            self.alerts.labels(name)
+            self.alerts_suppressed.labels(name)
+        for result in RECONCILIATION_RESULTS:
+            self.reconciliation_runs.labels(result)
 
     def child(self, metric: M, *labels: str) -> M:
         """The metric's series for these labels, looked up once: `labels()` takes the
@@ -130,11 +150,37 @@ class Metrics:
 
     # --- helpers that set several series at once ----------------------------------------
 
-    def watch_state(self, current: Callable[[], str]) -> None:
-        """The daemon's state, read at scrape."""
-        for state in STATES:
-            self.daemon_state.labels(state).set_function(
-                lambda state=state: 1.0 if current() == state else 0.0)  # type: ignore[misc]
+    def declare(self, exchanges: Iterable[str], version: str) -> None:
+        """Every series whose labels are known in advance, at 0 from the start: a series
+        born at 1 on its first event has no earlier sample, so `increase()` and `rate()`
+        would miss that first event after each start."""
+        codes = sorted({rule.code for rule in ERROR_TABLE.values()} | {UNCLASSIFIED.code})
+        self.build_info.labels(version).set(1)
+        for exchange in exchanges:
+            for metric in (self.orders_submitted, self.submit_latency, self.retries,
+                           self.retry_budget_exhausted):
+                metric.labels(exchange)
+            for status in sorted(TERMINAL_STATUSES):
+                self.orders_finished.labels(exchange, status)
+            for op in REQUEST_OPS:
+                self.request_duration.labels(exchange, op)
+            for code in codes:
+                self.request_errors.labels(exchange, code)
+            for state in CIRCUIT_STATES:
+                self.circuit_transitions.labels(exchange, state)
+            for kind in DISCREPANCY_KINDS:
+                self.discrepancies.labels(exchange, kind)
+            self.set_circuit(exchange, "closed", 0.0)  # every circuit starts closed
+
+    def watch_state(self, state: DaemonState) -> None:
+        """The daemon's state and who halted it, read at scrape."""
+        for name in STATES:
+            self.daemon_state.labels(name).set_function(
+                lambda name=name: 1.0 if state.value == name else 0.0)  # type: ignore[misc]
+        for by in HALTED_BY:
+            self.daemon_halted.labels(by).set_function(
+                lambda by=by: 1.0 if state.value == "halted" and state.halted_by == by
+                else 0.0)  # type: ignore[misc]
 
     def set_circuit(self, exchange: str, current: str, errors_per_minute: float) -> None:
         for state in CIRCUIT_STATES:

@@ -17,6 +17,7 @@ from actors.batch import Batch
 from actors.ledger import Ledger
 from actors.messages import (
     Cancel,
+    CancelAll,
     CancelOrder,
     ExchangeReport,
     Flush,
@@ -62,6 +63,7 @@ class OrderActor(OrderOutcomes):
         """The messages OrderActor takes, each with its handler."""
         return {
             Submit: self._submit, GetStatus: self._status, Cancel: self._cancel,
+            CancelAll: self._cancel_all,
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
             IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
@@ -137,7 +139,8 @@ class OrderActor(OrderOutcomes):
             return
         refused = self._backlog_error(spec) or self._risk_error(spec)
         if refused is not None:
-            log.info("submit %s refused: %s", cid, refused.message)
+            log.info("submit %s refused: %s", cid, refused.message,
+                     extra={"client_order_id": cid, "exchange": spec.exchange})
             self._answer(msg.reply, refused)
             return
         order = Order.from_spec(spec, self.clock.now())
@@ -187,14 +190,29 @@ class OrderActor(OrderOutcomes):
                 "not_cancelable", f"order {order.client_order_id} is {order.status}"))
             return
         if order.status not in ("canceled", "pending_cancel"):
-            order.move_to("pending_cancel", self.clock.now())
-            self._stage(order)
-            if order.client_order_id in self.creating:
-                # cancel once the create's outcome is in, never overtaking it
-                self.cancel_after_create.add(order.client_order_id)
-            else:
-                self._dispatch(order, CancelOrder)
+            self._ask_cancel(order)
         self._hold(order, msg.reply, WAIT_CANCEL)
+
+    def _ask_cancel(self, order: Order) -> None:
+        order.move_to("pending_cancel", self.clock.now())
+        self._stage(order)
+        if order.client_order_id in self.creating:
+            # cancel once the create's outcome is in, never overtaking it
+            self.cancel_after_create.add(order.client_order_id)
+        else:
+            self._dispatch(order, CancelOrder)
+
+    def _cancel_all(self, msg: CancelAll) -> None:
+        """Every live order in scope asked to cancel; answered with them as recorded, after
+        the commit, without waiting for the exchange (their outcomes follow as events)."""
+        scope = msg.args
+        chosen = [order for order in self.live.values()
+                  if (scope.exchange is None or order.exchange == scope.exchange)
+                  and (scope.symbol is None or order.symbol == scope.symbol)]
+        for order in chosen:
+            if order.status != "pending_cancel":
+                self._ask_cancel(order)
+        self._answer(msg.reply, {"orders": [order.to_wire() for order in chosen]})
 
     def _list(self, msg: ListOrders) -> None:
         orders, cursor = self.ledger.page(msg.args)

@@ -25,6 +25,7 @@ from actors.reconcile_messages import ApplyRepairs, Repair
 from actors.repairs import orphan_order, repair_order
 from actors.resolution import LOST_LOOKUP_S
 from actors.routing import side_worker_name
+from actors.runtime import AUTOMATIC
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ class OrderOutcomes(OrderCore):
             self.stats.submit_latency_s.append(latency)
             self.metrics.child(self.metrics.submit_latency, order.exchange).observe(latency)
         if report.error is not None and report.error.action == HALT:
-            self.state.set("halted", f"{order.exchange}: {report.error.message}")
+            self.state.set("halted", f"{order.exchange}: {report.error.message}",
+                           by=AUTOMATIC)
             log.error("halting: %s refused the account (%s)", order.exchange,
                       report.error.message)
             self.alerter.alert(Alert("halted", "critical", f"{order.exchange} refused the "

@@ -34,7 +34,7 @@ from actors.reconcile_messages import (
     LookupOrder,
     RunReconciliation,
 )
-from actors.reports import append_report
+from actors.reports import append_report, last_success
 from actors.routing import side_worker_name
 from actors.runtime import Clock
 from actors.schedule import TIMEZONE, Schedule, trigger
@@ -96,11 +96,16 @@ class ReconcilerActor(SupervisedActor):
         self.alerter: Alerter = alerter or LogAlerter()
         self.metrics = metrics or Metrics()
         self._run_once = log_execution_time(level=logging.INFO)(
-            alert_on_failure(self.alerter, "reconciliation_failed")(
+            alert_on_failure(self.alerter, "reconciliation_failed", threshold=1)(
                 track_metrics(self.metrics, "reconciliation_run")(self.run)))
         self.queries = queries or (
             lambda name: ActorQueries(registry, name, settings.ask_timeout_s))
         self._handlers = {RunReconciliation: self._run_requested}
+        # from the report file, before the daemon is ready: else the gauge reads 0 after
+        # every start and a rule on the time since the last success fires at once
+        finished = last_success(settings.report_file)
+        if finished is not None:
+            self.metrics.reconciliation_last_success.set(finished)
 
     def _run_requested(self, message: RunReconciliation) -> Any:
         try:
@@ -135,8 +140,9 @@ class ReconcilerActor(SupervisedActor):
                       self.clock.now())
         self._alert(run_id, sections)
         self._count(sections)
-        log.info("reconciliation %s done: %s", run_id,
-                 {n: s["counts"] for n, s in sections.items()})
+        log.info("reconciliation %s done: %s", run_id, "; ".join(
+            f"{name} " + " ".join(f"{key}={value}" for key, value in section["counts"].items())
+            for name, section in sections.items()))
         return report
 
     def _finish(self, run_id: str, exchange: str, section: Section) -> dict[str, Any]:

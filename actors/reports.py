@@ -45,3 +45,22 @@ def read_reports(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def last_success(path: Path) -> float | None:
+    """When the newest run without errors finished (Unix time), or None: the file is the
+    record of past runs, so the metric of the last success survives a restart.
+
+    Read newest first; unreadable lines are skipped, a missing file is no run."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    for line in reversed(text.splitlines()):
+        try:
+            report = json.loads(line)
+            if not any(s["errors"] for s in report["exchanges"].values()):
+                return datetime.fromisoformat(report["finished_at"]).timestamp()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None

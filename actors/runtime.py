@@ -8,7 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from protocol.text import printable
+
 STATES = ("starting", "ready", "halted", "stopping")
+REASON_LIMIT = 256
+"""Characters of a halt reason kept (a wire reason is at most as long)."""
+OPERATOR, AUTOMATIC = "operator", "automatic"
+HALTED_BY = (OPERATOR, AUTOMATIC)
+"""Who halted submits: a person's `halt` command, or the daemon itself (an account the
+exchange refused, a restart storm). Alerts page only for the second."""
 
 
 class DaemonState:
@@ -18,6 +26,8 @@ class DaemonState:
         self._lock = threading.Lock()
         self._state = "starting"
         self.reason: str | None = None
+        self.halted_by: str | None = None
+        """OPERATOR or AUTOMATIC while halted, else None."""
         self.unresolved: dict[str, Any] = {"count": 0, "oldest_age_s": 0.0}
         """OrderActor's summary of orders being resolved, replaced on every tick."""
         self.started = clock()
@@ -29,14 +39,24 @@ class DaemonState:
     def value(self) -> str:
         return self._state
 
-    def set(self, state: str, reason: str | None = None) -> None:
-        assert state in STATES
+    def set(self, state: str, reason: str | None = None, by: str = AUTOMATIC) -> None:
+        """`by` says who halts: the `halt` command passes OPERATOR; every other halt is
+        the daemon's own (so a new one that forgets to say pages as critical). An
+        automatic halt is not downgraded by a later `halt` command: only `resume`
+        clears it."""
+        assert state in STATES and by in HALTED_BY
         with self._lock:
             if self._state == "stopping":
                 return
             changed = state != self._state
+            if state != "halted":
+                self.halted_by = None
+            elif self.halted_by != AUTOMATIC:
+                self.halted_by = by
             self._state = state
-            self.reason = reason
+            # shown in STATUS=, logs, alerts and `halted` answers: one printable line
+            self.reason = None if reason is None else printable(reason, REASON_LIMIT)
+            reason = self.reason
         if changed and self.on_change is not None:
             self.on_change(state, reason)
 

@@ -33,6 +33,10 @@ class ActorBroken(Exception):
 class SupervisedActor(pykka.ThreadingActor):
     """An actor that survives a bad message and tells the supervisor when it crashes."""
 
+    use_daemon_thread = True
+    """A program ends when its main thread does, even if it never stopped its actors;
+    whoever starts actors stops them at exit (daemon.system registers that)."""
+
     _handlers: dict[type, Callable[[Any], Any]]
 
     def __init__(self, registry: Registry, name: str) -> None:
@@ -133,6 +137,8 @@ class SupervisorSettings:
 
 class Supervisor(pykka.ThreadingActor):
     """Restarts crashed actors; too many restarts too fast escalate."""
+
+    use_daemon_thread = True
 
     def __init__(self, registry: Registry, settings: SupervisorSettings,
                  monotonic: Callable[[], float], sleep: Callable[[float], None],

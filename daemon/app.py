@@ -15,8 +15,9 @@ from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ScheduledRuns
 from actors.risk import RiskPolicy
-from actors.runtime import Clock, DaemonState
+from actors.runtime import AUTOMATIC, Clock, DaemonState
 from actors.supervisor import Registry
+from daemon import __version__
 from daemon.commands import Commands
 from daemon.config import Config
 from daemon.events import ZmqPublisher
@@ -103,13 +104,14 @@ class Daemon:
         heartbeat = Heartbeat(self.registry, min(PING_TIMEOUT_S, (interval or 2.0) / 2))
         self.systemd = SystemdLoop(self.notifier, heartbeat, self._summary, interval)
         self.systemd.start()
-        log.info("orderd ready: commands on %s, events on %s%s", control.endpoint,
+        log.info("orderd %s ready: commands on %s, events on %s%s", __version__, control.endpoint,
                  self.config.events.endpoint, " (CURVE)" if self.curve else "")
 
     def _serve(self) -> None:
         control = self.config.control
         commands = Commands(self.registry, self.state, self.system.markets,
                             [e.name for e in self.config.exchanges], self.system.board,
+                            drivers={e.name: e.driver for e in self.config.exchanges},
                             limiter=self.limiter, refused=lambda: self.refusals.refused,
                             fault_commands=self.config.supervisor.fault_commands)
         self.frontend = Frontend(self.context, control.endpoint, control.max_request_bytes,
@@ -126,7 +128,7 @@ class Daemon:
 
     def _escalate(self, reason: str) -> None:
         """A restart storm: halt submits, then stop (flushing the ledger) and exit non-zero."""
-        self.state.set("halted", reason)
+        self.state.set("halted", reason, by=AUTOMATIC)
         self.exit_code = EXIT_ESCALATED
         self.request_stop()
 
@@ -136,9 +138,20 @@ class Daemon:
         self.reloader.register(self._reload_log_level)
         self.reloader.register(self._reload_risk)
         self.reloader.register(self.system.reload_alerts)
-        curve = self.curve
-        if curve is not None:
-            self.reloader.register(lambda _config: curve.reload_clients())
+        if self.curve is not None:
+            self.reloader.register(self._reload_clients)
+
+    def _reload_clients(self, _config: Config) -> str:
+        """Re-read the CURVE client keys. The front end checks every request's key, so
+        a removed one is refused at once; event subscribers are checked only at their
+        handshake, so a removal makes them all handshake again."""
+        assert self.curve is not None
+        before = self.curve.allowed
+        done = self.curve.reload_clients()
+        if before - self.curve.allowed and self.events is not None:
+            self.events.rebind()
+            done += "; a key was removed: event subscribers reconnect"
+        return done
 
     def _reload_log_level(self, config: Config) -> str:
         set_level(config.log_level)

@@ -71,8 +71,14 @@ def _pin_threads(config: Config, log: logging.Logger) -> None:
         log.info("threads run on CPU %d (cpu = %r)", cpu, config.cpu)
 
 
+def credentials_of(config: Config) -> list[str]:
+    """Every configured API key and secret: the log masks them wherever they appear."""
+    return [value for exchange in config.exchanges if exchange.driver != "paper"
+            for value in exchange.credentials()]
+
+
 def run(config: Config, path: Path | None = None) -> int:
-    configure(config.log_level, config.log_format)
+    configure(config.log_level, config.log_format, secrets=credentials_of(config))
     # What is loaded by now lives as long as the process (ccxt alone is some 160,000
     # objects); frozen, it is no longer walked by every full collection, which
     # stopped all threads for 68..94 ms every 10,000 orders or so.

@@ -6,24 +6,40 @@ an actor that answers later through `answer`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, DescribeCircuits
-from actors.messages import Cancel, Crash, GetStatus, ListOrders, Submit
+from actors.exchanges.order_params import check_params
+from actors.messages import (
+    Cancel,
+    CancelAll,
+    Crash,
+    FetchBalance,
+    GetStatus,
+    ListOrders,
+    Submit,
+)
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import GetStats
+from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
-from actors.runtime import DaemonState
+from actors.routing import side_worker_name
+from actors.runtime import OPERATOR, DaemonState
 from actors.supervisor import Registry
 from daemon import __version__
 from daemon.frontend import Answer, Handler
+from daemon.market_steps import Steps, check_steps
 from daemon.rate_limit import ClientRateLimiter
 from protocol.errors import ProtocolError
 from protocol.messages import (
     ActorArg,
+    CancelAllArgs,
     ExchangeArg,
     ListArgs,
     NoArgs,
@@ -34,6 +50,8 @@ from protocol.messages import (
     SubmitArgs,
 )
 
+log = logging.getLogger(__name__)
+
 
 def check_exchange(exchange: str, exchanges: list[str]) -> None:
     """unknown_exchange unless `exchange` is configured."""
@@ -42,12 +60,16 @@ def check_exchange(exchange: str, exchanges: list[str]) -> None:
                             field="exchange")
 
 
-def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, frozenset[str]],
-                 board: CircuitBoard) -> str:
-    """The exchange a submit goes to, once it is known, its markets loaded, the symbol one
-    of them and its circuit not open; else the ProtocolError that says which."""
+def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, dict[str, Steps]],
+                 board: CircuitBoard, drivers: Mapping[str, str]) -> str:
+    """The exchange a submit goes to, once it is known, the params its driver's
+    (`drivers`: exchange -> driver), its markets loaded, the symbol one of them, amount
+    and price on its steps and its circuit not open; else the ProtocolError that says
+    which. Wire submits and ReliableOrderExecutor's pass here before anything is
+    recorded (BasicOrderExecutor, which has no ledger, runs check_params itself)."""
     exchange = spec.exchange or exchanges[0]
     check_exchange(exchange, exchanges)
+    check_params(drivers.get(exchange, ""), spec)
     symbols = markets.get(exchange)
     if symbols is None:
         raise ProtocolError("exchange_unavailable",
@@ -55,6 +77,7 @@ def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, froze
     if spec.symbol not in symbols:
         raise ProtocolError("unknown_symbol", f"{spec.symbol} is not a market of {exchange}",
                             field="symbol")
+    check_steps(spec, symbols[spec.symbol])
     wait = board.open_for(exchange)
     if wait is not None:  # fail fast: no ledger write, no network
         raise ProtocolError("circuit_open", f"the circuit of {exchange} is open",
@@ -75,22 +98,51 @@ def deliver(registry: Registry, state: DaemonState, name: str, message: Any,
                              retry_after_s=1.0))
 
 
+class Balances:
+    """The balances of several exchanges, each answered in its own worker's thread, as one
+    reply: when the last one is in, or at the first failure."""
+
+    def __init__(self, names: list[str], answer: Answer) -> None:
+        self._waiting = set(names)
+        self._answer = answer
+        self._gathered: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._done = False
+
+    def reply_of(self, name: str) -> Answer:
+        def reply(result: dict[str, Any] | ProtocolError) -> None:
+            with self._lock:
+                if self._done:
+                    return
+                if not isinstance(result, ProtocolError):
+                    self._gathered[name] = result["balances"]
+                    self._waiting.discard(name)
+                    if self._waiting:
+                        return
+                    result = {"balances": self._gathered, "at": rfc3339(time.time())}
+                self._done = True
+            self._answer(result)
+        return reply
+
+
 class Commands:
     """Serves the wire commands from the actors and the daemon state."""
 
     def __init__(self, registry: Registry, state: DaemonState,
-                 markets: dict[str, frozenset[str]], exchanges: list[str],
-                 board: CircuitBoard, *, limiter: ClientRateLimiter | None = None,
+                 markets: dict[str, dict[str, Steps]], exchanges: list[str],
+                 board: CircuitBoard, *, drivers: Mapping[str, str],
+                 limiter: ClientRateLimiter | None = None,
                  refused: Callable[[], int] = lambda: 0, fault_commands: bool = False) -> None:
         """`markets` fills in as each exchange's markets load; the first exchange is the
-        default; `refused` counts clients refused by CURVE; `fault_commands` adds the
-        test-only `crash` command."""
+        default; `drivers` names each exchange's driver; `refused` counts clients refused
+        by CURVE; `fault_commands` adds the test-only `crash` command."""
         self.registry = registry
         self.state = state
         self.markets = markets
         self.exchanges = exchanges
         self.default_exchange = exchanges[0]
         self.board = board
+        self.drivers = drivers
         self.limiter = limiter
         self.refused = refused
         self.fault_commands = fault_commands
@@ -100,7 +152,8 @@ class Commands:
             "ping": self.ping, "health": self.health, "submit": self.submit,
             "status": self.status, "cancel": self.cancel, "list": self.list,
             "halt": self.halt, "resume": self.resume, "stats": self.stats,
-            "reconcile": self.reconcile,
+            "reconcile": self.reconcile, "cancel_all": self.cancel_all,
+            "balance": self.balance,
         }
         if self.fault_commands:
             handlers["crash"] = self.crash
@@ -147,7 +200,8 @@ class Commands:
 
     def submit(self, request: Request, args: SubmitArgs, answer: Answer) -> None:
         """Place an order (idempotent by client_order_id)."""
-        exchange = check_submit(args.order, self.exchanges, self.markets, self.board)
+        exchange = check_submit(args.order, self.exchanges, self.markets, self.board,
+                                self.drivers)
         wait_s = self.limiter.acquire(request.client, exchange) if self.limiter else None
         if wait_s is not None:
             raise ProtocolError("rate_limited", f"too many submits to {exchange} from this "
@@ -165,6 +219,24 @@ class Commands:
     def list(self, request: Request, args: ListArgs, answer: Answer) -> None:
         """A page of orders, oldest first."""
         self._to_orders(ListOrders(args, answer), answer)
+
+    def cancel_all(self, request: Request, args: CancelAllArgs, answer: Answer) -> None:
+        """Ask every live order of an exchange, a symbol or all to cancel; also while
+        halted. Replies with those orders as recorded (pending_cancel or final)."""
+        if args.exchange is not None:
+            check_exchange(args.exchange, self.exchanges)
+        self._to_orders(CancelAll(args, answer), answer)
+
+    def balance(self, request: Request, args: ExchangeArg, answer: Answer) -> None:
+        """The balances of one exchange or all, as the exchange tells them now."""
+        names = [args.exchange] if args.exchange is not None else list(self.exchanges)
+        for name in names:
+            check_exchange(name, self.exchanges)
+        gather = Balances(names, answer)
+        for name in names:
+            reply = gather.reply_of(name)
+            deliver(self.registry, self.state, side_worker_name(name), FetchBalance(reply),
+                    reply)
 
     def reconcile(self, request: Request, args: ExchangeArg, answer: Answer) -> None:
         """Run one reconciliation now (after any run in progress); reply with its report."""
@@ -187,11 +259,17 @@ class Commands:
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Refuse new submits until resume."""
         if self.state.value in ("ready", "halted"):
-            self.state.set("halted", args.reason or "halted by command")
+            self.state.set("halted", args.reason or "halted by command", by=OPERATOR)
+        log.warning("halt by client %s (%s): the daemon is %s", request.client,
+                    args.reason or "no reason given", self.state.value,
+                    extra={"client": request.client})
         answer({"state": self.state.value})
 
     def resume(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Accept submits again after halt."""
         if self.state.value == "halted":
             self.state.set("ready")
+        log.warning("resume by client %s (%s): the daemon is %s", request.client,
+                    args.reason or "no reason given", self.state.value,
+                    extra={"client": request.client})
         answer({"state": self.state.value})

@@ -11,6 +11,7 @@ from pathlib import Path
 from actors.alert_sinks import AlertSettings
 from actors.circuit import BreakerSettings
 from actors.exchanges.paper import PaperFaults
+from actors.exchanges.paper_limits import VenueLimits
 from actors.metrics_actor import MetricsSettings
 from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
@@ -18,7 +19,7 @@ from actors.schedule import DAYS, INTERVALS
 from actors.supervisor import SupervisorSettings
 from daemon.affinity import AUTO, check_cpu
 from daemon.config_loader import ConfigError, build
-from daemon.security import is_local
+from daemon.security import is_abstract, is_local
 
 ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc://.+")
 DRIVERS = ("paper", "binance")
@@ -120,6 +121,8 @@ class ExchangeConfig:
     retry_budget_per_s: float = 2.0
     """Retries earned back per second."""
     faults: PaperFaults = field(default_factory=PaperFaults)
+    limits: VenueLimits | None = None
+    """binance's request limits kept by the paper venue; None (no table): none kept."""
     api_url: str | None = None
     """Base URL replacing the exchange's API hosts (e.g. a local paper venue)."""
     # Credentials never show in repr, logs or errors.
@@ -144,6 +147,9 @@ class ExchangeConfig:
             raise ConfigError(f"{key}.retry_budget: must not be negative")
         if self.faults != PaperFaults() and self.driver != "paper":
             raise ConfigError(f"{key}.faults: only the paper driver simulates faults")
+        if self.limits is not None and self.driver != "paper":
+            raise ConfigError(f"{key}.limits: only the paper driver simulates limits "
+                              "(a real exchange keeps its own)")
         if self.api_url is not None and not API_URL.fullmatch(self.api_url):
             raise ConfigError(f"{key}.api_url: expected http(s)://HOST[:PORT]")
         if not 100 <= self.timeout_ms <= 600_000:
@@ -318,10 +324,13 @@ class Config:
             section, _ = endpoint_key.split(".")
             endpoint = getattr(self, section).endpoint
             if not self.control.curve and not is_local(endpoint):
+                reach = ("is an abstract socket (no file, so no permissions): any local "
+                         "user can connect" if is_abstract(endpoint)
+                         else "is reachable from other machines")
                 raise ConfigError(
-                    f"{endpoint_key}: {endpoint} is reachable from other machines and no "
-                    "authentication is configured; bind to 127.0.0.1 or an ipc:// path, or "
-                    "set control.curve_secret_key_file and control.curve_clients_dir")
+                    f"{endpoint_key}: {endpoint} {reach} and no authentication is "
+                    "configured; bind to 127.0.0.1 or a filesystem ipc:// path, or set "
+                    "control.curve_secret_key_file and control.curve_clients_dir")
 
     @property
     def default_exchange(self) -> str:

@@ -8,12 +8,17 @@ the key by its dotted path.
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+CREDENTIALS = re.compile(r"^(\$CREDENTIALS_DIRECTORY|\$\{CREDENTIALS_DIRECTORY\})(?=/|$)")
+"""A path may start with systemd's credentials folder (`LoadCredential=`), which differs
+per unit and instance, so a file cannot name it; nothing else is expanded."""
 
 
 class ConfigError(Exception):
@@ -75,7 +80,7 @@ def _scalar(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     if hint is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{key}: expected a path string")
-        path = Path(value).expanduser()
+        path = Path(_credentials(value, key)).expanduser()
         return path if path.is_absolute() else (base_dir / path)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -86,6 +91,16 @@ def _scalar(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     if not isinstance(value, hint):
         raise ConfigError(f"{key}: expected {_name(hint)}, got {type(value).__name__}")
     return value
+
+
+def _credentials(value: str, key: str) -> str:
+    if not CREDENTIALS.match(value):
+        return value
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not folder:
+        raise ConfigError(f"{key}: $CREDENTIALS_DIRECTORY is not set (systemd sets it for a "
+                          "service with LoadCredential=)")
+    return CREDENTIALS.sub(lambda _match: folder, value)
 
 
 def _name(hint: Any) -> str:

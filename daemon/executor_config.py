@@ -44,3 +44,40 @@ def executor_config(config: Mapping[str, Any] | Config | None,
     if isinstance(config, Config):
         return config
     return build(Config, executor_table(config or {}), "", base_dir or Path.cwd())
+
+
+EXCHANGE_KEYS = frozenset({"name", "driver", "account", "faults", "api_url", "api_key", "secret",
+                           "api_key_file", "secret_file", "timeout_ms"})
+BASIC_KEYS: dict[str, frozenset[str] | None] = {
+    "state_dir": None, "retry": None, "exchange": EXCHANGE_KEYS, "exchanges": EXCHANGE_KEYS,
+    "orders": frozenset({"client_id_prefix"}),
+    "resolution": frozenset({"interval_s", "window_s", "absent_needed"}),
+}
+"""What BasicOrderExecutor uses: each section, and its keys where it uses only some."""
+
+
+def basic_config(config: Mapping[str, Any] | Config | None,
+                 base_dir: Path | None = None) -> Config:
+    """As `executor_config`, refusing the settings BasicOrderExecutor would not honour
+    (a circuit breaker, tracking, a retry budget, ...) with a ConfigError naming the key.
+    A Config object is taken as it is."""
+    loaded = executor_config(config, base_dir)  # unknown keys and wrong types first
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            _refuse_unused(key, value)
+    return loaded
+
+
+def _refuse_unused(key: str, value: Any) -> None:
+    if key not in BASIC_KEYS:
+        raise ConfigError(f"{key}: not supported by BasicOrderExecutor (it has no ledger, "
+                          "circuit breaker, tracking or scheduler); remove it, or use "
+                          "ReliableOrderExecutor")
+    used = BASIC_KEYS[key]
+    tables = list(enumerate(value)) if key == "exchanges" else [(None, value)]
+    for index, table in tables:
+        where = key if index is None else f"{key}[{index}]"
+        for name in table:
+            if used is not None and name not in used:
+                raise ConfigError(f"{where}.{name}: not supported by BasicOrderExecutor; "
+                                  "remove it, or use ReliableOrderExecutor")

@@ -19,12 +19,31 @@ from typing import Any
 import zmq
 
 from daemon.security import Curve, bind
-from protocol.codec import DecodeError, decode_request, encode_error, encode_result, split_envelope
+from protocol.codec import (
+    DecodeError,
+    OverLimit,
+    decode_request,
+    encode_error,
+    encode_result,
+    split_envelope,
+)
 from protocol.errors import ProtocolError
 from protocol.messages import Request
 from protocol.validation import parse_args
 
 log = logging.getLogger(__name__)
+
+FRAME_SIZE_FACTOR = 4
+"""A frame larger than this many times max_request_bytes ends the sender's connection
+(ZeroMQ's MAXMSGSIZE) instead of being read: a request somewhat too large still gets
+`request_too_large`, a huge one costs the sender, not our memory."""
+REPLY_QUEUE = 128
+"""Replies held for one connection that is not reading them (SNDHWM); later ones are
+dropped. Well above what a pipelining client keeps in flight (the bench: 64), and the
+kernel's socket buffers hold more before the queue even starts filling."""
+REQUEST_QUEUE = 64
+"""Requests ZeroMQ reads ahead for one connection (RCVHWM); beyond it the connection
+waits (TCP backpressure), nothing is lost."""
 
 Answer = Callable[[dict[str, Any] | ProtocolError], None]
 Handler = Callable[[Request, Any, Answer], None]
@@ -73,13 +92,16 @@ class Frontend:
                  handlers: dict[str, Handler], curve: Curve | None = None) -> None:
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 1000)
+        # with ROUTER_MANDATORY off, a reply to a connection whose queue is full is
+        # dropped: a client that does not read cannot make us hold more (see README)
         self._socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        # far above the request limit: larger requests get request_too_large, but a
-        # frame this big only costs the sender its connection, never our memory
-        self._socket.setsockopt(zmq.MAXMSGSIZE, max(16 * max_request_bytes, 8 << 20))
+        self._socket.setsockopt(zmq.SNDHWM, REPLY_QUEUE)
+        self._socket.setsockopt(zmq.RCVHWM, REQUEST_QUEUE)
+        self._socket.setsockopt(zmq.MAXMSGSIZE, FRAME_SIZE_FACTOR * max_request_bytes)
         if curve is not None:
             curve.secure(self._socket)
-        self._curve = curve is not None
+        self._curve = curve
+        self._refused_keys: set[str] = set()
         bind(self._socket, endpoint)
         self._max_request_bytes = max_request_bytes
         self._handlers = handlers
@@ -127,7 +149,7 @@ class Frontend:
         # a bounded burst, so replies are not starved by a flood of requests
         for _ in range(256):
             try:
-                if self._curve:
+                if self._curve is not None:
                     frames, client = self._recv_curve()
                 else:
                     frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
@@ -147,20 +169,22 @@ class Frontend:
                 frames = self._outbox.get_nowait()
             except queue.Empty:
                 return
-            try:
-                self._socket.send_multipart(frames, zmq.NOBLOCK)
-            except zmq.ZMQError as exc:
-                log.debug("reply dropped: %s", exc)
+            self._send(frames)
 
     def _serve(self, frames: list[bytes], client: str) -> None:
-        split = split_envelope(frames)
+        try:
+            split = split_envelope(frames, self._max_request_bytes)
+        except OverLimit as exc:
+            self._send([*exc.envelope, encode_error(None, exc.error)])
+            return
         if split is None:
             return  # no payload frame: dropped, as the contract says
         envelope, payload = split
         try:
             request = decode_request(payload, self._max_request_bytes)
+            self._check_allowed(client, request.id)
         except DecodeError as exc:
-            self._socket.send_multipart([*envelope, encode_error(exc.request_id, exc.error)])
+            self._send([*envelope, encode_error(exc.request_id, exc.error)])
             return
         request = dataclasses.replace(request, client=client)
         with self._lock:
@@ -177,6 +201,23 @@ class Frontend:
         except Exception:
             log.exception("internal error serving %s", request.cmd)
             answer(ProtocolError("internal", "internal error; see the daemon log"))
+
+    def _check_allowed(self, client: str, request_id: str) -> None:
+        """With CURVE, the sender's key must still be listed: ZAP admitted it at the
+        handshake, but a reload since may have removed it."""
+        if self._curve is None or self._curve.allows(client):
+            return
+        if client not in self._refused_keys:  # once per key, not per message
+            self._refused_keys.add(client)
+            log.warning("refused a request from removed CURVE client key %s", client)
+        raise DecodeError(request_id, ProtocolError(
+            "unauthorized", "this client's key is no longer allowed"))
+
+    def _send(self, frames: list[bytes]) -> None:
+        try:
+            self._socket.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.debug("reply dropped: %s", exc)
 
     def _answer_to(self, envelope: list[bytes], request_id: str) -> Answer:
         done = False

@@ -14,6 +14,7 @@ from typing import Any
 from actors.exchanges.paper_book import PaperVenue
 from actors.exchanges.paper_http import DEFAULT_API_KEY, DEFAULT_SECRET, PaperVenueServer
 from actors.exchanges.paper_http_faults import VenueFaults
+from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
 
 STATE_FILE = "paper-venue.sqlite"
 
@@ -25,7 +26,9 @@ def add_parser(commands: Any) -> None:
         description="Serve the paper venue over HTTP in the binance spot REST dialect, so "
         "real ccxt (and orderd's binance driver) can trade against it. GET /_venue/orders "
         "lists every order; POST /_venue/faults, /_venue/price and /_venue/cancel script "
-        "faults, set prices and cancel exchange-side. Bind it to a local address only.")
+        "faults, set prices and cancel exchange-side. It keeps binance's request limits "
+        "(429, then 418 bans); GET /_venue/usage shows what was used, POST /_venue/limits "
+        "changes them. Bind it to a local address only.")
     venue.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT",
                        help="address to serve on (default %(default)s; port 0 picks one)")
     venue.add_argument("--state", type=Path, metavar="DIR",
@@ -50,6 +53,18 @@ def add_parser(commands: Any) -> None:
                        help="chance a create is refused with -2010 unbooked")
     venue.add_argument("--seed", type=int, default=0,
                        help="seed of the fault RNG and of a fresh venue's prices")
+    binance = VenueLimits()
+    venue.add_argument("--weight-limit", type=int, default=binance.weight_per_minute,
+                       help="request weight per client address per minute "
+                       "(default %(default)s, binance's; 0: no limit)")
+    venue.add_argument("--orders-per-10s", type=int, default=binance.orders_per_10s,
+                       help="new orders per account per 10 s (default %(default)s; 0: no limit)")
+    venue.add_argument("--orders-per-day", type=int, default=binance.orders_per_day,
+                       help="new orders per account per UTC day (default %(default)s; "
+                       "0: no limit)")
+    venue.add_argument("--raw-requests-per-5m", type=int, default=binance.raw_requests_per_5m,
+                       help="requests per client address per 5 minutes "
+                       "(default %(default)s; 0: no limit)")
 
 
 def _address(listen: str) -> tuple[str, int]:
@@ -57,6 +72,21 @@ def _address(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"--listen: {listen!r} is not HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+LIMIT_FLAGS = {"weight_per_minute": "weight_limit", "orders_per_10s": "orders_per_10s",
+               "orders_per_day": "orders_per_day", "raw_requests_per_5m": "raw_requests_per_5m"}
+"""VenueLimits field -> the attribute of its flag."""
+
+
+def _limits(args: argparse.Namespace) -> VenueLimits:
+    """The limits of the flags; ValueError names the flag that is wrong."""
+    try:
+        return VenueLimits(**{name: getattr(args, flag) for name, flag in LIMIT_FLAGS.items()})
+    except ValueError as exc:
+        name, _, why = str(exc).partition(": ")
+        flag = "--" + LIMIT_FLAGS.get(name, name).replace("_", "-")
+        raise ValueError(f"{flag}: {why}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         faults = VenueFaults(latency_ms=args.latency_ms, error_rate=args.error_rate,
                              ambiguous_rate=args.ambiguous_rate, reject_rate=args.reject_rate,
                              ambiguous_delay_s=args.ambiguous_delay_s, seed=args.seed)
+        limits = _limits(args)
     except ValueError as exc:
         print(f"orderd paper-venue: {exc}", file=sys.stderr)
         return 2
@@ -81,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server = PaperVenueServer(venue, address, api_key=args.api_key, secret=args.secret,
-                              faults=faults, account=args.account).start()
+                              faults=faults, account=args.account,
+                              limiter=VenueLimiter(limits)).start()
     print(f"paper-venue listening on {server.url}", flush=True)
     stop.wait()
     server.stop()

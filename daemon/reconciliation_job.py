@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -81,19 +82,44 @@ class ReconciliationJob:
         return await asyncio.to_thread(self.run_once, exchange)
 
     def start(self) -> None:
-        """Run on the schedule (and once at start when configured) until `stop`."""
+        """Run on the schedule (and once at start when `run_on_start`) until `stop`, or,
+        when called from the main thread, until SIGINT or SIGTERM; then stop the actors
+        and return. It blocks the calling thread (and an event loop running there)."""
         scheduled = ScheduledRuns(self._actors().registry, schedule_of(self.config))
         scheduled.start()
+        restore = self._stop_on_signals()
         try:
             if self.config.reconciliation.run_on_start:
                 self.run_once()
             self._stop.wait()
         finally:
+            restore()
             scheduled.shutdown()
             self.close()
+            self._stop.clear()  # it may be started again
 
     def stop(self) -> None:
+        """Make `start` return (from any thread or a signal handler)."""
         self._stop.set()
+
+    def _stop_on_signals(self) -> Callable[[], None]:
+        """SIGINT and SIGTERM stop the job while it runs; the returned function puts the
+        previous handlers back. Only the main thread can set handlers: elsewhere, none."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %d: stopping the reconciliation job", signum)
+            self.stop()
+
+        previous = {signum: signal.signal(signum, on_signal)
+                    for signum in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+        return restore
 
     def close(self) -> None:
         """Stop the actors and close the venues."""
@@ -126,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"run_id": report["run_id"], "report_file": str(config.report_file),
                           "counts": counts}))
         return 0
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        job.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    job.start()
+    job.start()  # until SIGINT or SIGTERM
     return 0
 
 

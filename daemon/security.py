@@ -4,7 +4,8 @@ Key files are those of `zmq.auth` (`create_certificates`): the server's secret
 certificate, and a folder of the allowed clients' public certificates. Clients
 whose key is not listed, and clients without CURVE, fail the handshake: they
 never reach the command loop and get no reply; each refusal is logged and
-counted.
+counted. A key removed by a reload is refused at once: its open connections get
+`unauthorized` on their next request, and event subscribers must handshake again.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ REFUSALS = {
 
 
 def is_local(endpoint: str) -> bool:
-    """True for ipc:// paths and tcp:// on a loopback address or interface."""
+    """True for tcp:// on a loopback address or interface and for filesystem ipc:// paths.
+
+    An abstract ipc://@name is not: it has no file, so no permission keeps another
+    local user out."""
     if endpoint.startswith("ipc://"):
-        return True
+        return not is_abstract(endpoint)
     host = endpoint.removeprefix("tcp://").rsplit(":", 1)[0].strip("[]")
     if host in LOCAL_NAMES:
         return True
@@ -44,6 +48,11 @@ def is_local(endpoint: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a wildcard, a host name or an interface: reachable from outside
+
+
+def is_abstract(endpoint: str) -> bool:
+    """An ipc:// endpoint in Linux's abstract namespace: a name without a file."""
+    return endpoint.startswith("ipc://@")
 
 
 @contextlib.contextmanager
@@ -63,12 +72,16 @@ def bind(socket: zmq.Socket[Any], endpoint: str) -> None:
     path = endpoint.removeprefix("ipc://")
     with _private_umask():  # no moment when the file is open to others
         socket.bind(endpoint)
-    if not path.startswith("@"):  # abstract sockets have no file
+    if not is_abstract(endpoint):  # abstract sockets have no file
         os.chmod(path, 0o600)
 
 
 class Curve:
-    """CURVE on the daemon's sockets, with a ZAP handler that admits listed clients only."""
+    """CURVE on the daemon's sockets, with a ZAP handler that admits listed clients only.
+
+    ZAP runs once, at a connection's handshake. So the front end also asks `allows`
+    for every message: after a reload that removed a key, a connection opened with it
+    is refused on its next message."""
 
     def __init__(self, context: zmq.Context[Any], secret_key_file: Path,
                  clients_dir: Path) -> None:
@@ -78,15 +91,31 @@ class Curve:
                              "certificate?)")
         self._public, self._secret = public, secret
         self._clients_dir = clients_dir
+        self._allowed: frozenset[bytes] = frozenset()
+        self.reload_clients()
         self._auth = ThreadAuthenticator(context, log=logging.getLogger("orderd.zap"))
         self._auth.start()
-        self.reload_clients()
+        # the handler asks `callback`, so handshakes and messages check one key set
+        self._auth.configure_curve_callback(domain="*", credentials_provider=self)
+
+    @property
+    def allowed(self) -> frozenset[bytes]:
+        """The z85 public keys let in now."""
+        return self._allowed
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        """The ZAP handler's question (its thread): may this z85 public key connect?"""
+        return key in self._allowed
+
+    def allows(self, user_id: str) -> bool:
+        """Is a message's sender (its ZAP User-Id: the z85 public key) still let in?"""
+        return user_id.encode("ascii", "replace") in self._allowed
 
     def reload_clients(self) -> str:
-        """Read the allowed clients' public keys again."""
-        self._auth.configure_curve(domain="*", location=str(self._clients_dir))
-        count = len(zmq.auth.load_certificates(self._clients_dir))
-        return f"{count} CURVE client key(s) from {self._clients_dir}"
+        """Read the allowed clients' public keys again; the new set replaces the old
+        one at once (one assignment), for handshakes and messages alike."""
+        self._allowed = frozenset(client_keys(self._clients_dir))
+        return f"{len(self._allowed)} CURVE client key(s) from {self._clients_dir}"
 
     def secure(self, socket: zmq.Socket[Any]) -> None:
         """Make `socket` a CURVE server; call before bind."""
@@ -96,6 +125,26 @@ class Curve:
 
     def stop(self) -> None:
         self._auth.stop()
+
+
+def client_keys(folder: Path) -> set[bytes]:
+    """The z85 public keys of the certificates (`*.key`) in `folder`.
+
+    A file that is no certificate is skipped with a warning; a folder that cannot be
+    read lets no one in (a failed reload must not keep a removed key)."""
+    if not folder.is_dir():
+        log.error("CURVE clients folder %s cannot be read: no client is let in", folder)
+        return set()
+    keys = set()
+    for path in sorted(folder.glob("*.key")):
+        try:
+            public, _ = zmq.auth.load_certificate(path)
+        except (OSError, ValueError) as exc:
+            log.warning("skipped %s: not a readable CURVE certificate (%s)", path,
+                        type(exc).__name__)
+            continue
+        keys.add(public)
+    return keys
 
 
 class RefusalWatch:

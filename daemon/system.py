@@ -6,6 +6,7 @@ system; the daemon adds the sockets around it.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable
@@ -21,11 +22,12 @@ from actors.exchange_link import ExchangeLink
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.exchanges.paper_limits import VenueLimiter
 from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
 from actors.metrics_actor import NAME as METRICS_ACTOR
 from actors.metrics_actor import AlertRouter, MetricsActor, MetricsTick, ReloadAlerts
-from actors.monitoring import log_execution_time
+from actors.monitoring import Defaults, drop_defaults, log_execution_time, use_defaults
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import IsRecovered, OrderActor, OrderSettings
 from actors.reconcile import ReconcileSettings
@@ -34,10 +36,12 @@ from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
 from actors.retry import RateLimiter, RetryBudget
 from actors.risk import RiskPolicy
 from actors.routing import side_worker_name, worker_name
-from actors.runtime import Clock, DaemonState, EventSink, NoEvents
+from actors.runtime import AUTOMATIC, OPERATOR, Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
+from daemon import __version__
 from daemon.config import Config, ExchangeConfig
+from daemon.market_steps import Steps, steps_of
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +123,13 @@ def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
     venues[exchange.name] = venue
     faults = exchange.faults
     started = clock.now()
+    # one limiter for every client of the entry: binance counts the whole address
+    limiter = None if exchange.limits is None else VenueLimiter(exchange.limits, clock.now)
 
     def factory() -> ExchangeClient:
         return PaperExchange(venue, account=exchange.account, faults=faults,
-                             sleep=clock.sleep, clock=clock.now, started=started)
+                             sleep=clock.sleep, clock=clock.now, started=started,
+                             limiter=limiter)
 
     return factory
 
@@ -146,18 +153,20 @@ class ActorSystem:
         # one code path: without an endpoint the registry is simply never scraped
         self.metrics = Metrics()
         self.metrics.watch_actors(self.registry.health)
-        self.metrics.watch_state(lambda: self.registry.reported(self.state.value))
+        self.metrics.declare([e.name for e in config.exchanges], __version__)
         self.events: EventSink = events or NoEvents()
         self.clients = clients or {}
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
         self.state.on_change = self._state_changed
+        self.metrics.watch_state(self.state)
         self._escalate_to = escalate or self._halt
         self.escalated: str | None = None
         """Why a restart storm escalated, once one did."""
         self._alerts = config.alerts  # the current [alerts]: a restarted MetricsActor's too
         self.venues: dict[str, PaperVenue] = {}
-        self.markets: dict[str, frozenset[str]] = {}
+        self.markets: dict[str, dict[str, Steps]] = {}
+        """Each exchange's symbols and their steps, once loaded."""
         names = [e.name for e in config.exchanges]
         self.board = CircuitBoard(names, self.clock.monotonic)
         self.circuits = Circuits(names, config.circuit_breaker, self.board,
@@ -165,14 +174,19 @@ class ActorSystem:
         self._ticker_stop = threading.Event()
         self._loading = threading.Lock()
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+        self._defaults = Defaults(self.metrics, self.board, config.default_exchange,
+                                  self.alerter)
 
     def _halt(self, reason: str) -> None:
-        self.state.set("halted", reason)
+        self.state.set("halted", reason, by=AUTOMATIC)
 
     def _state_changed(self, state: str, reason: str | None) -> None:
         if state == "halted":
-            self.alerter.alert(Alert("daemon_halted", "critical",
-                                     f"submits halted: {reason or 'no reason given'}"))
+            # an operator's maintenance halt is news, not a page
+            operator = self.state.halted_by == OPERATOR
+            self.alerter.alert(Alert("daemon_halted", "info" if operator else "critical",
+                                     f"submits halted: {reason or 'no reason given'}",
+                                     {"by": self.state.halted_by or AUTOMATIC}))
 
     def escalate(self, reason: str) -> None:
         """A restart storm: alert, then do what the owner of the system asked for."""
@@ -189,9 +203,14 @@ class ActorSystem:
         return f"alert sinks: log{''.join(', ' + s for s in sinks)}"
 
     def start(self) -> None:
-        """Start every actor and load the markets; the state stays `starting`.
+        """Start every actor and load the markets; the state stays `starting`. Until
+        `stop`, this system's metrics, circuits and alert route are the defaults of the
+        monitoring decorators, and the process stops it at exit if nobody did (its
+        actors run on daemon threads: they never keep a finished program alive).
 
         If anything fails, what was started is stopped again before the error goes on."""
+        atexit.register(self.stop)
+        use_defaults(self._defaults)
         try:
             self._start()
         except BaseException:
@@ -232,6 +251,8 @@ class ActorSystem:
 
     def stop(self) -> None:
         """Stop the actors in reverse order (OrderActor commits last) and close venues."""
+        atexit.unregister(self.stop)
+        drop_defaults(self._defaults)
         self._ticker_stop.set()
         if self._ticker.is_alive():
             self._ticker.join(timeout=MARKETS_TIMEOUT_S)
@@ -263,7 +284,7 @@ class ActorSystem:
                         seed: int) -> Callable[[], Any]:
         return lambda: ExchangeActor.start(self.registry, name, link, factory, seed=seed)
 
-    @log_execution_time(level=logging.INFO)
+    @log_execution_time(level=logging.DEBUG)
     def _load_markets(self) -> None:
         """Markets of every exchange not loaded yet; one that cannot be reached now is
         tried again later (its submits get exchange_unavailable meanwhile)."""
@@ -277,7 +298,7 @@ class ActorSystem:
                 log.error("markets of %s not loaded (%s: %s); trying again", exchange.name,
                           type(exc).__name__, exc)
                 continue
-            self.markets[exchange.name] = frozenset(loaded)
+            self.markets[exchange.name] = steps_of(loaded)
 
     def _retry_markets(self) -> None:
         with self._loading:

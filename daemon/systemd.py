@@ -20,12 +20,15 @@ import pykka
 
 from actors.messages import Ping
 from actors.supervisor import Registry
+from protocol.text import printable
 
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_S = 5.0
 """How often STATUS is refreshed when systemd asked for no watchdog."""
 PING_TIMEOUT_S = 1.0
+STATUS_LIMIT = 400
+"""Characters of STATUS= at most: one datagram, one line, whatever a halt reason held."""
 
 
 class Notifier:
@@ -44,13 +47,16 @@ class Notifier:
         return self._socket is not None
 
     def send(self, *fields: str) -> None:
+        """One datagram of `KEY=value` lines; each field is made one printable line, so
+        no text can add an assignment (a `WATCHDOG=trigger`) or fail to encode."""
         if self._socket is None or self.address is None:
             return
         # a leading @ names a socket in the abstract namespace
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
+        datagram = "\n".join(printable(field) for field in fields).encode()
         with self._lock:
             try:
-                self._socket.sendto("\n".join(fields).encode(), target)
+                self._socket.sendto(datagram, target)
             except OSError as exc:
                 log.warning("systemd notification failed: %s", exc)
 
@@ -58,7 +64,7 @@ class Notifier:
         self.send("READY=1")
 
     def status(self, text: str) -> None:
-        self.send(f"STATUS={text}")
+        self.send(f"STATUS={printable(text, STATUS_LIMIT)}")
 
     def reloading(self) -> None:
         self.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
@@ -144,7 +150,10 @@ class SystemdLoop:
     def _run(self) -> None:
         period = self._interval_s or STATUS_PERIOD_S
         while True:
-            self.beat()
+            try:
+                self.beat()
+            except Exception:  # this thread alone keeps systemd's watchdog fed
+                log.exception("systemd notification loop: beat failed; going on")
             if self._stop.wait(period):
                 return
 

@@ -40,33 +40,40 @@ async def trade(state_dir: Path) -> None:
     print(f"starting the executor on the paper venue (state in {state_dir})")
     async with ReliableOrderExecutor(config_for(state_dir)) as executor:
         market = {"client_order_id": "example-market-1", "symbol": "BTC/USD",
-                  "side": "buy", "type": "market", "amount": "0.01"}
-        filled = await executor.execute_order(market)
+                  "side": "buy", "type": "market", "amount": 0.01}
+        order_id = await executor.execute_order(market)  # the client order id
+        filled = await executor.get_order_status(order_id)
         show("market buy", filled)
 
-        again = await executor.execute_order(market)
+        again = await executor.execute_order(market, return_order=True)
         same = again["order_id"] == filled["order_id"]
         print(f"submitted again with the same client_order_id: "
               f"{'the same order' if same else 'A NEW ORDER'} ({again['order_id']})")
 
+        # a float that is not quite 0.3 is rounded to the market's amount step
         resting = await executor.execute_order({"symbol": "BTC/USD", "side": "buy",
-                                                "type": "limit", "amount": "0.01",
-                                                "price": "1000"})
+                                                "type": "limit", "amount": 0.1 + 0.2,
+                                                "price": 1000.0}, return_order=True)
         show("limit buy far below the market", resting)
-        status = await executor.get_order_status(client_order_id=resting["client_order_id"])
+        status = await executor.get_order_status(resting["client_order_id"])
         steps = ", ".join(step["step"] for step in status["confirmation"])
         print(f"status: {status['status']}, confirmation: {steps}")
-        show("canceled", await executor.cancel_order(client_order_id=resting["client_order_id"]))
+        canceled = await executor.cancel_order(resting["client_order_id"])
+        print(f"cancel_order: {canceled}; the order is now "
+              f"{(await executor.get_order_status(resting['client_order_id']))['status']}")
+        print(f"cancel_order of the filled market buy: {await executor.cancel_order(order_id)}")
 
-        try:
-            await executor.execute_order({**market, "symbol": "DOGE/USD",
-                                          "client_order_id": "example-bad"})
-        except ProtocolError as error:
-            print(f"refused: {error.code}: {error.message}")
+        for bad in ({**market, "symbol": "DOGE/USD", "client_order_id": "example-bad"},
+                    {**market, "amount": 0.123456, "client_order_id": "example-odd"}):
+            try:
+                await executor.execute_order(bad)
+            except ProtocolError as error:
+                print(f"refused: {error.code}: {error.message}")
 
         stats = await executor.get_execution_stats()
         print(f"stats: {stats['orders_by_status']}, sends {stats['sends']}, "
               f"retries {stats['retries']}, p50 submit {stats['submit_latency']['p50_ms']} ms, "
+              f"unresolved {stats['unresolved']['count']}, "
               f"circuit {stats['circuits']['paper']['state']}")
 
         report = await executor.reconcile_orders()

@@ -137,6 +137,16 @@ class OrderdClient:
     def reconcile(self, exchange: str | None = None) -> dict[str, Any]:
         return self.call("reconcile", {"exchange": exchange} if exchange else {})
 
+    def cancel_all(self, exchange: str | None = None,
+                   symbol: str | None = None) -> dict[str, Any]:
+        """Ask every live order in scope to cancel: `{"orders": [Order]}` as recorded."""
+        scope = {"exchange": exchange, "symbol": symbol}
+        return self.call("cancel_all", {k: v for k, v in scope.items() if v is not None})
+
+    def balance(self, exchange: str | None = None) -> dict[str, Any]:
+        """`{"balances": {exchange: {currency: {"free", "used", "total"}}}, "at"}`."""
+        return self.call("balance", {"exchange": exchange} if exchange else {})
+
     def halt(self, reason: str | None = None) -> dict[str, Any]:
         return self.call("halt", {"reason": reason} if reason else {})
 
@@ -162,6 +172,10 @@ class EventSubscriber:
         use_curve(self._socket, client_key_file, server_key_file)
         self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._socket.connect(endpoint)
+
+    def subscribe(self, topic: str) -> None:
+        """Receive the events of `topic` too (e.g. `order.filled`)."""
+        self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
 
     def receive(self, timeout_s: float = 5.0) -> tuple[str, dict[str, Any]]:
         """(topic, event) of the next event."""

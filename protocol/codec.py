@@ -1,7 +1,8 @@
 """Frames to requests and replies to frames, as the wire contract says.
 
 A request is one ZeroMQ message whose last frame is a UTF-8 JSON object; every
-frame before it is the envelope, returned unchanged in front of the reply.
+frame before it is the envelope, returned unchanged in front of the reply (unless
+the envelope itself is over the limits: see split_envelope).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from protocol.errors import ProtocolError
 from protocol.messages import Request
 
 MAX_ID_LENGTH = 64
+MAX_FRAMES = 8
+"""Frames in one request as the client sends it, the payload included. REQ sends two
+(an empty delimiter and the payload), DEALER usually one; every frame costs the
+daemon memory, so a message with more is refused without being read."""
 
 
 class DecodeError(Exception):
@@ -29,6 +34,14 @@ class DecodeError(Exception):
         super().__init__(error.message)
         self.request_id = request_id
         self.error = error
+
+
+class OverLimit(DecodeError):
+    """A message over the size or frame limit; the reply goes back on `envelope`."""
+
+    def __init__(self, envelope: list[bytes], error: ProtocolError) -> None:
+        super().__init__(None, error)
+        self.envelope = envelope
 
 
 def _reject_constant(name: str) -> Any:
@@ -76,11 +89,33 @@ def valid_id(value: Any) -> bool:
     )
 
 
-def split_envelope(frames: list[bytes]) -> tuple[list[bytes], bytes] | None:
-    """(envelope, payload), or None when the message has no payload frame."""
+def split_envelope(frames: list[bytes], max_bytes: int) -> tuple[list[bytes], bytes] | None:
+    """(envelope, payload) of a message as a ROUTER receives it (the sender's routing
+    identity first); None when it has no payload frame.
+
+    The whole message the client sent, envelope frames included, counts against
+    `max_bytes`, and it may have at most MAX_FRAMES frames; otherwise OverLimit."""
     if len(frames) < 2:
         return None
-    return frames[:-1], frames[-1]
+    envelope, payload = frames[:-1], frames[-1]
+    sent = len(frames) - 1  # the routing identity is the ROUTER's, not a frame sent
+    if sent > MAX_FRAMES:
+        raise OverLimit(_reply_envelope(envelope, max_bytes), ProtocolError(
+            "bad_request", f"a request has at most {MAX_FRAMES} frames; this one has {sent}"))
+    if sum(map(len, envelope[1:])) + len(payload) > max_bytes:
+        raise OverLimit(_reply_envelope(envelope, max_bytes), ProtocolError(
+            "request_too_large", f"request is larger than {max_bytes} bytes (all frames "
+            "counted)"))
+    return envelope, payload
+
+
+def _reply_envelope(envelope: list[bytes], max_bytes: int) -> list[bytes]:
+    """The envelope as received when it is within the limits itself (a REQ client's
+    delimiter in front of a payload too large), else the routing identity alone: an
+    oversized envelope is never held a second time for the reply."""
+    if len(envelope) <= MAX_FRAMES and sum(map(len, envelope[1:])) <= max_bytes:
+        return envelope
+    return envelope[:1]
 
 
 def decode_request(payload: bytes, max_bytes: int) -> Request:

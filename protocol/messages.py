@@ -125,6 +125,16 @@ class ExchangeArg:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelAllArgs:
+    """Arguments of `cancel_all`: the scope; None is every exchange or every symbol."""
+
+    exchange: str | None = None
+    """Only this exchange's orders."""
+    symbol: str | None = None
+    """Only orders on this market."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReasonArg:
     """Arguments of `halt` and `resume`."""
 

@@ -1,70 +1,106 @@
 """`orderctl`: the command-line client of orderd.
 
-Tables for people by default, `--json` for scripts. Exit status: 0 ok, 1 the
-daemon answered with an error, 2 bad usage, 3 no answer within the timeout.
+Readable text for people by default, `--json` for scripts. Exit status: 0 ok,
+1 the daemon answered with an error, 2 bad usage, 3 no answer within the timeout,
+4 the order ended `rejected` or `expired`, 141 stdout was closed (e.g. `| head`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Sequence
-from decimal import Decimal
+import uuid
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import zmq
 import zmq.auth
 
-from protocol.client import DEFAULT_ENDPOINT, NoAnswer, OrderdClient
+from protocol.client import DEFAULT_ENDPOINT, DEFAULT_EVENTS_ENDPOINT, NoAnswer, OrderdClient
 from protocol.errors import ProtocolError
+from protocol.orderctl_listing import add_list_arguments, list_orders
+from protocol.orderctl_render import render, render_error, to_json
+from protocol.orderctl_watch import add_watch_arguments, watch
 
-EXIT_ERROR, EXIT_NO_ANSWER = 1, 3
-ORDER_COLUMNS = ("client_order_id", "order_id", "exchange", "symbol", "side", "type",
-                 "amount", "price", "status", "filled", "average_price")
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NO_ANSWER, EXIT_ORDER_FAILED = 0, 1, 2, 3, 4
+EXIT_CLOSED_PIPE = 141
+"""What a shell reports for a program ended by SIGPIPE: `orderctl list | head`."""
+FAILED_STATUSES = frozenset({"rejected", "expired"})
+
+
+def _version() -> str:
+    try:
+        return metadata.version("orderd")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _global_options(for_subcommand: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name. After it they are
+    only set when given, so they never undo what was given before it."""
+    options = argparse.ArgumentParser(add_help=False)
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if for_subcommand else value
+
+    options.add_argument("--endpoint",
+                         default=default(os.environ.get("ORDERD_ENDPOINT", DEFAULT_ENDPOINT)),
+                         help=f"command socket (default {DEFAULT_ENDPOINT} or $ORDERD_ENDPOINT)")
+    options.add_argument("--events", default=default(
+        os.environ.get("ORDERD_EVENTS_ENDPOINT", DEFAULT_EVENTS_ENDPOINT)),
+        help=f"event socket, for watch (default {DEFAULT_EVENTS_ENDPOINT} or "
+             "$ORDERD_EVENTS_ENDPOINT)")
+    options.add_argument("--timeout", type=float, default=default(5.0),
+                         help="seconds to wait for an answer (default 5)")
+    options.add_argument("--json", action="store_true", default=default(False),
+                         help="print the raw JSON result")
+    options.add_argument("--client-key", default=default(os.environ.get("ORDERD_CLIENT_KEY")),
+                         help="our CURVE secret certificate (or $ORDERD_CLIENT_KEY)")
+    options.add_argument("--server-key", default=default(os.environ.get("ORDERD_SERVER_KEY")),
+                         help="the daemon's CURVE public certificate (or $ORDERD_SERVER_KEY)")
+    return options
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orderctl", description="Talk to a running orderd.")
-    parser.add_argument("--endpoint", default=os.environ.get("ORDERD_ENDPOINT", DEFAULT_ENDPOINT),
-                        help=f"command socket (default {DEFAULT_ENDPOINT} or $ORDERD_ENDPOINT)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
-    parser.add_argument("--json", action="store_true", help="print the raw JSON result")
-    parser.add_argument("--client-key", default=os.environ.get("ORDERD_CLIENT_KEY"),
-                        help="our CURVE secret certificate (or $ORDERD_CLIENT_KEY)")
-    parser.add_argument("--server-key", default=os.environ.get("ORDERD_SERVER_KEY"),
-                        help="the daemon's CURVE public certificate (or $ORDERD_SERVER_KEY)")
+    parser = argparse.ArgumentParser(prog="orderctl", description="Talk to a running orderd.",
+                                     parents=[_global_options(False)])
+    parser.add_argument("--version", action="version", version=f"orderctl {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("ping", help="is the daemon there?")
-    sub.add_parser("health", help="actors and circuits")
-    sub.add_parser("stats", help="execution statistics")
-    submit = sub.add_parser("submit", help="place an order")
+    common = [_global_options(True)]
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=common)
+
+    command("ping", "is the daemon there?")
+    command("health", "actors and circuits")
+    command("stats", "execution statistics")
+    submit = command("submit", "place an order (prints its client order id first)")
     submit.add_argument("symbol")
     submit.add_argument("side", choices=("buy", "sell"))
     submit.add_argument("type", choices=("limit", "market"))
     submit.add_argument("amount")
     submit.add_argument("price", nargs="?")
-    submit.add_argument("--client-order-id")
+    submit.add_argument("--client-order-id", help="the idempotency key (default: a new one)")
     submit.add_argument("--exchange")
     submit.add_argument("--time-in-force", choices=("GTC", "IOC", "FOK"))
     submit.add_argument("--wait", choices=("accepted", "durable"), default="accepted")
     for name in ("status", "cancel"):
-        cmd = sub.add_parser(name, help=f"{name} of one order")
+        cmd = command(name, f"{name} of one order")
         cmd.add_argument("client_order_id", nargs="?")
         cmd.add_argument("--order-id", help="the exchange's order id instead")
-    listing = sub.add_parser("list", help="orders, oldest first")
-    listing.add_argument("--status", action="append", help="repeat for several")
-    listing.add_argument("--symbol")
-    listing.add_argument("--exchange")
-    listing.add_argument("--limit", type=int, default=100)
-    listing.add_argument("--after", help="cursor from a previous page")
-    reconcile = sub.add_parser("reconcile", help="run one reconciliation now")
-    reconcile.add_argument("--exchange")
+    add_list_arguments(command("list", "orders, oldest first (--newest: newest first)"))
+    command("reconcile", "run one reconciliation now").add_argument("--exchange")
+    cancel_all = command("cancel-all", "cancel every live order (of an exchange, a symbol)")
+    cancel_all.add_argument("--exchange")
+    cancel_all.add_argument("--symbol")
+    command("balance", "the exchanges' balances").add_argument("--exchange")
     for name in ("halt", "resume"):
-        cmd = sub.add_parser(name, help=f"{name} new submits")
-        cmd.add_argument("--reason")
-    keygen = sub.add_parser("keygen", help="write a CURVE key pair (no daemon needed)")
+        command(name, f"{name} new submits").add_argument("--reason")
+    add_watch_arguments(command("watch", "print order events as they happen"))
+    keygen = command("keygen", "write a CURVE key pair (no daemon needed)")
     keygen.add_argument("dir", nargs="?", default=".", help="where (default: here)")
     keygen.add_argument("--name", default="client", help="file name stem (default client)")
     return parser
@@ -81,94 +117,100 @@ def keygen(directory: str, name: str) -> int:
         os.umask(old)
     os.chmod(public, 0o644)
     print(f"public key:  {public}\nsecret key:  {secret}")
-    return 0
+    return EXIT_OK
 
 
-def _request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def _submit_args(args: argparse.Namespace) -> dict[str, Any]:
+    order = {"symbol": args.symbol, "side": args.side, "type": args.type,
+             "amount": args.amount, "price": args.price,
+             "client_order_id": args.client_order_id, "exchange": args.exchange,
+             "time_in_force": args.time_in_force}
+    return {"order": {k: v for k, v in order.items() if v is not None}, "wait": args.wait}
+
+
+def _request(args: argparse.Namespace, usage: Callable[[str], Any]) -> tuple[str, dict[str, Any]]:
     if args.command == "submit":
-        order = {"symbol": args.symbol, "side": args.side, "type": args.type,
-                 "amount": args.amount, "price": args.price,
-                 "client_order_id": args.client_order_id, "exchange": args.exchange,
-                 "time_in_force": args.time_in_force}
-        return "submit", {"order": {k: v for k, v in order.items() if v is not None},
-                          "wait": args.wait}
+        return "submit", _submit_args(args)
     if args.command in ("status", "cancel"):
         if (args.client_order_id is None) == (args.order_id is None):
-            raise SystemExit("orderctl: give a client order id or --order-id, not both")
+            usage("give a client order id or --order-id, not both")
         ref = ({"client_order_id": args.client_order_id} if args.client_order_id
                else {"order_id": args.order_id})
         return args.command, ref
-    if args.command == "list":
-        filters = {"status": args.status, "symbol": args.symbol, "exchange": args.exchange,
-                   "limit": args.limit, "after": args.after}
-        return "list", {k: v for k, v in filters.items() if v is not None}
-    if args.command == "reconcile":
-        return "reconcile", {"exchange": args.exchange} if args.exchange else {}
+    if args.command in ("reconcile", "balance"):
+        return args.command, {"exchange": args.exchange} if args.exchange else {}
+    if args.command == "cancel-all":
+        scope = {"exchange": args.exchange, "symbol": args.symbol}
+        return "cancel_all", {k: v for k, v in scope.items() if v is not None}
     if args.command in ("halt", "resume"):
         return args.command, {"reason": args.reason} if args.reason else {}
     return args.command, {}
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(line.rstrip() for line in lines)
+def _outcome_unknown(args: argparse.Namespace) -> str:
+    """What a script must do after a submit or cancel went unanswered."""
+    cid = getattr(args, "client_order_id", None)
+    if args.command in ("submit", "cancel") and cid:
+        return f"; the outcome is unknown: run `orderctl status {cid}`"
+    return " (is orderd running?)"
 
 
-def _pairs(value: dict[str, Any], indent: str = "") -> str:
-    lines = []
-    for key, item in value.items():
-        if isinstance(item, dict) and item:
-            lines.append(f"{indent}{key}:")
-            lines.append(_pairs(item, indent + "  "))
-        else:
-            lines.append(f"{indent}{key}: {'' if item is None else item}")
-    return "\n".join(lines)
-
-
-def render(command: str, result: dict[str, Any]) -> str:
-    """The human form of a result."""
-    if "orders" in result:
-        text = _table(result["orders"], ORDER_COLUMNS)
-        return text + (f"\nnext page: --after {result['next']}" if result.get("next") else "")
-    if "order" in result:
-        return _pairs(result["order"])
-    return _pairs(result)
-
-
-def _number(value: Any) -> Any:
-    """JSON numbers are read as exact decimals; they are printed as numbers again."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "keygen":
-        return keygen(args.dir, args.name)
-    cmd, cmd_args = _request(args)
+def _call(args: argparse.Namespace, usage: Callable[[str], Any]) -> int:
+    if args.command == "submit" and args.client_order_id is None:
+        args.client_order_id = f"ctl-{uuid.uuid4().hex}"
+    cmd, cmd_args = ("list", {}) if args.command == "list" else _request(args, usage)
+    if args.command == "submit":  # before sending: a timeout must not hide the order's id
+        print(f"orderctl: client order id {args.client_order_id}", file=sys.stderr, flush=True)
     try:
         with OrderdClient(args.endpoint, timeout_s=args.timeout, client_key_file=args.client_key,
                           server_key_file=args.server_key) as client:
-            result = client.call(cmd, cmd_args)
-    except (ValueError, OSError) as exc:
-        print(f"orderctl: CURVE keys: {exc}", file=sys.stderr)
-        return 2
+            result = (list_orders(client, args, usage) if args.command == "list"
+                      else client.call(cmd, cmd_args))
     except NoAnswer:
-        print(f"orderctl: no answer from {args.endpoint} within {args.timeout:g} s "
-              "(is orderd running?)", file=sys.stderr)
+        print(f"orderctl: no answer from {args.endpoint} within {args.timeout:g} s"
+              f"{_outcome_unknown(args)}", file=sys.stderr)
         return EXIT_NO_ANSWER
     except ProtocolError as exc:
         if args.json:
-            print(json.dumps({"error": exc.to_wire()}, default=_number))
+            print(to_json({"error": exc.to_wire()}, indent=None))
         else:
-            print(f"orderctl: {exc.code}: {exc.message}", file=sys.stderr)
+            print(f"orderctl: {render_error(exc)}", file=sys.stderr)
         return EXIT_ERROR
-    print(json.dumps(result, indent=2, default=_number) if args.json else render(cmd, result))
-    return 0
+    print(to_json(result) if args.json else render(result))
+    order = result.get("order")
+    if isinstance(order, dict) and order.get("status") in FAILED_STATUSES:
+        return EXIT_ORDER_FAILED
+    return EXIT_OK
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "keygen":
+        return keygen(args.dir, args.name)
+    try:
+        if args.command == "watch":
+            return watch(args)
+        return _call(args, parser.error)
+    except BrokenPipeError:
+        raise
+    except (ValueError, OSError) as exc:  # unreadable CURVE key files
+        print(f"orderctl: CURVE keys: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except zmq.ZMQError as exc:
+        endpoint = args.events if args.command == "watch" else args.endpoint
+        print(f"orderctl: cannot use endpoint {endpoint!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # the reader left (`| head`): say nothing more, and let Python's exit flush nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

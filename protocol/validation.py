@@ -20,6 +20,7 @@ from protocol.messages import (
     TIMES_IN_FORCE,
     WAIT_MODES,
     ActorArg,
+    CancelAllArgs,
     ExchangeArg,
     ListArgs,
     NoArgs,
@@ -28,6 +29,7 @@ from protocol.messages import (
     ReasonArg,
     SubmitArgs,
 )
+from protocol.text import is_printable
 
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 SYMBOL = re.compile(r"[A-Za-z0-9]{1,20}/[A-Za-z0-9]{1,20}")
@@ -69,15 +71,18 @@ def parse_decimal(value: Any, field: str) -> Decimal:
         raise _invalid(field, f"{field} must be finite")
     if number <= 0:
         raise _invalid(field, f"{field} must be greater than 0")
-    _check_bounds(number, field)
+    _check_bounds(number, field, from_float=isinstance(value, float))
     return number
 
 
-def _check_bounds(number: Decimal, field: str) -> None:
+def _check_bounds(number: Decimal, field: str, from_float: bool = False) -> None:
     """Refuse what the ledger, the codec or a driver could not hold exactly.
 
     Read from the digits themselves, not through a decimal context: formatting a
-    value beyond the context's range raises after the order would be staged."""
+    value beyond the context's range raises after the order would be staged. A float
+    (from the Python library; the wire's numbers are decimals) is taken as its `repr`,
+    which a driver's float holds exactly by construction: only its size is bounded,
+    and the market's step check says whether its digits are meant."""
     _, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # finite
     end = len(digits)
@@ -85,14 +90,16 @@ def _check_bounds(number: Decimal, field: str) -> None:
         end -= 1
         exponent += 1
     significant = end  # a decimal's digits have no leading zeros
+    if exponent + significant > MAX_INTEGER_DIGITS:
+        raise _invalid(field, f"{field} must be less than 10^{MAX_INTEGER_DIGITS}")
+    if from_float:
+        return
     if significant > MAX_SIGNIFICANT_DIGITS:
         raise _invalid(field, f"{field} has more than {MAX_SIGNIFICANT_DIGITS} "
                        "significant digits")
     if exponent < -MAX_FRACTION_DIGITS:
         raise _invalid(field, f"{field} has more than {MAX_FRACTION_DIGITS} digits "
                        "after the decimal point")
-    if exponent + significant > MAX_INTEGER_DIGITS:
-        raise _invalid(field, f"{field} must be less than 10^{MAX_INTEGER_DIGITS}")
 
 
 def _choice(spec: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:
@@ -109,6 +116,12 @@ def _optional_text(spec: dict[str, Any], field: str, invalid: bool) -> str | Non
     if not isinstance(value, str) or not 0 < len(value) <= MAX_TEXT:
         error = _invalid if invalid else _bad
         raise error(field, f"{field} must be a non-empty string")
+    if not is_printable(value):
+        error = _invalid if invalid else _bad
+        # text that reaches logs, alerts and systemd must not carry line breaks,
+        # escapes or lone surrogates (which no UTF-8 encoder accepts)
+        raise error(field, f"{field} must be printable text: no control characters, "
+                    "line breaks or invalid Unicode")
     return value
 
 
@@ -223,6 +236,15 @@ def parse_exchange_arg(args: dict[str, Any]) -> ExchangeArg:
     return ExchangeArg(exchange=_optional_text(args, "exchange", invalid=False))
 
 
+def parse_cancel_all(args: dict[str, Any]) -> CancelAllArgs:
+    """`{"exchange"?, "symbol"?}`."""
+    symbol = _optional_text(args, "symbol", invalid=False)
+    if symbol is not None and not SYMBOL.fullmatch(symbol):
+        raise _bad("symbol", "symbol must be a string BASE/QUOTE")
+    return CancelAllArgs(exchange=_optional_text(args, "exchange", invalid=False),
+                         symbol=symbol)
+
+
 def parse_reason(args: dict[str, Any]) -> ReasonArg:
     """`{"reason"?}`."""
     return ReasonArg(reason=_optional_text(args, "reason", invalid=False))
@@ -251,6 +273,8 @@ ARG_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "health": parse_no_args,
     "halt": parse_reason,
     "resume": parse_reason,
+    "cancel_all": parse_cancel_all,
+    "balance": parse_exchange_arg,
     "crash": parse_actor_arg,
 }
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import DaemonProcess, kill_leftovers, running_daemon
+from tests.helpers import DaemonProcess, VenueProcess, kill_leftovers, running_daemon
 
 
 @pytest.fixture(scope="module")
@@ -12,6 +12,14 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     """One real orderd process shared by a test module."""
     with running_daemon(tmp_path_factory.mktemp("orderd")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProcess]:
+    """One real `orderd paper-venue` process (binance dialect) shared by a test module."""
+    running = VenueProcess(tmp_path_factory.mktemp("venue"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -200,13 +200,21 @@ def resting_limit_buy(amount: str = "0.01", price: str = "1000", symbol: str = "
             "price": price, **extra}
 
 
+NO_VENUE_LIMITS = ("--weight-limit", "0", "--orders-per-10s", "0", "--orders-per-day", "0",
+                   "--raw-requests-per-5m", "0")
+"""binance's request limits off: a test about other things is not refused for pace."""
+
+
 class VenueProcess:
-    """A real `orderd paper-venue` on a port it picks itself."""
+    """A real `orderd paper-venue` on a port it picks itself.
+
+    binance's request limits are off unless `flags` set them (a later flag wins)."""
 
     def __init__(self, state: Path, *flags: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daemon.cli", "paper-venue", "--listen", "127.0.0.1:0",
-             "--state", str(state), "--api-key", KEY, "--secret", SECRET, *flags],
+             "--state", str(state), "--api-key", KEY, "--secret", SECRET,
+             *NO_VENUE_LIMITS, *flags],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -230,6 +238,12 @@ class VenueProcess:
         """(method, path) of the API requests the venue received, oldest first."""
         with urllib.request.urlopen(self.url + "/_venue/requests", timeout=10) as answer:
             return [(m, p) for m, p in json.loads(answer.read())["requests"]]
+
+    def usage(self) -> dict[str, Any]:
+        """What the venue's limits counted (`GET /_venue/usage`)."""
+        with urllib.request.urlopen(self.url + "/_venue/usage", timeout=10) as answer:
+            usage: dict[str, Any] = json.loads(answer.read())
+        return usage
 
     def stop(self) -> int:
         if self.process.poll() is None:

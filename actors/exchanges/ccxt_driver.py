@@ -109,6 +109,8 @@ def build_binance(settings: DriverSettings) -> Any:
         # ccxt's own throttle is per instance and would not add up across workers
         "enableRateLimit": False,
         "timeout": settings.timeout_ms,
+        # verbose prints every request, API key header included, to stdout
+        "verbose": False,
         "options": {
             "defaultType": "spot",
             # only spot markets; no sapi calls (currencies, margin pairs) at start-up

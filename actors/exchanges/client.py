@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.messages import OrderView, TradeView
+from protocol.codec import format_decimal
 
 
 class ExchangeClient(Protocol):
@@ -82,8 +83,8 @@ def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderV
         # ccxt shows a market order's average as its price: it has no limit to compare
         price=to_decimal(raw.get("price")) if raw.get("type") == "limit" else None,
         client_order_id=raw.get("clientOrderId"),
-        amount_step=_step(market, "amount"),
-        price_step=_step(market, "price"),
+        amount_step=market_step(market, "amount"),
+        price_step=market_step(market, "price"),
         trades=_carried_trades(raw),
     )
 
@@ -97,7 +98,8 @@ def _carried_trades(raw: dict[str, Any]) -> tuple[TradeView, ...]:
                  for t in trades)
 
 
-def _step(market: dict[str, Any] | None, which: str) -> Decimal | None:
+def market_step(market: dict[str, Any] | None, which: str) -> Decimal | None:
+    """The market's `amount` or `price` step (ccxt's precision in TICK_SIZE mode)."""
     if not market:
         return None
     return to_decimal((market.get("precision") or {}).get(which))
@@ -117,3 +119,22 @@ def trade_of(raw: dict[str, Any]) -> TradeView:
         timestamp=int(raw.get("timestamp") or 0),
         symbol=raw.get("symbol"),
     )
+
+
+BALANCE_KEYS = ("free", "used", "total")
+UNIFIED_BALANCE_KEYS = frozenset({"info", "timestamp", "datetime", *BALANCE_KEYS})
+
+
+def balances_of(raw: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    """ccxt's `fetch_balance` answer as `{currency: {"free", "used", "total"}}` in decimal
+    strings; currencies holding nothing are left out (binance lists every asset)."""
+    balances: dict[str, dict[str, str | None]] = {}
+    for currency, entry in raw.items():
+        if currency in UNIFIED_BALANCE_KEYS or not isinstance(entry, dict):
+            continue
+        amounts = {key: to_decimal(entry.get(key)) for key in BALANCE_KEYS}
+        if not any(amounts.values()):
+            continue
+        balances[currency] = {key: None if value is None else format_decimal(value)
+                              for key, value in amounts.items()}
+    return balances

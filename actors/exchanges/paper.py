@@ -4,7 +4,7 @@
 `PaperExchange` is a client with the sync ccxt method signatures, so the
 daemon can drive the venue exactly as it drives a real exchange, with
 optional injected faults (latency, transient errors, ambiguous timeouts,
-rejections, an outage window).
+rejections, an outage window) and, if asked, binance's request limits.
 """
 
 from __future__ import annotations
@@ -25,8 +25,24 @@ from ccxt.base.errors import (
 )
 
 from .paper_book import PaperVenue
+from .paper_limits import (
+    ACCOUNT,
+    ALL_ORDERS,
+    EXCHANGE_INFO,
+    MY_TRADES,
+    OPEN_ORDERS,
+    ORDER_CANCEL,
+    ORDER_GET,
+    ORDER_NEW,
+    TICKER_24HR,
+    Endpoint,
+    VenueLimiter,
+)
 
 __all__ = ["PaperExchange", "PaperFaults", "PaperVenue"]
+
+LOCAL_ADDRESS = "in-process"
+"""The client address the limits count in-process requests under (all clients share it)."""
 
 # Transient failures cycle through these, so callers meet every kind.
 _TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -84,7 +100,11 @@ class PaperExchange:
 
     Mirrors the sync `ccxt.Exchange` signatures the daemon uses. Faults are
     applied around the venue call; the venue lock is only held for the book
-    work, never during simulated latency.
+    work, never during simulated latency. With a `limiter` (shared by the clients
+    of one exchange entry) each call is charged binance's weight for the request
+    ccxt would send; a refusal raises what ccxt's binance raises (DDoSProtection,
+    for 429 and 418 alike) and, as ccxt does, `last_response_headers` holds the
+    answer's headers (`Retry-After`, `X-MBX-USED-WEIGHT-1M`, order counts).
     """
 
     id = "paper"
@@ -99,8 +119,11 @@ class PaperExchange:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         started: float | None = None,
+        limiter: VenueLimiter | None = None,
     ) -> None:
         self.venue = venue
+        self.limiter = limiter
+        self.last_response_headers: dict[str, str] = {}
         self.account = account
         self.faults = faults if faults is not None else PaperFaults()
         self.markets: dict[str, Any] = {}
@@ -119,7 +142,7 @@ class PaperExchange:
     def load_markets(self, reload: bool = False) -> dict[str, Any]:
         if self.markets and not reload:
             return self.markets  # cached, as ccxt does: no request
-        self._request()
+        self._request(EXCHANGE_INFO)
         self.markets = self.venue.markets()
         self.symbols = sorted(self.markets)
         return self.markets
@@ -138,7 +161,7 @@ class PaperExchange:
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         params = params or {}
-        self._request()
+        self._request(ORDER_NEW)
         if self._chance(self.faults.reject_rate):
             raise InvalidOrder("rejected by venue (simulated)")
         order = self.venue.create_order(
@@ -150,6 +173,7 @@ class PaperExchange:
             None if price is None else _decimal(price, "price"),
             client_order_id=params.get("clientOrderId"),
             time_in_force=str(params.get("timeInForce", "GTC")).upper(),
+            post_only=params.get("postOnly") is True,
         )
         if self._chance(self.faults.ambiguous_rate):
             # Booked, but the reply is "lost": the caller cannot tell it landed.
@@ -159,7 +183,7 @@ class PaperExchange:
     def fetch_order(
         self, id: str | None, symbol: str | None = None, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        self._request()
+        self._request(ORDER_GET)
         client_order_id = (params or {}).get("clientOrderId")
         return self.venue.fetch_order(
             self.account, id, client_order_id=client_order_id, symbol=symbol
@@ -168,7 +192,7 @@ class PaperExchange:
     def cancel_order(
         self, id: str | None, symbol: str | None = None, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        self._request()
+        self._request(ORDER_CANCEL)
         client_order_id = (params or {}).get("clientOrderId")
         return self.venue.cancel_order(
             self.account, id, client_order_id=client_order_id, symbol=symbol
@@ -181,7 +205,7 @@ class PaperExchange:
         limit: int | None = None,
         params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        self._request()
+        self._request(OPEN_ORDERS, {"symbol": symbol} if symbol else None)
         return self.venue.open_orders(self.account, symbol, since, limit)
 
     def fetch_orders(
@@ -191,7 +215,7 @@ class PaperExchange:
         limit: int | None = None,
         params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        self._request()
+        self._request(ALL_ORDERS)
         return self.venue.orders(self.account, symbol, since, limit)
 
     def fetch_my_trades(
@@ -201,7 +225,7 @@ class PaperExchange:
         limit: int | None = None,
         params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        self._request()
+        self._request(MY_TRADES)
         return self.venue.my_trades(self.account, symbol, since, limit)
 
     def fetch_order_trades(
@@ -212,7 +236,7 @@ class PaperExchange:
         limit: int | None = None,
         params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        self._request()
+        self._request(MY_TRADES, {"orderId": str(id)})  # what ccxt's binance asks
         try:
             order_id = int(id)
         except (TypeError, ValueError):
@@ -220,16 +244,16 @@ class PaperExchange:
         return self.venue.order_trades(self.account, order_id)
 
     def fetch_balance(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        self._request()
+        self._request(ACCOUNT)
         return self.venue.balance(self.account)
 
     def fetch_ticker(self, symbol: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        self._request()
+        self._request(TICKER_24HR, {"symbol": symbol})
         return self.venue.ticker(symbol)
 
     # -- faults ------------------------------------------------------------------
 
-    def _request(self) -> None:
+    def _request(self, endpoint: Endpoint, params: dict[str, str] | None = None) -> None:
         """What every request goes through before the venue sees it."""
         faults = self.faults
         if faults.latency_ms > 0:
@@ -238,6 +262,11 @@ class PaperExchange:
             begins = self._started + faults.outage_after_s
             if begins <= self._clock() < begins + faults.outage_duration_s:
                 raise ExchangeNotAvailable("venue outage (simulated)")
+        if self.limiter is not None:
+            verdict = self.limiter.admit(LOCAL_ADDRESS, self.account, endpoint, params)
+            self.last_response_headers = verdict.headers
+            if verdict.refusal is not None:
+                raise verdict.error(self.id)
         if self._chance(faults.error_rate):
             with self._fault_lock:
                 error = _TRANSIENT_ERRORS[self._transient_count % len(_TRANSIENT_ERRORS)]

@@ -21,6 +21,7 @@ from ccxt.base.errors import (
     DuplicateOrderId,
     InsufficientFunds,
     InvalidOrder,
+    OrderImmediatelyFillable,
     OrderNotFound,
 )
 
@@ -56,6 +57,7 @@ def _missing(name: str) -> BinanceError:
 
 INSUFFICIENT = "Account has insufficient balance for requested action."
 DUPLICATE = "Duplicate order sent."
+WOULD_TAKE = "Order would immediately match and take."
 
 
 def error_of(exc: Exception, method: str) -> BinanceError:
@@ -65,6 +67,8 @@ def error_of(exc: Exception, method: str) -> BinanceError:
         return BinanceError(400, -2010, INSUFFICIENT)
     if isinstance(exc, DuplicateOrderId):
         return BinanceError(400, -2010, DUPLICATE)
+    if isinstance(exc, OrderImmediatelyFillable):
+        return BinanceError(400, -2010, WOULD_TAKE)
     if isinstance(exc, BadSymbol):
         return BinanceError(400, -1121, "Invalid symbol.")
     if isinstance(exc, OrderNotFound) or (isinstance(exc, InvalidOrder) and method == "DELETE"):
@@ -172,7 +176,8 @@ def trade_body(trade: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def exchange_info(now_ms: int) -> dict[str, Any]:
+def exchange_info(now_ms: int, rate_limits: list[dict[str, Any]] | None = None
+                  ) -> dict[str, Any]:
     """GET /api/v3/exchangeInfo: the venue's markets with filters matching its rules."""
     symbols = []
     for spec in MARKETS.values():
@@ -182,7 +187,8 @@ def exchange_info(now_ms: int) -> dict[str, Any]:
             "baseAsset": spec.base, "baseAssetPrecision": 8,
             "quoteAsset": spec.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+            "icebergAllowed": False, "ocoAllowed": False,
             "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
             "cancelReplaceAllowed": False, "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False, "permissions": [], "permissionSets": [["SPOT"]],
@@ -197,7 +203,7 @@ def exchange_info(now_ms: int) -> dict[str, Any]:
                  "applyMaxToMarket": False, "avgPriceMins": 5},
             ],
         })
-    return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": [],
+    return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": rate_limits or [],
             "exchangeFilters": [], "symbols": symbols}
 
 
@@ -257,8 +263,11 @@ class BinanceDialect:
         self.venue = venue
         self.account = account
         self.clock = clock
+        self.rate_limits: Callable[[], list[dict[str, Any]]] = list
+        """The limits exchangeInfo publishes (the HTTP server sets its limiter's)."""
         self.routes: dict[tuple[str, str], Handler] = {
-            ("GET", "/api/v3/exchangeInfo"): lambda _p: exchange_info(self.now_ms()),
+            ("GET", "/api/v3/exchangeInfo"):
+                lambda _p: exchange_info(self.now_ms(), self.rate_limits()),
             ("GET", "/api/v3/ping"): lambda _p: {},
             ("GET", "/api/v3/time"): lambda _p: {"serverTime": self.now_ms()},
             ("POST", "/api/v3/order"): self.create,
@@ -296,11 +305,18 @@ class BinanceDialect:
         amount = _decimal(params, "quantity")
         if amount is None:
             raise _missing("quantity")
+        kind = _required(params, "type").upper()
+        # LIMIT_MAKER (what ccxt sends for postOnly): a limit refused if it would take,
+        # resting until canceled; binance refuses a timeInForce with it. The venue keeps
+        # it as a limit order (binance shows type LIMIT_MAKER, which ccxt reads as limit).
+        post_only = kind == "LIMIT_MAKER"
+        if post_only and "timeInForce" in params:
+            raise BinanceError(400, -1106, "Parameter 'timeInForce' sent when not required.")
         order = self.venue.create_order(
-            self.account, symbol, _required(params, "type").lower(),
+            self.account, symbol, "limit" if post_only else kind.lower(),
             _required(params, "side").lower(), amount, _decimal(params, "price"),
             client_order_id=params.get("newClientOrderId"),
-            time_in_force=params.get("timeInForce", "GTC").upper())
+            time_in_force=params.get("timeInForce", "GTC").upper(), post_only=post_only)
         return order_body(order, with_fills=True)
 
     def _lookup(self, params: dict[str, str]) -> tuple[str, str | None, str | None]:

@@ -79,10 +79,12 @@ class PaperVenue(OrderEngine):
         *,
         client_order_id: str | None = None,
         time_in_force: str = "GTC",
+        post_only: bool = False,
     ) -> dict[str, Any]:
         with self._operation() as now_ms:
             order = self._submit(
-                account, symbol, type, side, amount, price, client_order_id, time_in_force, now_ms
+                account, symbol, type, side, amount, price, client_order_id, time_in_force, now_ms,
+                post_only,
             )
             # the answer carries the fills the order got at once, as binance's FULL one does
             return {**order.to_ccxt(), "trades": [

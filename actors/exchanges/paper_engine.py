@@ -15,6 +15,7 @@ from ccxt.base.errors import (
     BadSymbol,
     DuplicateOrderId,
     InvalidOrder,
+    OrderImmediatelyFillable,
     OrderNotFound,
 )
 
@@ -62,12 +63,16 @@ class OrderEngine:
         client_order_id: str | None,
         time_in_force: str,
         now_ms: int,
+        post_only: bool = False,
     ) -> Order:
-        """Validate and book a new order; every check runs before anything changes."""
+        """Validate and book a new order; every check runs before anything changes. A
+        post-only order that would take is refused (binance: LIMIT_MAKER)."""
         spec = self._market(symbol)
-        rules.check_order(spec, type, side, amount, price, time_in_force)
+        rules.check_order(spec, type, side, amount, price, time_in_force, post_only)
         balances = self._account(account)
         current = self._walk.prices[symbol]
+        if post_only and price is not None and rules.takes(side, price, current):
+            raise OrderImmediatelyFillable("paper: Order would immediately match and take.")
         rules.check_min_cost(spec, amount, price if price is not None else current)
         rules.check_funds(balances, spec, side, amount, price if price is not None else current)
         order = Order(
@@ -121,11 +126,7 @@ class OrderEngine:
     def _place(self, order: Order, spec: MarketSpec, current: Decimal, now_ms: int) -> None:
         """Fill a marketable order now, expire an IOC/FOK one that cannot fill, else rest it."""
         limit = order.price
-        if (
-            limit is None
-            or (order.side == "buy" and limit >= current)
-            or (order.side == "sell" and limit <= current)
-        ):
+        if limit is None or rules.takes(order.side, limit, current):
             # A taker gets the current price, never worse than its limit.
             self._fill(order, current, now_ms, taker=True)
         elif order.time_in_force != "GTC":

@@ -34,6 +34,7 @@ from .paper_binance import (
 )
 from .paper_book import PaperVenue
 from .paper_http_faults import Fault, FaultPlan, VenueFaults
+from .paper_limits import LIMIT_ROUTES, VenueLimiter, limits_route, request_params
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,14 @@ class PaperVenueServer(ThreadingHTTPServer):
     def __init__(self, venue: PaperVenue, address: tuple[str, int] = ("127.0.0.1", 0), *,
                  api_key: str = DEFAULT_API_KEY, secret: str = DEFAULT_SECRET,
                  faults: VenueFaults | None = None, account: str = "default",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 limiter: VenueLimiter | None = None) -> None:
+        """`limiter`: binance's limits (its own values unless given)."""
         super().__init__(address, _Handler)
         self.venue = venue
         self.dialect = BinanceDialect(venue, account, clock)
+        self.limiter = limiter or VenueLimiter(clock=clock)
+        self.dialect.rate_limits = self.limiter.rate_limits
         self.plan = FaultPlan(faults or VenueFaults())
         self.api_key, self._secret = api_key, secret
         self.clock = clock
@@ -116,6 +121,8 @@ class PaperVenueServer(ThreadingHTTPServer):
     # -- operator routes -------------------------------------------------------------
 
     def operator(self, method: str, path: str, body: Any) -> JsonAnswer:
+        if path in LIMIT_ROUTES:
+            return limits_route(self.limiter, method, path, body)
         if (method, path) == ("GET", "/_venue/orders"):
             orders = [{**order_body(o), "account": o["info"]["account"]}
                       for o in self.venue.all_orders()]
@@ -153,6 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as ccxt's session expects
     disable_nagle_algorithm = True  # else each small answer waits ~40 ms for an ACK
     server_version = "paper-venue"
+    limit_headers: dict[str, str]
+    """The limits' headers of the API request being answered (set for each request)."""
 
     def do_GET(self) -> None:
         self._serve()
@@ -170,6 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, MAX_BODY)).decode("utf-8", "replace")
+        self.limit_headers = {}
         if parts.path.startswith("/_venue/"):
             try:
                 data = json.loads(body) if body else {}
@@ -184,6 +194,12 @@ class _Handler(BaseHTTPRequestHandler):
         server.seen.append((self.command, path))
         if server.plan.faults.latency_ms > 0:
             server.stopping.wait(server.plan.faults.latency_ms / 1000)
+        verdict = server.limiter.admit(self.client_address[0], server.dialect.account,
+                                       (self.command, path), request_params(query, body))
+        self.limit_headers = verdict.headers
+        if verdict.refusal is not None:
+            self._answer(verdict.refusal.status, verdict.refusal.body())
+            return
         fault = server.plan.next(self.command, path)
         if fault is not None and fault.before_booking:
             self._before(fault)
@@ -248,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type",
                              "text/plain" if text is not None else "application/json")
             self.send_header("Content-Length", str(len(raw)))
-            for name, value in (headers or {}).items():
+            for name, value in {**self.limit_headers, **(headers or {})}.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(raw)

@@ -59,6 +59,7 @@ def check_order(
     amount: Decimal,
     price: Decimal | None,
     time_in_force: str,
+    post_only: bool = False,
 ) -> None:
     """Raise InvalidOrder for anything the exchange's filters would refuse."""
     if type not in ORDER_TYPES:
@@ -69,11 +70,18 @@ def check_order(
         raise InvalidOrder(
             f"paper: timeInForce must be one of {TIMES_IN_FORCE}, not {time_in_force!r}"
         )
+    if post_only and (type != "limit" or time_in_force != "GTC"):
+        raise InvalidOrder("paper: a postOnly order is a limit order that rests (GTC)")
     _check_amount(spec, amount)
     if type == "market" and price is not None:
         raise InvalidOrder("paper: a market order takes no price")
     if type == "limit":
         _check_price(spec, price)
+
+
+def takes(side: str, limit: Decimal, current: Decimal) -> bool:
+    """Whether a limit order would trade at once at the current price (as taker)."""
+    return (side == "buy" and limit >= current) or (side == "sell" and limit <= current)
 
 
 def _check_amount(spec: MarketSpec, amount: Decimal) -> None:

@@ -2,10 +2,12 @@
 
     from daemon.executors import ReliableOrderExecutor
 
-    async with ReliableOrderExecutor({"state_dir": "orders"}) as executor:
-        order = await executor.execute_order(
-            {"symbol": "BTC/USDT", "side": "buy", "type": "market", "amount": "0.01"})
-        print(order["status"], order["filled"])
+    executor = ReliableOrderExecutor()
+    await executor.configure({"state_dir": "orders"})
+    order_id = await executor.execute_order(
+        {"symbol": "BTC/USD", "side": "buy", "type": "market", "amount": 0.01})
+    status = await executor.get_order_status(order_id)
+    print(status["status"], status["filled"])
 
 - `ReliableOrderExecutor`: the daemon's actors in this process (durable ledger,
   retries, circuit breakers, confirmation, tracking, reconciliation).
@@ -16,7 +18,9 @@
   `circuit_breaker_aware` and `alert_on_failure` (sync and async functions alike).
 
 Their config is a dict of the daemon's configuration keys (`daemon.executor_config`
-documents the shape); without one they trade on the paper venue.
+documents the shape); without one they trade on the paper venue. A program need not
+close an executor: its actors never keep the process alive, and they are stopped
+(the ledger committed) at exit.
 """
 
 from actors.monitoring import (

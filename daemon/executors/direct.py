@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.exchange_link import Attempts
-from actors.exchanges.ccxt_driver import client_id_params, lookup_params
-from actors.exchanges.client import ExchangeClient, view_of
+from actors.exchanges.ccxt_driver import lookup_params
+from actors.exchanges.client import ExchangeClient, balances_of, view_of
 from actors.exchanges.errors import classify
+from actors.exchanges.order_params import create_params
 from actors.messages import OrderView
 from actors.orders import Order
 from actors.retry import RetryPolicy
@@ -57,10 +58,8 @@ class DirectExchange:
         return self._markets
 
     async def create(self, order: Order, attempts: Attempts) -> OrderView:
-        params = dict(order.params)
-        params.update(client_id_params(self.client.id, order.client_order_id))
-        if order.time_in_force is not None:
-            params["timeInForce"] = order.time_in_force
+        """Send the order; ParamRefused (a rejection) when its params are not its driver's."""
+        params = create_params(self.client.id, order.client_order_id, order)
         amount = float(order.amount)
         price = None if order.price is None else float(order.price)
         raw = await self.call("create", lambda c: c.create_order(
@@ -83,6 +82,9 @@ class DirectExchange:
     async def open_orders(self, attempts: Attempts) -> list[OrderView]:
         raw = await self.call("read", lambda c: c.fetch_open_orders(), attempts)
         return [self._view(item) for item in raw]
+
+    async def balances(self, attempts: Attempts) -> dict[str, dict[str, str | None]]:
+        return balances_of(await self.call("read", lambda c: c.fetch_balance(), attempts))
 
     def _lookup(self, order: Order) -> dict[str, Any]:
         if order.order_id is not None:

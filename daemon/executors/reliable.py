@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,21 +12,24 @@ from typing import Any
 from actors.alerts import Alerter
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import DescribeCircuits
-from actors.messages import Cancel, GetStatus, Submit
+from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, Submit
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import GetStats
+from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import RUN_TIMEOUT_S
+from actors.routing import side_worker_name
 from actors.runtime import Clock
 from daemon.commands import check_exchange, check_submit, deliver
 from daemon.config import Config
 from daemon.executor_config import executor_config
 from daemon.executors.bridge import Replies
 from daemon.executors.interface import ConfigDict, OrderExecutionInterface
+from daemon.market_steps import snap_floats, steps_for, take_floats
 from daemon.system import ActorSystem, ClientFactory
 from protocol.errors import ProtocolError
-from protocol.validation import parse_order_ref, parse_submit
+from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
 
 REPLY_MARGIN_S = 30.0
 """Added to the configured accept timeout: the actors answer well within it."""
@@ -38,12 +42,13 @@ class ReliableOrderExecutor(OrderExecutionInterface):
     budget, circuit breakers, confirmation and tracking, reconciliation.
 
         async with ReliableOrderExecutor({"state_dir": "orders"}) as executor:
-            order = await executor.execute_order(
-                {"symbol": "BTC/USDT", "side": "buy", "type": "market", "amount": "0.01"})
+            order_id = await executor.execute_order(
+                {"symbol": "BTC/USD", "side": "buy", "type": "market", "amount": "0.01"})
 
     The config is the library's dict (`daemon.executor_config`); without an
     exchange it trades on the paper venue. Only one executor (or daemon) may use a
-    state_dir at a time.
+    state_dir at a time. Unclosed, it is stopped at the program's exit (see
+    `ActorSystem.start`).
     """
 
     def __init__(self, config: ConfigDict | None = None, *, base_dir: Path | None = None,
@@ -79,13 +84,16 @@ class ReliableOrderExecutor(OrderExecutionInterface):
             await asyncio.to_thread(_boot, system, self._stopping)
             self._system = system
 
-    async def execute_order(self, order: Mapping[str, Any],
-                            wait: str = "accepted") -> dict[str, Any]:
+    async def place(self, order: Mapping[str, Any], wait: str = "accepted") -> dict[str, Any]:
         system = self._running()
-        args = parse_submit({"order": dict(order), "wait": wait})
-        check_submit(args.order, _names(system), system.markets, system.board)
+        fields, floats = take_floats(order)
+        args = parse_submit({"order": fields, "wait": wait})
+        spec = snap_floats(args.order, floats,
+                           steps_for(system.markets, args.order, system.config.default_exchange))
+        check_submit(spec, _names(system), system.markets, system.board,
+                     {e.name: e.driver for e in system.config.exchanges})
         result = await self._ask(system, ORDER_ACTOR, "submit",
-                                 lambda reply: Submit(args.order, args.wait, reply))
+                                 lambda reply: Submit(spec, args.wait, reply))
         return dict(result["order"])
 
     async def get_order_status(self, client_order_id: str | None = None,
@@ -97,8 +105,8 @@ class ReliableOrderExecutor(OrderExecutionInterface):
                                  lambda reply: GetStatus(ref, reply))
         return dict(result["order"])
 
-    async def cancel_order(self, client_order_id: str | None = None,
-                           order_id: str | None = None) -> dict[str, Any]:
+    async def cancel(self, client_order_id: str | None = None,
+                     order_id: str | None = None) -> dict[str, Any]:
         system = self._running()
         ref = parse_order_ref({"client_order_id": client_order_id, "order_id": order_id})
         result = await self._ask(system, ORDER_ACTOR, "cancel", lambda reply: Cancel(ref, reply))
@@ -120,6 +128,30 @@ class ReliableOrderExecutor(OrderExecutionInterface):
                                  lambda reply: RunReconciliation(exchange, reply),
                                  timeout_s=RUN_TIMEOUT_S)
         return dict(result["report"])
+
+    async def cancel_all(self, exchange: str | None = None,
+                         symbol: str | None = None) -> list[dict[str, Any]]:
+        """Every live order in scope asked to cancel, also while halted; the orders as
+        recorded (their outcomes follow, as `get_order_status` shows)."""
+        system = self._running()
+        args = parse_cancel_all({k: v for k, v in (("exchange", exchange), ("symbol", symbol))
+                                 if v is not None})
+        if args.exchange is not None:
+            check_exchange(args.exchange, _names(system))
+        result = await self._ask(system, ORDER_ACTOR, "cancel_all",
+                                 lambda reply: CancelAll(args, reply))
+        return list(result["orders"])
+
+    async def get_balance(self, exchange: str | None = None) -> dict[str, Any]:
+        """Each exchange's balances, read by its side worker within its rate limit."""
+        system = self._running()
+        names = _names(system) if exchange is None else [exchange]
+        balances: dict[str, Any] = {}
+        for name in names:
+            check_exchange(name, _names(system))
+            result = await self._ask(system, side_worker_name(name), "balance", FetchBalance)
+            balances[name] = result["balances"]
+        return {"balances": balances, "at": rfc3339(time.time())}
 
     async def close(self) -> None:
         """Stop every actor (the ledger is committed last) and close the venues."""

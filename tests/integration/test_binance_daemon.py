@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,6 @@ from tests.helpers import (
     running_daemon,
     wait_until,
 )
-
-
-@pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProcess]:
-    running = VenueProcess(tmp_path_factory.mktemp("venue"))
-    yield running
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
 
 
 def test_ccxt_trades_on_a_venue_process(venue: VenueProcess) -> None:

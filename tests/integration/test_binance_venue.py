@@ -166,6 +166,25 @@ def test_error_codes_map_to_the_classes_our_table_expects(client: Any) -> None:
     client.cancel_order(live["id"], "BTC/USD")
 
 
+def test_post_only_is_a_limit_maker_that_never_takes(server: PaperVenueServer,
+                                                     client: Any) -> None:
+    """ccxt sends postOnly as type LIMIT_MAKER: it rests, or binance refuses it (-2010)
+    rather than let it take; with a timeInForce binance refuses the request (-1106)."""
+    ours, taker = cid(), cid()
+    rests = client.create_order("BTC/USD", "limit", "buy", 0.01, 1000,
+                                {"postOnly": True, "newClientOrderId": ours})
+    assert rests["status"] == "open" and rests["type"] == "limit"
+    with pytest.raises(InvalidOrder, match="would immediately match") as caught:
+        client.create_order("BTC/USD", "limit", "buy", 0.01, 1_000_000,
+                            {"postOnly": True, "newClientOrderId": taker})
+    assert classify(caught.value).action == REJECT and on_venue(server, taker) == []
+    with pytest.raises(BadRequest, match="timeInForce"):
+        client.create_order("BTC/USD", "limit", "buy", 0.01, 1000,
+                            {"postOnly": True, "timeInForce": "GTC", "newClientOrderId": taker})
+    assert on_venue(server, taker) == []
+    client.cancel_order(rests["id"], "BTC/USD")
+
+
 @pytest.mark.parametrize("key,secret", [(KEY, "wrong-secret"), ("wrong-key", SECRET)])
 def test_bad_credentials_are_refused(server: PaperVenueServer, client: Any, key: str,
                                      secret: str) -> None:

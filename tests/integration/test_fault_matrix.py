@@ -40,13 +40,6 @@ max_delay = 0.2
 
 
 @pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProcess]:
-    running = VenueProcess(tmp_path_factory.mktemp("venue"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def daemon(venue: VenueProcess,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     exchanges = (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'

@@ -300,7 +300,8 @@ def test_the_library_surfaces_a_restart_storm_as_an_error(tmp_path: Path) -> Non
 
     async def scenario() -> None:
         async with ReliableOrderExecutor(config) as executor:
-            placed = await executor.execute_order(resting_limit_buy(client_order_id="lib-s"))
+            placed = await executor.execute_order(resting_limit_buy(client_order_id="lib-s"),
+                                                  return_order=True)
             system = executor._system  # the test-only Crash message, sent in-process
             assert system is not None
             system.registry.tell("order", Crash("test"))

@@ -17,10 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocol.client import OrderdClient
+from protocol.codec import MAX_FRAMES
 from protocol.errors import RETRYABLE, ProtocolError
 from tests.helpers import DaemonProcess, running_daemon
 
 RSS_GROWTH_LIMIT_KB = 150_000
+MAX_REQUEST_BYTES = 65536  # the default the target daemon runs with
 COMMANDS = ["ping", "submit", "status", "cancel", "list", "health", "stats", "reconcile"]
 
 HOSTILE_DECIMALS = ["0.001", "0", "-1", "1e400", "NaN", "1e999999999", "1e1000000", "1e-19",
@@ -32,13 +34,18 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
                                                                  max_size=5),
     max_leaves=30)
+# text for the free-text fields: control and format characters, line and paragraph
+# separators and lone surrogates mixed with ordinary letters and digits
+odd_text = st.text(st.characters(categories=["Cc", "Cf", "Cs", "Zl", "Zp", "Zs", "Ll", "Nd"]),
+                   min_size=1, max_size=40)
 orders = st.fixed_dictionaries({}, optional={
     "symbol": st.sampled_from(["BTC/USD", "ETH/USD", "XXX/YYY", "BTCUSD"]) | json_values,
     "side": st.sampled_from(["buy", "sell", "hold"]) | json_values,
     "type": st.sampled_from(["limit", "market"]) | json_values,
     "amount": st.sampled_from(HOSTILE_DECIMALS) | json_values,
     "price": st.sampled_from(["1000", *HOSTILE_DECIMALS]) | json_values,
-    "client_order_id": st.text(max_size=40) | json_values,
+    "client_order_id": st.text(max_size=40) | odd_text | json_values,
+    "exchange": st.sampled_from(["paper"]) | odd_text | json_values,
     "params": json_values,
 })
 requests = st.fixed_dictionaries({
@@ -47,8 +54,9 @@ requests = st.fixed_dictionaries({
     "cmd": st.sampled_from(COMMANDS) | st.text(max_size=20) | json_values,
 }, optional={"args": st.fixed_dictionaries({}, optional={
     "order": orders | json_values, "wait": st.sampled_from(["accepted", "durable"]),
-    "client_order_id": json_values, "order_id": json_values, "status": json_values,
-    "limit": json_values, "after": json_values, "symbol": json_values,
+    "client_order_id": json_values | odd_text, "order_id": json_values | odd_text,
+    "status": json_values, "limit": json_values, "after": json_values | odd_text,
+    "symbol": json_values | odd_text, "exchange": json_values | odd_text,
 }) | json_values})
 frames = st.lists(st.binary(max_size=64), max_size=4)
 
@@ -58,6 +66,19 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def broken_limit(parts: list[bytes]) -> str | None:
+    """The error a message the client sends as `parts` gets for its size or frames."""
+    if len(parts) > MAX_FRAMES:
+        return "bad_request"
+    if sum(map(len, parts)) > MAX_REQUEST_BYTES:
+        return "request_too_large"
+    return None
+
+
+def envelope_within_limits(parts: list[bytes]) -> bool:
+    return len(parts) <= MAX_FRAMES and sum(map(len, parts[:-1])) <= MAX_REQUEST_BYTES
 
 
 class Raw:
@@ -72,9 +93,15 @@ class Raw:
         self.socket.send_multipart(parts)
         assert self.socket.poll(10_000), f"no reply to {parts!r:.200}"
         reply = self.socket.recv_multipart()
-        assert reply[:-1] == parts[:-1], "envelope not returned unchanged"
+        limit = broken_limit(parts)
+        if limit is None or envelope_within_limits(parts):
+            assert reply[:-1] == parts[:-1], "envelope not returned unchanged"
+        else:
+            assert reply[:-1] == [], "an envelope over the limits is not sent back"
         body = json.loads(reply[-1])
         assert isinstance(body, dict) and body["v"] == 1 and isinstance(body["ok"], bool)
+        if limit is not None:
+            assert body["id"] is None and body["error"]["code"] == limit, body
         if not body["ok"]:
             error = body["error"]
             assert error["code"] in RETRYABLE and isinstance(error["message"], str)
@@ -143,10 +170,40 @@ def test_structured_requests_get_structured_answers(raw: Raw, body: dict[str, An
     raw.exchange([*envelope, json.dumps(body).encode()])
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmd=st.sampled_from(["halt", "resume"]), reason=odd_text)
+def test_text_that_is_not_printable_is_refused_naming_its_field(
+        raw: Raw, cmd: str, reason: str) -> None:
+    request = {"v": 1, "id": "r-1", "cmd": cmd, "args": {"reason": reason}}
+    body = raw.exchange([json.dumps(request).encode()])
+    if reason.isprintable():
+        assert body["ok"] is True
+        raw.exchange([json.dumps({"v": 1, "id": "r-2", "cmd": "resume"}).encode()])
+    else:
+        assert body["error"]["code"] == "bad_request"
+        assert body["error"]["details"] == {"field": "reason"}
+    assert raw.exchange([b'{"v":1,"id":"p","cmd":"ping"}'])["result"]["state"] == "ready"
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parts=st.lists(st.binary(max_size=300), min_size=1, max_size=6))
 def test_arbitrary_frames_get_structured_answers(raw: Raw, parts: list[bytes]) -> None:
     raw.exchange(parts)
+
+
+envelope_frames = st.lists(st.integers(0, 70_000).map(lambda n: b"e" * n)
+                           | st.binary(max_size=16), max_size=MAX_FRAMES + 2)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(envelope=envelope_frames, cmd=st.sampled_from(["ping", "health", "list"]))
+def test_envelope_fuzzer(raw: Raw, envelope: list[bytes], cmd: str) -> None:
+    """Envelopes around the size and frame limits: within them a request is served and
+    its envelope returned; beyond them it gets its structured refusal (see exchange)."""
+    parts = [*envelope, json.dumps({"v": 1, "id": "env", "cmd": cmd}).encode()]
+    body = raw.exchange(parts)
+    if broken_limit(parts) is None:
+        assert body["ok"] is True and body["id"] == "env", body
 
 
 def mutations(rng: random.Random, count: int) -> Iterator[list[bytes]]:

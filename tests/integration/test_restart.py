@@ -14,8 +14,9 @@ def test_restart_keeps_every_order_and_the_venue_book(tmp_path: Path) -> None:
     client = daemon.client()
     placed = [client.submit(market_buy(client_order_id=f"keep-m{i}")) for i in range(5)]
     placed += [client.submit(resting_limit_buy(client_order_id=f"keep-l{i}")) for i in range(5)]
-    # numbers inside params are decimals on the wire: stored and compared exactly
-    placed.append(client.submit(market_buy(client_order_id="keep-p", params={"note": 1.5})))
+    # an exchange option in params is stored, and compared when the order is sent again
+    post_only = resting_limit_buy(client_order_id="keep-p", params={"postOnly": True})
+    placed.append(client.submit(post_only))
     durable = [client.submit(market_buy(client_order_id=f"keep-d{i}"), wait="durable")
                for i in range(20)]
     assert daemon.stop(signal.SIGTERM) == 0
@@ -30,7 +31,7 @@ def test_restart_keeps_every_order_and_the_venue_book(tmp_path: Path) -> None:
         # acknowledged as recorded; resolved by the time it is asked again
         again = client.submit(market_buy(client_order_id=order["client_order_id"]))
         assert again["created_at"] == order["created_at"]
-    again = client.submit(market_buy(client_order_id="keep-p", params={"note": 1.5}))
+    again = client.submit(post_only)
     assert again["order_id"] == placed[-1]["order_id"], "same spec after a restart"
     resting = client.status(client_order_id="keep-l0")
     assert client.cancel(order_id=resting["order_id"])["status"] == "canceled"

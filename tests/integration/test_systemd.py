@@ -55,18 +55,41 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     sock.close()
 
 
-def test_unit_file_verifies_without_a_word(tmp_path: Path) -> None:
+def installed_orderd() -> str:
+    """This virtualenv's orderd, as /opt/orderd/bin/orderd is in a deployment; the module
+    where the package is not installed (verify insists the program exists)."""
+    script = Path(sys.executable).parent / "orderd"
+    return str(script) if script.exists() else f"{sys.executable} -m daemon.cli"
+
+
+@pytest.mark.parametrize("unit,name", [("orderd.service", "orderd.service"),
+                                       ("orderd@.service", "orderd@main.service")])
+def test_unit_files_verify_without_a_word(tmp_path: Path, unit: str, name: str) -> None:
     if not os.path.exists(SYSTEMD_ANALYZE):
         pytest.skip("systemd-analyze is not installed (Debian package systemd)")
-    unit = (ROOT / "etc" / "orderd.service").read_text()
-    assert "ExecStart=/usr/local/bin/orderd " in unit
-    # verify insists the binary exists: point it at this interpreter running orderd
-    checked = tmp_path / "orderd.service"
-    checked.write_text(unit.replace("ExecStart=/usr/local/bin/orderd",
-                                    f"ExecStart={sys.executable} -m daemon.cli"))
-    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(checked)],
+    text = (ROOT / "etc" / unit).read_text()
+    assert "ExecStart=/opt/orderd/bin/orderd --config /etc/orderd/" in text
+    (tmp_path / unit).write_text(text.replace("/opt/orderd/bin/orderd", installed_orderd()))
+    # an instance name loads the template, as `systemctl start orderd@main` does
+    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(tmp_path / name)],
                             capture_output=True, text=True, timeout=60)
     assert result.stdout + result.stderr == "" and result.returncode == 0
+
+
+def settings(unit: str) -> list[str]:
+    return [line for line in unit.splitlines() if line and not line.startswith("#")]
+
+
+def test_the_template_is_the_unit_per_instance() -> None:
+    """Hardening and restarts must not drift apart between the two files."""
+    single = (ROOT / "etc" / "orderd.service").read_text()
+    expected = (single.replace("daemon\n", "daemon %i\n")
+                .replace("/etc/orderd/orderd.toml", "/etc/orderd/%i.toml")
+                .replace("StateDirectory=orderd\n", "StateDirectory=orderd-%i\n")
+                .replace("RuntimeDirectory=orderd\n", "RuntimeDirectory=orderd-%i\n")
+                .replace("/etc/orderd/credentials\n", "/etc/orderd/credentials/%i\n"))
+    template = (ROOT / "etc" / "orderd@.service").read_text()
+    assert settings(template) == settings(expected)
 
 
 def test_ready_status_watchdog_then_stopping(tmp_path: Path, notify: NotifySocket) -> None:
@@ -146,3 +169,35 @@ def test_sigusr1_logs_every_threads_stack(daemon: DaemonProcess) -> None:
     assert "thread MainThread" in log and "_run" in log
     with OrderdClient(daemon.control) as client:
         assert client.ping()["state"] == "ready"
+
+
+def test_client_text_never_reaches_the_notify_socket_as_assignments(
+        tmp_path: Path, notify: NotifySocket) -> None:
+    injection = "x\nWATCHDOG=trigger\nWATCHDOG_USEC=1"
+    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
+    with running_daemon(tmp_path, env=env) as daemon:
+        hostile, calm = daemon.client(), daemon.client()
+        notify.until("WATCHDOG=1")
+        for reason in (injection, "surrogate \ud800 here"):
+            with pytest.raises(ProtocolError) as refused:
+                hostile.halt(reason)
+            assert refused.value.code == "bad_request"
+            assert refused.value.details == {"field": "reason"}
+            assert calm.submit(market_buy())["status"] == "filled"  # served right behind
+            assert calm.ping()["state"] == "ready"
+        # the thread that feeds the watchdog is alive: WATCHDOG=1 keeps coming
+        notify.until("WATCHDOG=1")
+        notify.until("WATCHDOG=1")
+        # a printable reason that looks like an assignment stays inside STATUS=
+        assert hostile.halt("maintenance WATCHDOG=trigger")["state"] == "halted"
+        status = notify.until("STATUS=halted")[-1]
+        assert status.startswith("STATUS=halted (maintenance WATCHDOG=trigger)")
+        notify.until("WATCHDOG=1")
+        with pytest.raises(ProtocolError) as halted:
+            calm.submit(market_buy())
+        assert halted.value.code == "halted"
+        assert halted.value.message.endswith("halted: maintenance WATCHDOG=trigger")
+        assert daemon.stop() == 0
+    assigned = [line.split("=", 1)[0] for line in notify.seen]
+    assert set(assigned) <= {"READY", "STATUS", "WATCHDOG", "STOPPING"}, notify.seen
+    assert all(line == "WATCHDOG=1" for line in notify.seen if line.startswith("WATCHDOG"))

@@ -160,6 +160,25 @@ def test_unknown_symbol(raw: Any) -> None:
     assert error["code"] == "unknown_symbol"
 
 
+@pytest.mark.parametrize(("order", "message"), [
+    (market_buy(amount="0.300000000000001", client_order_id="off-step-1"),
+     "amount 0.300000000000001 is not a multiple of the BTC/USD amount step 0.00001"),
+    # a JSON number is read as the decimal it spells (0.1 + 0.2 spelt out has 17 digits:
+    # beyond the bounds, refused before any step is looked at)
+    ({**market_buy(client_order_id="off-step-2"), "amount": 0.300000000000001},
+     "amount 0.300000000000001 is not a multiple of the BTC/USD amount step 0.00001"),
+    (resting_limit_buy(price="1000.005", client_order_id="off-step-3"),
+     "price 1000.005 is not a multiple of the BTC/USD price step 0.01"),
+])
+def test_amount_or_price_off_the_market_step_is_refused_before_the_ledger(
+        raw: Any, order: dict[str, Any], message: str) -> None:
+    error = error_of(raw(request("submit", {"order": order})))
+    assert error["code"] == "invalid_order" and error["message"] == message
+    assert error["details"]["field"] == message.split()[0]
+    missing = error_of(raw(request("status", {"client_order_id": order["client_order_id"]})))
+    assert missing["code"] == "not_found"
+
+
 @pytest.mark.parametrize("cmd", ["status", "cancel"])
 def test_not_found(raw: Any, cmd: str) -> None:
     assert error_of(raw(request(cmd, {"client_order_id": "never-placed"})))["code"] == "not_found"
@@ -190,7 +209,9 @@ def test_garbage_leaves_the_daemon_serving(daemon: DaemonProcess, raw: Any) -> N
         [b""],
         [b"[" * 60_000],
         [b'{"a":' * 20_000 + b"1" + b"}" * 20_000],
-        [b"x" * 2_000_000],
+        # too large, yet under the frame size that ends the connection (4 x 64 KiB;
+        # test_message_limits covers beyond it)
+        [b"x" * 250_000],
     ]
     try:
         for frames in garbage * 3:

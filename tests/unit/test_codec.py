@@ -6,14 +6,19 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol.codec import (
+    MAX_FRAMES,
     DecodeError,
+    OverLimit,
     decode_request,
     dumps,
     encode_error,
     encode_result,
     format_decimal,
+    split_envelope,
 )
 from protocol.errors import ProtocolError
 from protocol.validation import parse_order_spec
@@ -76,3 +81,61 @@ def test_dumps_is_compact_with_decimals_as_strings_and_any_integer() -> None:
     payload = {"d": Decimal("1.50"), "n": 2**70, "t": ("a", 1), "s": "é"}
     assert json.loads(dumps(payload)) == {"d": "1.5", "n": 2**70, "t": ["a", 1], "s": "é"}
     assert b" " not in dumps(payload)
+
+
+ID = b"\x00k\x8bEg"  # a routing identity, as a ROUTER receives it first
+
+
+def over_limit(frames: list[bytes], max_bytes: int) -> OverLimit:
+    with pytest.raises(OverLimit) as caught:
+        split_envelope(frames, max_bytes)
+    assert caught.value.request_id is None
+    return caught.value
+
+
+def test_the_envelope_counts_against_the_limit() -> None:
+    caught = over_limit([ID, b"e" * 60, b"p" * 41], 100)
+    assert caught.error.code == "request_too_large"
+    assert caught.envelope == [ID, b"e" * 60], "a small envelope is still returned"
+
+
+def test_an_envelope_over_the_limit_is_not_returned() -> None:
+    caught = over_limit([ID, b"e" * 60, b"e" * 41, b"{}"], 100)
+    assert caught.error.code == "request_too_large"
+    assert caught.envelope == [ID], "the reply goes back on the routing identity alone"
+
+
+def test_more_frames_than_allowed_is_bad_request_on_the_identity_alone() -> None:
+    caught = over_limit([ID, *[b""] * MAX_FRAMES, b"{}"], 65536)
+    assert caught.error.code == "bad_request" and str(MAX_FRAMES) in caught.error.message
+    assert caught.envelope == [ID]
+
+
+def test_a_message_exactly_at_the_limits_passes() -> None:
+    """Every frame the client sent counts; the ROUTER's routing identity does not."""
+    frames = [b"i" * 255, *[b"e"] * (MAX_FRAMES - 1), b"p" * (100 - (MAX_FRAMES - 1))]
+    assert split_envelope(frames, 100) == (frames[:-1], frames[-1])
+    assert split_envelope([ID], 100) is None, "no payload frame: dropped"
+
+
+frame_lists = st.lists(st.integers(0, 200).map(lambda n: b"f" * n), max_size=12)
+
+
+@settings(max_examples=500)
+@given(sent=frame_lists, max_bytes=st.integers(64, 600))
+def test_envelope_fuzz_the_reply_is_bounded(sent: list[bytes], max_bytes: int) -> None:
+    """Whatever arrives, what is kept or sent back stays within the limits."""
+    frames = [ID, *sent]
+    try:
+        split = split_envelope(frames, max_bytes)
+    except OverLimit as exc:
+        assert len(sent) > MAX_FRAMES or sum(map(len, sent)) > max_bytes
+        assert exc.envelope in (frames[:-1], [ID])
+        assert len(exc.envelope) <= MAX_FRAMES
+        assert sum(map(len, exc.envelope[1:])) <= max_bytes
+        return
+    if not sent:
+        assert split is None
+        return
+    assert split == (frames[:-1], frames[-1])
+    assert len(sent) <= MAX_FRAMES and sum(map(len, sent)) <= max_bytes

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import zmq.auth
 
+from actors.exchanges.paper_limits import VenueLimits
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
 from daemon.system import order_settings
@@ -45,6 +47,15 @@ def test_shipped_config_is_valid() -> None:
     ('[[exchanges]]\nname = "p"\ndriver = "nasdaq"\n', "exchanges[0].driver"),
     ('[[exchanges]]\nname = "p"\n[exchanges.faults]\nerror_rate = 2\n',
      "exchanges[0].faults.error_rate"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\nweight_per_minute = -1\n',
+     "exchanges[0].limits.weight_per_minute"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\norders_per_10s = 1.5\n',
+     "exchanges[0].limits.orders_per_10s"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\norders_per_day = true\n',
+     "exchanges[0].limits.orders_per_day"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\nweight = 5\n',
+     "exchanges[0].limits.weight"),
+    ('[[exchanges]]\nname = "p"\nlimits = 5\n', "exchanges[0].limits"),
     ("state_dir = [1]\n", "state_dir"),
     ("[orders]\nmax_backlog = 0\n", "orders.max_backlog"),
     ('cpu = "fastest"\n', "cpu"),
@@ -114,6 +125,21 @@ def test_missing_binance_secret_names_its_sources(
     assert "k4" not in message
 
 
+def test_paper_limits_are_off_unless_asked_and_binances_when_asked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n')).exchanges[0].limits \
+        is None
+    asked = load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n[exchanges.limits]\n'
+                                        "orders_per_10s = 10\n")).exchanges[0].limits
+    assert asked == VenueLimits(weight_per_minute=6000, orders_per_10s=10,
+                                orders_per_day=200_000, raw_requests_per_5m=61_000)
+
+
+def test_only_the_paper_driver_simulates_limits(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^exchanges\[0\]\.limits: only the paper driver"):
+        load_config(write(tmp_path, BINANCE + 'api_key = "k"\nsecret = "s"\n'
+                                              "[exchanges.limits]\nweight_per_minute = 60\n"))
+
+
 @pytest.mark.parametrize("extra,key", [
     ('api_key = "k"\nsecret = "s3cr3t"\nsecret_file = "f"\n', "exchanges[0].secret"),
     ('api_key = "k"\nsecret_file = "missing"\n', "exchanges[0].secret_file"),
@@ -159,3 +185,37 @@ def test_a_backlog_is_no_longer_than_the_exchange_can_send_before_the_deadline(
     paper = '[[exchanges]]\nname = "p"\ndriver = "paper"\n'
     config = load_config(write(tmp_path, orders + slow + paper))
     assert order_settings(config).backlogs == {"bx": 20, "p": 5000}
+
+
+@pytest.mark.parametrize("section", ["control", "events"])
+def test_an_abstract_ipc_endpoint_needs_curve(tmp_path: Path, section: str) -> None:
+    """ipc://@name has no socket file, so no permission keeps other local users out."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f'[{section}]\nendpoint = "ipc://@orderd-{section}"\n'))
+    message = str(caught.value)
+    assert message.startswith(f"{section}.endpoint:")
+    assert "abstract" in message and "control.curve_secret_key_file" in message
+
+
+def test_a_filesystem_ipc_path_needs_no_curve(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, f'[control]\nendpoint = "ipc://{tmp_path}/c.sock"\n'
+                                         f'[events]\nendpoint = "ipc://{tmp_path}/e.sock"\n'))
+    assert config.control.endpoint == f"ipc://{tmp_path}/c.sock" and not config.control.curve
+
+
+def test_an_abstract_ipc_endpoint_with_curve_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "clients").mkdir()
+    zmq.auth.create_certificates(tmp_path, "server")
+    config = load_config(write(
+        tmp_path, '[control]\nendpoint = "ipc://@orderd-c"\n'
+                  'curve_secret_key_file = "server.key_secret"\ncurve_clients_dir = "clients"\n'
+                  '[events]\nendpoint = "ipc://@orderd-e"\n'))
+    assert config.control.curve and config.events.endpoint == "ipc://@orderd-e"
+
+
+def test_check_config_refuses_an_abstract_endpoint_with_status_2(tmp_path: Path) -> None:
+    bad = write(tmp_path, '[control]\nendpoint = "ipc://@orderd-c"\n')
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "check-config", "--config",
+                             str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "control.endpoint" in result.stderr and "abstract" in result.stderr

@@ -7,13 +7,15 @@ import json
 import logging
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import zmq.auth
 
-from daemon.logs import JournalFormatter, JsonFormatter, under_journald
+from daemon.logs import JournalFormatter, JsonFormatter, set_level, under_journald
 from daemon.rate_limit import ClientRateLimiter, Rate
-from daemon.security import is_local
+from daemon.security import client_keys, is_local
 from daemon.systemd import Notifier, watchdog_interval_s
 
 
@@ -66,7 +68,22 @@ def test_journal_lines_carry_the_syslog_priority() -> None:
 def test_json_lines() -> None:
     entry = json.loads(JsonFormatter().format(record(logging.WARNING, "careful")))
     assert entry["level"] == "WARNING" and entry["message"] == "careful"
-    assert entry["logger"] == "orderd.x" and isinstance(entry["ts"], float)
+    assert entry["logger"] == "orderd.x" and entry["ts"].endswith("Z")
+    assert datetime.fromisoformat(entry["ts"]).tzinfo is not None
+    assert "client_order_id" not in entry
+
+
+def test_json_lines_carry_the_fields_a_record_names() -> None:
+    tagged = record(logging.INFO, "refused")
+    tagged.client_order_id, tagged.exchange = "od-1\n", "paper"
+    entry = json.loads(JsonFormatter().format(tagged))
+    assert entry["client_order_id"] == "od-1\\n" and entry["exchange"] == "paper"
+
+
+def test_library_chatter_stays_below_warning_at_info() -> None:
+    set_level("INFO")
+    assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("ccxt").getEffectiveLevel() == logging.INFO
 
 
 def test_journald_is_recognised_by_the_stream_identity(tmp_path: Path,
@@ -103,7 +120,17 @@ def test_watchdog_interval_is_half_the_timeout() -> None:
     ("tcp://127.0.0.1:5555", True), ("tcp://localhost:1", True), ("tcp://[::1]:1", True),
     ("tcp://lo:1", True), ("ipc:///run/orderd/c.sock", True), ("tcp://0.0.0.0:1", False),
     ("tcp://*:1", False), ("tcp://[::]:1", False), ("tcp://10.0.0.1:1", False),
-    ("tcp://eth0:1", False), ("tcp://example.org:1", False),
+    ("tcp://eth0:1", False), ("tcp://example.org:1", False), ("ipc://@orderd", False),
+    ("ipc://orderd.sock", True),
 ])
 def test_exposure(endpoint: str, local: bool) -> None:
     assert is_local(endpoint) is local
+
+
+def test_client_keys_skip_what_is_no_certificate_and_a_missing_folder_lets_no_one_in(
+        tmp_path: Path) -> None:
+    zmq.auth.create_certificates(tmp_path, "alice")
+    (tmp_path / "junk.key").write_text("not a certificate\n")
+    public, _ = zmq.auth.load_certificate(tmp_path / "alice.key")
+    assert client_keys(tmp_path) == {public}
+    assert client_keys(tmp_path / "gone") == set()

@@ -20,6 +20,7 @@ from ccxt.base.errors import (
     InsufficientFunds,
     InvalidOrder,
     NetworkError,
+    OrderImmediatelyFillable,
     OrderNotFound,
     RequestTimeout,
 )
@@ -187,6 +188,21 @@ def test_ioc_and_fok_limit_that_cannot_fill_expires(ex: PaperExchange, tif: str)
     assert (order["status"], order["filled"], order["timeInForce"]) == ("expired", 0, tif)
     assert usd(ex)["used"] == 0
     assert ex.fetch_open_orders() == []
+
+
+def test_post_only_rests_or_is_refused_never_takes(ex: PaperExchange, venue: PaperVenue) -> None:
+    venue.set_price(BTC, Decimal("95000"))
+    rests = ex.create_order(BTC, "limit", "buy", "0.01", "94000", {"postOnly": True})
+    assert rests["status"] == "open" and usd(ex)["used"] > 0
+    for side, price in (("buy", "95000"), ("sell", "95000")):
+        with pytest.raises(OrderImmediatelyFillable, match="would immediately match"):
+            ex.create_order(BTC, "limit", side, "0.01", price, {"postOnly": True})
+    for args in ((BTC, "market", "buy", "0.01", None, {"postOnly": True}),
+                 (BTC, "limit", "buy", "0.01", "90000", {"postOnly": True, "timeInForce": "IOC"})):
+        with pytest.raises(InvalidOrder, match="postOnly"):
+            ex.create_order(*args)
+    assert [o["id"] for o in venue.all_orders()] == [rests["id"]], "refused: nothing booked"
+    assert ex.fetch_my_trades() == []
 
 
 def test_cancel_releases_reservation(ex: PaperExchange) -> None:

@@ -1,0 +1,342 @@
+"""binance's request limits for the paper venue: weights, order counts, 429 and 418.
+
+binance counts request weight per client address in a calendar minute, raw
+requests per address in 5 minutes, and new orders per account in 10 seconds
+and per UTC day. Over a limit it answers 429 with `Retry-After`; a client that
+sends anything before that time is up is banned (418) for 2 minutes, twice as
+long for each ban after that, up to 3 days. Every answer carries the used
+weight, order answers the order counts. The HTTP venue and the in-process
+`PaperExchange` both ask one `VenueLimiter`; a limit of 0 is no limit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ccxt.base.errors import DDoSProtection
+
+# ccxt's binance.py raises DDoSProtection for 418 and for 429 alike (its
+# handle_errors looks at the status before the body's code).
+FIRST_BAN_S = 120
+MAX_BAN_S = 3 * 24 * 3600
+LARGEST_LIMIT = 1_000_000_000
+AVOID_POLLING = "Please use WebSocket Streams for live updates to avoid polling the API."
+
+EXCHANGE_INFO = ("GET", "/api/v3/exchangeInfo")
+ORDER_NEW = ("POST", "/api/v3/order")
+ORDER_GET = ("GET", "/api/v3/order")
+ORDER_CANCEL = ("DELETE", "/api/v3/order")
+OPEN_ORDERS = ("GET", "/api/v3/openOrders")
+ALL_ORDERS = ("GET", "/api/v3/allOrders")
+MY_TRADES = ("GET", "/api/v3/myTrades")
+ACCOUNT = ("GET", "/api/v3/account")
+TICKER_24HR = ("GET", "/api/v3/ticker/24hr")
+Endpoint = tuple[str, str]
+
+# binance's documented weights (rest-api.md); ccxt carries most as cost x 5.
+WEIGHTS: dict[Endpoint, int] = {
+    ("GET", "/api/v3/ping"): 1, ("GET", "/api/v3/time"): 1, EXCHANGE_INFO: 20,
+    ORDER_NEW: 1, ("POST", "/api/v3/order/test"): 1, ORDER_CANCEL: 1, ORDER_GET: 4,
+    ("DELETE", "/api/v3/openOrders"): 1, ("POST", "/api/v3/order/cancelReplace"): 1,
+    ALL_ORDERS: 20, ACCOUNT: 20, ("GET", "/api/v3/rateLimit/order"): 40,
+    ("GET", "/api/v3/trades"): 25, ("GET", "/api/v3/historicalTrades"): 25,
+    ("GET", "/api/v3/aggTrades"): 4, ("GET", "/api/v3/klines"): 2,
+    ("GET", "/api/v3/uiKlines"): 2, ("GET", "/api/v3/avgPrice"): 2,
+}
+# (with `symbol`, without it) for endpoints that can cover every market at once
+BY_SYMBOL: dict[Endpoint, tuple[int, int]] = {
+    OPEN_ORDERS: (6, 80), ("GET", "/api/v3/ticker/price"): (2, 4),
+    ("GET", "/api/v3/ticker/bookTicker"): (2, 4), TICKER_24HR: (2, 80),
+}
+DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50))
+"""GET /api/v3/depth by its `limit` (default 100); above 1000: 250."""
+UNKNOWN_WEIGHT = 1
+
+
+def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
+    """The request weight binance charges for one request."""
+    endpoint = (method, path)
+    if endpoint == MY_TRADES:
+        return 5 if params.get("orderId") else 20
+    if endpoint == ("GET", "/api/v3/depth"):
+        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 100
+        return next((w for most, w in DEPTH_WEIGHTS if limit <= most), 250)
+    if endpoint == TICKER_24HR and params.get("symbols"):
+        count = params["symbols"].count(",") + 1
+        return 2 if count <= 20 else 40 if count <= 100 else 80
+    if endpoint in BY_SYMBOL:
+        one, every = BY_SYMBOL[endpoint]
+        return one if params.get("symbol") else every
+    return WEIGHTS.get(endpoint, UNKNOWN_WEIGHT)
+
+
+@dataclass(frozen=True)
+class VenueLimits:
+    """binance's limits (its defaults); 0 turns a limit off (the count goes on)."""
+
+    weight_per_minute: int = 6000
+    """Request weight per client address per calendar minute (REQUEST_WEIGHT 1 MINUTE)."""
+    orders_per_10s: int = 100
+    """New orders per account per 10 s window (ORDERS 10 SECOND)."""
+    orders_per_day: int = 200_000
+    """New orders per account per UTC day (ORDERS 1 DAY)."""
+    raw_requests_per_5m: int = 61_000
+    """Requests per client address per 5-minute window (RAW_REQUESTS 5 MINUTE)."""
+
+    def __post_init__(self) -> None:
+        """ValueError('field: why'); the config loader puts the section's key in front."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if (isinstance(value, bool) or not isinstance(value, int)
+                    or not 0 <= value <= LARGEST_LIMIT):
+                raise ValueError(f"{item.name}: must be a whole number from 0 to {LARGEST_LIMIT}")
+
+    def rate_limits(self) -> list[dict[str, Any]]:
+        """`exchangeInfo.rateLimits` as binance lists them (limits that are off left out)."""
+        rows = (("REQUEST_WEIGHT", "MINUTE", 1, self.weight_per_minute),
+                ("ORDERS", "SECOND", 10, self.orders_per_10s),
+                ("ORDERS", "DAY", 1, self.orders_per_day),
+                ("RAW_REQUESTS", "MINUTE", 5, self.raw_requests_per_5m))
+        return [{"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
+                for kind, interval, num, limit in rows if limit > 0]
+
+    def changed(self, body: Mapping[str, Any]) -> VenueLimits:
+        """These limits with the keys of a JSON object replaced; ValueError names a bad key."""
+        known = {item.name for item in fields(self)}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise ValueError(f"unknown limits: {', '.join(unknown)}")
+        return replace(self, **body)
+
+
+class Window:
+    """A count in fixed calendar windows: binance resets each at the window's end."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.index = -1
+        self.count = 0
+
+    def _roll(self, now: float) -> None:
+        index = math.floor(now / self.seconds)
+        if index != self.index:
+            self.index, self.count = index, 0
+
+    def used(self, now: float) -> int:
+        self._roll(now)
+        return self.count
+
+    def add(self, amount: int, now: float) -> int:
+        self._roll(now)
+        self.count += amount
+        return self.count
+
+    def ends(self, now: float) -> float:
+        self._roll(now)
+        return float((self.index + 1) * self.seconds)
+
+
+@dataclass
+class _Address:
+    weight: Window = field(default_factory=lambda: Window(60))
+    requests: Window = field(default_factory=lambda: Window(300))
+    not_before: float = 0.0
+    """Until when a 429 told this address to wait."""
+    banned_until: float = 0.0
+    bans: int = 0
+    http_429: int = 0
+    http_418: int = 0
+
+
+@dataclass
+class _Account:
+    orders_10s: Window = field(default_factory=lambda: Window(10))
+    orders_1d: Window = field(default_factory=lambda: Window(86400))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A 429 or 418 answer."""
+
+    status: int
+    code: int
+    msg: str
+    retry_after_s: int
+    """The Retry-After header: whole seconds until the client may send again."""
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "msg": self.msg}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the limits say about one request."""
+
+    headers: dict[str, str]
+    """X-MBX-USED-WEIGHT-1M, on order answers the order counts, on a refusal Retry-After."""
+    refusal: Refusal | None = None
+
+    def error(self, exchange_id: str) -> DDoSProtection:
+        """The exception ccxt's binance raises for this refusal (same message form)."""
+        assert self.refusal is not None
+        status = self.refusal.status
+        return DDoSProtection(f"{exchange_id} {status} {HTTPStatus(status).phrase} "
+                              f"{json.dumps(self.refusal.body())}")
+
+
+def _seconds(span: float) -> int:
+    return max(1, math.ceil(span))
+
+
+class VenueLimiter:
+    """binance's limits over every client address and account of one venue. Thread-safe."""
+
+    def __init__(self, limits: VenueLimits | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.limits = limits or VenueLimits()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._addresses: dict[str, _Address] = {}
+        self._accounts: dict[str, _Account] = {}
+
+    def admit(self, address: str, account: str, endpoint: Endpoint,
+              params: Mapping[str, str] | None = None) -> Verdict:
+        """Count one request from `address` for `account`; its headers and any refusal."""
+        weight = weight_of(*endpoint, params or {})
+        placing = endpoint == ORDER_NEW
+        with self._lock:
+            now = self._clock()
+            client = self._addresses.setdefault(address, _Address())
+            refusal = self._banned(client, now) or self._count(client, account, weight,
+                                                               placing, now)
+            headers = {"X-MBX-USED-WEIGHT-1M": str(client.weight.used(now))}
+            if placing:
+                orders = self._accounts.setdefault(account, _Account())
+                headers["X-MBX-ORDER-COUNT-10S"] = str(orders.orders_10s.used(now))
+                headers["X-MBX-ORDER-COUNT-1D"] = str(orders.orders_1d.used(now))
+            if refusal is not None:
+                headers["Retry-After"] = str(refusal.retry_after_s)
+            return Verdict(headers, refusal)
+
+    def _banned(self, client: _Address, now: float) -> Refusal | None:
+        """418 while banned; a request before a 429's Retry-After is up earns a new ban."""
+        if now >= client.banned_until and now < client.not_before:
+            client.bans += 1
+            client.banned_until = now + min(MAX_BAN_S, FIRST_BAN_S * 2 ** (client.bans - 1))
+            client.not_before = 0.0
+        if now >= client.banned_until:
+            return None
+        client.http_418 += 1
+        until_ms = int(client.banned_until * 1000)
+        return Refusal(418, -1003, f"Way too much request weight used; IP banned until "
+                       f"{until_ms}. Please use WebSocket Streams for live updates to avoid "
+                       "bans.", _seconds(client.banned_until - now))
+
+    def _count(self, client: _Address, account: str, weight: int, placing: bool,
+               now: float) -> Refusal | None:
+        limits = self.limits
+        used = client.weight.add(weight, now)
+        requests = client.requests.add(1, now)
+        refusal: tuple[int, str, float] | None = None
+        if limits.weight_per_minute and used > limits.weight_per_minute:
+            refusal = (-1003, f"Too much request weight used; current limit is "
+                       f"{limits.weight_per_minute} request weight per 1 MINUTE. "
+                       + AVOID_POLLING, client.weight.ends(now))
+        elif limits.raw_requests_per_5m and requests > limits.raw_requests_per_5m:
+            refusal = (-1003, f"Too many requests; current limit is "
+                       f"{limits.raw_requests_per_5m} requests per 5 MINUTE. "
+                       + AVOID_POLLING, client.requests.ends(now))
+        elif placing:
+            refusal = self._place(self._accounts.setdefault(account, _Account()), now)
+        if refusal is None:
+            return None
+        code, msg, until = refusal
+        client.http_429 += 1
+        client.not_before = until
+        return Refusal(429, code, msg, _seconds(until - now))
+
+    def _place(self, orders: _Account, now: float) -> tuple[int, str, float] | None:
+        """Count a new order, or refuse it (-1015) if a window of the account is full.
+        The day is checked first: when both are full, the client waits for the later end."""
+        for window, limit, span in ((orders.orders_1d, self.limits.orders_per_day, "1 DAY"),
+                                    (orders.orders_10s, self.limits.orders_per_10s,
+                                     "10 SECOND")):
+            if limit and window.used(now) >= limit:
+                return (-1015, f"Too many new orders; current limit is {limit} orders per "
+                        f"{span}.", window.ends(now))
+        orders.orders_10s.add(1, now)
+        orders.orders_1d.add(1, now)
+        return None
+
+    # -- operator view ----------------------------------------------------------------
+
+    def configure(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a `POST /_venue/limits` object: limit keys, and `reset` to forget every
+        count, 429 and ban. Checked in full before anything changes."""
+        body = dict(body)
+        reset = body.pop("reset", False)
+        if not isinstance(reset, bool):
+            raise ValueError("reset must be true or false")
+        limits = self.limits.changed(body)
+        with self._lock:
+            self.limits = limits
+            if reset:
+                self._addresses.clear()
+                self._accounts.clear()
+        return asdict(limits)
+
+    def rate_limits(self) -> list[dict[str, Any]]:
+        return self.limits.rate_limits()
+
+    def usage(self) -> dict[str, Any]:
+        """`GET /_venue/usage`: the limits, what each address and account used in the
+        current windows, 429s and 418s answered, and bans."""
+        with self._lock:
+            now = self._clock()
+            addresses = {name: {
+                "weight_1m": client.weight.used(now),
+                "raw_requests_5m": client.requests.used(now),
+                "http_429": client.http_429, "http_418": client.http_418,
+                "bans": client.bans,
+                "banned_for_s": max(0, math.ceil(client.banned_until - now)),
+            } for name, client in self._addresses.items()}
+            accounts = {name: {"orders_10s": orders.orders_10s.used(now),
+                               "orders_1d": orders.orders_1d.used(now)}
+                        for name, orders in self._accounts.items()}
+            return {"limits": asdict(self.limits), "addresses": addresses,
+                    "accounts": accounts,
+                    "http_429": sum(a["http_429"] for a in addresses.values()),
+                    "http_418": sum(a["http_418"] for a in addresses.values())}
+
+
+LIMIT_ROUTES = ("/_venue/usage", "/_venue/limits")
+
+
+def limits_route(limiter: VenueLimiter, method: str, path: str,
+                 body: Any) -> tuple[int, Any]:
+    """The operator routes of the limits: `GET /_venue/usage`, `GET|POST /_venue/limits`."""
+    if (method, path) == ("GET", "/_venue/usage"):
+        return 200, limiter.usage()
+    if (method, path) == ("GET", "/_venue/limits"):
+        return 200, asdict(limiter.limits)
+    if (method, path) != ("POST", "/_venue/limits") or not isinstance(body, dict):
+        return 404, {"error": f"no route {method} {path} (POST routes take a JSON object)"}
+    try:
+        return 200, limiter.configure(body)
+    except (TypeError, ValueError) as exc:
+        return 400, {"error": str(exc)}
+
+
+def request_params(query: str, body: str) -> dict[str, str]:
+    """The parameters of an API request that its weight depends on."""
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    params.update(parse_qsl(body, keep_blank_values=True))
+    return params

@@ -1,0 +1,181 @@
+"""BasicOrderExecutor when the exchange misbehaves: retries, lost replies, unknown
+outcomes resolved by lookups, and the settings it refuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ccxt.base.errors import NetworkError, RateLimitExceeded, RequestTimeout
+
+from actors.exchanges.client import ExchangeClient
+from actors.exchanges.paper import PaperExchange, PaperVenue
+from daemon.config_loader import ConfigError
+from daemon.executors import BasicOrderExecutor
+from protocol.errors import ProtocolError
+from tests.library_support import MARKET, QUICK_RESOLUTION, paper_config, run, venue_orders
+
+
+def test_basic_executor_resolves_creates_lost_before_the_venue(tmp_path: Path) -> None:
+    """Half the requests fail before reaching the venue. Reads are retried until they
+    succeed; a create that failed this way may have landed as far as the executor can
+    tell, so it is looked up, never sent again, and rejected only once the lookups
+    prove the venue never had it: no order is left unknown."""
+    config = paper_config(tmp_path, faults={"error_rate": 0.5, "seed": 7})
+    config["retry"]["max_retries"] = 12
+    config["resolution"] = QUICK_RESOLUTION
+
+    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        async with BasicOrderExecutor(config, seed=1) as executor:
+            orders = [await executor.execute_order(MARKET, return_order=True)
+                      for _ in range(8)]
+            return orders, await executor.get_execution_stats()
+
+    orders, stats = run(scenario)
+    assert stats["retries"] > 0 and stats["unresolved"]["count"] == 0
+    statuses = {o["status"] for o in orders}
+    assert statuses == {"filled", "rejected"}
+    assert all(o["attempts"] == 1 for o in orders)
+    for order in orders:
+        if order["status"] == "rejected":
+            assert order["last_error"]["code"] == "order_not_found"
+            assert "6 lookups, 0.01 s apart, found no order" in order["last_error"]["message"]
+    booked = {o["clientOrderId"] for o in venue_orders(tmp_path)}
+    assert booked == {o["client_order_id"] for o in orders if o["status"] == "filled"}
+
+
+class LostCreates:
+    """The paper venue behind a client whose create replies never arrive (the create
+    lands or not, as `lands` says) and whose lookups fail while `down` is set."""
+
+    def __init__(self, client: PaperExchange, lands: bool) -> None:
+        self.client = client
+        self.id = client.id
+        self.lands = lands
+        self.down = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_order(self, *args: Any, **kwargs: Any) -> Any:
+        if self.lands:
+            self.client.create_order(*args, **kwargs)
+        raise RequestTimeout("no reply to POST /order")
+
+    def fetch_order(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise NetworkError("connection refused")
+        return self.client.fetch_order(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("lands", "final"), [(False, "rejected"), (True, "filled")])
+def test_basic_executor_keeps_an_order_unknown_until_a_lookup_answers(
+        tmp_path: Path, lands: bool, final: str) -> None:
+    """While no lookup can say, the order stays unknown (and counted as unresolved);
+    get_order_status looks again and settles it either way."""
+    venue = PaperVenue(None)
+    clients: list[LostCreates] = []
+
+    def client() -> ExchangeClient:
+        clients.append(LostCreates(PaperExchange(venue), lands))
+        return clients[-1]
+
+    config = {**paper_config(tmp_path), "resolution": QUICK_RESOLUTION}
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with BasicOrderExecutor(config, clients={"paper": client}) as executor:
+            order_id = await executor.execute_order(MARKET)
+            seen = [await executor.get_order_status(order_id)]
+            stats = await executor.get_execution_stats()
+            assert stats["unresolved"]["count"] == 1
+            with pytest.raises(ProtocolError) as unanswered:  # nothing known to cancel yet
+                await executor.cancel_order(order_id)
+            assert unanswered.value.code == "exchange_unavailable"
+            clients[0].down = False
+            seen.append(await executor.get_order_status(order_id))
+            assert await executor.cancel_order(order_id) is False  # filled or never placed
+            return seen
+
+    try:
+        while_down, after = run(scenario)
+    finally:
+        venue.close()
+    assert while_down["status"] == "unknown" and while_down["last_error"]["code"] == "timeout"
+    assert after["status"] == final and after["attempts"] == 1
+    if final == "rejected":
+        assert after["last_error"]["code"] == "order_not_found"
+        assert "no reply to POST /order" in after["last_error"]["message"]
+
+
+def test_basic_executor_refuses_settings_it_does_not_use(tmp_path: Path) -> None:
+    documented = {"retry": {"max_retries": 5},
+                  "circuit_breaker": {"error_threshold": 20, "cool_down_seconds": 30}}
+    with pytest.raises(ConfigError, match=r"^circuit_breaker: not supported by Basic"):
+        BasicOrderExecutor(documented)
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"exchange": {"name": "paper", "concurrency": 2}}, r"exchange\.concurrency"),
+        ({"exchanges": [{"name": "paper", "risk": {}}]}, r"exchanges\[0\]\.risk"),
+        ({"orders": {"max_backlog": 10}}, r"orders\.max_backlog"),
+        ({"tracking": {"interval_s": 1.0}}, "tracking")]
+    for config, key in refused:
+        with pytest.raises(ConfigError, match=rf"^{key}: not supported by BasicOrderExecutor"):
+            BasicOrderExecutor(config)
+
+    async def configure_later() -> None:
+        await BasicOrderExecutor().configure(documented)
+
+    with pytest.raises(ConfigError, match="circuit_breaker"):
+        run(configure_later)
+    BasicOrderExecutor({"state_dir": str(tmp_path), "retry": {"max_retries": 1},
+                        "orders": {"client_id_prefix": "x-"}, "resolution": QUICK_RESOLUTION})
+
+
+def test_basic_executor_never_resends_an_ambiguous_create(tmp_path: Path) -> None:
+    """The venue books every order but the reply is lost: one lookup finds it."""
+
+    async def scenario() -> dict[str, Any]:
+        config = paper_config(tmp_path, faults={"ambiguous_rate": 1.0})
+        async with BasicOrderExecutor(config) as executor:
+            return await executor.execute_order(MARKET, return_order=True)
+
+    order = run(scenario)
+    assert order["status"] == "filled" and order["attempts"] == 1
+    assert order["last_error"]["code"] == "timeout"
+    assert [o["clientOrderId"] for o in venue_orders(tmp_path)] == [order["client_order_id"]]
+
+
+class RateLimitedTwice:
+    """The paper venue behind a client whose first two creates hit a rate limit."""
+
+    def __init__(self, client: PaperExchange) -> None:
+        self.client = client
+        self.id = client.id
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_order(self, *args: Any, **kwargs: Any) -> Any:
+        if self.refused < 2:
+            self.refused += 1
+            raise RateLimitExceeded("429 too many requests")
+        return self.client.create_order(*args, **kwargs)
+
+
+def test_basic_executor_resends_a_create_refused_by_a_rate_limit(tmp_path: Path) -> None:
+    venue = PaperVenue(None)
+
+    def client() -> ExchangeClient:
+        return RateLimitedTwice(PaperExchange(venue))
+
+    async def scenario() -> dict[str, Any]:
+        async with BasicOrderExecutor(paper_config(tmp_path), clients={"paper": client}) as ex:
+            return await ex.execute_order(MARKET, return_order=True)
+
+    try:
+        order = run(scenario)
+        assert order["status"] == "filled" and order["attempts"] == 3
+        assert len(venue.orders("default")) == 1
+    finally:
+        venue.close()

@@ -1,0 +1,219 @@
+"""binance's request limits on the HTTP paper venue, seen through real ccxt.binance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ccxt.base.errors import DDoSProtection
+
+from actors.exchange_link import header_retry_after
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from actors.exchanges.errors import RETRY, classify
+from actors.exchanges.paper_book import PaperVenue
+from actors.exchanges.paper_http import PaperVenueServer
+from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
+from tests.helpers import KEY, ROOT, SECRET, VenueProcess, wait_until
+from tests.venue_support import FakeClock
+
+MINUTE = 1_700_000_040.0
+"""The first second of a calendar minute (and of a 10 s window)."""
+BTC = "BTC/USD"
+
+
+def serve(clock: FakeClock, **limits: int) -> PaperVenueServer:
+    """A venue whose limits run on `clock` (signatures are checked against real time)."""
+    limiter = VenueLimiter(VenueLimits(**limits), clock)
+    return PaperVenueServer(PaperVenue(None), api_key=KEY, secret=SECRET,
+                            limiter=limiter).start()
+
+
+def venue_call(url: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + path, data=data),
+                                    timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def client_of(url: str) -> Any:
+    return build_binance(DriverSettings(KEY, SECRET, url))
+
+
+def rate_limits(client: Any) -> list[tuple[str, str, int, int]]:
+    """exchangeInfo's rateLimits, as (type, interval, intervalNum, limit)."""
+    return [(x["rateLimitType"], x["interval"], int(x["intervalNum"]), int(x["limit"]))
+            for x in client.publicGetExchangeInfo()["rateLimits"]]
+
+
+def header(client: Any, name: str) -> str | None:
+    value: str | None = (client.last_response_headers or {}).get(name)
+    return value
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(MINUTE + 1)
+
+
+@pytest.fixture
+def server(clock: FakeClock) -> Iterator[PaperVenueServer]:
+    running = serve(clock, weight_per_minute=200, orders_per_10s=2)
+    yield running
+    running.stop()
+
+
+def test_every_answer_carries_the_used_weight_order_answers_the_counts(
+        server: PaperVenueServer) -> None:
+    client = client_of(server.url)
+    steps: list[tuple[str, Any]] = [
+        ("load_markets", client.load_markets),
+        ("market buy", lambda: client.create_order(BTC, "market", "buy", 0.01)),
+        ("resting limit", lambda: client.create_order(BTC, "limit", "buy", 0.01, 1000)),
+    ]
+    seen = []
+    for name, step in steps:
+        step()
+        seen.append((name, header(client, "X-MBX-USED-WEIGHT-1M"),
+                     header(client, "X-MBX-ORDER-COUNT-10S"),
+                     header(client, "X-MBX-ORDER-COUNT-1D")))
+    assert seen == [("load_markets", "20", None, None), ("market buy", "21", "1", "1"),
+                    ("resting limit", "22", "2", "2")]
+    resting = client.fetch_open_orders(BTC)[0]
+    lookups: list[tuple[Any, int]] = [
+        (lambda: client.fetch_order(resting["id"], BTC), 4),
+        (lambda: client.fetch_open_orders(), 80),
+        (lambda: client.fetch_my_trades(BTC), 20),
+        (lambda: client.fetch_order_trades(resting["id"], BTC), 5),
+        (client.fetch_balance, 20),
+        (lambda: client.cancel_order(resting["id"], BTC), 1),
+    ]
+    used = 22 + 6  # and the openOrders above, for one symbol
+    for lookup, weight in lookups:
+        lookup()
+        used += weight
+        assert header(client, "X-MBX-USED-WEIGHT-1M") == str(used)
+        assert header(client, "X-MBX-ORDER-COUNT-10S") is None
+    assert venue_call(server.url, "/_venue/usage")[1]["addresses"]["127.0.0.1"]["weight_1m"] \
+        == used
+
+
+def test_exchange_info_publishes_the_limits(server: PaperVenueServer) -> None:
+    assert rate_limits(client_of(server.url)) == [
+        ("REQUEST_WEIGHT", "MINUTE", 1, 200), ("ORDERS", "SECOND", 10, 2),
+        ("ORDERS", "DAY", 1, 200000), ("RAW_REQUESTS", "MINUTE", 5, 61000)]
+
+
+def test_over_the_weight_limit_429_then_418_for_sending_too_soon(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    client = client_of(server.url)
+    client.load_markets()
+    for _ in range(9):
+        client.fetch_balance()  # 20 each: 200 of 200 weight
+    assert header(client, "X-MBX-USED-WEIGHT-1M") == "200"
+    with pytest.raises(DDoSProtection) as limited:
+        client.fetch_balance()
+    assert " 429 " in str(limited.value) and '"code": -1003' in str(limited.value)
+    assert classify(limited.value).action == RETRY
+    assert header(client, "Retry-After") == "59"  # the minute ends in 59 s
+    assert header(client, "X-MBX-USED-WEIGHT-1M") == "220"
+    assert header_retry_after(client)(limited.value) == 59.0  # as the daemon reads it
+    clock.advance(58)
+    with pytest.raises(DDoSProtection) as banned:
+        client.fetch_order("1", BTC)
+    assert " 418 " in str(banned.value) and "IP banned until" in str(banned.value)
+    assert header(client, "Retry-After") == "120"
+    usage = venue_call(server.url, "/_venue/usage")[1]
+    assert usage["addresses"]["127.0.0.1"] == {
+        "weight_1m": 220, "raw_requests_5m": 11, "http_429": 1, "http_418": 1, "bans": 1,
+        "banned_for_s": 120}
+    assert (usage["http_429"], usage["http_418"]) == (1, 1)
+    clock.advance(120)  # the ban is over, and so is that minute
+    client.fetch_balance()
+    assert header(client, "X-MBX-USED-WEIGHT-1M") == "20"
+
+
+def test_too_many_new_orders_is_429_minus_1015_and_books_nothing(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    client = client_of(server.url)
+    client.load_markets()
+    client.create_order(BTC, "market", "buy", 0.01)
+    client.create_order(BTC, "market", "buy", 0.01)
+    with pytest.raises(DDoSProtection) as limited:
+        client.create_order(BTC, "market", "buy", 0.01, params={"newClientOrderId": "third"})
+    assert "Too many new orders; current limit is 2 orders per 10 SECOND." in str(limited.value)
+    assert header(client, "Retry-After") == "9"
+    orders = venue_call(server.url, "/_venue/orders")[1]["orders"]
+    assert len(orders) == 2 and "third" not in [o["clientOrderId"] for o in orders]
+    clock.advance(9)  # waited as told: the next window takes orders again
+    client.create_order(BTC, "market", "buy", 0.01)
+    assert header(client, "X-MBX-ORDER-COUNT-10S") == "1"
+    assert header(client, "X-MBX-ORDER-COUNT-1D") == "3"
+    assert venue_call(server.url, "/_venue/usage")[1]["addresses"]["127.0.0.1"]["bans"] == 0
+
+
+def test_limits_change_at_run_time(server: PaperVenueServer) -> None:
+    assert venue_call(server.url, "/_venue/limits", {"weight_per_minute": 30, "reset": True}) \
+        == (200, {"weight_per_minute": 30, "orders_per_10s": 2, "orders_per_day": 200000,
+                  "raw_requests_per_5m": 61000})
+    client = client_of(server.url)
+    client.load_markets()
+    with pytest.raises(DDoSProtection, match=" 429 "):
+        client.fetch_balance()
+    status, answer = venue_call(server.url, "/_venue/limits", {"weight_per_minute": -5})
+    assert status == 400 and answer["error"].startswith("weight_per_minute:")
+    assert venue_call(server.url, "/_venue/limits", {"colour": 1})[0] == 400
+    assert venue_call(server.url, "/_venue/limits")[1]["weight_per_minute"] == 30
+    venue_call(server.url, "/_venue/limits", {"weight_per_minute": 0, "reset": True})
+    for _ in range(20):
+        client.fetch_balance()  # 400 weight, no limit
+    assert header(client, "X-MBX-USED-WEIGHT-1M") == "400"
+
+
+# -- the `orderd paper-venue` process --------------------------------------------------
+
+
+def test_paper_venue_process_keeps_the_limits_of_its_flags(tmp_path: Path) -> None:
+    venue = VenueProcess(tmp_path / "venue", "--weight-limit", "45", "--orders-per-10s", "5")
+    try:
+        client = client_of(venue.url)
+        # the venue counts in calendar minutes: start with time to spare in this one
+        wait_until(lambda: time.time() % 60 < 45, "a minute with 15 s left", attempts=2000)
+        assert rate_limits(client)[:2] == [("REQUEST_WEIGHT", "MINUTE", 1, 45),
+                                           ("ORDERS", "SECOND", 10, 5)]  # 20 weight
+        client.load_markets()  # 40
+        order = client.create_order(BTC, "market", "buy", 0.01)  # 41
+        assert header(client, "X-MBX-ORDER-COUNT-1D") == "1"
+        client.fetch_order(order["id"], BTC)  # 45: at the limit, not over it
+        assert header(client, "X-MBX-USED-WEIGHT-1M") == "45"
+        with pytest.raises(DDoSProtection, match=r" 429 .*-1003") as limited:
+            client.fetch_order(order["id"], BTC)
+        retry_after = header_retry_after(client)(limited.value)
+        assert retry_after is not None and 1 <= retry_after <= 60
+        with pytest.raises(DDoSProtection, match=" 418 "):
+            client.fetch_order(order["id"], BTC)
+        assert header(client, "Retry-After") == "120"
+        usage = venue.usage()["addresses"]["127.0.0.1"]
+        assert (usage["weight_1m"], usage["http_429"], usage["http_418"], usage["bans"]) \
+            == (49, 1, 1, 1)
+        assert venue.usage()["accounts"]["default"]["orders_1d"] == 1
+    finally:
+        venue.stop()
+
+
+def test_paper_venue_refuses_a_negative_limit() -> None:
+    done = subprocess.run([sys.executable, "-m", "daemon.cli", "paper-venue",
+                           "--orders-per-10s", "-1"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--orders-per-10s: must be a whole number" in done.stderr
