@@ -24,6 +24,7 @@ import pybreaker
 
 from actors.alerts import Alert, Alerter
 from actors.metrics import Metrics
+from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +200,8 @@ class Outcome:
 class DescribeCircuits:
     """Tell: report every circuit to `reply` (health and stats)."""
 
-    reply: Callable[[dict[str, Any]], None]
-    """Receives {exchange: {"state", "errors_per_minute"}}."""
+    reply: Callable[[dict[str, Any] | ProtocolError], None]
+    """Receives {exchange: {"state", "errors_per_minute"}}, or the error that kept it."""
 
 
 class _Replayed(Exception):

@@ -67,6 +67,20 @@ class ExchangeActor(SupervisedActor):
         self.client = self._client_factory()
         self.caller = Caller(self.link, self.registry, self._seed, header_retry_after(self.client))
 
+    def on_message_failed(self, message: Any) -> None:
+        """An order request that failed outside its guarded call still reports, so the
+        order moves on (a create that may have gone out is resolved by lookup) and the
+        router's count of this worker's requests comes down."""
+        ops = {PlaceOrder: "create", CancelOrder: "cancel", FetchOrder: "fetch"}
+        op = ops.get(type(message))
+        if op is None:
+            super().on_message_failed(message)
+            return
+        self.registry.tell(ORDER_ACTOR, ExchangeReport(
+            message.ticket.client_order_id, op, "unknown" if op == "create" else "failed",
+            error=ErrorInfo("internal", "internal error in the exchange worker", RESOLVE),
+            worker=self.name))
+
     def _markets(self, _msg: LoadMarkets) -> dict[str, Any]:
         return dict(self._loaded_markets())
 

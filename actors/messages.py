@@ -190,7 +190,8 @@ class ExchangeReport:
 
 @dataclass(frozen=True, slots=True)
 class WorkerRestarted:
-    """Tell OrderActor: an actor was restarted; what was queued for it is lost."""
+    """Tell OrderActor: an actor was restarted; its counts of requests in flight start
+    afresh (a request it was handling when it crashed may never report)."""
 
     name: str
     """The actor's name (only exchange workers matter to the router)."""
@@ -294,6 +295,15 @@ class FetchBalance:
 class Ping:
     """Ask: are you answering? Queued behind the actor's other work, so a hung actor
     does not answer (the systemd watchdog relies on that)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    """Fail as if the actor's own state were broken, so the supervisor restarts it.
+    Test-only: sent by the `crash` command, which `[supervisor] fault_commands` enables."""
+
+    reason: str
+    """Why, for the log."""
 
 
 # --- to the supervisor -------------------------------------------------------

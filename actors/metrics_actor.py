@@ -8,13 +8,10 @@ configured sinks, which deliver from threads of their own.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import pykka
 
 from actors.alert_sinks import AlertSettings, RepeatLimiter, SinkWorker, build_sinks, payload
 from actors.alerts import Alert, Alerter, LogAlerter
@@ -24,6 +21,7 @@ from actors.metrics import Metrics
 from actors.orders import rfc3339
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry, SupervisedActor
+from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +132,12 @@ class MetricsActor(SupervisedActor):
     # --- periodic --------------------------------------------------------------------
 
     def _tick(self, _msg: MetricsTick) -> None:
-        # while CircuitActor restarts, the next tick refreshes the circuits
-        with contextlib.suppress(pykka.ActorDeadError, KeyError):
-            self.registry.ref(CIRCUIT_ACTOR).tell(DescribeCircuits(self._circuits))
+        # while CircuitActor restarts, the request waits for it
+        self.registry.tell(CIRCUIT_ACTOR, DescribeCircuits(self._circuits))
 
-    def _circuits(self, circuits: dict[str, Any]) -> None:
+    def _circuits(self, circuits: dict[str, Any] | ProtocolError) -> None:
         """Runs in CircuitActor's thread; gauges are thread-safe."""
+        if isinstance(circuits, ProtocolError):
+            return  # the next tick asks again
         for exchange, info in circuits.items():
             self.metrics.set_circuit(exchange, info["state"], info["errors_per_minute"])

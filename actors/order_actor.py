@@ -51,8 +51,8 @@ STARTING_RETRY_S = 1.0
 class GetStats:
     """Tell: execution statistics to `reply`."""
 
-    reply: Callable[[dict[str, Any]], None]
-    """Receives the statistics."""
+    reply: Callable[[dict[str, Any] | ProtocolError], None]
+    """Receives the statistics, or the error that kept them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,8 @@ class OrderActor(OrderOutcomes):
                       "learns those outcomes from the exchange again", exc)
         if self.guard.replaced:
             self.guard.copy_out()  # now complete: the last writes are in it
+        # held replies get the orders as recorded: nothing will move them on now
+        self.waiters.expire(float("inf"), self._get)
         self.ledger.close()
 
     def _on_tick(self, msg: Tick) -> None:
@@ -131,7 +133,27 @@ class OrderActor(OrderOutcomes):
         self._answer(msg.reply, {"state": self.state.value})
 
     def on_crash(self) -> None:
+        """Commit what can be, then answer every reply held here (retryably: the order's
+        outcome is for the next actor to learn) and close the ledger. The next actor
+        resolves again what was unresolved and gets the messages queued for this one."""
+        try:
+            self.batch.flush()
+        except Exception:  # a broken ledger: those replies are answered retryably
+            log.exception("order actor: committing after the crash failed")
+            self.batch.fail_replies(ProtocolError(
+                "internal", "the order actor restarted before answering; ask again",
+                retry_after_s=1.0))
+        for cid, reply in self.waiters.take_all():
+            reply(ProtocolError("internal", "the order actor restarted before the order's "
+                                "outcome was known; ask its status or submit again",
+                                retry_after_s=1.0, details={"client_order_id": cid}))
         self.ledger.close()
+
+    def breaks(self, error: Exception) -> bool:
+        """A ledger that cannot be used (closed, misused, corrupt) breaks the actor; a
+        refused write or a busy or full disk costs only the message."""
+        return isinstance(error, sqlite3.DatabaseError) and not isinstance(
+            error, (sqlite3.IntegrityError, sqlite3.OperationalError, sqlite3.DataError))
 
     def _submit(self, msg: Submit) -> None:
         state = self.state.value

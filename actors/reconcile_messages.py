@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.messages import OrderTicket, OrderView, TradeView
+from protocol.errors import ProtocolError
 
 # --- asks to ExchangeActor (answered with data, or the exchange's exception) ---
 
@@ -65,7 +66,7 @@ class ApplyRepairs:
     """What to apply, in order."""
     cursor: tuple[str, str] | None
     """(meta key, value) of the trade cursor to store, when it moved."""
-    reply: Callable[[list[dict[str, Any]]], None]
+    reply: Callable[[list[dict[str, Any]] | ProtocolError], None]
     """Receives one result per repair once committed."""
 
 

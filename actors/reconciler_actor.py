@@ -164,18 +164,21 @@ class ReconcilerActor(SupervisedActor):
             return []
         results: list[dict[str, Any]] = []
         for index, batch in enumerate(batches):
-            done: Future[list[dict[str, Any]]] = Future()
+            done: Future[list[dict[str, Any]] | ProtocolError] = Future()
             cursor = section.cursor if index == len(batches) - 1 else None
             sent = self.registry.tell(ORDER_ACTOR, ApplyRepairs(run_id, batch, cursor,
                                                                 done.set_result))
             try:
                 if not sent:
                     raise FutureTimeout
-                results.extend(done.result(timeout=self.settings.ask_timeout_s))
+                applied = done.result(timeout=self.settings.ask_timeout_s)
             except FutureTimeout:
-                section.errors.append({"query": "repairs", "code": "timeout",
-                                       "error": "the order actor did not confirm the repairs"})
+                applied = ProtocolError("timeout", "the order actor did not confirm the repairs")
+            if isinstance(applied, ProtocolError):
+                section.errors.append({"query": "repairs", "code": applied.code,
+                                       "error": applied.message})
                 break
+            results.extend(applied)
         return results
 
     def _count(self, sections: dict[str, Any]) -> None:

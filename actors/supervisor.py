@@ -1,11 +1,12 @@
-"""Supervision: a registry of the current actor references and a supervisor that
-restarts crashed actors (pykka has none), with jittered backoff and escalation."""
+"""Supervision: actors that survive a bad message, and a supervisor that restarts
+crashed ones (pykka has none), with jittered backoff and escalation. The registry of
+current references, which keeps messages for an actor while it restarts, is in
+`actors.registry`."""
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,106 +14,24 @@ from typing import Any
 
 import pykka
 
-from actors.messages import ActorCrashed, Ping
+from actors.messages import ActorCrashed, Crash, Ping
+from actors.registry import ASK_TIMEOUT_S, Asked, Registry, RestartFailed
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
-ASK_TIMEOUT_S = 5.0
-"""Every ask has a timeout: an ask racing an actor's death can otherwise hang forever."""
+__all__ = ["ASK_TIMEOUT_S", "ActorBroken", "Registry", "SupervisedActor", "Supervisor",
+           "SupervisorSettings"]
 
 
-class Registry:
-    """Current references by name, readable from any thread.
-
-    Callers look actors up here on every message instead of holding references,
-    so a restarted actor is reached at once.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._refs: dict[str, pykka.ActorRef[Any]] = {}
-        self._factories: dict[str, Callable[[], pykka.ActorRef[Any]]] = {}
-        self._restarts: dict[str, int] = {}
-        self._order: list[str] = []
-        self.supervisor: pykka.ActorRef[Any] | None = None
-
-    def start(self, name: str, factory: Callable[[], pykka.ActorRef[Any]]) -> None:
-        """Start an actor under supervision."""
-        ref = factory()
-        with self._lock:
-            self._refs[name] = ref
-            self._factories[name] = factory
-            self._restarts.setdefault(name, 0)
-            if name not in self._order:
-                self._order.append(name)
-
-    def restart(self, name: str) -> None:
-        """Replace a dead actor with a new one from its factory."""
-        with self._lock:
-            factory = self._factories[name]
-            old = self._refs[name]
-        if old.is_alive():
-            old.stop(block=True, timeout=ASK_TIMEOUT_S)
-        ref = factory()
-        with self._lock:
-            self._refs[name] = ref
-            self._restarts[name] += 1
-
-    def ref(self, name: str) -> pykka.ActorRef[Any]:
-        return self._refs[name]
-
-    def tell(self, name: str, message: Any) -> bool:
-        """Send a message to the named actor; False when it is dead (the message is lost)."""
-        try:
-            self._refs[name].tell(message)
-        except (pykka.ActorDeadError, KeyError):
-            log.warning("message %s to %s lost: actor not running",
-                        type(message).__name__, name)
-            return False
-        return True
-
-    def ask(self, name: str, message: Any, timeout: float = ASK_TIMEOUT_S) -> Any:
-        return self._refs[name].ask(message, timeout=timeout)
-
-    def report_crash(self, name: str, error: str) -> None:
-        if self.supervisor is not None:
-            try:
-                self.supervisor.tell(ActorCrashed(name=name, error=error))
-            except pykka.ActorDeadError:
-                log.error("actor %s crashed while the supervisor is stopped", name)
-
-    def health(self) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return {name: {"alive": self._refs[name].is_alive(),
-                           "restarts": self._restarts[name]} for name in self._order}
-
-    def refs(self) -> dict[str, pykka.ActorRef[Any]]:
-        """The current reference of every actor, the supervisor's included."""
-        with self._lock:
-            refs = {name: self._refs[name] for name in self._order}
-        if self.supervisor is not None:
-            refs["supervisor"] = self.supervisor
-        return refs
-
-    def names(self) -> list[str]:
-        with self._lock:
-            return list(self._order)
-
-    def stop_all(self) -> None:
-        """Stop every actor in the reverse order of their start."""
-        if self.supervisor is not None:
-            self.supervisor.stop(block=True, timeout=ASK_TIMEOUT_S)
-        for name in reversed(self.names()):
-            ref = self._refs[name]
-            try:
-                ref.stop(block=True, timeout=ASK_TIMEOUT_S * 2)
-            except (pykka.ActorDeadError, pykka.Timeout):
-                log.warning("actor %s did not stop in time", name)
+class ActorBroken(Exception):
+    """The actor's own state cannot be used any more (e.g. its ledger connection broke):
+    the actor crashes and the supervisor replaces it. Any other exception in a handler
+    costs only the message that raised it."""
 
 
 class SupervisedActor(pykka.ThreadingActor):
-    """An actor that tells the supervisor when an exception kills it."""
+    """An actor that survives a bad message and tells the supervisor when it crashes."""
 
     use_daemon_thread = True
     """A program ends when its main thread does, even if it never stopped its actors;
@@ -124,34 +43,74 @@ class SupervisedActor(pykka.ThreadingActor):
         super().__init__()
         self.registry = registry
         self.name = name
+        self._broken: str | None = None
+        self._carried: list[Any] = []  # taken, not handled, for the replacement
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
-        self.on_crash()
-        self.registry.report_crash(self.name, f"{exception_type.__name__}: {exception_value}")
+        try:
+            self.on_crash()
+        except Exception:  # the report below must go out whatever happens here
+            log.exception("%s: releasing after the crash failed", self.name)
+        self.registry.crashed(self.name, self.actor_ref,
+                              f"{exception_type.__name__}: {exception_value}", self._carried)
 
     def on_crash(self) -> None:
-        """Release what the actor holds; called before the supervisor hears of the crash."""
+        """Release what the actor holds and answer what it holds replies for; called
+        before the supervisor hears of the crash."""
+
+    def breaks(self, error: Exception) -> bool:
+        """Whether `error`, raised by a handler, leaves the actor's state unusable (it
+        then crashes, as with ActorBroken); the actor's own judgement."""
+        return False
+
+    def on_message_failed(self, message: Any) -> None:
+        """A handler failed on `message` (logged already): its sender gets a retryable
+        `internal` error, where it gave a reply callback; otherwise it is dropped.
+        Actors whose messages carry other duties (reports to send) override this."""
+        reply = getattr(message, "reply", None)
+        if reply is not None:
+            reply(ProtocolError("internal", f"internal error in the {self.name} actor; "
+                                "see the daemon log", retry_after_s=1.0))
 
     def on_receive(self, message: Any) -> Any:
-        """Dispatch by type through the subclass's `_handlers`; Ping is answered here.
-
-        A command that carries a reply and fails gets `internal` (the bug is logged);
-        the actor lives on, so one bad request never costs other clients their
-        replies. Anything else that fails kills the actor, and the supervisor
-        restarts it."""
+        """Dispatch by type through the subclass's `_handlers`; Ping and Crash are
+        answered here. A handler's exception costs only its message (see
+        `on_message_failed`) unless it breaks the actor; an asked message's exception
+        goes back to the asker."""
+        asked = isinstance(message, Asked)
+        if asked:
+            message = message.message
         if isinstance(message, Ping):
             return True
-        handler = self._handlers[type(message)]
-        reply = getattr(message, "reply", None)
-        if reply is None:
-            return handler(message)
+        if self._broken is not None:  # the replacement handles it
+            if not asked and not isinstance(message, Crash):
+                self._carried.append(message)
+            raise ActorBroken(self._broken)
+        if isinstance(message, Crash):
+            self._break(f"crash requested: {message.reason}", asked)
         try:
-            return handler(message)
-        except Exception:
+            return self._handlers[type(message)](message)
+        except Exception as exc:
+            breaking = isinstance(exc, ActorBroken) or self.breaks(exc)
+            if asked and not breaking:
+                raise
             log.exception("%s failed on %s", self.name, type(message).__name__)
-            reply(ProtocolError("internal", "internal error; see the daemon log",
-                                retry_after_s=1.0))
+            try:
+                self.on_message_failed(message)
+            except Exception:  # answering is best effort; the actor goes on
+                log.exception("%s: answering the failed %s failed", self.name,
+                              type(message).__name__)
+            if breaking:
+                self._break(f"{type(exc).__name__}: {exc}", asked)
             return None
+
+    def _break(self, reason: str, asked: bool) -> None:
+        """Crash now; an ask cannot crash the actor (pykka hands its exception to the
+        asker), so a tell to itself does, and what comes before it is carried over."""
+        self._broken = reason
+        if asked:
+            self.actor_ref.tell(Crash(reason))
+        raise ActorBroken(reason)
 
 
 @dataclass(frozen=True)
@@ -166,6 +125,8 @@ class SupervisorSettings:
     """Cap of the delay before the first restart (full jitter, doubling)."""
     backoff_max_s: float = 2.0
     """Largest delay cap."""
+    fault_commands: bool = False
+    """Test-only: serve the `crash` command, which makes a named actor crash."""
 
     def check(self, key: str) -> None:
         if self.intensity < 1 or self.period_s <= 0:
@@ -183,7 +144,7 @@ class Supervisor(pykka.ThreadingActor):
                  monotonic: Callable[[], float], sleep: Callable[[float], None],
                  escalate: Callable[[str], None], seed: int = 0,
                  restarted: Callable[[str], None] = lambda _name: None) -> None:
-        """restarted: told the name of each actor restarted (its queued messages are lost)."""
+        """restarted: told the name of each actor restarted."""
         super().__init__()
         self.registry = registry
         self._restarted = restarted
@@ -203,26 +164,39 @@ class Supervisor(pykka.ThreadingActor):
         return None
 
     def _crashed(self, message: ActorCrashed) -> None:
+        name = message.name
+        if self.registry.is_up(name):
+            return  # a second report of a crash already repaired
         now = self._monotonic()
         self._recent.append(now)
         while self._recent and self._recent[0] <= now - self.settings.period_s:
             self._recent.popleft()
         if len(self._recent) > self.settings.intensity:
-            if not self._escalated:
-                self._escalated = True
-                reason = (f"{len(self._recent)} actor restarts within "
-                          f"{self.settings.period_s:g} s (last: {message.name}: "
-                          f"{message.error})")
-                log.critical("restart storm, escalating: %s", reason)
-                self._escalate(reason)
+            self._storm(message)
             return
         cap = min(self.settings.backoff_max_s,
                   self.settings.backoff_initial_s * 2 ** (len(self._recent) - 1))
         delay = self._rng.uniform(0, cap)
-        log.error("actor %s crashed (%s); restarting in %.3f s", message.name,
-                  message.error, delay)
+        log.error("actor %s crashed (%s); restarting in %.3f s", name, message.error, delay)
         self._sleep(delay)
         try:
-            self.registry.restart(message.name)
-        finally:  # what was queued for it is lost even when the restart fails
-            self._restarted(message.name)
+            self.registry.restart(name)
+        except RestartFailed as exc:  # tried again, and counted, like a crash
+            log.error("actor %s did not start again: %s", name, exc)
+            self.actor_ref.tell(ActorCrashed(name, f"restart failed: {exc}"))
+            return
+        self._restarted(name)
+
+    def _storm(self, message: ActorCrashed) -> None:
+        """Past the intensity: the actor stays down, what waits for it is answered, and
+        the owner of the system is told (once) to stop."""
+        self.registry.give_up(message.name, ProtocolError(
+            "halted", f"the {message.name} actor is down after a restart storm",
+            retry_after_s=1.0))
+        if self._escalated:
+            return
+        self._escalated = True
+        reason = (f"{len(self._recent)} actor restarts within {self.settings.period_s:g} s "
+                  f"(last: {message.name}: {message.error})")
+        log.critical("restart storm, escalating: %s", reason)
+        self._escalate(reason)

@@ -72,3 +72,9 @@ class Waiters:
             for waiter in due:
                 self._send(waiter.reply, {"order": order.to_wire()} if order else ProtocolError(
                     "timeout", "no outcome within the deadline"))
+
+    def take_all(self) -> list[tuple[str, Reply]]:
+        """Every held reply with its client order id, no longer held (to answer them all
+        at once, e.g. when the actor holding them crashes)."""
+        held, self._held = self._held, {}
+        return [(cid, waiter.reply) for cid, waiters in held.items() for waiter in waiters]

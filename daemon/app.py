@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ from daemon.systemd import PING_TIMEOUT_S, Heartbeat, Notifier, SystemdLoop, wat
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 10.0
+ESCALATED_DRAIN_S = 0.5
+"""After a restart storm the process exits within a second or two: requests still in
+flight after this are answered as the actors stop (held submits with their orders as
+recorded)."""
 EXIT_ESCALATED = 70
 
 
@@ -50,6 +55,9 @@ class Daemon:
         self.context: zmq.Context[Any] = zmq.Context()
         self.exit_code = 0
         self._stop = threading.Event()
+        self.on_stop_request: Callable[[], None] = lambda: None
+        """Called when the daemon asks to be stopped (escalation), from any thread: the
+        owner of the process then calls `stop`."""
         self.risk = RiskPolicy(risk_limits(config))
         self.limiter = ClientRateLimiter(client_rates(config), self.clock.monotonic)
         self.reloader = Reloader(config, config_path)
@@ -99,6 +107,8 @@ class Daemon:
             self.registry.tell(RECONCILER, RunReconciliation())
         self._register_reload_hooks()
         self.system.wait_recovered(self._stop)
+        if self._stop.is_set():  # a stop was asked for (signal, escalation) meanwhile
+            return
         self.state.running()
         self.notifier.ready()
         interval = watchdog_interval_s()
@@ -114,7 +124,8 @@ class Daemon:
         commands = Commands(self.registry, self.state, self.system.markets,
                             [e.name for e in self.config.exchanges], self.system.board,
                             drivers={e.name: e.driver for e in self.config.exchanges},
-                            limiter=self.limiter, refused=lambda: self.refusals.refused)
+                            limiter=self.limiter, refused=lambda: self.refusals.refused,
+                            fault_commands=self.config.supervisor.fault_commands)
         return Frontend(self.context, control.endpoint, control.max_request_bytes,
                         commands.handlers(), self.curve)
 
@@ -128,7 +139,7 @@ class Daemon:
         Not a recorded halt: the restart that follows is the remedy."""
         self.state.condition("restart_storm", reason)
         self.exit_code = EXIT_ESCALATED
-        self._stop.set()
+        self.request_stop()
 
     # --- reload --------------------------------------------------------------------
 
@@ -170,6 +181,7 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self.on_stop_request()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until a stop is requested (signal, escalation); False on timeout."""
@@ -184,7 +196,8 @@ class Daemon:
         self._stop.set()
         self.state.set("stopping")
         if self.frontend is not None:
-            self._drain(self.frontend)
+            escalated = self.exit_code == EXIT_ESCALATED
+            self._drain(self.frontend, ESCALATED_DRAIN_S if escalated else DRAIN_TIMEOUT_S)
         if self.scheduled is not None:
             self.scheduled.shutdown()
         self.system.stop()
@@ -198,8 +211,8 @@ class Daemon:
         self.notifier.close()
         log.info("orderd stopped")
 
-    def _drain(self, frontend: Frontend) -> None:
-        deadline = self.clock.monotonic() + DRAIN_TIMEOUT_S
+    def _drain(self, frontend: Frontend, timeout_s: float) -> None:
+        deadline = self.clock.monotonic() + timeout_s
         pause = threading.Event()
         while frontend.in_flight() > 0 and self.clock.monotonic() < deadline:
             pause.wait(0.01)

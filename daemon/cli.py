@@ -23,6 +23,8 @@ from daemon.state_lock import StateDirInUse
 EXIT_CONFIG = 2
 EXIT_START = 1
 STOP_SIGNALS: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+SELF_STOP = 0
+"""Not a signal: the daemon asked to stop (a restart storm), with its own exit status."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,6 +111,7 @@ def run(config: Config, path: Path | None = None) -> int:
 
     for handled in (*STOP_SIGNALS, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(handled, on_signal)
+    daemon.on_stop_request = lambda: received.put(SELF_STOP)
     try:
         daemon.start()
     except StateDirInUse as exc:  # nothing was touched
@@ -123,13 +126,16 @@ def run(config: Config, path: Path | None = None) -> int:
         log.exception("start-up failed: %s", exc)
         daemon.stop()
         return EXIT_START
-    while (signum := received.get()) not in STOP_SIGNALS:
+    while (signum := received.get()) not in (*STOP_SIGNALS, SELF_STOP):
         if signum == signal.SIGHUP:
             log.info("received SIGHUP: reloading")
             daemon.reload()
         elif signum == signal.SIGUSR1:
             log.warning("received SIGUSR1: stacks of every thread follow\n%s", thread_stacks())
-    log.info("received %s", signal.Signals(signum).name)
+    if signum == SELF_STOP:
+        log.critical("stopping: %s", daemon.state.reason or "asked to stop")
+    else:
+        log.info("received %s", signal.Signals(signum).name)
     daemon.stop()
     return daemon.exit_code
 

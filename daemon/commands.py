@@ -15,7 +15,15 @@ from typing import Any
 from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, DescribeCircuits
 from actors.exchanges.order_params import check_params
-from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, ListOrders, Submit
+from actors.messages import (
+    Cancel,
+    CancelAll,
+    Crash,
+    FetchBalance,
+    GetStatus,
+    ListOrders,
+    Submit,
+)
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import GetStats, RecordHalt
 from actors.orders import rfc3339
@@ -30,6 +38,7 @@ from daemon.market_steps import Steps, check_steps
 from daemon.rate_limit import ClientRateLimiter
 from protocol.errors import ProtocolError
 from protocol.messages import (
+    ActorArg,
     CancelAllArgs,
     ExchangeArg,
     ListArgs,
@@ -78,11 +87,12 @@ def check_submit(spec: OrderSpec, exchanges: list[str], markets: dict[str, dict[
 
 def deliver(registry: Registry, state: DaemonState, name: str, message: Any,
             answer: Answer) -> None:
-    """Hand `message` to actor `name`; when it is not running, `answer` says why."""
+    """Hand `message` to actor `name` (kept for it while it restarts); when it cannot
+    be taken, `answer` says why, retryably."""
     if registry.tell(name, message):
         return
-    if state.value == "stopping":
-        answer(ProtocolError("halted", "the daemon is stopping", retry_after_s=1.0))
+    if state.value in ("stopping", "halted"):
+        answer(ProtocolError("halted", f"the daemon is {state.value}", retry_after_s=1.0))
     else:
         answer(ProtocolError("internal", f"the {name} actor is restarting; retry",
                              retry_after_s=1.0))
@@ -122,10 +132,10 @@ class Commands:
                  markets: dict[str, dict[str, Steps]], exchanges: list[str],
                  board: CircuitBoard, *, drivers: Mapping[str, str],
                  limiter: ClientRateLimiter | None = None,
-                 refused: Callable[[], int] = lambda: 0) -> None:
+                 refused: Callable[[], int] = lambda: 0, fault_commands: bool = False) -> None:
         """`markets` fills in as each exchange's markets load; the first exchange is the
         default; `drivers` names each exchange's driver; `refused` counts clients refused
-        by CURVE."""
+        by CURVE; `fault_commands` adds the test-only `crash` command."""
         self.registry = registry
         self.state = state
         self.markets = markets
@@ -135,21 +145,25 @@ class Commands:
         self.drivers = drivers
         self.limiter = limiter
         self.refused = refused
+        self.fault_commands = fault_commands
 
     def handlers(self) -> dict[str, Handler]:
-        return {
+        handlers: dict[str, Handler] = {
             "ping": self.ping, "health": self.health, "submit": self.submit,
             "status": self.status, "cancel": self.cancel, "list": self.list,
             "halt": self.halt, "resume": self.resume, "stats": self.stats,
             "reconcile": self.reconcile, "cancel_all": self.cancel_all,
             "balance": self.balance,
         }
+        if self.fault_commands:
+            handlers["crash"] = self.crash
+        return handlers
 
     def _with_circuits(self, answer: Answer, result: dict[str, Any], key: str) -> None:
         """Complete `result` with every circuit (from CircuitActor, without waiting)."""
 
-        def reply(circuits: dict[str, Any]) -> None:
-            answer({**result, key: circuits})
+        def reply(circuits: dict[str, Any] | ProtocolError) -> None:
+            answer({**result, key: {} if isinstance(circuits, ProtocolError) else circuits})
 
         if not self.registry.tell(CIRCUIT_ACTOR, DescribeCircuits(reply)):
             answer({**result, key: {}})
@@ -160,13 +174,15 @@ class Commands:
     def ping(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Liveness: version, uptime and state."""
         answer({"version": __version__, "uptime_s": round(self.state.uptime(), 3),
-                "state": self.state.value})
+                "state": self.registry.reported(self.state.value)})
 
     def health(self, request: Request, args: NoArgs, answer: Answer) -> None:
-        """State, each actor's liveness and restarts, each exchange's circuit, and the
-        orders whose outcome is still being resolved (from the snapshot OrderActor
-        leaves on every tick, so health answers even while that actor restarts)."""
-        self._with_circuits(answer, {"state": self.state.value,
+        """State, why submits are refused (a halt's reason, conditions), each actor's
+        liveness and restarts (an actor that is down says for how long, and the state is
+        `starting` until it is back), each exchange's circuit, and the orders whose
+        outcome is still being resolved (from the snapshot OrderActor leaves on every
+        tick, so health answers even while that actor restarts)."""
+        self._with_circuits(answer, {"state": self.registry.reported(self.state.value),
                                      "reason": self.state.reason,
                                      "conditions": self.state.conditions,
                                      "actors": self.registry.health(),
@@ -176,8 +192,11 @@ class Commands:
     def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Counts by status, retries, submit latency percentiles, unresolved orders, circuits."""
 
-        def reply(result: dict[str, Any]) -> None:
-            self._with_circuits(answer, result, "circuits")
+        def reply(result: dict[str, Any] | ProtocolError) -> None:
+            if isinstance(result, ProtocolError):
+                answer(result)
+            else:
+                self._with_circuits(answer, result, "circuits")
 
         self._to_orders(GetStats(reply), answer)
 
@@ -227,6 +246,17 @@ class Commands:
             check_exchange(args.exchange, self.exchanges)
         deliver(self.registry, self.state, RECONCILER, RunReconciliation(args.exchange, answer),
                 answer)
+
+    def crash(self, request: Request, args: ActorArg, answer: Answer) -> None:
+        """Test-only, served with `[supervisor] fault_commands = true`: make the named
+        actor crash as if its state broke (after the messages already queued for it);
+        the supervisor restarts it."""
+        if args.actor not in self.registry.names():
+            raise ProtocolError("bad_request", f"no actor named {args.actor!r}", field="actor")
+        if not self.registry.tell(args.actor, Crash("crash command")):
+            raise ProtocolError("internal", f"the {args.actor} actor is down",
+                                retry_after_s=1.0)
+        answer({"actor": args.actor})
 
     def halt(self, request: Request, args: ReasonArg, answer: Answer) -> None:
         """Refuse new submits until resume; recorded in the ledger, so the halt holds

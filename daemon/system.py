@@ -167,6 +167,9 @@ class ActorSystem:
         self.lock = StateDirLock(config.state_dir)
         self._metrics_server: Any = None
         self._escalate_to = escalate or self._halt
+        self.escalated: str | None = None
+        """Why a restart storm escalated, once one did."""
+        self._alerts = config.alerts  # the current [alerts]: a restarted MetricsActor's too
         self.venues: dict[str, PaperVenue] = {}
         self.markets: dict[str, dict[str, Steps]] = {}
         """Each exchange's symbols and their steps, once loaded."""
@@ -192,11 +195,13 @@ class ActorSystem:
 
     def escalate(self, reason: str) -> None:
         """A restart storm: alert, then do what the owner of the system asked for."""
+        self.escalated = reason
         self.alerter.alert(Alert("restart_storm", "critical", reason))
         self._escalate_to(reason)
 
     def reload_alerts(self, config: Config) -> str:
         """SIGHUP: new alert sinks and repeat interval."""
+        self._alerts = config.alerts
         self.registry.tell(METRICS_ACTOR, ReloadAlerts(config.alerts))
         sinks = [name for name in ("file", "exec", "webhook_url")
                  if getattr(config.alerts, name) is not None]
@@ -229,7 +234,7 @@ class ActorSystem:
             self.escalate, restarted=lambda name: registry.tell(
                 ORDER_ACTOR, WorkerRestarted(name)) if name != ORDER_ACTOR else None)
         registry.start(METRICS_ACTOR, lambda: MetricsActor.start(
-            registry, self.metrics, self.config.alerts, self.state, self.clock,
+            registry, self.metrics, self._alerts, self.state, self.clock,
             self.extra_alerter))
         registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
         settings = order_settings(self.config, self.risk)
@@ -371,14 +376,21 @@ class ActorSystem:
                 log.error("prices of %s not loaded: %s", exchange, exc)
 
     def _tick(self) -> None:
+        """The clock of OrderActor and MetricsActor: ticks reach whichever actor is current
+        (a restarting one gets them once it is back), and no failure ends this thread."""
         ticks = 0
         while not self._ticker_stop.wait(TICK_S):
-            self.registry.tell(ORDER_ACTOR, Tick(self.clock.monotonic()))
             ticks += 1
-            if ticks % METRICS_TICKS == 0:
-                self.registry.tell(METRICS_ACTOR, MetricsTick())
-            missing = len(self.markets) < len(self.config.exchanges)
-            if ticks % MARKETS_RETRY_TICKS == 0 and missing and not self._loading.locked():
-                # in its own thread: a slow exchange must not hold up the ticks
-                threading.Thread(target=self._retry_markets, name="markets",
-                                 daemon=True).start()
+            try:
+                self._tick_once(ticks)
+            except Exception:
+                log.exception("tick %d failed; ticking on", ticks)
+
+    def _tick_once(self, ticks: int) -> None:
+        self.registry.tell(ORDER_ACTOR, Tick(self.clock.monotonic()))
+        if ticks % METRICS_TICKS == 0:
+            self.registry.tell(METRICS_ACTOR, MetricsTick())
+        missing = len(self.markets) < len(self.config.exchanges)
+        if ticks % MARKETS_RETRY_TICKS == 0 and missing and not self._loading.locked():
+            # in its own thread: a slow exchange must not hold up the ticks
+            threading.Thread(target=self._retry_markets, name="markets", daemon=True).start()

@@ -143,5 +143,13 @@ class ReasonArg:
 
 
 @dataclass(frozen=True, slots=True)
+class ActorArg:
+    """Arguments of the test-only `crash` command (not part of the contract)."""
+
+    actor: str
+    """The actor's name, as `health` lists it."""
+
+
+@dataclass(frozen=True, slots=True)
 class NoArgs:
     """Commands without arguments."""

@@ -19,6 +19,7 @@ from protocol.messages import (
     STATUSES,
     TIMES_IN_FORCE,
     WAIT_MODES,
+    ActorArg,
     CancelAllArgs,
     ExchangeArg,
     ListArgs,
@@ -249,6 +250,13 @@ def parse_reason(args: dict[str, Any]) -> ReasonArg:
     return ReasonArg(reason=_optional_text(args, "reason", invalid=False))
 
 
+def parse_actor_arg(args: dict[str, Any]) -> ActorArg:
+    """`{"actor"}` of the test-only `crash` command, checked by its handler: a daemon
+    that does not serve it answers unknown_command whatever the arguments."""
+    actor = args.get("actor")
+    return ActorArg(actor=actor if isinstance(actor, str) else "")
+
+
 def parse_no_args(args: dict[str, Any]) -> NoArgs:
     """No arguments."""
     return NoArgs()
@@ -267,6 +275,7 @@ ARG_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "resume": parse_reason,
     "cancel_all": parse_cancel_all,
     "balance": parse_exchange_arg,
+    "crash": parse_actor_arg,
 }
 
 

@@ -187,6 +187,10 @@ class ReliableOrderExecutor(OrderExecutionInterface):
         if self._system is None:
             raise RuntimeError("the executor is not running: await configure() first, "
                                "or use it as `async with`")
+        if self._system.escalated is not None:  # its actors crash faster than they heal
+            raise RuntimeError(f"the executor stopped after a restart storm "
+                               f"({self._system.escalated}): close() it, or configure() "
+                               "it again")
         return self._system
 
     async def _ask(self, system: ActorSystem, actor: str, what: str,

@@ -12,6 +12,7 @@ import pytest
 
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.messages import Crash
 from actors.runtime import Clock
 from daemon.app import EXIT_ESCALATED, Daemon
 from daemon.config import load_config
@@ -122,14 +123,14 @@ def wait_for_restarts(client: OrderdClient, actor: str, count: int) -> dict[str,
 def test_a_crashed_actor_is_restarted_and_serving_goes_on(tmp_path: Path) -> None:
     with in_process_daemon(tmp_path) as (daemon, client):
         placed = client.submit(resting_limit_buy(client_order_id="before-crash"))
-        daemon.registry.tell("order", object())  # a message no handler knows: a crash
+        daemon.registry.tell("order", Crash("test"))
         health = wait_for_restarts(client, "order", 1)
         assert health["state"] == "ready"
         again = client.status(client_order_id="before-crash")
         assert again.pop("confirmation")[0]["step"] == "ack"
         assert again == placed
         assert client.submit(market_buy(client_order_id="after-crash"))["status"] == "filled"
-        daemon.registry.tell("exchange.paper.0", object())
+        daemon.registry.tell("exchange.paper.0", Crash("test"))
         wait_for_restarts(client, "exchange.paper.0", 1)
         for i in range(8):  # every worker serves again
             assert client.submit(market_buy(client_order_id=f"w-{i}"))["status"] == "filled"
@@ -140,9 +141,9 @@ def test_a_restart_storm_halts_and_exits_non_zero(tmp_path: Path) -> None:
     with in_process_daemon(tmp_path, extra=extra) as (daemon, client):
         client.submit(market_buy(client_order_id="storm-0"))
         for crash in range(1, 3):
-            daemon.registry.tell("exchange.paper.1", object())
+            daemon.registry.tell("exchange.paper.1", Crash("test"))
             wait_for_restarts(client, "exchange.paper.1", crash)
-        daemon.registry.tell("exchange.paper.1", object())
+        daemon.registry.tell("exchange.paper.1", Crash("test"))
         assert daemon.wait(timeout=30), "escalation asks the process to stop"
         assert daemon.exit_code == EXIT_ESCALATED
         assert client.ping()["state"] == "halted"
@@ -210,8 +211,8 @@ def test_waiting_creates_go_before_the_verification_of_earlier_orders(tmp_path: 
 
 
 def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: Path) -> None:
-    """A worker's queued requests die with it; their count must not keep its exchange
-    at the backlog limit for good."""
+    """A worker that crashes with requests queued (they go to its replacement) must not
+    keep its exchange at the backlog limit for good."""
     gate = threading.Event()
     venue = PaperVenue(tmp_path / "venue.sqlite")
     try:
@@ -221,8 +222,8 @@ def test_requests_lost_with_a_crashed_worker_do_not_hold_the_backlog(tmp_path: P
             for cid in ("held", "queued"):  # the first create holds the worker at the gate
                 client.submit(market_buy("0.1", "ETH/USD", client_order_id=cid), wait="durable")
             client.status(client_order_id="queued")  # its create is in the worker's inbox now
-            # a crash queued behind both creates: the verifications they queue are lost
-            daemon.registry.tell("exchange.paper.0", object())
+            # a crash queued behind both creates, ahead of the verifications they queue
+            daemon.registry.tell("exchange.paper.0", Crash("test"))
             gate.set()
             wait_for_restarts(client, "exchange.paper.0", 1)
 
@@ -247,7 +248,7 @@ def test_restarted_and_side_workers_take_the_markets_already_loaded(tmp_path: Pa
                 "paper": lambda: MarketsCountingExchange(venue, loads)}) as (daemon, client):
             for i in range(8):  # every order worker serves
                 assert client.submit(market_buy(client_order_id=f"m-{i}"))["status"] == "filled"
-            daemon.registry.tell("exchange.paper.0", object())  # a crash: a new client
+            daemon.registry.tell("exchange.paper.0", Crash("test"))  # a new client
             wait_for_restarts(client, "exchange.paper.0", 1)
             for i in range(8):
                 assert client.submit(market_buy(client_order_id=f"n-{i}"))["status"] == "filled"
