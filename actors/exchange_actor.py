@@ -17,7 +17,7 @@ from typing import Any
 
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
-from actors.exchanges.ccxt_driver import client_id_params, lookup_params
+from actors.exchanges.ccxt_driver import client_id_params, lookup_params, signing_params
 from actors.exchanges.client import ExchangeClient, trade_of, view_of
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
 from actors.messages import (
@@ -106,6 +106,8 @@ class ExchangeActor(SupervisedActor):
         ticket = msg.ticket
         params = dict(ticket.params)
         params.update(client_id_params(self.client.id, ticket.client_order_id))
+        if msg.signed_at is not None:  # the time the ledger recorded: resolution counts on it
+            params.update(signing_params(self.client.id, msg.signed_at))
         if ticket.time_in_force is not None:
             params["timeInForce"] = ticket.time_in_force
         amount = float(ticket.amount)

@@ -102,7 +102,7 @@ class OrderOutcomes(OrderCore):
             cancel_wanted = order.status == "pending_cancel"
             adopt(order, report.view, now, keep_status=cancel_wanted)
             if cancel_wanted and report.op == "cancel" and not order.terminal:
-                self.resolver.add(cid, self.clock.monotonic())
+                self._resolve(order)
             if cid in self.cancel_after_create:
                 self.cancel_after_create.discard(cid)
                 if not order.terminal:
@@ -110,7 +110,7 @@ class OrderOutcomes(OrderCore):
         elif report.op == "create":
             self._create_failed(order, report)
         elif report.op == "cancel":
-            self.resolver.add(cid, self.clock.monotonic())  # learn what became of it
+            self._resolve(order)  # learn what became of it
 
     def _confirm(self, order: Order, report: ExchangeReport) -> None:
         """The confirmation steps this report completes, recorded on the order's trail."""
@@ -141,7 +141,7 @@ class OrderOutcomes(OrderCore):
         elif report.outcome == "unknown":
             if order.status == "pending_submit":
                 order.move_to("unknown", now)
-            self.resolver.add(order.client_order_id, self.clock.monotonic())
+            self._resolve(order)
         else:  # known not sent: send again later, within the send deadline
             error = report.error
             wait = error.retry_after_s if error and error.retry_after_s else 1.0
@@ -261,7 +261,7 @@ class OrderOutcomes(OrderCore):
             if order.status == "pending_submit":
                 order.move_to("unknown", self.clock.now())
                 self._stage(order)
-            self.resolver.add(cid, now)
+            self._resolve(order)
 
     def _find_stale_cancels(self, now: float) -> None:
         """A cancel with no answer for long (a lost request) is re-driven by lookup: the
@@ -271,7 +271,7 @@ class OrderOutcomes(OrderCore):
             if (order.status == "pending_cancel" and wall - order.updated_at > limit
                     and order.client_order_id not in self.resolver
                     and order.client_order_id not in self.creating):
-                self.resolver.add(order.client_order_id, now)
+                self._resolve(order)
 
     def _exchange_of(self, client_order_id: str) -> str:
         order = self._get(client_order_id)

@@ -87,6 +87,9 @@ class Order:
     attempts: int = 0
     last_error: dict[str, str] | None = None
     trail: list[dict[str, Any]] = field(default_factory=list)
+    signed_at: float | None = None
+    """Wall time the latest create was signed with (recorded before it is sent): the
+    exchange may book it until its signed window has passed (see resolution)."""
 
     @classmethod
     def from_spec(cls, spec: OrderSpec, now: float) -> Order:
