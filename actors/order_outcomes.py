@@ -5,10 +5,11 @@ tracking refreshes, resends and reconciliation repairs."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from actors.alerts import Alert
-from actors.confirmation import count_fills, record_ack, verify
+from actors.confirmation import count_fills, overfills, record_ack, verify
 from actors.exchanges.errors import HALT
 from actors.messages import (
     CancelOrder,
@@ -21,7 +22,8 @@ from actors.messages import (
 )
 from actors.order_core import OrderCore
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
-from actors.reconcile_messages import ApplyRepairs, Repair
+from actors.reconcile import overfill_entry
+from actors.reconcile_messages import RECONCILER, ApplyRepairs, RecordDiscrepancy, Repair
 from actors.repairs import orphan_order, repair_order
 from actors.resolution import LOST_LOOKUP_S
 from actors.routing import side_worker_name
@@ -121,8 +123,30 @@ class OrderOutcomes(OrderCore):
         if report.op == "fetch":
             for mismatch in verify(order, view, now):
                 self._alert_mismatch(order, mismatch)
+        already = len(overfills(order))
         for trade in count_fills(order, self._known_fills(order), report.trades, now):
             self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
+        self._alert_overfills(order, already)
+
+    def _alert_overfills(self, order: Order, already: int) -> None:
+        """Alert on the overfill steps after the first `already`: trades not counted."""
+        for step in overfills(order)[already:]:
+            log.error("order %s: trade %s of %s would fill %s beyond its amount %s; "
+                      "not counted", order.client_order_id, step["trade_id"], step["amount"],
+                      step["counted"], step["order_amount"])
+            self.alerter.alert(Alert(
+                "order_overfill", "critical",
+                f"order {order.client_order_id}: trade {step['trade_id']} of {step['amount']} "
+                f"on top of {step['counted']} would exceed its amount {step['order_amount']}; "
+                "not counted", {"exchange": order.exchange}))
+            # after the commit, as everything that leaves this actor
+            record = RecordDiscrepancy(order.exchange, overfill_entry(order, step))
+            self.batch.after_commit(partial(self._deliver_record, record))
+
+    def _deliver_record(self, record: RecordDiscrepancy) -> None:
+        if not self.registry.tell(RECONCILER, record):
+            log.warning("discrepancy of %s not reported: no reconciler running",
+                        record.entry["client_order_id"])
 
     def _alert_mismatch(self, order: Order, mismatch: dict[str, Any]) -> None:
         field = mismatch["field"]
@@ -190,6 +214,7 @@ class OrderOutcomes(OrderCore):
                                   "kind": repair.kind, "reason": repair.reason}
         cid, now = repair.client_order_id, self.clock.now()
         order = self._get(cid)
+        already = 0 if order is None else len(overfills(order))
         if repair.kind == "adopt_order":
             if order is not None:
                 return {**result, "applied": False, "detail": "already in the ledger"}
@@ -208,6 +233,7 @@ class OrderOutcomes(OrderCore):
                 return {**result, **outcome}
         for trade in fills:
             self.ledger.stage_fill(order.exchange, cid, trade)
+        self._alert_overfills(order, already)
         self._stage(order, publish=changed)
         self._settled(order)
         return {**result, **outcome}

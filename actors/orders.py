@@ -187,7 +187,7 @@ def adopt(order: Order, view: OrderView, now: float, *, keep_status: bool) -> No
         target = "partially_filled"  # fills never go back
     order.check_move(target)
     order.order_id = view.order_id or order.order_id
-    order.filled = view.filled
+    order.filled = min(view.filled, order.amount)  # never more than ordered (see overfill)
     order.average_price = view.average_price
     if view.fee_cost is not None:
         order.fee_currency, order.fee_cost = view.fee_currency, view.fee_cost
