@@ -3,7 +3,9 @@
 1. ack: the exchange acknowledged the create with its id.
 2. verified (or mismatch): a fetch shows the same terms, within the market's precision.
 3. fill: each trade record, counted by trade id, never twice; filled, average price
-   and fee come from the trade records.
+   and fee come from the trade records. A trade that would fill more than the order's
+   amount (a trade listed twice under two ids) is not counted: it is recorded as an
+   `overfill` step instead, for the caller to alert on.
 
 A mismatch is recorded and reported, never written over the order's own terms.
 """
@@ -71,14 +73,21 @@ def verify(order: Order, view: OrderView, now: float) -> list[dict[str, Any]]:
 
 def count_fills(order: Order, known: dict[str, TradeView], trades: tuple[TradeView, ...],
                 now: float, source: str = "tracking") -> list[TradeView]:
-    """Step 3: add trades not yet counted (fee corrections too); returns what changed."""
+    """Step 3: add trades not yet counted (fee corrections too); returns what changed.
+    Trades beyond the order's amount are recorded as overfills, not counted."""
     changed: list[TradeView] = []
+    counted = sum((t.amount for t in known.values()), Decimal(0))
     for trade in trades:
         if order.order_id is not None and trade.order_id != order.order_id:
             continue
         seen = known.get(trade.trade_id)
         if seen is not None and seen.fee_cost == trade.fee_cost:
             continue
+        if seen is None and counted + trade.amount > order.amount:
+            record_overfill(order, trade, counted, now, source)
+            continue
+        if seen is None:
+            counted += trade.amount
         known[trade.trade_id] = trade
         changed.append(trade)
         order.trail.append({
@@ -88,6 +97,22 @@ def count_fills(order: Order, known: dict[str, TradeView], trades: tuple[TradeVi
     if changed:
         totals_from_trades(order, known)
     return changed
+
+
+def overfills(order: Order) -> list[dict[str, Any]]:
+    """The overfill steps of the order's trail, oldest first."""
+    return [step for step in order.trail if step.get("step") == "overfill"]
+
+
+def record_overfill(order: Order, trade: TradeView, counted: Decimal, now: float,
+                    source: str) -> None:
+    """An `overfill` step for a trade that would fill past the amount, once per trade."""
+    if any(step.get("trade_id") == trade.trade_id for step in overfills(order)):
+        return
+    order.trail.append({
+        "step": "overfill", "at": rfc3339(now), "trade_id": trade.trade_id,
+        "amount": _text(trade.amount), "price": _text(trade.price),
+        "counted": _text(counted), "order_amount": _text(order.amount), "source": source})
 
 
 def totals_from_trades(order: Order, known: dict[str, TradeView]) -> None:

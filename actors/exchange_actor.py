@@ -17,7 +17,7 @@ from typing import Any
 
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
-from actors.exchanges.ccxt_driver import lookup_params
+from actors.exchanges.ccxt_driver import lookup_params, signing_params
 from actors.exchanges.client import ExchangeClient, balances_of, trade_of, view_of
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
 from actors.exchanges.order_params import ParamRefused, create_params
@@ -126,6 +126,8 @@ class ExchangeActor(SupervisedActor):
         except ParamRefused as exc:
             self._refuse(ticket, exc)
             return
+        if msg.signed_at is not None:  # the time the ledger recorded: resolution counts on it
+            params.update(signing_params(self.client.id, msg.signed_at))
         amount = float(ticket.amount)
         price = None if ticket.price is None else float(ticket.price)
 

@@ -26,7 +26,7 @@ from protocol.messages import TERMINAL_STATUSES, ListArgs
 COLUMNS = (
     "client_order_id", "order_id", "exchange", "symbol", "side", "type", "amount", "price",
     "time_in_force", "params", "status", "filled", "average_price", "fee_currency", "fee_cost",
-    "created_at", "updated_at", "attempts", "last_error", "trail",
+    "created_at", "updated_at", "attempts", "last_error", "trail", "signed_at",
 )
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES))
 SCHEMA = f"""
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS orders (
     type TEXT NOT NULL, amount TEXT NOT NULL, price TEXT, time_in_force TEXT,
     params TEXT NOT NULL, status TEXT NOT NULL, filled TEXT NOT NULL, average_price TEXT,
     fee_currency TEXT, fee_cost TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    attempts INTEGER NOT NULL, last_error TEXT, trail TEXT NOT NULL
+    attempts INTEGER NOT NULL, last_error TEXT, trail TEXT NOT NULL, signed_at REAL
 );
 CREATE INDEX IF NOT EXISTS orders_by_exchange_id ON orders (exchange, order_id);
 CREATE INDEX IF NOT EXISTS orders_live ON orders (status)
@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS fills (
 );
 CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id);
 """
+MIGRATIONS = (("signed_at", "ALTER TABLE orders ADD COLUMN signed_at REAL"),)
+"""(column, statement adding it) for columns newer than the first ledgers: an existing
+ledger gets them at open, its rows with NULL (unknown)."""
 FILL_COLUMNS = ("exchange", "trade_id", "client_order_id", "order_id", "amount", "price",
                 "fee_cost", "fee_currency", "timestamp")
 # A trade id is counted once; a later record of it may only correct its fee.
@@ -83,7 +86,7 @@ def _to_row(order: Order) -> tuple[Any, ...]:
         decimal_text(order.average_price), order.fee_currency, decimal_text(order.fee_cost),
         order.created_at, order.updated_at, order.attempts,
         None if order.last_error is None else _json(order.last_error),
-        _json(order.trail),
+        _json(order.trail), order.signed_at,
     )
 
 
@@ -103,7 +106,7 @@ def trade_from_row(row: tuple[Any, ...]) -> TradeView:
 def _from_row(row: tuple[Any, ...]) -> Order:
     (_, cid, order_id, exchange, symbol, side, type_, amount, price, tif, params, status,
      filled, average, fee_currency, fee_cost, created, updated, attempts, last_error,
-     trail) = row
+     trail, signed_at) = row
     return Order(
         client_order_id=cid, order_id=order_id, exchange=exchange, symbol=symbol, side=side,
         type=type_, amount=Decimal(amount), price=None if price is None else Decimal(price),
@@ -112,7 +115,7 @@ def _from_row(row: tuple[Any, ...]) -> Order:
         fee_currency=fee_currency, fee_cost=None if fee_cost is None else Decimal(fee_cost),
         created_at=created, updated_at=updated, attempts=attempts,
         last_error=None if last_error is None else orjson.loads(last_error),
-        trail=orjson.loads(trail),
+        trail=orjson.loads(trail), signed_at=signed_at,
     )
 
 
@@ -143,10 +146,17 @@ class Ledger:
         self._db.execute("PRAGMA synchronous=FULL")
         self._synced = True
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._identity = file_identity(path)
         self._staged: dict[str, Order] = {}
         self._meta: dict[str, str] = {}
         self._fills: list[tuple[Any, ...]] = []
+
+    def _migrate(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(orders)")}
+        for column, statement in MIGRATIONS:
+            if column not in present:
+                self._db.execute(statement)
 
     def close(self) -> None:
         self._db.close()

@@ -249,6 +249,9 @@ class PlaceOrder:
     """The order."""
     not_after: float = float("inf")
     """Monotonic time after which the create must not be sent (it expires instead)."""
+    signed_at: float | None = None
+    """Wall time the request is signed with where the exchange checks a timestamp (binance),
+    as the ledger recorded it before the send; None: the client's own clock."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,7 +95,6 @@ class OrderActor(OrderOutcomes):
 
     def _recover(self) -> None:
         """Orders left unresolved by the last run are resolved against the exchange."""
-        now = self.clock.monotonic()
         for order in self.live.values():
             if order.status not in UNRESOLVED:
                 continue
@@ -103,7 +102,7 @@ class OrderActor(OrderOutcomes):
             if order.status == "pending_cancel":
                 self._dispatch(order, CancelOrder)
             else:
-                self.resolver.add(order.client_order_id, now)
+                self._resolve(order)  # absent only once its create can no longer land
         if self.recovering:
             log.info("recovering %d unresolved orders", len(self.recovering))
 

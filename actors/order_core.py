@@ -37,7 +37,7 @@ from actors.metrics import Metrics
 from actors.order_stats import OrderStats
 from actors.orders import ZERO, Order
 from actors.recent import RecentOrders
-from actors.resolution import Resolver, ResolveSettings
+from actors.resolution import Resolver, ResolveSettings, SignedWindow, landing_deadline
 from actors.risk import RiskPolicy
 from actors.routing import Router
 from actors.runtime import Clock, DaemonState, EventSink
@@ -73,6 +73,9 @@ class OrderSettings:
     """Exchange -> unanswered creates from which on new submits to it are refused
     (an exchange not listed has no limit)."""
     resolution: ResolveSettings = field(default_factory=ResolveSettings)
+    signed_windows: dict[str, SignedWindow] = field(default_factory=dict)
+    """Exchange -> how long its signed creates stay valid (an exchange not listed books a
+    create at once or never: the in-process paper venue)."""
     risk: RiskPolicy | None = None
     """Risk limits per exchange, shared with the reload of the configuration."""
 
@@ -188,11 +191,17 @@ class OrderCore(SupervisedActor):
         ticket = OrderTicket.of(order, self._counted(order))
         message: Any
         if kind is PlaceOrder:
-            now = self.clock.monotonic()
+            now, wall = self.clock.monotonic(), self.clock.now()
             self.creating[order.client_order_id] = now
             # the deadline counts from the order's submission, resends included
-            age = max(0.0, self.clock.now() - order.created_at)
-            message = PlaceOrder(ticket, not_after=now - age + self.settings.send_deadline_s)
+            not_after = now - max(0.0, wall - order.created_at) + self.settings.send_deadline_s
+            window = self.settings.signed_windows.get(order.exchange)
+            if window is not None:  # sent late, it would be refused: sent again, re-signed
+                not_after = min(not_after, now + window.send_within_s)
+            # the intent records when the request is signed: resolution counts from it
+            order.signed_at = wall
+            self._stage(order, publish=False)
+            message = PlaceOrder(ticket, not_after=not_after, signed_at=wall)
         else:
             message = kind(ticket)
         worker = self.router.pick(order.exchange, create=kind is PlaceOrder)
@@ -203,6 +212,15 @@ class OrderCore(SupervisedActor):
                 worker, message, wanted=self.live.get(order.client_order_id) is order))
         else:
             self.batch.after_commit(lambda: self._deliver(worker, message))
+
+    def _resolve(self, order: Order) -> None:
+        """Look the order up until its outcome is known; absence counts only once its
+        latest create can no longer land."""
+        now, wall = self.clock.monotonic(), self.clock.now()
+        deadline = landing_deadline(order.signed_at,
+                                    self.settings.signed_windows.get(order.exchange),
+                                    self.settings.resolution.clock_skew_s, wall)
+        self.resolver.add(order.client_order_id, now, now + max(0.0, deadline - wall))
 
     def _deliver(self, worker: str, message: Any, wanted: bool = True) -> None:
         if not wanted or not self.registry.tell(worker, message):

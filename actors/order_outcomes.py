@@ -5,10 +5,11 @@ tracking refreshes, resends and reconciliation repairs."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from actors.alerts import Alert
-from actors.confirmation import count_fills, record_ack, verify
+from actors.confirmation import count_fills, overfills, record_ack, verify
 from actors.exchanges.errors import HALT
 from actors.messages import (
     CancelOrder,
@@ -21,7 +22,8 @@ from actors.messages import (
 )
 from actors.order_core import OrderCore
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
-from actors.reconcile_messages import ApplyRepairs, Repair
+from actors.reconcile import overfill_entry
+from actors.reconcile_messages import RECONCILER, ApplyRepairs, RecordDiscrepancy, Repair
 from actors.repairs import orphan_order, repair_order
 from actors.resolution import LOST_LOOKUP_S
 from actors.routing import side_worker_name
@@ -104,7 +106,7 @@ class OrderOutcomes(OrderCore):
             cancel_wanted = order.status == "pending_cancel"
             adopt(order, report.view, now, keep_status=cancel_wanted)
             if cancel_wanted and report.op == "cancel" and not order.terminal:
-                self.resolver.add(cid, self.clock.monotonic())
+                self._resolve(order)
             if cid in self.cancel_after_create:
                 self.cancel_after_create.discard(cid)
                 if not order.terminal:
@@ -112,7 +114,7 @@ class OrderOutcomes(OrderCore):
         elif report.op == "create":
             self._create_failed(order, report)
         elif report.op == "cancel":
-            self.resolver.add(cid, self.clock.monotonic())  # learn what became of it
+            self._resolve(order)  # learn what became of it
 
     def _confirm(self, order: Order, report: ExchangeReport) -> None:
         """The confirmation steps this report completes, recorded on the order's trail."""
@@ -123,8 +125,30 @@ class OrderOutcomes(OrderCore):
         if report.op == "fetch":
             for mismatch in verify(order, view, now):
                 self._alert_mismatch(order, mismatch)
+        already = len(overfills(order))
         for trade in count_fills(order, self._known_fills(order), report.trades, now):
             self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
+        self._alert_overfills(order, already)
+
+    def _alert_overfills(self, order: Order, already: int) -> None:
+        """Alert on the overfill steps after the first `already`: trades not counted."""
+        for step in overfills(order)[already:]:
+            log.error("order %s: trade %s of %s would fill %s beyond its amount %s; "
+                      "not counted", order.client_order_id, step["trade_id"], step["amount"],
+                      step["counted"], step["order_amount"])
+            self.alerter.alert(Alert(
+                "order_overfill", "critical",
+                f"order {order.client_order_id}: trade {step['trade_id']} of {step['amount']} "
+                f"on top of {step['counted']} would exceed its amount {step['order_amount']}; "
+                "not counted", {"exchange": order.exchange}))
+            # after the commit, as everything that leaves this actor
+            record = RecordDiscrepancy(order.exchange, overfill_entry(order, step))
+            self.batch.after_commit(partial(self._deliver_record, record))
+
+    def _deliver_record(self, record: RecordDiscrepancy) -> None:
+        if not self.registry.tell(RECONCILER, record):
+            log.warning("discrepancy of %s not reported: no reconciler running",
+                        record.entry["client_order_id"])
 
     def _alert_mismatch(self, order: Order, mismatch: dict[str, Any]) -> None:
         field = mismatch["field"]
@@ -143,7 +167,7 @@ class OrderOutcomes(OrderCore):
         elif report.outcome == "unknown":
             if order.status == "pending_submit":
                 order.move_to("unknown", now)
-            self.resolver.add(order.client_order_id, self.clock.monotonic())
+            self._resolve(order)
         else:  # known not sent: send again later, within the send deadline
             error = report.error
             wait = error.retry_after_s if error and error.retry_after_s else 1.0
@@ -192,6 +216,7 @@ class OrderOutcomes(OrderCore):
                                   "kind": repair.kind, "reason": repair.reason}
         cid, now = repair.client_order_id, self.clock.now()
         order = self._get(cid)
+        already = 0 if order is None else len(overfills(order))
         if repair.kind == "adopt_order":
             if order is not None:
                 return {**result, "applied": False, "detail": "already in the ledger"}
@@ -210,6 +235,7 @@ class OrderOutcomes(OrderCore):
                 return {**result, **outcome}
         for trade in fills:
             self.ledger.stage_fill(order.exchange, cid, trade)
+        self._alert_overfills(order, already)
         self._stage(order, publish=changed)
         self._settled(order)
         return {**result, **outcome}
@@ -263,7 +289,7 @@ class OrderOutcomes(OrderCore):
             if order.status == "pending_submit":
                 order.move_to("unknown", self.clock.now())
                 self._stage(order)
-            self.resolver.add(cid, now)
+            self._resolve(order)
 
     def _find_stale_cancels(self, now: float) -> None:
         """A cancel with no answer for long (a lost request) is re-driven by lookup: the
@@ -273,7 +299,7 @@ class OrderOutcomes(OrderCore):
             if (order.status == "pending_cancel" and wall - order.updated_at > limit
                     and order.client_order_id not in self.resolver
                     and order.client_order_id not in self.creating):
-                self.resolver.add(order.client_order_id, now)
+                self._resolve(order)
 
     def _exchange_of(self, client_order_id: str) -> str:
         order = self._get(client_order_id)

@@ -87,6 +87,9 @@ class Order:
     attempts: int = 0
     last_error: dict[str, str] | None = None
     trail: list[dict[str, Any]] = field(default_factory=list)
+    signed_at: float | None = None
+    """Wall time the latest create was signed with (recorded before it is sent): the
+    exchange may book it until its signed window has passed (see resolution)."""
 
     @classmethod
     def from_spec(cls, spec: OrderSpec, now: float) -> Order:
@@ -184,7 +187,7 @@ def adopt(order: Order, view: OrderView, now: float, *, keep_status: bool) -> No
         target = "partially_filled"  # fills never go back
     order.check_move(target)
     order.order_id = view.order_id or order.order_id
-    order.filled = view.filled
+    order.filled = min(view.filled, order.amount)  # never more than ordered (see overfill)
     order.average_price = view.average_price
     if view.fee_cost is not None:
         order.fee_currency, order.fee_cost = view.fee_currency, view.fee_cost

@@ -68,6 +68,17 @@ def _state(status: str, filled: Decimal, fee: Decimal | None = None) -> dict[str
     return {"status": status, "filled": decimal_text(filled), "fee": decimal_text(fee)}
 
 
+def overfill_entry(order: Order, step: dict[str, Any]) -> dict[str, Any]:
+    """The discrepancy of a trade not counted because it would fill past the amount (an
+    `overfill` step of the order's trail), as a run would list it."""
+    beyond = Decimal(step["counted"]) + Decimal(step["amount"])
+    return {"kind": "overfill", "client_order_id": order.client_order_id,
+            "order_id": order.order_id, "ledger": _state(order.status, order.filled,
+                                                         order.fee_cost),
+            "exchange": _state(order.status, beyond), "repair": False,
+            "trade_ids": [step["trade_id"]]}
+
+
 class ExchangeCheck:
     """One run's comparison of the ledger with one exchange."""
 
@@ -190,6 +201,9 @@ class ExchangeCheck:
             kind = "amount_mismatch" if name == "amount" else "terms_mismatch"
             self._discrepancy(kind, order, view, repair=False, field=name,
                               ledger_value=str(ours), exchange_value=str(theirs))
+        if view.filled > order.amount:  # the ledger never counts past the amount
+            self._discrepancy("overfill", order, view, repair=False)
+            return
         kinds: list[str] = []
         legal = True
         if view.status != order.status and (order.status, view.status) not in IN_FLIGHT:
@@ -279,10 +293,18 @@ class ExchangeCheck:
         refee = [t for t in trades if t.trade_id in known
                  and known[t.trade_id].fee_cost != t.fee_cost]
         counted = sum((t.amount for t in known.values()), ZERO)
+        found = counted + sum((t.amount for t in new), ZERO)
         window = sum((t.amount for t in trades), ZERO)
         fee = sum((t.fee_cost for t in trades), ZERO)
+        if found > order.amount:
+            # more traded than ordered (a trade listed twice under two ids?): no repair
+            # is safe, a person has to look
+            self._discrepancy("overfill", order, None, repair=False,
+                              exchange_state=_state(order.status, found, fee),
+                              trade_ids=[t.trade_id for t in trades])
+            return
         kind = None
-        if new and order.filled < counted + sum((t.amount for t in new), ZERO):
+        if new and order.filled < found:
             kind = "fill_mismatch"
         elif refee or (window == order.filled and order.fee_cost != fee):
             kind = "fee_mismatch"

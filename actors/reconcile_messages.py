@@ -72,6 +72,20 @@ class ApplyRepairs:
 
 # --- to ReconcilerActor -----------------------------------------------------------
 
+RECONCILER = "reconciler"
+"""ReconcilerActor's registry name (here, so OrderActor can tell it without a cycle)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDiscrepancy:
+    """A discrepancy OrderActor found outside a run (an overfill): appended to the
+    reports as an entry of its own, and counted."""
+
+    exchange: str
+    """Which exchange."""
+    entry: dict[str, Any]
+    """One discrepancy, as a run lists it (kind, client_order_id, ledger, exchange, ...)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunReconciliation:

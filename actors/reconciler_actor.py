@@ -28,10 +28,12 @@ from actors.order_actor import NAME as ORDER_ACTOR
 from actors.orders import rfc3339
 from actors.reconcile import ExchangeCheck, ExchangeQueries, ReconcileSettings, Section
 from actors.reconcile_messages import (
+    RECONCILER,
     ApplyRepairs,
     FetchOpenOrders,
     FetchTrades,
     LookupOrder,
+    RecordDiscrepancy,
     RunReconciliation,
 )
 from actors.reports import append_report, last_success
@@ -43,7 +45,7 @@ from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
-NAME = "reconciler"
+NAME = RECONCILER
 RUN_TIMEOUT_S = 3600.0
 MAX_LISTED = 1000
 """Discrepancies and repairs listed per exchange in a report; counts cover all."""
@@ -100,12 +102,24 @@ class ReconcilerActor(SupervisedActor):
                 track_metrics(self.metrics, "reconciliation_run")(self.run)))
         self.queries = queries or (
             lambda name: ActorQueries(registry, name, settings.ask_timeout_s))
-        self._handlers = {RunReconciliation: self._run_requested}
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            RunReconciliation: self._run_requested, RecordDiscrepancy: self._record}
         # from the report file, before the daemon is ready: else the gauge reads 0 after
         # every start and a rule on the time since the last success fires at once
         finished = last_success(settings.report_file)
         if finished is not None:
             self.metrics.reconciliation_last_success.set(finished)
+
+    def _record(self, message: RecordDiscrepancy) -> None:
+        """A discrepancy found while tracking, as a report of its own."""
+        at, kind = rfc3339(self.clock.now()), message.entry["kind"]
+        section = {"counts": {"discrepancies": 1, kind: 1}, "discrepancies": [message.entry],
+                   "repairs": [], "errors": []}
+        report = {"run_id": uuid.uuid4().hex[:16], "found_by": "tracking", "started_at": at,
+                  "finished_at": at, "exchanges": {message.exchange: section}}
+        append_report(self.settings.report_file, report, self.settings.history_days,
+                      self.clock.now())
+        self.metrics.discrepancies.labels(message.exchange, kind).inc()
 
     def _run_requested(self, message: RunReconciliation) -> Any:
         try:

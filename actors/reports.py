@@ -59,6 +59,8 @@ def last_success(path: Path) -> float | None:
     for line in reversed(text.splitlines()):
         try:
             report = json.loads(line)
+            if "found_by" in report:  # a discrepancy tracking found, not a run
+                continue
             if not any(s["errors"] for s in report["exchanges"].values()):
                 return datetime.fromisoformat(report["finished_at"]).timestamp()
         except (ValueError, KeyError, TypeError, AttributeError):

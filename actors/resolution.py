@@ -3,9 +3,15 @@
 An order needs resolving when its create may or may not have landed (`unknown`,
 or `pending_submit` found at start-up or with a lost request). It is looked up by
 client id, repeatedly over a window. Found: the caller adopts the exchange's
-state. Absent on `absent_needed` lookups spread over at least `window_s` (a
-failed lookup is not "absent"): it is safe to send the create again with the same
-client id. Pure logic on an injected clock; OrderActor acts on its answers.
+state at once. Absent on `absent_needed` lookups spread over at least `window_s` (a
+failed lookup is not "absent"), the last of them sent after the create can no
+longer land: only then is it safe to send the create again with the same client id.
+
+A signed request stays valid on the exchange until its timestamp plus its
+`recvWindow`: a create held in transit may be booked that late. So a create may
+land until signed_at + recv window + clock skew + request timeout (`landing_deadline`);
+the signing time is recorded with the intent in the ledger, so the deadline holds
+across a restart. Pure logic on an injected clock; OrderActor acts on its answers.
 """
 
 from __future__ import annotations
@@ -31,12 +37,50 @@ class ResolveSettings:
     """An order still unresolved after this long is logged and alerted."""
     max_lookups_per_tick: int = 100
     """Bound on lookups started per tick, so a big recovery does not flood the exchange."""
+    clock_skew_s: float = 1.0
+    """How far the exchange's clock may lag ours. binance refuses a request stamped more
+    than 1 s ahead of its clock, so with a larger lead nothing would be booked at all."""
 
     def check(self, key: str) -> None:
         if self.interval_s <= 0 or self.window_s < 0 or self.alert_after_s <= 0:
             raise ValueError(f"{key}.interval_s: intervals must be positive")
         if self.absent_needed < 1 or self.max_lookups_per_tick < 1:
             raise ValueError(f"{key}.absent_needed: counts must be at least 1")
+        if not 0 <= self.clock_skew_s <= 60:
+            raise ValueError(f"{key}.clock_skew_s: must be from 0 to 60")
+
+
+SEND_MARGIN_S = 0.25
+"""A create is sent no later than this before its recvWindow ends, so that it arrives
+in time (one that arrives late is refused by the exchange, and sent again)."""
+
+
+@dataclass(frozen=True)
+class SignedWindow:
+    """How long after signing an exchange may still act on a request (ccxt drivers)."""
+
+    recv_window_s: float
+    """The exchange refuses the request once this long has passed since its timestamp."""
+    request_timeout_s: float
+    """The client's request timeout: an allowance for a request accepted in time and
+    handed on inside the exchange."""
+
+    @property
+    def send_within_s(self) -> float:
+        """How long after signing the create may still be sent."""
+        return max(0.0, self.recv_window_s - SEND_MARGIN_S)
+
+
+def landing_deadline(signed_at: float | None, window: SignedWindow | None, skew_s: float,
+                     now: float) -> float:
+    """Wall time after which a create signed at `signed_at` can no longer be booked.
+    Without a window (the in-process paper venue books at once or never) that is now; a
+    create whose signing time is not recorded (a ledger written before it was) is taken
+    as signed now."""
+    if window is None:
+        return now
+    signed = now if signed_at is None else signed_at
+    return signed + window.recv_window_s + skew_s + window.request_timeout_s
 
 
 @dataclass
@@ -50,6 +94,8 @@ class Case:
     in_flight: bool = False
     sent_at: float = 0.0
     alerted: bool = False
+    absent_after: float = float("-inf")
+    """Only a lookup sent from then on can prove absence: the create may land until then."""
 
 
 @dataclass
@@ -59,9 +105,12 @@ class Resolver:
     settings: ResolveSettings
     cases: dict[str, Case] = field(default_factory=dict)
 
-    def add(self, client_order_id: str, now: float) -> None:
+    def add(self, client_order_id: str, now: float, absent_after: float | None = None) -> None:
+        """Resolve the order from now on; `absent_after`: when its create can no longer
+        land (default now)."""
         if client_order_id not in self.cases:
-            self.cases[client_order_id] = Case(since=now, next_at=now)
+            after = now if absent_after is None else absent_after
+            self.cases[client_order_id] = Case(since=now, next_at=now, absent_after=after)
 
     def drop(self, client_order_id: str) -> None:
         self.cases.pop(client_order_id, None)
@@ -96,8 +145,10 @@ class Resolver:
         if case.first_absent_at is None:
             case.first_absent_at = now
         case.absent += 1
+        # "not found" before the create's deadline only says it has not landed yet
         proven = (case.absent >= self.settings.absent_needed
-                  and now - case.first_absent_at >= self.settings.window_s)
+                  and now - case.first_absent_at >= self.settings.window_s
+                  and case.sent_at >= case.absent_after)
         if proven:
             self.drop(client_order_id)
         return proven

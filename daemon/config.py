@@ -10,6 +10,7 @@ from pathlib import Path
 
 from actors.alert_sinks import AlertSettings
 from actors.circuit import BreakerSettings
+from actors.exchanges.ccxt_driver import DEFAULT_RECV_WINDOW_MS
 from actors.exchanges.paper import PaperFaults
 from actors.exchanges.paper_limits import VenueLimits
 from actors.metrics_actor import MetricsSettings
@@ -132,6 +133,8 @@ class ExchangeConfig:
     secret_file: Path | None = None
     timeout_ms: int = 10000
     """ccxt's request timeout."""
+    recv_window_ms: int = DEFAULT_RECV_WINDOW_MS
+    """binance driver: how long a signed request stays valid after its timestamp."""
     risk: RiskConfig = field(default_factory=RiskConfig)
 
     def check(self, key: str) -> None:
@@ -154,6 +157,8 @@ class ExchangeConfig:
             raise ConfigError(f"{key}.api_url: expected http(s)://HOST[:PORT]")
         if not 100 <= self.timeout_ms <= 600_000:
             raise ConfigError(f"{key}.timeout_ms: must be from 100 to 600000")
+        if not 1000 <= self.recv_window_ms <= 60_000:  # binance refuses more than 60000
+            raise ConfigError(f"{key}.recv_window_ms: must be from 1000 to 60000")
         if self.driver == "paper":
             for name in ("api_url", "api_key", "secret", "api_key_file", "secret_file"):
                 if getattr(self, name) is not None:

@@ -35,6 +35,7 @@ from actors.reconcile import ReconcileSettings
 from actors.reconcile_messages import FetchOpenOrders
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
+from actors.resolution import SignedWindow
 from actors.retry import RateLimiter, RetryBudget
 from actors.risk import RiskPolicy
 from actors.routing import side_worker_name, worker_name
@@ -70,8 +71,15 @@ def order_settings(config: Config, risk: RiskPolicy | None = None) -> OrderSetti
         send_deadline_s=orders.send_deadline_s,
         backlogs={e.name: backlog_limit(config, e) for e in config.exchanges},
         resolution=config.resolution,
+        signed_windows={e.name: signed_window(e) for e in config.exchanges
+                        if e.driver != "paper"},
         risk=risk,
     )
+
+
+def signed_window(exchange: ExchangeConfig) -> SignedWindow:
+    """How long a create signed for `exchange` may still be booked (see resolution)."""
+    return SignedWindow(exchange.recv_window_ms / 1000, exchange.timeout_ms / 1000)
 
 
 def reconciler_settings(config: Config) -> ReconcilerSettings:
@@ -120,7 +128,8 @@ def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
     if exchange.driver == "binance":
         api_key, secret = exchange.credentials()
         log.info("exchange %s: %s driver, credentials loaded", exchange.name, exchange.driver)
-        settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms)
+        settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
+                                  exchange.recv_window_ms)
         # called in each ExchangeActor's start: one ccxt instance per actor
         return lambda: build_binance(settings)
     venue = PaperVenue(state_dir / f"paper-{exchange.name}.sqlite", clock=clock.now)

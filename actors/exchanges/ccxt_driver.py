@@ -33,6 +33,13 @@ LOOKUP_PARAM: dict[str, str] = {
 }
 DEFAULT_LOOKUP_PARAM = "clientOrderId"
 
+# The param that sets the timestamp a request is signed with, per ccxt exchange id: the
+# daemon signs a create with the time it recorded in the ledger before sending it.
+SIGNED_TIMESTAMP_PARAM: dict[str, str] = {"binance": "timestamp"}
+DEFAULT_RECV_WINDOW_MS = 5000
+"""How long binance accepts a signed request after its timestamp (ccxt's own default
+is 10000 ms; the longer the window, the longer an unknown create stays unknown)."""
+
 # binance answers a reused live client id with -2010 "Duplicate order sent.",
 # which ccxt maps to plain InvalidOrder (a rejection). It means an earlier
 # attempt of ours landed, so it gets the class that says so.
@@ -49,6 +56,13 @@ def lookup_params(exchange_id: str, client_order_id: str) -> dict[str, str]:
     return {LOOKUP_PARAM.get(exchange_id, DEFAULT_LOOKUP_PARAM): client_order_id}
 
 
+def signing_params(exchange_id: str, signed_at: float) -> dict[str, int]:
+    """The create_order params that sign the request with `signed_at` (epoch seconds);
+    none where the exchange has no such param (the client then signs with its clock)."""
+    param = SIGNED_TIMESTAMP_PARAM.get(exchange_id)
+    return {} if param is None else {param: int(signed_at * 1000)}
+
+
 @dataclass(frozen=True)
 class DriverSettings:
     """What building a ccxt client needs (from an `[[exchanges]]` entry)."""
@@ -58,9 +72,12 @@ class DriverSettings:
     api_url: str | None = None
     """Base URL replacing every API host, e.g. http://127.0.0.1:8080 (None: the real one)."""
     timeout_ms: int = 10000
+    recv_window_ms: int = DEFAULT_RECV_WINDOW_MS
+    """binance's recvWindow of every signed request, set explicitly."""
 
     def __repr__(self) -> str:
-        return f"DriverSettings(api_url={self.api_url!r}, timeout_ms={self.timeout_ms})"
+        return (f"DriverSettings(api_url={self.api_url!r}, timeout_ms={self.timeout_ms}, "
+                f"recv_window_ms={self.recv_window_ms})")
 
 
 class LocalBinance(ccxt.binance):  # type: ignore[misc]
@@ -118,6 +135,9 @@ def build_binance(settings: DriverSettings) -> Any:
             "fetchCurrencies": False,
             "fetchMargins": False,
             "warnOnFetchOpenOrdersWithoutSymbol": False,
+            # how long a signed request stays valid: an unknown create is proven absent
+            # only after that (see actors/resolution.py), so it is ours, not ccxt's
+            "recvWindow": settings.recv_window_ms,
         },
     }
     client = (ccxt.binance(config) if settings.api_url is None

@@ -63,7 +63,10 @@ def to_decimal(value: Any) -> Decimal | None:
 
 
 def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderView:
-    """Our view of a ccxt order structure; `market` adds its precision."""
+    """Our view of a ccxt order structure; `market` adds its precision. An answer without
+    the exchange's order id (ccxt makes one of an unreadable body) is no view: ValueError."""
+    if raw.get("id") in (None, ""):
+        raise ValueError("the answer names no order id")
     filled = to_decimal(raw.get("filled")) or Decimal(0)
     status = CCXT_STATUS.get(str(raw.get("status")), "open")
     if status == "open" and filled > 0:

@@ -150,6 +150,23 @@ class PaperVenueServer(ThreadingHTTPServer):
         return 404, {"error": f"no route {method} {path}"}
 
 
+TRADE_COPY_OFFSET = 1_000_000_000
+"""Added to a trade's id for its copy (duplicate_trades)."""
+
+
+def duplicate_trades(data: Any) -> Any:
+    """Every trade of an answer listed twice, the copy under another id, as a venue bug
+    would: the fills of a create's FULL answer, or a list of trades."""
+    if isinstance(data, dict) and isinstance(data.get("fills"), list):
+        fills = data["fills"]
+        return {**data, "fills": fills + [{**f, "tradeId": f["tradeId"] + TRADE_COPY_OFFSET}
+                                          for f in fills]}
+    if isinstance(data, list):
+        return data + [{**t, "id": t["id"] + TRADE_COPY_OFFSET} for t in data
+                       if isinstance(t, dict) and isinstance(t.get("id"), int)]
+    return data
+
+
 def _unified(symbol: str) -> str:
     spec = BY_ID.get(symbol)
     return spec.symbol if spec is not None else symbol
@@ -204,16 +221,32 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.before_booking:
             self._before(fault)
             return
+        if fault is not None and fault.fault == "late_booking":
+            server.stopping.wait(fault.delay_s)  # in transit: the recvWindow is checked after
         answer = self._call(path, query, body)
-        if fault is None:
+        if fault is None or fault.fault == "late_booking":
             self._answer(*answer)
-        elif fault.fault == "drop_after_booking":
+        else:
+            self._after(fault, answer)
+
+    def _after(self, fault: Fault, answer: JsonAnswer) -> None:
+        """The answer to a request the book handled, spoilt by `fault`."""
+        name, (status, data) = fault.fault, answer
+        if name == "drop_after_booking":
             self._drop()
-        elif fault.fault == "code_1007":
+        elif name == "code_1007":
             self._answer(500, {"code": -1007, "msg": "Timeout waiting for response from "
                                "backend server. Send status unknown; execution status unknown."})
+        elif name == "garbage_after_booking":
+            self._answer(status, None, text='{"symbol": "BTCUSD", "orderId": ')
+        elif name == "no_id_after_booking":
+            kept = ({k: v for k, v in data.items() if k not in ("orderId", "clientOrderId")}
+                    if isinstance(data, dict) else data)
+            self._answer(status, kept)
+        elif name == "duplicate_trades":
+            self._answer(status, duplicate_trades(data))
         else:  # timeout_after_booking: the answer comes after the client gave up
-            server.stopping.wait(fault.delay_s)
+            self.server.stopping.wait(fault.delay_s)
             self._answer(*answer)
 
     def _call(self, path: str, query: str, body: str) -> JsonAnswer:

@@ -17,9 +17,16 @@ CREATE = ("POST", "/api/v3/order")
 # Before the request reaches the book: nothing happened on the venue.
 BEFORE = ("timeout_before_booking", "drop_before_booking", "http_503", "http_429",
           "code_1001", "reject", "lagging_not_found")
-# After the book did its work: the effect stands, but the answer is lost or unclear.
-AFTER = ("timeout_after_booking", "drop_after_booking", "code_1007")
-FAULTS = BEFORE + AFTER
+# After the book did its work: the effect stands, but the answer is lost or unclear
+# (`garbage_after_booking`: a 200 whose body is not JSON; `no_id_after_booking`: a 200
+# without the order's id; `duplicate_trades`: every trade listed twice, the copy under
+# another id).
+AFTER = ("timeout_after_booking", "drop_after_booking", "code_1007", "garbage_after_booking",
+         "no_id_after_booking", "duplicate_trades")
+# Held `delay_s` in transit, then handled: the book checks the request's recvWindow
+# when it arrives, so a create held within its window is booked late.
+LATE = ("late_booking",)
+FAULTS = BEFORE + AFTER + LATE
 
 # Random transient errors cycle through these, so a client meets every kind.
 TRANSIENT_CYCLE = ("http_503", "code_1001", "drop_before_booking", "http_429")
@@ -63,7 +70,7 @@ class Fault:
     method: str | None = None
     """The HTTP method it matches (None: any)."""
     delay_s: float = 1.0
-    """How long a timeout fault holds the answer back."""
+    """How long a timeout fault holds the answer back (late_booking: the request)."""
     retry_after_s: int = 1
     """The Retry-After header of http_429."""
 

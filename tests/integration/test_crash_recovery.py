@@ -28,6 +28,8 @@ max_delay = 0.2
 [circuit_breaker]
 cool_down_seconds = 1.0
 """
+# A short recvWindow: a create left unresolved by a kill is proven absent only after its
+# signed window (plus skew and timeout) has passed, which each restart waits for.
 # Why a short cool-down: recovery before `ready` re-sends the orders proven absent, and
 # a fifth of those creates get an ambiguous answer. Enough of them open the circuit
 # (more than 10 a minute), and lookups then wait for the cool-down: the default 30 s
@@ -39,7 +41,7 @@ def test_kill_9_loses_nothing_acknowledged_and_places_nothing_twice(tmp_path: Pa
     venue = VenueProcess(tmp_path / "venue", "--ambiguous-rate", "0.2", "--seed", "11")
     exchanges = (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
                  f'api_key = "{KEY}"\nsecret = "{SECRET}"\ntimeout_ms = 2000\n'
-                 "rate_limit_per_s = 2000.0\n")
+                 "rate_limit_per_s = 2000.0\nrecv_window_ms = 1000\n")
     (tmp_path / "orderd").mkdir()
     daemon = DaemonProcess(tmp_path / "orderd", extra=CONFIG, exchanges=exchanges)
     acknowledged: set[str] = set()

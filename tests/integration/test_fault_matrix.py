@@ -28,6 +28,9 @@ from tests.helpers import (
 
 CREATE = {"path": "/api/v3/order", "method": "POST"}
 LOOKUP = {"path": "/api/v3/order", "method": "GET"}
+LAGGING_LOOKUPS = 60
+"""More "not found" answers than lookups before the landing deadline (1 s recvWindow,
+1 s skew allowance, 1 s timeout, a lookup every 0.2 s): the rest are cleared."""
 FAST_RESOLUTION = """
 [resolution]
 interval_s = 0.2
@@ -42,8 +45,10 @@ max_delay = 0.2
 @pytest.fixture(scope="module")
 def daemon(venue: VenueProcess,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    # a short recvWindow: an unknown create is proven absent only once it has passed
     exchanges = (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
-                 f'api_key = "{KEY}"\nsecret = "{SECRET}"\ntimeout_ms = 1000\n')
+                 f'api_key = "{KEY}"\nsecret = "{SECRET}"\ntimeout_ms = 1000\n'
+                 "recv_window_ms = 1000\n")
     with running_daemon(tmp_path_factory.mktemp("orderd"), extra=FAST_RESOLUTION,
                         exchanges=exchanges) as running:
         yield running
@@ -84,15 +89,19 @@ def test_market_order_ends_filled_exactly_once(venue: VenueProcess, daemon: Daem
 
 def test_duplicate_rejection_on_resend_adopts_the_first(venue: VenueProcess,
                                                         daemon: DaemonProcess) -> None:
-    """Lookups that lag make the first attempt look absent; the re-send is refused as a
-    duplicate, which proves the first landed: it is adopted, not placed twice."""
+    """Lookups that lag past the create's landing deadline make the first attempt look
+    absent; the re-send is refused as a duplicate, which proves the first landed: it is
+    adopted, not placed twice."""
     client = daemon.client()
     cid = f"dup-{uuid.uuid4().hex[:16]}"
+    creates = venue.requests().count(("POST", "/api/v3/order"))
     venue.script({**CREATE, "fault": "timeout_after_booking", "delay_s": 3},
-                 {**LOOKUP, "fault": "lagging_not_found"},
-                 {**LOOKUP, "fault": "lagging_not_found"})
+                 *[{**LOOKUP, "fault": "lagging_not_found"}] * LAGGING_LOOKUPS)
     client.submit(resting_limit_buy("1", "10", "SOL/USD", client_order_id=cid),
                   wait="durable")
+    wait_until(lambda: venue.requests().count(("POST", "/api/v3/order")) >= creates + 2,
+               "the re-send")
+    venue.script()  # the lookups see the order again
     order = settle(client, cid, "open")
     assert order["attempts"] == 2, "the re-send happened and was refused"
     booked = [o for o in venue.orders() if o["clientOrderId"] == cid]

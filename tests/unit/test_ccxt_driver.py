@@ -16,6 +16,7 @@ from actors.exchanges.ccxt_driver import (
     client_id_params,
     default_rate_per_s,
     lookup_params,
+    signing_params,
 )
 from actors.exchanges.errors import RESOLVE, classify
 
@@ -145,3 +146,21 @@ def test_client_settings() -> None:
     assert client.options["maxRetriesOnFailure"] == 0
     assert "secret" not in repr(DriverSettings("key", "s3cr3t-value"))
     assert "s3cr3t-value" not in repr(DriverSettings("key", "s3cr3t-value"))
+
+
+def test_binance_signs_a_create_with_the_recorded_time_and_our_recv_window() -> None:
+    client = local_client(recv_window_ms=2500)
+    client.set_markets(offline("binance")[0].markets.values())
+    seen: dict[str, Any] = {}
+
+    def fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        seen.update(url=url, method=method, body=body or "")
+        raise Captured()
+
+    client.fetch = fetch
+    params = {**client_id_params("binance", CID), **signing_params("binance", 1_700_000_000.5)}
+    with pytest.raises(Captured):
+        client.create_order("BTC/USD", "limit", "buy", 0.01, 50000, params)
+    sent = sent_params(seen)
+    assert sent["timestamp"] == "1700000000500" and sent["recvWindow"] == "2500"
+    assert signing_params("paper", 1.0) == {}, "a client without the param signs itself"

@@ -58,6 +58,7 @@ def test_shipped_config_is_valid() -> None:
     ('[[exchanges]]\nname = "p"\nlimits = 5\n', "exchanges[0].limits"),
     ("state_dir = [1]\n", "state_dir"),
     ("[orders]\nmax_backlog = 0\n", "orders.max_backlog"),
+    ("[resolution]\nclock_skew_s = -1.0\n", "resolution.clock_skew_s"),
     ('cpu = "fastest"\n', "cpu"),
     ("cpu = -1\n", "cpu"),
     ("cpu = true\n", "cpu"),
@@ -144,6 +145,7 @@ def test_only_the_paper_driver_simulates_limits(tmp_path: Path) -> None:
     ('api_key = "k"\nsecret = "s3cr3t"\nsecret_file = "f"\n', "exchanges[0].secret"),
     ('api_key = "k"\nsecret_file = "missing"\n', "exchanges[0].secret_file"),
     ('api_key = "k"\nsecret = "s3cr3t"\ntimeout_ms = 5\n', "exchanges[0].timeout_ms"),
+    ('api_key = "k"\nsecret = "s3cr3t"\nrecv_window_ms = 60001\n', "exchanges[0].recv_window_ms"),
     ('api_key = "k"\nsecret = "s3cr3t"\nrate_limit_per_s = -1\n', "exchanges[0].rate_limit_per_s"),
 ])
 def test_bad_binance_settings_name_their_key(tmp_path: Path, extra: str, key: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from actors.batch import Batch
-from actors.ledger import Ledger
+from actors.ledger import SCHEMA, Ledger
 from actors.messages import TradeView
 from actors.sqlite_rows import MAX_ROWS
 from tests.recon_support import ledger_order
@@ -153,3 +153,34 @@ def test_an_order_that_cannot_be_written_out_is_refused_before_it_is_staged(
     calm = ledger.get("calm")
     assert calm is not None and calm.status == "pending_submit"
     assert events.seqs == [1]
+
+
+def test_a_ledger_from_before_signing_times_gains_them_and_keeps_its_orders(
+        tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)  # the orders table as the first ledgers made it
+    old.executescript(SCHEMA.replace(", signed_at REAL", ""))
+    old.execute(
+        "INSERT INTO orders (client_order_id, order_id, exchange, symbol, side, type, amount,"
+        " price, time_in_force, params, status, filled, average_price, fee_currency, fee_cost,"
+        " created_at, updated_at, attempts, last_error, trail) VALUES ('od-old', NULL,"
+        " 'paper', 'BTC/USD', 'buy', 'market', '0.01', NULL, NULL, '{}', 'unknown', '0',"
+        " NULL, NULL, NULL, 1.0, 1.0, 1, NULL, '[]')")
+    old.commit()
+    old.close()
+
+    ledger = Ledger(path)
+    before = ledger.get("od-old")
+    assert before is not None and before.status == "unknown"
+    assert before.signed_at is None, "not recorded then: resolution takes it as signed now"
+    fresh = ledger_order("od-new", status="pending_submit")
+    fresh.signed_at = 1_700_000_123.25
+    ledger.stage(fresh)
+    ledger.commit()
+    ledger.close()
+
+    reopened = Ledger(path)  # the column is added once
+    new = reopened.get("od-new")
+    assert new is not None and new.signed_at == 1_700_000_123.25
+    assert [o.client_order_id for o in reopened.live()] == ["od-old", "od-new"]
+    reopened.close()

@@ -14,7 +14,12 @@ from actors.exchanges.client import trade_of
 from actors.exchanges.paper import PaperVenue
 from actors.ledger import Ledger
 from actors.ledger_reader import CHUNK
+from actors.metrics import Metrics
 from actors.orders import Order
+from actors.reconcile_messages import RECONCILER, RecordDiscrepancy
+from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
+from actors.reports import read_reports
+from actors.supervisor import Registry
 from daemon.reconciliation_job import ReconciliationJob
 from tests.recon_support import BTC, FakeClock, ledger_order, seed_ledger
 
@@ -261,3 +266,38 @@ def test_a_ledger_of_100k_orders_completes(tmp_path: Path, clock: FakeClock,
     assert section["counts"]["ledger_orders"] == 100_001
     assert section["discrepancies"] == [] and section["counts"]["lookups"] == 0
     print(f"100k-order reconciliation: {time.monotonic() - started:.2f} s")
+
+
+def test_trades_beyond_the_amount_are_an_overfill_not_repaired(
+        tmp_path: Path, clock: FakeClock, venue: PaperVenue) -> None:
+    raw = venue.create_order("default", BTC, "market", "buy", Decimal("0.01"),
+                             client_order_id="od-over")
+    counted = ledger_order("od-over", order_id=str(raw["id"]), status="filled", price=None,
+                           amount="0.005", filled="0.005")
+    section = reconcile(tmp_path, clock, venue, [counted])
+    assert kinds(section) == [("overfill", "od-over")]
+    [entry] = section["discrepancies"]
+    assert entry["repair"] is False and entry["exchange"]["filled"] == "0.01"
+    assert section["counts"]["overfill"] == 1
+    assert stored(tmp_path, "od-over").filled == Decimal("0.005")
+
+
+def test_a_discrepancy_found_while_tracking_is_a_report_of_its_own(
+        tmp_path: Path, clock: FakeClock) -> None:
+    registry, metrics = Registry(), Metrics()
+    settings = ReconcilerSettings(ledger_path=tmp_path / "ledger.sqlite", exchanges=("paper",),
+                                  report_file=tmp_path / "reports.jsonl")
+    registry.start(RECONCILER, lambda: ReconcilerActor.start(
+        registry, settings, clock.clock(), metrics=metrics))
+    entry = {"kind": "overfill", "client_order_id": "od-twice", "repair": False}
+    try:
+        registry.ask(RECONCILER, RecordDiscrepancy("paper", entry), timeout=10)
+    finally:
+        registry.stop_all()
+    [report] = read_reports(tmp_path / "reports.jsonl")
+    assert report["found_by"] == "tracking"
+    assert report["exchanges"]["paper"]["discrepancies"] == [entry]
+    assert report["exchanges"]["paper"]["counts"] == {"discrepancies": 1, "overfill": 1}
+    assert metrics.registry.get_sample_value(
+        "orderd_reconciliation_discrepancies_total",
+        {"exchange": "paper", "kind": "overfill"}) == 1

@@ -9,6 +9,7 @@ from typing import Any
 
 from actors.exchanges.client import trade_of
 from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.ledger import Ledger
 from actors.messages import ExchangeReport, OrderView, Ping, Tick
 from actors.routing import worker_name
 from tests.recon_support import (
@@ -164,3 +165,30 @@ def test_an_order_has_one_tracking_lookup_at_a_time(tmp_path: Path) -> None:
             assert clients[0].lookups == 1
     finally:
         gate.set()
+
+
+def test_a_trade_listed_twice_under_two_ids_never_fills_past_the_amount(
+        tmp_path: Path) -> None:
+    clock = FakeClock()
+    seed_ledger(tmp_path / "ledger.sqlite", [ledger_order("trk-o", order_id="7")])
+    trades = tuple(trade_of({"id": tid, "order": "7", "clientOrderId": "trk-o",
+                             "amount": 0.01, "price": 1000.0,
+                             "fee": {"currency": "USD", "cost": 0.01},
+                             "timestamp": int(clock.now() * 1000)}) for tid in ("t-1", "t-1b"))
+    view = OrderView("7", "filled", Decimal("0.01"), Decimal(1000), "USD", Decimal("0.01"))
+    with order_actors(tmp_path, clock) as actors:
+        for _ in range(2):  # seen again: neither counted nor alerted twice
+            actors.tell(ExchangeReport("trk-o", "fetch", "ok", view, trades=trades))
+        status = actors.status("trk-o")
+    assert status["status"] == "filled" and status["filled"] == "0.01"
+    steps = [(s["step"], s["trade_id"]) for s in status["confirmation"]
+             if s["step"] in ("fill", "overfill")]
+    assert steps == [("fill", "t-1"), ("overfill", "t-1b")]
+    assert [(a.name, a.severity) for a in actors.alerts.seen] == [("order_overfill", "critical")]
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    try:
+        assert list(ledger.fills_of("paper", "trk-o")) == ["t-1"]
+        stored = ledger.get("trk-o")
+        assert stored is not None and stored.filled == Decimal("0.01")
+    finally:
+        ledger.close()
