@@ -21,7 +21,8 @@ from actors.runtime import Clock
 
 CURSOR_KEY = "reconcile_trades_since.{exchange}"
 DISCREPANCY_KINDS = ("missing_on_exchange", "unknown_on_exchange", "status_mismatch",
-                     "fill_mismatch", "fee_mismatch", "amount_mismatch", "terms_mismatch")
+                     "fill_mismatch", "fee_mismatch", "amount_mismatch", "terms_mismatch",
+                     "overfill")
 """Every kind a run reports (its metric's series exist from the start)."""
 IN_FLIGHT = frozenset({("pending_cancel", "open"), ("pending_cancel", "partially_filled")})
 """(ledger, exchange) statuses that only mean a request is under way."""

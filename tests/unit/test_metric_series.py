@@ -58,10 +58,11 @@ def test_the_declared_names_cover_what_the_code_raises() -> None:
     code = "\n".join(p.read_text() for p in (ROOT / "actors").rglob("*.py"))
     code += "\n".join(p.read_text() for p in (ROOT / "daemon").rglob("*.py"))
     raised = set(re.findall(r'Alert\(\s*"(\w+)"', code))
+    raised |= set(re.findall(r'^\w+ = "(ledger_\w+)"', code, flags=re.M))  # named constants
     raised |= set(re.findall(r'alert_on_failure\([\w.]+, "(\w+)"', code))
     assert raised and raised <= set(ALERT_NAMES)
     reconcile = (ROOT / "actors" / "reconcile.py").read_text()
-    kinds = set(re.findall(r'"(\w+_(?:mismatch|on_exchange))"', reconcile))
+    kinds = set(re.findall(r'"(\w+_(?:mismatch|on_exchange)|overfill)"', reconcile))
     assert kinds and kinds <= set(DISCREPANCY_KINDS)
 
 
