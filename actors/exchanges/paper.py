@@ -37,6 +37,7 @@ from .paper_limits import (
     TICKER_24HR,
     Endpoint,
     VenueLimiter,
+    weight_of,
 )
 
 __all__ = ["PaperExchange", "PaperFaults", "PaperVenue"]
@@ -104,7 +105,9 @@ class PaperExchange:
     of one exchange entry) each call is charged binance's weight for the request
     ccxt would send; a refusal raises what ccxt's binance raises (DDoSProtection,
     for 429 and 418 alike) and, as ccxt does, `last_response_headers` holds the
-    answer's headers (`Retry-After`, `X-MBX-USED-WEIGHT-1M`, order counts).
+    answer's headers (`Retry-After`, `X-MBX-USED-WEIGHT-1M`, order counts). A `meter`
+    (see actors/exchanges/metering.py) is told of each request, with that weight, before
+    it goes out, and of its answer.
     """
 
     id = "paper"
@@ -123,6 +126,8 @@ class PaperExchange:
     ) -> None:
         self.venue = venue
         self.limiter = limiter
+        self.meter: Any = None
+        """Told of each request and its answer (the daemon's request budget), if set."""
         self.last_response_headers: dict[str, str] = {}
         self.account = account
         self.faults = faults if faults is not None else PaperFaults()
@@ -255,7 +260,10 @@ class PaperExchange:
 
     def _request(self, endpoint: Endpoint, params: dict[str, str] | None = None) -> None:
         """What every request goes through before the venue sees it."""
-        faults = self.faults
+        meter, faults = self.meter, self.faults
+        if meter is not None:
+            meter.sending(f"{endpoint[0]} {endpoint[1]}", weight_of(*endpoint, params or {}),
+                          endpoint[0])
         if faults.latency_ms > 0:
             self._sleep(faults.latency_ms / 1000)
         if faults.outage_after_s is not None:
@@ -265,8 +273,13 @@ class PaperExchange:
         if self.limiter is not None:
             verdict = self.limiter.admit(LOCAL_ADDRESS, self.account, endpoint, params)
             self.last_response_headers = verdict.headers
+            if meter is not None:
+                meter.answered(200 if verdict.refusal is None else verdict.refusal.status,
+                               verdict.headers)
             if verdict.refusal is not None:
                 raise verdict.error(self.id)
+        elif meter is not None:
+            meter.answered(200, None)
         if self._chance(faults.error_rate):
             with self._fault_lock:
                 error = _TRANSIENT_ERRORS[self._transient_count % len(_TRANSIENT_ERRORS)]
