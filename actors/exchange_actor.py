@@ -20,6 +20,7 @@ from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, hea
 from actors.exchanges.ccxt_driver import lookup_params, signing_params
 from actors.exchanges.client import ExchangeClient, balances_of, trade_of, view_of
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
+from actors.exchanges.metering import Meter, attach
 from actors.exchanges.order_params import ParamRefused, create_params
 from actors.messages import (
     CancelOrder,
@@ -36,11 +37,16 @@ from actors.messages import (
 )
 from actors.order_actor import NAME as ORDER_ACTOR
 from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder
+from actors.request_budget import NotSent
+from actors.routing import side_worker_name
 from actors.supervisor import Registry, SupervisedActor
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
-
+SIDE_LOOKUP_WAIT_S = 20.0
+"""How long a query of the side worker (reconciliation, prices, balances) may wait for
+request weight: within the reconciler's 30 s asks. Order workers never wait for it: an
+order queued behind a waiting lookup would wait too; their lookups are asked again."""
 
 
 class LoadMarkets:
@@ -65,7 +71,15 @@ class ExchangeActor(SupervisedActor):
 
     def on_start(self) -> None:
         self.client = self._client_factory()
-        self.caller = Caller(self.link, self.registry, self._seed, header_retry_after(self.client))
+        meter = None
+        if self.link.requests is not None:
+            side = self.name == side_worker_name(self.link.exchange)
+            meter = Meter(self.link.requests, self.link.clock.sleep,
+                          SIDE_LOOKUP_WAIT_S if side else 0.0)
+            if not attach(self.client, meter):
+                meter = None  # a client of the embedder's that we cannot hook
+        self.caller = Caller(self.link, self.registry, self._seed,
+                             header_retry_after(self.client), meter)
 
     def on_message_failed(self, message: Any) -> None:
         """An order request that failed outside its guarded call still reports, so the
@@ -264,6 +278,10 @@ class ExchangeActor(SupervisedActor):
             raw = self._read(self.client.fetch_balance)
         except CircuitOpen as exc:
             msg.reply(ProtocolError("circuit_open", str(exc), retry_after_s=exc.retry_after_s))
+            return
+        except NotSent as exc:
+            msg.reply(ProtocolError("rate_limited", f"balances not read: {exc}",
+                                    retry_after_s=round(exc.retry_after_s, 3)))
             return
         except Exception as exc:  # noqa: BLE001 - the asker is told, the worker goes on
             msg.reply(ProtocolError("exchange_unavailable",

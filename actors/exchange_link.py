@@ -1,5 +1,6 @@
 """What every worker of one exchange account shares: retry policy and budget,
-the rate limiter, and the circuit board. Also the retry loop itself."""
+the request budget (weight and order counts), the pace, and the circuit board.
+Also the retry loop itself."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from actors.circuit import NAME as CIRCUIT_ACTOR
 from actors.circuit import CircuitBoard, CircuitOpen, MayCall, Outcome, Permit
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.errors import RETRY, Rule, classify
+from actors.exchanges.metering import ORDER_OPS, Meter
 from actors.metrics import Metrics
+from actors.request_budget import NotSent, RequestBudget
 from actors.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.runtime import Clock
 from actors.supervisor import ASK_TIMEOUT_S, Registry
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXPIRED = Rule(RETRY, "send_deadline_passed", False)
 """A request not sent because its deadline passed: known not done."""
+NOT_SENT = Rule(RETRY, "rate_limited", False)
+"""A request the request budget kept back: known not done, and no exchange failure."""
 
 
 @dataclass
@@ -37,6 +42,9 @@ class ExchangeLink:
     board: CircuitBoard
     clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
+    requests: RequestBudget | None = None
+    """The exchange's request weight and order counts (one for the whole entry); None
+    for a link made without one (tests): nothing is counted."""
     markets_loaded_by: ExchangeClient | None = None
     """The first client of the exchange found with its markets loaded. The other
     workers' clients share its market and currency tables by reference (ccxt's
@@ -69,14 +77,17 @@ class Attempts:
 
 
 class Caller:
-    """Runs exchange requests for one worker: breaker, rate limit, retries."""
+    """Runs exchange requests for one worker: breaker, budget, pace, retries."""
 
     def __init__(self, link: ExchangeLink, registry: Registry, seed: int,
-                 retry_after: Callable[[BaseException], float | None]) -> None:
+                 retry_after: Callable[[BaseException], float | None],
+                 meter: Meter | None = None) -> None:
+        """`meter`: the one its client's requests go through (see metering)."""
         self.link = link
         self.registry = registry
         self.rng = random.Random(seed)
         self._retry_after = retry_after
+        self._meter = meter
 
     def call(self, op: str, request: Callable[[], T], attempts: Attempts,
              not_after: float = float("inf")) -> T:
@@ -86,27 +97,43 @@ class Caller:
                 raise CallFailed(TimeoutError("not sent: the send deadline passed"),
                                  EXPIRED, attempts.sends, attempts.retries, None)
             self._permit()
-            self.link.limiter.acquire()
+            self.link.limiter.acquire(waits=op not in ORDER_OPS)  # orders never queue
             attempts.sends += 1
             started = time.perf_counter()
+            meter = self._meter
+            if meter is not None:
+                meter.start(op)
             try:
                 result = request()
+            except NotSent as exc:
+                attempts.sends -= 1
+                raise CallFailed(exc, NOT_SENT, attempts.sends, attempts.retries,
+                                 exc.retry_after_s) from exc
             except Exception as exc:
                 rule = classify(exc)
                 self._measure(op, started, rule.code)
                 self._tell_outcome(rule.transient, type(exc).__name__)
                 retry_after = self._retry_after(exc)
-                if not self._may_retry(op, exc, rule, attempts.retries):
+                paused = self._paused_for()
+                if paused is not None or not self._may_retry(op, exc, rule, attempts.retries):
+                    # a 429 or 418 paused the exchange: nothing is sent until it is over
                     raise CallFailed(exc, rule, attempts.sends, attempts.retries,
-                                     retry_after) from exc
+                                     max(retry_after or 0.0, paused or 0.0) or None) from exc
                 attempts.retries += 1
                 self.link.metrics.retries.labels(self.link.exchange).inc()
                 self.link.clock.sleep(self.link.policy.delay(
                     attempts.retries, self.rng, retry_after))
                 continue
+            finally:
+                if meter is not None:
+                    meter.finish()
             self._measure(op, started, None)
             self._tell_outcome(False, "")
             return result
+
+    def _paused_for(self) -> float | None:
+        budget = self.link.requests
+        return None if budget is None else budget.paused_for()
 
     def _measure(self, op: str, started: float, error: str | None) -> None:
         metrics, exchange = self.link.metrics, self.link.exchange

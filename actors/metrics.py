@@ -8,7 +8,7 @@ tables; never an order id, a run id or anything secret.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from actors.alerts import ALERT_NAMES
 from actors.exchanges.errors import ERROR_TABLE, UNCLASSIFIED
 from actors.reconcile import DISCREPANCY_KINDS
+from actors.request_budget import WAIT_REASONS, RequestBudget
 from actors.runtime import HALTED_BY, STATES, DaemonState
 from protocol.messages import TERMINAL_STATUSES
 
@@ -191,6 +192,10 @@ class Metrics:
         """Actor liveness and restarts, read from the supervisor's registry at scrape."""
         self.registry.register(_ActorCollector(health))
 
+    def watch_budgets(self, budgets: Mapping[str, RequestBudget]) -> None:
+        """Each exchange's request budget, read at scrape: nothing per request."""
+        self.registry.register(_BudgetCollector(budgets))
+
     def names(self) -> set[str]:
         """Every sample name this registry exposes now (for tests and the dashboard)."""
         return {s.name for family in self.registry.collect() for s in family.samples}
@@ -210,3 +215,63 @@ class _ActorCollector(Collector):
             restarts.add_metric([name], float(info["restarts"]))  # type: ignore[arg-type]
             up.add_metric([name], 1.0 if info["alive"] else 0.0)
         return [restarts, up]
+
+
+class _BudgetCollector(Collector):
+    """Weight and order counts as the exchange reported them, 429s and 418s, requests by
+    endpoint and the requests the budget held back, per exchange."""
+
+    def __init__(self, budgets: Mapping[str, RequestBudget]) -> None:
+        self._budgets = budgets
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        used = GaugeMetricFamily(
+            "orderd_exchange_weight_used",
+            "Request weight used in the current window: the exchange's X-MBX-USED-WEIGHT "
+            "figure (every process on the address) plus our requests in flight.",
+            labels=["exchange"])
+        limit = GaugeMetricFamily(
+            "orderd_exchange_weight_limit",
+            "The exchange's request weight limit per window (0: none).", labels=["exchange"])
+        orders = GaugeMetricFamily(
+            "orderd_exchange_order_count",
+            "New orders counted in the current order window (X-MBX-ORDER-COUNT).",
+            labels=["exchange", "window"])
+        order_limit = GaugeMetricFamily(
+            "orderd_exchange_order_limit", "New orders allowed per order window.",
+            labels=["exchange", "window"])
+        paused = GaugeMetricFamily(
+            "orderd_exchange_paused_seconds",
+            "Seconds until requests may go out again after a 429 or 418 (0: not paused).",
+            labels=["exchange"])
+        refusals = CounterMetricFamily(
+            "orderd_exchange_rate_limit_answers",
+            "Answers refusing for rate limits, by status (429: wait; 418: banned).",
+            labels=["exchange", "status"])
+        requests = CounterMetricFamily(
+            "orderd_exchange_requests", "Requests sent, by endpoint.",
+            labels=["exchange", "endpoint"])
+        weight = CounterMetricFamily(
+            "orderd_exchange_weight_spent", "Request weight of the requests this process sent.",
+            labels=["exchange"])
+        waits = CounterMetricFamily(
+            "orderd_exchange_budget_waits",
+            "Requests and submits the request budget held back or refused, by reason.",
+            labels=["exchange", "reason"])
+        for name, budget in self._budgets.items():
+            weight_used, weight_limit, windows = budget.gauges()
+            used.add_metric([name], weight_used)
+            limit.add_metric([name], float(weight_limit or 0))
+            for window, count, allowed in windows:
+                orders.add_metric([name, window], count)
+                order_limit.add_metric([name, window], float(allowed or 0))
+            paused.add_metric([name], budget.paused_for() or 0.0)
+            counts = budget.counts
+            refusals.add_metric([name, "429"], counts.http_429)
+            refusals.add_metric([name, "418"], counts.http_418)
+            for endpoint, count in sorted(counts.requests.copy().items()):
+                requests.add_metric([name, endpoint], count)
+            weight.add_metric([name], counts.weight_spent)
+            for reason in WAIT_REASONS:
+                waits.add_metric([name, reason], counts.waits.get(reason, 0))
+        return [used, limit, orders, order_limit, paused, refusals, requests, weight, waits]

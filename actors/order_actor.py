@@ -179,7 +179,8 @@ class OrderActor(OrderOutcomes):
                 return
             self._hold(existing, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
             return
-        refused = self._backlog_error(spec) or self._risk_error(spec)
+        refused = (self._backlog_error(spec) or self._risk_error(spec)
+                   or self._budget_error(spec))
         if refused is not None:
             log.info("submit %s refused: %s", cid, refused.message,
                      extra={"client_order_id": cid, "exchange": spec.exchange})
@@ -205,6 +206,20 @@ class OrderActor(OrderOutcomes):
         return ProtocolError("rate_limited", f"{backlog} orders sent to {spec.exchange} are "
                              "waiting for its answers; submit again later",
                              retry_after_s=BACKLOG_RETRY_S)
+
+    def _budget_error(self, spec: OrderSpec) -> ProtocolError | None:
+        """Refuse what the exchange would refuse for its limits (a 429 or 418 being waited
+        out, the minute's weight spent, the order counts full): never sent to be refused."""
+        assert spec.exchange is not None
+        budget = self.settings.budgets.get(spec.exchange)
+        refusal = None if budget is None else budget.admit_order(
+            self.router.backlog(spec.exchange))
+        if refusal is None:
+            return None
+        assert budget is not None
+        budget.waited(refusal.reason)
+        return ProtocolError("rate_limited", str(refusal),
+                             retry_after_s=round(refusal.retry_after_s, 3))
 
     def _risk_error(self, spec: OrderSpec) -> ProtocolError | None:
         if self.settings.risk is None:

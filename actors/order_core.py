@@ -37,6 +37,7 @@ from actors.metrics import Metrics
 from actors.order_stats import OrderStats
 from actors.orders import ZERO, Order
 from actors.recent import RecentOrders
+from actors.request_budget import RequestBudget
 from actors.resolution import Resolver, ResolveSettings, SignedWindow, landing_deadline
 from actors.risk import RiskPolicy
 from actors.routing import Router
@@ -78,6 +79,9 @@ class OrderSettings:
     create at once or never: the in-process paper venue)."""
     risk: RiskPolicy | None = None
     """Risk limits per exchange, shared with the reload of the configuration."""
+    budgets: dict[str, RequestBudget] = field(default_factory=dict)
+    """Exchange -> its request budget (shared with its workers): a submit it has no room
+    for is refused before it is recorded (an exchange not listed has none)."""
 
 
 class OrderCore(SupervisedActor):

@@ -124,16 +124,18 @@ class RetryBudget(TokenBucket):
 
 
 class RateLimiter:
-    """One request pace for every worker of an exchange account."""
+    """One request pace for every worker of an exchange account (`rate_limit_per_s`)."""
 
     def __init__(self, per_second: float | None, clock: Callable[[], float],
                  sleep: Callable[[float], None]) -> None:
         self._bucket = None if per_second is None else TokenBucket(1.0, per_second, clock)
         self._sleep = sleep
 
-    def acquire(self) -> None:
+    def acquire(self, waits: bool = True) -> None:
+        """Take a request's place in the pace; with `waits` False (creates and cancels) it
+        is taken at once, and the lookups after it wait the longer."""
         if self._bucket is None:
             return
         wait = self._bucket.wait_time()
-        if wait > 0:
+        if wait > 0 and waits:
             self._sleep(wait)

@@ -29,6 +29,7 @@ from actors.order_actor import GetStats, RecordHalt
 from actors.orders import rfc3339
 from actors.reconcile_messages import RunReconciliation
 from actors.reconciler_actor import NAME as RECONCILER
+from actors.request_budget import RequestBudget
 from actors.routing import side_worker_name
 from actors.runtime import OPERATOR, DaemonState
 from actors.supervisor import Registry
@@ -132,10 +133,12 @@ class Commands:
                  markets: dict[str, dict[str, Steps]], exchanges: list[str],
                  board: CircuitBoard, *, drivers: Mapping[str, str],
                  limiter: ClientRateLimiter | None = None,
-                 refused: Callable[[], int] = lambda: 0, fault_commands: bool = False) -> None:
+                 refused: Callable[[], int] = lambda: 0, fault_commands: bool = False,
+                 budgets: Mapping[str, RequestBudget] | None = None) -> None:
         """`markets` fills in as each exchange's markets load; the first exchange is the
         default; `drivers` names each exchange's driver; `refused` counts clients refused
-        by CURVE; `fault_commands` adds the test-only `crash` command."""
+        by CURVE; `fault_commands` adds the test-only `crash` command; `budgets` are the
+        exchanges' request budgets (health shows them)."""
         self.registry = registry
         self.state = state
         self.markets = markets
@@ -146,6 +149,7 @@ class Commands:
         self.limiter = limiter
         self.refused = refused
         self.fault_commands = fault_commands
+        self.budgets = budgets or {}
 
     def handlers(self) -> dict[str, Handler]:
         handlers: dict[str, Handler] = {
@@ -179,15 +183,18 @@ class Commands:
     def health(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """State, why submits are refused (a halt's reason, conditions), each actor's
         liveness and restarts (an actor that is down says for how long, and the state is
-        `starting` until it is back), each exchange's circuit, and the orders whose
-        outcome is still being resolved (from the snapshot OrderActor leaves on every
-        tick, so health answers even while that actor restarts)."""
+        `starting` until it is back), each exchange's circuit and request budget (weight
+        used and its limit, a 429's or 418's pause, new orders in each order window), and
+        the orders whose outcome is still being resolved (from the snapshot OrderActor
+        leaves on every tick, so health answers even while that actor restarts)."""
         self._with_circuits(answer, {"state": self.registry.reported(self.state.value),
                                      "reason": self.state.reason,
                                      "conditions": self.state.conditions,
                                      "actors": self.registry.health(),
                                      "refused_clients": self.refused(),
-                                     "unresolved": self.state.unresolved}, "circuits")
+                                     "unresolved": self.state.unresolved,
+                                     "budgets": {name: budget.view() for name, budget
+                                                 in self.budgets.items()}}, "circuits")
 
     def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Counts by status, retries, submit latency percentiles, unresolved orders, circuits."""

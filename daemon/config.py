@@ -14,6 +14,7 @@ from actors.exchanges.ccxt_driver import DEFAULT_RECV_WINDOW_MS
 from actors.exchanges.paper import PaperFaults
 from actors.exchanges.paper_limits import VenueLimits
 from actors.metrics_actor import MetricsSettings
+from actors.request_budget import BudgetConfig
 from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
 from actors.schedule import DAYS, INTERVALS
@@ -116,7 +117,8 @@ class ExchangeConfig:
     concurrency: int = 4
     """Requests to this exchange that may be in flight at once (one worker each)."""
     rate_limit_per_s: float | None = None
-    """Requests per second for all workers together; None: unlimited (paper)."""
+    """Requests per second for all workers together (creates and cancels take their place
+    without waiting); None: no pace, the request budget alone."""
     retry_budget: float = 20.0
     """Retries that may be spent at once (the bucket's size)."""
     retry_budget_per_s: float = 2.0
@@ -124,6 +126,8 @@ class ExchangeConfig:
     faults: PaperFaults = field(default_factory=PaperFaults)
     limits: VenueLimits | None = None
     """binance's request limits kept by the paper venue; None (no table): none kept."""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    """How the exchange's request weight and order counts are shared out."""
     api_url: str | None = None
     """Base URL replacing the exchange's API hosts (e.g. a local paper venue)."""
     # Credentials never show in repr, logs or errors.

@@ -19,7 +19,7 @@ from actors.circuit import CircuitBoard, Circuits
 from actors.circuit_actor import CircuitActor
 from actors.exchange_actor import ExchangeActor, LoadMarkets
 from actors.exchange_link import ExchangeLink
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance, default_rate_per_s
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.exchanges.paper_limits import VenueLimiter
@@ -35,6 +35,7 @@ from actors.reconcile import ReconcileSettings
 from actors.reconcile_messages import FetchOpenOrders
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
+from actors.request_budget import BINANCE_LIMITS, NO_LIMITS, Limits, RequestBudget
 from actors.resolution import SignedWindow
 from actors.retry import RateLimiter, RetryBudget
 from actors.risk import RiskPolicy
@@ -57,7 +58,8 @@ METRICS_TICKS = 10
 ClientFactory = Callable[[], ExchangeClient]
 
 
-def order_settings(config: Config, risk: RiskPolicy | None = None) -> OrderSettings:
+def order_settings(config: Config, risk: RiskPolicy | None = None,
+                   budgets: dict[str, RequestBudget] | None = None) -> OrderSettings:
     orders, tracking = config.orders, config.tracking
     return OrderSettings(
         ledger_path=config.state_dir / "ledger.sqlite",
@@ -74,6 +76,7 @@ def order_settings(config: Config, risk: RiskPolicy | None = None) -> OrderSetti
         signed_windows={e.name: signed_window(e) for e in config.exchanges
                         if e.driver != "paper"},
         risk=risk,
+        budgets=budgets or {},
     )
 
 
@@ -105,20 +108,27 @@ REQUESTS_PER_ORDER = 3
 
 
 def backlog_limit(config: Config, exchange: ExchangeConfig) -> int:
-    """[orders] max_backlog, or fewer where the exchange's pace could not send them all
-    before their send deadline: what is accepted beyond that would expire unsent."""
-    rate = _rate_per_s(exchange)
+    """[orders] max_backlog, or fewer where the exchange's configured pace could not send
+    them all before their send deadline: what is accepted beyond that would expire unsent."""
+    rate = exchange.rate_limit_per_s
     if rate is None:
         return config.orders.max_backlog
     in_time = int(rate * config.orders.send_deadline_s / REQUESTS_PER_ORDER)
     return max(1, min(config.orders.max_backlog, in_time))
 
 
-def _rate_per_s(exchange: ExchangeConfig) -> float | None:
-    """The configured pace, else the ccxt class's own; the paper venue has none."""
-    if exchange.rate_limit_per_s is not None or exchange.driver == "paper":
-        return exchange.rate_limit_per_s
-    return default_rate_per_s(exchange.driver)
+def request_budget(exchange: ExchangeConfig, clock: Clock) -> RequestBudget:
+    """The entry's request budget: binance's limits until its exchangeInfo tells them; the
+    paper venue's own when its entry keeps limits, else none (only `[exchanges.budget]`'s)."""
+    limits = NO_LIMITS
+    if exchange.driver == "binance":
+        limits = BINANCE_LIMITS
+    elif exchange.limits is not None:
+        venue = exchange.limits
+        orders = ((10, venue.orders_per_10s), (86400, venue.orders_per_day))
+        limits = Limits(venue.weight_per_minute or None, 60,
+                        tuple((s, n) for s, n in orders if n))
+    return RequestBudget(exchange.name, exchange.budget, limits, clock.now)
 
 
 def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
@@ -191,6 +201,20 @@ class ActorSystem:
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
         self._defaults = Defaults(self.metrics, self.board, config.default_exchange,
                                   self.alerter)
+        self.budgets = {e.name: request_budget(e, self.clock) for e in config.exchanges}
+        """Each exchange entry's request budget, shared by its workers."""
+        for budget in self.budgets.values():
+            budget.on_ban = self._banned_by(budget.exchange)
+        self.metrics.watch_budgets(self.budgets)
+
+    def _banned_by(self, exchange: str) -> Callable[[float], None]:
+        def banned(seconds: float) -> None:
+            log.critical("%s banned this address (418) for %.0f s; no request goes out "
+                         "until then", exchange, seconds, extra={"exchange": exchange})
+            self.alerter.alert(Alert("exchange_banned", "critical",
+                                     f"{exchange} banned this address (418) for {seconds:.0f} s;"
+                                     " no request goes out until then", {"exchange": exchange}))
+        return banned
 
     def _halt(self, reason: str) -> None:
         self.state.condition("restart_storm", reason)  # not recorded: a restart is the remedy
@@ -246,7 +270,7 @@ class ActorSystem:
             registry, self.metrics, self._alerts, self.state, self.clock,
             self.extra_alerter))
         registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
-        settings = order_settings(self.config, self.risk)
+        settings = order_settings(self.config, self.risk, self.budgets)
         registry.start(ORDER_ACTOR, lambda: OrderActor.start(
             registry, settings, self.state, self.events, self.clock, self.alerter,
             self.metrics))
@@ -333,10 +357,12 @@ class ActorSystem:
             policy=self.config.retry,
             budget=RetryBudget(exchange.retry_budget, exchange.retry_budget_per_s,
                                self.clock.monotonic),
-            limiter=RateLimiter(_rate_per_s(exchange), self.clock.monotonic, self.clock.sleep),
+            limiter=RateLimiter(exchange.rate_limit_per_s, self.clock.monotonic,
+                                self.clock.sleep),
             board=self.board,
             clock=self.clock,
             metrics=self.metrics,
+            requests=self.budgets[exchange.name],
         )
         self.metrics.retry_budget.labels(exchange.name).set_function(link.budget.level)
         factory = (self.clients.get(exchange.name)

@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, parents=common)
 
     command("ping", "is the daemon there?")
-    command("health", "actors and circuits")
+    command("health", "actors, circuits and exchange budgets")
     command("stats", "execution statistics")
     submit = command("submit", "place an order (prints its client order id first)")
     submit.add_argument("symbol")

@@ -112,18 +112,14 @@ class LocalBinance(ccxt.binance):  # type: ignore[misc]
         return super().get_exceptions_by_url(url, exactOrBroad)
 
 
-def default_rate_per_s(driver: str) -> float:
-    """Requests per second that ccxt's class for `driver` allows (its rateLimit)."""
-    return 1000.0 / float(getattr(ccxt, driver)().rateLimit)
-
-
 def build_binance(settings: DriverSettings) -> Any:
     """A sync ccxt binance spot client; use one per thread (ccxt is not thread-safe)."""
     config: dict[str, Any] = {
         "apiKey": settings.api_key,
         "secret": settings.secret,
-        # the pace is kept by one limiter shared by every worker of the account;
-        # ccxt's own throttle is per instance and would not add up across workers
+        # the pace is kept by one request budget shared by every worker of the account;
+        # ccxt's own throttle is per instance and would not add up across workers (a
+        # worker's Meter turns it on to learn each request's cost, and throttles itself)
         "enableRateLimit": False,
         "timeout": settings.timeout_ms,
         # verbose prints every request, API key header included, to stdout
