@@ -1,0 +1,189 @@
+"""orderd spends a venue's request budget like money: a real daemon (binance driver) on
+`orderd paper-venue` with small limits never earns a 418, sends creates before lookups,
+waits out a 429, refuses what the order count cannot take, and shares the address's
+weight with a second daemon by following the venue's headers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from protocol.client import OrderdClient
+from protocol.errors import ProtocolError
+from tests.helpers import (
+    KEY,
+    SECRET,
+    VenueProcess,
+    market_buy,
+    resting_limit_buy,
+    running_daemon,
+    wait_until,
+)
+
+WEIGHT_300 = ("--weight-limit", "300")
+TEN_ORDERS = ("--orders-per-10s", "10")
+
+
+@contextmanager
+def limited_venue(tmp_path: Path, *flags: str) -> Iterator[VenueProcess]:
+    venue = VenueProcess(tmp_path / "venue", *flags)
+    try:
+        yield venue
+    finally:
+        venue.stop()
+
+
+def entry(venue: VenueProcess) -> str:
+    return (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
+            f'api_key = "{KEY}"\nsecret = "{SECRET}"\n')
+
+
+def window_with(seconds: int, left: float) -> None:
+    """Wait until the venue's current window (calendar-aligned, as binance's) has at least
+    `left` seconds to go, so what a test counts stays in one window."""
+    wait_until(lambda: seconds - time.time() % seconds >= left,
+               f"a {seconds} s window with {left} s left", attempts=int(seconds * 110))
+
+
+def budget(client: OrderdClient) -> dict[str, Any]:
+    view: dict[str, Any] = client.health()["budgets"]["bx"]
+    return view
+
+
+def no_refusals(venue: VenueProcess) -> None:
+    usage = venue.usage()
+    assert (usage["http_429"], usage["http_418"]) == (0, 0), usage
+
+
+def placed_once(venue: VenueProcess, *ids: str) -> None:
+    on_venue = [order["clientOrderId"] for order in venue.orders()]
+    for cid in ids:
+        assert on_venue.count(cid) == 1, cid
+
+
+def rest(client: OrderdClient, prefix: str, count: int) -> list[str]:
+    ids = [f"{prefix}-{i}" for i in range(count)]
+    for cid in ids:
+        assert client.submit(resting_limit_buy(client_order_id=cid))["status"] == "open"
+    return ids
+
+
+def lookups_spent(client: OrderdClient) -> dict[str, Any] | None:
+    """The budget once tracking has used the weight lookups may use (within one lookup)."""
+    view = budget(client)
+    return view if view["weight_used"] >= view["lookup_limit"] - 4 else None
+
+
+def test_tracking_spends_the_lookups_share_creates_still_go_at_once(tmp_path: Path) -> None:
+    with limited_venue(tmp_path, *WEIGHT_300, *TEN_ORDERS) as venue:
+        window_with(60, 15)
+        with running_daemon(tmp_path, exchanges=entry(venue)) as daemon:
+            client = daemon.client()
+            resting = rest(client, "rest", 6)  # looked up every 0.2 s: 120 weight a second
+            spent = wait_until(lambda: lookups_spent(client), "the lookups' share spent")
+            assert (spent["weight_limit"], spent["lookup_limit"]) == (300, 225)
+            started = time.monotonic()
+            for i in range(3):
+                order = client.submit(market_buy(client_order_id=f"first-{i}"))
+                assert order["status"] == "filled"  # not held behind the lookups
+            assert time.monotonic() - started < 3.0
+            # the creates were charged beyond where lookups had to stop: the reserve
+            assert budget(client)["weight_used"] >= spent["weight_used"] + 3
+            time.sleep(1.0)  # tracking goes on asking: the budget keeps saying no
+            no_refusals(venue)
+            placed_once(venue, *resting, *(f"first-{i}" for i in range(3)))
+            assert budget(client)["weight_used"] <= 285  # 300 less the headroom
+
+
+def test_a_429_pauses_the_exchange_for_retry_after_and_nothing_is_lost(tmp_path: Path) -> None:
+    with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue)) as daemon:
+        client = daemon.client()
+        rest(client, "rest", 2)  # tracked: requests would go out all the time
+        other = build_binance(DriverSettings(KEY, SECRET, venue.url))
+        other.load_markets()
+        window_with(10, 6)
+        counted = venue.usage()["accounts"]["default"]["orders_10s"]
+        for _ in range(10 - counted):  # another process fills the account's order count
+            other.create_order("BTC/USD", "market", "buy", 0.01)
+        # our daemon did not know: its create is refused with 429 and Retry-After
+        held = client.submit(market_buy(client_order_id="held"), wait="durable")
+        assert held["status"] == "pending_submit"
+        refused = wait_until(lambda: (client.status(client_order_id="held")["last_error"]
+                                      or {}).get("code") == "rate_limited", "the 429")
+        assert refused
+        paused = budget(client)
+        assert 0 < paused["paused_for_s"] <= 10 and paused["http_429"] == 1
+        with pytest.raises(ProtocolError) as later:
+            client.submit(market_buy(client_order_id="later"))
+        assert later.value.code == "rate_limited"
+        assert later.value.retry_after_s is not None and 0 < later.value.retry_after_s <= 10
+        with pytest.raises(ProtocolError) as missing:
+            client.status(client_order_id="later")
+        assert missing.value.code == "not_found"  # refused before it was recorded
+        filled = wait_until(lambda: client.status(client_order_id="held")["status"]
+                            == "filled", "the held order sent after the pause",
+                            attempts=2000)
+        assert filled
+        usage = venue.usage()
+        # any request in the pause (tracking, a retry) would have been banned
+        assert (usage["http_429"], usage["http_418"]) == (1, 0)
+        placed_once(venue, "held")
+        assert "later" not in [o["clientOrderId"] for o in venue.orders()]
+
+
+def test_a_burst_beyond_the_order_count_is_refused_not_sent(tmp_path: Path) -> None:
+    with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue)) as daemon:
+        client = daemon.client()
+        window_with(10, 6)
+        answers: list[dict[str, Any] | ProtocolError] = []
+        for i in range(14):
+            try:
+                answers.append(client.submit(market_buy(client_order_id=f"burst-{i}")))
+            except ProtocolError as exc:
+                answers.append(exc)
+        placed = [a for a in answers if isinstance(a, dict)]
+        refused = [a for a in answers if isinstance(a, ProtocolError)]
+        assert [a["status"] for a in placed] == ["filled"] * 10
+        assert {a.code for a in refused} == {"rate_limited"} and len(refused) == 4
+        assert all(a.retry_after_s is not None and 0 < a.retry_after_s <= 10
+                   for a in refused)
+        assert budget(client)["orders_10s"] == 10
+        no_refusals(venue)
+        placed_once(venue, *(a["client_order_id"] for a in placed))
+
+
+def test_two_daemons_on_one_address_stay_under_its_limit_by_the_headers(
+        tmp_path: Path) -> None:
+    """Each alone would spend 225 weight a minute on lookups: together 450 of 300 unless
+    each counts what the venue reports for the address."""
+    with limited_venue(tmp_path, *WEIGHT_300) as venue:
+        window_with(60, 20)
+        first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+        first_dir.mkdir()
+        second_dir.mkdir()
+        with running_daemon(first_dir, exchanges=entry(venue)) as first, \
+                running_daemon(second_dir, exchanges=entry(venue)) as second:
+            clients = [first.client(), second.client()]
+            for name, client in zip("ab", clients, strict=True):
+                rest(client, name, 3)
+            for client in clients:
+                wait_until(lambda client=client: lookups_spent(client),  # type: ignore[misc]
+                           "both daemons at the lookups' share")
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:  # both keep tracking: the venue says no?
+                no_refusals(venue)
+                time.sleep(0.2)
+            used = venue.usage()["addresses"]["127.0.0.1"]["weight_1m"]
+            assert 200 <= used <= 300  # the limit was reached for, not passed
+            for name, client in zip("ab", clients, strict=True):
+                assert client.submit(market_buy(client_order_id=f"{name}-m"))["status"] \
+                    == "filled"
+            no_refusals(venue)
