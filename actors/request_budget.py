@@ -152,7 +152,7 @@ class Window:
     in_flight: float = 0
 
     def roll(self, now: float) -> None:
-        index = math.floor(now / self.seconds)
+        index = int(now // self.seconds)
         if index != self.index:
             self.index, self.used, self.in_flight = index, 0, 0
 
@@ -269,9 +269,9 @@ class RequestBudget:
             same = window.index == index  # else the header may count either window
             if same:
                 window.in_flight = max(0.0, window.in_flight - weight)
-                used = _number(headers.get(window.header))
+                used = _number(headers.get(window.header)) if headers else None
                 window.used = window.used + weight if used is None else max(window.used, used)
-                for orders in self._orders:
+                for orders in self._orders if headers else ():
                     count = _number(headers.get(orders.header))
                     if count is not None:
                         orders.roll(now)
