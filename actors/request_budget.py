@@ -213,9 +213,8 @@ class RequestBudget:
             self.limits = limits
             self._weight, self._orders = weight, orders
             share = 1 - self.config.headroom
-            self._order_cap = None if limits.weight is None else limits.weight * share
-            self._lookup_cap = (None if limits.weight is None
-                                else limits.weight * (share - self.config.reserve))
+            self._order_cap = _share(limits.weight, share)
+            self._lookup_cap = _share(limits.weight, share - self.config.reserve)
 
     # --- a request's way: take, then answered (or unanswered) ---------------------------
 
@@ -347,12 +346,12 @@ class RequestBudget:
             window = self._weight
             window.roll(now)
             view: dict[str, Any] = {
-                "weight_used": round(window.total(), 3), "weight_limit": window.limit,
+                "weight_used": _plain(window.total()), "weight_limit": window.limit,
                 "lookup_limit": (None if self._lookup_cap is None
                                  else math.floor(self._lookup_cap)),
                 "paused_until": (rfc3339(self.paused_until) if self.paused_until > now
                                  else None),
-                "paused_for_s": round(max(0.0, self.paused_until - now), 3),
+                "paused_for_s": _plain(max(0.0, self.paused_until - now)),
                 "banned": self.banned and now < self.paused_until,
                 "http_429": self.counts.http_429, "http_418": self.counts.http_418,
             }
@@ -373,6 +372,17 @@ class RequestBudget:
                 window.roll(now)
                 orders.append((span(window.seconds).lower(), window.total(), window.limit))
             return self._weight.total(), self._weight.limit, orders
+
+
+def _plain(value: float) -> float | int:
+    """A figure as people read it: 412, not 412.0; 2.5 to the millisecond."""
+    value = round(float(value), 3)
+    return int(value) if value.is_integer() else value
+
+
+def _share(limit: int | None, share: float) -> float | None:
+    """`share` of `limit`, without float noise (1200 x 0.65 is 780, not 779.99...)."""
+    return None if limit is None else round(limit * share, 6)
 
 
 def _number(value: Any) -> float | None:

@@ -35,7 +35,7 @@ RULES = ROOT / "etc" / "prometheus" / "orderd-rules.yml"
 DASHBOARD = ROOT / "etc" / "grafana" / "orderd-dashboard.json"
 PROMQL_WORDS = {"sum", "by", "rate", "increase", "histogram_quantile", "max", "min", "time",
                 "le", "exchange", "status", "op", "error", "state", "kind", "result", "actor",
-                "name", "sink", "without", "avg"}
+                "name", "sink", "without", "avg", "endpoint", "reason"}
 
 
 def sample(text: str, metric: str, /, **labels: str) -> float:

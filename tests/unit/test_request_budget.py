@@ -4,18 +4,27 @@ order counts, 429 pauses and 418 bans, and a worker's meter."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from actors.exchanges.metering import Meter, learn_limits
+from actors.metrics import Metrics
 from actors.request_budget import (
     BINANCE_LIMITS,
+    WAIT_REASONS,
     BudgetConfig,
     Limits,
     NotSent,
     RequestBudget,
     limits_of,
 )
+from actors.runtime import Clock
+from daemon.config import load_config
+from daemon.config_loader import ConfigError
+from daemon.system import request_budget
+from tests.integration.test_metrics import sample
 from tests.venue_support import FakeClock
 
 MINUTE = 1_700_000_040.0
@@ -231,3 +240,60 @@ def test_a_wait_longer_than_allowed_is_not_waited(clock: FakeClock) -> None:
         meter.sending(GET_ORDER, 4, "GET")
     assert refused.value.retry_after_s == pytest.approx(60)
     assert clock.now == MINUTE
+
+
+def entry_budget(tmp_path: Path, text: str) -> RequestBudget:
+    path = tmp_path / "orderd.toml"
+    path.write_text(f'[[exchanges]]\nname = "x"\n{text}')
+    return request_budget(load_config(path).exchanges[0], Clock())
+
+
+def test_each_entry_starts_with_its_exchanges_limits(tmp_path: Path) -> None:
+    binance = 'driver = "binance"\napi_key = "k"\nsecret = "s"\n'
+    assert entry_budget(tmp_path, binance).limits == BINANCE_LIMITS
+    assert entry_budget(tmp_path, "").limits == Limits()  # the paper default: none
+    kept = entry_budget(tmp_path, "[exchanges.limits]\nweight_per_minute = 300\n"
+                        "orders_per_day = 0\n")
+    assert kept.limits == Limits(300, 60, ((10, 100),))  # the venue's, as it keeps them
+    capped = entry_budget(tmp_path, binance + "[exchanges.budget]\nweight_per_minute = 1200\n"
+                          "reserve = 0.3\n")
+    assert capped.limits.weight == 1200 and capped.view()["lookup_limit"] == 780
+
+
+def test_a_bad_budget_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^exchanges\[0\]\.budget\.reserve:"):
+        entry_budget(tmp_path, "[exchanges.budget]\nreserve = 1.5\n")
+    with pytest.raises(ConfigError, match=r"^exchanges\[0\]\.budget\.colour: unknown key"):
+        entry_budget(tmp_path, "[exchanges.budget]\ncolour = 1\n")
+
+
+def test_metrics_show_each_budget_from_the_start(clock: FakeClock) -> None:
+    metrics = Metrics()
+    bx = budget_of(clock, weight=300, orders=((10, 10), (86400, 1000)))
+    metrics.watch_budgets({"bx": bx, "paper": budget_of(clock, weight=None)})
+    text = generate_latest(metrics.registry).decode()
+    for reason in WAIT_REASONS:
+        assert f'orderd_exchange_budget_waits_total{{exchange="bx",reason="{reason}"}} 0.0' \
+            in text
+    for status in ("429", "418"):
+        assert (f'orderd_exchange_rate_limit_answers_total{{exchange="paper",status="{status}"}}'
+                " 0.0") in text
+    assert sample(text, "orderd_exchange_weight_limit", exchange="bx") == 300
+    assert sample(text, "orderd_exchange_order_limit", exchange="bx", window="10s") == 10
+    index = bx.take(1, ORDER, True, NEW_ORDER)
+    bx.answered(1, index, True, 429, {"X-MBX-USED-WEIGHT-1M": "120", "Retry-After": "5",
+                                     "X-MBX-ORDER-COUNT-10S": "4"})
+    with pytest.raises(NotSent):
+        bx.take(4, LOOKUP, False, GET_ORDER)
+    bx.waited("paused")
+    text = generate_latest(metrics.registry).decode()
+    assert sample(text, "orderd_exchange_weight_used", exchange="bx") == 120
+    assert sample(text, "orderd_exchange_order_count", exchange="bx", window="10s") == 4
+    assert sample(text, "orderd_exchange_paused_seconds", exchange="bx") == 5
+    assert sample(text, "orderd_exchange_rate_limit_answers_total", exchange="bx",
+                  status="429") == 1
+    assert sample(text, "orderd_exchange_requests_total", exchange="bx",
+                  endpoint=NEW_ORDER) == 1
+    assert sample(text, "orderd_exchange_weight_spent_total", exchange="bx") == 1
+    assert sample(text, "orderd_exchange_budget_waits_total", exchange="bx",
+                  reason="paused") == 1
