@@ -115,10 +115,11 @@ class Caller:
                 self._tell_outcome(rule.transient, type(exc).__name__)
                 retry_after = self._retry_after(exc)
                 paused = self._paused_for()
+                if paused is not None:  # a 429 or 418: nothing is sent until it is over
+                    retry_after = max(retry_after or 0.0, paused)
                 if paused is not None or not self._may_retry(op, exc, rule, attempts.retries):
-                    # a 429 or 418 paused the exchange: nothing is sent until it is over
                     raise CallFailed(exc, rule, attempts.sends, attempts.retries,
-                                     max(retry_after or 0.0, paused or 0.0) or None) from exc
+                                     retry_after) from exc
                 attempts.retries += 1
                 self.link.metrics.retries.labels(self.link.exchange).inc()
                 self.link.clock.sleep(self.link.policy.delay(

@@ -5,6 +5,7 @@ weight with a second daemon by following the venue's headers."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ccxt.base.errors import DDoSProtection
 
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance
 from protocol.client import OrderdClient
@@ -187,3 +189,39 @@ def test_two_daemons_on_one_address_stay_under_its_limit_by_the_headers(
                 assert client.submit(market_buy(client_order_id=f"{name}-m"))["status"] \
                     == "filled"
             no_refusals(venue)
+
+
+def test_a_418_stops_the_exchange_until_the_ban_ends_and_pages(tmp_path: Path) -> None:
+    """Another program on the address went on after a 429 and got the address banned:
+    the daemon's next request meets the ban; it sends nothing more until it ends."""
+    with limited_venue(tmp_path, "--weight-limit", "200") as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue),
+                           extra='[alerts]\nfile = "alerts.jsonl"\n') as daemon:
+        client = daemon.client()
+        other = build_binance(DriverSettings(KEY, SECRET, venue.url))
+        window_with(60, 25)
+        refusals = 0
+        while refusals < 2:  # a 429, then the 418 for not waiting
+            try:
+                other.fetch_balance()
+            except DDoSProtection:
+                refusals += 1
+        held = client.submit(market_buy(client_order_id="banned"), wait="durable")
+        assert held["status"] == "pending_submit"
+        wait_until(lambda: budget(client)["banned"], "the daemon to meet the ban")
+        view = budget(client)
+        assert 100 < view["paused_for_s"] <= 120 and view["http_418"] == 1
+        alerts = wait_until(lambda: [json.loads(line) for line in
+                                     (tmp_path / "alerts.jsonl").read_text().splitlines()
+                                     if '"exchange_banned"' in line]
+                            if (tmp_path / "alerts.jsonl").exists() else None,
+                            "the exchange_banned alert")
+        assert alerts[0]["severity"] == "critical" and alerts[0]["labels"]["exchange"] == "bx"
+        with pytest.raises(ProtocolError) as refused:
+            client.submit(market_buy(client_order_id="after"))
+        assert refused.value.code == "rate_limited"
+        assert refused.value.retry_after_s is not None and refused.value.retry_after_s > 100
+        banned_answers = venue.usage()["http_418"]
+        time.sleep(1.0)  # tracking and resends would go on: nothing may go out
+        assert venue.usage()["http_418"] == banned_answers
+        assert "banned" not in [o["clientOrderId"] for o in venue.orders()]
