@@ -18,7 +18,7 @@ from typing import Any
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
 from actors.exchanges.ccxt_driver import lookup_params, signing_params
-from actors.exchanges.client import ExchangeClient, balances_of, trade_of, view_of
+from actors.exchanges.client import ExchangeClient, balances_of, settles, trade_of, view_of
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
 from actors.exchanges.order_params import ParamRefused, create_params
 from actors.messages import (
@@ -41,6 +41,8 @@ from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
+SOURCES = {"create": "create", "cancel": "cancel", "fetch": "lookup"}
+"""The confirmation trail's source of what each operation's answer showed."""
 
 
 class LoadMarkets:
@@ -135,9 +137,15 @@ class ExchangeActor(SupervisedActor):
             return self.client.create_order(ticket.symbol, ticket.type, ticket.side, amount,
                                             price, params)
 
-        view = self._run(ticket, "create", request, msg.not_after)
-        if _verifies("create", view):
-            assert view is not None and view.order_id is not None
+        created = self._run(ticket, "create", request, msg.not_after)
+        # Most answers settle the order (binance's FULL one: status, terms, fills), so
+        # the create is its only request. One that leaves the outcome open is followed
+        # by a lookup the worker makes itself, right after the create's report (its
+        # `more`), rather than OrderActor asking for it: a hand-off less, and the two
+        # reports arrive in order.
+        if created.more:
+            view = created.view
+            assert view is not None
             verify = FetchOrder(replace(ticket, order_id=view.order_id), view.trades)
             if self.actor_inbox.empty():
                 self._fetch(verify)
@@ -164,27 +172,27 @@ class ExchangeActor(SupervisedActor):
 
     def _run(self, ticket: OrderTicket, op: str, request: Callable[[], Any],
              not_after: float = float("inf"),
-             carried: tuple[TradeView, ...] = ()) -> OrderView | None:
-        """Make the request and report its outcome; returns the order as reported."""
+             carried: tuple[TradeView, ...] = ()) -> ExchangeReport:
+        """Make the request and report its outcome; returns the report."""
         attempts = Attempts()
         started = self.link.clock.monotonic()
 
         def report(outcome: str, raw: Any = None,
-                   error: ErrorInfo | None = None) -> OrderView | None:
+                   error: ErrorInfo | None = None) -> ExchangeReport:
             try:
                 view = None if raw is None else self._view(raw)
             except Exception as exc:  # noqa: BLE001 - an answer we cannot read is unclear
                 log.warning("%s %s: unreadable answer: %s", op, ticket.client_order_id, exc)
                 view, outcome = None, "unknown" if op == "create" else "failed"
                 error = ErrorInfo("bad_response", describe(exc), RESOLVE)
-            trades = (self._order_trades(ticket, view, carried)
-                      if view is not None and op == "fetch" and view.filled > ticket.counted
-                      else ())
-            self.registry.tell(ORDER_ACTOR, ExchangeReport(
+            more = op == "create" and view is not None and not settles(raw, view)
+            trades, trades_source = self._trades_of(ticket, op, view, more, carried)
+            result = ExchangeReport(
                 ticket.client_order_id, op, outcome, view, error, self.name, attempts.sends,
-                attempts.retries, self.link.clock.monotonic() - started, trades,
-                more=_verifies(op, view)))
-            return view
+                attempts.retries, self.link.clock.monotonic() - started, trades, more=more,
+                source=SOURCES[op], trades_source=trades_source)
+            self.registry.tell(ORDER_ACTOR, result)
+            return result
 
         try:
             self._take_shared_markets()
@@ -203,24 +211,34 @@ class ExchangeActor(SupervisedActor):
                           error=ErrorInfo("internal", describe(exc), RESOLVE))
         return report("ok", raw)
 
+    def _trades_of(self, ticket: OrderTicket, op: str, view: OrderView | None, more: bool,
+                   carried: tuple[TradeView, ...]) -> tuple[tuple[TradeView, ...], str]:
+        """The trades an outcome reports, and their source: a settled create's own (they
+        add up to its fill), a lookup's when it shows more filled than counted."""
+        if view is not None and op == "create" and not more:
+            return view.trades, "create"
+        if view is not None and op == "fetch" and view.filled > ticket.counted:
+            return self._order_trades(ticket, view, carried)
+        return (), "trades"
+
     def _lookup(self, ticket: OrderTicket) -> dict[str, Any]:
         if ticket.order_id is not None:
             return {}
         return lookup_params(self.client.id, ticket.client_order_id)
 
     def _order_trades(self, ticket: OrderTicket, view: OrderView,
-                      carried: tuple[TradeView, ...] = ()) -> tuple[TradeView, ...]:
-        """The order's trade records; none when they cannot be read now (next time).
-        Trades an earlier answer carried do when they account for all that is filled:
-        a request less per order that filled at once (on binance, the heaviest one)."""
+                      carried: tuple[TradeView, ...] = ()) -> tuple[tuple[TradeView, ...], str]:
+        """The order's trade records and their source; none when they cannot be read now
+        (next time). Trades the create's answer carried do when they account for all
+        that is filled: a request less per order."""
         if carried and sum(t.amount for t in carried) >= view.filled:
-            return carried
+            return carried, "create"
         try:
             raw = self._read(lambda: self.client.fetch_order_trades(view.order_id, ticket.symbol))
         except Exception as exc:  # noqa: BLE001 - the fills are counted on a later fetch
             log.info("trades of %s not read: %s", ticket.client_order_id, exc)
-            return ()
-        return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id)
+            return (), "trades"
+        return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id), "trades"
 
     def _view(self, raw: dict[str, Any]) -> OrderView:
         return view_of(raw, self._market_of(raw.get("symbol")))
@@ -270,15 +288,6 @@ class ExchangeActor(SupervisedActor):
                                     f"balances not read: {describe(exc)}", retry_after_s=1.0))
             return
         msg.reply({"balances": balances_of(raw)})
-
-
-def _verifies(op: str, view: OrderView | None) -> bool:
-    """Whether a verifying fetch follows this outcome. Confirmation step 2 is a fetch,
-    not the create's own echo; the worker makes it itself, right after the create's
-    report (or behind the creates already waiting for it), rather than OrderActor
-    asking for it: one hand-off and one message less per order, and the two reports
-    still arrive in order."""
-    return op == "create" and view is not None and view.order_id is not None
 
 
 def _outcome(op: str, failure: CallFailed) -> str:

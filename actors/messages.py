@@ -186,6 +186,12 @@ class ExchangeReport:
     more: bool = False
     """Another report of the same request follows (a create's verifying fetch): the
     worker is still busy with it."""
+    source: str = ""
+    """Where the view came from: create, lookup, cancel (that request's answer) or
+    open_orders (the symbol's open orders, read for tracking)."""
+    trades_source: str = "trades"
+    """Where the trades came from: the create's answer (create) or the order's own trade
+    records (trades)."""
 
 
 @dataclass(frozen=True, slots=True)

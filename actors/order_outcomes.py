@@ -121,12 +121,12 @@ class OrderOutcomes(OrderCore):
         view, now = report.view, self.clock.now()
         if view is None:
             return
-        record_ack(order, now)  # step 2, the verifying fetch, follows from the worker
-        if report.op == "fetch":
-            for mismatch in verify(order, view, now):
-                self._alert_mismatch(order, mismatch)
+        record_ack(order, now, report.source)
+        for mismatch in verify(order, view, now, report.source):
+            self._alert_mismatch(order, mismatch)
         already = len(overfills(order))
-        for trade in count_fills(order, self._known_fills(order), report.trades, now):
+        for trade in count_fills(order, self._known_fills(order), report.trades, now,
+                                 report.trades_source):
             self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
         self._alert_overfills(order, already)
 

@@ -113,7 +113,7 @@ def test_terms_mismatch_is_flagged_alerted_and_not_overwritten(tmp_path: Path) -
         actors.tell(Tick(clock.monotonic()))
         steps = wait_steps(actors, "trk-m", 2)
         assert steps[1] == {"step": "mismatch", "at": steps[1]["at"], "field": "amount",
-                            "ledger": "0.02", "exchange": "0.01"}
+                            "ledger": "0.02", "exchange": "0.01", "source": "lookup"}
         assert actors.status("trk-m")["amount"] == "0.02"
         assert [(a.name, a.labels["field"]) for a in actors.alerts.seen] == [
             ("order_mismatch", "amount")]
