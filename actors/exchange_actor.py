@@ -19,7 +19,7 @@ from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
 from actors.exchanges.ccxt_driver import lookup_params, signing_params
 from actors.exchanges.client import ExchangeClient, balances_of, settles, trade_of, view_of
-from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
+from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, classify, describe
 from actors.exchanges.order_params import ParamRefused, create_params
 from actors.messages import (
     CancelOrder,
@@ -32,6 +32,8 @@ from actors.messages import (
     PlaceOrder,
     Prices,
     RefreshPrices,
+    SymbolTracked,
+    TrackSymbol,
     TradeView,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
@@ -63,6 +65,7 @@ class ExchangeActor(SupervisedActor):
             LoadMarkets: self._markets, RefreshPrices: self._prices,
             FetchOpenOrders: self._open_orders, FetchTrades: self._trades,
             LookupOrder: self._lookup_order, FetchBalance: self._balance,
+            TrackSymbol: self._track,
         }
 
     def on_start(self) -> None:
@@ -73,6 +76,11 @@ class ExchangeActor(SupervisedActor):
         """An order request that failed outside its guarded call still reports, so the
         order moves on (a create that may have gone out is resolved by lookup) and the
         router's count of this worker's requests comes down."""
+        if isinstance(message, TrackSymbol):  # tracking of the symbol goes on next time
+            self.registry.tell(ORDER_ACTOR, SymbolTracked(
+                message.exchange, message.symbol, (),
+                ErrorInfo("internal", "internal error in the exchange worker", RETRY)))
+            return
         ops = {PlaceOrder: "create", CancelOrder: "cancel", FetchOrder: "fetch"}
         op = ops.get(type(message))
         if op is None:
@@ -171,9 +179,10 @@ class ExchangeActor(SupervisedActor):
             ticket.order_id, ticket.symbol, self._lookup(ticket)), carried=msg.carried)
 
     def _run(self, ticket: OrderTicket, op: str, request: Callable[[], Any],
-             not_after: float = float("inf"),
-             carried: tuple[TradeView, ...] = ()) -> ExchangeReport:
-        """Make the request and report its outcome; returns the report."""
+             not_after: float = float("inf"), carried: tuple[TradeView, ...] = (),
+             tell: bool = True) -> ExchangeReport:
+        """Make the request and report its outcome (to OrderActor unless not `tell`);
+        returns the report."""
         attempts = Attempts()
         started = self.link.clock.monotonic()
 
@@ -191,7 +200,8 @@ class ExchangeActor(SupervisedActor):
                 ticket.client_order_id, op, outcome, view, error, self.name, attempts.sends,
                 attempts.retries, self.link.clock.monotonic() - started, trades, more=more,
                 source=SOURCES[op], trades_source=trades_source)
-            self.registry.tell(ORDER_ACTOR, result)
+            if tell:
+                self.registry.tell(ORDER_ACTOR, result)
             return result
 
         try:
@@ -239,6 +249,39 @@ class ExchangeActor(SupervisedActor):
             log.info("trades of %s not read: %s", ticket.client_order_id, exc)
             return (), "trades"
         return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id), "trades"
+
+    # --- tracking: one symbol's open orders for all its orders --------------------------
+
+    def _track(self, msg: TrackSymbol) -> None:
+        """Read the symbol's open orders once for every order tracked in it. An order in
+        the list is reported as the list shows it (its trades read when more filled); one
+        no longer in it is looked up once, for its final state and its fills."""
+        try:
+            raw = self._read(lambda: self.client.fetch_open_orders(msg.symbol))
+            listed = [self._view(item) for item in raw]
+        except Exception as exc:  # noqa: BLE001 - the symbol is tracked again next time
+            log.info("open orders of %s on %s not read: %s", msg.symbol, msg.exchange,
+                     describe(exc))
+            rule = classify(exc)
+            self.registry.tell(ORDER_ACTOR, SymbolTracked(
+                msg.exchange, msg.symbol, (), ErrorInfo(rule.code, describe(exc), rule.action)))
+            return
+        by_id = {view.order_id: view for view in listed}
+        by_cid = {view.client_order_id: view for view in listed if view.client_order_id}
+        reports = [self._tracked(ticket, by_id.get(ticket.order_id or "")
+                                 or by_cid.get(ticket.client_order_id))
+                   for ticket in msg.tickets]
+        self.registry.tell(ORDER_ACTOR, SymbolTracked(msg.exchange, msg.symbol,
+                                                      tuple(reports)))
+
+    def _tracked(self, ticket: OrderTicket, view: OrderView | None) -> ExchangeReport:
+        if view is None:  # left the list: filled, canceled or expired
+            return self._run(ticket, "fetch", lambda: self.client.fetch_order(
+                ticket.order_id, ticket.symbol, self._lookup(ticket)), tell=False)
+        trades, source = (self._order_trades(ticket, view) if view.filled > ticket.counted
+                          else ((), "trades"))
+        return ExchangeReport(ticket.client_order_id, "fetch", "ok", view, worker=self.name,
+                              trades=trades, source="open_orders", trades_source=source)
 
     def _view(self, raw: dict[str, Any]) -> OrderView:
         return view_of(raw, self._market_of(raw.get("symbol")))

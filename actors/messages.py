@@ -195,6 +195,21 @@ class ExchangeReport:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolTracked:
+    """What one look at a symbol's open orders found (the answer to TrackSymbol)."""
+
+    exchange: str
+    """Exchange name."""
+    symbol: str
+    """Market."""
+    reports: tuple[ExchangeReport, ...]
+    """One per tracked order: as the list shows it, or as the lookup of an order no
+    longer in the list found it (its final state)."""
+    error: ErrorInfo | None = None
+    """Why the open orders could not be read (then there are no reports)."""
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerRestarted:
     """Tell OrderActor: an actor was restarted; its counts of requests in flight start
     afresh (a request it was handling when it crashed may never report)."""
@@ -277,6 +292,19 @@ class FetchOrder:
     carried: tuple[TradeView, ...] = ()
     """Trades an earlier answer brought (the create's fills): enough of them make the
     request for the order's trades unneeded."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSymbol:
+    """To an exchange's side worker: read one symbol's open orders, once for all the
+    orders tracked in it; answered with SymbolTracked to OrderActor."""
+
+    exchange: str
+    """Exchange name."""
+    symbol: str
+    """Market."""
+    tickets: tuple[OrderTicket, ...]
+    """The orders OrderActor holds open or partially filled in it."""
 
 
 @dataclass(frozen=True, slots=True)

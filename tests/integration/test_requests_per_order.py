@@ -2,7 +2,8 @@
 
 A real orderd trades through its binance driver on `orderd paper-venue`, which lists
 every API request it served with binance's weight (`GET /_venue/requests`): a market
-order that fills at once costs its create alone.
+order that fills at once costs its create alone, resting orders are tracked with one
+`openOrders` per symbol, and an order that leaves that list is looked up once.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance
 from protocol.client import OrderdClient
 from tests.helpers import (
     KEY,
@@ -24,11 +27,17 @@ from tests.helpers import (
     DaemonProcess,
     VenueProcess,
     market_buy,
+    resting_limit_buy,
     running_daemon,
     wait_until,
 )
 
 CREATE = ("POST", "/api/v3/order")
+LOOKUP = ("GET", "/api/v3/order")
+OPEN_ORDERS = ("GET", "/api/v3/openOrders")
+MY_TRADES = ("GET", "/api/v3/myTrades")
+INTERVAL_S = 0.2
+"""The tests' [tracking] intervals (tests.helpers.write_config)."""
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Served = list[tuple[str, str, int]]
 
@@ -79,6 +88,34 @@ def trail(client: OrderdClient, cid: str, steps: int) -> list[dict[str, Any]]:
     return wait_until(grown, f"{steps} confirmation steps of {cid}")
 
 
+def settle(client: OrderdClient, cid: str, status: str) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        order = client.status(client_order_id=cid)
+        return order if order["status"] == status else None
+
+    return wait_until(reached, f"{cid} to become {status}")
+
+
+def more_reads(venue: VenueProcess, reads: int) -> Served:
+    """The requests served once `reads` more openOrders than now were (tracking went on
+    that many symbol reads): a barrier after which a lookup it would make is seen."""
+    start = count(served(venue), OPEN_ORDERS)
+
+    def after() -> Served | None:
+        now = served(venue)
+        return now if count(now, OPEN_ORDERS) >= start + reads else None
+
+    return wait_until(after, f"{reads} more openOrders")
+
+
+def set_price(venue: VenueProcess, symbol: str, price: str) -> None:
+    body = json.dumps({"symbol": symbol, "price": price}).encode()
+    request = urllib.request.Request(venue.url + "/_venue/price", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()
+
+
 def test_a_market_order_that_fills_at_once_costs_one_create(
         venue: VenueProcess, daemon: DaemonProcess) -> None:
     client = daemon.client()
@@ -97,4 +134,56 @@ def test_a_market_order_that_fills_at_once_costs_one_create(
     assert [(m, p) for m, p, _ in requests] == [CREATE] * len(orders)
     weight = sum(w for _, _, w in requests)
     assert weight / len(orders) == 1.0  # the issue's goal: at most 1.2 per market order
+
+
+def test_resting_orders_are_tracked_with_one_read_per_symbol(
+        venue: VenueProcess, daemon: DaemonProcess) -> None:
+    client = daemon.client()
+    placed = []
+    for n in range(10):
+        symbol, price = ("BTC/USD", "1000") if n % 2 else ("ETH/USD", "100")
+        order = client.submit(resting_limit_buy("0.1", price, symbol,
+                                                client_order_id=f"rest{n}-{uuid.uuid4().hex[:8]}"))
+        assert order["status"] == "open"
+        placed.append(order["client_order_id"])
+    for cid in placed:  # verified by the create's own answer; nothing looked up since
+        assert [s["source"] for s in trail(client, cid, 2)] == ["create", "create"]
+    start, started = len(served(venue)), time.monotonic()
+    reads = 20
+    requests = more_reads(venue, reads)[start:]
+    elapsed = time.monotonic() - started
+    assert {(m, p) for m, p, _ in requests} == {OPEN_ORDERS}, "no lookup of a resting order"
+    assert {w for _, _, w in requests} == {6}, "openOrders of one symbol (80 for all)"
+    # two symbols: two reads an interval, whatever the number of orders in them
+    assert len(requests) <= 2 * (elapsed / INTERVAL_S + 2)
+    for cid in placed:
+        assert client.status(client_order_id=cid)["status"] == "open"
+
+
+def test_an_order_filled_or_canceled_behind_the_daemons_back_is_looked_up_once(
+        venue: VenueProcess, daemon: DaemonProcess) -> None:
+    client = daemon.client()
+    to_fill = client.submit(resting_limit_buy("2", "10", "SOL/USD",
+                                              client_order_id=f"fill-{uuid.uuid4().hex[:8]}"))
+    to_cancel = client.submit(resting_limit_buy("0.1", "100", "ETH/USD",
+                                                client_order_id=f"cxl-{uuid.uuid4().hex[:8]}"))
+    stays = client.submit(resting_limit_buy("0.01", "1000", "BTC/USD",
+                                            client_order_id=f"stay-{uuid.uuid4().hex[:8]}"))
+    start = len(served(venue))
+    outside = build_binance(DriverSettings(KEY, SECRET, venue.url))
+    outside.load_markets()
+    outside.cancel_order(to_cancel["order_id"], "ETH/USD")  # someone else's cancel
+    set_price(venue, "SOL/USD", "9.99")  # the buy at 10 fills
+    canceled = settle(client, to_cancel["client_order_id"], "canceled")
+    filled = settle(client, to_fill["client_order_id"], "filled")
+    requests = more_reads(venue, 2 * 3)[start:]  # two more rounds of every symbol
+    assert count(requests, LOOKUP) == 2, "one lookup for each order that left the list"
+    assert [w for m, p, w in requests if (m, p) == MY_TRADES] == [5], \
+        "the filled one's trades, by its order id"
+    fills = [s for s in filled["confirmation"] if s["step"] == "fill"]
+    assert len(fills) == 1 and fills[0]["source"] == "trades"
+    assert Decimal(fills[0]["amount"]) == Decimal(filled["filled"]) == Decimal("2")
+    assert Decimal(filled["fee"]["cost"]) > 0
+    assert not [s for s in canceled["confirmation"] if s["step"] == "fill"]
+    assert client.status(client_order_id=stays["client_order_id"])["status"] == "open"
 
