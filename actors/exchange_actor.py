@@ -17,7 +17,7 @@ from typing import Any
 
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
-from actors.exchanges.ccxt_driver import lookup_params, signing_params
+from actors.exchanges.ccxt_driver import TRADES_FROM_ID_PARAM, lookup_params, signing_params
 from actors.exchanges.client import ExchangeClient, balances_of, settles, trade_of, view_of
 from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, classify, describe
 from actors.exchanges.order_params import ParamRefused, create_params
@@ -37,7 +37,7 @@ from actors.messages import (
     TradeView,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
-from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder
+from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder, TradePage
 from actors.supervisor import Registry, SupervisedActor
 from protocol.errors import ProtocolError
 
@@ -310,9 +310,17 @@ class ExchangeActor(SupervisedActor):
     def _open_orders(self, _msg: FetchOpenOrders) -> list[OrderView]:
         return [self._view(raw) for raw in self._read(self.client.fetch_open_orders)]
 
-    def _trades(self, msg: FetchTrades) -> list[TradeView]:
-        raw = self._read(lambda: self.client.fetch_my_trades(None, msg.since, msg.limit))
-        return [trade_of(item) for item in raw]
+    def _trades(self, msg: FetchTrades) -> TradePage:
+        """One page of a symbol's trades: from a trade id where the exchange pages by id,
+        else (and for the first page of a symbol) from a time."""
+        param, from_id = TRADES_FROM_ID_PARAM.get(self.client.id), msg.from_id
+        if param is not None and from_id is not None:
+            raw = self._read(lambda: self.client.fetch_my_trades(
+                msg.symbol, None, msg.limit, {param: from_id}))
+        else:
+            raw = self._read(lambda: self.client.fetch_my_trades(msg.symbol, msg.since,
+                                                                 msg.limit))
+        return TradePage(tuple(trade_of(item) for item in raw), by_id=param is not None)
 
     def _lookup_order(self, msg: LookupOrder) -> OrderView:
         ticket = msg.ticket

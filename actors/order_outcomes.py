@@ -206,8 +206,8 @@ class OrderOutcomes(OrderCore):
 
     def _repairs(self, msg: ApplyRepairs) -> None:
         results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
-        if msg.cursor is not None:
-            self.ledger.stage_meta(*msg.cursor)
+        for key, value in msg.cursors:
+            self.ledger.stage_meta(key, value)
         self.batch.sync_next()  # the run's report says what was applied
         self.batch.after_commit(lambda: msg.reply(results))
 

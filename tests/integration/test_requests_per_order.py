@@ -3,7 +3,8 @@
 A real orderd trades through its binance driver on `orderd paper-venue`, which lists
 every API request it served with binance's weight (`GET /_venue/requests`): a market
 order that fills at once costs its create alone, resting orders are tracked with one
-`openOrders` per symbol, and an order that leaves that list is looked up once.
+`openOrders` per symbol, an order that leaves that list is looked up once, and
+reconciliation reads trades per symbol, never per order.
 """
 
 from __future__ import annotations
@@ -187,3 +188,28 @@ def test_an_order_filled_or_canceled_behind_the_daemons_back_is_looked_up_once(
     assert not [s for s in canceled["confirmation"] if s["step"] == "fill"]
     assert client.status(client_order_id=stays["client_order_id"])["status"] == "open"
 
+
+def test_reconciliation_reads_trades_per_symbol_and_finds_every_one(
+        venue: VenueProcess, daemon: DaemonProcess) -> None:
+    client = daemon.client()
+    amounts = {"SOL/USD": "0.1", "ETH/USD": "0.01", "BTC/USD": "0.001"}
+    for symbol in (*amounts, "SOL/USD"):
+        assert client.submit(market_buy(amounts[symbol], symbol))["status"] == "filled"
+    resting = client.submit(resting_limit_buy("1", "10", "SOL/USD"))
+    set_price(venue, "SOL/USD", "9.99")
+    settle(client, resting["client_order_id"], "filled")
+    outside = build_binance(DriverSettings(KEY, SECRET, venue.url))
+    stray = f"od-{uuid.uuid4().hex}"  # ours by its prefix, but not in the ledger
+    outside.create_order("BTC/USD", "market", "buy", 0.001, None, {"newClientOrderId": stray})
+    start = len(served(venue))
+    section = client.reconcile()["report"]["exchanges"]["bx"]
+    assert section["errors"] == []
+    assert section["counts"]["trades"] == 6
+    assert [(d["kind"], d["client_order_id"]) for d in section["discrepancies"]] == [
+        ("unknown_on_exchange", stray)]
+    assert [r["client_order_id"] for r in section["repairs"] if r["applied"]] == [stray]
+    trade_reads = [w for m, p, w in served(venue)[start:] if (m, p) == MY_TRADES]
+    assert trade_reads == [20] * len(amounts), "one page per symbol, none per order"
+    again = client.reconcile()["report"]["exchanges"]["bx"]
+    assert again["errors"] == [] and again["discrepancies"] == []
+    assert again["counts"]["trades"] == 0, "read from each symbol's cursor, by trade id"
