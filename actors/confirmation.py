@@ -1,13 +1,17 @@
 """Multi-step confirmation of an order, recorded as its trail.
 
 1. ack: the exchange acknowledged the create with its id.
-2. verified (or mismatch): a fetch shows the same terms, within the market's precision.
+2. verified (or mismatch): an answer of the exchange shows the same terms, within the
+   market's precision: the create's own full answer, else the symbol's open orders or
+   a lookup, whichever comes first.
 3. fill: each trade record, counted by trade id, never twice; filled, average price
    and fee come from the trade records. A trade that would fill more than the order's
    amount (a trade listed twice under two ids) is not counted: it is recorded as an
    `overfill` step instead, for the caller to alert on.
 
-A mismatch is recorded and reported, never written over the order's own terms.
+A mismatch is recorded and reported, never written over the order's own terms. Each
+step names its `source`: the request whose answer showed it (create, lookup, cancel,
+open_orders, trades) or reconcile.
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ def has_step(order: Order, *steps: str) -> bool:
     return any(entry.get("step") in steps for entry in order.trail)
 
 
-def record_ack(order: Order, now: float) -> bool:
+def record_ack(order: Order, now: float, source: str) -> bool:
     """Step 1, once: the exchange gave the order an id."""
     if order.order_id is None or has_step(order, "ack"):
         return False
-    order.trail.append({"step": "ack", "at": rfc3339(now), "order_id": order.order_id})
+    order.trail.append({"step": "ack", "at": rfc3339(now), "order_id": order.order_id,
+                        "source": source})
     return True
 
 
@@ -57,22 +62,25 @@ def differences(order: Order, view: OrderView) -> list[tuple[str, Any, Any]]:
     return found
 
 
-def verify(order: Order, view: OrderView, now: float) -> list[dict[str, Any]]:
-    """Step 2, once: compare the order's terms with a fetch; returns the mismatches."""
+def verify(order: Order, view: OrderView, now: float, source: str) -> list[dict[str, Any]]:
+    """Step 2, once: compare the order's terms with the first answer that shows them;
+    returns the mismatches."""
     if view.symbol is None or has_step(order, "verified", "mismatch"):
         return []
     at = rfc3339(now)
     mismatches = [{"step": "mismatch", "at": at, "field": name, "ledger": _text(ours),
-                   "exchange": _text(theirs)} for name, ours, theirs in differences(order, view)]
+                   "exchange": _text(theirs), "source": source}
+                  for name, ours, theirs in differences(order, view)]
     if mismatches:
         order.trail.extend(mismatches)
     else:
-        order.trail.append({"step": "verified", "at": at, "order_id": view.order_id})
+        order.trail.append({"step": "verified", "at": at, "order_id": view.order_id,
+                            "source": source})
     return mismatches
 
 
 def count_fills(order: Order, known: dict[str, TradeView], trades: tuple[TradeView, ...],
-                now: float, source: str = "tracking") -> list[TradeView]:
+                now: float, source: str = "trades") -> list[TradeView]:
     """Step 3: add trades not yet counted (fee corrections too); returns what changed.
     Trades beyond the order's amount are recorded as overfills, not counted."""
     changed: list[TradeView] = []

@@ -17,9 +17,9 @@ from typing import Any
 
 from actors.circuit import CircuitOpen
 from actors.exchange_link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
-from actors.exchanges.ccxt_driver import lookup_params, signing_params
-from actors.exchanges.client import ExchangeClient, balances_of, trade_of, view_of
-from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, describe
+from actors.exchanges.ccxt_driver import TRADES_FROM_ID_PARAM, lookup_params, signing_params
+from actors.exchanges.client import ExchangeClient, balances_of, settles, trade_of, view_of
+from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, classify, describe
 from actors.exchanges.metering import Meter, attach
 from actors.exchanges.order_params import ParamRefused, create_params
 from actors.messages import (
@@ -33,10 +33,12 @@ from actors.messages import (
     PlaceOrder,
     Prices,
     RefreshPrices,
+    SymbolTracked,
+    TrackSymbol,
     TradeView,
 )
 from actors.order_actor import NAME as ORDER_ACTOR
-from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder
+from actors.reconcile_messages import FetchOpenOrders, FetchTrades, LookupOrder, TradePage
 from actors.request_budget import NotSent
 from actors.routing import side_worker_name
 from actors.supervisor import Registry, SupervisedActor
@@ -47,6 +49,8 @@ SIDE_LOOKUP_WAIT_S = 20.0
 """How long a query of the side worker (reconciliation, prices, balances) may wait for
 request weight: within the reconciler's 30 s asks. Order workers never wait for it: an
 order queued behind a waiting lookup would wait too; their lookups are asked again."""
+SOURCES = {"create": "create", "cancel": "cancel", "fetch": "lookup"}
+"""The confirmation trail's source of what each operation's answer showed."""
 
 
 class LoadMarkets:
@@ -67,6 +71,7 @@ class ExchangeActor(SupervisedActor):
             LoadMarkets: self._markets, RefreshPrices: self._prices,
             FetchOpenOrders: self._open_orders, FetchTrades: self._trades,
             LookupOrder: self._lookup_order, FetchBalance: self._balance,
+            TrackSymbol: self._track,
         }
 
     def on_start(self) -> None:
@@ -85,6 +90,11 @@ class ExchangeActor(SupervisedActor):
         """An order request that failed outside its guarded call still reports, so the
         order moves on (a create that may have gone out is resolved by lookup) and the
         router's count of this worker's requests comes down."""
+        if isinstance(message, TrackSymbol):  # tracking of the symbol goes on next time
+            self.registry.tell(ORDER_ACTOR, SymbolTracked(
+                message.exchange, message.symbol, (),
+                ErrorInfo("internal", "internal error in the exchange worker", RETRY)))
+            return
         ops = {PlaceOrder: "create", CancelOrder: "cancel", FetchOrder: "fetch"}
         op = ops.get(type(message))
         if op is None:
@@ -149,9 +159,15 @@ class ExchangeActor(SupervisedActor):
             return self.client.create_order(ticket.symbol, ticket.type, ticket.side, amount,
                                             price, params)
 
-        view = self._run(ticket, "create", request, msg.not_after)
-        if _verifies("create", view):
-            assert view is not None and view.order_id is not None
+        created = self._run(ticket, "create", request, msg.not_after)
+        # Most answers settle the order (binance's FULL one: status, terms, fills), so
+        # the create is its only request. One that leaves the outcome open is followed
+        # by a lookup the worker makes itself, right after the create's report (its
+        # `more`), rather than OrderActor asking for it: a hand-off less, and the two
+        # reports arrive in order.
+        if created.more:
+            view = created.view
+            assert view is not None
             verify = FetchOrder(replace(ticket, order_id=view.order_id), view.trades)
             if self.actor_inbox.empty():
                 self._fetch(verify)
@@ -177,28 +193,30 @@ class ExchangeActor(SupervisedActor):
             ticket.order_id, ticket.symbol, self._lookup(ticket)), carried=msg.carried)
 
     def _run(self, ticket: OrderTicket, op: str, request: Callable[[], Any],
-             not_after: float = float("inf"),
-             carried: tuple[TradeView, ...] = ()) -> OrderView | None:
-        """Make the request and report its outcome; returns the order as reported."""
+             not_after: float = float("inf"), carried: tuple[TradeView, ...] = (),
+             tell: bool = True) -> ExchangeReport:
+        """Make the request and report its outcome (to OrderActor unless not `tell`);
+        returns the report."""
         attempts = Attempts()
         started = self.link.clock.monotonic()
 
         def report(outcome: str, raw: Any = None,
-                   error: ErrorInfo | None = None) -> OrderView | None:
+                   error: ErrorInfo | None = None) -> ExchangeReport:
             try:
                 view = None if raw is None else self._view(raw)
             except Exception as exc:  # noqa: BLE001 - an answer we cannot read is unclear
                 log.warning("%s %s: unreadable answer: %s", op, ticket.client_order_id, exc)
                 view, outcome = None, "unknown" if op == "create" else "failed"
                 error = ErrorInfo("bad_response", describe(exc), RESOLVE)
-            trades = (self._order_trades(ticket, view, carried)
-                      if view is not None and op == "fetch" and view.filled > ticket.counted
-                      else ())
-            self.registry.tell(ORDER_ACTOR, ExchangeReport(
+            more = op == "create" and view is not None and not settles(raw, view)
+            trades, trades_source = self._trades_of(ticket, op, view, more, carried)
+            result = ExchangeReport(
                 ticket.client_order_id, op, outcome, view, error, self.name, attempts.sends,
-                attempts.retries, self.link.clock.monotonic() - started, trades,
-                more=_verifies(op, view)))
-            return view
+                attempts.retries, self.link.clock.monotonic() - started, trades, more=more,
+                source=SOURCES[op], trades_source=trades_source)
+            if tell:
+                self.registry.tell(ORDER_ACTOR, result)
+            return result
 
         try:
             self._take_shared_markets()
@@ -217,24 +235,67 @@ class ExchangeActor(SupervisedActor):
                           error=ErrorInfo("internal", describe(exc), RESOLVE))
         return report("ok", raw)
 
+    def _trades_of(self, ticket: OrderTicket, op: str, view: OrderView | None, more: bool,
+                   carried: tuple[TradeView, ...]) -> tuple[tuple[TradeView, ...], str]:
+        """The trades an outcome reports, and their source: a settled create's own (they
+        add up to its fill), a lookup's when it shows more filled than counted."""
+        if view is not None and op == "create" and not more:
+            return view.trades, "create"
+        if view is not None and op == "fetch" and view.filled > ticket.counted:
+            return self._order_trades(ticket, view, carried)
+        return (), "trades"
+
     def _lookup(self, ticket: OrderTicket) -> dict[str, Any]:
         if ticket.order_id is not None:
             return {}
         return lookup_params(self.client.id, ticket.client_order_id)
 
     def _order_trades(self, ticket: OrderTicket, view: OrderView,
-                      carried: tuple[TradeView, ...] = ()) -> tuple[TradeView, ...]:
-        """The order's trade records; none when they cannot be read now (next time).
-        Trades an earlier answer carried do when they account for all that is filled:
-        a request less per order that filled at once (on binance, the heaviest one)."""
+                      carried: tuple[TradeView, ...] = ()) -> tuple[tuple[TradeView, ...], str]:
+        """The order's trade records and their source; none when they cannot be read now
+        (next time). Trades the create's answer carried do when they account for all
+        that is filled: a request less per order."""
         if carried and sum(t.amount for t in carried) >= view.filled:
-            return carried
+            return carried, "create"
         try:
             raw = self._read(lambda: self.client.fetch_order_trades(view.order_id, ticket.symbol))
         except Exception as exc:  # noqa: BLE001 - the fills are counted on a later fetch
             log.info("trades of %s not read: %s", ticket.client_order_id, exc)
-            return ()
-        return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id)
+            return (), "trades"
+        return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id), "trades"
+
+    # --- tracking: one symbol's open orders for all its orders --------------------------
+
+    def _track(self, msg: TrackSymbol) -> None:
+        """Read the symbol's open orders once for every order tracked in it. An order in
+        the list is reported as the list shows it (its trades read when more filled); one
+        no longer in it is looked up once, for its final state and its fills."""
+        try:
+            raw = self._read(lambda: self.client.fetch_open_orders(msg.symbol))
+            listed = [self._view(item) for item in raw]
+        except Exception as exc:  # noqa: BLE001 - the symbol is tracked again next time
+            log.info("open orders of %s on %s not read: %s", msg.symbol, msg.exchange,
+                     describe(exc))
+            rule = classify(exc)
+            self.registry.tell(ORDER_ACTOR, SymbolTracked(
+                msg.exchange, msg.symbol, (), ErrorInfo(rule.code, describe(exc), rule.action)))
+            return
+        by_id = {view.order_id: view for view in listed}
+        by_cid = {view.client_order_id: view for view in listed if view.client_order_id}
+        reports = [self._tracked(ticket, by_id.get(ticket.order_id or "")
+                                 or by_cid.get(ticket.client_order_id))
+                   for ticket in msg.tickets]
+        self.registry.tell(ORDER_ACTOR, SymbolTracked(msg.exchange, msg.symbol,
+                                                      tuple(reports)))
+
+    def _tracked(self, ticket: OrderTicket, view: OrderView | None) -> ExchangeReport:
+        if view is None:  # left the list: filled, canceled or expired
+            return self._run(ticket, "fetch", lambda: self.client.fetch_order(
+                ticket.order_id, ticket.symbol, self._lookup(ticket)), tell=False)
+        trades, source = (self._order_trades(ticket, view) if view.filled > ticket.counted
+                          else ((), "trades"))
+        return ExchangeReport(ticket.client_order_id, "fetch", "ok", view, worker=self.name,
+                              trades=trades, source="open_orders", trades_source=source)
 
     def _view(self, raw: dict[str, Any]) -> OrderView:
         return view_of(raw, self._market_of(raw.get("symbol")))
@@ -263,9 +324,17 @@ class ExchangeActor(SupervisedActor):
     def _open_orders(self, _msg: FetchOpenOrders) -> list[OrderView]:
         return [self._view(raw) for raw in self._read(self.client.fetch_open_orders)]
 
-    def _trades(self, msg: FetchTrades) -> list[TradeView]:
-        raw = self._read(lambda: self.client.fetch_my_trades(None, msg.since, msg.limit))
-        return [trade_of(item) for item in raw]
+    def _trades(self, msg: FetchTrades) -> TradePage:
+        """One page of a symbol's trades: from a trade id where the exchange pages by id,
+        else (and for the first page of a symbol) from a time."""
+        param, from_id = TRADES_FROM_ID_PARAM.get(self.client.id), msg.from_id
+        if param is not None and from_id is not None:
+            raw = self._read(lambda: self.client.fetch_my_trades(
+                msg.symbol, None, msg.limit, {param: from_id}))
+        else:
+            raw = self._read(lambda: self.client.fetch_my_trades(msg.symbol, msg.since,
+                                                                 msg.limit))
+        return TradePage(tuple(trade_of(item) for item in raw), by_id=param is not None)
 
     def _lookup_order(self, msg: LookupOrder) -> OrderView:
         ticket = msg.ticket
@@ -288,15 +357,6 @@ class ExchangeActor(SupervisedActor):
                                     f"balances not read: {describe(exc)}", retry_after_s=1.0))
             return
         msg.reply({"balances": balances_of(raw)})
-
-
-def _verifies(op: str, view: OrderView | None) -> bool:
-    """Whether a verifying fetch follows this outcome. Confirmation step 2 is a fetch,
-    not the create's own echo; the worker makes it itself, right after the create's
-    report (or behind the creates already waiting for it), rather than OrderActor
-    asking for it: one hand-off and one message less per order, and the two reports
-    still arrive in order."""
-    return op == "create" and view is not None and view.order_id is not None
 
 
 def _outcome(op: str, failure: CallFailed) -> str:

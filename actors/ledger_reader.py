@@ -92,6 +92,15 @@ class LedgerReader:
                 found.setdefault(trade.client_order_id, {})[trade.trade_id] = trade
         return found
 
+    def symbols(self, exchange: str, since: float) -> dict[str, float]:
+        """The symbols of the exchange's orders that are live or changed since `since`
+        (epoch seconds), each with the creation time of the oldest of those orders."""
+        rows = self._db.execute(
+            "SELECT symbol, min(created_at) FROM orders WHERE exchange = ? AND"
+            f" (updated_at >= ? OR status NOT IN ({_TERMINAL_SQL})) GROUP BY symbol",
+            (exchange, since))
+        return {str(symbol): float(oldest) for symbol, oldest in rows}
+
     def count(self, exchange: str) -> int:
         row = self._db.execute("SELECT count(*) FROM orders WHERE exchange = ?", (exchange,))
         return int(row.fetchone()[0])

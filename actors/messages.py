@@ -186,6 +186,27 @@ class ExchangeReport:
     more: bool = False
     """Another report of the same request follows (a create's verifying fetch): the
     worker is still busy with it."""
+    source: str = ""
+    """Where the view came from: create, lookup, cancel (that request's answer) or
+    open_orders (the symbol's open orders, read for tracking)."""
+    trades_source: str = "trades"
+    """Where the trades came from: the create's answer (create) or the order's own trade
+    records (trades)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolTracked:
+    """What one look at a symbol's open orders found (the answer to TrackSymbol)."""
+
+    exchange: str
+    """Exchange name."""
+    symbol: str
+    """Market."""
+    reports: tuple[ExchangeReport, ...]
+    """One per tracked order: as the list shows it, or as the lookup of an order no
+    longer in the list found it (its final state)."""
+    error: ErrorInfo | None = None
+    """Why the open orders could not be read (then there are no reports)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +292,19 @@ class FetchOrder:
     carried: tuple[TradeView, ...] = ()
     """Trades an earlier answer brought (the create's fills): enough of them make the
     request for the order's trades unneeded."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSymbol:
+    """To an exchange's side worker: read one symbol's open orders, once for all the
+    orders tracked in it; answered with SymbolTracked to OrderActor."""
+
+    exchange: str
+    """Exchange name."""
+    symbol: str
+    """Market."""
+    tickets: tuple[OrderTicket, ...]
+    """The orders OrderActor holds open or partially filled in it."""
 
 
 @dataclass(frozen=True, slots=True)

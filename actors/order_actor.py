@@ -28,6 +28,7 @@ from actors.messages import (
     Prices,
     Reply,
     Submit,
+    SymbolTracked,
     Tick,
     WorkerRestarted,
 )
@@ -81,7 +82,7 @@ class OrderActor(OrderOutcomes):
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
             IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
             WorkerRestarted: lambda msg: self.router.forget(msg.name),
-            RecordHalt: self._record_halt,
+            RecordHalt: self._record_halt, SymbolTracked: self._tracked,
         }
 
     def on_start(self) -> None:

@@ -43,6 +43,7 @@ from actors.risk import RiskPolicy
 from actors.routing import Router
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.supervisor import Registry, SupervisedActor
+from actors.tracking import Pace, Tracker, TrackingPlan, steady_pace
 from actors.waiters import Waiters
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
@@ -64,11 +65,15 @@ class OrderSettings:
     accept_timeout_s: float = 5.0
     client_id_prefix: str = "od-"
     refresh_interval_s: float = 2.0
-    """How often live orders are looked up once they are no longer young."""
+    """How often a symbol's open orders are read for tracking, once none of its orders
+    is young."""
     young_interval_s: float = 0.5
-    """How often orders younger than young_age_s are looked up."""
+    """How often while one of the symbol's orders is younger than young_age_s."""
     young_age_s: float = 60.0
     """Age (seconds since recorded) below which an order is young."""
+    tracking_pace: Pace = steady_pace
+    """Exchange -> factor on its tracking intervals (a request budget's hook: more than
+    1 when it runs low); called on each tick, from OrderActor's thread."""
     send_deadline_s: float = 30.0
     backlogs: dict[str, int] = field(default_factory=dict)
     """Exchange -> unanswered creates from which on new submits to it are refused
@@ -110,8 +115,9 @@ class OrderCore(SupervisedActor):
         self.recent = RecentOrders(self.fills)
         self._ids = random.Random()  # seeded from the OS: ids unique without a syscall each
         self.waiters = Waiters(self._answer)
-        self.refreshed: dict[str, float] = {}
-        self.refreshing: set[str] = set()  # tracking lookups sent and not yet answered
+        self.tracker = Tracker(TrackingPlan(settings.refresh_interval_s,
+                                            settings.young_interval_s, settings.young_age_s,
+                                            settings.tracking_pace))
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
         self.cancel_after_create: set[str] = set()
         self.resend_at: dict[str, float] = {}
@@ -277,11 +283,9 @@ class OrderCore(SupervisedActor):
             if cid in self.live:
                 self.metrics.child(self.metrics.orders_finished, order.exchange,
                                    order.status).inc()
-            for table in (self.live, self.refreshed, self.resend_at, self.submitted_at,
-                          self.creating):
+            for table in (self.live, self.resend_at, self.submitted_at, self.creating):
                 table.pop(cid, None)
             self.recent.add(order)
             self.resolver.drop(cid)
             self.cancel_after_create.discard(cid)
             self.recovering.discard(cid)
-            self.refreshing.discard(cid)

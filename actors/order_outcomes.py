@@ -9,29 +9,31 @@ from functools import partial
 from typing import Any
 
 from actors.alerts import Alert
-from actors.confirmation import count_fills, overfills, record_ack, verify
+from actors.confirmation import count_fills, has_step, overfills, record_ack, verify
 from actors.exchanges.errors import HALT
 from actors.messages import (
     CancelOrder,
     ExchangeReport,
     FetchOrder,
+    OrderTicket,
     PlaceOrder,
     Prices,
     RefreshPrices,
+    SymbolTracked,
     Tick,
+    TrackSymbol,
 )
 from actors.order_core import OrderCore
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
 from actors.reconcile import overfill_entry
 from actors.reconcile_messages import RECONCILER, ApplyRepairs, RecordDiscrepancy, Repair
 from actors.repairs import orphan_order, repair_order
-from actors.resolution import LOST_LOOKUP_S
 from actors.routing import side_worker_name
 from actors.runtime import AUTOMATIC
+from actors.tracking import TRACKED
 
 log = logging.getLogger(__name__)
 
-REFRESH_PER_TICK = 200
 STALE_CANCEL_S = 30.0
 """A cancel unanswered this long is looked up (and sent again if still wanted)."""
 PRICE_REFRESH_S = 10.0
@@ -45,8 +47,6 @@ class OrderOutcomes(OrderCore):
             self.router.done(report.worker)
         if report.op == "create":
             self.router.answered(report.worker)
-        elif report.op == "fetch":
-            self.refreshing.discard(report.client_order_id)
         self.stats.sends += report.sends
         self.stats.retries += report.retries
         order = self.live.get(report.client_order_id)
@@ -121,12 +121,12 @@ class OrderOutcomes(OrderCore):
         view, now = report.view, self.clock.now()
         if view is None:
             return
-        record_ack(order, now)  # step 2, the verifying fetch, follows from the worker
-        if report.op == "fetch":
-            for mismatch in verify(order, view, now):
-                self._alert_mismatch(order, mismatch)
+        record_ack(order, now, report.source)
+        for mismatch in verify(order, view, now, report.source):
+            self._alert_mismatch(order, mismatch)
         already = len(overfills(order))
-        for trade in count_fills(order, self._known_fills(order), report.trades, now):
+        for trade in count_fills(order, self._known_fills(order), report.trades, now,
+                                 report.trades_source):
             self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
         self._alert_overfills(order, already)
 
@@ -206,8 +206,8 @@ class OrderOutcomes(OrderCore):
 
     def _repairs(self, msg: ApplyRepairs) -> None:
         results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
-        if msg.cursor is not None:
-            self.ledger.stage_meta(*msg.cursor)
+        for key, value in msg.cursors:
+            self.ledger.stage_meta(key, value)
         self.batch.sync_next()  # the run's report says what was applied
         self.batch.after_commit(lambda: msg.reply(results))
 
@@ -306,26 +306,27 @@ class OrderOutcomes(OrderCore):
         return order.exchange if order is not None else "unknown"
 
     def _refresh_due(self, now: float) -> None:
-        """Look live orders up on their exchange so fills and outside cancels show."""
-        settings, wall = self.settings, self.clock.now()
-        sent = 0
-        for order in self.live.values():
-            if sent >= REFRESH_PER_TICK:
-                break
-            if order.status not in ("open", "partially_filled"):
-                continue
-            # young orders more often: most fills and cancels come early
-            young = wall - order.created_at < settings.young_age_s
-            interval = settings.young_interval_s if young else settings.refresh_interval_s
-            cid = order.client_order_id
-            last = self.refreshed.get(cid, 0.0)
-            if cid in self.refreshing and now - last < LOST_LOOKUP_S:
-                continue  # one lookup at a time: a slow exchange's queue must not grow
-            if now - last >= interval:
-                self.refreshed[cid] = now
-                self.refreshing.add(cid)
-                self._dispatch(order, FetchOrder, after_commit=False)
-                sent += 1
+        """Read the open orders of each symbol due, so fills and outside cancels show
+        (through the side worker: tracking never holds up an order's create)."""
+        for key, orders in self.tracker.due(self.live.values(), now, self.clock.now()):
+            exchange, symbol = key
+            tickets = tuple(OrderTicket.of(order, self._counted(order)) for order in orders)
+            if not self.registry.tell(side_worker_name(exchange),
+                                      TrackSymbol(exchange, symbol, tickets)):
+                self.tracker.answered(key)
+
+    def _tracked(self, msg: SymbolTracked) -> None:
+        """What a symbol's read found: each order that changed (or is yet to be verified)
+        moves on as with any other answer of the exchange."""
+        self.tracker.answered((msg.exchange, msg.symbol))
+        if msg.error is not None:
+            log.info("tracking %s on %s: %s", msg.symbol, msg.exchange, msg.error.message)
+        for report in msg.reports:
+            order = self.live.get(report.client_order_id)
+            # an order no longer resting (a cancel under way) is left to its own requests
+            if order is not None and order.status in TRACKED and not _unchanged(order,
+                                                                                report):
+                self._report(report)
 
     def _prices(self, msg: Prices) -> None:
         for symbol, price in msg.last.items():
@@ -346,3 +347,11 @@ class OrderOutcomes(OrderCore):
         now = self.clock.monotonic()
         return {"count": len(self.resolver.cases),
                 "oldest_age_s": round(self.resolver.oldest_age(now), 3)}
+
+
+def _unchanged(order: Order, report: ExchangeReport) -> bool:
+    """Whether a tracking report shows nothing the order does not hold already."""
+    view = report.view
+    return (view is not None and not report.trades and view.status == order.status
+            and view.filled == order.filled and view.order_id == order.order_id
+            and has_step(order, "verified", "mismatch"))

@@ -16,10 +16,10 @@ from actors.exchanges.errors import classify, describe
 from actors.ledger_reader import LedgerReader, chunks
 from actors.messages import OrderTicket, OrderView, TradeView
 from actors.orders import TRANSITIONS, ZERO, Order, decimal_text
-from actors.reconcile_messages import Repair
+from actors.reconcile_messages import Repair, TradePage
+from actors.reconcile_trades import TradeReader
 from actors.runtime import Clock
 
-CURSOR_KEY = "reconcile_trades_since.{exchange}"
 DISCREPANCY_KINDS = ("missing_on_exchange", "unknown_on_exchange", "status_mismatch",
                      "fill_mismatch", "fee_mismatch", "amount_mismatch", "terms_mismatch",
                      "overfill")
@@ -33,7 +33,8 @@ class ExchangeQueries(Protocol):
 
     def open_orders(self) -> list[OrderView]: ...
 
-    def trades(self, since: int, limit: int) -> list[TradeView]: ...
+    def trades(self, symbol: str, since: int | None, from_id: str | None,
+               limit: int) -> TradePage: ...
 
     def lookup(self, ticket: OrderTicket) -> OrderView: ...
 
@@ -51,7 +52,7 @@ class ReconcileSettings:
     min_age_s: float = 30.0
     """Orders and trades younger than this are left to tracking (they may be in flight)."""
     trades_page: int = 1000
-    """Trades per request."""
+    """Trades per request (binance's most)."""
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Section:
     discrepancies: list[dict[str, Any]] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
-    cursor: tuple[str, str] | None = None
+    cursors: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _state(status: str, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
@@ -102,12 +103,16 @@ class ExchangeCheck:
         open_views = self._query("open_orders", self.queries.open_orders)
         if open_views is not None:
             self.counts["exchange_open"] = len(open_views)
-        trades = self._read_trades()
+        reading = TradeReader(self.exchange, self.reader, self.settings.trades_page,
+                              int(self.horizon * 1000), self._query, self.queries.trades,
+                              self.section.errors)
+        trades = reading.read()
+        self.counts["trades"] = len(trades)
+        self.section.cursors.extend(reading.cursors)
         matched = self._check_live(open_views)
         if open_views is not None:
             self._check_unmatched([v for v in open_views if v.order_id not in matched])
-        if trades is not None:
-            self._check_trades(trades)
+        self._check_trades(trades)
         self.counts["lookups"] = self.lookups
         return self.section
 
@@ -120,38 +125,6 @@ class ExchangeCheck:
             self.section.errors.append({"query": name, **where, "code": classify(exc).code,
                                         "error": describe(exc)})
             return None
-
-    def _read_trades(self) -> list[TradeView] | None:
-        """Trades since the stored cursor, up to the horizon; None when unreadable."""
-        key = CURSOR_KEY.format(exchange=self.exchange)
-        since = start = int(self.reader.meta(key) or 0)
-        horizon_ms = int(self.horizon * 1000)
-        seen: dict[str, TradeView] = {}
-        size = self.settings.trades_page
-        def page_from(at: int) -> Callable[[], list[TradeView]]:
-            return lambda: self.queries.trades(at, size)
-
-        while True:
-            page = self._query("trades", page_from(since))
-            if page is None:
-                return None
-            fresh = [t for t in page if t.trade_id not in seen and t.timestamp <= horizon_ms]
-            seen.update((t.trade_id, t) for t in fresh)
-            if len(page) == size and not fresh and page[-1].timestamp <= horizon_ms:
-                # a full page of one millisecond: paging by time cannot get past it
-                self.section.errors.append({
-                    "query": "trades", "code": "paging",
-                    "error": f"more than {size} trades at {since} ms; the rest were not read"})
-                return None
-            if len(page) < size or not fresh or page[-1].timestamp > horizon_ms:
-                break
-            since = page[-1].timestamp
-        trades = list(seen.values())
-        self.counts["trades"] = len(trades)
-        newest = max((t.timestamp for t in trades), default=start)
-        if newest != start:
-            self.section.cursor = (key, str(newest))
-        return trades
 
     def _lookup(self, ticket: OrderTicket) -> OrderView | str | None:
         """The order as the exchange shows it; "missing" when it has none; None on error."""
@@ -318,9 +291,12 @@ class ExchangeCheck:
                                  kind or "fills not yet counted", trades=trades))
 
     def _unknown_from_trades(self, order_id: str, trades: tuple[TradeView, ...]) -> None:
+        """Trades of an order the ledger lacks; looked up when it may be ours (binance's
+        trades do not name the client id: only the order says whose it is)."""
         cid = trades[0].client_order_id
         view: OrderView | str | None = None
-        if self._ours(cid) and self.lookups < self.settings.max_lookups_per_run:
+        if ((cid is None or self._ours(cid))
+                and self.lookups < self.settings.max_lookups_per_run):
             ticket = OrderTicket(cid or "", order_id, trades[0].symbol or "", "", "", ZERO,
                                  None, None, {})
             view = self._lookup(ticket)

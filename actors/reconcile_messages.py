@@ -19,12 +19,27 @@ class FetchOpenOrders:
 
 @dataclass(frozen=True, slots=True)
 class FetchTrades:
-    """Ask: the account's trades from `since` (ms, inclusive), oldest first, as TradeViews."""
+    """Ask: one symbol's trades, oldest first, as a TradePage: from the trade id
+    `from_id` on where the exchange pages by id, else from `since`."""
 
-    since: int
-    """Exchange time in milliseconds."""
+    symbol: str
+    """Market (binance lists trades one symbol at a time)."""
+    since: int | None
+    """Exchange time in milliseconds (inclusive), used when `from_id` is not."""
+    from_id: str | None
+    """The first trade id to list, where the exchange pages by id."""
     limit: int
     """Page size."""
+
+
+@dataclass(frozen=True, slots=True)
+class TradePage:
+    """The answer to FetchTrades."""
+
+    trades: tuple[TradeView, ...]
+    """The trades listed."""
+    by_id: bool
+    """The exchange pages by trade id: the next page can start at an id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +73,15 @@ class Repair:
 
 @dataclass(frozen=True, slots=True)
 class ApplyRepairs:
-    """Apply repairs and store the exchange's trade cursor, in one commit."""
+    """Apply repairs and store the exchange's trade cursors, in one commit."""
 
     run_id: str
     """The reconciliation run, recorded in each trail entry."""
     repairs: tuple[Repair, ...]
     """What to apply, in order."""
-    cursor: tuple[str, str] | None
-    """(meta key, value) of the trade cursor to store, when it moved."""
+    cursors: tuple[tuple[str, str], ...]
+    """(meta key, value) of each trade cursor to store (one per symbol read, and the
+    run's), those that moved."""
     reply: Callable[[list[dict[str, Any]] | ProtocolError], None]
     """Receives one result per repair once committed."""
 

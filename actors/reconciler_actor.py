@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from actors.alerts import Alert, Alerter, LogAlerter
 from actors.ledger_reader import LedgerReader
-from actors.messages import OrderTicket, OrderView, TradeView
+from actors.messages import OrderTicket, OrderView
 from actors.metrics import Metrics
 from actors.monitoring import alert_on_failure, log_execution_time, track_metrics
 from actors.order_actor import NAME as ORDER_ACTOR
@@ -35,6 +35,7 @@ from actors.reconcile_messages import (
     LookupOrder,
     RecordDiscrepancy,
     RunReconciliation,
+    TradePage,
 )
 from actors.reports import append_report, last_success
 from actors.routing import side_worker_name
@@ -75,8 +76,9 @@ class ActorQueries:
     def open_orders(self) -> list[OrderView]:
         return self._ask(FetchOpenOrders())  # type: ignore[no-any-return]
 
-    def trades(self, since: int, limit: int) -> list[TradeView]:
-        return self._ask(FetchTrades(since, limit))  # type: ignore[no-any-return]
+    def trades(self, symbol: str, since: int | None, from_id: str | None,
+               limit: int) -> TradePage:
+        return self._ask(FetchTrades(symbol, since, from_id, limit))  # type: ignore[no-any-return]
 
     def lookup(self, ticket: OrderTicket) -> OrderView:
         return self._ask(LookupOrder(ticket))  # type: ignore[no-any-return]
@@ -171,16 +173,16 @@ class ReconcilerActor(SupervisedActor):
                 "repairs": results[:MAX_LISTED], "errors": section.errors}
 
     def _apply(self, run_id: str, section: Section) -> list[dict[str, Any]]:
-        """Hand the repairs (and the new trade cursor) to OrderActor; wait for the commit."""
+        """Hand the repairs (and the new trade cursors) to OrderActor; wait for the commit."""
         repairs, size = section.repairs, self.settings.repair_batch
         batches = [tuple(repairs[i:i + size]) for i in range(0, len(repairs), size)] or [()]
-        if not repairs and section.cursor is None:
+        if not repairs and not section.cursors:
             return []
         results: list[dict[str, Any]] = []
         for index, batch in enumerate(batches):
             done: Future[list[dict[str, Any]] | ProtocolError] = Future()
-            cursor = section.cursor if index == len(batches) - 1 else None
-            sent = self.registry.tell(ORDER_ACTOR, ApplyRepairs(run_id, batch, cursor,
+            cursors = tuple(section.cursors) if index == len(batches) - 1 else ()
+            sent = self.registry.tell(ORDER_ACTOR, ApplyRepairs(run_id, batch, cursors,
                                                                 done.set_result))
             try:
                 if not sent:

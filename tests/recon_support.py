@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from actors.order_actor import NAME as ORDER_ACTOR
 from actors.order_actor import OrderActor, OrderSettings
 from actors.orders import Order
 from actors.retry import RateLimiter, RetryBudget, RetryPolicy
-from actors.routing import worker_name
+from actors.routing import side_worker_name, worker_name
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry, Supervisor, SupervisorSettings
 from protocol.codec import loads
@@ -33,6 +34,7 @@ from protocol.messages import OrderRef
 
 T0 = 1_700_000_000.0
 BTC = "BTC/USD"
+ETH = "ETH/USD"
 WAIT_S = 10.0
 
 
@@ -62,8 +64,8 @@ class FakeClock:
 def ledger_order(cid: str, *, order_id: str | None = None, status: str = "open",
                  amount: str = "0.01", price: str | None = "1000", filled: str = "0",
                  fee: str | None = None, created_at: float = T0, side: str = "buy",
-                 exchange: str = "paper") -> Order:
-    return Order(client_order_id=cid, exchange=exchange, symbol=BTC, side=side,
+                 exchange: str = "paper", symbol: str = BTC) -> Order:
+    return Order(client_order_id=cid, exchange=exchange, symbol=symbol, side=side,
                  type="limit" if price else "market", amount=Decimal(amount),
                  price=Decimal(price) if price else None, time_in_force="GTC" if price else None,
                  params={}, status=status, order_id=order_id, filled=Decimal(filled),
@@ -126,8 +128,8 @@ class Actors:
 def order_actors(state: Path, clock: FakeClock,
                  client: Callable[[PaperVenue], PaperExchange] | None = None,
                  **settings: Any) -> Iterator[Actors]:
-    """OrderActor and the paper ExchangeActor on `state`, with captured events and alerts;
-    `client` makes the worker's exchange client from the venue (a PaperExchange)."""
+    """OrderActor and the paper ExchangeActors on `state`, with captured events and alerts;
+    `client` makes each worker's exchange client from the venue (a PaperExchange)."""
     registry, events, alerts = Registry(), Events(), Alerts()
     registry.supervisor = Supervisor.start(registry, SupervisorSettings(), clock.monotonic,
                                            clock.sleep, lambda reason: None)
@@ -143,9 +145,11 @@ def order_actors(state: Path, clock: FakeClock,
                                    **settings)
     registry.start(ORDER_ACTOR, lambda: OrderActor.start(
         registry, order_settings, ready, events, clock.clock(), alerts))
-    name = worker_name("paper", 0)
     make = client or (lambda v: PaperExchange(v, clock=clock.now, sleep=clock.sleep))
-    registry.start(name, lambda: ExchangeActor.start(registry, name, link, lambda: make(venue)))
+    # an order worker, and the side worker that reads open orders for tracking
+    for name in (worker_name("paper", 0), side_worker_name("paper")):
+        registry.start(name, partial(ExchangeActor.start, registry, name, link,
+                                     lambda: make(venue)))
     try:
         yield Actors(registry, events, alerts, venue)
     finally:

@@ -33,6 +33,11 @@ LOOKUP_PARAM: dict[str, str] = {
 }
 DEFAULT_LOOKUP_PARAM = "clientOrderId"
 
+# The fetch_my_trades param that pages by trade id, per ccxt exchange id (binance's
+# myTrades `fromId`: trades with that id and after; paging by time can stall on a
+# millisecond holding a whole page). The paper venue takes it too.
+TRADES_FROM_ID_PARAM: dict[str, str] = {"binance": "fromId", "paper": "fromId"}
+
 # The param that sets the timestamp a request is signed with, per ccxt exchange id: the
 # daemon signs a create with the time it recorded in the ledger before sending it.
 SIGNED_TIMESTAMP_PARAM: dict[str, str] = {"binance": "timestamp"}

@@ -92,6 +92,23 @@ def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderV
     )
 
 
+def settles(raw: dict[str, Any], view: OrderView) -> bool:
+    """Whether an answer tells the order's outcome in full, so no lookup need follow:
+    its status and filled amount, all its terms, and, for what filled, trade records
+    that add up to it (binance's FULL create answer does; its ACK and RESULT ones, or
+    fills that do not add up, leave the outcome open). A resting order, partially
+    filled or not, is settled too: tracking follows it from here."""
+    if raw.get("status") not in (*CCXT_STATUS, "open") or raw.get("filled") is None:
+        return False
+    if None in (view.symbol, view.side, view.type, view.amount):
+        return False
+    if view.type == "limit" and view.price is None:
+        return False
+    if view.status == "filled" and view.filled != view.amount:
+        return False
+    return sum((t.amount for t in view.trades), Decimal(0)) == view.filled
+
+
 def _carried_trades(raw: dict[str, Any]) -> tuple[TradeView, ...]:
     """The trades an order's answer carries, as the order's: a fill in binance's create
     answer names neither its order nor its time, which are the order's."""

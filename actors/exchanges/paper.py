@@ -24,6 +24,7 @@ from ccxt.base.errors import (
     RequestTimeout,
 )
 
+from . import paper_rules as rules
 from .paper_book import PaperVenue
 from .paper_limits import (
     ACCOUNT,
@@ -231,6 +232,10 @@ class PaperExchange:
         params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         self._request(MY_TRADES)
+        from_id = (params or {}).get("fromId")  # binance's: trades from that id on
+        if from_id is not None:
+            return self.venue.my_trades(self.account, symbol, None, limit,
+                                        from_id=rules.parse_id(str(from_id)))
         return self.venue.my_trades(self.account, symbol, since, limit)
 
     def fetch_order_trades(

@@ -347,8 +347,11 @@ class BinanceDialect:
         order_id = _int(params, "orderId")
         if order_id is not None:  # one order's fills, as ccxt's fetch_order_trades asks
             return [trade_body(t) for t in self.venue.order_trades(self.account, order_id)]
-        trades = self.venue.my_trades(self.account, _symbol(params), _int(params, "startTime"),
-                                      _int(params, "limit") or 500)
+        since, from_id = _int(params, "startTime"), _int(params, "fromId")
+        if from_id is not None and (since is not None or "endTime" in params):
+            raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
+        trades = self.venue.my_trades(self.account, _symbol(params), since,
+                                      _int(params, "limit") or 500, from_id=from_id)
         return [trade_body(t) for t in trades]
 
     def balances(self, _params: dict[str, str]) -> dict[str, Any]:

@@ -143,10 +143,12 @@ class PaperVenue(OrderEngine):
         symbol: str | None = None,
         since: int | None = None,
         limit: int | None = None,
+        from_id: int | None = None,
     ) -> list[dict[str, Any]]:
+        """The account's trades from `since` (ms), or from the trade id `from_id` on."""
         with self._operation():
             self._check_symbol(symbol)
-            records = self._book.account_trade_records(account, symbol, since, limit)
+            records = self._book.account_trade_records(account, symbol, since, limit, from_id)
             return [trade_to_ccxt(rec) for rec in records]
 
     def order_trades(self, account: str, order_id: int) -> list[dict[str, Any]]:

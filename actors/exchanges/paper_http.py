@@ -34,7 +34,7 @@ from .paper_binance import (
 )
 from .paper_book import PaperVenue
 from .paper_http_faults import Fault, FaultPlan, VenueFaults
-from .paper_limits import LIMIT_ROUTES, VenueLimiter, limits_route, request_params
+from .paper_limits import LIMIT_ROUTES, VenueLimiter, limits_route, request_params, weight_of
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class PaperVenueServer(ThreadingHTTPServer):
         self.clock = clock
         self.seen: deque[tuple[str, str]] = deque(maxlen=10000)
         """(method, path) of the API requests received, newest last."""
+        self.weighed: deque[tuple[str, str, int]] = deque(maxlen=10000)
+        """The same with binance's weight of each (`GET /_venue/requests`)."""
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -128,7 +130,9 @@ class PaperVenueServer(ThreadingHTTPServer):
                       for o in self.venue.all_orders()]
             return 200, {"orders": orders}
         if (method, path) == ("GET", "/_venue/requests"):
-            return 200, {"requests": [list(seen) for seen in self.seen]}
+            seen = list(self.weighed)
+            return 200, {"requests": [[method, path] for method, path, _ in seen],
+                         "weights": [weight for _, _, weight in seen]}
         if (method, path) == ("GET", "/_venue/faults"):
             return 200, {"script": self.plan.pending()}
         if method != "POST" or not isinstance(body, dict):
@@ -208,11 +212,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, path: str, query: str, body: str) -> None:
         server = self.server
+        params = request_params(query, body)
         server.seen.append((self.command, path))
+        server.weighed.append((self.command, path, weight_of(self.command, path, params)))
         if server.plan.faults.latency_ms > 0:
             server.stopping.wait(server.plan.faults.latency_ms / 1000)
         verdict = server.limiter.admit(self.client_address[0], server.dialect.account,
-                                       (self.command, path), request_params(query, body))
+                                       (self.command, path), params)
         self.limit_headers = verdict.headers
         if verdict.refusal is not None:
             self._answer(verdict.refusal.status, verdict.refusal.body())

@@ -89,7 +89,10 @@ class BookIndex:
         return self._orders(self.store.all_orders())
 
     def account_trade_records(self, account: str, symbol: str | None, since: int | None,
-                              limit: int | None) -> list[dict[str, Any]]:
+                              limit: int | None, from_id: int | None = None
+                              ) -> list[dict[str, Any]]:
+        if from_id is not None:
+            return self.store.trades_from(account, symbol, from_id, limit)
         return self.store.window("trades", account, symbol, since, limit)
 
     def order_trade_records(self, order_id: int) -> list[dict[str, Any]]:

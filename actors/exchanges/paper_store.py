@@ -197,6 +197,21 @@ class PaperStore:
         records = _records(self._select(sql, args))
         return records[::-1] if newest_first else records
 
+    def trades_from(self, account: str, symbol: str | None, from_id: int,
+                    limit: int | None) -> list[dict[str, Any]]:
+        """One account's trades from the trade id `from_id` on, ids ascending, the first
+        `limit` (binance's myTrades with `fromId`)."""
+        if limit is not None and limit <= 0:
+            return []
+        where, args = [f"{_ACCOUNT} = ?", "id >= ?"], [account, from_id]
+        if symbol is not None:
+            where.append(f"{_SYMBOL} = ?")
+            args.append(symbol)
+        sql = f"SELECT data FROM trades WHERE {' AND '.join(where)} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return _records(self._select(sql, args))
+
     # -- writes --------------------------------------------------------------------------
 
     def queue(self, pending: PendingWrites) -> None:

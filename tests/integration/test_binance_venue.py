@@ -316,3 +316,23 @@ def test_key_refused_after_it_worked_reads_as_a_ban() -> None:
             exchange.fetch_balance()
     finally:
         server.stop()
+
+
+def test_my_trades_pages_by_trade_id_and_requests_list_their_weight(
+        server: PaperVenueServer, client: Any) -> None:
+    """binance's myTrades `fromId`: trades with that id and after, ids ascending; with
+    `startTime` too it is refused (-1128, a BadRequest in ccxt)."""
+    for n in range(3):
+        side = "sell" if n % 2 else "buy"
+        client.create_order("SOL/USD", "market", side, 0.1, None, {"newClientOrderId": cid()})
+    ids = [int(t["id"]) for t in client.fetch_my_trades("SOL/USD")][-3:]
+    server.weighed.clear()
+    page = client.fetch_my_trades("SOL/USD", None, 2, {"fromId": ids[0]})
+    assert [int(t["id"]) for t in page] == ids[:2]
+    rest = client.fetch_my_trades("SOL/USD", None, 2, {"fromId": ids[1] + 1})
+    assert [int(t["id"]) for t in rest] == ids[2:]
+    with pytest.raises(BadRequest):
+        client.fetch_my_trades("SOL/USD", 1, 2, {"fromId": ids[0]})
+    listed = venue_call(server, "/_venue/requests")
+    assert listed["requests"][:2] == [["GET", "/api/v3/myTrades"]] * 2
+    assert listed["weights"][:2] == [20, 20]

@@ -36,7 +36,8 @@ class GatedExchange(PaperExchange):
 
 
 class RecordingExchange(GatedExchange):
-    """The gated paper venue, recording each create (by client id) and fetch (by id)."""
+    """The gated paper venue, recording each create (by client id) and fetch (by id).
+    Its create answers carry no status (as binance's ACK ones): a lookup verifies each."""
 
     def __init__(self, venue: PaperVenue, gate: threading.Event,
                  calls: list[tuple[str, str]]) -> None:
@@ -46,7 +47,8 @@ class RecordingExchange(GatedExchange):
     def create_order(self, symbol: str, type: str, side: str, amount: Any,
                      price: Any = None, params: dict[str, Any] | None = None) -> Any:
         self.calls.append(("create", str((params or {}).get("clientOrderId"))))
-        return super().create_order(symbol, type, side, amount, price, params)
+        answer = super().create_order(symbol, type, side, amount, price, params)
+        return {**answer, "status": None}
 
     def fetch_order(self, id: str | None, symbol: str | None = None,
                     params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -195,15 +195,18 @@ def test_young_orders_are_left_to_tracking(tmp_path: Path, clock: FakeClock,
 def test_trades_are_read_from_the_stored_cursor(tmp_path: Path, clock: FakeClock,
                                                 venue: PaperVenue) -> None:
     venue.create_order("default", BTC, "market", "buy", Decimal("0.01"), client_order_id="od-c")
-    first = reconcile(tmp_path, clock, venue, [])
+    # an order of the ledger on the symbol: its trades are read
+    earlier = ledger_order("od-earlier", order_id="1000", status="canceled")
+    first = reconcile(tmp_path, clock, venue, [earlier])
     assert first["counts"]["trades"] == 1
+    assert kinds(first) == [("unknown_on_exchange", "od-c")]
     job = job_for(tmp_path, clock)
     try:
         second = job.run_once()["exchanges"]["paper"]
     finally:
         job.close()
-    # the trade at the cursor is read again (inclusive) but its order is now in the ledger
-    assert second["discrepancies"] == []
+    # read from the symbol's cursor, past that trade; its order is in the ledger now
+    assert second["discrepancies"] == [] and second["counts"]["trades"] == 0
 
 
 def test_the_trades_of_more_orders_than_one_chunk_are_each_checked(
