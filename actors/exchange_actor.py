@@ -46,9 +46,9 @@ from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 SIDE_LOOKUP_WAIT_S = 20.0
-"""How long a query of the side worker (reconciliation, prices, balances) may wait for
-request weight: within the reconciler's 30 s asks. Order workers never wait for it: an
-order queued behind a waiting lookup would wait too; their lookups are asked again."""
+"""How long a read of the side worker (tracking, reconciliation, prices, balances) may
+wait for request weight: within the reconciler's 30 s asks. Order workers never wait
+for it: an order queued behind a waiting lookup would wait too; theirs are asked again."""
 SOURCES = {"create": "create", "cancel": "cancel", "fetch": "lookup"}
 """The confirmation trail's source of what each operation's answer showed."""
 

@@ -21,113 +21,26 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ccxt.base.errors import RateLimitExceeded
 
 from actors.orders import rfc3339
+from actors.request_limits import NO_LIMITS, BudgetConfig, Limits, span
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
 ORDER_HEADER = "X-MBX-ORDER-COUNT-"
-UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 FIRST_BAN_S = 120.0
 """How long a 418 without Retry-After stops requests (binance's shortest ban)."""
-LARGEST_LIMIT = 1_000_000_000
 WAIT_REASONS = ("lookup_weight", "order_weight", "order_count", "paused")
 """Why a request was held back or not sent (the budget-waits metric's label)."""
-
-
-@dataclass(frozen=True)
-class BudgetConfig:
-    """`[exchanges.budget]`: how the exchange's limits are shared out."""
-
-    reserve: float = 0.2
-    """Share of the weight limit that only creates and cancels may use."""
-    headroom: float = 0.05
-    """Share of the weight limit never used: room for what other processes on the
-    address have in flight, and for estimates that are off."""
-    weight_per_minute: int = 0
-    """At most this much weight a minute; 0: the exchange's limit."""
-    orders_per_10s: int = 0
-    """At most this many new orders per 10 s; 0: the exchange's limit."""
-    orders_per_day: int = 0
-    """At most this many new orders per UTC day; 0: the exchange's limit."""
-
-    def __post_init__(self) -> None:
-        """ValueError('field: why'); the config loader puts the section's key in front."""
-        for name in ("reserve", "headroom"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not 0 <= value < 1:
-                raise ValueError(f"{name}: must be from 0 to less than 1")
-        if self.reserve + self.headroom >= 0.95:
-            raise ValueError("reserve: reserve + headroom must leave lookups at least 5 %")
-        for item in fields(self)[2:]:
-            value = getattr(self, item.name)
-            if (isinstance(value, bool) or not isinstance(value, int)
-                    or not 0 <= value <= LARGEST_LIMIT):
-                raise ValueError(f"{item.name}: must be a whole number from 0 to {LARGEST_LIMIT}")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """An exchange's request limits: weight per window and new orders per window."""
-
-    weight: int | None = None
-    """Weight per `weight_window_s`; None: no limit."""
-    weight_window_s: int = 60
-    orders: tuple[tuple[int, int], ...] = ()
-    """(window seconds, new orders allowed in it) for each order window."""
-
-    def capped(self, config: BudgetConfig) -> Limits:
-        """These limits, each at most what `config` allows."""
-        weight = _lower(self.weight, config.weight_per_minute * self.weight_window_s // 60)
-        caps = {10: config.orders_per_10s, 86400: config.orders_per_day}
-        orders = {seconds: limit for seconds, limit in self.orders}
-        for seconds, cap in caps.items():
-            if cap:
-                orders[seconds] = min(cap, orders.get(seconds, cap))
-        return Limits(weight, self.weight_window_s, tuple(sorted(orders.items())))
-
-
-NO_LIMITS = Limits()
-BINANCE_LIMITS = Limits(6000, 60, ((10, 100), (86400, 200_000)))
-"""binance spot's published defaults, until its exchangeInfo says otherwise."""
-
-
-def _lower(limit: int | None, cap: int) -> int | None:
-    if not cap:
-        return limit
-    return cap if limit is None else min(limit, cap)
-
-
-def limits_of(rate_limits: Sequence[Mapping[str, Any]]) -> Limits:
-    """Limits from binance's `exchangeInfo.rateLimits` (REQUEST_WEIGHT, ORDERS); a kind
-    it does not list has no limit."""
-    weight: tuple[int, int] | None = None
-    orders: dict[int, int] = {}
-    for row in rate_limits:
-        try:
-            seconds = UNITS[str(row["interval"])] * int(row["intervalNum"])
-            limit = int(row["limit"])
-        except (KeyError, TypeError, ValueError):
-            continue  # a row we cannot read limits nothing we know of
-        kind = row.get("rateLimitType")
-        if kind == "REQUEST_WEIGHT" and weight is None:
-            weight = (limit, seconds)
-        elif kind == "ORDERS":
-            orders[seconds] = min(limit, orders.get(seconds, limit))
-    return Limits(None if weight is None else weight[0],
-                  60 if weight is None else weight[1], tuple(sorted(orders.items())))
-
-
-def span(seconds: int) -> str:
-    """A window's name as binance's headers spell it: 10S, 1M, 1D."""
-    for unit, size in (("D", 86400), ("H", 3600), ("M", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}S"
+MAX_PACE = 20.0
+"""The most tracking is slowed down (a factor on its intervals)."""
+EARLY_SHARE = 0.25
+"""The share of the lookups' weight that may go in the first quarter of a window
+before tracking slows down: start-up and a burst of new orders need some at once."""
 
 
 class NotSent(RateLimitExceeded):  # type: ignore[misc]
@@ -338,6 +251,21 @@ class RequestBudget:
                                    f"on {self.exchange} reached; submit again later",
                                    orders.ends_in(now), "order_count")
         return None
+
+    def pace(self) -> float:
+        """A factor on tracking's intervals: 1 while lookups spend their share no faster
+        than the window passes, else as much more as they are ahead of it (at most
+        MAX_PACE), so that the share lasts the window and tracking never stops."""
+        cap = self._lookup_cap
+        if not cap:
+            return 1.0
+        now = self._clock()
+        with self._lock:
+            window = self._weight
+            window.roll(now)
+            spent = window.total() / cap
+            passed = max(EARLY_SHARE, 1 - window.ends_in(now) / window.seconds)
+        return min(MAX_PACE, max(1.0, spent / passed))
 
     def view(self) -> dict[str, Any]:
         """The budget as `health` shows it."""

@@ -14,7 +14,7 @@ from actors.exchanges.ccxt_driver import DEFAULT_RECV_WINDOW_MS
 from actors.exchanges.paper import PaperFaults
 from actors.exchanges.paper_limits import VenueLimits
 from actors.metrics_actor import MetricsSettings
-from actors.request_budget import BudgetConfig
+from actors.request_limits import BudgetConfig
 from actors.resolution import ResolveSettings
 from actors.retry import RetryPolicy
 from actors.schedule import DAYS, INTERVALS

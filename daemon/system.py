@@ -35,7 +35,8 @@ from actors.reconcile import ReconcileSettings
 from actors.reconcile_messages import FetchOpenOrders
 from actors.reconciler_actor import NAME as RECONCILER
 from actors.reconciler_actor import ReconcilerActor, ReconcilerSettings
-from actors.request_budget import BINANCE_LIMITS, NO_LIMITS, Limits, RequestBudget
+from actors.request_budget import RequestBudget
+from actors.request_limits import BINANCE_LIMITS, NO_LIMITS, Limits
 from actors.resolution import SignedWindow
 from actors.retry import RateLimiter, RetryBudget
 from actors.risk import RiskPolicy
@@ -43,6 +44,7 @@ from actors.routing import side_worker_name, worker_name
 from actors.runtime import AUTOMATIC, OPERATOR, Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
 from actors.supervisor import Registry, Supervisor
+from actors.tracking import Pace
 from daemon import __version__
 from daemon.config import Config, ExchangeConfig
 from daemon.market_steps import Steps, steps_of
@@ -77,7 +79,16 @@ def order_settings(config: Config, risk: RiskPolicy | None = None,
                         if e.driver != "paper"},
         risk=risk,
         budgets=budgets or {},
+        tracking_pace=tracking_pace(budgets or {}),
     )
+
+
+def tracking_pace(budgets: dict[str, RequestBudget]) -> Pace:
+    """Each exchange's tracking pace, from its request budget (none: as configured)."""
+    def pace(exchange: str) -> float:
+        budget = budgets.get(exchange)
+        return 1.0 if budget is None else budget.pace()
+    return pace
 
 
 def signed_window(exchange: ExchangeConfig) -> SignedWindow:

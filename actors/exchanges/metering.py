@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 import ccxt
 
-from actors.request_budget import NotSent, RequestBudget, limits_of
+from actors.request_budget import NotSent, RequestBudget
+from actors.request_limits import limits_of
 
 ORDER_OPS = frozenset({"create", "cancel"})
 """Calls that may use the reserved share of the weight."""

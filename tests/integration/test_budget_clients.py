@@ -16,7 +16,8 @@ from actors.exchanges.paper import PaperExchange
 from actors.exchanges.paper_book import PaperVenue
 from actors.exchanges.paper_http import PaperVenueServer
 from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
-from actors.request_budget import BINANCE_LIMITS, BudgetConfig, Limits, NotSent, RequestBudget
+from actors.request_budget import NotSent, RequestBudget
+from actors.request_limits import BINANCE_LIMITS, BudgetConfig, Limits
 from tests.helpers import KEY, SECRET
 from tests.integration.test_venue_limits import BTC, MINUTE, serve, venue_call
 from tests.venue_support import FakeClock

@@ -11,15 +11,8 @@ from prometheus_client import generate_latest
 
 from actors.exchanges.metering import Meter, learn_limits
 from actors.metrics import Metrics
-from actors.request_budget import (
-    BINANCE_LIMITS,
-    WAIT_REASONS,
-    BudgetConfig,
-    Limits,
-    NotSent,
-    RequestBudget,
-    limits_of,
-)
+from actors.request_budget import WAIT_REASONS, NotSent, RequestBudget
+from actors.request_limits import BINANCE_LIMITS, BudgetConfig, Limits, limits_of
 from actors.runtime import Clock
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
@@ -297,3 +290,17 @@ def test_metrics_show_each_budget_from_the_start(clock: FakeClock) -> None:
     assert sample(text, "orderd_exchange_weight_spent_total", exchange="bx") == 1
     assert sample(text, "orderd_exchange_budget_waits_total", exchange="bx",
                   reason="paused") == 1
+
+
+def test_tracking_slows_down_while_lookups_run_ahead_of_the_minute(clock: FakeClock) -> None:
+    budget = budget_of(clock)  # lookups may use 75
+    assert budget.pace() == 1.0
+    for _ in range(4):  # 16: a quarter may go at once (start-up, new orders)
+        budget.take(4, LOOKUP, False, GET_ORDER)
+    assert budget.pace() == 1.0
+    for _ in range(5):  # 36 of 75 in the first seconds: read half as often
+        budget.take(4, LOOKUP, False, GET_ORDER)
+    assert budget.pace() == pytest.approx(0.48 / 0.25)
+    clock.advance(30)  # half the minute gone, half the share: on pace
+    assert budget.pace() == 1.0
+    assert budget_of(clock, weight=None).pace() == 1.0  # no limit: as configured
