@@ -3,8 +3,8 @@
 Several workers serve one exchange so requests overlap; each client (a ccxt
 instance is not thread-safe) is used by its worker's thread only, except that the
 others read the markets of the first one loaded (see ExchangeLink). Every request
-goes through the shared circuit board, rate limiter and retry budget, and every
-outcome goes back to OrderActor as an ExchangeReport.
+goes through the shared circuit board, request budget (its client's Meter), pace and
+retry budget, and every outcome goes back to OrderActor as an ExchangeReport.
 """
 
 from __future__ import annotations
