@@ -152,6 +152,8 @@ class _Address:
     """Until when a 429 told this address to wait."""
     banned_until: float = 0.0
     bans: int = 0
+    weight_total: int = 0
+    """Every weight counted since the start (or a reset), across windows."""
     http_429: int = 0
     http_418: int = 0
 
@@ -244,6 +246,7 @@ class VenueLimiter:
                now: float) -> Refusal | None:
         limits = self.limits
         used = client.weight.add(weight, now)
+        client.weight_total += weight
         requests = client.requests.add(1, now)
         refusal: tuple[int, str, float] | None = None
         if limits.weight_per_minute and used > limits.weight_per_minute:
@@ -303,6 +306,7 @@ class VenueLimiter:
             now = self._clock()
             addresses = {name: {
                 "weight_1m": client.weight.used(now),
+                "weight_total": client.weight_total,
                 "raw_requests_5m": client.requests.used(now),
                 "http_429": client.http_429, "http_418": client.http_418,
                 "bans": client.bans,
