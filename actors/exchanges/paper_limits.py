@@ -56,6 +56,11 @@ BY_SYMBOL: dict[Endpoint, tuple[int, int]] = {
     OPEN_ORDERS: (6, 80), ("GET", "/api/v3/ticker/price"): (2, 4),
     ("GET", "/api/v3/ticker/bookTicker"): (2, 4), TICKER_24HR: (2, 80),
 }
+# The WebSocket API shares the address's weight (web-socket-api.md): connecting costs 2,
+# each request its own weight; requests are ("WS", method).
+WS_CONNECT = ("GET", "/ws-api/v3")
+WEIGHTS.update({WS_CONNECT: 2, ("WS", "userDataStream.subscribe.signature"): 2,
+                ("WS", "userDataStream.unsubscribe"): 2, ("WS", "ping"): 1, ("WS", "time"): 1})
 DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50))
 """GET /api/v3/depth by its `limit` (default 100); above 1000: 250."""
 UNKNOWN_WEIGHT = 1
