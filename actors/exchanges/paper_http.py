@@ -69,15 +69,18 @@ class PaperVenueServer(ThreadingHTTPServer):
         self.plan = FaultPlan(faults or VenueFaults())
         self.api_key, self._secret = api_key, secret
         self.clock = clock
-        self.seen: deque[tuple[str, str]] = deque(maxlen=10000)
-        """(method, path) of the API requests received, newest last."""
         self.weighed: deque[tuple[str, str, int]] = deque(maxlen=10000)
-        """The same with binance's weight of each (`GET /_venue/requests`)."""
+        """(method, path, binance's weight) of the API requests received, newest last
+        (`GET /_venue/requests`); a WebSocket API request's method is `WS`."""
         self.stopping = threading.Event()
         self.stream_ping_s = stream_ping_s
         self.streams: set[UserStream] = set()
         """The open WebSocket connections."""
         self._thread: threading.Thread | None = None
+
+    def record(self, method: str, path: str, params: dict[str, str] | None = None) -> None:
+        """One API request received, with its weight."""
+        self.weighed.append((method, path, weight_of(method, path, params or {})))
 
     @property
     def url(self) -> str:
@@ -231,8 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str, query: str, body: str) -> None:
         server = self.server
         params = request_params(query, body)
-        server.seen.append((self.command, path))
-        server.weighed.append((self.command, path, weight_of(self.command, path, params)))
+        server.record(self.command, path, params)
         if server.plan.faults.latency_ms > 0:
             server.stopping.wait(server.plan.faults.latency_ms / 1000)
         verdict = server.limiter.admit(self.client_address[0], server.dialect.account,
@@ -256,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _websocket(self) -> None:
         """The WebSocket API: upgrade the connection, then serve it until it ends."""
         server = self.server
-        server.seen.append((self.command, WS_PATH))
+        server.record(self.command, WS_PATH)
         headers = {name.lower(): value for name, value in self.headers.items()}
         refused = handshake_error(self.command, headers)
         if refused is not None:

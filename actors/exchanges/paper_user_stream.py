@@ -161,7 +161,7 @@ class UserStream:
 
     def _call(self, request_id: Any, method: str, params: dict[str, Any]) -> None:
         server = self.server
-        server.seen.append(("WS", method))
+        server.record("WS", method)
         verdict = server.limiter.admit(self.address, self.account, ("WS", method))
         refusal = verdict.refusal
         if refusal is not None:
