@@ -22,9 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.budget import budget
 from bench.harness import loadavg
 from bench.scenarios import SCENARIOS, Options, Report
 
+ALL = {**SCENARIOS, "budget": budget}
+"""Every scenario; budget runs a venue process of its own (see bench/budget.py)."""
 
 def py_spy_profiler(out_dir: Path, mode: str) -> Any:
     """A profiler that attaches py-spy to the daemon for the length of a run.
@@ -74,7 +77,7 @@ def print_table(report: Report) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+    parser.add_argument("--scenario", action="append", choices=sorted(ALL),
                         help="scenario to run (repeatable; default: all)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
     parser.add_argument("--duration", type=float, default=None,
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-mode", choices=("gil", "wall"), default="gil",
                         help="gil: who holds the GIL (default); wall: every thread")
     args = parser.parse_args(argv)
-    names = args.scenario or list(SCENARIOS)
+    names = args.scenario or list(ALL)
     print(f"machine: {platform.processor() or platform.machine()}, cores: "
           f"{len(__import__('os').sched_getaffinity(0))}, python {platform.python_version()}, "
           f"loadavg {loadavg()}")
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                        profiler=(py_spy_profiler(args.profile, args.profile_mode)
                                  if args.profile else None))
         for name in names:
-            report = SCENARIOS[name](opts)
+            report = ALL[name](opts)
             print_table(report)
             print("BENCH " + json.dumps(report.as_json()), flush=True)
         for label, orders in opts.profiled.items():

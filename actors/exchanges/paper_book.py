@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -17,6 +19,7 @@ from .paper_engine import OrderEngine
 from .paper_model import (
     MARKETS,
     Order,
+    VenueEvent,
     account_from_record,
     account_record,
     balance_to_ccxt,
@@ -25,6 +28,9 @@ from .paper_model import (
 )
 from .paper_prices import PriceWalk
 from .paper_store import IN_MEMORY, PaperStore, PendingWrites, StoredBook
+
+log = logging.getLogger(__name__)
+Listener = Callable[[VenueEvent], None]
 
 
 class PaperVenue(OrderEngine):
@@ -43,6 +49,10 @@ class PaperVenue(OrderEngine):
     With a state path, `seed` only seeds a fresh database: a stored walk
     goes on with its own seed. Run one live venue per path; a second one
     would keep its own in-memory book and the two would diverge.
+
+    Listeners (`add_listener`) get every change to an order as a VenueEvent,
+    in order, once it is committed: an event never tells of what a crash
+    could still lose.
     """
 
     def __init__(
@@ -56,12 +66,42 @@ class PaperVenue(OrderEngine):
         super().__init__(PriceWalk(seed, clock()), self._store)
         self._lock = threading.Lock()
         self._clock = clock
+        self._listeners: tuple[Listener, ...] = ()
+        # events waiting for their commit, each with the store's queue number it needs
+        self._outbox: deque[tuple[int, VenueEvent]] = deque()
+        self._publish_lock = threading.Lock()
         self._restore(self._store.load())
 
     def close(self) -> None:
         """Close the database; the venue is not to be used afterwards."""
         with self._lock:
             self._store.close()
+
+    # -- listeners -----------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` with every order event from now on, in order, from the thread
+        of the operation that made it; it must not block nor raise."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+            self._watched = True
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners = tuple(item for item in self._listeners if item != listener)
+            self._watched = bool(self._listeners)
+
+    def _publish(self, committed: int) -> None:
+        """Hand out, in order, the events whose writes are committed up to `committed`."""
+        with self._publish_lock:
+            outbox = self._outbox
+            while outbox and outbox[0][0] <= committed:
+                event = outbox.popleft()[1]
+                for listener in self._listeners:
+                    try:
+                        listener(event)
+                    except Exception:  # a listener's bug must not fail the operation
+                        log.exception("paper venue: an event listener failed")
 
     # -- account-scoped operations (the client's back end) --------------------
 
@@ -225,7 +265,7 @@ class PaperVenue(OrderEngine):
         try:
             with self._lock:
                 try:
-                    now_ms = int(self._clock() * 1000)
+                    now_ms = self._op_ms = int(self._clock() * 1000)
                     changed = self._walk.advance(now_ms / 1000)
                     if changed:
                         self._dirty_market = True
@@ -237,9 +277,14 @@ class PaperVenue(OrderEngine):
                     # Also when the body raised: a price step and its fills may precede it.
                     self._flush()
                     seen = self._store.queued
+                    if self._events:
+                        self._outbox.extend((seen, event) for event in self._events)
+                        self._events.clear()
         finally:
             # an answer never shows what a crash could still lose, its own or another's
             self._store.sync(seen)
+            if self._outbox:
+                self._publish(seen)
 
     def _flush(self) -> None:
         pending = PendingWrites(

@@ -2,7 +2,9 @@
 
 Single-threaded: PaperVenue adds the lock and the persistence (committed before
 each answer), reading the dirty sets this engine fills in. Finished orders and
-trades are read back from the store through the book index.
+trades are read back from the store through the book index. While someone
+listens (`_watched`), every change to an order is also noted as a VenueEvent,
+which PaperVenue hands out once it is committed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from ccxt.base.errors import (
     ArgumentsRequired,
     BadSymbol,
     DuplicateOrderId,
+    InsufficientFunds,
     InvalidOrder,
     OrderImmediatelyFillable,
     OrderNotFound,
@@ -31,6 +34,7 @@ from .paper_model import (
     MarketSpec,
     Order,
     Trade,
+    VenueEvent,
     new_account,
 )
 from .paper_prices import PriceWalk
@@ -51,6 +55,12 @@ class OrderEngine:
         self._dirty_accounts: set[str] = set()
         self._new_trades: list[Trade] = []
         self._dirty_market = False
+        # The events of the current operation, noted only while someone listens.
+        self._watched = False
+        self._events: list[VenueEvent] = []
+        self._event_seq = 0
+        self._op_ms = 0
+        """The clock of the current operation (PaperVenue sets it), the events' time."""
 
     def _submit(
         self,
@@ -71,22 +81,22 @@ class OrderEngine:
         rules.check_order(spec, type, side, amount, price, time_in_force, post_only)
         balances = self._account(account)
         current = self._walk.prices[symbol]
+        # Built first so that a refusal by the engine can be told to listeners too;
+        # it becomes the booked order once every check passed.
+        order = Order(-1, account, client_order_id or "", symbol, type, side, time_in_force,
+                      price, amount, now_ms, status="rejected")
         if post_only and price is not None and rules.takes(side, price, current):
+            self._note("rejected", order, reason="would_take")
             raise OrderImmediatelyFillable("paper: Order would immediately match and take.")
         rules.check_min_cost(spec, amount, price if price is not None else current)
-        rules.check_funds(balances, spec, side, amount, price if price is not None else current)
-        order = Order(
-            id=self._next_order_id,
-            account=account,
-            client_order_id=self._claim_client_id(account, client_order_id),
-            symbol=symbol,
-            type=type,
-            side=side,
-            time_in_force=time_in_force,
-            price=price,
-            amount=amount,
-            timestamp=now_ms,
-        )
+        try:
+            rules.check_funds(balances, spec, side, amount,
+                              price if price is not None else current)
+        except InsufficientFunds:
+            self._note("rejected", order, reason="insufficient_balance")
+            raise
+        order.client_order_id = self._claim_client_id(account, client_order_id)
+        order.id, order.status = self._next_order_id, "open"
         self._next_order_id += 1
         self._book.add(order)
         self._dirty_orders.add(order.id)
@@ -128,12 +138,16 @@ class OrderEngine:
         limit = order.price
         if limit is None or rules.takes(order.side, limit, current):
             # A taker gets the current price, never worse than its limit.
+            self._note("new", order)
             self._fill(order, current, now_ms, taker=True)
         elif order.time_in_force != "GTC":
+            self._note("new", order)
             order.status = "expired"
             self._close(order)
+            self._note("expired", order)
         else:
             self._reserve(order, spec, limit)
+            self._note("new", order)  # after reserving: the event shows it on the book
 
     def _reserve(self, order: Order, spec: MarketSpec, limit: Decimal) -> None:
         # A buy holds its fee too, so the fill can never overdraw the quote balance.
@@ -195,6 +209,7 @@ class OrderEngine:
         self._next_trade_id += 1
         self._new_trades.append(trade)
         self._close(order)
+        self._note("trade", order, trade)
 
     def _match(self, symbols: Iterable[str], now_ms: int) -> None:
         """Fill resting limits the price has crossed, at their limit price (as maker).
@@ -221,6 +236,16 @@ class OrderEngine:
         self._release(order)
         order.status = "canceled"
         self._close(order)
+        self._note("canceled", order)
+
+    def _note(self, kind: str, order: Order, trade: Trade | None = None,
+              reason: str | None = None) -> None:
+        """Note a change to `order` for the listeners (its state now, copied)."""
+        if not self._watched:
+            return
+        self._event_seq += 1
+        self._events.append(VenueEvent(kind, self._event_seq, self._op_ms, order.record(),
+                                       None if trade is None else trade.record(), reason))
 
     def _close(self, order: Order) -> None:
         self._book.close(order)

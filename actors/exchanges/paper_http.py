@@ -5,6 +5,8 @@ answers and errors are binance's, and faults (latency, transient errors,
 ambiguous creates, 429 with Retry-After, 503, dropped connections) are
 injected by chance or by a script. `/_venue/...` routes are for tests and
 operators and take no credentials: bind the server to a local address.
+binance's WebSocket API for user data (`ccxt.pro`'s `watch_orders`) is served
+on the same address at `/ws-api/v3` (paper_user_stream.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from .paper_binance import (
 from .paper_book import PaperVenue
 from .paper_http_faults import Fault, FaultPlan, VenueFaults
 from .paper_limits import LIMIT_ROUTES, VenueLimiter, limits_route, request_params, weight_of
+from .paper_user_stream import CLOSE_WAIT_S, DEFAULT_PING_S, WS_PATH, UserStream
+from .paper_ws import WebSocket, accept_key, handshake_error
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +57,10 @@ class PaperVenueServer(ThreadingHTTPServer):
                  api_key: str = DEFAULT_API_KEY, secret: str = DEFAULT_SECRET,
                  faults: VenueFaults | None = None, account: str = "default",
                  clock: Callable[[], float] = time.time,
-                 limiter: VenueLimiter | None = None) -> None:
-        """`limiter`: binance's limits (its own values unless given)."""
+                 limiter: VenueLimiter | None = None,
+                 stream_ping_s: float = DEFAULT_PING_S) -> None:
+        """`limiter`: binance's limits (its own values unless given); `stream_ping_s`:
+        how often a user-data stream pings its client."""
         super().__init__(address, _Handler)
         self.venue = venue
         self.dialect = BinanceDialect(venue, account, clock)
@@ -63,12 +69,18 @@ class PaperVenueServer(ThreadingHTTPServer):
         self.plan = FaultPlan(faults or VenueFaults())
         self.api_key, self._secret = api_key, secret
         self.clock = clock
-        self.seen: deque[tuple[str, str]] = deque(maxlen=10000)
-        """(method, path) of the API requests received, newest last."""
         self.weighed: deque[tuple[str, str, int]] = deque(maxlen=10000)
-        """The same with binance's weight of each (`GET /_venue/requests`)."""
+        """(method, path, binance's weight) of the API requests received, newest last
+        (`GET /_venue/requests`); a WebSocket API request's method is `WS`."""
         self.stopping = threading.Event()
+        self.stream_ping_s = stream_ping_s
+        self.streams: set[UserStream] = set()
+        """The open WebSocket connections."""
         self._thread: threading.Thread | None = None
+
+    def record(self, method: str, path: str, params: dict[str, str] | None = None) -> None:
+        """One API request received, with its weight."""
+        self.weighed.append((method, path, weight_of(method, path, params or {})))
 
     @property
     def url(self) -> str:
@@ -83,11 +95,17 @@ class PaperVenueServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
-        """Stop serving; requests held back by a timeout fault end at once."""
+        """Stop serving; requests held back by a timeout fault end at once, streams
+        are told (serverShutdown) and closed."""
         self.stopping.set()
         if self._thread is not None:
             self.shutdown()
             self._thread.join()
+        streams = list(self.streams)
+        for stream in streams:
+            stream.shutdown()
+        for stream in streams:  # each ends once its client answers the close, or soon after
+            stream.ended.wait(2 * CLOSE_WAIT_S)
         self.server_close()
 
     def __enter__(self) -> PaperVenueServer:
@@ -201,6 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, MAX_BODY)).decode("utf-8", "replace")
         self.limit_headers = {}
+        if parts.path == WS_PATH:
+            self._websocket()
+            return
         if parts.path.startswith("/_venue/"):
             try:
                 data = json.loads(body) if body else {}
@@ -213,8 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str, query: str, body: str) -> None:
         server = self.server
         params = request_params(query, body)
-        server.seen.append((self.command, path))
-        server.weighed.append((self.command, path, weight_of(self.command, path, params)))
+        server.record(self.command, path, params)
         if server.plan.faults.latency_ms > 0:
             server.stopping.wait(server.plan.faults.latency_ms / 1000)
         verdict = server.limiter.admit(self.client_address[0], server.dialect.account,
@@ -234,6 +254,34 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(*answer)
         else:
             self._after(fault, answer)
+
+    def _websocket(self) -> None:
+        """The WebSocket API: upgrade the connection, then serve it until it ends."""
+        server = self.server
+        server.record(self.command, WS_PATH)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        refused = handshake_error(self.command, headers)
+        if refused is not None:
+            status, why = refused
+            self._answer(status, {"code": -1000, "msg": why},
+                         headers={"Sec-WebSocket-Version": "13"} if status == 426 else None)
+            return
+        verdict = server.limiter.admit(self.client_address[0], server.dialect.account,
+                                       (self.command, WS_PATH))
+        self.limit_headers = verdict.headers
+        if verdict.refusal is not None:
+            self._answer(verdict.refusal.status, verdict.refusal.body())
+            return
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept_key(headers["sec-websocket-key"]))
+        self.end_headers()
+        self.close_connection = True  # whatever follows the WebSocket is not HTTP
+        stream = UserStream(server, WebSocket(self.connection, self.rfile),
+                            self.client_address[0])
+        server.streams.add(stream)
+        stream.run()
 
     def _after(self, fault: Fault, answer: JsonAnswer) -> None:
         """The answer to a request the book handled, spoilt by `fault`."""

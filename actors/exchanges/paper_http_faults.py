@@ -1,8 +1,10 @@
-"""Which fault the paper venue's HTTP server applies to a request.
+"""Which fault the paper venue's HTTP server applies to a request or a stream event.
 
 Two sources, in this order: a scripted queue (`POST /_venue/faults`), whose
 first entry matching the request is consumed, then seeded random faults at
 the configured rates. Deterministic for a given seed and request sequence.
+Stream faults are scripted only, and each spoils the next event pushed on a
+user-data stream; requests never consume them, nor events request faults.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ AFTER = ("timeout_after_booking", "drop_after_booking", "code_1007", "garbage_af
 # Held `delay_s` in transit, then handled: the book checks the request's recvWindow
 # when it arrives, so a create held within its window is booked late.
 LATE = ("late_booking",)
-FAULTS = BEFORE + AFTER + LATE
+# The next user-data stream event: the connection is dropped instead (no close frame),
+# stalled (nothing at all is sent for `delay_s`, then everything held back is),
+# the event is lost (the stream goes on), or sent twice.
+STREAM = ("stream_drop", "stream_stall", "stream_drop_event", "stream_duplicate_event")
+FAULTS = BEFORE + AFTER + LATE + STREAM
 
 # Random transient errors cycle through these, so a client meets every kind.
 TRANSIENT_CYCLE = ("http_503", "code_1001", "drop_before_booking", "http_429")
@@ -70,7 +76,8 @@ class Fault:
     method: str | None = None
     """The HTTP method it matches (None: any)."""
     delay_s: float = 1.0
-    """How long a timeout fault holds the answer back (late_booking: the request)."""
+    """How long a timeout fault holds the answer back (late_booking: the request;
+    stream_stall: the stream)."""
     retry_after_s: int = 1
     """The Retry-After header of http_429."""
 
@@ -78,8 +85,13 @@ class Fault:
     def before_booking(self) -> bool:
         return self.fault in BEFORE
 
+    @property
+    def stream(self) -> bool:
+        return self.fault in STREAM
+
     def matches(self, method: str, path: str) -> bool:
-        return self.path in (None, path) and self.method in (None, method)
+        return (not self.stream and self.path in (None, path)
+                and self.method in (None, method))
 
     @classmethod
     def parse(cls, item: Any) -> Fault:
@@ -97,6 +109,8 @@ class Fault:
         if not isinstance(retry, int) or retry < 0:
             raise ValueError("retry_after_s must be an integer >= 0")
         method = item.get("method")
+        if item["fault"] in STREAM and (method is not None or item.get("path") is not None):
+            raise ValueError("a stream fault takes no path or method (it spoils the next event)")
         return cls(item["fault"], item.get("path"), method.upper() if method else None,
                    float(delay), retry)
 
@@ -132,6 +146,14 @@ class FaultPlan:
                 if fault.matches(method, path):
                     return self._script.pop(index)
             return self._random(method, path)
+
+    def next_stream(self) -> Fault | None:
+        """The scripted fault for the next user-data stream event, if any."""
+        with self._lock:
+            for index, fault in enumerate(self._script):
+                if fault.stream:
+                    return self._script.pop(index)
+            return None
 
     def _random(self, method: str, path: str) -> Fault | None:
         faults = self.faults

@@ -56,6 +56,11 @@ BY_SYMBOL: dict[Endpoint, tuple[int, int]] = {
     OPEN_ORDERS: (6, 80), ("GET", "/api/v3/ticker/price"): (2, 4),
     ("GET", "/api/v3/ticker/bookTicker"): (2, 4), TICKER_24HR: (2, 80),
 }
+# The WebSocket API shares the address's weight (web-socket-api.md): connecting costs 2,
+# each request its own weight; requests are ("WS", method).
+WS_CONNECT = ("GET", "/ws-api/v3")
+WEIGHTS.update({WS_CONNECT: 2, ("WS", "userDataStream.subscribe.signature"): 2,
+                ("WS", "userDataStream.unsubscribe"): 2, ("WS", "ping"): 1, ("WS", "time"): 1})
 DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50))
 """GET /api/v3/depth by its `limit` (default 100); above 1000: 250."""
 UNKNOWN_WEIGHT = 1
@@ -152,6 +157,8 @@ class _Address:
     """Until when a 429 told this address to wait."""
     banned_until: float = 0.0
     bans: int = 0
+    weight_total: int = 0
+    """Every weight counted since the start (or a reset), across windows."""
     http_429: int = 0
     http_418: int = 0
 
@@ -244,6 +251,7 @@ class VenueLimiter:
                now: float) -> Refusal | None:
         limits = self.limits
         used = client.weight.add(weight, now)
+        client.weight_total += weight
         requests = client.requests.add(1, now)
         refusal: tuple[int, str, float] | None = None
         if limits.weight_per_minute and used > limits.weight_per_minute:
@@ -303,6 +311,7 @@ class VenueLimiter:
             now = self._clock()
             addresses = {name: {
                 "weight_1m": client.weight.used(now),
+                "weight_total": client.weight_total,
                 "raw_requests_5m": client.requests.used(now),
                 "http_429": client.http_429, "http_418": client.http_418,
                 "bans": client.bans,

@@ -324,3 +324,30 @@ def trade_to_ccxt(rec: dict[str, Any]) -> dict[str, Any]:
         "fees": [dict(fee)],
         "info": rec,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEvent:
+    """A change to one order, as the venue's listeners (user-data streams) see it."""
+
+    kind: str
+    """One of EVENT_KINDS."""
+    seq: int
+    """Increases by one with every event of this venue process: a gap is a lost event."""
+    at_ms: int
+    """When it happened (the venue's clock)."""
+    order: dict[str, Any]
+    """The order's record right after the change (a refused order: id -1, never stored)."""
+    trade: dict[str, Any] | None = None
+    """kind trade: the trade's record."""
+    reason: str | None = None
+    """kind rejected: one of REJECT_REASONS."""
+
+    @property
+    def account(self) -> str:
+        return str(self.order["account"])
+
+
+EVENT_KINDS = ("new", "trade", "canceled", "expired", "rejected")
+REJECT_REASONS = ("insufficient_balance", "would_take")
+"""Why the matching engine refused a create (filter failures are refused before it)."""

@@ -78,9 +78,9 @@ def client(server: PaperVenueServer) -> Iterator[Any]:
 
 def test_load_markets_asks_only_exchange_info(server: PaperVenueServer) -> None:
     exchange = client_of(server)
-    server.seen.clear()
+    server.weighed.clear()
     markets = exchange.load_markets()
-    assert list(server.seen) == [("GET", "/api/v3/exchangeInfo")]
+    assert [(m, p) for m, p, _ in server.weighed] == [("GET", "/api/v3/exchangeInfo")]
     assert {"BTC/USD", "ETH/USD", "SOL/USD"} <= set(markets)
     btc = markets["BTC/USD"]
     assert btc["id"] == "BTCUSD" and btc["spot"] is True

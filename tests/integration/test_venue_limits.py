@@ -135,8 +135,8 @@ def test_over_the_weight_limit_429_then_418_for_sending_too_soon(
     assert header(client, "Retry-After") == "120"
     usage = venue_call(server.url, "/_venue/usage")[1]
     assert usage["addresses"]["127.0.0.1"] == {
-        "weight_1m": 220, "raw_requests_5m": 11, "http_429": 1, "http_418": 1, "bans": 1,
-        "banned_for_s": 120}
+        "weight_1m": 220, "weight_total": 220, "raw_requests_5m": 11, "http_429": 1,
+        "http_418": 1, "bans": 1, "banned_for_s": 120}
     assert (usage["http_429"], usage["http_418"]) == (1, 1)
     clock.advance(120)  # the ban is over, and so is that minute
     client.fetch_balance()
