@@ -14,6 +14,8 @@ charged, its 429s and 418s):
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from bench.driver import Request, drive
 from bench.scenarios import Options, Report
 from protocol.client import OrderdClient
 from protocol.errors import ProtocolError
-from tests.helpers import KEY, SECRET, DaemonProcess, VenueProcess, running_daemon
+from tests.helpers import KEY, SECRET, DaemonProcess, VenueProcess
 
 BINANCE_LIMITS = ("--weight-limit", "6000", "--orders-per-10s", "100",
                   "--orders-per-day", "200000")
@@ -67,17 +69,28 @@ class Venue:
 
 @contextmanager
 def trading(workdir: Path) -> Iterator[tuple[DaemonProcess, Venue]]:
+    """A venue process with binance's limits and a daemon trading on it through the
+    binance driver, with the default tracking intervals (the tests' are shorter) and
+    no reconciliation during the measurements (its weight is not an order's)."""
     for part in ("venue", "orderd"):
         (workdir / part).mkdir(parents=True, exist_ok=True)
     venue = VenueProcess(workdir / "venue", *BINANCE_LIMITS)
-    exchanges = (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
-                 f'api_key = "{KEY}"\nsecret = "{SECRET}"\n')
-    # no reconciliation during the measurements: its weight is not an order's
-    extra = 'log_level = "WARNING"\n[schedule]\ninterval = "weekly"\n'
+    daemon = DaemonProcess(workdir / "orderd")
+    daemon.config.write_text(
+        f'state_dir = "state"\nlog_level = "WARNING"\n'
+        f'[control]\nendpoint = "{daemon.control}"\n[events]\nendpoint = "{daemon.events}"\n'
+        f'[schedule]\ninterval = "weekly"\n'
+        f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
+        f'api_key = "{KEY}"\nsecret = "{SECRET}"\n')
     try:
-        with running_daemon(workdir / "orderd", exchanges=exchanges, extra=extra) as daemon:
-            yield daemon, Venue(venue)
+        daemon.start()
+        yield daemon, Venue(venue)
     finally:
+        if daemon.process is not None and daemon.process.poll() is None:
+            try:
+                daemon.stop()
+            except subprocess.TimeoutExpired:
+                daemon.stop(signal.SIGKILL)
         venue.stop()
 
 
