@@ -125,7 +125,8 @@ class Daemon:
                             [e.name for e in self.config.exchanges], self.system.board,
                             drivers={e.name: e.driver for e in self.config.exchanges},
                             limiter=self.limiter, refused=lambda: self.refusals.refused,
-                            fault_commands=self.config.supervisor.fault_commands)
+                            fault_commands=self.config.supervisor.fault_commands,
+                            streams=self.system.streams.snapshot)
         return Frontend(self.context, control.endpoint, control.max_request_bytes,
                         commands.handlers(), self.curve)
 

@@ -132,10 +132,13 @@ class Commands:
                  markets: dict[str, dict[str, Steps]], exchanges: list[str],
                  board: CircuitBoard, *, drivers: Mapping[str, str],
                  limiter: ClientRateLimiter | None = None,
-                 refused: Callable[[], int] = lambda: 0, fault_commands: bool = False) -> None:
+                 refused: Callable[[], int] = lambda: 0, fault_commands: bool = False,
+                 streams: Callable[[], dict[str, Any]] = dict) -> None:
         """`markets` fills in as each exchange's markets load; the first exchange is the
         default; `drivers` names each exchange's driver; `refused` counts clients refused
-        by CURVE; `fault_commands` adds the test-only `crash` command."""
+        by CURVE; `fault_commands` adds the test-only `crash` command; `streams` says how
+        each exchange's user-data stream is."""
+        self.streams = streams
         self.registry = registry
         self.state = state
         self.markets = markets
@@ -181,13 +184,15 @@ class Commands:
         liveness and restarts (an actor that is down says for how long, and the state is
         `starting` until it is back), each exchange's circuit, and the orders whose
         outcome is still being resolved (from the snapshot OrderActor leaves on every
-        tick, so health answers even while that actor restarts)."""
+        tick, so health answers even while that actor restarts), and each streamed
+        exchange's user-data stream: live, its lag, reconnects and gaps found."""
         self._with_circuits(answer, {"state": self.registry.reported(self.state.value),
                                      "reason": self.state.reason,
                                      "conditions": self.state.conditions,
                                      "actors": self.registry.health(),
                                      "refused_clients": self.refused(),
-                                     "unresolved": self.state.unresolved}, "circuits")
+                                     "unresolved": self.state.unresolved,
+                                     "streams": self.streams()}, "circuits")
 
     def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Counts by status, retries, submit latency percentiles, unresolved orders, circuits."""
