@@ -33,10 +33,11 @@ from actors.messages import (
     WorkerRestarted,
 )
 from actors.order_core import NAME, UNRESOLVED, OrderSettings
-from actors.order_outcomes import OrderOutcomes
+from actors.order_stream import OrderStream
 from actors.orders import Order
 from actors.reconcile_messages import ApplyRepairs
 from actors.risk import check as check_risk
+from actors.stream_events import StreamConnected, StreamEvents
 from actors.waiters import WAIT_CANCEL, WAIT_SUBMIT
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef, OrderSpec
@@ -70,7 +71,7 @@ class RecordHalt:
     """Receives the daemon's state, or the error that kept it from the ledger."""
 
 
-class OrderActor(OrderOutcomes):
+class OrderActor(OrderStream):
     """Order state machine, idempotency, durable ledger, order events."""
 
     def handler_table(self) -> dict[type, Callable[[Any], Any]]:
@@ -83,6 +84,7 @@ class OrderActor(OrderOutcomes):
             IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
             WorkerRestarted: lambda msg: self.router.forget(msg.name),
             RecordHalt: self._record_halt, SymbolTracked: self._tracked,
+            StreamConnected: self._stream_connected, StreamEvents: self._streamed,
         }
 
     def on_start(self) -> None:

@@ -25,6 +25,7 @@ from actors.ledger import Ledger, storage_failure
 from actors.ledger_guard import LedgerGuard
 from actors.messages import (
     CancelOrder,
+    ExchangeReport,
     FetchOrder,
     Flush,
     OrderTicket,
@@ -42,8 +43,9 @@ from actors.resolution import Resolver, ResolveSettings, SignedWindow, landing_d
 from actors.risk import RiskPolicy
 from actors.routing import Router
 from actors.runtime import Clock, DaemonState, EventSink
+from actors.stream_health import StreamHealth
 from actors.supervisor import Registry, SupervisedActor
-from actors.tracking import Pace, Tracker, TrackingPlan, steady_pace
+from actors.tracking import Pace, SymbolKey, Tracker, TrackingPlan, no_stream, steady_pace
 from actors.waiters import Waiters
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
@@ -74,6 +76,10 @@ class OrderSettings:
     tracking_pace: Pace = steady_pace
     """Exchange -> factor on its tracking intervals (a request budget's hook: more than
     1 when it runs low); called on each tick, from OrderActor's thread."""
+    stream_health: StreamHealth | None = None
+    """Whether each exchange's user-data stream is live (None: no streams)."""
+    safety_interval_s: float = 60.0
+    """How often a symbol is read while its exchange's stream is live."""
     send_deadline_s: float = 30.0
     backlogs: dict[str, int] = field(default_factory=dict)
     """Exchange -> unanswered creates from which on new submits to it are refused
@@ -117,7 +123,16 @@ class OrderCore(SupervisedActor):
         self.waiters = Waiters(self._answer)
         self.tracker = Tracker(TrackingPlan(settings.refresh_interval_s,
                                             settings.young_interval_s, settings.young_age_s,
-                                            settings.tracking_pace))
+                                            settings.tracking_pace,
+                                            _stream_live(settings.stream_health),
+                                            settings.safety_interval_s))
+        self.stream_health = settings.stream_health
+        self.catch_ups: dict[str, tuple[int, dict[SymbolKey, int]]] = {}
+        """Exchange -> (stream connection, reads still to answer before it is trusted)."""
+        self.trades_asked: set[tuple[str, str]] = set()  # (client id, filled) read once
+        self.unknown_streamed: set[str] = set()  # order ids reported once
+        self.stream_held: dict[str, list[ExchangeReport]] = {}
+        """Stream events of orders whose create is unanswered, for after its answer."""
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
         self.cancel_after_create: set[str] = set()
         self.resend_at: dict[str, float] = {}
@@ -289,3 +304,7 @@ class OrderCore(SupervisedActor):
             self.resolver.drop(cid)
             self.cancel_after_create.discard(cid)
             self.recovering.discard(cid)
+
+
+def _stream_live(health: StreamHealth | None) -> Callable[[str], bool]:
+    return no_stream if health is None else health.live

@@ -319,6 +319,7 @@ class OrderOutcomes(OrderCore):
         """What a symbol's read found: each order that changed (or is yet to be verified)
         moves on as with any other answer of the exchange."""
         self.tracker.answered((msg.exchange, msg.symbol))
+        self._catch_up_read(msg)
         if msg.error is not None:
             log.info("tracking %s on %s: %s", msg.symbol, msg.exchange, msg.error.message)
         for report in msg.reports:
@@ -327,6 +328,9 @@ class OrderOutcomes(OrderCore):
             if order is not None and order.status in TRACKED and not _unchanged(order,
                                                                                 report):
                 self._report(report)
+
+    def _catch_up_read(self, msg: SymbolTracked) -> None:
+        """A stream's catch-up counts the read (see order_stream)."""
 
     def _prices(self, msg: Prices) -> None:
         for symbol, price in msg.last.items():

@@ -29,6 +29,11 @@ Pace = Callable[[str], float]
 them. A request budget that runs low gives more than 1."""
 
 
+def no_stream(_exchange: str) -> bool:
+    """Without a user-data stream, tracking is the only source of fills and cancels."""
+    return False
+
+
 def steady_pace(_exchange: str) -> float:
     """The pace without a request budget: the configured intervals as they are."""
     return 1.0
@@ -42,6 +47,11 @@ class TrackingPlan:
     young_interval_s: float = 0.5
     young_age_s: float = 60.0
     pace: Pace = steady_pace
+    stream_live: Callable[[str], bool] = no_stream
+    """Exchange -> whether its user-data stream is live (it then tells of fills and
+    cancels, and tracking is only a net)."""
+    safety_interval_s: float = 60.0
+    """How often a symbol is read while its exchange's stream is live."""
 
 
 class Tracker:
@@ -73,11 +83,20 @@ class Tracker:
             if key in self.asking and now - last < LOST_LOOKUP_S:
                 continue  # one read at a time: a slow exchange's queue must not grow
             interval = plan.young_interval_s if key in young else plan.interval_s
+            if plan.stream_live(key[0]):
+                interval = max(interval, plan.safety_interval_s)
             if now - last >= interval * _factor(plan.pace, key[0]):
                 self.asked[key] = now
                 self.asking.add(key)
                 due.append((key, group))
         return due
+
+    def read_now(self, keys: Iterable[SymbolKey]) -> None:
+        """Read these symbols at the next tick, whenever they were last read (a stream's
+        catch-up)."""
+        for key in keys:
+            self.asked.pop(key, None)
+            self.asking.discard(key)
 
     def answered(self, key: SymbolKey) -> None:
         """The read of the symbol came back (or was never delivered)."""

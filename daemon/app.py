@@ -126,7 +126,8 @@ class Daemon:
                             drivers={e.name: e.driver for e in self.config.exchanges},
                             limiter=self.limiter, refused=lambda: self.refusals.refused,
                             fault_commands=self.config.supervisor.fault_commands,
-                            budgets=self.system.budgets)
+                            budgets=self.system.budgets,
+                            streams=self.system.streams.snapshot)
         return Frontend(self.context, control.endpoint, control.max_request_bytes,
                         commands.handlers(), self.curve)
 

@@ -134,11 +134,14 @@ class Commands:
                  board: CircuitBoard, *, drivers: Mapping[str, str],
                  limiter: ClientRateLimiter | None = None,
                  refused: Callable[[], int] = lambda: 0, fault_commands: bool = False,
-                 budgets: Mapping[str, RequestBudget] | None = None) -> None:
+                 budgets: Mapping[str, RequestBudget] | None = None,
+                 streams: Callable[[], dict[str, Any]] = dict) -> None:
         """`markets` fills in as each exchange's markets load; the first exchange is the
         default; `drivers` names each exchange's driver; `refused` counts clients refused
         by CURVE; `fault_commands` adds the test-only `crash` command; `budgets` are the
-        exchanges' request budgets (health shows them)."""
+        exchanges' request budgets (health shows them); `streams` says how each
+        exchange's user-data stream is."""
+        self.streams = streams
         self.registry = registry
         self.state = state
         self.markets = markets
@@ -184,9 +187,10 @@ class Commands:
         """State, why submits are refused (a halt's reason, conditions), each actor's
         liveness and restarts (an actor that is down says for how long, and the state is
         `starting` until it is back), each exchange's circuit and request budget (weight
-        used and its limit, a 429's or 418's pause, new orders in each order window), and
-        the orders whose outcome is still being resolved (from the snapshot OrderActor
-        leaves on every tick, so health answers even while that actor restarts)."""
+        used and its limit, a 429's or 418's pause, new orders in each order window), the
+        orders whose outcome is still being resolved (from the snapshot OrderActor leaves
+        on every tick, so health answers even while that actor restarts), and each
+        streamed exchange's user-data stream: live, its lag, reconnects and gaps found."""
         self._with_circuits(answer, {"state": self.registry.reported(self.state.value),
                                      "reason": self.state.reason,
                                      "conditions": self.state.conditions,
@@ -194,7 +198,8 @@ class Commands:
                                      "refused_clients": self.refused(),
                                      "unresolved": self.state.unresolved,
                                      "budgets": {name: budget.view() for name, budget
-                                                 in self.budgets.items()}}, "circuits")
+                                                 in self.budgets.items()},
+                                     "streams": self.streams()}, "circuits")
 
     def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Counts by status, retries, submit latency percentiles, unresolved orders, circuits."""

@@ -234,9 +234,17 @@ class TrackingConfig:
     interval_s: float = 2.0
     young_interval_s: float = 0.5
     young_age_s: float = 60.0
+    stream: bool = True
+    """Listen to each exchange's user-data stream where its driver has one (binance)."""
+    safety_interval_s: float = 60.0
+    """How often a symbol is read while its exchange's stream is live."""
+    stream_stale_s: float = 10.0
+    """A stream with no event and no heartbeat for this long is stale: tracking takes
+    over at its normal pace, and the stream is connected again."""
 
     def check(self, key: str) -> None:
-        for name in ("interval_s", "young_interval_s"):
+        for name in ("interval_s", "young_interval_s", "safety_interval_s",
+                     "stream_stale_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{key}.{name}: must be greater than 0")
         if self.young_age_s < 0:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from actors.exchanges.ccxt_driver import DriverSettings, build_binance
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.exchanges.paper_limits import VenueLimiter
+from actors.exchanges.pro_driver import STREAM_DRIVERS, build_binance_pro
 from actors.ledger_reader import LedgerReader
 from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
@@ -43,6 +46,8 @@ from actors.risk import RiskPolicy
 from actors.routing import side_worker_name, worker_name
 from actors.runtime import AUTOMATIC, OPERATOR, Clock, DaemonState, EventSink, NoEvents
 from actors.schedule import Schedule
+from actors.stream import StreamActor, StreamSettings, stream_name
+from actors.stream_health import StreamCollector, StreamHealth
 from actors.supervisor import Registry, Supervisor
 from actors.tracking import Pace
 from daemon import __version__
@@ -61,7 +66,8 @@ ClientFactory = Callable[[], ExchangeClient]
 
 
 def order_settings(config: Config, risk: RiskPolicy | None = None,
-                   budgets: dict[str, RequestBudget] | None = None) -> OrderSettings:
+                   budgets: dict[str, RequestBudget] | None = None,
+                   streams: StreamHealth | None = None) -> OrderSettings:
     orders, tracking = config.orders, config.tracking
     return OrderSettings(
         ledger_path=config.state_dir / "ledger.sqlite",
@@ -80,6 +86,8 @@ def order_settings(config: Config, risk: RiskPolicy | None = None,
         risk=risk,
         budgets=budgets or {},
         tracking_pace=tracking_pace(budgets or {}),
+        stream_health=streams,
+        safety_interval_s=tracking.safety_interval_s,
     )
 
 
@@ -89,6 +97,12 @@ def tracking_pace(budgets: dict[str, RequestBudget]) -> Pace:
         budget = budgets.get(exchange)
         return 1.0 if budget is None else budget.pace()
     return pace
+
+
+def streamed(config: Config) -> list[ExchangeConfig]:
+    """The exchanges whose user-data stream the daemon listens to."""
+    return [e for e in config.exchanges
+            if config.tracking.stream and e.driver in STREAM_DRIVERS]
 
 
 def signed_window(exchange: ExchangeConfig) -> SignedWindow:
@@ -210,6 +224,10 @@ class ActorSystem:
         self._ticker_stop = threading.Event()
         self._loading = threading.Lock()
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+        self.streams = StreamHealth([e.name for e in streamed(config)],
+                                    config.tracking.stream_stale_s, time.time)
+        """Each streamed exchange's stream, compared with ccxt's wall-clock frame times."""
+        self.metrics.registry.register(StreamCollector(self.streams))
         self._defaults = Defaults(self.metrics, self.board, config.default_exchange,
                                   self.alerter)
         self.budgets = {e.name: request_budget(e, self.clock) for e in config.exchanges}
@@ -281,13 +299,16 @@ class ActorSystem:
             registry, self.metrics, self._alerts, self.state, self.clock,
             self.extra_alerter))
         registry.start(CIRCUIT_ACTOR, lambda: CircuitActor.start(registry, self.circuits))
-        settings = order_settings(self.config, self.risk, self.budgets)
+        settings = order_settings(self.config, self.risk, self.budgets, self.streams)
         registry.start(ORDER_ACTOR, lambda: OrderActor.start(
             registry, settings, self.state, self.events, self.clock, self.alerter,
             self.metrics))
         for exchange in self.config.exchanges:
             self._start_workers(exchange)
         self._load_markets()
+        for exchange in streamed(self.config):
+            if exchange.name not in self.clients:  # a replaced client has no stream
+                self._start_stream(exchange)
         self._prime_prices()
         registry.ask(ORDER_ACTOR, Flush())  # the ledger exists once OrderActor has started
         reconciler = reconciler_settings(self.config)
@@ -383,6 +404,26 @@ class ActorSystem:
         names.append(side_worker_name(exchange.name))
         for seed, name in enumerate(names):
             self.registry.start(name, self._worker_starter(name, link, factory, seed))
+
+    def _start_stream(self, exchange: ExchangeConfig) -> None:
+        api_key, secret = exchange.credentials()
+        driver = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
+                                exchange.recv_window_ms)
+        settings = StreamSettings(exchange.name, partial(build_binance_pro, driver),
+                                  partial(self._raw_markets, exchange.name),
+                                  self.config.tracking.stream_stale_s)
+        self.registry.start(stream_name(exchange.name), lambda: StreamActor.start(
+            self.registry, settings, self.streams, self.alerter))
+
+    def _raw_markets(self, exchange: str) -> dict[str, Any] | None:
+        """The markets the exchange's workers loaded; None when they cannot say now."""
+        try:
+            markets: dict[str, Any] = self.registry.ask(
+                worker_name(exchange, 0), LoadMarkets(), timeout=MARKETS_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - the stream loads its own then
+            log.info("markets of %s not shared with its stream: %s", exchange, exc)
+            return None
+        return markets
 
     def _worker_starter(self, name: str, link: ExchangeLink, factory: ClientFactory,
                         seed: int) -> Callable[[], Any]:
