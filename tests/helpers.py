@@ -65,8 +65,9 @@ def toml_value(value: Any) -> str:
 
 
 def write_config(path: Path, *, control: str, events: str, extra: str = "",
-                 exchanges: str | None = None, orders: str = "") -> Path:
-    """extra: top-level keys and tables; orders: more lines of [orders]."""
+                 exchanges: str | None = None, orders: str = "", tracking: str = "") -> Path:
+    """extra: top-level keys and tables; orders, tracking: more lines of [orders] and of
+    [tracking] (whose intervals are short here)."""
     exchanges = exchanges if exchanges is not None else (
         '[[exchanges]]\nname = "paper"\ndriver = "paper"\n')
     path.write_text(
@@ -74,7 +75,7 @@ def write_config(path: Path, *, control: str, events: str, extra: str = "",
         f'[control]\nendpoint = "{control}"\n'
         f'[events]\nendpoint = "{events}"\n'
         f'[orders]\naccept_timeout_s = 5.0\n{orders}'
-        f'[tracking]\ninterval_s = 0.2\nyoung_interval_s = 0.2\n'
+        f'[tracking]\ninterval_s = 0.2\nyoung_interval_s = 0.2\n{tracking}'
         f'{exchanges}'
     )
     return path
@@ -99,6 +100,8 @@ class DaemonProcess:
     workdir: Path
     extra: str = ""
     exchanges: str | None = None
+    tracking: str = ""
+    """More lines of [tracking] (e.g. `stream = false`)."""
     control: str = ""
     events: str = ""
     process: subprocess.Popen[bytes] | None = None
@@ -114,7 +117,7 @@ class DaemonProcess:
         self.events = self.events or f"tcp://127.0.0.1:{events_port}"
         self.config = write_config(self.workdir / "orderd.toml", control=self.control,
                                    events=self.events, extra=self.extra,
-                                   exchanges=self.exchanges)
+                                   exchanges=self.exchanges, tracking=self.tracking)
         self.log = self.workdir / "orderd.log"
 
     @property

@@ -41,6 +41,10 @@ def limited_venue(tmp_path: Path, *flags: str) -> Iterator[VenueProcess]:
         venue.stop()
 
 
+NO_STREAM = "stream = false\n"
+"""What is counted here is REST's weight: no user-data stream beside it."""
+
+
 def entry(venue: VenueProcess) -> str:
     return (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
             f'api_key = "{KEY}"\nsecret = "{SECRET}"\n')
@@ -93,7 +97,7 @@ def lookups_spent(client: OrderdClient) -> dict[str, Any] | None:
 def test_tracking_spends_the_lookups_share_creates_still_go_at_once(tmp_path: Path) -> None:
     with limited_venue(tmp_path, *WEIGHT_300, *TEN_ORDERS) as venue:
         window_with(60, 25)
-        with running_daemon(tmp_path, exchanges=entry(venue)) as daemon:
+        with running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
             client = daemon.client()
             resting = rest(client, "rest", 6)  # tracked: their symbol read every 0.2 s
             read_balances(client)
@@ -114,7 +118,7 @@ def test_tracking_spends_the_lookups_share_creates_still_go_at_once(tmp_path: Pa
 
 def test_a_429_pauses_the_exchange_for_retry_after_and_nothing_is_lost(tmp_path: Path) -> None:
     with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
-            running_daemon(tmp_path, exchanges=entry(venue)) as daemon:
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
         client = daemon.client()
         rest(client, "rest", 2)  # tracked: requests would go out all the time
         other = build_binance(DriverSettings(KEY, SECRET, venue.url))
@@ -151,7 +155,7 @@ def test_a_429_pauses_the_exchange_for_retry_after_and_nothing_is_lost(tmp_path:
 
 def test_a_burst_beyond_the_order_count_is_refused_not_sent(tmp_path: Path) -> None:
     with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
-            running_daemon(tmp_path, exchanges=entry(venue)) as daemon:
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
         client = daemon.client()
         window_with(10, 6)
         answers: list[dict[str, Any] | ProtocolError] = []
@@ -181,8 +185,8 @@ def test_two_daemons_on_one_address_stay_under_its_limit_by_the_headers(
         first_dir, second_dir = tmp_path / "a", tmp_path / "b"
         first_dir.mkdir()
         second_dir.mkdir()
-        with running_daemon(first_dir, exchanges=entry(venue)) as first, \
-                running_daemon(second_dir, exchanges=entry(venue)) as second:
+        with running_daemon(first_dir, exchanges=entry(venue), tracking=NO_STREAM) as first, \
+                running_daemon(second_dir, exchanges=entry(venue), tracking=NO_STREAM) as second:
             clients = [first.client(), second.client()]
             for name, client in zip("ab", clients, strict=True):
                 rest(client, name, 3)
@@ -207,7 +211,7 @@ def test_a_418_stops_the_exchange_until_the_ban_ends_and_pages(tmp_path: Path) -
     """Another program on the address went on after a 429 and got the address banned:
     the daemon's next request meets the ban; it sends nothing more until it ends."""
     with limited_venue(tmp_path, "--weight-limit", "200") as venue, \
-            running_daemon(tmp_path, exchanges=entry(venue),
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM,
                            extra='[alerts]\nfile = "alerts.jsonl"\n') as daemon:
         client = daemon.client()
         other = build_binance(DriverSettings(KEY, SECRET, venue.url))

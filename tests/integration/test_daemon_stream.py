@@ -23,11 +23,11 @@ from tests.helpers import (
 from tests.stream_support import operator
 
 SYMBOL = "SOL/USD"
-# written under the tests' [tracking] table: tracking reads every 0.2 s unless the
-# stream is live, then every 60 s; a stream quiet for 2 s is stale
-STREAMED = ('safety_interval_s = 60\nstream_stale_s = 2\n'
-            '[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{url}"\n'
+STREAMED = ('[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{url}"\n'
             f'api_key = "{KEY}"\nsecret = "{SECRET}"\n')
+TRACKING = "safety_interval_s = 60\nstream_stale_s = 2\n"
+"""Tracking reads every 0.2 s (the tests' interval) unless the stream is live, then every
+60 s; a stream quiet for 2 s is stale."""
 
 
 def exchanges(venue: VenueProcess) -> str:
@@ -83,7 +83,7 @@ def rest_at(venue: VenueProcess, level: str) -> None:
 def test_a_fill_arrives_by_the_stream_while_tracking_waits(venue: VenueProcess,
                                                            tmp_path: Path) -> None:
     rest_at(venue, "150")
-    with running_daemon(tmp_path, exchanges=exchanges(venue)) as daemon:
+    with running_daemon(tmp_path, exchanges=exchanges(venue), tracking=TRACKING) as daemon:
         client = daemon.client()
         wait_until(lambda: live(client), "the stream live")
         reads = open_orders_reads(venue)
@@ -123,7 +123,7 @@ FAULTS: tuple[Fault, ...] = (
 
 def test_stream_faults_lose_and_double_no_fill(venue: VenueProcess, tmp_path: Path) -> None:
     rest_at(venue, "150")
-    with running_daemon(tmp_path, exchanges=exchanges(venue)) as daemon:
+    with running_daemon(tmp_path, exchanges=exchanges(venue), tracking=TRACKING) as daemon:
         client = daemon.client()
         level = 140
         for (fault, params), shown_by in FAULTS:
@@ -149,13 +149,13 @@ def test_stream_faults_lose_and_double_no_fill(venue: VenueProcess, tmp_path: Pa
 def test_after_a_kill_the_catch_up_finds_every_fill(venue: VenueProcess,
                                                     tmp_path: Path) -> None:
     rest_at(venue, "150")
-    daemon = DaemonProcess(tmp_path, exchanges=exchanges(venue)).start()
+    daemon = DaemonProcess(tmp_path, exchanges=exchanges(venue), tracking=TRACKING).start()
     client = daemon.client()
     wait_until(lambda: live(client), "the stream live")
     placed = [buy(client, str(120 - i)) for i in range(5)]
     rest_at(venue, "110")  # every one fills as the daemon dies
     daemon.stop(signal.SIGKILL)
-    with running_daemon(tmp_path, exchanges=exchanges(venue)) as again:
+    with running_daemon(tmp_path, exchanges=exchanges(venue), tracking=TRACKING) as again:
         client = again.client()
         for order in placed:
             assert_filled_once(client, venue, order["client_order_id"])

@@ -72,14 +72,13 @@ def venue(tmp_path: Path) -> Iterator[VenueProcess]:
 
 @pytest.fixture
 def daemon(venue: VenueProcess, tmp_path: Path) -> Iterator[DaemonProcess]:
-    # these count REST tracking's requests: the user-data stream is off (under the
-    # tests' [tracking] table); tests/integration/test_daemon_stream.py has it on
-    exchanges = ('stream = false\n'
-                 f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
+    # these count REST tracking's requests: the user-data stream is off;
+    # tests/integration/test_daemon_stream.py has it on
+    exchanges = (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
                  f'api_key = "{KEY}"\nsecret = "{SECRET}"\n')
     (tmp_path / "orderd").mkdir()
     with running_daemon(tmp_path / "orderd", extra=quiet_schedule(),
-                        exchanges=exchanges) as running:
+                        exchanges=exchanges, tracking="stream = false\n") as running:
         yield running
 
 
