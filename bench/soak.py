@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.soak_chaos import Chaos, Timing
-from bench.soak_check import judge, ledger_orders, settle
+from bench.soak_check import Verdict, judge, ledger_orders, settle
 from bench.soak_load import Tally, start_clients
 from bench.soak_procs import Daemon, SmallDisk, Venue
 from protocol.client import OrderdClient
@@ -115,12 +115,12 @@ def run(settings: Settings) -> dict[str, Any]:
         daemon.start()
         figures = soak(settings, daemon, venue, None if disk_skipped else disk)
     finally:
-        figures_stop = daemon.stop()
+        stop_status = daemon.stop()
         venue.stop()
         keep_ledger(disk.path, workdir / "ledger-final.sqlite")
         disk.unmount()
-    figures["final_stop_status"] = figures_stop
-    figures["bad_final_stop"] = int(figures_stop != 0)
+    figures["final_stop_status"] = stop_status
+    figures["bad_final_stop"] = int(stop_status != 0)
     figures["disk_full"] = disk_skipped or "on"
     figures["workdir"] = str(workdir)
     if settings.workdir is None and not broken(figures):
@@ -153,6 +153,7 @@ def keep_ledger(state: Path, to: Path) -> None:
 
 def soak(settings: Settings, daemon: Daemon, venue: Venue,
          disk: SmallDisk | None) -> dict[str, Any]:
+    """Load and faults for the run's minutes, then calm, settling and the verdict."""
     tally, stop = Tally(), threading.Event()
     reply_within = ACCEPT_TIMEOUT_S + settings.reply_margin_s
     clients = start_clients(settings.clients, daemon.control, tally, stop, settings.seed,
@@ -160,23 +161,28 @@ def soak(settings: Settings, daemon: Daemon, venue: Venue,
     timing = Timing(RECV_WINDOW_MS / 1000, TIMEOUT_MS / 1000, PERIOD_S)
     chaos = Chaos(daemon, venue, disk, timing, random.Random(settings.seed))
     began = time.monotonic()
-    chaos.run(began + settings.minutes * 60)
-    calm(chaos)
-    stop.set()
-    for thread in clients:
-        thread.join(timeout=60)
+    try:
+        chaos.run(began + settings.minutes * 60)
+        calm(chaos)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=60)
     ran_s = time.monotonic() - began
     with OrderdClient(daemon.control, timeout_s=30) as client:
         settled_s = settle(client, settings.settle_s)
         ledger = ledger_orders(client)
     verdict = judge(tally.acked, ledger, venue.orders())
+    return {"seed": settings.seed, "minutes": settings.minutes, "ran_s": round(ran_s, 1),
+            "settled_s": None if settled_s is None else round(settled_s, 1),
+            **outcomes(tally, verdict, daemon), **availability(tally, chaos, daemon),
+            "faults": dict(chaos.done), "log": log_counts(daemon.log)}
+
+
+def outcomes(tally: Tally, verdict: Verdict, daemon: Daemon) -> dict[str, Any]:
+    """The invariants' counts, with a few examples of each that broke."""
     cut = [s for s in tally.silent if daemon.was_down(s.sent, s.deadline)]
-    restarts = daemon.starts[1:]  # the first start had nothing to recover
-    ready = [s.ready_s for s in restarts if s.ready_s is not None]
-    recovering = [s.ready_s for s in restarts if s.ready_s is not None and s.recovering]
-    idle = [s.ready_s for s in restarts if s.ready_s is not None and not s.recovering]
     return {
-        "seed": settings.seed, "minutes": settings.minutes, "ran_s": round(ran_s, 1),
         "requests": tally.requests, "submitted": len(tally.submitted),
         "acked": len(tally.acked),
         "lost": len(verdict.lost), "duplicated": len(verdict.duplicated),
@@ -185,7 +191,24 @@ def soak(settings: Settings, daemon: Daemon, venue: Venue,
         "ghosts": len(verdict.ghosts), "refused_submits": len(tally.refused),
         "client_crashes": len(tally.crashed),
         "stuck_starts": sum(s.ready_s is None for s in daemon.starts),
+        "statuses": dict(verdict.statuses), "disagree": len(verdict.disagree),
         "expired_unsent": verdict.expired_unsent,
+        "examples": {name: values[:5] for name, values in (
+            ("lost", verdict.lost), ("duplicated", verdict.duplicated),
+            ("overfilled", verdict.overfilled), ("unresolved", verdict.unresolved),
+            ("ghosts", verdict.ghosts), ("disagree", verdict.disagree),
+            ("refused_submits", [f"{c} {code}" for c, code in tally.refused]),
+            ("client_crashes", tally.crashed)) if values},
+    }
+
+
+def availability(tally: Tally, chaos: Chaos, daemon: Daemon) -> dict[str, Any]:
+    """What the faults cost: restarts to ready, answers that said wait, orders expired."""
+    restarts = daemon.starts[1:]  # the first start had nothing to recover
+    ready = [s.ready_s for s in restarts if s.ready_s is not None]
+    recovering = [s.ready_s for s in restarts if s.ready_s is not None and s.recovering]
+    idle = [s.ready_s for s in restarts if s.ready_s is not None and not s.recovering]
+    return {
         "restarts": len(restarts), "ready_p50_s": percentile(ready, 50),
         "ready_p99_s": percentile(ready, 99), "ready_max_s": percentile(ready, 100),
         "ready_recovering_p50_s": percentile(recovering, 50),
@@ -198,16 +221,7 @@ def soak(settings: Settings, daemon: Daemon, venue: Venue,
         "starting_pings": daemon.starting_answers,
         "answers": dict(tally.answers), "late_replies": tally.late,
         "slowest_reply_s": round(tally.slowest_s, 2),
-        "settled_s": None if settled_s is None else round(settled_s, 1),
-        "statuses": dict(verdict.statuses), "disagree": len(verdict.disagree),
-        "faults": dict(chaos.done), "log": log_counts(daemon.log), "daemon_exits": daemon.exits,
-        "venue_exits": chaos.venue_exits,
-        "examples": {name: values[:5] for name, values in (
-            ("lost", verdict.lost), ("duplicated", verdict.duplicated),
-            ("overfilled", verdict.overfilled), ("unresolved", verdict.unresolved),
-            ("ghosts", verdict.ghosts), ("disagree", verdict.disagree),
-            ("refused_submits", [f"{c} {code}" for c, code in tally.refused]),
-            ("client_crashes", tally.crashed)) if values},
+        "daemon_exits": daemon.exits, "venue_exits": chaos.venue_exits,
     }
 
 
@@ -251,6 +265,8 @@ def table(figures: dict[str, Any]) -> str:
          f"{figures['halted_answers']} / {figures['starting_answers']}"),
         ("slowest reply", f"{figures['slowest_reply_s']} s"),
         ("settled after the faults", f"{figures['settled_s']} s"),
+        ("exits by themselves: daemon / venue",
+         f"{figures['daemon_exits']} / {figures['venue_exits']}"),
         ("disk full", figures["disk_full"]),
         ("faults", ", ".join(f"{k} {v}" for k, v in sorted(figures["faults"].items()))),
         ("the daemon's log", ", ".join(f"{k} {v}" for k, v in sorted(figures["log"].items()))),
