@@ -203,6 +203,9 @@ class OrderOutcomes(OrderCore):
             return
         self.stats.resends += 1
         self._dispatch(order, PlaceOrder)
+        # its fate is known (not placed); the new create is like any new order's, so
+        # start-up does not wait for its answer
+        self.recovering.discard(order.client_order_id)
 
     def _repairs(self, msg: ApplyRepairs) -> None:
         results = [self._repair(repair, msg.run_id) for repair in msg.repairs]

@@ -6,6 +6,10 @@ client id, repeatedly over a window. Found: the caller adopts the exchange's
 state at once. Absent on `absent_needed` lookups spread over at least `window_s` (a
 failed lookup is not "absent"), the last of them sent after the create can no
 longer land: only then is it safe to send the create again with the same client id.
+The spread is there for an exchange whose lookups lag behind its bookings; a lookup
+sent `window_s` after the create could last land has given any booking that time
+already, so then `absent_needed` lookups are enough (an order left by a run killed
+long ago is proven absent in `absent_needed` intervals, not a whole window more).
 
 A signed request stays valid on the exchange until its timestamp plus its
 `recvWindow`: a create held in transit may be booked that late. So a create may
@@ -147,8 +151,9 @@ class Resolver:
         case.absent += 1
         # "not found" before the create's deadline only says it has not landed yet
         proven = (case.absent >= self.settings.absent_needed
-                  and now - case.first_absent_at >= self.settings.window_s
-                  and case.sent_at >= case.absent_after)
+                  and case.sent_at >= case.absent_after
+                  and (now - case.first_absent_at >= self.settings.window_s
+                       or case.sent_at >= case.absent_after + self.settings.window_s))
         if proven:
             self.drop(client_order_id)
         return proven

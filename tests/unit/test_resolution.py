@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from actors.exchanges.paper import PaperExchange
 from actors.ledger import Ledger
 from actors.messages import Ping, Tick
+from actors.order_actor import NAME as ORDER_ACTOR
+from actors.order_actor import IsRecovered
 from actors.resolution import (
     LOST_LOOKUP_S,
     SEND_MARGIN_S,
@@ -40,6 +43,20 @@ def test_absence_needs_several_lookups_across_the_window() -> None:
         proven.append(resolver.looked_up("c", absent=True, now=now))
     assert proven == [False, False, False, True]
     assert "c" not in resolver
+
+
+def test_long_after_the_landing_deadline_absence_needs_no_second_window() -> None:
+    """An order left by a run killed long ago: any booking of its create had the whole
+    window to show in lookups already, so `absent_needed` answers prove it absent."""
+    resolver = Resolver(ResolveSettings(interval_s=1.0, window_s=5.0, absent_needed=3))
+    resolver.add("old", 100.0, absent_after=90.0)
+    resolver.add("recent", 100.0, absent_after=98.0)  # may have landed 2 s ago
+    answers: dict[str, list[bool]] = {"old": [], "recent": []}
+    for now in (100.0, 101.0, 102.0, 103.0):
+        for cid in resolver.due(now):
+            answers[cid].append(resolver.looked_up(cid, absent=True, now=now))
+    assert answers["old"] == [False, False, True]
+    assert answers["recent"] == [False, False, False, True], "5 s after it could land"
 
 
 def test_a_failed_lookup_proves_nothing() -> None:
@@ -106,7 +123,18 @@ def look_up_once(actors: Actors, clock: FakeClock, cid: str) -> dict[str, Any]:
     return actors.status(cid)  # and handled
 
 
-def restarted_with(tmp_path: Path, clock: FakeClock) -> Any:
+class HeldCreates(CountedLookups):
+    """CountedLookups whose creates wait until `release` is set."""
+
+    release = threading.Event()
+
+    def create_order(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        HeldCreates.release.wait(WAIT_S)
+        return super().create_order(*args, **kwargs)
+
+
+def restarted_with(tmp_path: Path, clock: FakeClock,
+                   client: type[CountedLookups] = CountedLookups) -> Any:
     """OrderActor started on a ledger holding `unk`, whose create was signed at T0 and
     whose answer never came (5 s recvWindow, 1 s timeout, 1 s skew: it may land until
     T0 + 7), on the paper venue counting lookups."""
@@ -115,7 +143,7 @@ def restarted_with(tmp_path: Path, clock: FakeClock) -> Any:
     seed_ledger(tmp_path / "ledger.sqlite", [order])
     CountedLookups.lookups = 0
     return order_actors(
-        tmp_path, clock, client=lambda v: CountedLookups(v, clock=clock.now, sleep=clock.sleep),
+        tmp_path, clock, client=lambda v: client(v, clock=clock.now, sleep=clock.sleep),
         resolution=ResolveSettings(interval_s=1.0, window_s=0.0, absent_needed=1,
                                    clock_skew_s=1.0),
         signed_windows={"paper": SignedWindow(recv_window_s=5.0, request_timeout_s=1.0)})
@@ -150,4 +178,24 @@ def test_a_create_that_lands_late_is_adopted_at_the_next_lookup(tmp_path: Path) 
                                            client_order_id="unk")  # held in transit till now
         order = look_up_once(actors, clock, "unk")
         assert order["status"] == "filled" and order["order_id"] == str(booked["id"])
+        assert len(actors.venue.all_orders()) == 1
+
+
+def test_start_up_waits_for_the_proof_of_absence_not_for_the_create_sent_again(
+        tmp_path: Path) -> None:
+    """Once an order left by the last run is proven absent and sent again, it is an
+    ordinary order in flight: start-up is over even while that create is unanswered."""
+    clock = FakeClock(T0 + 7.0)  # the recorded create can land no more
+    HeldCreates.release.clear()
+    with restarted_with(tmp_path, clock, HeldCreates) as actors:
+        try:
+            assert actors.registry.ask(ORDER_ACTOR, IsRecovered(), timeout=WAIT_S) is False
+            wait_until(lambda: actors.tell(Tick(clock.monotonic()))
+                       or CountedLookups.lookups, "the lookup")
+            wait_until(lambda: actors.status("unk")["status"] == "pending_submit",
+                       "proven absent and sent again")
+            assert actors.registry.ask(ORDER_ACTOR, IsRecovered(), timeout=WAIT_S) is True
+        finally:
+            HeldCreates.release.set()
+        wait_until(lambda: actors.status("unk")["status"] == "filled", "the create's answer")
         assert len(actors.venue.all_orders()) == 1
