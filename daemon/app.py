@@ -28,8 +28,9 @@ from daemon.rate_limit import ClientRateLimiter
 from daemon.reload import Reloader
 from daemon.security import Curve, RefusalWatch
 from daemon.startup import bind
-from daemon.system import ActorSystem, ClientFactory, schedule_of
+from daemon.system import ActorSystem
 from daemon.systemd import PING_TIMEOUT_S, Heartbeat, Notifier, SystemdLoop, watchdog_interval_s
+from daemon.wiring import ClientFactory, schedule_of
 
 log = logging.getLogger(__name__)
 

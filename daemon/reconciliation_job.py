@@ -30,7 +30,8 @@ from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError, build
 from daemon.executor_config import executor_table
 from daemon.state_lock import StateDirInUse
-from daemon.system import ActorSystem, schedule_of
+from daemon.system import ActorSystem
+from daemon.wiring import schedule_of
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from daemon.executors.direct import DirectExchange
 from daemon.executors.interface import ConfigDict, OrderExecutionInterface
 from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.state_lock import StateDirLock
-from daemon.system import ClientFactory, client_factory
+from daemon.wiring import ClientFactory, client_factory
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
 from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit

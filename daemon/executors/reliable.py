@@ -27,7 +27,8 @@ from daemon.executor_config import executor_config
 from daemon.executors.bridge import Replies
 from daemon.executors.interface import ConfigDict, OrderExecutionInterface
 from daemon.market_steps import snap_floats, steps_for, take_floats
-from daemon.system import ActorSystem, ClientFactory
+from daemon.system import ActorSystem
+from daemon.wiring import ClientFactory
 from protocol.errors import ProtocolError
 from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
 

@@ -12,7 +12,7 @@ import zmq.auth
 from actors.exchanges.paper_limits import VenueLimits
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
-from daemon.system import order_settings
+from daemon.wiring import order_settings
 from tests.helpers import ROOT
 
 

@@ -29,7 +29,7 @@ from actors.exchanges.paper_limits import (
 )
 from actors.runtime import Clock
 from daemon.config import load_config
-from daemon.system import client_factory
+from daemon.wiring import client_factory
 from tests.venue_support import FakeClock
 
 MINUTE = 1_700_000_040.0

@@ -16,7 +16,7 @@ from actors.request_limits import BINANCE_LIMITS, BudgetConfig, Limits, limits_o
 from actors.runtime import Clock
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
-from daemon.system import request_budget
+from daemon.wiring import request_budget
 from tests.integration.test_metrics import sample
 from tests.venue_support import FakeClock
 

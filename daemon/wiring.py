@@ -1,0 +1,150 @@
+"""What each part of the actor system gets from the configuration: OrderActor's and
+the reconciler's settings, the schedule, an exchange's backlog limit, request budget and
+client factory. Pure functions of a Config, so a reader sees every setting's way in one
+place."""
+
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from actors.exchanges.client import ExchangeClient
+from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.exchanges.paper_limits import VenueLimiter
+from actors.exchanges.pro_driver import STREAM_DRIVERS
+from actors.order_actor import OrderSettings
+from actors.reconcile import ReconcileSettings
+from actors.reconciler_actor import ReconcilerSettings
+from actors.request_budget import RequestBudget
+from actors.request_limits import BINANCE_LIMITS, NO_LIMITS, Limits
+from actors.resolution import SignedWindow
+from actors.risk import RiskPolicy
+from actors.runtime import Clock
+from actors.schedule import Schedule
+from actors.stream_health import StreamHealth
+from actors.tracking import Pace
+from daemon.config import Config, ExchangeConfig
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[], ExchangeClient]
+
+
+def order_settings(config: Config, risk: RiskPolicy | None = None,
+                   budgets: dict[str, RequestBudget] | None = None,
+                   streams: StreamHealth | None = None) -> OrderSettings:
+    orders, tracking = config.orders, config.tracking
+    return OrderSettings(
+        ledger_path=config.state_dir / "ledger.sqlite",
+        default_exchange=config.default_exchange,
+        workers={e.name: e.concurrency for e in config.exchanges},
+        accept_timeout_s=orders.accept_timeout_s,
+        client_id_prefix=orders.client_id_prefix,
+        refresh_interval_s=tracking.interval_s,
+        young_interval_s=tracking.young_interval_s,
+        young_age_s=tracking.young_age_s,
+        send_deadline_s=orders.send_deadline_s,
+        backlogs={e.name: backlog_limit(config, e) for e in config.exchanges},
+        resolution=config.resolution,
+        signed_windows={e.name: signed_window(e) for e in config.exchanges
+                        if e.driver != "paper"},
+        risk=risk,
+        budgets=budgets or {},
+        tracking_pace=tracking_pace(budgets or {}),
+        stream_health=streams,
+        safety_interval_s=tracking.safety_interval_s,
+    )
+
+
+def tracking_pace(budgets: dict[str, RequestBudget]) -> Pace:
+    """Each exchange's tracking pace, from its request budget (none: as configured)."""
+    def pace(exchange: str) -> float:
+        budget = budgets.get(exchange)
+        return 1.0 if budget is None else budget.pace()
+    return pace
+
+
+def streamed(config: Config) -> list[ExchangeConfig]:
+    """The exchanges whose user-data stream the daemon listens to."""
+    return [e for e in config.exchanges
+            if config.tracking.stream and e.driver in STREAM_DRIVERS]
+
+
+def signed_window(exchange: ExchangeConfig) -> SignedWindow:
+    """How long a create signed for `exchange` may still be booked (see resolution)."""
+    return SignedWindow(exchange.recv_window_ms / 1000, exchange.timeout_ms / 1000)
+
+
+def reconciler_settings(config: Config) -> ReconcilerSettings:
+    rec = config.reconciliation
+    return ReconcilerSettings(
+        ledger_path=config.state_dir / "ledger.sqlite",
+        exchanges=tuple(e.name for e in config.exchanges),
+        report_file=config.report_file,
+        history_days=config.reporting.history_days,
+        check=ReconcileSettings(
+            client_id_prefix=config.orders.client_id_prefix,
+            max_lookups_per_run=rec.max_lookups_per_run,
+            lookup_spacing_ms=rec.lookup_spacing_ms, min_age_s=rec.min_age_s),
+    )
+
+
+def schedule_of(config: Config) -> Schedule:
+    return Schedule(config.schedule.interval, config.schedule.time, config.schedule.day)
+
+
+REQUESTS_PER_ORDER = 3
+"""At most: the create, the verifying fetch and the order's trades."""
+
+
+def backlog_limit(config: Config, exchange: ExchangeConfig) -> int:
+    """[orders] max_backlog, or fewer where the exchange's configured pace could not send
+    them all before their send deadline: what is accepted beyond that would expire unsent."""
+    rate = exchange.rate_limit_per_s
+    if rate is None:
+        return config.orders.max_backlog
+    in_time = int(rate * config.orders.send_deadline_s / REQUESTS_PER_ORDER)
+    return max(1, min(config.orders.max_backlog, in_time))
+
+
+def request_budget(exchange: ExchangeConfig, clock: Clock) -> RequestBudget:
+    """The entry's request budget: binance's limits until its exchangeInfo tells them; the
+    paper venue's own when its entry keeps limits, else none (only `[exchanges.budget]`'s)."""
+    limits = NO_LIMITS
+    if exchange.driver == "binance":
+        limits = BINANCE_LIMITS
+    elif exchange.limits is not None:
+        venue = exchange.limits
+        orders = ((10, venue.orders_per_10s), (86400, venue.orders_per_day))
+        limits = Limits(venue.weight_per_minute or None, 60,
+                        tuple((s, n) for s, n in orders if n))
+    return RequestBudget(exchange.name, exchange.budget, limits, clock.now)
+
+
+def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
+                   venues: dict[str, PaperVenue]) -> ClientFactory:
+    """What makes the clients of `exchange`: ccxt binance, or the paper venue, opened in
+    `state_dir` and added to `venues` (its owner closes it)."""
+    if exchange.driver == "binance":
+        api_key, secret = exchange.credentials()
+        log.info("exchange %s: %s driver, credentials loaded", exchange.name, exchange.driver)
+        settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
+                                  exchange.recv_window_ms)
+        # called in each ExchangeActor's start: one ccxt instance per actor
+        return lambda: build_binance(settings)
+    venue = PaperVenue(state_dir / f"paper-{exchange.name}.sqlite", clock=clock.now)
+    venues[exchange.name] = venue
+    faults = exchange.faults
+    started = clock.now()
+    # one limiter for every client of the entry: binance counts the whole address
+    limiter = None if exchange.limits is None else VenueLimiter(exchange.limits, clock.now)
+
+    def factory() -> ExchangeClient:
+        return PaperExchange(venue, account=exchange.account, faults=faults,
+                             sleep=clock.sleep, clock=clock.now, started=started,
+                             limiter=limiter)
+
+    return factory
