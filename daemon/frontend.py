@@ -93,7 +93,7 @@ class Frontend:
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 1000)
         # with ROUTER_MANDATORY off, a reply to a connection whose queue is full is
-        # dropped: a client that does not read cannot make us hold more (see README)
+        # dropped: a client that does not read cannot make us hold more (see docs/protocol.md)
         self._socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self._socket.setsockopt(zmq.SNDHWM, REPLY_QUEUE)
         self._socket.setsockopt(zmq.RCVHWM, REQUEST_QUEUE)

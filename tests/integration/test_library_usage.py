@@ -1,4 +1,4 @@
-"""The README's two usage examples of the library, run as written (import path aside)
+"""The library page's two usage examples of the library, run as written (import path aside)
 in a program of their own on the paper venue with no daemon, and what each value
 they return means. A program of its own: that it ends by itself is checked too."""
 
@@ -18,7 +18,7 @@ from typing import Any
 from daemon.executors import ReliableOrderExecutor
 from tests.helpers import ROOT, wait_until
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")
 EXIT_TIMEOUT_S = 60.0
 """A program still running after this long is held up by something: a failure."""
 
