@@ -255,7 +255,7 @@ class OrderOutcomes(OrderCore):
                 self._dispatch(order, FetchOrder)
         self._resend_due(now)
         self._find_stale_creates(now)
-        self._find_stale_cancels(now)
+        self._find_stale_cancels()
         self._refresh_due(now)
         self._refresh_prices(now)
         self._gauges(now)
@@ -294,7 +294,7 @@ class OrderOutcomes(OrderCore):
                 self._stage(order)
             self._resolve(order)
 
-    def _find_stale_cancels(self, now: float) -> None:
+    def _find_stale_cancels(self) -> None:
         """A cancel with no answer for long (a lost request) is re-driven by lookup: the
         lookup adopts a finished order or sends the cancel again."""
         wall, limit = self.clock.now(), STALE_CANCEL_S
