@@ -10,11 +10,11 @@ from typing import Any
 
 import zmq
 
-from actors.alerts import Alerter
-from actors.reconcile_messages import RunReconciliation
-from actors.reconciler_actor import NAME as RECONCILER
-from actors.reconciler_actor import ScheduledRuns
-from actors.risk import RiskPolicy
+from actors.metrics.alerts import Alerter
+from actors.order.risk import RiskPolicy
+from actors.reconcile.actor import NAME as RECONCILER
+from actors.reconcile.actor import ScheduledRuns
+from actors.reconcile.messages import RunReconciliation
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry
 from daemon import __version__

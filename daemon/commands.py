@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from actors.circuit import NAME as CIRCUIT_ACTOR
-from actors.circuit import CircuitBoard, DescribeCircuits
-from actors.exchanges.order_params import check_params
+from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
+from actors.circuit.breakers import CircuitBoard, DescribeCircuits
+from actors.exchange.budget import RequestBudget
+from actors.exchange.order_params import check_params
+from actors.exchange.routing import side_worker_name
 from actors.messages import (
     Cancel,
     CancelAll,
@@ -24,13 +26,11 @@ from actors.messages import (
     ListOrders,
     Submit,
 )
-from actors.order_actor import NAME as ORDER_ACTOR
-from actors.order_actor import GetStats, RecordHalt
+from actors.order.actor import NAME as ORDER_ACTOR
+from actors.order.actor import GetStats, RecordHalt
 from actors.orders import rfc3339
-from actors.reconcile_messages import RunReconciliation
-from actors.reconciler_actor import NAME as RECONCILER
-from actors.request_budget import RequestBudget
-from actors.routing import side_worker_name
+from actors.reconcile.actor import NAME as RECONCILER
+from actors.reconcile.messages import RunReconciliation
 from actors.runtime import OPERATOR, DaemonState
 from actors.supervisor import Registry
 from daemon import __version__

@@ -8,20 +8,20 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actors.alert_sinks import AlertSettings
-from actors.circuit import BreakerSettings
-from actors.exchanges.ccxt_driver import DEFAULT_RECV_WINDOW_MS
-from actors.exchanges.paper import PaperFaults
-from actors.exchanges.paper_limits import VenueLimits
-from actors.metrics_actor import MetricsSettings
-from actors.request_limits import BudgetConfig
-from actors.resolution import ResolveSettings
-from actors.retry import RetryPolicy
-from actors.schedule import DAYS, INTERVALS
+from actors.circuit.breakers import BreakerSettings
+from actors.exchange.drivers.ccxt_driver import DEFAULT_RECV_WINDOW_MS
+from actors.exchange.drivers.paper import PaperFaults
+from actors.exchange.limits import BudgetConfig
+from actors.exchange.retry import RetryPolicy
+from actors.metrics.actor import MetricsSettings
+from actors.metrics.alert_sinks import AlertSettings
+from actors.order.resolution import ResolveSettings
+from actors.reconcile.schedule import DAYS, INTERVALS
 from actors.supervisor import SupervisorSettings
 from daemon.affinity import AUTO, check_cpu
 from daemon.config_loader import ConfigError, build
 from daemon.security import is_abstract, is_local
+from venue.limits import VenueLimits
 
 ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc://.+")
 DRIVERS = ("paper", "binance")

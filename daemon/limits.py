@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.risk import RiskLimits
+from actors.order.risk import RiskLimits
 from daemon.config import Config, RiskConfig
 from daemon.rate_limit import Rate
 

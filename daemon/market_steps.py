@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from actors.exchanges.client import market_step
-from actors.exchanges.paper_rules import multiple_of
+from actors.exchange.client import market_step
 from protocol.codec import format_decimal
 from protocol.errors import ProtocolError
 from protocol.messages import OrderSpec
+from venue.rules import multiple_of
 
 FLOAT_FIELDS = ("amount", "price")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from actors.exchanges.paper_book import PaperVenue
-from actors.exchanges.paper_http import DEFAULT_API_KEY, DEFAULT_SECRET, PaperVenueServer
-from actors.exchanges.paper_http_faults import VenueFaults
-from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
 from daemon.state_lock import StateDirInUse, StateDirLock
+from venue.binance.faults import VenueFaults
+from venue.binance.server import DEFAULT_API_KEY, DEFAULT_SECRET, PaperVenueServer
+from venue.book import PaperVenue
+from venue.limits import VenueLimiter, VenueLimits
 
 STATE_FILE = "paper-venue.sqlite"
 

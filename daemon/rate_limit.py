@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors.retry import TokenBucket
+from actors.exchange.retry import TokenBucket
 
 MAX_BUCKETS = 10_000
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import zmq
 from prometheus_client import CollectorRegistry, start_http_server
 
-from actors.metrics_actor import MetricsSettings
+from actors.metrics.actor import MetricsSettings
 from daemon.config import Config
 from daemon.state_lock import in_use
 

@@ -14,32 +14,32 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from actors.alerts import Alert, Alerter
-from actors.circuit import NAME as CIRCUIT_ACTOR
-from actors.circuit import CircuitBoard, Circuits
-from actors.circuit_actor import CircuitActor
-from actors.exchange_actor import ExchangeActor, LoadMarkets
-from actors.exchange_link import ExchangeLink
-from actors.exchanges.ccxt_driver import DriverSettings
-from actors.exchanges.paper import PaperVenue
-from actors.exchanges.pro_driver import build_binance_pro
-from actors.ledger_reader import LedgerReader
+from actors.circuit.actor import CircuitActor
+from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
+from actors.circuit.breakers import CircuitBoard, Circuits
+from actors.exchange.actor import ExchangeActor, LoadMarkets
+from actors.exchange.drivers.ccxt_driver import DriverSettings
+from actors.exchange.drivers.paper import PaperVenue
+from actors.exchange.link import ExchangeLink
+from actors.exchange.retry import RateLimiter, RetryBudget
+from actors.exchange.routing import side_worker_name, worker_name
+from actors.ledger.reader import LedgerReader
 from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
-from actors.metrics import Metrics
-from actors.metrics_actor import NAME as METRICS_ACTOR
-from actors.metrics_actor import AlertRouter, MetricsActor, MetricsTick, ReloadAlerts
-from actors.monitoring import Defaults, drop_defaults, log_execution_time, use_defaults
-from actors.order_actor import NAME as ORDER_ACTOR
-from actors.order_actor import IsRecovered, OrderActor
-from actors.reconcile_messages import FetchOpenOrders
-from actors.reconciler_actor import NAME as RECONCILER
-from actors.reconciler_actor import ReconcilerActor
-from actors.retry import RateLimiter, RetryBudget
-from actors.risk import RiskPolicy
-from actors.routing import side_worker_name, worker_name
+from actors.metrics.actor import NAME as METRICS_ACTOR
+from actors.metrics.actor import AlertRouter, MetricsActor, MetricsTick, ReloadAlerts
+from actors.metrics.alerts import Alert, Alerter
+from actors.metrics.monitoring import Defaults, drop_defaults, log_execution_time, use_defaults
+from actors.metrics.series import Metrics
+from actors.order.actor import NAME as ORDER_ACTOR
+from actors.order.actor import IsRecovered, OrderActor
+from actors.order.risk import RiskPolicy
+from actors.reconcile.actor import NAME as RECONCILER
+from actors.reconcile.actor import ReconcilerActor
+from actors.reconcile.messages import FetchOpenOrders
 from actors.runtime import AUTOMATIC, OPERATOR, Clock, DaemonState, EventSink, NoEvents
-from actors.stream import StreamActor, StreamSettings, stream_name
-from actors.stream_health import StreamCollector, StreamHealth
+from actors.stream.actor import StreamActor, StreamSettings, stream_name
+from actors.stream.health import StreamCollector, StreamHealth
+from actors.stream.pro_driver import build_binance_pro
 from actors.supervisor import Registry, Supervisor
 from daemon import __version__
 from daemon.config import Config, ExchangeConfig

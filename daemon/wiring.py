@@ -10,23 +10,23 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
-from actors.exchanges.client import ExchangeClient
-from actors.exchanges.paper import PaperExchange, PaperVenue
-from actors.exchanges.paper_limits import VenueLimiter
-from actors.exchanges.pro_driver import STREAM_DRIVERS
-from actors.order_actor import OrderSettings
-from actors.reconcile import ReconcileSettings
-from actors.reconciler_actor import ReconcilerSettings
-from actors.request_budget import RequestBudget
-from actors.request_limits import BINANCE_LIMITS, NO_LIMITS, Limits
-from actors.resolution import SignedWindow
-from actors.risk import RiskPolicy
+from actors.exchange.budget import RequestBudget
+from actors.exchange.client import ExchangeClient
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.paper import PaperExchange, PaperVenue
+from actors.exchange.limits import BINANCE_LIMITS, NO_LIMITS, Limits
+from actors.order.actor import OrderSettings
+from actors.order.resolution import SignedWindow
+from actors.order.risk import RiskPolicy
+from actors.order.tracking import Pace
+from actors.reconcile.actor import ReconcilerSettings
+from actors.reconcile.compare import ReconcileSettings
+from actors.reconcile.schedule import Schedule
 from actors.runtime import Clock
-from actors.schedule import Schedule
-from actors.stream_health import StreamHealth
-from actors.tracking import Pace
+from actors.stream.health import StreamHealth
+from actors.stream.pro_driver import STREAM_DRIVERS
 from daemon.config import Config, ExchangeConfig
+from venue.limits import VenueLimiter
 
 log = logging.getLogger(__name__)
 

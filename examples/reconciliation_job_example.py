@@ -17,8 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.exchanges.paper import PaperVenue
-from daemon.executors import ReconciliationJob
+from actors.exchange.drivers.paper import PaperVenue
+from orderd import ReconciliationJob
 
 LOST_ORDER = "od-lost-1"  # the [orders] client_id_prefix marks it as one of ours
 

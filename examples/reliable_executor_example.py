@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from daemon.executors import ReliableOrderExecutor
+from orderd import ReliableOrderExecutor
 from protocol.errors import ProtocolError
 
 

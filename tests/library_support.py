@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from actors.exchanges.paper import PaperVenue
+from actors.exchange.drivers.paper import PaperVenue
 
 T = TypeVar("T")
 MARKET = {"symbol": "BTC/USD", "side": "buy", "type": "market", "amount": "0.01"}

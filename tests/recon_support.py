@@ -13,20 +13,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from actors.alerts import Alert
-from actors.circuit import NAME as CIRCUIT_ACTOR
-from actors.circuit import BreakerSettings, CircuitBoard, Circuits
-from actors.circuit_actor import CircuitActor
-from actors.exchange_actor import ExchangeActor
-from actors.exchange_link import ExchangeLink
-from actors.exchanges.paper import PaperExchange, PaperVenue
-from actors.ledger import Ledger
+from actors.circuit.actor import CircuitActor
+from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
+from actors.circuit.breakers import BreakerSettings, CircuitBoard, Circuits
+from actors.exchange.actor import ExchangeActor
+from actors.exchange.drivers.paper import PaperExchange, PaperVenue
+from actors.exchange.link import ExchangeLink
+from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
+from actors.exchange.routing import side_worker_name, worker_name
+from actors.ledger.store import Ledger
 from actors.messages import GetStatus, TradeView
-from actors.order_actor import NAME as ORDER_ACTOR
-from actors.order_actor import OrderActor, OrderSettings
+from actors.metrics.alerts import Alert
+from actors.order.actor import NAME as ORDER_ACTOR
+from actors.order.actor import OrderActor, OrderSettings
 from actors.orders import Order
-from actors.retry import RateLimiter, RetryBudget, RetryPolicy
-from actors.routing import side_worker_name, worker_name
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry, Supervisor, SupervisorSettings
 from protocol.codec import loads

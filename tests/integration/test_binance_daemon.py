@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from tests.helpers import (
     KEY,
     SECRET,

@@ -25,12 +25,12 @@ from ccxt.base.errors import (
     RequestTimeout,
 )
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance, lookup_params
-from actors.exchanges.errors import HALT, REJECT, RESOLVE, RETRY, classify
-from actors.exchanges.paper_book import PaperVenue
-from actors.exchanges.paper_http import PaperVenueServer
-from actors.exchanges.paper_http_faults import VenueFaults
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance, lookup_params
+from actors.exchange.errors import HALT, REJECT, RESOLVE, RETRY, classify
 from tests.helpers import wait_until
+from venue.binance.faults import VenueFaults
+from venue.binance.server import PaperVenueServer
+from venue.book import PaperVenue
 
 KEY, SECRET = "test-key", "test-secret"
 SHORT_TIMEOUT_MS = 400

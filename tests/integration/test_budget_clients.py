@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from ccxt.base.errors import DDoSProtection
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
-from actors.exchanges.metering import Meter, attach
-from actors.exchanges.paper import PaperExchange
-from actors.exchanges.paper_book import PaperVenue
-from actors.exchanges.paper_http import PaperVenueServer
-from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
-from actors.request_budget import NotSent, RequestBudget
-from actors.request_limits import BINANCE_LIMITS, BudgetConfig, Limits
+from actors.exchange.budget import NotSent, RequestBudget
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.paper import PaperExchange
+from actors.exchange.limits import BINANCE_LIMITS, BudgetConfig, Limits
+from actors.exchange.metering import Meter, attach
 from tests.helpers import KEY, SECRET
 from tests.integration.test_venue_limits import BTC, MINUTE, serve, venue_call
 from tests.venue_support import FakeClock
+from venue.binance.server import PaperVenueServer
+from venue.book import PaperVenue
+from venue.limits import VenueLimiter, VenueLimits
 
 
 @pytest.fixture

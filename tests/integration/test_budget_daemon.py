@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from ccxt.base.errors import DDoSProtection
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from protocol.client import OrderdClient
 from protocol.errors import ProtocolError
 from tests.helpers import (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from daemon.executors import ReliableOrderExecutor
+from orderd import ReliableOrderExecutor
 from protocol.errors import ProtocolError
 from tests.helpers import DaemonProcess, market_buy, wait_until
 from tests.recon_support import ledger_order, seed_ledger

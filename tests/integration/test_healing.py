@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from actors.messages import Crash
-from daemon.executors import ReliableOrderExecutor
+from orderd import ReliableOrderExecutor
 from protocol.client import NoAnswer, OrderdClient
 from protocol.errors import ProtocolError
 from tests.helpers import (

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.alerts import Alert
-from actors.monitoring import defaults
+from actors.metrics.alerts import Alert
+from actors.metrics.monitoring import defaults
 from daemon.config_loader import ConfigError
-from daemon.executors import (
+from orderd import (
     BasicOrderExecutor,
     OrderExecutionInterface,
     ReliableOrderExecutor,

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from ccxt.base.errors import NetworkError, RateLimitExceeded, RequestTimeout
 
-from actors.exchanges.client import ExchangeClient
-from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.exchange.client import ExchangeClient
+from actors.exchange.drivers.paper import PaperExchange, PaperVenue
 from daemon.config_loader import ConfigError
-from daemon.executors import BasicOrderExecutor
+from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
 from tests.library_support import MARKET, QUICK_RESOLUTION, paper_config, run, venue_orders
 

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from daemon.executors import ReliableOrderExecutor
+from orderd import ReliableOrderExecutor
 from tests.helpers import ROOT, wait_until
 
 README = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")

@@ -42,7 +42,7 @@ def test_run_once_exits_0_with_a_report(tmp_path: Path) -> None:
     config = tmp_path / "orderd.toml"
     config.write_text('state_dir = "state"\n[reporting]\nfile = "out/report.jsonl"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "daemon.reconciliation_job", "--config", str(config),
+        [sys.executable, "-m", "orderd.reconciliation_job", "--config", str(config),
          "--run-once"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = (tmp_path / "out" / "report.jsonl").read_text().splitlines()

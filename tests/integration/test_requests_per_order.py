@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from protocol.client import OrderdClient
 from tests.helpers import (
     KEY,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from actors.exchanges.client import ExchangeClient
-from actors.exchanges.paper import PaperExchange, PaperVenue
+from actors.exchange.client import ExchangeClient
+from actors.exchange.drivers.paper import PaperExchange, PaperVenue
 from actors.messages import Crash
 from actors.runtime import Clock
 from daemon.app import EXIT_ESCALATED, Daemon

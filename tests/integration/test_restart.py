@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from actors.exchanges.paper import PaperVenue
+from actors.exchange.drivers.paper import PaperVenue
 from tests.helpers import DaemonProcess, market_buy, resting_limit_buy
 
 

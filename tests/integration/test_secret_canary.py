@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.alert_sinks import CHILD_ENV
+from actors.metrics.alert_sinks import CHILD_ENV
 from protocol.errors import ProtocolError
 from tests.alert_support import lines, scrape
 from tests.helpers import (

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.executors import BasicOrderExecutor, ReliableOrderExecutor
 from daemon.state_lock import StateDirInUse
+from orderd import BasicOrderExecutor, ReliableOrderExecutor
 from tests.helpers import ROOT, DaemonProcess, free_port, market_buy, write_config
 
 FAIL_FAST_S = 10.0
@@ -100,7 +100,7 @@ def test_a_second_owner_of_a_state_dir_exits_2_and_touches_nothing(tmp_path: Pat
         'state_dir = "state"', f'state_dir = "{first.state_dir}"', 1))
     daemon = orderd("--config", str(config))
     assert daemon.returncode == 2 and in_use in daemon.stderr
-    job = subprocess.run([sys.executable, "-m", "daemon.reconciliation_job", "--config",
+    job = subprocess.run([sys.executable, "-m", "orderd.reconciliation_job", "--config",
                           str(config), "--run-once"], cwd=ROOT, capture_output=True, text=True,
                          timeout=FAIL_FAST_S)
     assert job.returncode == 2 and in_use in job.stderr

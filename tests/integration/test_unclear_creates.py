@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from actors.reports import read_reports
+from actors.reconcile.reports import read_reports
 from protocol.client import OrderdClient
 from tests.helpers import (
     KEY,

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from ccxt.base.errors import DDoSProtection
 
-from actors.exchange_link import header_retry_after
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
-from actors.exchanges.errors import RETRY, classify
-from actors.exchanges.paper_book import PaperVenue
-from actors.exchanges.paper_http import PaperVenueServer
-from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.errors import RETRY, classify
+from actors.exchange.link import header_retry_after
 from tests.helpers import KEY, ROOT, SECRET, VenueProcess, wait_until
 from tests.venue_support import FakeClock
+from venue.binance.server import PaperVenueServer
+from venue.book import PaperVenue
+from venue.limits import VenueLimiter, VenueLimits
 
 MINUTE = 1_700_000_040.0
 """The first second of a calendar minute (and of a 10 s window)."""

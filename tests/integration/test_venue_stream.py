@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from ccxt.base.errors import AuthenticationError, InsufficientFunds, OrderImmediatelyFillable
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from tests.helpers import KEY, SECRET, VenueProcess
 from tests.stream_support import WAIT_S, Collector, in_thread, operator, pro_client
 

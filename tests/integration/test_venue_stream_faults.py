@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from actors.exchanges.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from tests.helpers import KEY, SECRET, VenueProcess
 from tests.stream_support import RawStream, in_thread, operator, raw_stream, subscribe_request
 

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from actors.exchanges import paper_ws as ws
-from actors.exchanges.paper_book import PaperVenue
-from actors.exchanges.paper_http import PaperVenueServer
-from actors.exchanges.paper_limits import VenueLimiter, VenueLimits
+import venue.binance.websocket as ws
 from tests.stream_support import WAIT_S, RawStream, in_thread, raw_stream
+from venue.binance.server import PaperVenueServer
+from venue.book import PaperVenue
+from venue.limits import VenueLimiter, VenueLimits
 
 KEY, SECRET = "proto-key", "proto-secret"
 BTC = "BTC/USD"

@@ -1,0 +1,323 @@
+"""The request budget of one exchange entry, shared by all its workers.
+
+binance counts request weight per client address in calendar minutes and new
+orders per account in 10-second windows and UTC days; over a limit it answers
+429 with Retry-After, and a client that sends again before that time is up is
+banned (418). The budget spends weight as the exchange counts it:
+
+- before a request goes out its weight is taken (`take`); lookups may use the
+  weight below `1 - reserve - headroom` of the limit, creates and cancels the
+  weight below `1 - headroom`, so an order never waits behind a lookup;
+- after each answer the used weight becomes the exchange's own figure
+  (`X-MBX-USED-WEIGHT-1M`, which counts every process on the address) plus what
+  is still in flight, and the order counts follow `X-MBX-ORDER-COUNT-*`;
+- a 429 pauses every request for Retry-After, a 418 stops them until the ban ends.
+
+Windows are fixed (calendar) ones on the injected wall clock, as binance's are.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ccxt.base.errors import RateLimitExceeded
+
+from actors.exchange.limits import NO_LIMITS, BudgetConfig, Limits, span
+from actors.orders import rfc3339
+
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
+ORDER_HEADER = "X-MBX-ORDER-COUNT-"
+FIRST_BAN_S = 120.0
+"""How long a 418 without Retry-After stops requests (binance's shortest ban)."""
+WAIT_REASONS = ("lookup_weight", "order_weight", "order_count", "paused")
+"""Why a request was held back or not sent (the budget-waits metric's label)."""
+MAX_PACE = 20.0
+"""The most tracking is slowed down (a factor on its intervals)."""
+EARLY_SHARE = 0.25
+"""The share of the lookups' weight that may go in the first quarter of a window
+before tracking slows down: start-up and a burst of new orders need some at once."""
+
+
+class NotSent(RateLimitExceeded):  # type: ignore[misc]
+    """A request the budget kept from going out; nothing reached the exchange."""
+
+    def __init__(self, message: str, retry_after_s: float, reason: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(0.001, retry_after_s)
+        self.reason = reason
+        """One of WAIT_REASONS."""
+
+
+@dataclass(slots=True)
+class Window:
+    """One fixed window's count: what the exchange reported, plus what is in flight."""
+
+    seconds: int
+    limit: int | None
+    header: str
+    index: int = -1
+    used: float = 0
+    in_flight: float = 0
+
+    def roll(self, now: float) -> None:
+        index = int(now // self.seconds)
+        if index != self.index:
+            self.index, self.used, self.in_flight = index, 0, 0
+
+    def ends_in(self, now: float) -> float:
+        return (self.index + 1) * self.seconds - now
+
+    def total(self) -> float:
+        return self.used + self.in_flight
+
+
+@dataclass
+class Counts:
+    """What the budget saw, for metrics (read at scrape)."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    """Requests sent, by endpoint (`GET /api/v3/order`)."""
+    waits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(WAIT_REASONS, 0))
+    weight_spent: float = 0
+    """Weight of the requests this process sent."""
+    http_429: int = 0
+    http_418: int = 0
+
+
+class RequestBudget:
+    """The weight and order counts of one exchange entry. Thread-safe."""
+
+    def __init__(self, exchange: str, config: BudgetConfig | None = None,
+                 limits: Limits = NO_LIMITS, clock: Callable[[], float] = time.time) -> None:
+        self.exchange = exchange
+        self.config = config or BudgetConfig()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.counts = Counts()
+        self._creates_in_flight = 0
+        """New orders sent and not yet answered (also queued for OrderActor's backlog)."""
+        self.paused_until = 0.0
+        """Wall time before which no request goes out (a 429's or 418's Retry-After)."""
+        self.banned = False
+        """Whether the pause is a ban (418)."""
+        self.on_ban: Callable[[float], None] | None = None
+        """Told the ban's length in seconds when the exchange bans the address."""
+        self.set_limits(limits)
+
+    def set_limits(self, limits: Limits) -> None:
+        """The exchange's limits (capped by the config); counts in windows that stay."""
+        limits = limits.capped(self.config)
+        weight = Window(limits.weight_window_s, limits.weight,
+                        WEIGHT_HEADER + span(limits.weight_window_s))
+        orders = [Window(s, n, ORDER_HEADER + span(s)) for s, n in limits.orders]
+        with self._lock:
+            old = [getattr(self, "_weight", None), *getattr(self, "_orders", ())]
+            kept = {w.seconds: w for w in old if w is not None}
+            for window in (weight, *orders):
+                before = kept.get(window.seconds)
+                if before is not None and before.header == window.header:
+                    window.index, window.used = before.index, before.used
+                    window.in_flight = before.in_flight
+            self.limits = limits
+            self._weight, self._orders = weight, orders
+            share = 1 - self.config.headroom
+            self._order_cap = _share(limits.weight, share)
+            self._lookup_cap = _share(limits.weight, share - self.config.reserve)
+
+    # --- a request's way: take, then answered (or unanswered) ---------------------------
+
+    def take(self, weight: float, for_orders: bool, new_order: bool, endpoint: str) -> int:
+        """Take `weight` for a request about to go out (and a new order's place in the
+        order windows when `new_order`); the weight window's index, to hand back with the
+        answer. NotSent says how long until it could go."""
+        now = self._clock()
+        if now < self.paused_until:
+            raise NotSent(f"{self.exchange}: not sent, the exchange asked us to wait "
+                          f"({'banned' if self.banned else '429'})",
+                          self.paused_until - now, "paused")
+        with self._lock:
+            window = self._weight
+            window.roll(now)
+            cap = self._order_cap if for_orders else self._lookup_cap
+            if cap is not None and window.total() + weight > cap and window.total() > 0:
+                kind = "order" if for_orders else "lookup"
+                raise NotSent(f"{self.exchange}: not sent, the {kind} share of the request "
+                              f"weight ({cap:g} of {self.limits.weight} a minute) is spent",
+                              window.ends_in(now), f"{kind}_weight")
+            if new_order:
+                self._place(now)
+                self._creates_in_flight += 1
+            window.in_flight += weight
+            requests = self.counts.requests
+            requests[endpoint] = requests.get(endpoint, 0) + 1
+            self.counts.weight_spent += weight
+            return window.index
+
+    def _place(self, now: float) -> None:
+        """Count a new order in every order window, or NotSent if one is full."""
+        for window in self._orders:
+            window.roll(now)
+            if window.limit is not None and window.total() >= window.limit:
+                raise NotSent(f"{self.exchange}: not sent, {window.limit} new orders per "
+                              f"{span(window.seconds)} reached", window.ends_in(now),
+                              "order_count")
+        for window in self._orders:
+            window.used += 1
+
+    def answered(self, weight: float, index: int, new_order: bool, status: int,
+                 headers: Mapping[str, str]) -> None:
+        """The answer to a request taken in weight window `index`: the exchange's counts
+        replace ours, a 429 pauses every request, a 418 stops them for the ban."""
+        now = self._clock()
+        with self._lock:
+            self._creates_in_flight -= new_order
+            window = self._weight
+            window.roll(now)
+            same = window.index == index  # else the header may count either window
+            if same:
+                window.in_flight = max(0.0, window.in_flight - weight)
+                used = _number(headers.get(window.header)) if headers else None
+                window.used = window.used + weight if used is None else max(window.used, used)
+                for orders in self._orders if headers else ():
+                    count = _number(headers.get(orders.header))
+                    if count is not None:
+                        orders.roll(now)
+                        orders.used = max(orders.used, count)
+            if status in (418, 429):
+                self._refused(status, headers, now)
+        if status == 418 and self.on_ban is not None:
+            self.on_ban(self.paused_until - now)
+
+    def unanswered(self, weight: float, index: int, new_order: bool) -> None:
+        """No answer came (a timeout, a dropped connection): the exchange may have counted
+        the request, so it stays spent."""
+        with self._lock:
+            self._creates_in_flight -= new_order
+            window = self._weight
+            window.roll(self._clock())
+            if window.index == index:
+                window.in_flight = max(0.0, window.in_flight - weight)
+                window.used += weight
+
+    def _refused(self, status: int, headers: Mapping[str, str], now: float) -> None:
+        wait = _number(headers.get("Retry-After"))
+        if wait is None:
+            wait = FIRST_BAN_S if status == 418 else self._weight.ends_in(now)
+        if status == 418:
+            self.counts.http_418 += 1
+            self.banned = True
+        else:
+            self.counts.http_429 += 1
+            self.banned = self.banned and now < self.paused_until
+        self.paused_until = max(self.paused_until, now + wait)
+
+    # --- what the order path and the operator ask ---------------------------------------
+
+    def paused_for(self) -> float | None:
+        """Seconds until requests may go out again, None when they may now."""
+        left = self.paused_until - self._clock()
+        return left if left > 0 else None
+
+    def waited(self, reason: str) -> None:
+        """A request was held back or not sent for `reason` (counted once per request)."""
+        with self._lock:
+            self.counts.waits[reason] = self.counts.waits.get(reason, 0) + 1
+
+    def admit_order(self, queued: int) -> NotSent | None:
+        """Whether a new order may be accepted now, with `queued` creates on their way
+        (not yet answered): None, or why not and for how long (the order is then not
+        recorded). Those already sent are in the order counts: not counted twice."""
+        now = self._clock()
+        if now < self.paused_until:
+            return NotSent(f"{self.exchange} asked us to wait "
+                           f"({'banned' if self.banned else '429'}); submit again later",
+                           self.paused_until - now, "paused")
+        with self._lock:
+            window = self._weight
+            window.roll(now)
+            if self._order_cap is not None and window.total() + 1 > self._order_cap:
+                return NotSent(f"the request weight of {self.exchange} for this minute is "
+                               "spent; submit again later", window.ends_in(now), "order_weight")
+            waiting = max(0, queued - self._creates_in_flight)
+            for orders in self._orders:
+                orders.roll(now)
+                if orders.limit is not None and orders.total() + waiting >= orders.limit:
+                    return NotSent(f"{orders.limit} new orders per {span(orders.seconds)} "
+                                   f"on {self.exchange} reached; submit again later",
+                                   orders.ends_in(now), "order_count")
+        return None
+
+    def pace(self) -> float:
+        """A factor on tracking's intervals: 1 while lookups spend their share no faster
+        than the window passes, else as much more as they are ahead of it (at most
+        MAX_PACE), so that the share lasts the window and tracking never stops."""
+        cap = self._lookup_cap
+        if not cap:
+            return 1.0
+        now = self._clock()
+        with self._lock:
+            window = self._weight
+            window.roll(now)
+            spent = window.total() / cap
+            passed = max(EARLY_SHARE, 1 - window.ends_in(now) / window.seconds)
+        return min(MAX_PACE, max(1.0, spent / passed))
+
+    def view(self) -> dict[str, Any]:
+        """The budget as `health` shows it."""
+        now = self._clock()
+        with self._lock:
+            window = self._weight
+            window.roll(now)
+            view: dict[str, Any] = {
+                "weight_used": _plain(window.total()), "weight_limit": window.limit,
+                "lookup_limit": (None if self._lookup_cap is None
+                                 else math.floor(self._lookup_cap)),
+                "paused_until": (rfc3339(self.paused_until) if self.paused_until > now
+                                 else None),
+                "paused_for_s": _plain(max(0.0, self.paused_until - now)),
+                "banned": self.banned and now < self.paused_until,
+                "http_429": self.counts.http_429, "http_418": self.counts.http_418,
+            }
+            for orders in self._orders:
+                orders.roll(now)
+                name = span(orders.seconds).lower()
+                view[f"orders_{name}"] = int(orders.total())
+                view[f"orders_{name}_limit"] = orders.limit
+        return view
+
+    def gauges(self) -> tuple[float, float | None, list[tuple[str, float, int | None]]]:
+        """(weight used, weight limit, [(window, orders used, limit)]) for metrics."""
+        now = self._clock()
+        with self._lock:
+            self._weight.roll(now)
+            orders = []
+            for window in self._orders:
+                window.roll(now)
+                orders.append((span(window.seconds).lower(), window.total(), window.limit))
+            return self._weight.total(), self._weight.limit, orders
+
+
+def _plain(value: float) -> float | int:
+    """A figure as people read it: 412, not 412.0; 2.5 to the millisecond."""
+    value = round(float(value), 3)
+    return int(value) if value.is_integer() else value
+
+
+def _share(limit: int | None, share: float) -> float | None:
+    """`share` of `limit`, without float noise (1200 x 0.65 is 780, not 779.99...)."""
+    return None if limit is None else round(limit * share, 6)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None

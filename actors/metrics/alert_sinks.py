@@ -1,0 +1,199 @@
+"""Where alerts go besides the log: an executable and an HTTP webhook.
+
+Each sink runs in a thread of its own behind a bounded queue, so a slow or
+failing sink never holds up the MetricsActor, let alone order flow: when the
+queue is full the alert is dropped (and counted), never waited for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import subprocess
+import threading
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from actors.exchange.errors import describe
+from actors.metrics.alerts import Alert
+from actors.metrics.monitoring import track_metrics
+from actors.metrics.series import Metrics
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 100
+VOLATILE_LABELS = frozenset({"run_id"})
+"""Labels that differ on every repeat of the same condition: not part of its identity."""
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """[alerts] of the configuration; reloaded on SIGHUP."""
+
+    file: Path | None = None
+    """A file each alert is appended to as one JSON line."""
+    exec: Path | None = None
+    """An executable that receives each alert as JSON on stdin."""
+    webhook_url: str | None = None
+    """An HTTP(S) URL each alert is POSTed to as JSON."""
+    repeat_interval_s: float = 300.0
+    """A repeat of the same alert (name and labels) within this long is held back."""
+    timeout_s: float = 5.0
+    """Per run of the executable and per webhook request."""
+    retries: int = 2
+    """Webhook requests sent again after a failure (with backoff)."""
+
+    def check(self, key: str) -> None:
+        if self.repeat_interval_s < 0:
+            raise ValueError(f"{key}.repeat_interval_s: must not be negative")
+        if not 0 < self.timeout_s <= 300:
+            raise ValueError(f"{key}.timeout_s: must be greater than 0 and at most 300")
+        if not 0 <= self.retries <= 10:
+            raise ValueError(f"{key}.retries: must be from 0 to 10")
+        if self.webhook_url is not None and not self.webhook_url.startswith(
+                ("http://", "https://")):
+            raise ValueError(f"{key}.webhook_url: expected an http:// or https:// URL")
+        if self.exec is not None and not self.exec.is_file():
+            raise ValueError(f"{key}.exec: {self.exec} is not a file")
+
+
+def payload(alert: Alert, at: str, suppressed: int) -> bytes:
+    """The JSON every sink receives."""
+    return json.dumps({**asdict(alert), "at": at, "suppressed_repeats": suppressed},
+                      sort_keys=True).encode()
+
+
+class RepeatLimiter:
+    """Lets the first of a run of equal alerts through, then one per interval."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float]) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last: dict[tuple[Any, ...], float] = {}
+        self._held: dict[tuple[Any, ...], int] = {}
+
+    def admit(self, alert: Alert) -> int | None:
+        """None when held back; else how many repeats were held back since the last one."""
+        key = (alert.name, tuple(sorted((k, v) for k, v in alert.labels.items()
+                                        if k not in VOLATILE_LABELS)))
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+class SinkError(Exception):
+    """A sink could not deliver an alert."""
+
+
+CHILD_ENV = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+"""The daemon's environment variables a program it starts sees (with every LC_*)."""
+
+
+def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment for a program the daemon starts: what it needs to find
+    programs, speak the locale and tell the time; never a credential (the daemon's
+    `ORDERD_<NAME>_API_KEY`, `_SECRET`) nor anything else it happens to hold."""
+    env = os.environ if environ is None else environ
+    return {name: value for name, value in env.items()
+            if name in CHILD_ENV or name.startswith("LC_")}
+
+
+def run_executable(path: Path, timeout_s: float) -> Callable[[bytes], None]:
+    def deliver(body: bytes) -> None:
+        try:
+            done = subprocess.run([str(path)], input=body, capture_output=True,
+                                  timeout=timeout_s, check=False, env=child_environment())
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SinkError(describe(exc)) from None
+        if done.returncode != 0:
+            raise SinkError(f"exit status {done.returncode}")
+
+    return deliver
+
+
+def append_to_file(path: Path) -> Callable[[bytes], None]:
+    def deliver(body: bytes) -> None:
+        try:
+            with path.open("ab") as handle:
+                handle.write(body + b"\n")
+        except OSError as exc:
+            raise SinkError(describe(exc)) from None
+
+    return deliver
+
+
+def post_webhook(url: str, timeout_s: float, retries: int,
+                 sleep: Callable[[float], None]) -> Callable[[bytes], None]:
+    def deliver(body: bytes) -> None:
+        for attempt in range(retries + 1):
+            request = urllib.request.Request(url, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+                    answer.read()
+                return
+            except OSError as exc:  # URLError, HTTPError and timeouts are all OSError
+                if attempt == retries:
+                    raise SinkError(describe(exc)) from None
+                sleep(min(5.0, 0.2 * 2 ** attempt))
+
+    return deliver
+
+
+class SinkWorker:
+    """One sink's thread and bounded queue."""
+
+    def __init__(self, name: str, deliver: Callable[[bytes], None], metrics: Metrics) -> None:
+        self.name = name
+        self._deliver = track_metrics(metrics, f"alert_sink_{name}")(deliver)
+        self._failures = metrics.sink_failures.labels(name)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_SIZE)
+        self._thread = threading.Thread(target=self._run, name=f"alert-sink-{name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, body: bytes) -> None:
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            self._failures.inc()
+            log.error("alert sink %s is behind; alert dropped", self.name)
+
+    def _run(self) -> None:
+        while (body := self._queue.get()) is not None:
+            try:
+                self._deliver(body)
+            except Exception as exc:  # noqa: BLE001 - a sink failure is counted, never fatal
+                self._failures.inc()
+                log.error("alert sink %s failed: %s", self.name, exc)
+
+    def close(self, timeout_s: float = 1.0) -> None:
+        """Stop after what is queued (waiting at most `timeout_s`; the thread is a daemon)."""
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            return
+        self._thread.join(timeout_s)
+
+
+def build_sinks(settings: AlertSettings, metrics: Metrics,
+                sleep: Callable[[float], None]) -> list[SinkWorker]:
+    sinks = []
+    if settings.file is not None:
+        sinks.append(SinkWorker("file", append_to_file(settings.file), metrics))
+    if settings.exec is not None:
+        sinks.append(SinkWorker("exec", run_executable(settings.exec, settings.timeout_s),
+                                metrics))
+    if settings.webhook_url is not None:
+        sinks.append(SinkWorker("webhook", post_webhook(
+            settings.webhook_url, settings.timeout_s, settings.retries, sleep), metrics))
+    return sinks

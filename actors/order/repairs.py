@@ -1,0 +1,54 @@
+"""Repairs from reconciliation, applied to ledger orders (by OrderActor, the only writer).
+
+Each function changes the order in memory and says what happened; the caller
+stages it and its new fills in the ledger.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.messages import TradeView
+from actors.order.confirmation import count_fills, totals_from_trades
+from actors.orders import TRANSITIONS, Order, adopt, fingerprint, rfc3339
+from actors.reconcile.messages import Repair
+
+
+def repair_order(order: Order, repair: Repair, known: dict[str, TradeView], now: float,
+                 run_id: str) -> tuple[dict[str, Any], list[TradeView], bool]:
+    """Apply one repair: (result, fills to record, whether the wire Order changed)."""
+    view, status = repair.view, order.status
+    if view is not None and view.status != status and view.status not in TRANSITIONS[status]:
+        return {"applied": False, "detail": f"{status} cannot become {view.status}"}, [], False
+    before, steps = fingerprint(order), len(order.trail)
+    if view is not None:
+        adopt(order, view, now, keep_status=False)
+    fills = count_fills(order, known, repair.trades, now, source="reconcile")
+    if repair.kind == "adopt_trades":
+        totals_from_trades(order, known)  # the order's own fee may be what was wrong
+    changed = fingerprint(order) != before
+    if not changed and len(order.trail) == steps:
+        return {"applied": False, "detail": "already as the exchange shows"}, fills, False
+    order.trail.append({"step": "repair", "at": rfc3339(now), "run_id": run_id,
+                        "kind": repair.kind, "reason": repair.reason,
+                        "status": [status, order.status]})
+    if changed:
+        order.updated_at = now
+    return {"applied": True, "status": [status, order.status]}, fills, changed
+
+
+def orphan_order(repair: Repair, now: float, run_id: str) -> Order:
+    """Our own order that the exchange has and the ledger lacks, as a ledger order."""
+    view = repair.view
+    assert view is not None and view.symbol and view.side and view.type and view.amount
+    order = Order(client_order_id=repair.client_order_id, exchange=repair.exchange,
+                  symbol=view.symbol, side=view.side, type=view.type, amount=view.amount,
+                  price=view.price, time_in_force=None, params={}, created_at=now,
+                  updated_at=now)
+    adopt(order, view, now, keep_status=False)
+    order.trail.append({"step": "adopted", "at": rfc3339(now), "run_id": run_id,
+                        "order_id": view.order_id, "reason": repair.reason})
+    return order
+
+
+__all__ = ["orphan_order", "repair_order"]

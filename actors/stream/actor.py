@@ -1,0 +1,245 @@
+"""StreamActor: one exchange's user-data stream, on its own asyncio loop and thread.
+
+ccxt.pro runs on asyncio; a worker thread never waits on it. The actor starts a thread
+running one event loop that connects, subscribes, and hands every executionReport to
+OrderActor as ordinary messages. On every (re)connect, and after a gap in the event
+sequence, OrderActor first reads each symbol's open orders (tracking's read) before the
+stream is trusted; while it is down or stale (no frame for `stale_s`), tracking reads at
+its normal pace. A stale connection is closed and made again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from actors.exchange.errors import describe
+from actors.messages import ExchangeReport
+from actors.metrics.alerts import Alert, Alerter
+from actors.order.core import NAME as ORDER_ACTOR
+from actors.stream.events import Sequence, StreamConnected, StreamEvents, report_of
+from actors.stream.health import StreamHealth
+from actors.supervisor import Registry, SupervisedActor
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 5.0
+BATCH = 256
+"""Most events handed to OrderActor in one message."""
+
+
+def stream_name(exchange: str) -> str:
+    """The registry name of an exchange's StreamActor."""
+    return f"stream-{exchange}"
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    exchange: str
+    build: Callable[[Callable[[dict[str, Any]], None]], Any]
+    """A ccxt.pro client telling the callback of every raw executionReport."""
+    markets: Callable[[], dict[str, Any] | None] = lambda: None
+    """The markets a worker of the exchange loaded (a blocking call), so the stream
+    does not download them again; None: the stream loads its own."""
+    stale_s: float = 10.0
+    """No frame for this long: the stream is stale (closed and made again)."""
+    backoff_max_s: float = 5.0
+    """Largest wait before connecting again (full jitter, doubling)."""
+
+
+class StreamFailed(Exception):
+    """The stream's thread ended unexpectedly: the actor crashes and is restarted."""
+
+
+class StreamStale(Exception):
+    """No frame within stale_s."""
+
+
+class StreamActor(SupervisedActor):
+    """Owns the thread and loop of one exchange's stream."""
+
+    def __init__(self, registry: Registry, settings: StreamSettings, health: StreamHealth,
+                 alerter: Alerter) -> None:
+        super().__init__(registry, stream_name(settings.exchange))
+        self.settings = settings
+        self.health = health
+        self.alerter = alerter
+        self._closing = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Future[None] | None = None
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._handlers = {StreamFailed: self._failed}
+
+    def on_start(self) -> None:
+        self._thread.start()
+
+    def on_stop(self) -> None:
+        self._halt_thread()
+
+    def on_crash(self) -> None:
+        self._halt_thread()
+
+    def _failed(self, error: StreamFailed) -> None:
+        raise error  # a tell: the actor crashes and the supervisor restarts it
+
+    def breaks(self, error: Exception) -> bool:
+        return isinstance(error, StreamFailed)
+
+    def _halt_thread(self) -> None:
+        self._closing.set()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed already
+                loop.call_soon_threadsafe(task.cancel)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(STOP_TIMEOUT_S)
+        self.health.down(self.settings.exchange, "stopped")
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._task = loop.create_task(self._connect_forever())
+            loop.run_until_complete(self._task)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # the actor restarts with a new thread
+            log.exception("stream of %s ended", self.settings.exchange)
+            if not self._closing.is_set():
+                self.actor_ref.tell(StreamFailed(f"{type(exc).__name__}: {exc}"))
+        finally:
+            loop.close()
+
+    async def _connect_forever(self) -> None:
+        failures = 0
+        while not self._closing.is_set():
+            started = time.monotonic()
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - said, then connected again
+                self._lost(exc)
+            if time.monotonic() - started > self.settings.stale_s:
+                failures = 0  # it worked for a while: no long wait
+            failures += 1
+            cap = min(self.settings.backoff_max_s, 0.1 * 2 ** min(failures, 10))
+            await asyncio.sleep(random.uniform(0.0, cap))
+
+    def _lost(self, exc: Exception) -> None:
+        reason = _reason(exc)
+        exchange = self.settings.exchange
+        log.warning("stream of %s lost: %s; REST tracking takes over", exchange, reason)
+        if self.health.down(exchange, reason):
+            self.alerter.alert(Alert("stream_down", "warning", f"the user-data stream of "
+                                     f"{exchange} is down ({reason}); tracking reads its "
+                                     "orders meanwhile", {"exchange": exchange}))
+
+    async def _session(self) -> None:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        pro = self.settings.build(queue.put_nowait)
+        watch: asyncio.Future[None] | None = None
+        try:
+            markets = await asyncio.to_thread(self.settings.markets)
+            if markets:
+                pro.set_markets(list(markets.values()))
+            else:
+                await pro.load_markets()
+            await pro.authenticate()  # subscribed: every later change is pushed
+            url = pro.urls["api"]["ws"]["ws-api"]["spot"]
+            client = pro.clients[url]
+            epoch = self.health.connected(self.settings.exchange)
+            log.info("stream of %s connected (connection %d)", self.settings.exchange, epoch)
+            self._tell(StreamConnected(self.settings.exchange, epoch))
+            watch = asyncio.ensure_future(_keep_watching(pro))
+            await self._read(pro, client, queue, watch)
+        finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+            await pro.close()
+
+    async def _read(self, pro: Any, client: Any, queue: asyncio.Queue[dict[str, Any]],
+                    watch: asyncio.Future[None]) -> None:
+        """Events until the connection fails or goes stale; a heartbeat request keeps
+        frames coming while there are no events."""
+        exchange, sequence = self.settings.exchange, Sequence()
+        beat_s = self.settings.stale_s / 3
+        while not self._closing.is_set():
+            if watch.done():
+                watch.result()  # raises what ended the watch
+                raise ConnectionError("the watch ended")
+            events = await _drain(queue, beat_s)
+            last = (client.last_message_at or 0) / 1000
+            self.health.frame(exchange, last)
+            if events:
+                self._deliver(pro, events, sequence)
+            if time.time() - last > self.settings.stale_s:
+                raise StreamStale(f"no frame for {self.settings.stale_s:g} s")
+            if time.time() - last > beat_s:
+                await client.send({"id": f"hb-{pro.milliseconds()}", "method": "ping"})
+
+    def _deliver(self, pro: Any, events: list[dict[str, Any]], sequence: Sequence) -> None:
+        exchange, reports = self.settings.exchange, []
+        gap = False
+        for event in events:
+            seen = sequence.see(event)
+            lag = max(0.0, time.time() - int(event.get("E") or 0) / 1000)
+            self.health.event(exchange, lag, seen == "duplicate")
+            if seen == "duplicate":
+                continue  # applying it again would change nothing; no need to
+            gap = gap or seen == "gap"
+            try:
+                report = report_of(pro, event)
+            except Exception:  # one unreadable event; the catch-up covers it
+                log.exception("stream event of %s not read: %s", exchange, event.get("c"))
+                gap = True
+                continue
+            if report is not None:
+                reports.append(report)
+        for start in range(0, len(reports), BATCH):
+            self._tell(StreamEvents(exchange, tuple(reports[start:start + BATCH])))
+        if gap:
+            log.warning("stream of %s: events lost; catching up by REST", exchange)
+            self._tell(StreamConnected(exchange, self.health.distrust(exchange)))
+
+    def _tell(self, message: StreamConnected | StreamEvents | ExchangeReport) -> None:
+        if not self.registry.tell(ORDER_ACTOR, message):
+            log.warning("stream of %s: %s not delivered", self.settings.exchange,
+                        type(message).__name__)
+
+
+async def _keep_watching(pro: Any) -> None:
+    """A watch is always pending, so the subscription's failures surface; its results
+    are not used (every event was taken from the frames already)."""
+    while True:
+        await pro.watch_orders()
+
+
+async def _drain(queue: asyncio.Queue[dict[str, Any]], wait_s: float) -> list[dict[str, Any]]:
+    """What is queued, waiting up to `wait_s` for the first."""
+    try:
+        first = await asyncio.wait_for(queue.get(), wait_s)
+    except TimeoutError:
+        return []
+    events = [first]
+    while not queue.empty():
+        events.append(queue.get_nowait())
+    return events
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong; a refused subscribe shows in ccxt as KeyError('spot') with the
+    exchange's answer in its context."""
+    if isinstance(exc, KeyError) and exc.__context__ is not None:
+        exc = exc.__context__
+    if isinstance(exc, Exception):
+        return describe(exc)
+    return type(exc).__name__

@@ -1,0 +1,95 @@
+"""Direct calls to one exchange account for BasicOrderExecutor: one client, one request
+at a time, retried as the retry policy and the error table allow."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from actors.exchange.client import ExchangeClient, balances_of, view_of
+from actors.exchange.drivers.ccxt_driver import lookup_params
+from actors.exchange.errors import classify
+from actors.exchange.link import Attempts
+from actors.exchange.order_params import create_params
+from actors.exchange.retry import RetryPolicy
+from actors.messages import OrderView
+from actors.orders import Order
+
+Request = Callable[[ExchangeClient], Any]
+
+
+class DirectExchange:
+    """One exchange client used from worker threads, never two requests at once
+    (a ccxt instance is not thread-safe)."""
+
+    def __init__(self, name: str, client: ExchangeClient, policy: RetryPolicy,
+                 rng: random.Random) -> None:
+        self.name = name
+        self.client = client
+        self.policy = policy
+        self.rng = rng
+        self._lock = threading.Lock()
+        self._markets: dict[str, Any] | None = None
+
+    async def call(self, op: str, request: Request, attempts: Attempts) -> Any:
+        """The request's result, sent again after full-jitter backoff while the policy
+        allows (an ambiguous create never is); the last error otherwise."""
+        while True:
+            attempts.sends += 1
+            try:
+                return await asyncio.to_thread(self._locked, request)
+            except Exception as exc:
+                if not self.policy.allows(op, exc, classify(exc), attempts.retries):
+                    raise
+                attempts.retries += 1
+                await asyncio.sleep(self.policy.delay(attempts.retries, self.rng))
+
+    def _locked(self, request: Request) -> Any:
+        with self._lock:
+            return request(self.client)
+
+    async def markets(self, attempts: Attempts) -> dict[str, Any]:
+        """The exchange's markets, loaded once."""
+        if self._markets is None:
+            self._markets = dict(await self.call("read", lambda c: c.load_markets(), attempts))
+        return self._markets
+
+    async def create(self, order: Order, attempts: Attempts) -> OrderView:
+        """Send the order; ParamRefused (a rejection) when its params are not its driver's."""
+        params = create_params(self.client.id, order.client_order_id, order)
+        amount = float(order.amount)
+        price = None if order.price is None else float(order.price)
+        raw = await self.call("create", lambda c: c.create_order(
+            order.symbol, order.type, order.side, amount, price, params), attempts)
+        return self._view(raw)
+
+    async def fetch(self, order: Order, attempts: Attempts) -> OrderView:
+        """The order as the exchange shows it, found by its id or else our client id."""
+        params = self._lookup(order)
+        raw = await self.call("fetch", lambda c: c.fetch_order(
+            order.order_id, order.symbol, params), attempts)
+        return self._view(raw)
+
+    async def cancel(self, order: Order, attempts: Attempts) -> OrderView:
+        params = self._lookup(order)
+        raw = await self.call("cancel", lambda c: c.cancel_order(
+            order.order_id, order.symbol, params), attempts)
+        return self._view(raw)
+
+    async def open_orders(self, attempts: Attempts) -> list[OrderView]:
+        raw = await self.call("read", lambda c: c.fetch_open_orders(), attempts)
+        return [self._view(item) for item in raw]
+
+    async def balances(self, attempts: Attempts) -> dict[str, dict[str, str | None]]:
+        return balances_of(await self.call("read", lambda c: c.fetch_balance(), attempts))
+
+    def _lookup(self, order: Order) -> dict[str, Any]:
+        if order.order_id is not None:
+            return {}
+        return lookup_params(self.client.id, order.client_order_id)
+
+    def _view(self, raw: dict[str, Any]) -> OrderView:
+        return view_of(raw, (self._markets or {}).get(str(raw.get("symbol"))))

@@ -1,0 +1,223 @@
+"""Configuration loading and `orderd check-config`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zmq.auth
+
+from daemon.config import load_config
+from daemon.config_loader import ConfigError
+from daemon.wiring import order_settings
+from tests.helpers import ROOT
+from venue.limits import VenueLimits
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "orderd.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file() -> None:
+    config = load_config(None)
+    assert config.control.endpoint == "tcp://127.0.0.1:5555"
+    assert config.default_exchange == "paper"
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, 'state_dir = "here"\n'))
+    assert config.state_dir == tmp_path / "here"
+
+
+def test_shipped_config_is_valid() -> None:
+    assert load_config(ROOT / "etc" / "orderd.toml").exchanges[0].driver == "paper"
+
+
+@pytest.mark.parametrize("text,key", [
+    ("colour = 1\n", "colour"),
+    ("[control]\nendpoint = 5\n", "control.endpoint"),
+    ('[control]\nendpoint = "http://x:1"\n', "control.endpoint"),
+    ('[control]\nendpoint = "tcp://127.0.0.1:99999"\n', "control.endpoint"),
+    ("[control]\nmax_request_bytes = true\n", "control.max_request_bytes"),
+    ('[events]\nendpont = "tcp://127.0.0.1:1"\n', "events.endpont"),
+    ('[[exchanges]]\nname = "p"\ndriver = "nasdaq"\n', "exchanges[0].driver"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.faults]\nerror_rate = 2\n',
+     "exchanges[0].faults.error_rate"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\nweight_per_minute = -1\n',
+     "exchanges[0].limits.weight_per_minute"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\norders_per_10s = 1.5\n',
+     "exchanges[0].limits.orders_per_10s"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\norders_per_day = true\n',
+     "exchanges[0].limits.orders_per_day"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.limits]\nweight = 5\n',
+     "exchanges[0].limits.weight"),
+    ('[[exchanges]]\nname = "p"\nlimits = 5\n', "exchanges[0].limits"),
+    ("state_dir = [1]\n", "state_dir"),
+    ("[orders]\nmax_backlog = 0\n", "orders.max_backlog"),
+    ("[resolution]\nclock_skew_s = -1.0\n", "resolution.clock_skew_s"),
+    ('cpu = "fastest"\n', "cpu"),
+    ("cpu = -1\n", "cpu"),
+    ("cpu = true\n", "cpu"),
+    ("cpu = 1.0\n", "cpu"),
+])
+def test_bad_values_name_their_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert str(caught.value).startswith(f"{key}:")
+
+
+def test_check_config_command(tmp_path: Path) -> None:
+    bad = write(tmp_path, "[control]\nendpoint = 5\n")
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "check-config", "--config",
+                             str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "control.endpoint" in result.stderr
+    good = subprocess.run([sys.executable, "-m", "daemon.cli", "check-config", "--config",
+                           str(ROOT / "etc" / "orderd.toml")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+
+
+def test_daemon_refuses_bad_config_with_status_2(tmp_path: Path) -> None:
+    bad = write(tmp_path, "unknown_key = 1\n")
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "--config", str(bad)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "unknown_key" in result.stderr
+
+
+BINANCE = '[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "http://127.0.0.1:8765"\n'
+
+
+def test_binance_credentials_from_the_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BINANCE + 'api_key = "k1"\nsecret = "s3cr3t-1"\n'))
+    exchange = config.exchange("bx")
+    assert exchange.credentials() == ("k1", "s3cr3t-1")
+    assert "s3cr3t-1" not in repr(config) and "k1" not in repr(exchange)
+
+
+def test_binance_credentials_from_files_are_stripped(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("k2\n")
+    (tmp_path / "secret").write_text("  s3cr3t-2\n")
+    config = load_config(write(tmp_path, BINANCE + 'api_key_file = "key"\n'
+                                                   'secret_file = "secret"\n'))
+    assert config.exchange("bx").credentials() == ("k2", "s3cr3t-2")
+
+
+def test_binance_credentials_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERD_BX_API_KEY", "k3")
+    monkeypatch.setenv("ORDERD_BX_SECRET", "s3cr3t-3")
+    assert load_config(write(tmp_path, BINANCE)).exchange("bx").credentials() == (
+        "k3", "s3cr3t-3")
+
+
+def test_missing_binance_secret_names_its_sources(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORDERD_BX_SECRET", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BINANCE + 'api_key = "k4"\n'))
+    message = str(caught.value)
+    assert message.startswith("exchanges[0].secret:")
+    assert "secret_file" in message and "ORDERD_BX_SECRET" in message
+    assert "k4" not in message
+
+
+def test_paper_limits_are_off_unless_asked_and_binances_when_asked(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n')).exchanges[0].limits \
+        is None
+    asked = load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n[exchanges.limits]\n'
+                                        "orders_per_10s = 10\n")).exchanges[0].limits
+    assert asked == VenueLimits(weight_per_minute=6000, orders_per_10s=10,
+                                orders_per_day=200_000, raw_requests_per_5m=61_000)
+
+
+def test_only_the_paper_driver_simulates_limits(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^exchanges\[0\]\.limits: only the paper driver"):
+        load_config(write(tmp_path, BINANCE + 'api_key = "k"\nsecret = "s"\n'
+                                              "[exchanges.limits]\nweight_per_minute = 60\n"))
+
+
+@pytest.mark.parametrize("extra,key", [
+    ('api_key = "k"\nsecret = "s3cr3t"\nsecret_file = "f"\n', "exchanges[0].secret"),
+    ('api_key = "k"\nsecret_file = "missing"\n', "exchanges[0].secret_file"),
+    ('api_key = "k"\nsecret = "s3cr3t"\ntimeout_ms = 5\n', "exchanges[0].timeout_ms"),
+    ('api_key = "k"\nsecret = "s3cr3t"\nrecv_window_ms = 60001\n', "exchanges[0].recv_window_ms"),
+    ('api_key = "k"\nsecret = "s3cr3t"\nrate_limit_per_s = -1\n', "exchanges[0].rate_limit_per_s"),
+])
+def test_bad_binance_settings_name_their_key(tmp_path: Path, extra: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BINANCE + extra))
+    assert str(caught.value).startswith(key + ":")
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_empty_secret_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match=r"exchanges\[0\]\.secret_file: .* is empty"):
+        load_config(write(tmp_path, BINANCE + 'api_key = "k"\nsecret_file = "empty"\n'))
+
+
+@pytest.mark.parametrize("extra,key", [
+    ('api_url = "http://127.0.0.1:1"\n', "exchanges[0].api_url"),
+    ('secret = "s3cr3t"\n', "exchanges[0].secret"),
+])
+def test_paper_driver_takes_no_credentials(tmp_path: Path, extra: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, '[[exchanges]]\nname = "p"\n' + extra))
+    assert str(caught.value).startswith(key + ":")
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_api_url_must_be_a_base_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"exchanges\[0\]\.api_url"):
+        load_config(write(tmp_path, BINANCE.replace("http://127.0.0.1:8765", "ftp://x")
+                          + 'api_key = "k"\nsecret = "s"\n'))
+
+
+def test_a_backlog_is_no_longer_than_the_exchange_can_send_before_the_deadline(
+        tmp_path: Path) -> None:
+    """Orders accepted beyond what the exchange's pace sends within send_deadline_s
+    would expire unsent: the limit comes down to it (three requests an order)."""
+    orders = "[orders]\nsend_deadline_s = 30.0\nmax_backlog = 5000\n"
+    slow = BINANCE + 'api_key = "k"\nsecret = "s"\nrate_limit_per_s = 2.0\n'
+    paper = '[[exchanges]]\nname = "p"\ndriver = "paper"\n'
+    config = load_config(write(tmp_path, orders + slow + paper))
+    assert order_settings(config).backlogs == {"bx": 20, "p": 5000}
+
+
+@pytest.mark.parametrize("section", ["control", "events"])
+def test_an_abstract_ipc_endpoint_needs_curve(tmp_path: Path, section: str) -> None:
+    """ipc://@name has no socket file, so no permission keeps other local users out."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f'[{section}]\nendpoint = "ipc://@orderd-{section}"\n'))
+    message = str(caught.value)
+    assert message.startswith(f"{section}.endpoint:")
+    assert "abstract" in message and "control.curve_secret_key_file" in message
+
+
+def test_a_filesystem_ipc_path_needs_no_curve(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, f'[control]\nendpoint = "ipc://{tmp_path}/c.sock"\n'
+                                         f'[events]\nendpoint = "ipc://{tmp_path}/e.sock"\n'))
+    assert config.control.endpoint == f"ipc://{tmp_path}/c.sock" and not config.control.curve
+
+
+def test_an_abstract_ipc_endpoint_with_curve_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "clients").mkdir()
+    zmq.auth.create_certificates(tmp_path, "server")
+    config = load_config(write(
+        tmp_path, '[control]\nendpoint = "ipc://@orderd-c"\n'
+                  'curve_secret_key_file = "server.key_secret"\ncurve_clients_dir = "clients"\n'
+                  '[events]\nendpoint = "ipc://@orderd-e"\n'))
+    assert config.control.curve and config.events.endpoint == "ipc://@orderd-e"
+
+
+def test_check_config_refuses_an_abstract_endpoint_with_status_2(tmp_path: Path) -> None:
+    bad = write(tmp_path, '[control]\nendpoint = "ipc://@orderd-c"\n')
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "check-config", "--config",
+                             str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "control.endpoint" in result.stderr and "abstract" in result.stderr

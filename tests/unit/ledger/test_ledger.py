@@ -1,0 +1,186 @@
+"""The ledger's grouped commit: any number of orders and fills in one transaction, and
+event numbers that never repeat across restarts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from actors.ledger.sqlite_rows import MAX_ROWS
+from actors.ledger.store import SCHEMA, Ledger
+from actors.messages import TradeView
+from actors.order.batch import Batch
+from tests.recon_support import ledger_order
+
+MANY = 2 * MAX_ROWS + 7  # more than one statement's worth, and not a multiple of it
+
+
+def test_a_group_larger_than_one_statement_is_written_and_updated_whole(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    for i in range(MANY):
+        ledger.stage(ledger_order(f"od-{i:04d}", order_id=f"x{i}"))
+    assert ledger.commit() == MANY
+    for i in range(0, MANY, 2):
+        ledger.stage(ledger_order(f"od-{i:04d}", order_id=f"x{i}", status="canceled"))
+    ledger.commit()
+    ledger.close()
+
+    reopened = Ledger(tmp_path / "ledger.sqlite")
+    assert reopened.count() == MANY
+    assert reopened.counts_by_status() == {"canceled": (MANY + 1) // 2, "open": MANY // 2}
+    last = reopened.get(f"od-{MANY - 1:04d}")
+    assert last is not None and last.order_id == f"x{MANY - 1}"
+    reopened.close()
+
+
+def test_a_trade_staged_twice_in_one_group_is_counted_once_with_its_later_fee(
+        tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.stage(ledger_order("od-f", order_id="x1", status="filled", filled="0.02"))
+
+    def trade(trade_id: str, fee: str) -> TradeView:
+        return TradeView(trade_id, "x1", "od-f", Decimal("0.01"), Decimal("1000"),
+                         Decimal(fee), "USD", 1_700_000_000_000)
+
+    for i in range(MANY):
+        ledger.stage_fill("paper", "od-f", trade(f"t{i}", "0.1"))
+    ledger.stage_fill("paper", "od-f", trade("t0", "0.2"))  # a fee correction
+    ledger.commit()
+
+    fills = ledger.fills_of("paper", "od-f")
+    assert len(fills) == MANY
+    assert fills["t0"].fee_cost == Decimal("0.2") and fills["t1"].fee_cost == Decimal("0.1")
+    ledger.close()
+
+
+class Published:
+    """An event sink keeping the event numbers published."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    def publish(self, frames: list[bytes]) -> None:
+        self.seqs.append(json.loads(frames[1])["seq"])
+
+
+def _publish_orders(path: Path, cids: list[str]) -> tuple[Ledger, Batch, Published]:
+    ledger, events = Ledger(path), Published()
+    batch = Batch(ledger, events)
+    for cid in cids:
+        batch.stage(ledger_order(cid, status="pending_submit", price=None))
+        batch.flush()
+    return ledger, batch, events
+
+
+def test_event_numbers_continue_after_a_clean_stop(tmp_path: Path) -> None:
+    ledger, batch, first = _publish_orders(tmp_path / "ledger.sqlite", ["a", "b"])
+    batch.close()
+    ledger.close()
+    ledger, _batch, second = _publish_orders(tmp_path / "ledger.sqlite", ["c"])
+    ledger.close()
+    assert first.seqs + second.seqs == [1, 2, 3]
+
+
+def test_event_numbers_are_never_reused_after_a_crash(tmp_path: Path) -> None:
+    """Without a clean stop the next run starts above the durable bound: a gap, never
+    a number a subscriber has already seen for another event."""
+    ledger, _batch, first = _publish_orders(tmp_path / "ledger.sqlite", ["a", "b"])
+    ledger.close()  # no Batch.close: the process died
+    ledger, _batch, second = _publish_orders(tmp_path / "ledger.sqlite", ["c", "d"])
+    ledger.close()
+    assert first.seqs == [1, 2]
+    assert second.seqs[0] > first.seqs[-1] + 1 and second.seqs[1] == second.seqs[0] + 1
+
+
+class RecordingLedger(Ledger):
+    """A ledger that records whether each commit waited for the disk, and can fail one."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.syncs: list[bool] = []
+        self.fail_next = False
+
+    def commit(self, sync: bool = True) -> int:
+        if self.fail_next:
+            self.fail_next = False
+            raise sqlite3.OperationalError("disk I/O error")
+        self.syncs.append(sync)
+        return super().commit(sync)
+
+
+def test_only_intents_rejections_and_new_event_bounds_wait_for_the_disk(tmp_path: Path) -> None:
+    ledger = RecordingLedger(tmp_path / "ledger.sqlite")
+    batch = Batch(ledger, Published())
+    for status in ("pending_submit", "open", "pending_cancel", "filled", "rejected", "canceled"):
+        batch.stage(ledger_order(f"od-{status}", status=status), publish=False)
+        batch.flush()
+    batch.stage(ledger_order("od-first-event", status="open"))  # the first event: a new bound
+    batch.flush()
+    batch.stage(ledger_order("od-next-event", status="open"))
+    batch.flush()
+    assert ledger.syncs == [True, False, True, False, True, False, True, False]
+    ledger.close()
+
+
+def test_a_failed_commit_keeps_what_waited_for_it(tmp_path: Path) -> None:
+    ledger, events, answered = RecordingLedger(tmp_path / "ledger.sqlite"), Published(), []
+    batch = Batch(ledger, events)
+    batch.stage(ledger_order("od-a", status="pending_submit"))
+    batch.reply(lambda: answered.append("od-a"))
+    ledger.fail_next = True
+    with pytest.raises(sqlite3.OperationalError):
+        batch.flush()
+    assert answered == [] and events.seqs == [] and batch.pending
+    batch.flush()
+    assert answered == ["od-a"] and events.seqs == [1]
+    assert ledger.get("od-a") is not None and ledger.syncs == [True]
+    ledger.close()
+
+
+def test_an_order_that_cannot_be_written_out_is_refused_before_it_is_staged(
+        tmp_path: Path) -> None:
+    ledger, events = Ledger(tmp_path / "ledger.sqlite"), Published()
+    batch = Batch(ledger, events)
+    with pytest.raises(ArithmeticError):  # decimal.Overflow formatting the amount
+        batch.stage(ledger_order("huge", status="pending_submit", amount="1e999999999"))
+    batch.stage(ledger_order("calm", status="pending_submit"))
+    batch.flush()  # the refused order does not poison the commit of the next one
+    assert ledger.get("huge") is None
+    calm = ledger.get("calm")
+    assert calm is not None and calm.status == "pending_submit"
+    assert events.seqs == [1]
+
+
+def test_a_ledger_from_before_signing_times_gains_them_and_keeps_its_orders(
+        tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)  # the orders table as the first ledgers made it
+    old.executescript(SCHEMA.replace(", signed_at REAL", ""))
+    old.execute(
+        "INSERT INTO orders (client_order_id, order_id, exchange, symbol, side, type, amount,"
+        " price, time_in_force, params, status, filled, average_price, fee_currency, fee_cost,"
+        " created_at, updated_at, attempts, last_error, trail) VALUES ('od-old', NULL,"
+        " 'paper', 'BTC/USD', 'buy', 'market', '0.01', NULL, NULL, '{}', 'unknown', '0',"
+        " NULL, NULL, NULL, 1.0, 1.0, 1, NULL, '[]')")
+    old.commit()
+    old.close()
+
+    ledger = Ledger(path)
+    before = ledger.get("od-old")
+    assert before is not None and before.status == "unknown"
+    assert before.signed_at is None, "not recorded then: resolution takes it as signed now"
+    fresh = ledger_order("od-new", status="pending_submit")
+    fresh.signed_at = 1_700_000_123.25
+    ledger.stage(fresh)
+    ledger.commit()
+    ledger.close()
+
+    reopened = Ledger(path)  # the column is added once
+    new = reopened.get("od-new")
+    assert new is not None and new.signed_at == 1_700_000_123.25
+    assert [o.client_order_id for o in reopened.live()] == ["od-old", "od-new"]
+    reopened.close()
