@@ -26,7 +26,7 @@ from bench.driver import Request, drive
 from bench.scenarios import Options, Report
 from protocol.client import OrderdClient
 from protocol.errors import ProtocolError
-from tests.helpers import KEY, SECRET, DaemonProcess, VenueProcess
+from tests.helpers import KEY, SECRET, DaemonProcess, VenueProcess, toml_value
 
 BINANCE_LIMITS = ("--weight-limit", "6000", "--orders-per-10s", "100",
                   "--orders-per-day", "200000")
@@ -67,20 +67,23 @@ class Venue:
 
 
 @contextmanager
-def trading(workdir: Path) -> Iterator[tuple[DaemonProcess, Venue]]:
-    """A venue process with binance's limits and a daemon trading on it through the
-    binance driver, with the default tracking intervals (the tests' are shorter) and
-    no reconciliation during the measurements (its weight is not an order's)."""
+def trading(workdir: Path, *venue_flags: str, tracking: dict[str, Any] | None = None,
+            exchange: dict[str, Any] | None = None) -> Iterator[tuple[DaemonProcess, Venue]]:
+    """A venue process started with `venue_flags` (none: no request limits) and a daemon
+    trading on it through the binance driver: the default tracking intervals (the tests'
+    are shorter) unless `tracking` sets [tracking] keys, more keys of the exchange entry
+    from `exchange`, and no reconciliation during the measurements (its weight is not an
+    order's)."""
     for part in ("venue", "orderd"):
         (workdir / part).mkdir(parents=True, exist_ok=True)
-    venue = VenueProcess(workdir / "venue", *BINANCE_LIMITS)
+    venue = VenueProcess(workdir / "venue", *venue_flags)
     daemon = DaemonProcess(workdir / "orderd")
     daemon.config.write_text(
         f'state_dir = "state"\nlog_level = "WARNING"\n'
         f'[control]\nendpoint = "{daemon.control}"\n[events]\nendpoint = "{daemon.events}"\n'
-        f'[schedule]\ninterval = "weekly"\n'
+        f'[schedule]\ninterval = "weekly"\n{_table("tracking", tracking)}'
         f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{venue.url}"\n'
-        f'api_key = "{KEY}"\nsecret = "{SECRET}"\n')
+        f'api_key = "{KEY}"\nsecret = "{SECRET}"\n{_table(None, exchange)}')
     try:
         daemon.start()
         yield daemon, Venue(venue)
@@ -91,6 +94,14 @@ def trading(workdir: Path) -> Iterator[tuple[DaemonProcess, Venue]]:
             except subprocess.TimeoutExpired:
                 daemon.stop(signal.SIGKILL)
         venue.stop()
+
+
+def _table(name: str | None, keys: dict[str, Any] | None) -> str:
+    """TOML lines of `keys`, under a `[name]` header when named and there are keys."""
+    if not keys:
+        return ""
+    header = f"[{name}]\n" if name else ""
+    return header + "".join(f"{key} = {toml_value(value)}\n" for key, value in keys.items())
 
 
 def settle(client: OrderdClient, ids: list[str], timeout_s: float = 600.0,
@@ -180,7 +191,7 @@ def budget(opts: Options) -> Report:
     """Weight per order, resting capacity and a burst against binance's limits."""
     report = Report("budget")
     counts, hold_s = ((30,), 20.0) if opts.quick else ((100, 1000, 2000), 300.0)
-    with trading(opts.workdir / "budget") as (daemon, venue):
+    with trading(opts.workdir / "budget", *BINANCE_LIMITS) as (daemon, venue):
         weight_per_order(opts, daemon, venue, report)
         for count in counts:
             resting_capacity(opts, daemon, venue, report, count, hold_s)

@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.budget import budget
+from bench.fill_latency import fill_latency
 from bench.harness import loadavg
 from bench.scenarios import SCENARIOS, Options, Report
+from bench.vs_ccxt import vs_ccxt
 
-ALL = {**SCENARIOS, "budget": budget}
-"""Every scenario; budget runs a venue process of its own (see bench/budget.py)."""
+ALL = {**SCENARIOS, "budget": budget, "fill_latency": fill_latency, "vs_ccxt": vs_ccxt}
+"""Every scenario; budget, fill_latency and vs_ccxt run venue processes of their own
+(see bench/budget.py)."""
 
 def py_spy_profiler(out_dir: Path, mode: str) -> Any:
     """A profiler that attaches py-spy to the daemon for the length of a run.

@@ -1,0 +1,105 @@
+"""The race against bare ccxt: orders a second through orderd (binance driver) against an
+`orderd paper-venue` process, and through a bare ccxt client that only calls
+`create_order` against the same venue at the same concurrency, in the same run.
+
+The bare client trades on a second venue process, started the same way (same flags, a
+fresh book, no request limits): the venue serves one account, and the daemon's stream
+would otherwise get every bare order's events as orders it does not know, costing it
+about as much CPU as the bare client itself spends, on the same two cores.
+
+At each of 1, 16 and 64 in flight, each repeat drives, in turn: orderd (`wait=accepted`
+submits of small SOL/USD market orders, which fill at once, so a reply waits for the
+exchange's answer as a bare create does), then the bare client as N threads with a sync
+ccxt client each, then as one async ccxt client with N tasks (bench/bare_ccxt.py). The
+faster bare form is the reference of the ratio. CPU per order is the client side's: the
+daemon process's for orderd (its exchange side included; the bench's client excluded),
+this process's during a bare run; the venue's is in neither.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import ExitStack
+from functools import partial
+from typing import Any
+
+from bench.bare_ccxt import BareRun, SyncClients, run_tasks
+from bench.budget import trading
+from bench.driver import RunResult, drive, sol_market
+from bench.harness import Usage, usage, wait_settled
+from bench.scenarios import Options, Report, median, spread
+from protocol.client import OrderdClient
+from tests.helpers import VenueProcess
+
+LEVELS = (1, 16, 64)
+WORKERS = 64
+"""`[[exchanges]] concurrency`: a market order that fills at once takes one request (its
+create's FULL answer settles it), so one worker per order in flight."""
+GOAL = 0.8
+ACCEPTED = partial(sol_market, wait="accepted")
+
+
+def vs_ccxt(opts: Options) -> Report:
+    """orderd against bare ccxt, orders/s and CPU per order at 1, 16 and 64 in flight."""
+    report = Report("vs_ccxt")
+    rounds = 1 if opts.quick else opts.repeat
+    outcomes: Counter[str] = Counter()
+    with ExitStack() as stack:
+        (opts.workdir / "vs_ccxt-bare").mkdir(parents=True, exist_ok=True)
+        bare_venue = VenueProcess(opts.workdir / "vs_ccxt-bare")
+        stack.callback(bare_venue.stop)
+        sync = SyncClients(bare_venue.url)
+        stack.callback(sync.close)
+        daemon, _ = stack.enter_context(
+            trading(opts.workdir / "vs_ccxt", exchange={"concurrency": WORKERS}))
+        client = daemon.client(timeout_s=60.0)
+        assert daemon.process is not None
+        for n in LEVELS:
+            warm = 0.3 if opts.quick else 1.0
+            drive(client, ACCEPTED, in_flight=n, duration_s=warm)
+            wait_settled(client)
+            runs = []
+            for _ in range(rounds):
+                run, used = through_orderd(client, daemon.process.pid, n, opts.duration_s)
+                outcomes += run.outcomes
+                runs.append((run, used, sync.run(n, opts.duration_s),
+                             run_tasks(bare_venue.url, n, opts.duration_s)))
+            report.figures.update(level_figures(n, runs))
+    report.notes.append(f"orderd replies: {dict(outcomes)}")
+    report.notes.append(f"{rounds} repeats of {opts.duration_s:g} s per level; ccxt's "
+                        "throttle off in the bare client, as in the daemon")
+    for n in LEVELS:
+        report.targets[f"{n} in flight: ratio >= {GOAL}"] = (
+            median(report.figures[f"{n}_ratio"]) >= GOAL)
+    return report
+
+
+def through_orderd(client: OrderdClient, pid: int, in_flight: int,
+                   duration_s: float) -> tuple[RunResult, Usage]:
+    """One timed run through the daemon, and the daemon's CPU for it."""
+    before = usage(pid)
+    run = drive(client, ACCEPTED, in_flight=in_flight, duration_s=duration_s)
+    wait_settled(client)  # what the daemon does after the reply counts too
+    return run, usage(pid) - before
+
+
+def level_figures(n: int, runs: list[tuple[RunResult, Usage, BareRun, BareRun]]
+                  ) -> dict[str, Any]:
+    """One concurrency level's figures, min..max over its repeats."""
+    fig: dict[str, Any] = {
+        f"{n}_orderd_per_s": spread([r.rate for r, _, _, _ in runs]),
+        f"{n}_threads_per_s": spread([t.rate for _, _, t, _ in runs]),
+        f"{n}_async_per_s": spread([a.rate for _, _, _, a in runs]),
+        f"{n}_ratio": spread([r.rate / max(t.rate, a.rate, 1e-9) for r, _, t, a in runs]),
+        f"{n}_orderd_cpu_us_per_order": spread(
+            [u.cpu_s / max(1, r.accepted) * 1e6 for r, u, _, _ in runs]),
+        f"{n}_threads_cpu_us_per_order": spread([t.cpu_us_per_order for _, _, t, _ in runs]),
+        f"{n}_async_cpu_us_per_order": spread([a.cpu_us_per_order for _, _, _, a in runs]),
+        f"{n}_orderd_p50_ms": spread([r.percentile_ms(50) or 0.0 for r, _, _, _ in runs]),
+    }
+    faster = Counter("threads" if t.rate >= a.rate else "async" for _, _, t, a in runs)
+    fig[f"{n}_reference"] = dict(faster)
+    errors = sum(t.errors + a.errors for _, _, t, a in runs)
+    if errors:
+        fig[f"{n}_bare_errors"] = errors
+    return fig
