@@ -26,6 +26,7 @@ from actors.metrics.alerts import Alert, Alerter
 from actors.order.core import NAME as ORDER_ACTOR
 from actors.stream.events import Sequence, StreamConnected, StreamEvents, report_of
 from actors.stream.health import StreamHealth
+from actors.stream.pro_driver import HEARTBEAT_ID_PREFIX
 from actors.supervisor import Registry, SupervisedActor
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ class StreamActor(SupervisedActor):
             if time.time() - last > self.settings.stale_s:
                 raise StreamStale(f"no frame for {self.settings.stale_s:g} s")
             if time.time() - last > beat_s:
-                await client.send({"id": f"hb-{pro.milliseconds()}", "method": "ping"})
+                await client.send({"id": f"{HEARTBEAT_ID_PREFIX}{pro.milliseconds()}",
+                                   "method": "ping"})
 
     def _deliver(self, pro: Any, events: list[dict[str, Any]], sequence: Sequence) -> None:
         exchange, reports = self.settings.exchange, []

@@ -20,6 +20,8 @@ from actors.exchange.drivers.ccxt_driver import DriverSettings
 
 STREAM_DRIVERS = frozenset({"binance"})
 """Drivers whose exchange pushes order events on a user-data stream orderd reads."""
+HEARTBEAT_ID_PREFIX = "hb-"
+"""The ids of the stream's own heartbeat requests, whose answers ccxt must not see."""
 WS_API_PATH = "/ws-api/v3"
 """binance's WebSocket API path, on a local venue's REST address too."""
 
@@ -40,7 +42,15 @@ class StreamBinance(ccxt.pro.binance):  # type: ignore[misc]
         self._on_event = on_event
 
     def handle_message(self, client: Any, message: Any) -> None:
-        event = message.get("event") if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            super().handle_message(client, message)
+            return
+        request_id = message.get("id")
+        if isinstance(request_id, str) and request_id.startswith(HEARTBEAT_ID_PREFIX):
+            # ccxt takes an answer it did not ask for as a subscription's status and
+            # raises, and its reading stops until the connection is given up as stale
+            return
+        event = message.get("event")
         if isinstance(event, dict) and event.get("e") == "executionReport":
             self._on_event(event)
         super().handle_message(client, message)

@@ -5,6 +5,7 @@ no stream fault (drop, stall, lost or repeated event) loses or doubles a fill.""
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from decimal import Decimal
 from functools import partial
@@ -160,4 +161,28 @@ def test_after_a_kill_the_catch_up_finds_every_fill(venue: VenueProcess,
         for order in placed:
             assert_filled_once(client, venue, order["client_order_id"])
         assert again.stop() == 0
+    rest_at(venue, "150")
+
+
+def test_a_quiet_stream_stays_connected(venue: VenueProcess, tmp_path: Path) -> None:
+    """With no order events for several stale periods, the heartbeat's answers keep the
+    stream live on its first connection, and a fill after the quiet spell is pushed."""
+    rest_at(venue, "150")
+    with running_daemon(tmp_path, exchanges=exchanges(venue), tracking=TRACKING) as daemon:
+        client = daemon.client()
+        wait_until(lambda: live(client), "the stream live")
+        before = stream_of(client)
+        quiet_until = time.monotonic() + 3 * 2.0  # three stale periods without events
+        wait_until(lambda: time.monotonic() > quiet_until and live(client),
+                   "three stale periods passed", attempts=3000)
+        placed = buy(client, "100")
+        wait_until(lambda: client.status(client_order_id=placed["client_order_id"])[
+            "status"] == "open", "the order open")
+        rest_at(venue, "99")
+        order = wait_until(lambda: filled(client, placed["client_order_id"]),
+                           "the fill pushed")
+        assert [step["source"] for step in fill_steps(order)] == ["stream"]
+        after = stream_of(client)
+        assert after["reconnects"] == before["reconnects"]
+        assert daemon.stop() == 0
     rest_at(venue, "150")
