@@ -14,7 +14,7 @@ from protocol.codec import format_decimal
 from protocol.messages import TERMINAL_STATUSES, OrderSpec
 
 if TYPE_CHECKING:
-    from actors.messages import OrderView
+    from actors.exchange.messages import OrderView
 
 ZERO = Decimal(0)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pykka
 
-from actors.messages import ActorCrashed, Crash, Ping
+from actors.supervisor_messages import ActorCrashed, Crash, Ping
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from protocol.errors import ProtocolError
 from protocol.text import printable
 
 STATES = ("starting", "ready", "halted", "stopping")
@@ -173,3 +174,7 @@ class Clock:
     now: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+
+
+Reply = Callable[[dict[str, Any] | ProtocolError], None]
+"""Where a command's outcome goes: a result object, or the error to send."""

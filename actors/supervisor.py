@@ -14,8 +14,8 @@ from typing import Any
 
 import pykka
 
-from actors.messages import ActorCrashed, Crash, Ping
 from actors.registry import ASK_TIMEOUT_S, Asked, Registry, RestartFailed
+from actors.supervisor_messages import ActorCrashed, Crash, Ping
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)

@@ -13,26 +13,28 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
-from actors.circuit.breakers import CircuitBoard, DescribeCircuits
+from actors.circuit.breakers import CircuitBoard
+from actors.circuit.messages import DescribeCircuits
 from actors.exchange.budget import RequestBudget
+from actors.exchange.messages import FetchBalance
 from actors.exchange.order_params import check_params
 from actors.exchange.routing import side_worker_name
-from actors.messages import (
+from actors.order.actor import NAME as ORDER_ACTOR
+from actors.order.messages import (
     Cancel,
     CancelAll,
-    Crash,
-    FetchBalance,
+    GetStats,
     GetStatus,
     ListOrders,
+    RecordHalt,
     Submit,
 )
-from actors.order.actor import NAME as ORDER_ACTOR
-from actors.order.actor import GetStats, RecordHalt
 from actors.orders import rfc3339
 from actors.reconcile.actor import NAME as RECONCILER
 from actors.reconcile.messages import RunReconciliation
 from actors.runtime import OPERATOR, DaemonState
 from actors.supervisor import Registry
+from actors.supervisor_messages import Crash
 from daemon import __version__
 from daemon.frontend import Answer, Handler
 from daemon.market_steps import Steps, check_steps

@@ -17,25 +17,26 @@ from typing import Any
 from actors.circuit.actor import CircuitActor
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.breakers import CircuitBoard, Circuits
-from actors.exchange.actor import ExchangeActor, LoadMarkets
+from actors.exchange.actor import ExchangeActor
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.link import ExchangeLink
+from actors.exchange.messages import FetchOpenOrders, LoadMarkets, RefreshPrices
 from actors.exchange.retry import RateLimiter, RetryBudget
 from actors.exchange.routing import side_worker_name, worker_name
 from actors.ledger.reader import LedgerReader
-from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics.actor import NAME as METRICS_ACTOR
-from actors.metrics.actor import AlertRouter, MetricsActor, MetricsTick, ReloadAlerts
+from actors.metrics.actor import AlertRouter, MetricsActor
 from actors.metrics.alerts import Alert, Alerter
+from actors.metrics.messages import MetricsTick, ReloadAlerts
 from actors.metrics.monitoring import Defaults, drop_defaults, log_execution_time, use_defaults
 from actors.metrics.series import Metrics
 from actors.order.actor import NAME as ORDER_ACTOR
-from actors.order.actor import IsRecovered, OrderActor
+from actors.order.actor import OrderActor
+from actors.order.messages import Flush, IsRecovered, Tick, WorkerRestarted
 from actors.order.risk import RiskPolicy
 from actors.reconcile.actor import NAME as RECONCILER
 from actors.reconcile.actor import ReconcilerActor
-from actors.reconcile.messages import FetchOpenOrders
 from actors.runtime import AUTOMATIC, OPERATOR, Clock, DaemonState, EventSink, NoEvents
 from actors.stream.actor import StreamActor, StreamSettings, stream_name
 from actors.stream.health import StreamCollector, StreamHealth

@@ -18,8 +18,8 @@ from typing import Any
 
 import pykka
 
-from actors.messages import Ping
 from actors.supervisor import Registry
+from actors.supervisor_messages import Ping
 from protocol.text import printable
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.errors import HALT, REJECT, RESOLVE, classify, describe
 from actors.exchange.link import Attempts
+from actors.exchange.messages import OrderView
 from actors.exchange.order_params import check_params
-from actors.messages import OrderView
 from actors.order.stats import OrderStats
 from actors.orders import IllegalTransition, Order, adopt, rfc3339
 from actors.runtime import Clock

@@ -13,9 +13,9 @@ from actors.exchange.client import ExchangeClient, balances_of, view_of
 from actors.exchange.drivers.ccxt_driver import lookup_params
 from actors.exchange.errors import classify
 from actors.exchange.link import Attempts
+from actors.exchange.messages import OrderView
 from actors.exchange.order_params import create_params
 from actors.exchange.retry import RetryPolicy
-from actors.messages import OrderView
 from actors.orders import Order
 
 Request = Callable[[ExchangeClient], Any]

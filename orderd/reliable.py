@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
-from actors.circuit.breakers import DescribeCircuits
+from actors.circuit.messages import DescribeCircuits
+from actors.exchange.messages import FetchBalance
 from actors.exchange.routing import side_worker_name
-from actors.messages import Cancel, CancelAll, FetchBalance, GetStatus, Submit
 from actors.metrics.alerts import Alerter
 from actors.order.actor import NAME as ORDER_ACTOR
-from actors.order.actor import GetStats, RecordHalt
+from actors.order.messages import Cancel, CancelAll, GetStats, GetStatus, RecordHalt, Submit
 from actors.orders import rfc3339
 from actors.reconcile.actor import NAME as RECONCILER
 from actors.reconcile.actor import RUN_TIMEOUT_S

@@ -19,13 +19,14 @@ from actors.circuit.breakers import BreakerSettings, CircuitBoard, Circuits
 from actors.exchange.actor import ExchangeActor
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
 from actors.exchange.link import ExchangeLink
+from actors.exchange.messages import TradeView
 from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.exchange.routing import side_worker_name, worker_name
 from actors.ledger.store import Ledger
-from actors.messages import GetStatus, TradeView
 from actors.metrics.alerts import Alert
 from actors.order.actor import NAME as ORDER_ACTOR
 from actors.order.actor import OrderActor, OrderSettings
+from actors.order.messages import GetStatus
 from actors.orders import Order
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry, Supervisor, SupervisorSettings

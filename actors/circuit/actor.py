@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.circuit.breakers import NAME, Circuits, DescribeCircuits, MayCall, Outcome, Permit
+from actors.circuit.breakers import NAME, Circuits
+from actors.circuit.messages import DescribeCircuits, MayCall, Outcome, Permit
 from actors.supervisor import Registry, SupervisedActor
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import pybreaker
 
+from actors.circuit.messages import Outcome, Permit
 from actors.metrics.alerts import Alert, Alerter
 from actors.metrics.series import Metrics
-from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -162,46 +162,6 @@ class CircuitOpen(Exception):
         super().__init__(f"circuit of {exchange} is open; retry in {retry_after_s:.1f} s")
         self.exchange = exchange
         self.retry_after_s = retry_after_s
-
-
-# --- messages ---------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class MayCall:
-    """Ask: may a worker call this exchange now? Answers a Permit."""
-
-    exchange: str
-    """Exchange name."""
-
-
-@dataclass(frozen=True, slots=True)
-class Permit:
-    """The answer to MayCall."""
-
-    granted: bool
-    """Call now."""
-    retry_after_s: float = 0.0
-    """When refused: seconds to wait."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """A finished exchange request, told after the call."""
-
-    exchange: str
-    """Exchange name."""
-    failed: bool
-    """A transient exchange failure (network, timeout, 5xx, rate limit)."""
-    error: str = ""
-    """The failure's class name, for the log."""
-
-
-@dataclass(frozen=True, slots=True)
-class DescribeCircuits:
-    """Tell: report every circuit to `reply` (health and stats)."""
-
-    reply: Callable[[dict[str, Any] | ProtocolError], None]
-    """Receives {exchange: {"state", "errors_per_minute"}}, or the error that kept it."""
 
 
 class _Replayed(Exception):

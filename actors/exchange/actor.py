@@ -21,26 +21,28 @@ from actors.exchange.client import ExchangeClient, balances_of, settles, trade_o
 from actors.exchange.drivers.ccxt_driver import TRADES_FROM_ID_PARAM, lookup_params, signing_params
 from actors.exchange.errors import HALT, REJECT, RESOLVE, RETRY, classify, describe
 from actors.exchange.link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
-from actors.exchange.metering import Meter, attach
-from actors.exchange.order_params import ParamRefused, create_params
-from actors.exchange.routing import side_worker_name
-from actors.messages import (
+from actors.exchange.messages import (
     CancelOrder,
     ErrorInfo,
-    ExchangeReport,
     FetchBalance,
+    FetchOpenOrders,
     FetchOrder,
+    FetchTrades,
+    LoadMarkets,
+    LookupOrder,
     OrderTicket,
     OrderView,
     PlaceOrder,
-    Prices,
     RefreshPrices,
-    SymbolTracked,
     TrackSymbol,
+    TradePage,
     TradeView,
 )
+from actors.exchange.metering import Meter, attach
+from actors.exchange.order_params import ParamRefused, create_params
+from actors.exchange.routing import side_worker_name
 from actors.order.actor import NAME as ORDER_ACTOR
-from actors.reconcile.messages import FetchOpenOrders, FetchTrades, LookupOrder, TradePage
+from actors.order.messages import ExchangeReport, Prices, SymbolTracked
 from actors.supervisor import Registry, SupervisedActor
 from protocol.errors import ProtocolError
 
@@ -51,10 +53,6 @@ wait for request weight: within the reconciler's 30 s asks. Order workers never 
 for it: an order queued behind a waiting lookup would wait too; theirs are asked again."""
 SOURCES = {"create": "create", "cancel": "cancel", "fetch": "lookup"}
 """The confirmation trail's source of what each operation's answer showed."""
-
-
-class LoadMarkets:
-    """Ask: the exchange's markets (symbol -> ccxt market structure)."""
 
 
 class ExchangeActor(SupervisedActor):

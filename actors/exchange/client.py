@@ -7,7 +7,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from actors.messages import OrderView, TradeView
+from actors.exchange.messages import OrderView, TradeView
 from protocol.codec import format_decimal
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
-from actors.circuit.breakers import CircuitBoard, CircuitOpen, MayCall, Outcome, Permit
+from actors.circuit.breakers import CircuitBoard, CircuitOpen
+from actors.circuit.messages import MayCall, Outcome, Permit
 from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.client import ExchangeClient
 from actors.exchange.errors import RETRY, Rule, classify

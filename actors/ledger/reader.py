@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from actors.exchange.messages import TradeView
 from actors.ledger.store import _SELECT, _TERMINAL_SQL, FILL_COLUMNS, _from_row, trade_from_row
-from actors.messages import TradeView
 from actors.orders import Order
 
 T = TypeVar("T")

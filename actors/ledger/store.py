@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
+from actors.exchange.messages import TradeView
 from actors.ledger.sqlite_rows import MAX_ROWS, STATEMENT_CACHE, RowWriter
-from actors.messages import TradeView
 from actors.orders import Order, decimal_text
 from protocol.codec import format_decimal
 from protocol.messages import TERMINAL_STATUSES, ListArgs

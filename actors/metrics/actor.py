@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
-from actors.circuit.breakers import DescribeCircuits
+from actors.circuit.messages import DescribeCircuits
 from actors.metrics.alert_sinks import (
     AlertSettings,
     RepeatLimiter,
@@ -23,6 +23,7 @@ from actors.metrics.alert_sinks import (
     payload,
 )
 from actors.metrics.alerts import Alert, Alerter, LogAlerter
+from actors.metrics.messages import MetricsTick, ReloadAlerts
 from actors.metrics.series import Metrics
 from actors.orders import rfc3339
 from actors.runtime import Clock, DaemonState
@@ -50,19 +51,6 @@ class MetricsSettings:
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"{key}.listen: {self.listen!r} is not HOST:PORT")
         return host.strip("[]"), int(port)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsTick:
-    """Tell: refresh the gauges and evaluate the periodic alert rules."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReloadAlerts:
-    """Tell: use these alert settings (sinks, repeat interval) from now on."""
-
-    settings: AlertSettings
-    """The new [alerts] section."""
 
 
 class AlertRouter:

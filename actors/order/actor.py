@@ -10,35 +10,36 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from actors.exchange.messages import CancelOrder, PlaceOrder
 from actors.ledger.store import Ledger, storage_failure
-from actors.messages import (
+from actors.order.batch import Batch
+from actors.order.core import NAME, UNRESOLVED, OrderSettings
+from actors.order.ledger_guard import LedgerGuard
+from actors.order.messages import (
+    ApplyRepairs,
     Cancel,
     CancelAll,
-    CancelOrder,
     ExchangeReport,
     Flush,
+    GetStats,
     GetStatus,
+    IsRecovered,
     ListOrders,
-    PlaceOrder,
     Prices,
-    Reply,
+    RecordHalt,
+    StreamConnected,
+    StreamEvents,
     Submit,
     SymbolTracked,
     Tick,
     WorkerRestarted,
 )
-from actors.order.batch import Batch
-from actors.order.core import NAME, UNRESOLVED, OrderSettings
-from actors.order.ledger_guard import LedgerGuard
 from actors.order.risk import check as check_risk
 from actors.order.stream import OrderStream
 from actors.order.waiters import WAIT_CANCEL, WAIT_SUBMIT
 from actors.orders import Order
-from actors.reconcile.messages import ApplyRepairs
-from actors.stream.events import StreamConnected, StreamEvents
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef, OrderSpec
 
@@ -47,28 +48,6 @@ BACKLOG_RETRY_S = 0.25
 """retry_after_s of a submit refused because its exchange's backlog is full."""
 STARTING_RETRY_S = 1.0
 """retry_after_s of a submit refused while orders left by the last run are resolved."""
-
-
-@dataclass(frozen=True, slots=True)
-class GetStats:
-    """Tell: execution statistics to `reply`."""
-
-    reply: Callable[[dict[str, Any] | ProtocolError], None]
-    """Receives the statistics, or the error that kept them."""
-
-
-@dataclass(frozen=True, slots=True)
-class IsRecovered:
-    """Ask: True once every order found unresolved at start is resolved."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordHalt:
-    """Tell: record the daemon's halt (or its end) in the ledger now; `reply` gets
-    `{"state"}` once it is written."""
-
-    reply: Reply
-    """Receives the daemon's state, or the error that kept it from the ledger."""
 
 
 class OrderActor(OrderStream):
@@ -299,4 +278,4 @@ def _not_found(ref: OrderRef) -> ProtocolError:
     return ProtocolError("not_found", f"no order with {which}")
 
 
-__all__ = ["NAME", "GetStats", "IsRecovered", "OrderActor", "OrderSettings", "RecordHalt"]
+__all__ = ["NAME", "OrderActor", "OrderSettings"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import OrderView, TradeView
+from actors.exchange.messages import OrderView, TradeView
 from actors.orders import Order, rfc3339
 from protocol.codec import format_decimal
 

@@ -20,23 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from actors.exchange.budget import RequestBudget
+from actors.exchange.messages import CancelOrder, FetchOrder, OrderTicket, PlaceOrder, TradeView
 from actors.exchange.routing import Router
 from actors.ledger.store import Ledger, storage_failure
-from actors.messages import (
-    CancelOrder,
-    ExchangeReport,
-    FetchOrder,
-    Flush,
-    OrderTicket,
-    PlaceOrder,
-    Reply,
-    Tick,
-    TradeView,
-)
 from actors.metrics.alerts import Alerter, LogAlerter
 from actors.metrics.series import Metrics
 from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
+from actors.order.messages import ExchangeReport, Flush, Tick
 from actors.order.recent import RecentOrders
 from actors.order.resolution import Resolver, ResolveSettings, SignedWindow, landing_deadline
 from actors.order.risk import RiskPolicy
@@ -44,7 +35,7 @@ from actors.order.stats import OrderStats
 from actors.order.tracking import Pace, SymbolKey, Tracker, TrackingPlan, no_stream, steady_pace
 from actors.order.waiters import Waiters
 from actors.orders import ZERO, Order
-from actors.runtime import Clock, DaemonState, EventSink
+from actors.runtime import Clock, DaemonState, EventSink, Reply
 from actors.stream.health import StreamHealth
 from actors.supervisor import Registry, SupervisedActor
 from protocol.errors import ProtocolError

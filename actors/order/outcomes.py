@@ -9,27 +9,24 @@ from functools import partial
 from typing import Any
 
 from actors.exchange.errors import HALT
-from actors.exchange.routing import side_worker_name
-from actors.messages import (
+from actors.exchange.messages import (
     CancelOrder,
-    ExchangeReport,
     FetchOrder,
     OrderTicket,
     PlaceOrder,
-    Prices,
     RefreshPrices,
-    SymbolTracked,
-    Tick,
     TrackSymbol,
 )
+from actors.exchange.routing import side_worker_name
 from actors.metrics.alerts import Alert
 from actors.order.confirmation import count_fills, has_step, overfills, record_ack, verify
 from actors.order.core import OrderCore
+from actors.order.messages import ApplyRepairs, ExchangeReport, Prices, Repair, SymbolTracked, Tick
 from actors.order.repairs import orphan_order, repair_order
 from actors.order.tracking import TRACKED
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
 from actors.reconcile.compare import overfill_entry
-from actors.reconcile.messages import RECONCILER, ApplyRepairs, RecordDiscrepancy, Repair
+from actors.reconcile.messages import RECONCILER, RecordDiscrepancy
 from actors.runtime import AUTOMATIC
 
 log = logging.getLogger(__name__)

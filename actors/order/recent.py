@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from actors.messages import TradeView
+from actors.exchange.messages import TradeView
 from actors.orders import Order
 
 RECENT_ORDERS = 4096

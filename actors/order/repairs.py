@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.messages import TradeView
+from actors.exchange.messages import TradeView
 from actors.order.confirmation import count_fills, totals_from_trades
+from actors.order.messages import Repair
 from actors.orders import TRANSITIONS, Order, adopt, fingerprint, rfc3339
-from actors.reconcile.messages import Repair
 
 
 def repair_order(order: Order, repair: Repair, known: dict[str, TradeView], now: float,

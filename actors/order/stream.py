@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from actors.exchange.messages import FetchOrder, OrderTicket
 from actors.exchange.routing import side_worker_name
-from actors.messages import ExchangeReport, FetchOrder, OrderTicket, SymbolTracked
+from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents, SymbolTracked
 from actors.order.outcomes import OrderOutcomes, _unchanged
 from actors.order.tracking import TRACKED
 from actors.orders import Order, decimal_text
 from actors.reconcile.messages import RecordDiscrepancy
-from actors.stream.events import StreamConnected, StreamEvents
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors.messages import Reply
 from actors.orders import Order
+from actors.runtime import Reply
 from protocol.errors import ProtocolError
 
 WAIT_SUBMIT = frozenset({"pending_submit", "unknown"})

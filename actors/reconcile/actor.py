@@ -19,25 +19,24 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from actors.exchange.messages import (
+    FetchOpenOrders,
+    FetchTrades,
+    LookupOrder,
+    OrderTicket,
+    OrderView,
+    TradePage,
+)
 from actors.exchange.routing import side_worker_name
 from actors.ledger.reader import LedgerReader
-from actors.messages import OrderTicket, OrderView
 from actors.metrics.alerts import Alert, Alerter, LogAlerter
 from actors.metrics.monitoring import alert_on_failure, log_execution_time, track_metrics
 from actors.metrics.series import Metrics
 from actors.order.actor import NAME as ORDER_ACTOR
+from actors.order.messages import ApplyRepairs
 from actors.orders import rfc3339
 from actors.reconcile.compare import ExchangeCheck, ExchangeQueries, ReconcileSettings, Section
-from actors.reconcile.messages import (
-    RECONCILER,
-    ApplyRepairs,
-    FetchOpenOrders,
-    FetchTrades,
-    LookupOrder,
-    RecordDiscrepancy,
-    RunReconciliation,
-    TradePage,
-)
+from actors.reconcile.messages import RECONCILER, RecordDiscrepancy, RunReconciliation
 from actors.reconcile.reports import append_report, last_success
 from actors.reconcile.schedule import TIMEZONE, Schedule, trigger
 from actors.runtime import Clock

@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from actors.exchange.errors import classify, describe
+from actors.exchange.messages import OrderTicket, OrderView, TradePage, TradeView
 from actors.ledger.reader import LedgerReader, chunks
-from actors.messages import OrderTicket, OrderView, TradeView
 from actors.order.confirmation import differences
+from actors.order.messages import Repair
 from actors.orders import TRANSITIONS, ZERO, Order, decimal_text
-from actors.reconcile.messages import Repair, TradePage
 from actors.reconcile.trades import TradeReader
 from actors.runtime import Clock
 

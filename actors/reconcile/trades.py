@@ -16,9 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.exchange.messages import TradePage, TradeView
 from actors.ledger.reader import LedgerReader
-from actors.messages import TradeView
-from actors.reconcile.messages import TradePage
 
 SYMBOL_KEY = "reconcile_trades.{exchange}.{symbol}"
 """Meta key of one symbol's cursor: JSON {"since": ms, "from_id": id or null}."""

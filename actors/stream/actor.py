@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.exchange.errors import describe
-from actors.messages import ExchangeReport
 from actors.metrics.alerts import Alert, Alerter
 from actors.order.core import NAME as ORDER_ACTOR
-from actors.stream.events import Sequence, StreamConnected, StreamEvents, report_of
+from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents
+from actors.stream.events import Sequence, report_of
 from actors.stream.health import StreamHealth
 from actors.stream.pro_driver import HEARTBEAT_ID_PREFIX
 from actors.supervisor import Registry, SupervisedActor

@@ -1,38 +1,19 @@
-"""Stream events as OrderActor's messages: each `executionReport` becomes the report an
-order lookup would give (its view, and the trade it carries), so the stream's news is
-applied on the same idempotent path as tracking's reads."""
+"""Stream events as reports for OrderActor (its StreamEvents message): each
+`executionReport` becomes the report an order lookup would give (its view, and the trade
+it carries), so the stream's news is applied on the same idempotent path as tracking's
+reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from actors.exchange.client import trade_of, view_of
-from actors.messages import ExchangeReport, TradeView
+from actors.exchange.messages import TradeView
+from actors.order.messages import ExchangeReport
 
 SOURCE = "stream"
 """The confirmation trail's source of what the stream showed."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamConnected:
-    """Tell OrderActor: the exchange's stream is subscribed (again), or lost events;
-    read every symbol with tracked orders now, then tell the health it is caught up."""
-
-    exchange: str
-    """Which exchange."""
-    epoch: int
-    """The connection this catch-up is for."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEvents:
-    """Tell OrderActor: what the stream showed, one report per event."""
-
-    exchange: str
-    """Which exchange."""
-    reports: tuple[ExchangeReport, ...]
-    """Each event as a lookup's report (source `stream`)."""
 
 
 def report_of(client: Any, event: dict[str, Any]) -> ExchangeReport | None:

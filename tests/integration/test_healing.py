@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from actors.messages import Crash
+from actors.supervisor_messages import Crash
 from orderd import ReliableOrderExecutor
 from protocol.client import NoAnswer, OrderdClient
 from protocol.errors import ProtocolError

@@ -12,8 +12,8 @@ import pytest
 
 from actors.exchange.client import ExchangeClient
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
-from actors.messages import Crash
 from actors.runtime import Clock
+from actors.supervisor_messages import Crash
 from daemon.app import EXIT_ESCALATED, Daemon
 from daemon.config import load_config
 from protocol.client import OrderdClient

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import OrderView
+from actors.exchange.messages import OrderView
 from actors.orders import TRANSITIONS, IllegalTransition, Order, adopt, rfc3339
 from protocol.messages import STATUSES, TERMINAL_STATUSES
 

@@ -12,8 +12,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.messages import Crash
 from actors.supervisor import ActorBroken, Registry, SupervisedActor, Supervisor, SupervisorSettings
+from actors.supervisor_messages import Crash
 from protocol.errors import ProtocolError
 
 WAIT_S = 10.0

@@ -6,15 +6,8 @@ import threading
 
 import pytest
 
-from actors.circuit.breakers import (
-    CLOSED,
-    HALF_OPEN,
-    OPEN,
-    BreakerSettings,
-    CircuitBoard,
-    Circuits,
-    Outcome,
-)
+from actors.circuit.breakers import CLOSED, HALF_OPEN, OPEN, BreakerSettings, CircuitBoard, Circuits
+from actors.circuit.messages import Outcome
 from actors.exchange.link import Attempts, Caller, ExchangeLink
 from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.metrics.alerts import Alert

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from actors.exchange.errors import REJECT, classify
+from actors.exchange.messages import OrderTicket
 from actors.exchange.order_params import ALLOWED, ParamRefused, check_params, create_params
-from actors.messages import OrderTicket
 from daemon.config import DRIVERS
 from protocol.errors import ProtocolError
 from protocol.validation import parse_order_spec

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from actors.exchange.messages import TradeView
 from actors.ledger.sqlite_rows import MAX_ROWS
 from actors.ledger.store import SCHEMA, Ledger
-from actors.messages import TradeView
 from actors.order.batch import Batch
 from tests.recon_support import ledger_order
 

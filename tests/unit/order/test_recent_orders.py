@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.messages import TradeView
+from actors.exchange.messages import TradeView
 from actors.order.recent import RecentOrders
 from actors.orders import Order
 

@@ -10,9 +10,8 @@ from typing import Any
 from actors.exchange.drivers.paper import PaperExchange
 from actors.exchange.routing import worker_name
 from actors.ledger.store import Ledger
-from actors.messages import Ping, Tick
 from actors.order.actor import NAME as ORDER_ACTOR
-from actors.order.actor import IsRecovered
+from actors.order.messages import IsRecovered, Tick
 from actors.order.resolution import (
     LOST_LOOKUP_S,
     SEND_MARGIN_S,
@@ -21,6 +20,7 @@ from actors.order.resolution import (
     SignedWindow,
     landing_deadline,
 )
+from actors.supervisor_messages import Ping
 from tests.helpers import wait_until
 from tests.recon_support import (
     BTC,

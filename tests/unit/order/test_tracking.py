@@ -9,9 +9,11 @@ from typing import Any
 
 from actors.exchange.client import trade_of
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
+from actors.exchange.messages import OrderView
 from actors.exchange.routing import side_worker_name
 from actors.ledger.store import Ledger
-from actors.messages import ExchangeReport, OrderView, Ping, Tick
+from actors.order.messages import ExchangeReport, Tick
+from actors.supervisor_messages import Ping
 from tests.recon_support import (
     BTC,
     ETH,

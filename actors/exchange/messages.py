@@ -1,86 +1,17 @@
-"""Messages between the actors: frozen records, dispatched by type in one place per actor."""
+"""ExchangeActor's messages, and the records of what an exchange says (OrderView,
+TradeView, ErrorInfo): a worker makes them from the exchange's answers, and OrderActor,
+the reconciler and the ledger read them, so they live where they are made."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from actors.orders import Order
-from protocol.errors import ProtocolError
-from protocol.messages import CancelAllArgs, ListArgs, OrderRef, OrderSpec
+from actors.runtime import Reply
 
-Reply = Callable[[dict[str, Any] | ProtocolError], None]
-"""Where a command's outcome goes: a result object, or the error to send."""
-
-
-# --- to OrderActor -----------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Submit:
-    """Place an order (the `submit` command)."""
-
-    spec: OrderSpec
-    """Validated spec, not yet normalized."""
-    wait: str
-    """accepted or durable."""
-    reply: Reply
-    """Receives `{"order": Order}` or an error."""
-
-
-@dataclass(frozen=True, slots=True)
-class GetStatus:
-    """The `status` command."""
-
-    ref: OrderRef
-    """Which order."""
-    reply: Reply
-    """Receives `{"order": Order}` or an error."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
-    """The `cancel` command."""
-
-    ref: OrderRef
-    """Which order."""
-    reply: Reply
-    """Receives `{"order": Order}` or an error."""
-
-
-@dataclass(frozen=True, slots=True)
-class CancelAll:
-    """The `cancel_all` command: every live order in scope is asked to cancel."""
-
-    args: CancelAllArgs
-    """The scope: an exchange, a symbol, both or neither (everything)."""
-    reply: Reply
-    """Receives `{"orders": [Order]}`, each as recorded once its cancel was asked."""
-
-
-@dataclass(frozen=True, slots=True)
-class ListOrders:
-    """The `list` command."""
-
-    args: ListArgs
-    """Filters and paging."""
-    reply: Reply
-    """Receives `{"orders": [...], "next": cursor}`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Flush:
-    """Commit everything staged; sent by the actor to itself so a batch forms."""
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """Time passed: expire waiting replies, refresh what is due."""
-
-    now: float
-    """Clock value when the tick was sent."""
-
+# --- what an exchange says, in our terms --------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class OrderView:
@@ -159,76 +90,7 @@ class ErrorInfo:
         return {"code": self.code, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class ExchangeReport:
-    """The outcome of one exchange operation on one order."""
-
-    client_order_id: str
-    """Which order."""
-    op: str
-    """create, cancel or fetch."""
-    outcome: str
-    """ok, rejected (permanent), unknown (ambiguous) or failed (known not done)."""
-    view: OrderView | None = None
-    """The order as the exchange showed it, when it did."""
-    error: ErrorInfo | None = None
-    """Why, when not ok."""
-    worker: str = ""
-    """The ExchangeActor that did it."""
-    sends: int = 0
-    """Requests actually sent to the exchange (attempts)."""
-    retries: int = 0
-    """Of those, retries after a failure."""
-    latency_s: float = 0.0
-    """Time from the worker taking the request to its outcome."""
-    trades: tuple[TradeView, ...] = ()
-    """The order's trade records, when the exchange showed more filled than was counted."""
-    more: bool = False
-    """Another report of the same request follows (a create's verifying fetch): the
-    worker is still busy with it."""
-    source: str = ""
-    """Where the view came from: create, lookup, cancel (that request's answer) or
-    open_orders (the symbol's open orders, read for tracking)."""
-    trades_source: str = "trades"
-    """Where the trades came from: the create's answer (create) or the order's own trade
-    records (trades)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolTracked:
-    """What one look at a symbol's open orders found (the answer to TrackSymbol)."""
-
-    exchange: str
-    """Exchange name."""
-    symbol: str
-    """Market."""
-    reports: tuple[ExchangeReport, ...]
-    """One per tracked order: as the list shows it, or as the lookup of an order no
-    longer in the list found it (its final state)."""
-    error: ErrorInfo | None = None
-    """Why the open orders could not be read (then there are no reports)."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerRestarted:
-    """Tell OrderActor: an actor was restarted; its counts of requests in flight start
-    afresh (a request it was handling when it crashed may never report)."""
-
-    name: str
-    """The actor's name (only exchange workers matter to the router)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """Last traded prices on one exchange (the reference for market orders' notional)."""
-
-    exchange: str
-    """Exchange name."""
-    last: dict[str, Decimal]
-    """Symbol -> last price."""
-
-
-# --- to ExchangeActor --------------------------------------------------------
+# --- orders ----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class OrderTicket:
@@ -294,6 +156,8 @@ class FetchOrder:
     request for the order's trades unneeded."""
 
 
+# --- reads of the side worker (answered to OrderActor, or with data when asked) ---
+
 @dataclass(frozen=True, slots=True)
 class TrackSymbol:
     """To an exchange's side worker: read one symbol's open orders, once for all the
@@ -326,30 +190,43 @@ class FetchBalance:
     """Receives `{"balances": {currency: {"free", "used", "total"}}}` or an error."""
 
 
-# --- to every supervised actor ------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Ping:
-    """Ask: are you answering? Queued behind the actor's other work, so a hung actor
-    does not answer (the systemd watchdog relies on that)."""
+class LoadMarkets:
+    """Ask: the exchange's markets (symbol -> ccxt market structure)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Crash:
-    """Fail as if the actor's own state were broken, so the supervisor restarts it.
-    Test-only: sent by the `crash` command, which `[supervisor] fault_commands` enables."""
+class FetchOpenOrders:
+    """Ask: every open order of the account, as OrderViews."""
 
-    reason: str
-    """Why, for the log."""
-
-
-# --- to the supervisor -------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class ActorCrashed:
-    """A supervised actor died of an exception."""
+class FetchTrades:
+    """Ask: one symbol's trades, oldest first, as a TradePage: from the trade id
+    `from_id` on where the exchange pages by id, else from `since`."""
 
-    name: str
-    """Its registry name."""
-    error: str
-    """What killed it (type and message)."""
+    symbol: str
+    """Market (binance lists trades one symbol at a time)."""
+    since: int | None
+    """Exchange time in milliseconds (inclusive), used when `from_id` is not."""
+    from_id: str | None
+    """The first trade id to list, where the exchange pages by id."""
+    limit: int
+    """Page size."""
+
+
+@dataclass(frozen=True, slots=True)
+class TradePage:
+    """The answer to FetchTrades."""
+
+    trades: tuple[TradeView, ...]
+    """The trades listed."""
+    by_id: bool
+    """The exchange pages by trade id: the next page can start at an id."""
+
+
+@dataclass(frozen=True, slots=True)
+class LookupOrder:
+    """Ask: one order by id (or client id), as an OrderView."""
+
+    ticket: OrderTicket
+    """Which order."""
