@@ -35,7 +35,8 @@ def stream_url(api_url: str) -> str:
 
 
 class StreamBinance(ccxt.pro.binance):  # type: ignore[misc]
-    """ccxt.pro's binance, telling `on_event` of every executionReport first."""
+    """ccxt.pro's binance, handing every executionReport to `on_event` instead of its
+    own caches; ccxt keeps the connection, the subscription and the other answers."""
 
     def __init__(self, config: dict[str, Any], on_event: Callable[[Event], None]) -> None:
         super().__init__(config)
@@ -52,7 +53,10 @@ class StreamBinance(ccxt.pro.binance):  # type: ignore[misc]
             return
         event = message.get("event")
         if isinstance(event, dict) and event.get("e") == "executionReport":
+            # ours alone: ccxt parsing and caching it again would cost the daemon's CPU
+            # for a watch whose results nobody reads
             self._on_event(event)
+            return
         super().handle_message(client, message)
 
 
