@@ -18,6 +18,7 @@ from actors.circuit.actor import CircuitActor
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.breakers import CircuitBoard, Circuits
 from actors.exchange.actor import ExchangeActor, LoadMarkets
+from actors.exchange.config import ExchangeConfig
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.link import ExchangeLink
@@ -42,13 +43,14 @@ from actors.stream.health import StreamCollector, StreamHealth
 from actors.stream.pro_driver import build_binance_pro
 from actors.supervisor import Registry, Supervisor
 from daemon import __version__
-from daemon.config import Config, ExchangeConfig
+from daemon.config import Config
 from daemon.market_steps import Steps, steps_of
 from daemon.startup import close_metrics, serve_metrics
 from daemon.state_lock import StateDirLock
 from daemon.wiring import (
     ClientFactory,
     client_factory,
+    credentials,
     order_settings,
     reconciler_settings,
     request_budget,
@@ -287,7 +289,7 @@ class ActorSystem:
             self.registry.start(name, self._worker_starter(name, link, factory, seed))
 
     def _start_stream(self, exchange: ExchangeConfig) -> None:
-        api_key, secret = exchange.credentials()
+        api_key, secret = credentials(exchange)
         driver = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
                                 exchange.recv_window_ms)
         settings = StreamSettings(exchange.name, partial(build_binance_pro, driver),
