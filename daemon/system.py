@@ -21,6 +21,7 @@ from actors.exchange.actor import ExchangeActor, LoadMarkets
 from actors.exchange.config import ExchangeConfig
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.exchange.drivers.paper import PaperVenue
+from actors.exchange.failure import error_info
 from actors.exchange.link import ExchangeLink
 from actors.exchange.retry import RateLimiter, RetryBudget
 from actors.exchange.routing import side_worker_name, worker_name
@@ -232,7 +233,7 @@ class ActorSystem:
                                           timeout=MARKETS_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - said, and left to reconciliation
                 log.warning("the ledger is empty and the open orders of %s could not be "
-                            "read to check it (%s: %s)", name, type(exc).__name__, exc)
+                            "read to check it (%s)", name, error_info(exc).message)
                 continue
             ours = [v for v in views if (v.client_order_id or "").startswith(prefix)]
             if ours:
@@ -323,8 +324,8 @@ class ActorSystem:
                 loaded = self.registry.ask(worker_name(exchange.name, 0), LoadMarkets(),
                                            timeout=MARKETS_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - any failure: try again later
-                log.error("markets of %s not loaded (%s: %s); trying again", exchange.name,
-                          type(exc).__name__, exc)
+                log.error("markets of %s not loaded (%s); trying again", exchange.name,
+                          error_info(exc).message)
                 continue
             self.markets[exchange.name] = steps_of(loaded)
 
