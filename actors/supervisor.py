@@ -128,11 +128,11 @@ class SupervisorSettings:
     fault_commands: bool = False
     """Test-only: serve the `crash` command, which makes a named actor crash."""
 
-    def check(self, key: str) -> None:
+    def check(self) -> None:
         if self.intensity < 1 or self.period_s <= 0:
-            raise ValueError(f"{key}.intensity: intensity >= 1 and period_s > 0 required")
+            raise ValueError("intensity: intensity >= 1 and period_s > 0 required")
         if not 0 <= self.backoff_initial_s <= self.backoff_max_s:
-            raise ValueError(f"{key}.backoff_initial_s: must be >= 0 and <= backoff_max_s")
+            raise ValueError("backoff_initial_s: must be >= 0 and <= backoff_max_s")
 
 
 class Supervisor(pykka.ThreadingActor):

@@ -30,7 +30,7 @@ from daemon.security import Curve, RefusalWatch
 from daemon.startup import bind
 from daemon.system import ActorSystem
 from daemon.systemd import PING_TIMEOUT_S, Heartbeat, Notifier, SystemdLoop, watchdog_interval_s
-from daemon.wiring import ClientFactory, schedule_of
+from daemon.wiring import ClientFactory
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Daemon:
         self.system.start()
         self.system.guard_start()
         self.frontend.start()
-        self.scheduled = ScheduledRuns(self.registry, schedule_of(self.config))
+        self.scheduled = ScheduledRuns(self.registry, self.config.schedule)
         self.scheduled.start()
         if self.config.reconciliation.run_on_start:
             self.registry.tell(RECONCILER, RunReconciliation())

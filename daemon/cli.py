@@ -19,6 +19,7 @@ from daemon.config_loader import ConfigError
 from daemon.logs import configure, thread_stacks
 from daemon.startup import StartupError, problems
 from daemon.state_lock import StateDirInUse
+from daemon.wiring import credentials
 
 EXIT_CONFIG = 2
 EXIT_START = 1
@@ -75,7 +76,7 @@ def _pin_threads(config: Config, log: logging.Logger) -> None:
     try:
         cpu = pin(config.cpu)
     except ValueError as exc:  # the CPU is not on this machine: a configuration error
-        print(f"orderd: configuration error: cpu: {exc}", file=sys.stderr)
+        print(f"orderd: configuration error: {ConfigError('cpu', str(exc))}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
     except OSError as exc:  # e.g. a container that forbids it: the daemon works anyway
         log.warning("threads run on any CPU: keeping them on one was refused (%s)", exc)
@@ -87,7 +88,7 @@ def _pin_threads(config: Config, log: logging.Logger) -> None:
 def credentials_of(config: Config) -> list[str]:
     """Every configured API key and secret: the log masks them wherever they appear."""
     return [value for exchange in config.exchanges if exchange.driver != "paper"
-            for value in exchange.credentials()]
+            for value in credentials(exchange)]
 
 
 def run(config: Config, path: Path | None = None) -> int:

@@ -1,8 +1,12 @@
 """Strict TOML-to-dataclass loading: every key known, every type checked.
 
-A schema is a tree of frozen dataclasses whose fields have defaults; a table's
-key that is not a field, or a value of the wrong type, is a `ConfigError` naming
-the key by its dotted path.
+A schema is a tree of frozen dataclasses whose fields have defaults, each defined in
+the package that reads it. A table's key that is not a field, or a value of the wrong
+type, is a `ConfigError` naming the key by its dotted path. A section refuses a value
+itself by raising `ValueError("field: why")` from `__post_init__` or `check()`, naming
+the field as the section knows it (sections live in packages that must not depend on
+this one, and do not know where they sit in the file); the loader puts the section's
+path in front, so every error the user sees is a `ConfigError` with the full key.
 """
 
 from __future__ import annotations
@@ -21,31 +25,46 @@ CREDENTIALS = re.compile(r"^(\$CREDENTIALS_DIRECTORY|\$\{CREDENTIALS_DIRECTORY\}
 per unit and instance, so a file cannot name it; nothing else is expanded."""
 
 
+FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_.\[\]]*): (.*)", re.DOTALL)
+"""A section's refusal: `field: why`."""
+
+
 class ConfigError(Exception):
-    """A configuration value is wrong; the message names its key."""
+    """A configuration value is wrong: `key` is its dotted path, `why` says how;
+    printed as `key: why`."""
+
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(f"{key}: {why}")
+        self.key = key
+        self.why = why
+
+
+def refused(key: str, error: ValueError) -> ConfigError:
+    """The ConfigError for a section at `key` that refused a value with `error`."""
+    match = FIELD.fullmatch(str(error))
+    if match is None:  # not "field: why": the section as a whole
+        return ConfigError(key or "config", str(error))
+    return ConfigError(_join(key, match.group(1)), match.group(2))
 
 
 def build(cls: type[T], table: Any, key: str, base_dir: Path) -> T:
     """An instance of dataclass `cls` from a TOML table at dotted path `key`."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{key or 'config'}: expected a table")
+        raise ConfigError(key or "config", "expected a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for name in table:
         if name not in fields:
-            raise ConfigError(f"{_join(key, name)}: unknown key")
+            raise ConfigError(_join(key, name), "unknown key")
     values = {name: _convert(hints[name], value, _join(key, name), base_dir)
               for name, value in table.items()}
     try:
         instance = cls(**values)
-    except ValueError as exc:  # sections that validate themselves say "field: why"
-        raise ConfigError(f"{_join(key, str(exc))}") from None
-    check = getattr(instance, "check", None)
-    if check is not None:
-        try:
-            check(key)
-        except ValueError as exc:  # sections defined outside daemon/ say ValueError
-            raise ConfigError(str(exc)) from None
+        check = getattr(instance, "check", None)
+        if check is not None:
+            check()
+    except ValueError as exc:
+        raise refused(key, exc) from None
     return instance
 
 
@@ -65,11 +84,11 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
             except ConfigError:
                 continue
         expected = " or ".join(_name(option) for option in options)
-        raise ConfigError(f"{key}: expected {expected}, got {type(value).__name__}")
+        raise ConfigError(key, f"expected {expected}, got {type(value).__name__}")
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list")
+            raise ConfigError(key, "expected a list")
         return tuple(_convert(item, v, f"{key}[{i}]", base_dir) for i, v in enumerate(value))
     if dataclasses.is_dataclass(hint):
         return build(hint, value, key, base_dir)  # type: ignore[arg-type]
@@ -79,17 +98,17 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
 def _scalar(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     if hint is Path:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: expected a path string")
+            raise ConfigError(key, "expected a path string")
         path = Path(_credentials(value, key)).expanduser()
         return path if path.is_absolute() else (base_dir / path)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is bool and not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false")
+        raise ConfigError(key, "expected true or false")
     if hint is int and isinstance(value, bool):
-        raise ConfigError(f"{key}: expected an integer")
+        raise ConfigError(key, "expected an integer")
     if not isinstance(value, hint):
-        raise ConfigError(f"{key}: expected {_name(hint)}, got {type(value).__name__}")
+        raise ConfigError(key, f"expected {_name(hint)}, got {type(value).__name__}")
     return value
 
 
@@ -98,8 +117,8 @@ def _credentials(value: str, key: str) -> str:
         return value
     folder = os.environ.get("CREDENTIALS_DIRECTORY")
     if not folder:
-        raise ConfigError(f"{key}: $CREDENTIALS_DIRECTORY is not set (systemd sets it for a "
-                          "service with LoadCredential=)")
+        raise ConfigError(key, "$CREDENTIALS_DIRECTORY is not set (systemd sets it for a "
+                               "service with LoadCredential=)")
     return CREDENTIALS.sub(lambda _match: folder, value)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from actors.order.config import RiskConfig
 from actors.order.risk import RiskLimits
-from daemon.config import Config, RiskConfig
+from daemon.config import Config
 from daemon.rate_limit import Rate
 
 

@@ -12,7 +12,9 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon.config import Config, ExchangeConfig, RiskConfig, load_config
+from actors.exchange.config import ExchangeConfig
+from actors.order.config import RiskConfig
+from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError
 
 log = logging.getLogger(__name__)

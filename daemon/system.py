@@ -18,8 +18,10 @@ from actors.circuit.actor import CircuitActor
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.breakers import CircuitBoard, Circuits
 from actors.exchange.actor import ExchangeActor
+from actors.exchange.config import ExchangeConfig
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.exchange.drivers.paper import PaperVenue
+from actors.exchange.failure import error_info
 from actors.exchange.link import ExchangeLink
 from actors.exchange.messages import FetchOpenOrders, LoadMarkets, RefreshPrices
 from actors.exchange.retry import RateLimiter, RetryBudget
@@ -43,13 +45,14 @@ from actors.stream.health import StreamCollector, StreamHealth
 from actors.stream.pro_driver import build_binance_pro
 from actors.supervisor import Registry, Supervisor
 from daemon import __version__
-from daemon.config import Config, ExchangeConfig
+from daemon.config import Config
 from daemon.market_steps import Steps, steps_of
 from daemon.startup import close_metrics, serve_metrics
 from daemon.state_lock import StateDirLock
 from daemon.wiring import (
     ClientFactory,
     client_factory,
+    credentials,
     order_settings,
     reconciler_settings,
     request_budget,
@@ -231,7 +234,7 @@ class ActorSystem:
                                           timeout=MARKETS_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - said, and left to reconciliation
                 log.warning("the ledger is empty and the open orders of %s could not be "
-                            "read to check it (%s: %s)", name, type(exc).__name__, exc)
+                            "read to check it (%s)", name, error_info(exc).message)
                 continue
             ours = [v for v in views if (v.client_order_id or "").startswith(prefix)]
             if ours:
@@ -288,7 +291,7 @@ class ActorSystem:
             self.registry.start(name, self._worker_starter(name, link, factory, seed))
 
     def _start_stream(self, exchange: ExchangeConfig) -> None:
-        api_key, secret = exchange.credentials()
+        api_key, secret = credentials(exchange)
         driver = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
                                 exchange.recv_window_ms)
         settings = StreamSettings(exchange.name, partial(build_binance_pro, driver),
@@ -322,8 +325,8 @@ class ActorSystem:
                 loaded = self.registry.ask(worker_name(exchange.name, 0), LoadMarkets(),
                                            timeout=MARKETS_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - any failure: try again later
-                log.error("markets of %s not loaded (%s: %s); trying again", exchange.name,
-                          type(exc).__name__, exc)
+                log.error("markets of %s not loaded (%s); trying again", exchange.name,
+                          error_info(exc).message)
                 continue
             self.markets[exchange.name] = steps_of(loaded)
 

@@ -1,6 +1,6 @@
 """What each part of the actor system gets from the configuration: OrderActor's and
-the reconciler's settings, the schedule, an exchange's backlog limit, request budget and
-client factory. Pure functions of a Config, so a reader sees every setting's way in one
+the reconciler's settings, an exchange's backlog limit, request budget and client
+factory. Pure functions of a Config, so a reader sees every setting's way in one
 place."""
 
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from actors.exchange.budget import RequestBudget
 from actors.exchange.client import ExchangeClient
+from actors.exchange.config import ExchangeConfig
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
 from actors.exchange.limits import BINANCE_LIMITS, NO_LIMITS, Limits
@@ -21,11 +22,11 @@ from actors.order.risk import RiskPolicy
 from actors.order.tracking import Pace
 from actors.reconcile.actor import ReconcilerSettings
 from actors.reconcile.compare import ReconcileSettings
-from actors.reconcile.schedule import Schedule
 from actors.runtime import Clock
 from actors.stream.health import StreamHealth
 from actors.stream.pro_driver import STREAM_DRIVERS
-from daemon.config import Config, ExchangeConfig
+from daemon.config import Config
+from daemon.config_loader import refused
 from venue.limits import VenueLimiter
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,6 @@ def reconciler_settings(config: Config) -> ReconcilerSettings:
     )
 
 
-def schedule_of(config: Config) -> Schedule:
-    return Schedule(config.schedule.interval, config.schedule.time, config.schedule.day)
-
-
 REQUESTS_PER_ORDER = 3
 """At most: the create, the verifying fetch and the order's trades."""
 
@@ -124,12 +121,21 @@ def request_budget(exchange: ExchangeConfig, clock: Clock) -> RequestBudget:
     return RequestBudget(exchange.name, exchange.budget, limits, clock.now)
 
 
+def credentials(exchange: ExchangeConfig) -> tuple[str, str]:
+    """The entry's API key and secret, read now: a ConfigError like the loader's when one
+    went missing since (or the Config was made in code, never loaded)."""
+    try:
+        return exchange.credentials()
+    except ValueError as exc:
+        raise refused("exchanges", exc) from None
+
+
 def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
                    venues: dict[str, PaperVenue]) -> ClientFactory:
     """What makes the clients of `exchange`: ccxt binance, or the paper venue, opened in
     `state_dir` and added to `venues` (its owner closes it)."""
     if exchange.driver == "binance":
-        api_key, secret = exchange.credentials()
+        api_key, secret = credentials(exchange)
         log.info("exchange %s: %s driver, credentials loaded", exchange.name, exchange.driver)
         settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
                                   exchange.recv_window_ms)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from actors.exchange.drivers.paper import PaperVenue
-from actors.exchange.errors import HALT, REJECT, RESOLVE, classify, describe
+from actors.exchange.errors import HALT, REJECT, RESOLVE
+from actors.exchange.failure import CallFailed, error_info
 from actors.exchange.link import Attempts
 from actors.exchange.messages import OrderView
 from actors.exchange.order_params import check_params
@@ -144,19 +145,19 @@ class BasicOrderExecutor(OrderExecutionInterface):
                                 retry_after_s=1.0)
         return order.to_wire()
 
-    async def _create_failed(self, exchange: DirectExchange, order: Order, error: Exception,
+    async def _create_failed(self, exchange: DirectExchange, order: Order, failure: Exception,
                              attempts: Attempts) -> None:
-        rule = classify(error)
-        order.last_error = {"code": rule.code, "message": describe(error)}
-        if rule.action == RESOLVE:  # it may have landed: look, never send it again
+        error = error_info(failure)
+        order.last_error = {"code": error.code, "message": error.message}
+        if error.action == RESOLVE:  # it may have landed: look, never send it again
             order.move_to("unknown", self._clock.now())
             await self._resolve(exchange, order, attempts)
-        elif rule.action in (REJECT, HALT):
+        elif error.action in (REJECT, HALT):
             order.move_to("rejected", self._clock.now())
         else:  # retries spent on errors known to leave no order: the caller may try again
             del self._orders[order.client_order_id]
-            code = "rate_limited" if rule.code == "rate_limited" else "exchange_unavailable"
-            raise ProtocolError(code, f"{exchange.name}: {describe(error)}", retry_after_s=1.0)
+            code = "rate_limited" if error.code == "rate_limited" else "exchange_unavailable"
+            raise ProtocolError(code, f"{exchange.name}: {error.message}", retry_after_s=1.0)
 
     async def _resolve(self, exchange: DirectExchange, order: Order,
                        attempts: Attempts) -> None:
@@ -172,7 +173,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                 self._adopt(order, await exchange.fetch(order, attempts))
                 return
             except Exception as exc:  # noqa: BLE001 - judged by the error table
-                if classify(exc).code != "order_not_found":
+                if error_info(exc).code != "order_not_found":
                     return
             if absent < needed:
                 await asyncio.sleep(settings.interval_s)
@@ -221,11 +222,12 @@ class BasicOrderExecutor(OrderExecutionInterface):
         try:
             self._adopt(order, await exchange.cancel(order, attempts))
         except Exception as exc:  # noqa: BLE001 - the order's state tells what happened
-            order.last_error = {"code": classify(exc).code, "message": describe(exc)}
+            error = error_info(exc)
+            order.last_error = {"code": error.code, "message": error.message}
             await self._refresh(exchange, order, attempts)
             if not order.terminal:
                 raise ProtocolError("exchange_unavailable", f"{exchange.name}: cancel of "
-                                    f"{order.client_order_id} failed: {describe(exc)}",
+                                    f"{order.client_order_id} failed: {error.message}",
                                     retry_after_s=1.0) from None
 
     async def get_execution_stats(self) -> dict[str, Any]:
@@ -270,8 +272,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
             open_orders = await exchange.open_orders(attempts)
         except Exception as exc:  # noqa: BLE001 - reported, never read as "no orders"
             open_orders = []
-            errors.append({"query": "open_orders", "code": classify(exc).code,
-                           "error": describe(exc)})
+            error = error_info(exc)
+            errors.append({"query": "open_orders", "code": error.code, "error": error.message})
         known = {o.order_id for o in self._orders.values()}
         for view in open_orders:
             if view.order_id not in known:
@@ -308,6 +310,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
         try:
             for name in names:
                 balances[name] = await self._exchange(name).balances(attempts)
+        except CallFailed as exc:  # the exchange's own error, as this method has raised it
+            raise exc.error from None
         finally:
             self._count(attempts)
         return {"balances": balances, "at": rfc3339(self._clock.now())}
@@ -342,7 +346,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
             return await exchange.markets(attempts)
         except Exception as exc:  # noqa: BLE001 - said as the protocol says it
             raise ProtocolError("exchange_unavailable", f"the markets of {exchange.name} "
-                                f"cannot be loaded: {describe(exc)}", retry_after_s=5.0) from None
+                                f"cannot be loaded: {error_info(exc).message}",
+                                retry_after_s=5.0) from None
 
     def _find(self, ref: OrderRef) -> Order:
         if ref.client_order_id is not None:

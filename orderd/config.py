@@ -28,11 +28,11 @@ from daemon.config_loader import ConfigError, build
 def executor_table(config: Mapping[str, Any]) -> dict[str, Any]:
     """The daemon's table from the library's dict (`exchange` becomes `exchanges`)."""
     if not isinstance(config, Mapping):
-        raise ConfigError("config: expected a dict")
+        raise ConfigError("config", "expected a dict")
     table = dict(config)
     if "exchange" in table:
         if "exchanges" in table:
-            raise ConfigError("exchange: give exchange or exchanges, not both")
+            raise ConfigError("exchange", "give exchange or exchanges, not both")
         table["exchanges"] = [table.pop("exchange")]
     return table
 
@@ -70,14 +70,14 @@ def basic_config(config: Mapping[str, Any] | Config | None,
 
 def _refuse_unused(key: str, value: Any) -> None:
     if key not in BASIC_KEYS:
-        raise ConfigError(f"{key}: not supported by BasicOrderExecutor (it has no ledger, "
-                          "circuit breaker, tracking or scheduler); remove it, or use "
-                          "ReliableOrderExecutor")
+        raise ConfigError(key, "not supported by BasicOrderExecutor (it has no ledger, "
+                               "circuit breaker, tracking or scheduler); remove it, or use "
+                               "ReliableOrderExecutor")
     used = BASIC_KEYS[key]
     tables = list(enumerate(value)) if key == "exchanges" else [(None, value)]
     for index, table in tables:
         where = key if index is None else f"{key}[{index}]"
         for name in table:
             if used is not None and name not in used:
-                raise ConfigError(f"{where}.{name}: not supported by BasicOrderExecutor; "
+                raise ConfigError(f"{where}.{name}", "not supported by BasicOrderExecutor; "
                                   "remove it, or use ReliableOrderExecutor")

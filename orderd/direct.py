@@ -1,5 +1,6 @@
 """Direct calls to one exchange account for BasicOrderExecutor: one client, one request
-at a time, retried as the retry policy and the error table allow."""
+at a time, retried as the retry policy and the error table allow. An exchange's error
+is classified here, where it enters, and goes on as CallFailed with its rule."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 from actors.exchange.client import ExchangeClient, balances_of, view_of
 from actors.exchange.drivers.ccxt_driver import lookup_params
 from actors.exchange.errors import classify
+from actors.exchange.failure import REFUSED, CallFailed
 from actors.exchange.link import Attempts
 from actors.exchange.messages import OrderView
-from actors.exchange.order_params import create_params
+from actors.exchange.order_params import ParamRefused, create_params
 from actors.exchange.retry import RetryPolicy
 from actors.orders import Order
 
@@ -36,14 +38,15 @@ class DirectExchange:
 
     async def call(self, op: str, request: Request, attempts: Attempts) -> Any:
         """The request's result, sent again after full-jitter backoff while the policy
-        allows (an ambiguous create never is); the last error otherwise."""
+        allows (an ambiguous create never is); CallFailed with the last error otherwise."""
         while True:
             attempts.sends += 1
             try:
                 return await asyncio.to_thread(self._locked, request)
             except Exception as exc:
-                if not self.policy.allows(op, exc, classify(exc), attempts.retries):
-                    raise
+                rule = classify(exc)
+                if not self.policy.allows(op, exc, rule, attempts.retries):
+                    raise CallFailed(exc, rule, attempts.sends, attempts.retries, None) from exc
                 attempts.retries += 1
                 await asyncio.sleep(self.policy.delay(attempts.retries, self.rng))
 
@@ -58,8 +61,12 @@ class DirectExchange:
         return self._markets
 
     async def create(self, order: Order, attempts: Attempts) -> OrderView:
-        """Send the order; ParamRefused (a rejection) when its params are not its driver's."""
-        params = create_params(self.client.id, order.client_order_id, order)
+        """Send the order; refused (a rejection, not sent) when its params are not its
+        driver's."""
+        try:
+            params = create_params(self.client.id, order.client_order_id, order)
+        except ParamRefused as exc:
+            raise CallFailed(exc, REFUSED, attempts.sends, attempts.retries, None) from exc
         amount = float(order.amount)
         price = None if order.price is None else float(order.price)
         raw = await self.call("create", lambda c: c.create_order(

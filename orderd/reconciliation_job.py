@@ -30,7 +30,6 @@ from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError, build
 from daemon.state_lock import StateDirInUse
 from daemon.system import ActorSystem
-from daemon.wiring import schedule_of
 from orderd.config import executor_table
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class ReconciliationJob:
         """Run on the schedule (and once at start when `run_on_start`) until `stop`, or,
         when called from the main thread, until SIGINT or SIGTERM; then stop the actors
         and return. It blocks the calling thread (and an event loop running there)."""
-        scheduled = ScheduledRuns(self._actors().registry, schedule_of(self.config))
+        scheduled = ScheduledRuns(self._actors().registry, self.config.schedule)
         scheduled.start()
         restore = self._stop_on_signals()
         try:

@@ -49,15 +49,15 @@ class BreakerSettings:
     half_open_max_calls: int = 1
     """Trial calls let through while half-open."""
 
-    def check(self, key: str) -> None:
+    def check(self) -> None:
         if self.error_threshold <= 0 or self.warning_threshold <= 0:
-            raise ValueError(f"{key}.error_threshold: thresholds must be greater than 0")
+            raise ValueError("error_threshold: thresholds must be greater than 0")
         if self.warning_threshold > self.error_threshold:
-            raise ValueError(f"{key}.warning_threshold: must not exceed error_threshold")
+            raise ValueError("warning_threshold: must not exceed error_threshold")
         if self.window_size_minutes <= 0 or self.cool_down_seconds <= 0:
-            raise ValueError(f"{key}.window_size_minutes: window and cool-down must be > 0")
+            raise ValueError("window_size_minutes: window and cool-down must be > 0")
         if self.half_open_max_calls < 1:
-            raise ValueError(f"{key}.half_open_max_calls: must be at least 1")
+            raise ValueError("half_open_max_calls: must be at least 1")
 
     @property
     def fail_max(self) -> int:

@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from actors.circuit.breakers import CircuitOpen
-from actors.exchange.budget import NotSent
 from actors.exchange.client import ExchangeClient, balances_of, settles, trade_of, view_of
 from actors.exchange.drivers.ccxt_driver import TRADES_FROM_ID_PARAM, lookup_params, signing_params
-from actors.exchange.errors import HALT, REJECT, RESOLVE, RETRY, classify, describe
-from actors.exchange.link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
+from actors.exchange.errors import HALT, REJECT, RESOLVE, RETRY, describe
+from actors.exchange.failure import CallFailed, error_info
+from actors.exchange.link import NOT_SENT, Attempts, Caller, ExchangeLink, header_retry_after
 from actors.exchange.messages import (
     CancelOrder,
     ErrorInfo,
@@ -134,7 +134,7 @@ class ExchangeActor(SupervisedActor):
             tickers = self._read(lambda: fetch_all(list(symbols)) if fetch_all is not None
                                  else {s: self.client.fetch_ticker(s) for s in symbols})
         except Exception as exc:  # noqa: BLE001 - prices are best effort; limits fail closed
-            log.warning("prices of %s not refreshed: %s", msg.exchange, describe(exc))
+            log.warning("prices of %s not refreshed: %s", msg.exchange, error_info(exc).message)
             return {}
         last = {symbol: Decimal(str(t["last"])) for symbol, t in tickers.items()
                 if symbol in symbols and t.get("last")}
@@ -223,9 +223,7 @@ class ExchangeActor(SupervisedActor):
             return report("failed", error=ErrorInfo("circuit_open", str(exc), RETRY,
                                                     exc.retry_after_s))
         except CallFailed as exc:
-            error = ErrorInfo(exc.rule.code, describe(exc.error), exc.rule.action,
-                              exc.retry_after_s)
-            return report(_outcome(op, exc), error=error)
+            return report(_outcome(op, exc), error=error_info(exc))
         except Exception as exc:  # never leave OrderActor waiting (logged with its trace)
             log.exception("%s %s failed unexpectedly", op, ticket.client_order_id)
             sent = attempts.sends > 0
@@ -272,11 +270,10 @@ class ExchangeActor(SupervisedActor):
             raw = self._read(lambda: self.client.fetch_open_orders(msg.symbol))
             listed = [self._view(item) for item in raw]
         except Exception as exc:  # noqa: BLE001 - the symbol is tracked again next time
+            error = error_info(exc)
             log.info("open orders of %s on %s not read: %s", msg.symbol, msg.exchange,
-                     describe(exc))
-            rule = classify(exc)
-            self.registry.tell(ORDER_ACTOR, SymbolTracked(
-                msg.exchange, msg.symbol, (), ErrorInfo(rule.code, describe(exc), rule.action)))
+                     error.message)
+            self.registry.tell(ORDER_ACTOR, SymbolTracked(msg.exchange, msg.symbol, (), error))
             return
         by_id = {view.order_id: view for view in listed}
         by_cid = {view.client_order_id: view for view in listed if view.client_order_id}
@@ -310,12 +307,9 @@ class ExchangeActor(SupervisedActor):
 
     def _read(self, request: Callable[[], Any]) -> Any:
         """A read through the breaker, the shared rate limit and the retries; a failure
-        raises the exchange's own exception (or CircuitOpen) for the asker to judge."""
+        raises CallFailed, classified (or CircuitOpen), for the asker to act on."""
         self._take_shared_markets()
-        try:
-            return self.caller.call("read", request, Attempts())
-        except CallFailed as exc:
-            raise exc.error from None
+        return self.caller.call("read", request, Attempts())
 
     # --- asks from the reconciler: data back, or why not ------------------------------
 
@@ -346,13 +340,13 @@ class ExchangeActor(SupervisedActor):
         except CircuitOpen as exc:
             msg.reply(ProtocolError("circuit_open", str(exc), retry_after_s=exc.retry_after_s))
             return
-        except NotSent as exc:
-            msg.reply(ProtocolError("rate_limited", f"balances not read: {exc}",
-                                    retry_after_s=round(exc.retry_after_s, 3)))
-            return
         except Exception as exc:  # noqa: BLE001 - the asker is told, the worker goes on
-            msg.reply(ProtocolError("exchange_unavailable",
-                                    f"balances not read: {describe(exc)}", retry_after_s=1.0))
+            if isinstance(exc, CallFailed) and exc.rule is NOT_SENT:  # kept back, not sent
+                msg.reply(ProtocolError("rate_limited", f"balances not read: {exc.error}",
+                                        retry_after_s=round(exc.retry_after_s or 0.0, 3)))
+            else:
+                msg.reply(ProtocolError("exchange_unavailable", "balances not read: "
+                                        f"{error_info(exc).message}", retry_after_s=1.0))
             return
         msg.reply({"balances": balances_of(raw)})
 

@@ -1,6 +1,7 @@
 """What every worker of one exchange account shares: retry policy and budget,
 the request budget (weight and order counts), the pace, and the circuit board.
-Also the retry loop itself."""
+Also the retry loop itself, where an exchange's error enters the daemon: it is
+classified there, once, and travels on with its rule (see `failure`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from actors.circuit.messages import MayCall, Outcome, Permit
 from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.client import ExchangeClient
 from actors.exchange.errors import RETRY, Rule, classify
+from actors.exchange.failure import CallFailed
 from actors.exchange.metering import ORDER_OPS, Meter
 from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.metrics.series import Metrics
@@ -54,19 +56,6 @@ class ExchangeLink:
     and each worker's first order waited for it. Those tables are read-only from then
     on: no worker reloads markets. The client stays referenced after its worker is
     restarted; only its tables are used."""
-
-
-class CallFailed(Exception):
-    """An exchange request failed for good (after any retries)."""
-
-    def __init__(self, error: BaseException, rule: Rule, sends: int, retries: int,
-                 retry_after_s: float | None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.rule = rule
-        self.sends = sends
-        self.retries = retries
-        self.retry_after_s = retry_after_s
 
 
 @dataclass

@@ -31,16 +31,16 @@ class RetryPolicy:
     retryable_errors: tuple[str, ...] = DEFAULT_RETRYABLE
     """ccxt error class names (or their bases) that may be retried."""
 
-    def check(self, key: str) -> None:
+    def check(self) -> None:
         if not 0 <= self.max_retries <= 20:
-            raise ValueError(f"{key}.max_retries: must be from 0 to 20")
+            raise ValueError("max_retries: must be from 0 to 20")
         if self.backoff_base < 1:
-            raise ValueError(f"{key}.backoff_base: must be at least 1")
+            raise ValueError("backoff_base: must be at least 1")
         if not 0 < self.initial_delay <= self.max_delay:
-            raise ValueError(f"{key}.initial_delay: must be > 0 and <= max_delay")
+            raise ValueError("initial_delay: must be > 0 and <= max_delay")
         for name in self.retryable_errors:
             if name not in ERROR_TABLE:
-                raise ValueError(f"{key}.retryable_errors: {name!r} is not a ccxt error class "
+                raise ValueError(f"retryable_errors: {name!r} is not a ccxt error class "
                                  f"the error table knows ({', '.join(sorted(ERROR_TABLE))})")
 
     def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:

@@ -42,14 +42,14 @@ class MetricsSettings:
     listen: str = ""
     """HOST:PORT of the HTTP endpoint serving /metrics; empty: not served."""
 
-    def check(self, key: str) -> None:
+    def check(self) -> None:
         if self.listen:
-            self.address(key)
+            self.address()
 
-    def address(self, key: str = "metrics") -> tuple[str, int]:
+    def address(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{key}.listen: {self.listen!r} is not HOST:PORT")
+            raise ValueError(f"listen: {self.listen!r} is not HOST:PORT")
         return host.strip("[]"), int(port)
 
 

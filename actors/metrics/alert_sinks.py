@@ -48,18 +48,18 @@ class AlertSettings:
     retries: int = 2
     """Webhook requests sent again after a failure (with backoff)."""
 
-    def check(self, key: str) -> None:
+    def check(self) -> None:
         if self.repeat_interval_s < 0:
-            raise ValueError(f"{key}.repeat_interval_s: must not be negative")
+            raise ValueError("repeat_interval_s: must not be negative")
         if not 0 < self.timeout_s <= 300:
-            raise ValueError(f"{key}.timeout_s: must be greater than 0 and at most 300")
+            raise ValueError("timeout_s: must be greater than 0 and at most 300")
         if not 0 <= self.retries <= 10:
-            raise ValueError(f"{key}.retries: must be from 0 to 10")
+            raise ValueError("retries: must be from 0 to 10")
         if self.webhook_url is not None and not self.webhook_url.startswith(
                 ("http://", "https://")):
-            raise ValueError(f"{key}.webhook_url: expected an http:// or https:// URL")
+            raise ValueError("webhook_url: expected an http:// or https:// URL")
         if self.exec is not None and not self.exec.is_file():
-            raise ValueError(f"{key}.exec: {self.exec} is not a file")
+            raise ValueError(f"exec: {self.exec} is not a file")
 
 
 def payload(alert: Alert, at: str, suppressed: int) -> bytes:

@@ -45,13 +45,13 @@ class ResolveSettings:
     """How far the exchange's clock may lag ours. binance refuses a request stamped more
     than 1 s ahead of its clock, so with a larger lead nothing would be booked at all."""
 
-    def check(self, key: str) -> None:
+    def check(self) -> None:
         if self.interval_s <= 0 or self.window_s < 0 or self.alert_after_s <= 0:
-            raise ValueError(f"{key}.interval_s: intervals must be positive")
+            raise ValueError("interval_s: intervals must be positive")
         if self.absent_needed < 1 or self.max_lookups_per_tick < 1:
-            raise ValueError(f"{key}.absent_needed: counts must be at least 1")
+            raise ValueError("absent_needed: counts must be at least 1")
         if not 0 <= self.clock_skew_s <= 60:
-            raise ValueError(f"{key}.clock_skew_s: must be from 0 to 60")
+            raise ValueError("clock_skew_s: must be from 0 to 60")
 
 
 SEND_MARGIN_S = 0.25

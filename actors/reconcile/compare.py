@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from actors.exchange.errors import classify, describe
+from actors.exchange.failure import error_info
 from actors.exchange.messages import OrderTicket, OrderView, TradePage, TradeView
 from actors.ledger.reader import LedgerReader, chunks
 from actors.order.confirmation import differences
@@ -122,8 +122,9 @@ class ExchangeCheck:
         try:
             return call()
         except Exception as exc:  # noqa: BLE001 - recorded as the run's error
-            self.section.errors.append({"query": name, **where, "code": classify(exc).code,
-                                        "error": describe(exc)})
+            error = error_info(exc)
+            self.section.errors.append({"query": name, **where, "code": error.code,
+                                        "error": error.message})
             return None
 
     def _lookup(self, ticket: OrderTicket) -> OrderView | str | None:
@@ -134,11 +135,12 @@ class ExchangeCheck:
         try:
             return self.queries.lookup(ticket)
         except Exception as exc:  # noqa: BLE001 - not found is an answer, the rest errors
-            if classify(exc).code == "order_not_found":
+            error = error_info(exc)
+            if error.code == "order_not_found":
                 return "missing"
             self.section.errors.append({
                 "query": "lookup", "client_order_id": ticket.client_order_id,
-                "code": classify(exc).code, "error": describe(exc)})
+                "code": error.code, "error": error.message})
             return None
 
     # --- ledger orders not yet terminal --------------------------------------------------

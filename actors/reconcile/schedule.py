@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,15 +11,25 @@ from apscheduler.triggers.cron import CronTrigger
 INTERVALS = ("hourly", "daily", "weekly")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TIMEZONE = "UTC"
+HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """hourly runs at the minute of `time`; daily at `time`; weekly on `day` at `time`."""
+    """[schedule]: hourly runs at the minute of `time`; daily at `time`; weekly on `day`
+    at `time`."""
 
     interval: str = "daily"
     time: str = "02:00"
     day: str = "mon"
+
+    def check(self) -> None:
+        if self.interval not in INTERVALS:
+            raise ValueError(f"interval: one of {', '.join(INTERVALS)}")
+        if not HH_MM.fullmatch(self.time):
+            raise ValueError("time: HH:MM, from 00:00 to 23:59")
+        if self.day not in DAYS:
+            raise ValueError(f"day: one of {', '.join(DAYS)}")
 
     def hour_minute(self) -> tuple[int, int]:
         hour, minute = self.time.split(":")

@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ccxt.base.errors import NetworkError, RateLimitExceeded, RequestTimeout
+from ccxt.base.errors import (
+    AuthenticationError,
+    NetworkError,
+    RateLimitExceeded,
+    RequestTimeout,
+)
 
 from actors.exchange.client import ExchangeClient
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
@@ -177,5 +182,42 @@ def test_basic_executor_resends_a_create_refused_by_a_rate_limit(tmp_path: Path)
         order = run(scenario)
         assert order["status"] == "filled" and order["attempts"] == 3
         assert len(venue.orders("default")) == 1
+    finally:
+        venue.close()
+
+
+class Locked:
+    """The paper venue behind a client whose balance reads fail, as `error` says."""
+
+    def __init__(self, client: PaperExchange, error: Exception) -> None:
+        self.client = client
+        self.id = client.id
+        self.error = error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def fetch_balance(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [AuthenticationError("invalid API key"),
+                                   NetworkError("connection refused")])
+def test_basic_executor_raises_the_exchanges_own_error_for_balances(
+        tmp_path: Path, error: Exception) -> None:
+    """A balance read that fails for good (at once, or once its retries are spent)
+    raises the exchange's error itself, as ccxt would."""
+    venue = PaperVenue(None)
+
+    async def scenario() -> None:
+        async with BasicOrderExecutor(paper_config(tmp_path),
+                                      clients={"paper": lambda: Locked(PaperExchange(venue),
+                                                                       error)}) as executor:
+            with pytest.raises(type(error)) as caught:
+                await executor.get_balance()
+            assert caught.value is error
+
+    try:
+        run(scenario)
     finally:
         venue.close()

@@ -221,3 +221,30 @@ def test_check_config_refuses_an_abstract_endpoint_with_status_2(tmp_path: Path)
                              str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "control.endpoint" in result.stderr and "abstract" in result.stderr
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[[exchanges]]\nname = "p"\nconcurrency = 0\n', "exchanges[0].concurrency"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.budget]\nreserve = 0.9\n',
+     "exchanges[0].budget.reserve"),
+    ('[[exchanges]]\nname = "p"\n[exchanges.risk]\nsymbols = ["BTC"]\n',
+     "exchanges[0].risk.symbols"),
+    ("[tracking]\nyoung_age_s = -1.0\n", "tracking.young_age_s"),
+    ('[schedule]\ntime = "24:00"\n', "schedule.time"),
+    ("[reporting]\nhistory_days = 0\n", "reporting.history_days"),
+    ("[reconciliation]\nmin_age_s = -1.0\n", "reconciliation.min_age_s"),
+    ('[retry]\nretryable_errors = ["Nope"]\n', "retry.retryable_errors"),
+    ("[circuit_breaker]\nhalf_open_max_calls = 0\n", "circuit_breaker.half_open_max_calls"),
+    ("[supervisor]\nintensity = 0\n", "supervisor.intensity"),
+    ('[metrics]\nlisten = "nowhere"\n', "metrics.listen"),
+    ("[alerts]\nretries = 11\n", "alerts.retries"),
+    ('[events]\nendpoint = "tcp://127.0.0.1:5555"\n', "events.endpoint"),
+])
+def test_every_section_refuses_a_value_with_its_full_key(
+        tmp_path: Path, text: str, key: str) -> None:
+    """Wherever a section is defined, its refusal reaches the user as one ConfigError
+    carrying the whole dotted key and, apart, what is wrong."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.key == key
+    assert caught.value.why and str(caught.value) == f"{key}: {caught.value.why}"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from actors.exchange.config import DRIVERS
 from actors.exchange.errors import REJECT, classify
 from actors.exchange.messages import OrderTicket
 from actors.exchange.order_params import ALLOWED, ParamRefused, check_params, create_params
-from daemon.config import DRIVERS
 from protocol.errors import ProtocolError
 from protocol.validation import parse_order_spec
 from tests.unit.exchange.test_ccxt_driver import CID, Captured, offline, sent_params

@@ -12,7 +12,8 @@ import pytest
 from actors.circuit.breakers import CircuitBoard
 from actors.exchange.drivers.paper import PaperExchange, PaperFaults, PaperVenue
 from actors.exchange.errors import HALT, REJECT, RESOLVE, RETRY, classify
-from actors.exchange.link import Attempts, Caller, CallFailed, ExchangeLink, header_retry_after
+from actors.exchange.failure import CallFailed
+from actors.exchange.link import Attempts, Caller, ExchangeLink, header_retry_after
 from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.runtime import Clock
 from actors.supervisor import Registry

@@ -12,6 +12,7 @@ import pytest
 
 from actors.exchange.client import trade_of
 from actors.exchange.drivers.paper import PaperVenue
+from actors.exchange.errors import ERROR_TABLE, UNCLASSIFIED
 from actors.ledger.reader import CHUNK
 from actors.ledger.store import Ledger
 from actors.metrics.series import Metrics
@@ -174,6 +175,20 @@ def test_a_failing_exchange_is_an_error_not_missing_orders(
     assert section["discrepancies"] == []
     queries = sorted(e["query"] for e in section["errors"])
     assert queries == ["lookup", "lookup", "lookup", "open_orders", "trades"]
+
+
+def test_each_run_error_names_the_exchanges_error_and_the_tables_code(
+        tmp_path: Path, clock: FakeClock, venue: PaperVenue) -> None:
+    """Each error of the run names the exchange's own error and the code the error table
+    gives it where it came in (an open circuit, raised on our side: unclassified)."""
+    orders = [ledger_order(f"od-c{i}", order_id=str(200 + i)) for i in range(3)]
+    broken = [{"name": "paper", "faults": {"error_rate": 1.0}}]
+    section = reconcile(tmp_path, clock, venue, orders, exchanges=broken)
+    assert section["errors"]
+    for error in section["errors"]:
+        name = error["error"].split(":")[0]
+        assert name in ERROR_TABLE or name == "CircuitOpen", error
+        assert error["code"] == ERROR_TABLE.get(name, UNCLASSIFIED).code, error
 
 
 def test_lookups_are_bounded_and_spaced(tmp_path: Path, clock: FakeClock,
