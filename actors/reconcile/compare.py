@@ -19,6 +19,7 @@ from actors.orders import TRANSITIONS, ZERO, Order, decimal_text
 from actors.reconcile.messages import Repair, TradePage
 from actors.reconcile.trades import TradeReader
 from actors.runtime import Clock
+from protocol.messages import OrderType, Side, member
 
 DISCREPANCY_KINDS = ("missing_on_exchange", "unknown_on_exchange", "status_mismatch",
                      "fill_mismatch", "fee_mismatch", "amount_mismatch", "terms_mismatch",
@@ -68,6 +69,14 @@ class Section:
 
 def _state(status: str, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
     return {"status": status, "filled": decimal_text(filled), "fee": decimal_text(fee)}
+
+
+def _adoptable(view: OrderView) -> bool:
+    """Whether an exchange's answer carries an order's terms in our words, so the ledger
+    can hold it as an order (an answer without them, or with a side or type we never
+    place, is only reported)."""
+    return (view.symbol is not None and view.amount is not None
+            and member(Side, view.side) is not None and member(OrderType, view.type) is not None)
 
 
 def overfill_entry(order: Order, step: dict[str, Any]) -> dict[str, Any]:
@@ -217,7 +226,7 @@ class ExchangeCheck:
             "kind": "unknown_on_exchange", "client_order_id": view.client_order_id,
             "order_id": view.order_id, "ours": ours, "source": source,
             "exchange": _state(view.status, view.filled, view.fee_cost), "repair": ours})
-        if ours and view.client_order_id and view.symbol is not None:
+        if ours and view.client_order_id and _adoptable(view):
             self._propose(Repair("adopt_order", self.exchange, view.client_order_id,
                                  "unknown_on_exchange", view=view, trades=trades))
 
