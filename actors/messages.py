@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from actors.exchange.errors import Action
 from actors.orders import Order
 from protocol.errors import ProtocolError
-from protocol.messages import CancelAllArgs, ListArgs, OrderRef, OrderSpec
+from protocol.messages import CancelAllArgs, ListArgs, OrderRef, OrderSpec, OrderStatus, Wait
 
 Reply = Callable[[dict[str, Any] | ProtocolError], None]
 """Where a command's outcome goes: a result object, or the error to send."""
@@ -23,7 +24,7 @@ class Submit:
 
     spec: OrderSpec
     """Validated spec, not yet normalized."""
-    wait: str
+    wait: Wait
     """accepted or durable."""
     reply: Reply
     """Receives `{"order": Order}` or an error."""
@@ -88,7 +89,7 @@ class OrderView:
 
     order_id: str
     """The exchange's id."""
-    status: str
+    status: OrderStatus
     """One of our statuses (open, partially_filled, filled, canceled, expired, rejected)."""
     filled: Decimal
     """Filled base amount."""
@@ -101,9 +102,10 @@ class OrderView:
     symbol: str | None = None
     """Market, when the exchange's answer carried the order's terms (then all five are set)."""
     side: str | None = None
-    """buy or sell."""
+    """buy or sell, in the exchange's words: compared with the order's, so a word outside
+    our vocabulary is kept to be shown as a mismatch."""
     type: str | None = None
-    """limit or market."""
+    """limit or market, in the exchange's words (as `side`)."""
     amount: Decimal | None = None
     """Ordered base amount."""
     price: Decimal | None = None
@@ -150,7 +152,7 @@ class ErrorInfo:
     """Error code, e.g. insufficient_funds, timeout, circuit_open."""
     message: str
     """Human-readable, free of secrets."""
-    action: str = "reject"
+    action: Action = Action.REJECT
     """What the error table says to do: retry, resolve, reject or halt."""
     retry_after_s: float | None = None
     """When the exchange (or the circuit) said to come back."""
@@ -241,9 +243,9 @@ class OrderTicket:
     symbol: str
     """Market."""
     side: str
-    """buy or sell."""
+    """buy or sell (empty in a lookup of an order only the trades named: not a Side)."""
     type: str
-    """limit or market."""
+    """limit or market (empty as `side`)."""
     amount: Decimal
     """Quantity."""
     price: Decimal | None

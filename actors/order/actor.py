@@ -40,7 +40,7 @@ from actors.orders import Order
 from actors.reconcile.messages import ApplyRepairs
 from actors.stream.events import StreamConnected, StreamEvents
 from protocol.errors import ProtocolError
-from protocol.messages import OrderRef, OrderSpec
+from protocol.messages import OrderRef, OrderSpec, OrderStatus
 
 log = logging.getLogger(__name__)
 BACKLOG_RETRY_S = 0.25
@@ -255,7 +255,7 @@ class OrderActor(OrderStream):
         self._hold(order, msg.reply, WAIT_CANCEL)
 
     def _ask_cancel(self, order: Order) -> None:
-        order.move_to("pending_cancel", self.clock.now())
+        order.move_to(OrderStatus.PENDING_CANCEL, self.clock.now())
         self._stage(order)
         if order.client_order_id in self.creating:
             # cancel once the create's outcome is in, never overtaking it

@@ -19,13 +19,14 @@ from actors.orders import TRANSITIONS, ZERO, Order, decimal_text
 from actors.reconcile.messages import Repair, TradePage
 from actors.reconcile.trades import TradeReader
 from actors.runtime import Clock
-from protocol.messages import OrderType, Side, member
+from protocol.messages import OrderStatus, OrderType, Side, member
 
 DISCREPANCY_KINDS = ("missing_on_exchange", "unknown_on_exchange", "status_mismatch",
                      "fill_mismatch", "fee_mismatch", "amount_mismatch", "terms_mismatch",
                      "overfill")
 """Every kind a run reports (its metric's series exist from the start)."""
-IN_FLIGHT = frozenset({("pending_cancel", "open"), ("pending_cancel", "partially_filled")})
+IN_FLIGHT = frozenset({(OrderStatus.PENDING_CANCEL, OrderStatus.OPEN),
+                       (OrderStatus.PENDING_CANCEL, OrderStatus.PARTIALLY_FILLED)})
 """(ledger, exchange) statuses that only mean a request is under way."""
 
 
@@ -67,8 +68,8 @@ class Section:
     cursors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _state(status: str, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
-    return {"status": status, "filled": decimal_text(filled), "fee": decimal_text(fee)}
+def _state(status: OrderStatus, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
+    return {"status": status.value, "filled": decimal_text(filled), "fee": decimal_text(fee)}
 
 
 def _adoptable(view: OrderView) -> bool:
@@ -312,7 +313,8 @@ class ExchangeCheck:
         if not isinstance(view, OrderView):
             filled = sum((t.amount for t in trades), ZERO)
             fee = sum((t.fee_cost for t in trades), ZERO)
-            view = OrderView(order_id, "unknown", filled, None, None, fee, client_order_id=cid)
+            view = OrderView(order_id, OrderStatus.UNKNOWN, filled, None, None, fee,
+                             client_order_id=cid)
         self._unknown(view, "trades", trades)
 
     # --- recording ----------------------------------------------------------------------
