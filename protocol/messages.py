@@ -51,7 +51,12 @@ class Wait(StrEnum):
     DURABLE = "durable"
 
 
+# each vocabulary in its order, for listings (error messages, the reference)
 STATUSES = tuple(OrderStatus)
+SIDES = tuple(Side)
+ORDER_TYPES = tuple(OrderType)
+TIMES_IN_FORCE = tuple(TimeInForce)
+WAIT_MODES = tuple(Wait)
 TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED,
                                OrderStatus.EXPIRED})
 DEFAULT_TIME_IN_FORCE = TimeInForce.GTC
