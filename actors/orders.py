@@ -11,28 +11,37 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from protocol.codec import format_decimal
-from protocol.messages import TERMINAL_STATUSES, OrderSpec
+from protocol.messages import (
+    TERMINAL_STATUSES,
+    OrderSpec,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 
 if TYPE_CHECKING:
     from actors.exchange.messages import OrderView
 
 ZERO = Decimal(0)
 
+_S = OrderStatus
 # status -> the statuses it may move to. Terminal statuses move nowhere.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending_submit": frozenset({"unknown", "open", "partially_filled", "pending_cancel",
-                                 "filled", "canceled", "rejected", "expired"}),
-    "unknown": frozenset({"pending_submit", "open", "partially_filled", "pending_cancel",
-                          "filled", "canceled", "rejected", "expired"}),
-    "open": frozenset({"partially_filled", "pending_cancel", "filled", "canceled", "expired"}),
-    "partially_filled": frozenset({"partially_filled", "pending_cancel", "filled", "canceled",
-                                   "expired"}),
-    "pending_cancel": frozenset({"open", "partially_filled", "filled", "canceled", "expired",
-                                 "rejected"}),
-    "filled": frozenset(),
-    "canceled": frozenset(),
-    "rejected": frozenset(),
-    "expired": frozenset(),
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.PENDING_SUBMIT: frozenset({_S.UNKNOWN, _S.OPEN, _S.PARTIALLY_FILLED, _S.PENDING_CANCEL,
+                                  _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}),
+    _S.UNKNOWN: frozenset({_S.PENDING_SUBMIT, _S.OPEN, _S.PARTIALLY_FILLED, _S.PENDING_CANCEL,
+                           _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}),
+    _S.OPEN: frozenset({_S.PARTIALLY_FILLED, _S.PENDING_CANCEL, _S.FILLED, _S.CANCELED,
+                        _S.EXPIRED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.PENDING_CANCEL, _S.FILLED,
+                                    _S.CANCELED, _S.EXPIRED}),
+    _S.PENDING_CANCEL: frozenset({_S.OPEN, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED,
+                                  _S.EXPIRED, _S.REJECTED}),
+    _S.FILLED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.EXPIRED: frozenset(),
 }
 
 
@@ -70,13 +79,13 @@ class Order:
     client_order_id: str
     exchange: str
     symbol: str
-    side: str
-    type: str
+    side: Side
+    type: OrderType
     amount: Decimal
     price: Decimal | None
-    time_in_force: str | None
+    time_in_force: TimeInForce | None
     params: dict[str, Any]
-    status: str = "pending_submit"
+    status: OrderStatus = OrderStatus.PENDING_SUBMIT
     order_id: str | None = None
     filled: Decimal = ZERO
     average_price: Decimal | None = None
@@ -130,12 +139,12 @@ class Order:
             and spec.params == self.params
         )
 
-    def check_move(self, status: str) -> None:
+    def check_move(self, status: OrderStatus) -> None:
         """IllegalTransition unless the order may move to `status` (or is there)."""
         if status != self.status and status not in TRANSITIONS[self.status]:
             raise IllegalTransition(f"{self.client_order_id}: {self.status} -> {status}")
 
-    def move_to(self, status: str, now: float) -> bool:
+    def move_to(self, status: OrderStatus, now: float) -> bool:
         """Change status; False when already there, IllegalTransition when not allowed."""
         self.check_move(status)
         if status == self.status:
@@ -145,7 +154,8 @@ class Order:
         return True
 
     def to_wire(self) -> dict[str, Any]:
-        """The Order object of the wire protocol."""
+        """The Order object of the wire protocol, its words as plain strings (the library
+        hands this dict to its callers, who may serialise it with anything)."""
         fee = None
         if self.fee_cost is not None:
             fee = {"currency": self.fee_currency, "cost": decimal_text(self.fee_cost)}
@@ -154,12 +164,12 @@ class Order:
             "order_id": self.order_id,
             "exchange": self.exchange,
             "symbol": self.symbol,
-            "side": self.side,
-            "type": self.type,
+            "side": self.side.value,
+            "type": self.type.value,
             "amount": decimal_text(self.amount),
             "price": decimal_text(self.price),
-            "time_in_force": self.time_in_force,
-            "status": self.status,
+            "time_in_force": None if self.time_in_force is None else self.time_in_force.value,
+            "status": self.status.value,
             "filled": decimal_text(self.filled),
             "remaining": decimal_text(self.remaining),
             "average_price": decimal_text(self.average_price),
@@ -181,10 +191,10 @@ def adopt(order: Order, view: OrderView, now: float, *, keep_status: bool) -> No
     if view.filled < order.filled:
         order.order_id = order.order_id or view.order_id
         return
-    live = view.status in ("open", "partially_filled")
+    live = view.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
     target = order.status if live and keep_status else view.status
-    if target == "open" and order.status == "partially_filled":
-        target = "partially_filled"  # fills never go back
+    if target == OrderStatus.OPEN and order.status == OrderStatus.PARTIALLY_FILLED:
+        target = OrderStatus.PARTIALLY_FILLED  # fills never go back
     order.check_move(target)
     order.order_id = view.order_id or order.order_id
     order.filled = min(view.filled, order.amount)  # never more than ordered (see overfill)

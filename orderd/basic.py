@@ -30,7 +30,7 @@ from orderd.config import basic_config
 from orderd.direct import DirectExchange
 from orderd.interface import ConfigDict, OrderExecutionInterface
 from protocol.errors import ProtocolError
-from protocol.messages import OrderRef
+from protocol.messages import OrderRef, OrderStatus
 from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
 
 
@@ -150,10 +150,10 @@ class BasicOrderExecutor(OrderExecutionInterface):
         error = error_info(failure)
         order.last_error = {"code": error.code, "message": error.message}
         if error.action == RESOLVE:  # it may have landed: look, never send it again
-            order.move_to("unknown", self._clock.now())
+            order.move_to(OrderStatus.UNKNOWN, self._clock.now())
             await self._resolve(exchange, order, attempts)
         elif error.action in (REJECT, HALT):
-            order.move_to("rejected", self._clock.now())
+            order.move_to(OrderStatus.REJECTED, self._clock.now())
         else:  # retries spent on errors known to leave no order: the caller may try again
             del self._orders[order.client_order_id]
             code = "rate_limited" if error.code == "rate_limited" else "exchange_unavailable"
@@ -181,7 +181,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         order.last_error = {"code": "order_not_found", "message": (
             f"the create failed ({cause}) and {needed} lookups, {settings.interval_s:g} s "
             f"apart, found no order {order.client_order_id} on {exchange.name}")}
-        order.move_to("rejected", self._clock.now())
+        order.move_to(OrderStatus.REJECTED, self._clock.now())
 
     async def get_order_status(self, client_order_id: str | None = None,
                                order_id: str | None = None) -> dict[str, Any]:
@@ -237,7 +237,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         unknown = [o.created_at for o in orders if o.status == "unknown"]
         oldest = self._clock.now() - min(unknown) if unknown else 0.0
         return {
-            "orders_by_status": dict(Counter(o.status for o in orders)),
+            "orders_by_status": dict(Counter(o.status.value for o in orders)),
             "live_orders": sum(1 for o in orders if not o.terminal),
             "sends": self._stats.sends,
             "retries": self._stats.retries,
@@ -266,8 +266,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
             if order.status != before:
                 discrepancies.append({"kind": "status_mismatch",
                                       "client_order_id": order.client_order_id,
-                                      "order_id": order.order_id, "ledger": before,
-                                      "exchange": order.status, "repair": "applied"})
+                                      "order_id": order.order_id, "ledger": before.value,
+                                      "exchange": order.status.value, "repair": "applied"})
         try:
             open_orders = await exchange.open_orders(attempts)
         except Exception as exc:  # noqa: BLE001 - reported, never read as "no orders"
@@ -280,7 +280,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                 discrepancies.append({"kind": "unknown_on_exchange",
                                       "client_order_id": view.client_order_id,
                                       "order_id": view.order_id, "ledger": None,
-                                      "exchange": view.status, "repair": None})
+                                      "exchange": view.status.value, "repair": None})
         self._count(attempts)
         counts = {"ledger_orders": sum(1 for o in self._orders.values()
                                        if o.exchange == exchange.name),

@@ -4,25 +4,79 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar, cast
 
-STATUSES = (
-    "pending_submit",
-    "unknown",
-    "open",
-    "partially_filled",
-    "pending_cancel",
-    "filled",
-    "canceled",
-    "rejected",
-    "expired",
-)
-TERMINAL_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
-SIDES = ("buy", "sell")
-ORDER_TYPES = ("limit", "market")
-TIMES_IN_FORCE = ("GTC", "IOC", "FOK")
-WAIT_MODES = ("accepted", "durable")
-DEFAULT_TIME_IN_FORCE = "GTC"
+
+class OrderStatus(StrEnum):
+    """An order's status, as the wire and the ledger write it."""
+
+    PENDING_SUBMIT = "pending_submit"
+    UNKNOWN = "unknown"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    PENDING_CANCEL = "pending_cancel"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Side(StrEnum):
+    """Which way an order trades."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    """limit (rests at its price) or market (takes what the book has)."""
+
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(StrEnum):
+    """How long a limit order may rest."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class Wait(StrEnum):
+    """When `submit` answers: once the exchange's outcome is known, or once recorded."""
+
+    ACCEPTED = "accepted"
+    DURABLE = "durable"
+
+
+# each vocabulary in its order, for listings (error messages, the reference)
+STATUSES = tuple(OrderStatus)
+SIDES = tuple(Side)
+ORDER_TYPES = tuple(OrderType)
+TIMES_IN_FORCE = tuple(TimeInForce)
+WAIT_MODES = tuple(Wait)
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED,
+                               OrderStatus.EXPIRED})
+DEFAULT_TIME_IN_FORCE = TimeInForce.GTC
+
+Vocabulary = TypeVar("Vocabulary", bound=StrEnum)
+
+
+def member(kind: type[Vocabulary], value: object) -> Vocabulary | None:
+    """The member of `kind` whose value is `value` (text from the wire or the library);
+    None for anything else, of any type. One dict lookup: cheaper than `kind(value)`,
+    which goes through the enum machinery and raises on a miss."""
+    if not isinstance(value, str):
+        return None
+    return cast("Vocabulary | None", kind._value2member_map_.get(value))
+
+
+def words(kind: type[StrEnum]) -> list[str]:
+    """A vocabulary's words as plain strings (argparse's choices: a refusal then lists
+    'buy', 'sell', not the members' reprs)."""
+    return [word.value for word in kind]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +99,9 @@ class OrderSpec:
 
     symbol: str
     """Market as BASE/QUOTE."""
-    side: str
+    side: Side
     """buy or sell."""
-    type: str
+    type: OrderType
     """limit or market."""
     amount: Decimal
     """Quantity in the base currency, > 0."""
@@ -57,7 +111,7 @@ class OrderSpec:
     """Client's id for the order; the daemon makes one when absent."""
     exchange: str | None = None
     """Exchange name; None means the first configured exchange."""
-    time_in_force: str | None = None
+    time_in_force: TimeInForce | None = None
     """GTC, IOC or FOK; limit orders only."""
     params: dict[str, Any] = field(default_factory=dict)
     """Extra parameters passed to the exchange."""
@@ -65,7 +119,7 @@ class OrderSpec:
     def normalized(self, default_exchange: str, client_order_id: str) -> OrderSpec:
         """The spec with every default filled, as it is stored and compared."""
         tif = self.time_in_force
-        if self.type == "limit" and tif is None:
+        if self.type == OrderType.LIMIT and tif is None:
             tif = DEFAULT_TIME_IN_FORCE
         return OrderSpec(
             symbol=self.symbol,
@@ -86,7 +140,7 @@ class SubmitArgs:
 
     order: OrderSpec
     """The order to place."""
-    wait: str = "accepted"
+    wait: Wait = Wait.ACCEPTED
     """accepted: reply once the exchange outcome is known; durable: once recorded."""
 
 
@@ -104,7 +158,7 @@ class OrderRef:
 class ListArgs:
     """Arguments of `list`."""
 
-    statuses: tuple[str, ...] | None = None
+    statuses: tuple[OrderStatus, ...] | None = None
     """Only orders in these statuses."""
     symbol: str | None = None
     """Only orders on this market."""

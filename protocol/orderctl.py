@@ -21,6 +21,7 @@ import zmq.auth
 
 from protocol.client import DEFAULT_ENDPOINT, DEFAULT_EVENTS_ENDPOINT, NoAnswer, OrderdClient
 from protocol.errors import ProtocolError
+from protocol.messages import OrderStatus, OrderType, Side, TimeInForce, Wait, words
 from protocol.orderctl_listing import add_list_arguments, list_orders
 from protocol.orderctl_render import render, render_error, to_json
 from protocol.orderctl_watch import add_watch_arguments, watch
@@ -28,7 +29,7 @@ from protocol.orderctl_watch import add_watch_arguments, watch
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NO_ANSWER, EXIT_ORDER_FAILED = 0, 1, 2, 3, 4
 EXIT_CLOSED_PIPE = 141
 """What a shell reports for a program ended by SIGPIPE: `orderctl list | head`."""
-FAILED_STATUSES = frozenset({"rejected", "expired"})
+FAILED_STATUSES = frozenset({OrderStatus.REJECTED, OrderStatus.EXPIRED})
 
 
 def _version() -> str:
@@ -79,14 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     command("stats", "execution statistics")
     submit = command("submit", "place an order (prints its client order id first)")
     submit.add_argument("symbol")
-    submit.add_argument("side", choices=("buy", "sell"))
-    submit.add_argument("type", choices=("limit", "market"))
+    submit.add_argument("side", choices=words(Side))
+    submit.add_argument("type", choices=words(OrderType))
     submit.add_argument("amount")
     submit.add_argument("price", nargs="?")
     submit.add_argument("--client-order-id", help="the idempotency key (default: a new one)")
     submit.add_argument("--exchange")
-    submit.add_argument("--time-in-force", choices=("GTC", "IOC", "FOK"))
-    submit.add_argument("--wait", choices=("accepted", "durable"), default="accepted")
+    submit.add_argument("--time-in-force", choices=words(TimeInForce))
+    submit.add_argument("--wait", choices=words(Wait), default=Wait.ACCEPTED.value)
     for name in ("status", "cancel"):
         cmd = command(name, f"{name} of one order")
         cmd.add_argument("client_order_id", nargs="?")

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from protocol.client import EventSubscriber, NoAnswer
-from protocol.messages import STATUSES
+from protocol.messages import OrderStatus, words
 from protocol.orderctl_render import render_event, to_json
 
 POLL_S = 1.0
@@ -14,7 +14,7 @@ POLL_S = 1.0
 
 
 def add_watch_arguments(watching: argparse.ArgumentParser) -> None:
-    watching.add_argument("--status", action="append", choices=STATUSES,
+    watching.add_argument("--status", action="append", choices=words(OrderStatus),
                           help="only events of this status (repeat for several)")
     watching.add_argument("--count", type=int, help="stop after this many events")
 

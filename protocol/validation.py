@@ -14,11 +14,7 @@ from typing import Any
 from protocol.codec import format_decimal
 from protocol.errors import ProtocolError
 from protocol.messages import (
-    ORDER_TYPES,
-    SIDES,
     STATUSES,
-    TIMES_IN_FORCE,
-    WAIT_MODES,
     ActorArg,
     CancelAllArgs,
     ExchangeArg,
@@ -26,8 +22,15 @@ from protocol.messages import (
     NoArgs,
     OrderRef,
     OrderSpec,
+    OrderStatus,
+    OrderType,
     ReasonArg,
+    Side,
     SubmitArgs,
+    TimeInForce,
+    Vocabulary,
+    Wait,
+    member,
 )
 from protocol.text import is_printable
 
@@ -102,11 +105,11 @@ def _check_bounds(number: Decimal, field: str, from_float: bool = False) -> None
                        "after the decimal point")
 
 
-def _choice(spec: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:
-    value = spec.get(field)
-    if value not in choices:
-        raise _invalid(field, f"{field} must be one of {', '.join(choices)}")
-    return str(value)
+def _choice(spec: dict[str, Any], field: str, kind: type[Vocabulary]) -> Vocabulary:
+    found = member(kind, spec.get(field))
+    if found is None:
+        raise _invalid(field, f"{field} must be one of {', '.join(kind)}")
+    return found
 
 
 def _optional_text(spec: dict[str, Any], field: str, invalid: bool) -> str | None:
@@ -140,15 +143,15 @@ def parse_order_spec(spec: Any) -> OrderSpec:
     symbol = spec.get("symbol")
     if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol):
         raise _invalid("symbol", "symbol must be a string BASE/QUOTE")
-    side = _choice(spec, "side", SIDES)
-    order_type = _choice(spec, "type", ORDER_TYPES)
+    side = _choice(spec, "side", Side)
+    order_type = _choice(spec, "type", OrderType)
     amount = parse_decimal(spec.get("amount"), "amount")
     price = _parse_price(spec, order_type)
-    tif = spec.get("time_in_force")
-    if tif is not None:
-        if order_type != "limit":
+    tif = None
+    if spec.get("time_in_force") is not None:
+        if order_type != OrderType.LIMIT:
             raise _invalid("time_in_force", "time_in_force is for limit orders only")
-        tif = _choice(spec, "time_in_force", TIMES_IN_FORCE)
+        tif = _choice(spec, "time_in_force", TimeInForce)
     params = spec.get("params", {})
     if not isinstance(params, dict):
         raise _invalid("params", "params must be an object")
@@ -178,9 +181,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _parse_price(spec: dict[str, Any], order_type: str) -> Decimal | None:
+def _parse_price(spec: dict[str, Any], order_type: OrderType) -> Decimal | None:
     price = spec.get("price")
-    if order_type == "market":
+    if order_type == OrderType.MARKET:
         if price is not None:
             raise _invalid("price", "price is not allowed for market orders")
         return None
@@ -193,10 +196,10 @@ def parse_submit(args: dict[str, Any]) -> SubmitArgs:
     """`{"order": OrderSpec, "wait"?: "accepted" | "durable"}`."""
     if "order" not in args:
         raise _bad("order", "order is required")
-    wait = args.get("wait", "accepted")
-    if wait not in WAIT_MODES:
+    wait = member(Wait, args.get("wait", Wait.ACCEPTED))
+    if wait is None:
         raise _bad("wait", "wait must be accepted or durable")
-    return SubmitArgs(order=parse_order_spec(args["order"]), wait=str(wait))
+    return SubmitArgs(order=parse_order_spec(args["order"]), wait=wait)
 
 
 def parse_order_ref(args: dict[str, Any]) -> OrderRef:
@@ -210,12 +213,7 @@ def parse_order_ref(args: dict[str, Any]) -> OrderRef:
 
 def parse_list(args: dict[str, Any]) -> ListArgs:
     """`{"status"?: [..], "symbol"?, "exchange"?, "limit"?, "after"?}`."""
-    statuses = args.get("status")
-    if statuses is not None:
-        if isinstance(statuses, str):
-            statuses = [statuses]
-        if not isinstance(statuses, list) or not all(s in STATUSES for s in statuses):
-            raise _bad("status", f"status must be a list of: {', '.join(STATUSES)}")
+    statuses = _statuses(args.get("status"))
     limit = args.get("limit", 100)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
         raise _bad("limit", f"limit must be an integer from 1 to {MAX_LIST_LIMIT}")
@@ -223,12 +221,24 @@ def parse_list(args: dict[str, Any]) -> ListArgs:
     if after is not None and not CURSOR.fullmatch(after):
         raise _bad("after", "after must be a cursor returned by list")
     return ListArgs(
-        statuses=tuple(statuses) if statuses is not None else None,
+        statuses=statuses,
         symbol=_optional_text(args, "symbol", invalid=False),
         exchange=_optional_text(args, "exchange", invalid=False),
         limit=limit,
         after=after,
     )
+
+
+def _statuses(value: Any) -> tuple[OrderStatus, ...] | None:
+    """The `status` filter of `list`: one status or a list of them."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    found = [member(OrderStatus, item) for item in items] if isinstance(items, list) else [None]
+    statuses = tuple(status for status in found if status is not None)
+    if len(statuses) != len(found):
+        raise _bad("status", f"status must be a list of: {', '.join(STATUSES)}")
+    return statuses
 
 
 def parse_exchange_arg(args: dict[str, Any]) -> ExchangeArg:

@@ -31,7 +31,7 @@ from actors.orders import Order
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry, Supervisor, SupervisorSettings
 from protocol.codec import loads
-from protocol.messages import OrderRef
+from protocol.messages import OrderRef, OrderStatus, OrderType, Side, TimeInForce
 
 T0 = 1_700_000_000.0
 BTC = "BTC/USD"
@@ -66,10 +66,11 @@ def ledger_order(cid: str, *, order_id: str | None = None, status: str = "open",
                  amount: str = "0.01", price: str | None = "1000", filled: str = "0",
                  fee: str | None = None, created_at: float = T0, side: str = "buy",
                  exchange: str = "paper", symbol: str = BTC) -> Order:
-    return Order(client_order_id=cid, exchange=exchange, symbol=symbol, side=side,
-                 type="limit" if price else "market", amount=Decimal(amount),
-                 price=Decimal(price) if price else None, time_in_force="GTC" if price else None,
-                 params={}, status=status, order_id=order_id, filled=Decimal(filled),
+    return Order(client_order_id=cid, exchange=exchange, symbol=symbol, side=Side(side),
+                 type=OrderType.LIMIT if price else OrderType.MARKET, amount=Decimal(amount),
+                 price=Decimal(price) if price else None,
+                 time_in_force=TimeInForce.GTC if price else None,
+                 params={}, status=OrderStatus(status), order_id=order_id, filled=Decimal(filled),
                  fee_currency="USD" if fee else None, fee_cost=Decimal(fee) if fee else None,
                  created_at=created_at, updated_at=created_at, attempts=1)
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from actors.exchange.messages import OrderView, TradeView
 from protocol.codec import format_decimal
+from protocol.messages import OrderStatus, OrderType
 
 
 class ExchangeClient(Protocol):
@@ -52,8 +53,9 @@ class ExchangeClient(Protocol):
     def fetch_ticker(self, symbol: str, params: dict[str, Any] | None = None) -> Any: ...
 
 
-CCXT_STATUS = {"closed": "filled", "canceled": "canceled", "cancelled": "canceled",
-               "expired": "expired", "rejected": "rejected"}
+CCXT_STATUS = {"closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
+               "cancelled": OrderStatus.CANCELED, "expired": OrderStatus.EXPIRED,
+               "rejected": OrderStatus.REJECTED}
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -68,9 +70,9 @@ def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderV
     if raw.get("id") in (None, ""):
         raise ValueError("the answer names no order id")
     filled = to_decimal(raw.get("filled")) or Decimal(0)
-    status = CCXT_STATUS.get(str(raw.get("status")), "open")
-    if status == "open" and filled > 0:
-        status = "partially_filled"
+    status = CCXT_STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+    if status == OrderStatus.OPEN and filled > 0:
+        status = OrderStatus.PARTIALLY_FILLED
     fee = raw.get("fee") or {}
     return OrderView(
         order_id=str(raw["id"]),
@@ -102,9 +104,9 @@ def settles(raw: dict[str, Any], view: OrderView) -> bool:
         return False
     if None in (view.symbol, view.side, view.type, view.amount):
         return False
-    if view.type == "limit" and view.price is None:
+    if view.type == OrderType.LIMIT and view.price is None:
         return False
-    if view.status == "filled" and view.filled != view.amount:
+    if view.status == OrderStatus.FILLED and view.filled != view.amount:
         return False
     return sum((t.amount for t in view.trades), Decimal(0)) == view.filled
 

@@ -14,15 +14,27 @@ a retry it means the first attempt landed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-RETRY, RESOLVE, REJECT, HALT = "retry", "resolve", "reject", "halt"
+
+class Action(StrEnum):
+    """What to do about an exchange error (see the module's docstring)."""
+
+    RETRY = "retry"
+    RESOLVE = "resolve"
+    REJECT = "reject"
+    HALT = "halt"
+
+
+# the short names the table below and its readers use
+RETRY, RESOLVE, REJECT, HALT = Action.RETRY, Action.RESOLVE, Action.REJECT, Action.HALT
 
 
 @dataclass(frozen=True)
 class Rule:
     """One row of the table."""
 
-    action: str
+    action: Action
     """retry, resolve, reject or halt."""
     code: str
     """The error code stored on the order's last_error."""

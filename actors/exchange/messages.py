@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from actors.exchange.errors import Action
 from actors.orders import Order
 from actors.runtime import Reply
+from protocol.messages import OrderStatus
 
 # --- what an exchange says, in our terms --------------------------------------
 
@@ -19,7 +21,7 @@ class OrderView:
 
     order_id: str
     """The exchange's id."""
-    status: str
+    status: OrderStatus
     """One of our statuses (open, partially_filled, filled, canceled, expired, rejected)."""
     filled: Decimal
     """Filled base amount."""
@@ -32,9 +34,10 @@ class OrderView:
     symbol: str | None = None
     """Market, when the exchange's answer carried the order's terms (then all five are set)."""
     side: str | None = None
-    """buy or sell."""
+    """buy or sell, in the exchange's words: compared with the order's, so a word outside
+    our vocabulary is kept to be shown as a mismatch."""
     type: str | None = None
-    """limit or market."""
+    """limit or market, in the exchange's words (as `side`)."""
     amount: Decimal | None = None
     """Ordered base amount."""
     price: Decimal | None = None
@@ -81,7 +84,7 @@ class ErrorInfo:
     """Error code, e.g. insufficient_funds, timeout, circuit_open."""
     message: str
     """Human-readable, free of secrets."""
-    action: str = "reject"
+    action: Action = Action.REJECT
     """What the error table says to do: retry, resolve, reject or halt."""
     retry_after_s: float | None = None
     """When the exchange (or the circuit) said to come back."""
@@ -103,9 +106,9 @@ class OrderTicket:
     symbol: str
     """Market."""
     side: str
-    """buy or sell."""
+    """buy or sell (empty in a lookup of an order only the trades named: not a Side)."""
     type: str
-    """limit or market."""
+    """limit or market (empty as `side`)."""
     amount: Decimal
     """Quantity."""
     price: Decimal | None

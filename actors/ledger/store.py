@@ -21,7 +21,16 @@ from actors.exchange.messages import TradeView
 from actors.ledger.sqlite_rows import MAX_ROWS, STATEMENT_CACHE, RowWriter
 from actors.orders import Order, decimal_text
 from protocol.codec import format_decimal
-from protocol.messages import TERMINAL_STATUSES, ListArgs
+from protocol.messages import (
+    TERMINAL_STATUSES,
+    ListArgs,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Vocabulary,
+    member,
+)
 
 COLUMNS = (
     "client_order_id", "order_id", "exchange", "symbol", "side", "type", "amount", "price",
@@ -79,10 +88,14 @@ def _json(value: Any, sort_keys: bool = False) -> str:
 
 
 def _to_row(order: Order) -> tuple[Any, ...]:
+    # the words as plain str: sqlite3 binds a str subclass only after looking for an
+    # adapter, which costs more than `.value` (the column holds the same TEXT either way)
+    tif = order.time_in_force
     return (
-        order.client_order_id, order.order_id, order.exchange, order.symbol, order.side,
-        order.type, decimal_text(order.amount), decimal_text(order.price), order.time_in_force,
-        _json(order.params, sort_keys=True), order.status, decimal_text(order.filled),
+        order.client_order_id, order.order_id, order.exchange, order.symbol, order.side.value,
+        order.type.value, decimal_text(order.amount), decimal_text(order.price),
+        None if tif is None else tif.value, _json(order.params, sort_keys=True),
+        order.status.value, decimal_text(order.filled),
         decimal_text(order.average_price), order.fee_currency, decimal_text(order.fee_cost),
         order.created_at, order.updated_at, order.attempts,
         None if order.last_error is None else _json(order.last_error),
@@ -108,15 +121,26 @@ def _from_row(row: tuple[Any, ...]) -> Order:
      filled, average, fee_currency, fee_cost, created, updated, attempts, last_error,
      trail, signed_at) = row
     return Order(
-        client_order_id=cid, order_id=order_id, exchange=exchange, symbol=symbol, side=side,
-        type=type_, amount=Decimal(amount), price=None if price is None else Decimal(price),
-        time_in_force=tif, params=orjson.loads(params), status=status, filled=Decimal(filled),
+        client_order_id=cid, order_id=order_id, exchange=exchange, symbol=symbol,
+        side=_word(Side, side), type=_word(OrderType, type_), amount=Decimal(amount),
+        price=None if price is None else Decimal(price),
+        time_in_force=None if tif is None else _word(TimeInForce, tif),
+        params=orjson.loads(params), status=_word(OrderStatus, status), filled=Decimal(filled),
         average_price=None if average is None else Decimal(average),
         fee_currency=fee_currency, fee_cost=None if fee_cost is None else Decimal(fee_cost),
         created_at=created, updated_at=updated, attempts=attempts,
         last_error=None if last_error is None else orjson.loads(last_error),
         trail=orjson.loads(trail), signed_at=signed_at,
     )
+
+
+def _word(kind: type[Vocabulary], text: str) -> Vocabulary:
+    """A column's word as the member it names, once per row read; ValueError for a
+    word the ledger should never hold."""
+    found = member(kind, text)
+    if found is None:
+        raise ValueError(f"the ledger holds {text!r}, not a valid {kind.__name__}")
+    return found
 
 
 def storage_failure(exc: BaseException) -> bool:

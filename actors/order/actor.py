@@ -41,7 +41,7 @@ from actors.order.stream import OrderStream
 from actors.order.waiters import WAIT_CANCEL, WAIT_SUBMIT
 from actors.orders import Order
 from protocol.errors import ProtocolError
-from protocol.messages import OrderRef, OrderSpec
+from protocol.messages import OrderRef, OrderSpec, OrderStatus
 
 log = logging.getLogger(__name__)
 BACKLOG_RETRY_S = 0.25
@@ -234,7 +234,7 @@ class OrderActor(OrderStream):
         self._hold(order, msg.reply, WAIT_CANCEL)
 
     def _ask_cancel(self, order: Order) -> None:
-        order.move_to("pending_cancel", self.clock.now())
+        order.move_to(OrderStatus.PENDING_CANCEL, self.clock.now())
         self._stage(order)
         if order.client_order_id in self.creating:
             # cancel once the create's outcome is in, never overtaking it

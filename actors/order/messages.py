@@ -11,7 +11,7 @@ from typing import Any
 from actors.exchange.messages import ErrorInfo, OrderView, TradeView
 from actors.runtime import Reply
 from protocol.errors import ProtocolError
-from protocol.messages import CancelAllArgs, ListArgs, OrderRef, OrderSpec
+from protocol.messages import CancelAllArgs, ListArgs, OrderRef, OrderSpec, Wait
 
 # --- the client commands ---------------------------------------------------
 
@@ -21,7 +21,7 @@ class Submit:
 
     spec: OrderSpec
     """Validated spec, not yet normalized."""
-    wait: str
+    wait: Wait
     """accepted or durable."""
     reply: Reply
     """Receives `{"order": Order}` or an error."""

@@ -28,6 +28,7 @@ from actors.orders import IllegalTransition, Order, adopt, fingerprint
 from actors.reconcile.compare import overfill_entry
 from actors.reconcile.messages import RECONCILER, RecordDiscrepancy
 from actors.runtime import AUTOMATIC
+from protocol.messages import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,10 @@ class OrderOutcomes(OrderCore):
         now = self.clock.now()
         if report.outcome == "rejected":
             self.cancel_after_create.discard(order.client_order_id)
-            order.move_to("rejected", now)
+            order.move_to(OrderStatus.REJECTED, now)
         elif report.outcome == "unknown":
             if order.status == "pending_submit":
-                order.move_to("unknown", now)
+                order.move_to(OrderStatus.UNKNOWN, now)
             self._resolve(order)
         else:  # known not sent: send again later, within the send deadline
             error = report.error
@@ -191,12 +192,12 @@ class OrderOutcomes(OrderCore):
         if now - order.created_at > self.settings.send_deadline_s:
             order.last_error = {"code": "not_sent", "message":
                                 "not on the exchange and past its send deadline"}
-            order.move_to("expired", now)
+            order.move_to(OrderStatus.EXPIRED, now)
             return
         if order.status == "unknown":
-            order.move_to("pending_submit", now)
+            order.move_to(OrderStatus.PENDING_SUBMIT, now)
         elif order.status == "pending_cancel":
-            order.move_to("canceled", now)  # never placed, and no longer wanted
+            order.move_to(OrderStatus.CANCELED, now)  # never placed, and no longer wanted
             return
         self.stats.resends += 1
         self._dispatch(order, PlaceOrder)
@@ -287,7 +288,7 @@ class OrderOutcomes(OrderCore):
             if order is None:
                 continue
             if order.status == "pending_submit":
-                order.move_to("unknown", self.clock.now())
+                order.move_to(OrderStatus.UNKNOWN, self.clock.now())
                 self._stage(order)
             self._resolve(order)
 

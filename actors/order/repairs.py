@@ -12,6 +12,7 @@ from actors.exchange.messages import TradeView
 from actors.order.confirmation import count_fills, totals_from_trades
 from actors.order.messages import Repair
 from actors.orders import TRANSITIONS, Order, adopt, fingerprint, rfc3339
+from protocol.messages import OrderType, Side
 
 
 def repair_order(order: Order, repair: Repair, known: dict[str, TradeView], now: float,
@@ -42,9 +43,9 @@ def orphan_order(repair: Repair, now: float, run_id: str) -> Order:
     view = repair.view
     assert view is not None and view.symbol and view.side and view.type and view.amount
     order = Order(client_order_id=repair.client_order_id, exchange=repair.exchange,
-                  symbol=view.symbol, side=view.side, type=view.type, amount=view.amount,
-                  price=view.price, time_in_force=None, params={}, created_at=now,
-                  updated_at=now)
+                  symbol=view.symbol, side=Side(view.side), type=OrderType(view.type),
+                  amount=view.amount, price=view.price, time_in_force=None, params={},
+                  created_at=now, updated_at=now)
     adopt(order, view, now, keep_status=False)
     order.trail.append({"step": "adopted", "at": rfc3339(now), "run_id": run_id,
                         "order_id": view.order_id, "reason": repair.reason})

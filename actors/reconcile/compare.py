@@ -19,12 +19,14 @@ from actors.order.messages import Repair
 from actors.orders import TRANSITIONS, ZERO, Order, decimal_text
 from actors.reconcile.trades import TradeReader
 from actors.runtime import Clock
+from protocol.messages import OrderStatus, OrderType, Side, member
 
 DISCREPANCY_KINDS = ("missing_on_exchange", "unknown_on_exchange", "status_mismatch",
                      "fill_mismatch", "fee_mismatch", "amount_mismatch", "terms_mismatch",
                      "overfill")
 """Every kind a run reports (its metric's series exist from the start)."""
-IN_FLIGHT = frozenset({("pending_cancel", "open"), ("pending_cancel", "partially_filled")})
+IN_FLIGHT = frozenset({(OrderStatus.PENDING_CANCEL, OrderStatus.OPEN),
+                       (OrderStatus.PENDING_CANCEL, OrderStatus.PARTIALLY_FILLED)})
 """(ledger, exchange) statuses that only mean a request is under way."""
 
 
@@ -66,8 +68,16 @@ class Section:
     cursors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _state(status: str, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
-    return {"status": status, "filled": decimal_text(filled), "fee": decimal_text(fee)}
+def _state(status: OrderStatus, filled: Decimal, fee: Decimal | None = None) -> dict[str, Any]:
+    return {"status": status.value, "filled": decimal_text(filled), "fee": decimal_text(fee)}
+
+
+def _adoptable(view: OrderView) -> bool:
+    """Whether an exchange's answer carries an order's terms in our words, so the ledger
+    can hold it as an order (an answer without them, or with a side or type we never
+    place, is only reported)."""
+    return (view.symbol is not None and view.amount is not None
+            and member(Side, view.side) is not None and member(OrderType, view.type) is not None)
 
 
 def overfill_entry(order: Order, step: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +229,7 @@ class ExchangeCheck:
             "kind": "unknown_on_exchange", "client_order_id": view.client_order_id,
             "order_id": view.order_id, "ours": ours, "source": source,
             "exchange": _state(view.status, view.filled, view.fee_cost), "repair": ours})
-        if ours and view.client_order_id and view.symbol is not None:
+        if ours and view.client_order_id and _adoptable(view):
             self._propose(Repair("adopt_order", self.exchange, view.client_order_id,
                                  "unknown_on_exchange", view=view, trades=trades))
 
@@ -305,7 +315,8 @@ class ExchangeCheck:
         if not isinstance(view, OrderView):
             filled = sum((t.amount for t in trades), ZERO)
             fee = sum((t.fee_cost for t in trades), ZERO)
-            view = OrderView(order_id, "unknown", filled, None, None, fee, client_order_id=cid)
+            view = OrderView(order_id, OrderStatus.UNKNOWN, filled, None, None, fee,
+                             client_order_id=cid)
         self._unknown(view, "trades", trades)
 
     # --- recording ----------------------------------------------------------------------

@@ -9,13 +9,13 @@ import pytest
 
 from actors.exchange.messages import OrderView
 from actors.orders import TRANSITIONS, IllegalTransition, Order, adopt, rfc3339
-from protocol.messages import STATUSES, TERMINAL_STATUSES
+from protocol.messages import STATUSES, TERMINAL_STATUSES, OrderStatus, OrderType, Side, TimeInForce
 
 
 def order(status: str = "pending_submit") -> Order:
-    return Order(client_order_id="c", exchange="paper", symbol="BTC/USD", side="buy",
-                 type="limit", amount=Decimal("1"), price=Decimal("10"),
-                 time_in_force="GTC", params={}, status=status)
+    return Order(client_order_id="c", exchange="paper", symbol="BTC/USD", side=Side.BUY,
+                 type=OrderType.LIMIT, amount=Decimal("1"), price=Decimal("10"),
+                 time_in_force=TimeInForce.GTC, params={}, status=OrderStatus(status))
 
 
 def test_every_status_has_a_row() -> None:
@@ -31,18 +31,18 @@ def test_terminal_statuses_never_move(terminal: str) -> None:
 
 
 def test_unknown_resolves_to_any_exchange_outcome() -> None:
-    for target in ("open", "filled", "rejected", "canceled", "pending_submit"):
+    for target in map(OrderStatus, ("open", "filled", "rejected", "canceled", "pending_submit")):
         item = order("unknown")
         assert item.move_to(target, 2.0) and item.status == target and item.updated_at == 2.0
 
 
 def test_open_cannot_go_back_to_pending_submit() -> None:
     with pytest.raises(IllegalTransition):
-        order("open").move_to("pending_submit", 1.0)
+        order("open").move_to(OrderStatus.PENDING_SUBMIT, 1.0)
 
 
 def test_same_status_is_no_change() -> None:
-    assert order("open").move_to("open", 1.0) is False
+    assert order("open").move_to(OrderStatus.OPEN, 1.0) is False
 
 
 def test_remaining_follows_filled() -> None:
@@ -61,7 +61,7 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds(epoch: float) -> None:
 
 
 def view(status: str, filled: str, order_id: str = "7") -> OrderView:
-    return OrderView(order_id=order_id, status=status, filled=Decimal(filled),
+    return OrderView(order_id=order_id, status=OrderStatus(status), filled=Decimal(filled),
                      average_price=None, fee_currency=None, fee_cost=None)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from actors.exchange.messages import TradeView
 from actors.ledger.sqlite_rows import MAX_ROWS
 from actors.ledger.store import SCHEMA, Ledger
 from actors.order.batch import Batch
+from protocol.messages import OrderStatus, OrderType, Side, TimeInForce
 from tests.recon_support import ledger_order
 
 MANY = 2 * MAX_ROWS + 7  # more than one statement's worth, and not a multiple of it
@@ -184,3 +186,29 @@ def test_a_ledger_from_before_signing_times_gains_them_and_keeps_its_orders(
     assert new is not None and new.signed_at == 1_700_000_123.25
     assert [o.client_order_id for o in reopened.live()] == ["od-old", "od-new"]
     reopened.close()
+
+
+def test_the_words_are_stored_as_plain_text_and_read_back_as_members(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    ledger.stage(ledger_order("od-w", status="partially_filled", side="sell"))
+    ledger.stage(ledger_order("od-m", status="pending_submit", price=None))
+    ledger.commit()
+    raw = sqlite3.connect(path)
+    columns = "side, typeof(side), type, time_in_force, typeof(time_in_force), status"
+    rows = raw.execute(f"SELECT {columns} FROM orders ORDER BY row").fetchall()
+    assert rows == [("sell", "text", "limit", "GTC", "text", "partially_filled"),
+                    ("buy", "text", "market", None, "null", "pending_submit")]
+    read = ledger.get("od-w")
+    assert read is not None
+    assert (read.side, read.type, read.time_in_force, read.status) == (
+        Side.SELL, OrderType.LIMIT, TimeInForce.GTC, OrderStatus.PARTIALLY_FILLED)
+    assert all(isinstance(word, StrEnum)
+               for word in (read.side, read.type, read.time_in_force, read.status))
+    # a word the ledger should never hold is named, not taken as an order's status
+    raw.execute("UPDATE orders SET status = 'filed' WHERE client_order_id = 'od-w'")
+    raw.commit()
+    raw.close()
+    with pytest.raises(ValueError, match="'filed', not a valid OrderStatus"):
+        ledger.get("od-w")
+    ledger.close()

@@ -7,12 +7,13 @@ from decimal import Decimal
 from actors.exchange.messages import TradeView
 from actors.order.recent import RecentOrders
 from actors.orders import Order
+from protocol.messages import OrderStatus, OrderType, Side
 
 
 def order(cid: str) -> Order:
-    return Order(client_order_id=cid, exchange="paper", symbol="SOL/USD", side="buy",
-                 type="market", amount=Decimal("0.1"), price=None, time_in_force=None,
-                 params={}, status="filled")
+    return Order(client_order_id=cid, exchange="paper", symbol="SOL/USD", side=Side.BUY,
+                 type=OrderType.MARKET, amount=Decimal("0.1"), price=None, time_in_force=None,
+                 params={}, status=OrderStatus.FILLED)
 
 
 def test_the_oldest_order_leaves_with_its_fills() -> None:

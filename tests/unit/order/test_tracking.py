@@ -14,6 +14,7 @@ from actors.exchange.routing import side_worker_name
 from actors.ledger.store import Ledger
 from actors.order.messages import ExchangeReport, Tick
 from actors.supervisor_messages import Ping
+from protocol.messages import OrderStatus
 from tests.recon_support import (
     BTC,
     ETH,
@@ -95,10 +96,11 @@ def test_fills_are_counted_once_when_seen_twice(tmp_path: Path) -> None:
     trade = trade_of({"id": "t-1", "order": "7", "clientOrderId": "trk-f", "amount": 0.01,
                       "price": 1000.0, "fee": {"currency": "USD", "cost": 0.01},
                       "timestamp": int(clock.now() * 1000)})
-    view = OrderView("7", "filled", Decimal("0.01"), Decimal(1000), "USD", Decimal("0.01"))
+    view = OrderView("7", OrderStatus.FILLED, Decimal("0.01"), Decimal(1000), "USD",
+                     Decimal("0.01"))
     with order_actors(tmp_path, clock) as actors:
-        partial = OrderView("7", "partially_filled", Decimal("0.01"), Decimal(1000), "USD",
-                            Decimal("0.01"))
+        partial = OrderView("7", OrderStatus.PARTIALLY_FILLED, Decimal("0.01"), Decimal(1000),
+                            "USD", Decimal("0.01"))
         actors.tell(ExchangeReport("trk-f", "fetch", "ok", partial, trades=(trade,)))
         actors.tell(ExchangeReport("trk-f", "fetch", "ok", view, trades=(trade, trade)))
         status = actors.status("trk-f")
@@ -180,7 +182,8 @@ def test_a_trade_listed_twice_under_two_ids_never_fills_past_the_amount(
                              "amount": 0.01, "price": 1000.0,
                              "fee": {"currency": "USD", "cost": 0.01},
                              "timestamp": int(clock.now() * 1000)}) for tid in ("t-1", "t-1b"))
-    view = OrderView("7", "filled", Decimal("0.01"), Decimal(1000), "USD", Decimal("0.01"))
+    view = OrderView("7", OrderStatus.FILLED, Decimal("0.01"), Decimal(1000), "USD",
+                     Decimal("0.01"))
     with order_actors(tmp_path, clock) as actors:
         for _ in range(2):  # seen again: neither counted nor alerted twice
             actors.tell(ExchangeReport("trk-o", "fetch", "ok", view, trades=trades))
