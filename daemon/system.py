@@ -20,9 +20,7 @@ from actors.circuit import CircuitBoard, Circuits
 from actors.circuit_actor import CircuitActor
 from actors.exchange_actor import ExchangeActor, LoadMarkets
 from actors.exchange_link import ExchangeLink
-from actors.exchanges.ccxt_driver import DriverSettings
 from actors.exchanges.paper import PaperVenue
-from actors.exchanges.pro_driver import build_binance_pro
 from actors.ledger_reader import LedgerReader
 from actors.messages import Flush, RefreshPrices, Tick, WorkerRestarted
 from actors.metrics import Metrics
@@ -52,6 +50,7 @@ from daemon.wiring import (
     order_settings,
     reconciler_settings,
     request_budget,
+    stream_builder,
     streamed,
 )
 
@@ -96,6 +95,8 @@ class ActorSystem:
         """Why a restart storm escalated, once one did."""
         self._alerts = config.alerts  # the current [alerts]: a restarted MetricsActor's too
         self.venues: dict[str, PaperVenue] = {}
+        self._factories: dict[str, ClientFactory] = {}
+        """Each exchange's client factory, as its workers got it."""
         self.markets: dict[str, dict[str, Steps]] = {}
         """Each exchange's symbols and their steps, once loaded."""
         names = [e.name for e in config.exchanges]
@@ -280,6 +281,7 @@ class ActorSystem:
         self.metrics.retry_budget.labels(exchange.name).set_function(link.budget.level)
         factory = (self.clients.get(exchange.name)
                    or client_factory(exchange, self.config.state_dir, self.clock, self.venues))
+        self._factories[exchange.name] = factory
         names = [worker_name(exchange.name, i) for i in range(exchange.concurrency)]
         # the reconciler's queries get a worker of their own: they never hold up orders
         names.append(side_worker_name(exchange.name))
@@ -287,10 +289,8 @@ class ActorSystem:
             self.registry.start(name, self._worker_starter(name, link, factory, seed))
 
     def _start_stream(self, exchange: ExchangeConfig) -> None:
-        api_key, secret = exchange.credentials()
-        driver = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
-                                exchange.recv_window_ms)
-        settings = StreamSettings(exchange.name, partial(build_binance_pro, driver),
+        build = stream_builder(exchange, self._factories[exchange.name])
+        settings = StreamSettings(exchange.name, build,
                                   partial(self._raw_markets, exchange.name),
                                   self.config.tracking.stream_stale_s)
         self.registry.start(stream_name(exchange.name), lambda: StreamActor.start(

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from actors.exchanges.ccxt_driver import DriverSettings, build_binance
 from actors.exchanges.client import ExchangeClient
 from actors.exchanges.paper import PaperExchange, PaperVenue
 from actors.exchanges.paper_limits import VenueLimiter
-from actors.exchanges.pro_driver import STREAM_DRIVERS
+from actors.exchanges.paper_stream import PaperStream
+from actors.exchanges.pro_driver import build_binance_pro
 from actors.order_actor import OrderSettings
 from actors.reconcile import ReconcileSettings
 from actors.reconciler_actor import ReconcilerSettings
@@ -24,6 +26,7 @@ from actors.resolution import SignedWindow
 from actors.risk import RiskPolicy
 from actors.runtime import Clock
 from actors.schedule import Schedule
+from actors.stream_connection import BuildConnection, OnEvent, StreamConnection
 from actors.stream_health import StreamHealth
 from actors.tracking import Pace
 from daemon.config import Config, ExchangeConfig
@@ -31,6 +34,9 @@ from daemon.config import Config, ExchangeConfig
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], ExchangeClient]
+STREAM_DRIVERS = frozenset({"binance", "paper"})
+"""Drivers whose exchange pushes order events on a user-data stream orderd reads:
+binance's WebSocket API, and the in-process paper venue's listeners."""
 
 
 def order_settings(config: Config, risk: RiskPolicy | None = None,
@@ -71,6 +77,24 @@ def streamed(config: Config) -> list[ExchangeConfig]:
     """The exchanges whose user-data stream the daemon listens to."""
     return [e for e in config.exchanges
             if config.tracking.stream and e.driver in STREAM_DRIVERS]
+
+
+def stream_builder(exchange: ExchangeConfig, clients: ClientFactory) -> BuildConnection:
+    """How the stream of a streamed `exchange` connects: ccxt.pro to binance's WebSocket
+    API, or a listener on the paper venue of the clients `clients` makes (down while
+    their outage fault holds)."""
+    if exchange.driver == "binance":
+        api_key, secret = exchange.credentials()
+        return partial(build_binance_pro, DriverSettings(
+            api_key, secret, exchange.api_url, exchange.timeout_ms, exchange.recv_window_ms))
+
+    def paper(on_event: OnEvent) -> StreamConnection:
+        client = clients()
+        if not isinstance(client, PaperExchange):
+            raise TypeError(f"{exchange.name}: a paper stream needs a paper client")
+        return PaperStream(client, on_event)
+
+    return paper
 
 
 def signed_window(exchange: ExchangeConfig) -> SignedWindow:
