@@ -25,7 +25,6 @@ from actors.ledger import Ledger, storage_failure
 from actors.ledger_guard import LedgerGuard
 from actors.messages import (
     CancelOrder,
-    ExchangeReport,
     FetchOrder,
     Flush,
     OrderTicket,
@@ -44,6 +43,7 @@ from actors.risk import RiskPolicy
 from actors.routing import Router
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.stream_health import StreamHealth
+from actors.stream_held import HeldEvents
 from actors.supervisor import Registry, SupervisedActor
 from actors.tracking import Pace, SymbolKey, Tracker, TrackingPlan, no_stream, steady_pace
 from actors.waiters import Waiters
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 NAME = "order"
 UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
+STALE_CREATE_FACTOR = 2
+"""A create unanswered for this many send deadlines is stale: it is looked up instead."""
 """Statuses whose truth is still to be learnt from the exchange."""
 
 
@@ -131,8 +133,10 @@ class OrderCore(SupervisedActor):
         """Exchange -> (stream connection, reads still to answer before it is trusted)."""
         self.trades_asked: set[tuple[str, str]] = set()  # (client id, filled) read once
         self.unknown_streamed: set[str] = set()  # order ids reported once
-        self.stream_held: dict[str, list[ExchangeReport]] = {}
-        """Stream events of orders whose create is unanswered, for after its answer."""
+        self.stream_held = HeldEvents(self.clock.monotonic, STALE_CREATE_FACTOR
+                                      * settings.send_deadline_s)
+        """Stream events of orders whose create is unanswered, for after its answer; kept
+        no longer than such a create is waited for (then it is looked up)."""
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
         self.cancel_after_create: set[str] = set()
         self.resend_at: dict[str, float] = {}

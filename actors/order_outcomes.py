@@ -23,7 +23,7 @@ from actors.messages import (
     Tick,
     TrackSymbol,
 )
-from actors.order_core import OrderCore
+from actors.order_core import STALE_CREATE_FACTOR, OrderCore
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
 from actors.reconcile import overfill_entry
 from actors.reconcile_messages import RECONCILER, ApplyRepairs, RecordDiscrepancy, Repair
@@ -283,7 +283,7 @@ class OrderOutcomes(OrderCore):
 
     def _find_stale_creates(self, now: float) -> None:
         """A create with no report long after its deadline is resolved by lookup."""
-        limit = 2 * self.settings.send_deadline_s
+        limit = STALE_CREATE_FACTOR * self.settings.send_deadline_s
         for cid in [c for c, at in self.creating.items() if now - at > limit]:
             del self.creating[cid]
             order = self.live.get(cid)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from actors.messages import ExchangeReport, FetchOrder, OrderTicket, SymbolTracked
+from actors.messages import ExchangeReport, FetchOrder, OrderTicket, SymbolTracked, Tick
 from actors.order_outcomes import OrderOutcomes, _unchanged
 from actors.orders import Order, decimal_text
 from actors.reconcile_messages import RecordDiscrepancy
@@ -57,18 +57,22 @@ class OrderStream(OrderOutcomes):
         for report in msg.reports:
             if report.client_order_id in self.creating:
                 # the stream is often faster than the create's answer, which settles the
-                # order (and answers its submit); the events wait for it
-                self.stream_held.setdefault(report.client_order_id, []).append(report)
+                # order (and answers its submit); the events wait for it (not forever)
+                self.stream_held.hold(report.client_order_id, report)
             else:
                 self._stream_report(msg.exchange, report)
 
     def _report(self, report: ExchangeReport) -> None:
         super()._report(report)
         if report.op == "create":
-            held = self.stream_held.pop(report.client_order_id, [])
+            held = self.stream_held.take(report.client_order_id)
             order = self.live.get(report.client_order_id)
             for event in held:
                 self._stream_report(order.exchange if order else "", event)
+
+    def _tick(self, msg: Tick) -> None:
+        super()._tick(msg)
+        self.stream_held.expire()  # a create that never answers holds nothing for long
 
     def _stream_report(self, exchange: str, report: ExchangeReport) -> None:
         order = self.live.get(report.client_order_id) or self._get(report.client_order_id)
