@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from actors.confirmation import has_step
 from actors.messages import ExchangeReport, FetchOrder, OrderTicket, SymbolTracked, Tick
-from actors.order_outcomes import OrderOutcomes, _unchanged
+from actors.order_outcomes import OrderOutcomes
 from actors.orders import Order, decimal_text
 from actors.reconcile_messages import RecordDiscrepancy
 from actors.routing import side_worker_name
@@ -79,9 +80,26 @@ class OrderStream(OrderOutcomes):
         if order is None:
             if exchange:
                 self._unknown_streamed(exchange, report)
-        elif not _stale(order, report):
+        elif not self._tells_nothing(order, report):
             super()._report(report)
             self._fetch_missing_trades(order)
+
+    def _tells_nothing(self, order: Order, report: ExchangeReport) -> bool:
+        """An event that tells nothing new: a repeat of what the order holds, its trades
+        counted already (most events of an order whose create's answer settled it), or
+        an older state of an order already finished (its new trades still count)."""
+        view = report.view
+        if view is None:
+            return True
+        if report.trades:
+            known = self._known_fills(order)
+            if any(trade.trade_id not in known for trade in report.trades):
+                return False
+        if order.terminal and view.status in TRACKED:
+            return True
+        return (view.status == order.status and view.filled == order.filled
+                and view.order_id == order.order_id
+                and has_step(order, "verified", "mismatch"))
 
     def _fetch_missing_trades(self, order: Order) -> None:
         """An order the stream shows filled beyond the trades it delivered (events lost):
@@ -109,15 +127,3 @@ class OrderStream(OrderOutcomes):
                               "fee": decimal_text(view.fee_cost)}, "repair": False}
         self.batch.after_commit(partial(self._deliver_record,
                                         RecordDiscrepancy(exchange, entry)))
-
-
-def _stale(order: Order, report: ExchangeReport) -> bool:
-    """An event that tells nothing new: a repeat of what the order holds, or an older
-    state of an order already finished (its trades still count)."""
-    view = report.view
-    if view is None:
-        return True
-    if order.terminal:
-        return view.status in TRACKED and not report.trades
-    return order.status in TRACKED and _unchanged(order, report)
-

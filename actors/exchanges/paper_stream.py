@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -61,6 +62,8 @@ class PaperStream:
         self._ended: Exception | None = None
         self._closed = False
         self._ticker: asyncio.Future[None] | None = None
+        self._pending: deque[VenueEvent] = deque()  # handed on, not yet taken by the loop
+        self._waking = False  # a call to take them is scheduled on the loop
 
     async def open(self, markets: Mapping[str, Any] | None) -> None:
         self.check()
@@ -115,18 +118,26 @@ class PaperStream:
             self._ended = ConnectionError(f"the stream fell {self.max_behind} events behind")
             return
         self._handed += 1
+        self._pending.append(replace(event, seq=self._handed))
+        if self._waking:
+            return  # the loop takes this one with those before it
+        self._waking = True
         try:
-            loop.call_soon_threadsafe(self._arrived, replace(event, seq=self._handed))
+            loop.call_soon_threadsafe(self._arrived)
         except RuntimeError:  # the loop is closed: so is this connection
             self._closed = True
 
-    def _arrived(self, event: VenueEvent) -> None:
-        """On the loop: the event is received."""
-        self._taken += 1
-        if self._closed:
-            return
-        self._last_frame = time.time()
-        self._on_event(event)
+    def _arrived(self) -> None:
+        """On the loop: every event handed on so far is received (one wake-up for many
+        while the venue is busy)."""
+        self._waking = False  # first: an event handed on from now on wakes the loop again
+        pending = self._pending
+        while pending:
+            event = pending.popleft()
+            self._taken += 1
+            if not self._closed:
+                self._last_frame = time.time()
+                self._on_event(event)
 
     def _check_outage(self) -> bool:
         """Whether the entry's outage has ended the connection (it is then ended)."""
