@@ -19,7 +19,6 @@ from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.breakers import CircuitBoard, Circuits
 from actors.exchange.actor import ExchangeActor
 from actors.exchange.config import ExchangeConfig
-from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.failure import error_info
 from actors.exchange.link import ExchangeLink
@@ -42,7 +41,6 @@ from actors.reconcile.actor import ReconcilerActor
 from actors.runtime import AUTOMATIC, OPERATOR, Clock, DaemonState, EventSink, NoEvents
 from actors.stream.actor import StreamActor, StreamSettings, stream_name
 from actors.stream.health import StreamCollector, StreamHealth
-from actors.stream.pro_driver import build_binance_pro
 from actors.supervisor import Registry, Supervisor
 from daemon import __version__
 from daemon.config import Config
@@ -52,10 +50,10 @@ from daemon.state_lock import StateDirLock
 from daemon.wiring import (
     ClientFactory,
     client_factory,
-    credentials,
     order_settings,
     reconciler_settings,
     request_budget,
+    stream_builder,
     streamed,
 )
 
@@ -100,6 +98,8 @@ class ActorSystem:
         """Why a restart storm escalated, once one did."""
         self._alerts = config.alerts  # the current [alerts]: a restarted MetricsActor's too
         self.venues: dict[str, PaperVenue] = {}
+        self._factories: dict[str, ClientFactory] = {}
+        """Each exchange's client factory, as its workers got it."""
         self.markets: dict[str, dict[str, Steps]] = {}
         """Each exchange's symbols and their steps, once loaded."""
         names = [e.name for e in config.exchanges]
@@ -284,6 +284,7 @@ class ActorSystem:
         self.metrics.retry_budget.labels(exchange.name).set_function(link.budget.level)
         factory = (self.clients.get(exchange.name)
                    or client_factory(exchange, self.config.state_dir, self.clock, self.venues))
+        self._factories[exchange.name] = factory
         names = [worker_name(exchange.name, i) for i in range(exchange.concurrency)]
         # the reconciler's queries get a worker of their own: they never hold up orders
         names.append(side_worker_name(exchange.name))
@@ -291,10 +292,8 @@ class ActorSystem:
             self.registry.start(name, self._worker_starter(name, link, factory, seed))
 
     def _start_stream(self, exchange: ExchangeConfig) -> None:
-        api_key, secret = credentials(exchange)
-        driver = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
-                                exchange.recv_window_ms)
-        settings = StreamSettings(exchange.name, partial(build_binance_pro, driver),
+        build = stream_builder(exchange, self._factories[exchange.name])
+        settings = StreamSettings(exchange.name, build,
                                   partial(self._raw_markets, exchange.name),
                                   self.config.tracking.stream_stale_s)
         self.registry.start(stream_name(exchange.name), lambda: StreamActor.start(

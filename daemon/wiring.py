@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from actors.exchange.budget import RequestBudget
@@ -23,8 +24,10 @@ from actors.order.tracking import Pace
 from actors.reconcile.actor import ReconcilerSettings
 from actors.reconcile.compare import ReconcileSettings
 from actors.runtime import Clock
+from actors.stream.connection import BuildConnection, OnEvent, StreamConnection
 from actors.stream.health import StreamHealth
-from actors.stream.pro_driver import STREAM_DRIVERS
+from actors.stream.paper_stream import PaperStream
+from actors.stream.pro_driver import build_binance_pro
 from daemon.config import Config
 from daemon.config_loader import refused
 from venue.limits import VenueLimiter
@@ -32,6 +35,9 @@ from venue.limits import VenueLimiter
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], ExchangeClient]
+STREAM_DRIVERS = frozenset({"binance", "paper"})
+"""Drivers whose exchange pushes order events on a user-data stream orderd reads:
+binance's WebSocket API, and the in-process paper venue's listeners."""
 
 
 def order_settings(config: Config, risk: RiskPolicy | None = None,
@@ -72,6 +78,24 @@ def streamed(config: Config) -> list[ExchangeConfig]:
     """The exchanges whose user-data stream the daemon listens to."""
     return [e for e in config.exchanges
             if config.tracking.stream and e.driver in STREAM_DRIVERS]
+
+
+def stream_builder(exchange: ExchangeConfig, clients: ClientFactory) -> BuildConnection:
+    """How the stream of a streamed `exchange` connects: ccxt.pro to binance's WebSocket
+    API, or a listener on the paper venue of the clients `clients` makes (down while
+    their outage fault holds)."""
+    if exchange.driver == "binance":
+        api_key, secret = credentials(exchange)
+        return partial(build_binance_pro, DriverSettings(
+            api_key, secret, exchange.api_url, exchange.timeout_ms, exchange.recv_window_ms))
+
+    def paper(on_event: OnEvent) -> StreamConnection:
+        client = clients()
+        if not isinstance(client, PaperExchange):
+            raise TypeError(f"{exchange.name}: a paper stream needs a paper client")
+        return PaperStream(client, on_event)
+
+    return paper
 
 
 def signed_window(exchange: ExchangeConfig) -> SignedWindow:

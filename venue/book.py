@@ -91,6 +91,11 @@ class PaperVenue(OrderEngine):
             self._listeners = tuple(item for item in self._listeners if item != listener)
             self._watched = bool(self._listeners)
 
+    @property
+    def listening(self) -> int:
+        """How many listeners there are."""
+        return len(self._listeners)
+
     def _publish(self, committed: int) -> None:
         """Hand out, in order, the events whose writes are committed up to `committed`."""
         with self._publish_lock:
@@ -216,6 +221,18 @@ class PaperVenue(OrderEngine):
                 "ask": last,
                 "info": {"price": str(price)},
             }
+
+    def advance(self) -> None:
+        """Move prices up to the clock and fill the resting orders they cross, as every
+        operation does first: for a client that learns of fills without asking (the
+        in-process user-data stream), so the market moves all the same. Only while an
+        order rests: nothing else depends on prices, and the next operation catches the
+        walk up anyway."""
+        with self._lock:
+            resting = any(self._book.open_in(symbol) for symbol in MARKETS)
+        if resting:
+            with self._operation():
+                pass
 
     # -- operator / test hooks ---------------------------------------------------
 

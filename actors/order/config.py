@@ -46,7 +46,8 @@ class TrackingConfig:
     young_interval_s: float = 0.5
     young_age_s: float = 60.0
     stream: bool = True
-    """Listen to each exchange's user-data stream where its driver has one (binance)."""
+    """Listen to each exchange's user-data stream where its driver has one (binance,
+    paper)."""
     safety_interval_s: float = 60.0
     """How often a symbol is read while its exchange's stream is live."""
     stream_stale_s: float = 10.0

@@ -27,11 +27,12 @@ from actors.metrics.alerts import Alerter, LogAlerter
 from actors.metrics.series import Metrics
 from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
-from actors.order.messages import ExchangeReport, Flush, Tick
+from actors.order.messages import Flush, Tick
 from actors.order.recent import RecentOrders
 from actors.order.resolution import Resolver, ResolveSettings, SignedWindow, landing_deadline
 from actors.order.risk import RiskPolicy
 from actors.order.stats import OrderStats
+from actors.order.stream_held import HeldEvents
 from actors.order.tracking import Pace, SymbolKey, Tracker, TrackingPlan, no_stream, steady_pace
 from actors.order.waiters import Waiters
 from actors.orders import ZERO, Order
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 NAME = "order"
 UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
+STALE_CREATE_FACTOR = 2
+"""A create unanswered for this many send deadlines is stale: it is looked up instead."""
 """Statuses whose truth is still to be learnt from the exchange."""
 
 
@@ -122,8 +125,10 @@ class OrderCore(SupervisedActor):
         """Exchange -> (stream connection, reads still to answer before it is trusted)."""
         self.trades_asked: set[tuple[str, str]] = set()  # (client id, filled) read once
         self.unknown_streamed: set[str] = set()  # order ids reported once
-        self.stream_held: dict[str, list[ExchangeReport]] = {}
-        """Stream events of orders whose create is unanswered, for after its answer."""
+        self.stream_held = HeldEvents(self.clock.monotonic, STALE_CREATE_FACTOR
+                                      * settings.send_deadline_s)
+        """Stream events of orders whose create is unanswered, for after its answer; kept
+        no longer than such a create is waited for (then it is looked up)."""
         self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
         self.cancel_after_create: set[str] = set()
         self.resend_at: dict[str, float] = {}

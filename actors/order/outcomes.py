@@ -20,7 +20,7 @@ from actors.exchange.messages import (
 from actors.exchange.routing import side_worker_name
 from actors.metrics.alerts import Alert
 from actors.order.confirmation import count_fills, has_step, overfills, record_ack, verify
-from actors.order.core import OrderCore
+from actors.order.core import STALE_CREATE_FACTOR, OrderCore
 from actors.order.messages import ApplyRepairs, ExchangeReport, Prices, Repair, SymbolTracked, Tick
 from actors.order.repairs import orphan_order, repair_order
 from actors.order.tracking import TRACKED
@@ -281,7 +281,7 @@ class OrderOutcomes(OrderCore):
 
     def _find_stale_creates(self, now: float) -> None:
         """A create with no report long after its deadline is resolved by lookup."""
-        limit = 2 * self.settings.send_deadline_s
+        limit = STALE_CREATE_FACTOR * self.settings.send_deadline_s
         for cid in [c for c, at in self.creating.items() if now - at > limit]:
             del self.creating[cid]
             order = self.live.get(cid)

@@ -10,8 +10,9 @@ from functools import partial
 
 from actors.exchange.messages import FetchOrder, OrderTicket
 from actors.exchange.routing import side_worker_name
-from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents, SymbolTracked
-from actors.order.outcomes import OrderOutcomes, _unchanged
+from actors.order.confirmation import has_step
+from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents, SymbolTracked, Tick
+from actors.order.outcomes import OrderOutcomes
 from actors.order.tracking import TRACKED
 from actors.orders import Order, decimal_text
 from actors.reconcile.messages import RecordDiscrepancy
@@ -57,27 +58,48 @@ class OrderStream(OrderOutcomes):
         for report in msg.reports:
             if report.client_order_id in self.creating:
                 # the stream is often faster than the create's answer, which settles the
-                # order (and answers its submit); the events wait for it
-                self.stream_held.setdefault(report.client_order_id, []).append(report)
+                # order (and answers its submit); the events wait for it (not forever)
+                self.stream_held.hold(report.client_order_id, report)
             else:
                 self._stream_report(msg.exchange, report)
 
     def _report(self, report: ExchangeReport) -> None:
         super()._report(report)
         if report.op == "create":
-            held = self.stream_held.pop(report.client_order_id, [])
+            held = self.stream_held.take(report.client_order_id)
             order = self.live.get(report.client_order_id)
             for event in held:
                 self._stream_report(order.exchange if order else "", event)
+
+    def _tick(self, msg: Tick) -> None:
+        super()._tick(msg)
+        self.stream_held.expire()  # a create that never answers holds nothing for long
 
     def _stream_report(self, exchange: str, report: ExchangeReport) -> None:
         order = self.live.get(report.client_order_id) or self._get(report.client_order_id)
         if order is None:
             if exchange:
                 self._unknown_streamed(exchange, report)
-        elif not _stale(order, report):
+        elif not self._tells_nothing(order, report):
             super()._report(report)
             self._fetch_missing_trades(order)
+
+    def _tells_nothing(self, order: Order, report: ExchangeReport) -> bool:
+        """An event that tells nothing new: a repeat of what the order holds, its trades
+        counted already (most events of an order whose create's answer settled it), or
+        an older state of an order already finished (its new trades still count)."""
+        view = report.view
+        if view is None:
+            return True
+        if report.trades:
+            known = self._known_fills(order)
+            if any(trade.trade_id not in known for trade in report.trades):
+                return False
+        if order.terminal and view.status in TRACKED:
+            return True
+        return (view.status == order.status and view.filled == order.filled
+                and view.order_id == order.order_id
+                and has_step(order, "verified", "mismatch"))
 
     def _fetch_missing_trades(self, order: Order) -> None:
         """An order the stream shows filled beyond the trades it delivered (events lost):
@@ -105,15 +127,3 @@ class OrderStream(OrderOutcomes):
                               "fee": decimal_text(view.fee_cost)}, "repair": False}
         self.batch.after_commit(partial(self._deliver_record,
                                         RecordDiscrepancy(exchange, entry)))
-
-
-def _stale(order: Order, report: ExchangeReport) -> bool:
-    """An event that tells nothing new: a repeat of what the order holds, or an older
-    state of an order already finished (its trades still count)."""
-    view = report.view
-    if view is None:
-        return True
-    if order.terminal:
-        return view.status in TRACKED and not report.trades
-    return order.status in TRACKED and _unchanged(order, report)
-

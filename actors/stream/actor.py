@@ -1,8 +1,10 @@
 """StreamActor: one exchange's user-data stream, on its own asyncio loop and thread.
 
 ccxt.pro runs on asyncio; a worker thread never waits on it. The actor starts a thread
-running one event loop that connects, subscribes, and hands every executionReport to
-OrderActor as ordinary messages. On every (re)connect, and after a gap in the event
+running one event loop that connects, subscribes, and hands every order event to
+OrderActor as ordinary messages. The connection is the driver's (a StreamConnection:
+ccxt.pro's for binance, the in-process venue's listeners for paper); the rest is one
+path for both. On every (re)connect, and after a gap in the event
 sequence, OrderActor first reads each symbol's open orders (tracking's read) before the
 stream is trusted; while it is down or stale (no frame for `stale_s`), tracking reads at
 its normal pace. A stale connection is closed and made again.
@@ -16,7 +18,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +26,9 @@ from actors.exchange.errors import describe
 from actors.metrics.alerts import Alert, Alerter
 from actors.order.core import NAME as ORDER_ACTOR
 from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents
-from actors.stream.events import Sequence, report_of
+from actors.stream.connection import BuildConnection, StreamConnection
+from actors.stream.events import Sequence
 from actors.stream.health import StreamHealth
-from actors.stream.pro_driver import HEARTBEAT_ID_PREFIX
 from actors.supervisor import Registry, SupervisedActor
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,9 @@ def stream_name(exchange: str) -> str:
 @dataclass(frozen=True)
 class StreamSettings:
     exchange: str
-    build: Callable[[Callable[[dict[str, Any]], None]], Any]
-    """A ccxt.pro client telling the callback of every raw executionReport."""
-    markets: Callable[[], dict[str, Any] | None] = lambda: None
+    build: BuildConnection
+    """A new connection telling the callback of every raw event."""
+    markets: Callable[[], Mapping[str, Any] | None] = lambda: None
     """The markets a worker of the exchange loaded (a blocking call), so the stream
     does not download them again; None: the stream loads its own."""
     stale_s: float = 10.0
@@ -144,68 +146,54 @@ class StreamActor(SupervisedActor):
                                      "orders meanwhile", {"exchange": exchange}))
 
     async def _session(self) -> None:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        pro = self.settings.build(queue.put_nowait)
-        watch: asyncio.Future[None] | None = None
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        connection = self.settings.build(queue.put_nowait)
         try:
             markets = await asyncio.to_thread(self.settings.markets)
-            if markets:
-                pro.set_markets(list(markets.values()))
-            else:
-                await pro.load_markets()
-            await pro.authenticate()  # subscribed: every later change is pushed
-            url = pro.urls["api"]["ws"]["ws-api"]["spot"]
-            client = pro.clients[url]
+            await connection.open(markets)  # subscribed: every later change is pushed
             epoch = self.health.connected(self.settings.exchange)
             log.info("stream of %s connected (connection %d)", self.settings.exchange, epoch)
             self._tell(StreamConnected(self.settings.exchange, epoch))
-            watch = asyncio.ensure_future(_keep_watching(pro))
-            await self._read(pro, client, queue, watch)
+            await self._read(connection, queue)
         finally:
-            if watch is not None:
-                watch.cancel()
-                await asyncio.gather(watch, return_exceptions=True)
-            await pro.close()
+            await connection.close()
 
-    async def _read(self, pro: Any, client: Any, queue: asyncio.Queue[dict[str, Any]],
-                    watch: asyncio.Future[None]) -> None:
+    async def _read(self, connection: StreamConnection, queue: asyncio.Queue[Any]) -> None:
         """Events until the connection fails or goes stale; a heartbeat request keeps
         frames coming while there are no events."""
         exchange, sequence = self.settings.exchange, Sequence()
         beat_s = self.settings.stale_s / 3
         while not self._closing.is_set():
-            if watch.done():
-                watch.result()  # raises what ended the watch
-                raise ConnectionError("the watch ended")
+            connection.check()
             events = await _drain(queue, beat_s)
-            last = (client.last_message_at or 0) / 1000
+            last = connection.last_frame()
             self.health.frame(exchange, last)
             if events:
-                self._deliver(pro, events, sequence)
+                self._deliver(connection, events, sequence)
             if time.time() - last > self.settings.stale_s:
                 raise StreamStale(f"no frame for {self.settings.stale_s:g} s")
             if time.time() - last > beat_s:
-                await client.send({"id": f"{HEARTBEAT_ID_PREFIX}{pro.milliseconds()}",
-                                   "method": "ping"})
+                await connection.heartbeat()
 
-    def _deliver(self, pro: Any, events: list[dict[str, Any]], sequence: Sequence) -> None:
+    def _deliver(self, connection: StreamConnection, events: list[Any],
+                 sequence: Sequence) -> None:
         exchange, reports = self.settings.exchange, []
         gap = False
         for event in events:
-            seen = sequence.see(event)
-            lag = max(0.0, time.time() - int(event.get("E") or 0) / 1000)
+            try:
+                item = connection.read(event)
+            except Exception:  # one unreadable event; the catch-up covers it
+                log.exception("stream event of %s not read", exchange)
+                gap = True
+                continue
+            seen = sequence.see(item.number)
+            lag = max(0.0, time.time() - item.at_ms / 1000)
             self.health.event(exchange, lag, seen == "duplicate")
             if seen == "duplicate":
                 continue  # applying it again would change nothing; no need to
             gap = gap or seen == "gap"
-            try:
-                report = report_of(pro, event)
-            except Exception:  # one unreadable event; the catch-up covers it
-                log.exception("stream event of %s not read: %s", exchange, event.get("c"))
-                gap = True
-                continue
-            if report is not None:
-                reports.append(report)
+            if item.report is not None:
+                reports.append(item.report)
         for start in range(0, len(reports), BATCH):
             self._tell(StreamEvents(exchange, tuple(reports[start:start + BATCH])))
         if gap:
@@ -218,14 +206,7 @@ class StreamActor(SupervisedActor):
                         type(message).__name__)
 
 
-async def _keep_watching(pro: Any) -> None:
-    """A watch is always pending, so the subscription's failures surface; its results
-    are not used (every event was taken from the frames already)."""
-    while True:
-        await pro.watch_orders()
-
-
-async def _drain(queue: asyncio.Queue[dict[str, Any]], wait_s: float) -> list[dict[str, Any]]:
+async def _drain(queue: asyncio.Queue[Any], wait_s: float) -> list[Any]:
     """What is queued, waiting up to `wait_s` for the first."""
     try:
         first = await asyncio.wait_for(queue.get(), wait_s)

@@ -49,11 +49,9 @@ class Sequence:
     def __init__(self) -> None:
         self.last: int | None = None
 
-    def see(self, event: dict[str, Any]) -> str:
-        """"ok", "gap" or "duplicate"."""
-        try:
-            number = int(event["I"])
-        except (KeyError, TypeError, ValueError):
+    def see(self, number: int | None) -> str:
+        """"ok", "gap" or "duplicate" for the event numbered `number` (None: unnumbered)."""
+        if number is None:
             return "ok"
         last, self.last = self.last, number if self.last is None else max(self.last, number)
         if last is None or number == last + 1:

@@ -10,16 +10,17 @@ and every fill are read from the frames themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt.pro
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings
+from actors.stream.connection import StreamItem
+from actors.stream.events import report_of
 
-STREAM_DRIVERS = frozenset({"binance"})
-"""Drivers whose exchange pushes order events on a user-data stream orderd reads."""
 HEARTBEAT_ID_PREFIX = "hb-"
 """The ids of the stream's own heartbeat requests, whose answers ccxt must not see."""
 WS_API_PATH = "/ws-api/v3"
@@ -60,8 +61,66 @@ class StreamBinance(ccxt.pro.binance):  # type: ignore[misc]
         super().handle_message(client, message)
 
 
-def build_binance_pro(settings: DriverSettings, on_event: Callable[[Event], None]) -> Any:
-    """A ccxt.pro binance spot client for the user-data stream of `settings`' account."""
+class ProConnection:
+    """A StreamConnection over one ccxt.pro client (binance's WebSocket API)."""
+
+    def __init__(self, pro: Any) -> None:
+        self.pro = pro
+        self._client: Any = None
+        self._watch: asyncio.Future[None] | None = None
+
+    async def open(self, markets: Mapping[str, Any] | None) -> None:
+        if markets:
+            self.pro.set_markets(list(markets.values()))
+        else:
+            await self.pro.load_markets()
+        await self.pro.authenticate()  # subscribed: every later change is pushed
+        self._client = self.pro.clients[self.pro.urls["api"]["ws"]["ws-api"]["spot"]]
+        self._watch = asyncio.ensure_future(_keep_watching(self.pro))
+
+    def check(self) -> None:
+        watch = self._watch
+        if watch is not None and watch.done():
+            watch.result()  # raises what ended the watch
+            raise ConnectionError("the watch ended")
+
+    def last_frame(self) -> float:
+        return float(self._client.last_message_at or 0) / 1000
+
+    async def heartbeat(self) -> None:
+        await self._client.send({"id": f"{HEARTBEAT_ID_PREFIX}{self.pro.milliseconds()}",
+                                 "method": "ping"})
+
+    def read(self, event: Event) -> StreamItem:
+        return StreamItem(_number(event.get("I")), int(event.get("E") or 0),
+                          report_of(self.pro, event))
+
+    async def close(self) -> None:
+        watch = self._watch
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+        await self.pro.close()
+
+
+async def _keep_watching(pro: Any) -> None:
+    """A watch is always pending, so the subscription's failures surface; its results
+    are not used (every event was taken from the frames already)."""
+    while True:
+        await pro.watch_orders()
+
+
+def _number(value: Any) -> int | None:
+    """The venue's event number (`I`); binance's own `I` is not one (see Sequence)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def build_binance_pro(settings: DriverSettings,
+                      on_event: Callable[[Event], None]) -> ProConnection:
+    """A ccxt.pro binance spot stream of `settings`' account."""
     client = StreamBinance({
         "apiKey": settings.api_key,
         "secret": settings.secret,
@@ -78,4 +137,4 @@ def build_binance_pro(settings: DriverSettings, on_event: Callable[[Event], None
             if isinstance(real, str):
                 client.urls["api"][name] = base + urlsplit(real).path
         client.urls["api"]["ws"]["ws-api"]["spot"] = stream_url(settings.api_url)
-    return client
+    return ProConnection(client)

@@ -263,6 +263,15 @@ class PaperExchange:
 
     # -- faults ------------------------------------------------------------------
 
+    def in_outage(self) -> bool:
+        """Whether the outage fault holds now: every request fails, and the user-data
+        stream of the entry is down (see paper_stream)."""
+        outage_after_s = self.faults.outage_after_s
+        if outage_after_s is None:
+            return False
+        begins = self._started + outage_after_s
+        return begins <= self._clock() < begins + self.faults.outage_duration_s
+
     def _request(self, endpoint: Endpoint, params: dict[str, str] | None = None) -> None:
         """What every request goes through before the venue sees it."""
         meter, faults = self.meter, self.faults
@@ -271,10 +280,8 @@ class PaperExchange:
                           endpoint[0])
         if faults.latency_ms > 0:
             self._sleep(faults.latency_ms / 1000)
-        if faults.outage_after_s is not None:
-            begins = self._started + faults.outage_after_s
-            if begins <= self._clock() < begins + faults.outage_duration_s:
-                raise ExchangeNotAvailable("venue outage (simulated)")
+        if self.in_outage():
+            raise ExchangeNotAvailable("venue outage (simulated)")
         if self.limiter is not None:
             verdict = self.limiter.admit(LOCAL_ADDRESS, self.account, endpoint, params)
             self.last_response_headers = verdict.headers

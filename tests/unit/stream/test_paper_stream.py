@@ -1,0 +1,268 @@
+"""The in-process paper venue's user-data stream: the account's events as lookup reports,
+handed from the venue's threads to the stream's loop without blocking the venue; down
+while the entry's outage lasts; and no listener left behind by a stopped or restarted
+StreamActor."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from ccxt.base.errors import ExchangeNotAvailable, InsufficientFunds
+
+from actors.exchange.drivers.paper import PaperExchange, PaperFaults
+from actors.metrics.alerts import LogAlerter
+from actors.order.core import NAME as ORDER_ACTOR
+from actors.order.messages import StreamConnected, StreamEvents
+from actors.stream.actor import StreamActor, StreamSettings, stream_name
+from actors.stream.connection import OnEvent, StreamConnection, StreamItem
+from actors.stream.health import StreamHealth
+from actors.stream.paper_stream import PaperStream
+from actors.supervisor import Registry, SupervisedActor, Supervisor, SupervisorSettings
+from actors.supervisor_messages import Crash
+from tests.venue_support import FakeClock
+from venue.book import PaperVenue
+from venue.model import VenueEvent
+
+WAIT_S = 10.0
+BTC = "BTC/USD"
+
+
+def resting(client: PaperExchange, cid: str) -> dict[str, Any]:
+    return client.create_order(BTC, "limit", "buy", "0.01", "1000", {"clientOrderId": cid})
+
+
+class Heard:
+    """A connection's events, taken on its loop."""
+
+    def __init__(self) -> None:
+        self.events: list[VenueEvent] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, event: VenueEvent) -> None:
+        assert threading.current_thread() is threading.main_thread()  # the loop's thread
+        self.events.append(event)
+        self.changed.set()
+
+    async def until(self, count: int) -> list[VenueEvent]:
+        async def wait() -> None:
+            while len(self.events) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        await asyncio.wait_for(wait(), WAIT_S)
+        return self.events
+
+
+def items(stream: PaperStream, events: list[VenueEvent]) -> list[StreamItem]:
+    return [stream.read(event) for event in events]
+
+
+def test_the_accounts_events_arrive_in_order_as_lookup_reports() -> None:
+    venue = PaperVenue(None, clock=FakeClock())
+    ours, theirs = PaperExchange(venue, account="ours"), PaperExchange(venue, account="theirs")
+
+    async def scenario() -> list[StreamItem]:
+        heard = Heard()
+        stream = PaperStream(ours, heard)
+        await stream.open(None)
+        try:
+            # from other threads, as the venue's callers are
+            await asyncio.to_thread(resting, theirs, "not-ours")
+            placed = await asyncio.to_thread(resting, ours, "rests")
+            await asyncio.to_thread(ours.create_order, BTC, "market", "buy", "0.01", None,
+                                    {"clientOrderId": "takes"})
+            await asyncio.to_thread(ours.cancel_order, placed["id"], BTC)
+            return items(stream, await heard.until(4))
+        finally:
+            await stream.close()
+
+    got = asyncio.run(scenario())
+    # numbered one by one among the account's events: another's make no gap
+    assert [item.number for item in got] == [1, 2, 3, 4]
+    assert [(r.client_order_id, r.view.status) for r in _reports(got)] == [
+        ("rests", "open"), ("takes", "open"), ("takes", "filled"), ("rests", "canceled")]
+    fill = _reports(got)[2]
+    [trade] = fill.trades
+    assert fill.source == fill.trades_source == "stream" and fill.op == "fetch"
+    [booked] = venue.order_trades("ours", int(fill.view.order_id)) if fill.view else []
+    assert trade.trade_id == str(booked["id"]) and trade.amount == Decimal("0.01")
+    assert fill.view is not None and fill.view.price_step == Decimal("0.01")  # the market's
+    assert venue.listening == 0
+
+
+def _reports(got: list[StreamItem]) -> list[Any]:
+    return [item.report for item in got if item.report is not None]
+
+
+def test_a_create_the_engine_refused_is_no_report() -> None:
+    venue = PaperVenue(None, clock=FakeClock())
+    client = PaperExchange(venue)
+
+    async def scenario() -> list[StreamItem]:
+        heard = Heard()
+        stream = PaperStream(client, heard)
+        await stream.open(None)
+        with pytest.raises(InsufficientFunds):
+            client.create_order(BTC, "market", "buy", "1000", None, {"clientOrderId": "broke"})
+        got = items(stream, await heard.until(1))
+        await stream.close()
+        return got
+
+    [item] = asyncio.run(scenario())
+    assert item.report is None  # its create's answer says it; nothing to apply
+
+
+def test_an_outage_refuses_the_connect_and_ends_a_connected_stream() -> None:
+    clock = FakeClock()
+    venue = PaperVenue(None, clock=clock)
+    client = PaperExchange(venue, clock=clock,
+                           faults=PaperFaults(outage_after_s=10, outage_duration_s=5))
+
+    async def scenario() -> None:
+        heard = Heard()
+        stream = PaperStream(client, heard)
+        await stream.open(None)
+        stream.check()  # up
+        clock.advance(11)
+        with pytest.raises(ExchangeNotAvailable):
+            stream.check()
+        venue.create_order("default", BTC, "limit", "buy", Decimal("0.01"), Decimal(1000))
+        await asyncio.sleep(0.05)
+        assert heard.events == []  # a stream that is down tells nothing
+        await stream.close()
+        with pytest.raises(ExchangeNotAvailable):
+            await PaperStream(client, heard).open(None)
+        clock.advance(5)  # over
+        again = PaperStream(client, heard)
+        await again.open(None)
+        again.check()
+        await again.close()
+
+    asyncio.run(scenario())
+    assert venue.listening == 0
+
+
+def test_a_loop_that_falls_behind_ends_the_connection_not_the_venue() -> None:
+    venue = PaperVenue(None, clock=FakeClock())
+    client = PaperExchange(venue)
+
+    async def scenario() -> None:
+        heard = Heard()
+        stream = PaperStream(client, heard, max_behind=3)
+        await stream.open(None)
+        for n in range(5):  # the loop is busy here: nothing is taken meanwhile
+            resting(client, f"o{n}")
+        with pytest.raises(ConnectionError, match="behind"):
+            stream.check()
+        await asyncio.sleep(0.05)
+        assert len(heard.events) == 3  # what was handed on before it ended
+        await stream.close()
+
+    asyncio.run(scenario())
+    assert len(venue.open_orders("default")) == 5
+
+
+def test_closed_it_hands_nothing_on() -> None:
+    venue = PaperVenue(None, clock=FakeClock())
+    client = PaperExchange(venue)
+
+    async def scenario() -> None:
+        heard = Heard()
+        stream = PaperStream(client, heard)
+        await stream.open(None)
+        await stream.close()
+        resting(client, "late")
+        await asyncio.sleep(0.05)
+        assert heard.events == [] and venue.listening == 0
+
+    asyncio.run(scenario())
+
+
+# -- a StreamActor over the paper venue, under a supervisor ---------------------------
+
+class Orders(SupervisedActor):
+    """Stands in for OrderActor: keeps what the stream tells it."""
+
+    def __init__(self, registry: Registry, told: queue.Queue[Any]) -> None:
+        super().__init__(registry, ORDER_ACTOR)
+        self._handlers = {StreamConnected: told.put, StreamEvents: told.put}
+
+
+@dataclass
+class World:
+    registry: Registry
+    venue: PaperVenue
+    client: PaperExchange
+    health: StreamHealth
+    told: queue.Queue[Any]
+
+    def next(self, kind: type[Any]) -> Any:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            message = self.told.get(timeout=max(0.0, deadline - time.monotonic()))
+            if isinstance(message, kind):
+                return message
+
+    def reports(self, count: int) -> list[Any]:
+        found: list[Any] = []
+        while len(found) < count:
+            found += self.next(StreamEvents).reports
+        return found
+
+    def quiet(self) -> bool:
+        """Nothing more was told within a moment."""
+        try:
+            self.told.get(timeout=0.3)
+        except queue.Empty:
+            return True
+        return False
+
+
+@contextmanager
+def world() -> Iterator[World]:
+    registry = Registry()
+    venue = PaperVenue(None)
+    client = PaperExchange(venue)
+    health = StreamHealth(["paper"], 10.0, time.time)
+    told: queue.Queue[Any] = queue.Queue()
+
+    def build(on_event: OnEvent) -> StreamConnection:
+        return PaperStream(client, on_event)
+
+    registry.supervisor = Supervisor.start(
+        registry, SupervisorSettings(intensity=5, period_s=60, backoff_initial_s=0),
+        time.monotonic, lambda _delay: None, lambda _reason: None)
+    registry.start(ORDER_ACTOR, lambda: Orders.start(registry, told))
+    registry.start(stream_name("paper"), lambda: StreamActor.start(
+        registry, StreamSettings("paper", build, stale_s=10.0), health, LogAlerter()))
+    try:
+        yield World(registry, venue, client, health, told)
+    finally:
+        registry.stop_all()
+        venue.close()
+
+
+def test_a_restarted_stream_actor_delivers_each_event_once_and_leaks_no_listener() -> None:
+    with world() as w:
+        assert w.next(StreamConnected).epoch == 1
+        resting(w.client, "before")
+        [report] = w.reports(1)
+        assert report.client_order_id == "before"
+        w.registry.tell(stream_name("paper"), Crash("test"))
+        assert w.next(StreamConnected).epoch == 2  # the replacement subscribed
+        assert w.venue.listening == 1  # the crashed one's listener is gone
+        resting(w.client, "after")
+        [report] = w.reports(1)
+        assert report.client_order_id == "after"
+        assert w.quiet()  # told once, not once per listener
+        assert w.health.snapshot()["paper"]["reconnects"] == 1
+        w.registry.stop_all()
+        assert w.venue.listening == 0
