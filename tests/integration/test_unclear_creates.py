@@ -78,6 +78,17 @@ def daemon(venue: VenueProcess,
         yield running
 
 
+@pytest.fixture(scope="module")
+def polling_daemon(venue: VenueProcess,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    """A daemon that learns of fills by REST alone (its user-data stream off), for what
+    only REST shows: an order's trades as the trade listing gives them. With the stream on,
+    the pushed trade counts the fill and no listing is asked for."""
+    with running_daemon(tmp_path_factory.mktemp("orderd-polling"), extra=CONFIG,
+                        exchanges=exchanges(venue), tracking="stream = false\n") as running:
+        yield running
+
+
 def settle(client: OrderdClient, cid: str, status: str) -> dict[str, Any]:
     """The order once it reached `status` (polling the daemon, bounded)."""
 
@@ -160,7 +171,10 @@ def overfilled(client: OrderdClient, cid: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("where", ["create_answer", "order_trades"])
 def test_trades_listed_twice_never_fill_past_the_amount(
-        venue: VenueProcess, daemon: DaemonProcess, where: str) -> None:
+        venue: VenueProcess, daemon: DaemonProcess, polling_daemon: DaemonProcess,
+        where: str) -> None:
+    if where == "order_trades":
+        daemon = polling_daemon
     client = daemon.client()
     cid, amount = f"over-{uuid.uuid4().hex[:16]}", Decimal("0.1")
     if where == "create_answer":  # binance's FULL answer lists the fills of a market order
