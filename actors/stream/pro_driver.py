@@ -21,6 +21,9 @@ from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.stream.connection import StreamItem
 from actors.stream.events import report_of
 
+EVENTS_NUMBERED = "eventsNumbered"
+"""The key of a subscribe answer by which a venue (the paper venue, not binance) says it
+numbers the account's events one by one in `I`."""
 HEARTBEAT_ID_PREFIX = "hb-"
 """The ids of the stream's own heartbeat requests, whose answers ccxt must not see."""
 WS_API_PATH = "/ws-api/v3"
@@ -42,11 +45,16 @@ class StreamBinance(ccxt.pro.binance):  # type: ignore[misc]
     def __init__(self, config: dict[str, Any], on_event: Callable[[Event], None]) -> None:
         super().__init__(config)
         self._on_event = on_event
+        self.events_numbered = False
+        """Whether the venue said its events are numbered one by one (see `read`)."""
 
     def handle_message(self, client: Any, message: Any) -> None:
         if not isinstance(message, dict):
             super().handle_message(client, message)
             return
+        result = message.get("result")
+        if isinstance(result, dict) and "subscriptionId" in result:
+            self.events_numbered = result.get(EVENTS_NUMBERED) is True
         request_id = message.get("id")
         if isinstance(request_id, str) and request_id.startswith(HEARTBEAT_ID_PREFIX):
             # ccxt takes an answer it did not ask for as a subscription's status and
@@ -92,7 +100,10 @@ class ProConnection:
                                  "method": "ping"})
 
     def read(self, event: Event) -> StreamItem:
-        return StreamItem(_number(event.get("I")), int(event.get("E") or 0),
+        # binance's `I` is an execution id across all accounts: jumps are normal, so only
+        # a venue that numbers an account's events shows gaps and duplicates by it
+        number = _number(event.get("I")) if self.pro.events_numbered else None
+        return StreamItem(number, int(event.get("E") or 0),
                           report_of(self.pro, event))
 
     async def close(self) -> None:

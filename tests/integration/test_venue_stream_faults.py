@@ -60,7 +60,8 @@ async def place(rest: Any, price: float | None = 1000, ours: str | None = None) 
 def test_subscribe_then_reports_in_binance_fields(venue: VenueProcess, rest: Any) -> None:
     async def scenario(stream: RawStream) -> None:
         answer = await stream.subscribe(KEY, SECRET)
-        assert answer == {"id": "sub-1", "status": 200, "result": {"subscriptionId": 0}}
+        assert answer == {"id": "sub-1", "status": 200,
+                          "result": {"subscriptionId": 0, "eventsNumbered": True}}
         ours = cid()
         resting = await place(rest, ours=ours)
         [new] = await stream.reports_of(ours, 1)

@@ -25,6 +25,7 @@ import venue.binance.websocket as ws
 from venue.binance.faults import Fault
 from venue.binance.rest import BinanceError
 from venue.binance.stream import (
+    EVENTS_NUMBERED,
     SUBSCRIBE,
     UNSUBSCRIBE,
     error_text,
@@ -189,7 +190,10 @@ class UserStream:
         with self._lock:
             self.subscription = self._next_subscription
             self._next_subscription += 1
-            self._reply(request_id, {"subscriptionId": self.subscription})
+            # not binance's: it says its events are numbered one by one in `I` (binance's
+            # `I` is an execution id shared by all accounts), so a client can find a gap
+            self._reply(request_id, {"subscriptionId": self.subscription,
+                                     EVENTS_NUMBERED: True})
 
     def _unsubscribe(self, request_id: Any, params: dict[str, Any]) -> None:
         wanted = params.get("subscriptionId")

@@ -1,0 +1,50 @@
+"""binance's stream client: which events carry a sequence a gap can be found by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.exchange.drivers.ccxt_driver import DriverSettings
+from actors.stream.pro_driver import build_binance_pro
+
+SUBSCRIBED = {"id": "sub-1", "status": 200, "result": {"subscriptionId": 0}}
+
+
+def event(number: int) -> dict[str, Any]:
+    return {"e": "executionReport", "E": 1_700_000_000_000, "s": "BTCUSDT", "c": "cid-1",
+            "S": "BUY", "o": "LIMIT", "f": "GTC", "q": "0.01", "p": "1000", "X": "NEW",
+            "x": "NEW", "i": 7, "l": "0", "z": "0", "L": "0", "n": "0", "T": 1, "t": -1,
+            "I": number, "w": True, "m": False, "O": 1, "Z": "0", "Y": "0", "Q": "0"}
+
+
+class Connection:
+    """What ccxt's handling of a subscribe answer touches of its connection."""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[str, Any] = {}
+        self.futures: dict[str, Any] = {}
+        self.resolved: list[Any] = []
+
+    def resolve(self, result: Any, message_hash: Any) -> None:
+        self.resolved.append(result)
+
+
+def numbers(subscribed: dict[str, Any]) -> list[int | None]:
+    seen: list[dict[str, Any]] = []
+    connection = build_binance_pro(DriverSettings("key", "secret", "http://127.0.0.1:1",
+                                                  1000, 5000), seen.append)
+    socket = Connection()
+    connection.pro.handle_message(socket, subscribed)
+    for number in (8641984, 8641990):
+        connection.pro.handle_message(socket, {"subscriptionId": 0, "event": event(number)})
+    return [connection.read(raw).number for raw in seen]
+
+
+def test_binance_execution_ids_are_no_sequence() -> None:
+    """binance's `I` is an execution id across all accounts: its jumps are no gap."""
+    assert numbers(SUBSCRIBED) == [None, None]
+
+
+def test_a_venue_that_numbers_its_events_shows_them() -> None:
+    numbered = {**SUBSCRIBED, "result": {"subscriptionId": 0, "eventsNumbered": True}}
+    assert numbers(numbered) == [8641984, 8641990]
