@@ -22,7 +22,6 @@ from actors.messages import (
     Flush,
     GetStatus,
     ListOrders,
-    PlaceOrder,
     Prices,
     Reply,
     Submit,
@@ -33,6 +32,7 @@ from actors.messages import (
 from actors.order.batch import Batch
 from actors.order.core import NAME, UNRESOLVED, OrderSettings
 from actors.order.ledger_guard import LedgerGuard
+from actors.order.live import LiveOrder
 from actors.order.risk import check as check_risk
 from actors.order.stream import OrderStream
 from actors.order.waiters import WAIT_CANCEL, WAIT_SUBMIT
@@ -81,7 +81,7 @@ class OrderActor(OrderStream):
             CancelAll: self._cancel_all,
             ListOrders: self._list, ExchangeReport: self._report, Tick: self._on_tick,
             Flush: self._flush, GetStats: self._stats, ApplyRepairs: self._repairs,
-            IsRecovered: lambda _msg: not self.recovering, Prices: self._prices,
+            IsRecovered: self._is_recovered, Prices: self._prices,
             WorkerRestarted: lambda msg: self.router.forget(msg.name),
             RecordHalt: self._record_halt, SymbolTracked: self._tracked,
             StreamConnected: self._stream_connected, StreamEvents: self._streamed,
@@ -92,22 +92,29 @@ class OrderActor(OrderStream):
         self.batch = Batch(self.ledger, self.events, self.metrics)
         self.guard = LedgerGuard(self.ledger, self.batch, self.state, self.alerter, self.clock)
         self.guard.load_halt()
-        self.live = {order.client_order_id: order for order in self.ledger.live()}
+        self.orders = {order.client_order_id: LiveOrder(order)
+                       for order in self.ledger.live()}
         # what recovery sends goes out with the first message, once the workers exist
         self._recover()
 
     def _recover(self) -> None:
         """Orders left unresolved by the last run are resolved against the exchange."""
-        for order in self.live.values():
+        recovering = 0
+        for live in self.orders.values():
+            order = live.order
             if order.status not in UNRESOLVED:
                 continue
-            self.recovering.add(order.client_order_id)
+            live.recovering = True
+            recovering += 1
             if order.status == "pending_cancel":
                 self._dispatch(order, CancelOrder)
             else:
                 self._resolve(order)  # absent only once its create can no longer land
-        if self.recovering:
-            log.info("recovering %d unresolved orders", len(self.recovering))
+        if recovering:
+            log.info("recovering %d unresolved orders", recovering)
+
+    def _is_recovered(self, _msg: IsRecovered) -> bool:
+        return not any(live.recovering for live in self.orders.values())
 
     def on_stop(self) -> None:
         try:
@@ -191,11 +198,11 @@ class OrderActor(OrderStream):
             return
         order = Order.from_spec(spec, self.clock.now())
         self.batch.stage_new(order)  # first: what it refuses leaves nothing behind
-        self.live[cid] = order
-        self.fills[cid] = {}  # a new order has no fills: no lookup
-        self.submitted_at[cid] = self.clock.monotonic()
+        # a new order has no fills: no lookup
+        live = self.orders[cid] = LiveOrder(order, fills={},
+                                            submitted_at=self.clock.monotonic())
         self.metrics.child(self.metrics.orders_submitted, order.exchange).inc()
-        self._dispatch(order, PlaceOrder)
+        self._place(live)
         self._hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
 
     def _backlog_error(self, spec: OrderSpec) -> ProtocolError | None:
@@ -230,7 +237,7 @@ class OrderActor(OrderStream):
         assert spec.exchange is not None
         limits = self.settings.risk.of(spec.exchange)
         price = self.last_prices.get((spec.exchange, spec.symbol))
-        return check_risk(spec, limits, self.live.values(), price)
+        return check_risk(spec, limits, (live.order for live in self.orders.values()), price)
 
     def _status(self, msg: GetStatus) -> None:
         order = self._find(msg.ref)
@@ -257,9 +264,10 @@ class OrderActor(OrderStream):
     def _ask_cancel(self, order: Order) -> None:
         order.move_to("pending_cancel", self.clock.now())
         self._stage(order)
-        if order.client_order_id in self.creating:
+        live = self.orders.get(order.client_order_id)
+        if live is not None and live.creating_since is not None:
             # cancel once the create's outcome is in, never overtaking it
-            self.cancel_after_create.add(order.client_order_id)
+            live.cancel_after_create = True
         else:
             self._dispatch(order, CancelOrder)
 
@@ -267,9 +275,9 @@ class OrderActor(OrderStream):
         """Every live order in scope asked to cancel; answered with them as recorded, after
         the commit, without waiting for the exchange (their outcomes follow as events)."""
         scope = msg.args
-        chosen = [order for order in self.live.values()
-                  if (scope.exchange is None or order.exchange == scope.exchange)
-                  and (scope.symbol is None or order.symbol == scope.symbol)]
+        chosen = [live.order for live in self.orders.values()
+                  if (scope.exchange is None or live.order.exchange == scope.exchange)
+                  and (scope.symbol is None or live.order.symbol == scope.symbol)]
         for order in chosen:
             if order.status != "pending_cancel":
                 self._ask_cancel(order)
@@ -277,14 +285,13 @@ class OrderActor(OrderStream):
 
     def _list(self, msg: ListOrders) -> None:
         orders, cursor = self.ledger.page(msg.args)
-        wire = [(self.live.get(o.client_order_id) or self.recent.get(o.client_order_id) or o)
-                .to_wire() for o in orders]
+        wire = [(self._current(o.client_order_id) or o).to_wire() for o in orders]
         self._answer_read(msg.reply, {"orders": wire, "next": cursor})
 
     def _stats(self, msg: GetStats) -> None:
         msg.reply({
             "orders_by_status": self.ledger.counts_by_status(),
-            "live_orders": len(self.live),
+            "live_orders": len(self.orders),
             "sends": self.stats.sends,
             "retries": self.stats.retries,
             "resends": self.stats.resends,

@@ -24,7 +24,6 @@ from actors.exchange.routing import Router
 from actors.ledger.store import Ledger, storage_failure
 from actors.messages import (
     CancelOrder,
-    ExchangeReport,
     FetchOrder,
     Flush,
     OrderTicket,
@@ -37,6 +36,7 @@ from actors.metrics.alerts import Alerter, LogAlerter
 from actors.metrics.series import Metrics
 from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
+from actors.order.live import LiveOrder
 from actors.order.recent import RecentOrders
 from actors.order.resolution import Resolver, ResolveSettings, SignedWindow, landing_deadline
 from actors.order.risk import RiskPolicy
@@ -115,10 +115,12 @@ class OrderCore(SupervisedActor):
         self.events = events
         self.clock = clock or Clock()
         self.alerter = alerter or LogAlerter()
-        self.live: dict[str, Order] = {}
-        # counted trades of live and recently finished orders
-        self.fills: dict[str, dict[str, TradeView]] = {}
-        self.recent = RecentOrders(self.fills)
+        self.orders: dict[str, LiveOrder] = {}
+        """The live orders by client order id, each with its bookkeeping."""
+        self.finished_fills: dict[str, dict[str, TradeView]] = {}
+        """Counted trades of recently finished orders (kept as long as `recent` keeps
+        the order)."""
+        self.recent = RecentOrders(self.finished_fills)
         self._ids = random.Random()  # seeded from the OS: ids unique without a syscall each
         self.waiters = Waiters(self._answer)
         self.tracker = Tracker(TrackingPlan(settings.refresh_interval_s,
@@ -129,15 +131,9 @@ class OrderCore(SupervisedActor):
         self.stream_health = settings.stream_health
         self.catch_ups: dict[str, tuple[int, dict[SymbolKey, int]]] = {}
         """Exchange -> (stream connection, reads still to answer before it is trusted)."""
-        self.trades_asked: set[tuple[str, str]] = set()  # (client id, filled) read once
+        # (client id, filled) whose trades were read once: live and finished orders
+        self.trades_asked: set[tuple[str, str]] = set()
         self.unknown_streamed: set[str] = set()  # order ids reported once
-        self.stream_held: dict[str, list[ExchangeReport]] = {}
-        """Stream events of orders whose create is unanswered, for after its answer."""
-        self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
-        self.cancel_after_create: set[str] = set()
-        self.resend_at: dict[str, float] = {}
-        self.submitted_at: dict[str, float] = {}
-        self.recovering: set[str] = set()
         self.resolver = Resolver(settings.resolution)
         self.router = Router(settings.workers)
         self.stats = OrderStats()
@@ -189,9 +185,7 @@ class OrderCore(SupervisedActor):
 
     def _drop(self, cid: str, error: ProtocolError) -> None:
         """An order whose first commit failed: as if it had never been submitted."""
-        for table in (self.live, self.fills, self.submitted_at, self.creating):
-            table.pop(cid, None)
-        self.cancel_after_create.discard(cid)
+        self.orders.pop(cid, None)
         self.waiters.fail(cid, error)
 
     def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
@@ -210,33 +204,31 @@ class OrderCore(SupervisedActor):
         else:
             self._answer(reply, payload)
 
-    def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
-                  after_commit: bool = True) -> None:
+    def _place(self, live: LiveOrder) -> None:
+        """Send the order's create to the least busy worker, after the commit (so nothing
+        unrecorded is sent) unless the order was dropped meanwhile."""
+        order = live.order
+        ticket = OrderTicket.of(order, self._counted(order, live))
+        now, wall = self.clock.monotonic(), self.clock.now()
+        live.creating_since = now
+        # the deadline counts from the order's submission, resends included
+        not_after = now - max(0.0, wall - order.created_at) + self.settings.send_deadline_s
+        window = self.settings.signed_windows.get(order.exchange)
+        if window is not None:  # sent late, it would be refused: sent again, re-signed
+            not_after = min(not_after, now + window.send_within_s)
+        # the intent records when the request is signed: resolution counts from it
+        order.signed_at = wall
+        self._stage(order, publish=False)
+        message = PlaceOrder(ticket, not_after=not_after, signed_at=wall)
+        worker = self.router.pick(order.exchange, create=True)
+        self.batch.after_commit(lambda: self._deliver(
+            worker, message, wanted=self.orders.get(order.client_order_id) is live))
+
+    def _dispatch(self, order: Order, kind: type[CancelOrder | FetchOrder]) -> None:
         """Send to the least busy worker; after the commit, so nothing unrecorded is sent."""
-        ticket = OrderTicket.of(order, self._counted(order))
-        message: Any
-        if kind is PlaceOrder:
-            now, wall = self.clock.monotonic(), self.clock.now()
-            self.creating[order.client_order_id] = now
-            # the deadline counts from the order's submission, resends included
-            not_after = now - max(0.0, wall - order.created_at) + self.settings.send_deadline_s
-            window = self.settings.signed_windows.get(order.exchange)
-            if window is not None:  # sent late, it would be refused: sent again, re-signed
-                not_after = min(not_after, now + window.send_within_s)
-            # the intent records when the request is signed: resolution counts from it
-            order.signed_at = wall
-            self._stage(order, publish=False)
-            message = PlaceOrder(ticket, not_after=not_after, signed_at=wall)
-        else:
-            message = kind(ticket)
-        worker = self.router.pick(order.exchange, create=kind is PlaceOrder)
-        if not after_commit:
-            self._deliver(worker, message)
-        elif kind is PlaceOrder:  # unless the order was dropped meanwhile
-            self.batch.after_commit(lambda: self._deliver(
-                worker, message, wanted=self.live.get(order.client_order_id) is order))
-        else:
-            self.batch.after_commit(lambda: self._deliver(worker, message))
+        message = kind(OrderTicket.of(order, self._counted(order)))
+        worker = self.router.pick(order.exchange, create=False)
+        self.batch.after_commit(lambda: self._deliver(worker, message))
 
     def _resolve(self, order: Order) -> None:
         """Look the order up until its outcome is known; absence counts only once its
@@ -264,46 +256,70 @@ class OrderCore(SupervisedActor):
         order = self.ledger.get_by_order_id(ref.order_id)
         if order is None:
             return None
-        return self.live.get(order.client_order_id) or self.recent.get(
-            order.client_order_id) or order
+        return self._current(order.client_order_id) or order
+
+    def _current(self, client_order_id: str) -> Order | None:
+        """The order as held in memory: live or recently finished."""
+        live = self.orders.get(client_order_id)
+        return live.order if live is not None else self.recent.get(client_order_id)
 
     def _get(self, client_order_id: str) -> Order | None:
-        return (self.live.get(client_order_id) or self.recent.get(client_order_id)
-                or self.ledger.get(client_order_id))
+        return self._current(client_order_id) or self.ledger.get(client_order_id)
 
     def _new_client_order_id(self) -> str:
         return f"{self.settings.client_id_prefix}{self._ids.getrandbits(128):032x}"
 
-    def _known_fills(self, order: Order) -> dict[str, TradeView]:
-        known = self.fills.get(order.client_order_id)
+    def _known_fills(self, order: Order, live: LiveOrder | None = None) -> dict[str, TradeView]:
+        """The order's counted trades, read from the ledger the first time; `live`: its
+        record when the caller has it at hand."""
+        cid = order.client_order_id
+        if live is None:
+            live = self.orders.get(cid)
+        if live is not None:
+            if live.fills is None:
+                live.fills = self.ledger.fills_of(order.exchange, cid)
+            return live.fills
+        known = self.finished_fills.get(cid)
         if known is None:
-            if order.client_order_id not in self.live:
-                self.recent.add(order)  # so its fills go when it leaves the window
-            known = self.ledger.fills_of(order.exchange, order.client_order_id)
-            self.fills[order.client_order_id] = known
+            self.recent.add(order)  # so its fills go when it leaves the window
+            known = self.ledger.fills_of(order.exchange, cid)
+            self.finished_fills[cid] = known
         return known
 
-    def _counted(self, order: Order) -> Decimal:
-        if order.client_order_id not in self.fills and order.filled == 0:
-            return ZERO
-        return sum((t.amount for t in self._known_fills(order).values()), ZERO)
+    def _counted(self, order: Order, live: LiveOrder | None = None) -> Decimal:
+        if order.filled == 0:
+            if live is None:
+                live = self.orders.get(order.client_order_id)
+            known = (live.fills if live is not None
+                     else self.finished_fills.get(order.client_order_id))
+            if known is None:
+                return ZERO
+        return sum((t.amount for t in self._known_fills(order, live).values()), ZERO)
 
-    def _settled(self, order: Order) -> None:
-        """Replies, recovery and memory once an order's state may have moved on."""
+    def _settled(self, order: Order, live: LiveOrder | None) -> None:
+        """Replies, recovery and memory once an order's state may have moved on; `live`:
+        its record, None when it is not live."""
         self.waiters.release(order)
-        cid = order.client_order_id
+        if live is None:
+            if order.terminal:  # a finished order's answer: it stays in the window
+                self.recent.add(order)
+                self.resolver.drop(order.client_order_id)
+            return
         if order.status not in UNRESOLVED:
-            self.recovering.discard(cid)
+            live.recovering = False
         if order.terminal:
-            if cid in self.live:
-                self.metrics.child(self.metrics.orders_finished, order.exchange,
-                                   order.status).inc()
-            for table in (self.live, self.resend_at, self.submitted_at, self.creating):
-                table.pop(cid, None)
-            self.recent.add(order)
-            self.resolver.drop(cid)
-            self.cancel_after_create.discard(cid)
-            self.recovering.discard(cid)
+            self._forget(live)
+
+    def _forget(self, live: LiveOrder) -> None:
+        """A finished order leaves the live set; its fills stay with the recent ones."""
+        order = live.order
+        cid = order.client_order_id
+        self.metrics.child(self.metrics.orders_finished, order.exchange, order.status).inc()
+        del self.orders[cid]
+        if live.fills is not None:
+            self.finished_fills[cid] = live.fills
+        self.recent.add(order)
+        self.resolver.drop(cid)
 
 
 def _stream_live(health: StreamHealth | None) -> Callable[[str], bool]:

@@ -15,7 +15,6 @@ from actors.messages import (
     ExchangeReport,
     FetchOrder,
     OrderTicket,
-    PlaceOrder,
     Prices,
     RefreshPrices,
     SymbolTracked,
@@ -25,6 +24,7 @@ from actors.messages import (
 from actors.metrics.alerts import Alert
 from actors.order.confirmation import count_fills, has_step, overfills, record_ack, verify
 from actors.order.core import OrderCore
+from actors.order.live import LiveOrder
 from actors.order.repairs import orphan_order, repair_order
 from actors.order.tracking import TRACKED
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
@@ -49,37 +49,42 @@ class OrderOutcomes(OrderCore):
             self.router.answered(report.worker)
         self.stats.sends += report.sends
         self.stats.retries += report.retries
-        order = self.live.get(report.client_order_id)
-        if order is None and report.op == "fetch" and report.view is not None:
+        live = self.orders.get(report.client_order_id)
+        order: Order | None
+        if live is not None:
+            order = live.order
+        elif report.op == "fetch" and report.view is not None:
             # a verification fetch of an order that finished at once (a market fill)
             order = self._get(report.client_order_id)
+        else:
+            order = None
         if order is None:
             log.info("report for %s ignored: order is not live", report.client_order_id)
             return
         before, steps = fingerprint(order), len(order.trail)
-        if report.op == "create":
-            self._create_reported(order, report)
+        if report.op == "create" and live is not None:
+            self._create_reported(live, report)
         if report.view is not None and report.view.average_price is not None:
             self.last_prices[(order.exchange, order.symbol)] = report.view.average_price
         if report.error is not None and report.op != "fetch":
             order.last_error = {"code": report.error.code, "message": report.error.message}
         try:
-            self._apply_outcome(order, report)
+            self._apply_outcome(order, report, live)
         except IllegalTransition as exc:
             log.warning("exchange report not applied: %s", exc)
-        self._confirm(order, report)
+        self._confirm(order, report, live)
         if fingerprint(order) != before:
             order.updated_at = self.clock.now()
             self._stage(order)
         elif len(order.trail) != steps:
             self._stage(order, publish=False)  # the trail is not part of the wire Order
-        self._settled(order)
+        self._settled(order, live)
 
-    def _create_reported(self, order: Order, report: ExchangeReport) -> None:
-        cid = order.client_order_id
-        self.creating.pop(cid, None)
+    def _create_reported(self, live: LiveOrder, report: ExchangeReport) -> None:
+        order = live.order
+        live.creating_since = None
         order.attempts += report.sends
-        started = self.submitted_at.pop(cid, None)
+        started, live.submitted_at = live.submitted_at, None
         if started is not None and report.outcome != "failed":
             latency = self.clock.monotonic() - started
             self.stats.submit_latency_s.append(latency)
@@ -92,11 +97,13 @@ class OrderOutcomes(OrderCore):
             self.alerter.alert(Alert("halted", "critical", f"{order.exchange} refused the "
                                      "account; submits halted", {"exchange": order.exchange}))
 
-    def _apply_outcome(self, order: Order, report: ExchangeReport) -> None:
+    def _apply_outcome(self, order: Order, report: ExchangeReport,
+                       live: LiveOrder | None) -> None:
         now = self.clock.now()
         cid = order.client_order_id
-        if cid in self.resolver and report.op == "fetch":
-            self._lookup_answered(order, report)
+        # only live orders are being resolved
+        if report.op == "fetch" and live is not None and cid in self.resolver:
+            self._lookup_answered(live, report)
             return
         if report.view is not None:
             if report.op == "create":
@@ -107,16 +114,16 @@ class OrderOutcomes(OrderCore):
             adopt(order, report.view, now, keep_status=cancel_wanted)
             if cancel_wanted and report.op == "cancel" and not order.terminal:
                 self._resolve(order)
-            if cid in self.cancel_after_create:
-                self.cancel_after_create.discard(cid)
+            if live is not None and live.cancel_after_create:
+                live.cancel_after_create = False
                 if not order.terminal:
                     self._dispatch(order, CancelOrder)
-        elif report.op == "create":
-            self._create_failed(order, report)
+        elif report.op == "create" and live is not None:
+            self._create_failed(live, report)
         elif report.op == "cancel":
             self._resolve(order)  # learn what became of it
 
-    def _confirm(self, order: Order, report: ExchangeReport) -> None:
+    def _confirm(self, order: Order, report: ExchangeReport, live: LiveOrder | None) -> None:
         """The confirmation steps this report completes, recorded on the order's trail."""
         view, now = report.view, self.clock.now()
         if view is None:
@@ -125,7 +132,7 @@ class OrderOutcomes(OrderCore):
         for mismatch in verify(order, view, now, report.source):
             self._alert_mismatch(order, mismatch)
         already = len(overfills(order))
-        for trade in count_fills(order, self._known_fills(order), report.trades, now,
+        for trade in count_fills(order, self._known_fills(order, live), report.trades, now,
                                  report.trades_source):
             self.ledger.stage_fill(order.exchange, order.client_order_id, trade)
         self._alert_overfills(order, already)
@@ -159,10 +166,10 @@ class OrderOutcomes(OrderCore):
             f"order {order.client_order_id}: exchange shows {field} {mismatch['exchange']}, "
             f"ledger has {mismatch['ledger']}", {"exchange": order.exchange, "field": field}))
 
-    def _create_failed(self, order: Order, report: ExchangeReport) -> None:
-        now = self.clock.now()
+    def _create_failed(self, live: LiveOrder, report: ExchangeReport) -> None:
+        order, now = live.order, self.clock.now()
         if report.outcome == "rejected":
-            self.cancel_after_create.discard(order.client_order_id)
+            live.cancel_after_create = False
             order.move_to("rejected", now)
         elif report.outcome == "unknown":
             if order.status == "pending_submit":
@@ -171,14 +178,15 @@ class OrderOutcomes(OrderCore):
         else:  # known not sent: send again later, within the send deadline
             error = report.error
             wait = error.retry_after_s if error and error.retry_after_s else 1.0
-            self.resend_at[order.client_order_id] = self.clock.monotonic() + wait
+            live.resend_at = self.clock.monotonic() + wait
 
-    def _lookup_answered(self, order: Order, report: ExchangeReport) -> None:
+    def _lookup_answered(self, live: LiveOrder, report: ExchangeReport) -> None:
+        order = live.order
         cid = order.client_order_id
         now = self.clock.monotonic()
         if report.view is not None:
             self.resolver.drop(cid)
-            self.cancel_after_create.discard(cid)  # the cancel goes out here, once
+            live.cancel_after_create = False  # the cancel goes out here, once
             cancel_wanted = order.status == "pending_cancel"
             adopt(order, report.view, self.clock.now(), keep_status=cancel_wanted)
             if cancel_wanted and not order.terminal:
@@ -187,10 +195,10 @@ class OrderOutcomes(OrderCore):
         absent = report.error is not None and report.error.code == "order_not_found"
         if self.resolver.looked_up(cid, absent=absent, now=now):
             log.info("order %s proven absent on %s", cid, order.exchange)
-            self._resend_or_expire(order)
+            self._resend_or_expire(live)
 
-    def _resend_or_expire(self, order: Order) -> None:
-        now = self.clock.now()
+    def _resend_or_expire(self, live: LiveOrder) -> None:
+        order, now = live.order, self.clock.now()
         if now - order.created_at > self.settings.send_deadline_s:
             order.last_error = {"code": "not_sent", "message":
                                 "not on the exchange and past its send deadline"}
@@ -202,10 +210,10 @@ class OrderOutcomes(OrderCore):
             order.move_to("canceled", now)  # never placed, and no longer wanted
             return
         self.stats.resends += 1
-        self._dispatch(order, PlaceOrder)
+        self._place(live)
         # its fate is known (not placed); the new create is like any new order's, so
         # start-up does not wait for its answer
-        self.recovering.discard(order.client_order_id)
+        live.recovering = False
 
     def _repairs(self, msg: ApplyRepairs) -> None:
         results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
@@ -227,8 +235,8 @@ class OrderOutcomes(OrderCore):
             outcome, changed = {"applied": True, "status": [None, order.status]}, True
             fills = count_fills(order, self._known_fills(order), repair.trades, now,
                                 source="reconcile")
-            if not order.terminal:
-                self.live[cid] = order
+            if not order.terminal:  # live from now on, with the fills just counted
+                self.orders[cid] = LiveOrder(order, fills=self.finished_fills.pop(cid, None))
         elif order is None:
             return {**result, "applied": False, "detail": "not in the ledger"}
         else:
@@ -240,7 +248,7 @@ class OrderOutcomes(OrderCore):
             self.ledger.stage_fill(order.exchange, cid, trade)
         self._alert_overfills(order, already)
         self._stage(order, publish=changed)
-        self._settled(order)
+        self._settled(order, self.orders.get(cid))
         return {**result, **outcome}
 
     def _tick(self, msg: Tick) -> None:
@@ -248,14 +256,12 @@ class OrderOutcomes(OrderCore):
         self.state.unresolved = self._unresolved()  # read by health without a message
         self.waiters.expire(now, self._get)
         for cid in self.resolver.due(now):
-            order = self.live.get(cid)
-            if order is None:
+            live = self.orders.get(cid)
+            if live is None:
                 self.resolver.drop(cid)
             else:
-                self._dispatch(order, FetchOrder)
-        self._resend_due(now)
-        self._find_stale_creates(now)
-        self._find_stale_cancels()
+                self._dispatch(live.order, FetchOrder)
+        self._timers_due(now)
         self._refresh_due(now)
         self._refresh_prices(now)
         self._gauges(now)
@@ -266,43 +272,43 @@ class OrderOutcomes(OrderCore):
                                      {"exchange": self._exchange_of(cid)}))
 
     def _gauges(self, now: float) -> None:
-        self.metrics.open_orders.set(len(self.live))
+        self.metrics.open_orders.set(len(self.orders))
         self.metrics.unknown_orders.set(len(self.resolver.cases))
         self.metrics.unknown_oldest_age.set(self.resolver.oldest_age(now))
 
-    def _resend_due(self, now: float) -> None:
-        for cid in [c for c, at in self.resend_at.items() if at <= now]:
-            del self.resend_at[cid]
-            order = self.live.get(cid)
-            if order is not None and order.status in ("pending_submit", "pending_cancel"):
-                before = fingerprint(order)
-                self._resend_or_expire(order)
-                if fingerprint(order) != before:
+    def _timers_due(self, now: float) -> None:
+        """Each live order's timers, in one pass: a resend that is due; a create with no
+        report long after its deadline, resolved by lookup; a cancel with no answer for
+        long (a lost request), re-driven by lookup, which adopts a finished order or
+        sends the cancel again."""
+        wall = self.clock.now()
+        stale_create = 2 * self.settings.send_deadline_s
+        for live in list(self.orders.values()):
+            order = live.order
+            if live.resend_at is not None and live.resend_at <= now:
+                live.resend_at = None
+                if order.status in ("pending_submit", "pending_cancel"):
+                    self._resend(live)
+                    if order.terminal:
+                        continue  # forgotten
+            if live.creating_since is not None and now - live.creating_since > stale_create:
+                live.creating_since = None
+                if order.status == "pending_submit":
+                    order.move_to("unknown", self.clock.now())
                     self._stage(order)
-                self._settled(order)
-
-    def _find_stale_creates(self, now: float) -> None:
-        """A create with no report long after its deadline is resolved by lookup."""
-        limit = 2 * self.settings.send_deadline_s
-        for cid in [c for c, at in self.creating.items() if now - at > limit]:
-            del self.creating[cid]
-            order = self.live.get(cid)
-            if order is None:
-                continue
-            if order.status == "pending_submit":
-                order.move_to("unknown", self.clock.now())
-                self._stage(order)
-            self._resolve(order)
-
-    def _find_stale_cancels(self) -> None:
-        """A cancel with no answer for long (a lost request) is re-driven by lookup: the
-        lookup adopts a finished order or sends the cancel again."""
-        wall, limit = self.clock.now(), STALE_CANCEL_S
-        for order in list(self.live.values()):
-            if (order.status == "pending_cancel" and wall - order.updated_at > limit
-                    and order.client_order_id not in self.resolver
-                    and order.client_order_id not in self.creating):
                 self._resolve(order)
+            if (order.status == "pending_cancel" and wall - order.updated_at > STALE_CANCEL_S
+                    and order.client_order_id not in self.resolver
+                    and live.creating_since is None):
+                self._resolve(order)
+
+    def _resend(self, live: LiveOrder) -> None:
+        order = live.order
+        before = fingerprint(order)
+        self._resend_or_expire(live)
+        if fingerprint(order) != before:
+            self._stage(order)
+        self._settled(order, live)
 
     def _exchange_of(self, client_order_id: str) -> str:
         order = self._get(client_order_id)
@@ -311,7 +317,8 @@ class OrderOutcomes(OrderCore):
     def _refresh_due(self, now: float) -> None:
         """Read the open orders of each symbol due, so fills and outside cancels show
         (through the side worker: tracking never holds up an order's create)."""
-        for key, orders in self.tracker.due(self.live.values(), now, self.clock.now()):
+        every = (live.order for live in self.orders.values())
+        for key, orders in self.tracker.due(every, now, self.clock.now()):
             exchange, symbol = key
             tickets = tuple(OrderTicket.of(order, self._counted(order)) for order in orders)
             if not self.registry.tell(side_worker_name(exchange),
@@ -326,10 +333,10 @@ class OrderOutcomes(OrderCore):
         if msg.error is not None:
             log.info("tracking %s on %s: %s", msg.symbol, msg.exchange, msg.error.message)
         for report in msg.reports:
-            order = self.live.get(report.client_order_id)
+            live = self.orders.get(report.client_order_id)
             # an order no longer resting (a cancel under way) is left to its own requests
-            if order is not None and order.status in TRACKED and not _unchanged(order,
-                                                                                report):
+            if (live is not None and live.order.status in TRACKED
+                    and not _unchanged(live.order, report)):
                 self._report(report)
 
     def _catch_up_read(self, msg: SymbolTracked) -> None:

@@ -25,7 +25,7 @@ class OrderStream(OrderOutcomes):
     def _stream_connected(self, msg: StreamConnected) -> None:
         """Read every symbol of the exchange with tracked orders now; the stream is
         trusted once each has answered."""
-        keys = {(o.exchange, o.symbol) for o in self.live.values()
+        keys = {(o.exchange, o.symbol) for o in (live.order for live in self.orders.values())
                 if o.exchange == msg.exchange and o.status in TRACKED}
         # a read already under way may predate the subscription: the one after it counts
         self.catch_ups[msg.exchange] = (msg.epoch, {
@@ -55,23 +55,29 @@ class OrderStream(OrderOutcomes):
 
     def _streamed(self, msg: StreamEvents) -> None:
         for report in msg.reports:
-            if report.client_order_id in self.creating:
+            live = self.orders.get(report.client_order_id)
+            if live is not None and live.creating_since is not None:
                 # the stream is often faster than the create's answer, which settles the
                 # order (and answers its submit); the events wait for it
-                self.stream_held.setdefault(report.client_order_id, []).append(report)
+                if live.held is None:
+                    live.held = []
+                live.held.append(report)
             else:
                 self._stream_report(msg.exchange, report)
 
     def _report(self, report: ExchangeReport) -> None:
+        if report.op != "create":
+            super()._report(report)
+            return
+        live = self.orders.get(report.client_order_id)
         super()._report(report)
-        if report.op == "create":
-            held = self.stream_held.pop(report.client_order_id, [])
-            order = self.live.get(report.client_order_id)
-            for event in held:
-                self._stream_report(order.exchange if order else "", event)
+        if live is not None and live.held is not None:
+            held, live.held = live.held, None
+            for event in held:  # the order is live or recently finished: it is found
+                self._stream_report(live.order.exchange, event)
 
     def _stream_report(self, exchange: str, report: ExchangeReport) -> None:
-        order = self.live.get(report.client_order_id) or self._get(report.client_order_id)
+        order = self._get(report.client_order_id)
         if order is None:
             if exchange:
                 self._unknown_streamed(exchange, report)
