@@ -6,12 +6,13 @@ that makes a (re)connected stream trusted."""
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from actors.exchange.routing import side_worker_name
 from actors.messages import ExchangeReport, FetchOrder, OrderTicket, SymbolTracked
-from actors.order.outcomes import OrderOutcomes, _unchanged
-from actors.order.tracking import TRACKED
+from actors.order.core import OrderCore
+from actors.order.live import LiveOrder
+from actors.order.outcomes import Outcomes, unchanged
+from actors.order.tracking import TRACKED, SymbolKey
 from actors.orders import Order, decimal_text
 from actors.reconcile.messages import RecordDiscrepancy
 from actors.stream.events import StreamConnected, StreamEvents
@@ -19,21 +20,32 @@ from actors.stream.events import StreamConnected, StreamEvents
 log = logging.getLogger(__name__)
 
 
-class OrderStream(OrderOutcomes):
-    """Stream events and catch-ups."""
+class StreamFollower:
+    """Stream events and catch-ups; used by OrderActor's thread only."""
 
-    def _stream_connected(self, msg: StreamConnected) -> None:
+    def __init__(self, core: OrderCore, outcomes: Outcomes) -> None:
+        self.core = core
+        self.outcomes = outcomes
+        self.catch_ups: dict[str, tuple[int, dict[SymbolKey, int]]] = {}
+        """Exchange -> (stream connection, reads still to answer before it is trusted)."""
+        self.trades_asked: set[tuple[str, str]] = set()
+        """(client id, filled) whose trades were read once, of live and finished orders."""
+        self.unknown_streamed: set[str] = set()  # order ids reported once
+
+    def connected(self, msg: StreamConnected) -> None:
         """Read every symbol of the exchange with tracked orders now; the stream is
         trusted once each has answered."""
-        keys = {(o.exchange, o.symbol) for o in (live.order for live in self.orders.values())
+        tracker = self.core.tracker
+        keys = {(o.exchange, o.symbol)
+                for o in (live.order for live in self.core.orders.values())
                 if o.exchange == msg.exchange and o.status in TRACKED}
         # a read already under way may predate the subscription: the one after it counts
         self.catch_ups[msg.exchange] = (msg.epoch, {
-            key: 2 if key in self.tracker.asking else 1 for key in keys})
-        self.tracker.read_now(keys)
+            key: 2 if key in tracker.asking else 1 for key in keys})
+        tracker.read_now(keys)
         self._caught_up_if_done(msg.exchange)
 
-    def _catch_up_read(self, msg: SymbolTracked) -> None:
+    def catch_up_read(self, msg: SymbolTracked) -> None:
         """A symbol's read answered: one less for its exchange's catch-up."""
         pending = self.catch_ups.get(msg.exchange)
         key = (msg.exchange, msg.symbol)
@@ -49,13 +61,14 @@ class OrderStream(OrderOutcomes):
         if keys:
             return
         del self.catch_ups[exchange]
-        if self.stream_health is not None:
-            self.stream_health.caught_up(exchange, epoch)
+        health = self.core.settings.stream_health
+        if health is not None:
+            health.caught_up(exchange, epoch)
         log.info("stream of %s caught up; tracking slows to its safety interval", exchange)
 
-    def _streamed(self, msg: StreamEvents) -> None:
+    def events(self, msg: StreamEvents) -> None:
         for report in msg.reports:
-            live = self.orders.get(report.client_order_id)
+            live = self.core.orders.get(report.client_order_id)
             if live is not None and live.creating_since is not None:
                 # the stream is often faster than the create's answer, which settles the
                 # order (and answers its submit); the events wait for it
@@ -63,45 +76,40 @@ class OrderStream(OrderOutcomes):
                     live.held = []
                 live.held.append(report)
             else:
-                self._stream_report(msg.exchange, report)
+                self._apply(msg.exchange, report)
 
-    def _report(self, report: ExchangeReport) -> None:
-        if report.op != "create":
-            super()._report(report)
-            return
-        live = self.orders.get(report.client_order_id)
-        super()._report(report)
-        if live is not None and live.held is not None:
-            held, live.held = live.held, None
-            for event in held:  # the order is live or recently finished: it is found
-                self._stream_report(live.order.exchange, event)
+    def release_held(self, live: LiveOrder) -> None:
+        """After the create's answer: the events that waited for it."""
+        held, live.held = live.held or [], None
+        for event in held:  # the order is live or recently finished: it is found
+            self._apply(live.order.exchange, event)
 
-    def _stream_report(self, exchange: str, report: ExchangeReport) -> None:
-        order = self._get(report.client_order_id)
+    def _apply(self, exchange: str, report: ExchangeReport) -> None:
+        order = self.core.get(report.client_order_id)
         if order is None:
             if exchange:
                 self._unknown_streamed(exchange, report)
         elif not _stale(order, report):
-            super()._report(report)
+            self.outcomes.report(report)
             self._fetch_missing_trades(order)
 
     def _fetch_missing_trades(self, order: Order) -> None:
         """An order the stream shows filled beyond the trades it delivered (events lost):
         its trades are read once, through the side worker."""
-        counted = self._counted(order)
+        counted = self.core.counted(order)
         key = (order.client_order_id, str(order.filled))
         if counted >= order.filled or key in self.trades_asked:
             return
         self.trades_asked.add(key)
-        self._deliver(side_worker_name(order.exchange),
-                      FetchOrder(OrderTicket.of(order, counted)))
+        self.core.deliver(side_worker_name(order.exchange),
+                          FetchOrder(OrderTicket.of(order, counted)))
 
     def _unknown_streamed(self, exchange: str, report: ExchangeReport) -> None:
         view = report.view
         if view is None or view.order_id in self.unknown_streamed:
             return
         self.unknown_streamed.add(view.order_id)
-        prefix = self.settings.client_id_prefix
+        prefix = self.core.settings.client_id_prefix
         ours = bool(prefix) and report.client_order_id.startswith(prefix)
         log.warning("stream of %s: order %s (%s) is not in the ledger", exchange,
                     report.client_order_id, view.order_id)
@@ -109,8 +117,7 @@ class OrderStream(OrderOutcomes):
                  "order_id": view.order_id, "ours": ours, "source": "stream",
                  "exchange": {"status": view.status, "filled": decimal_text(view.filled),
                               "fee": decimal_text(view.fee_cost)}, "repair": False}
-        self.batch.after_commit(partial(self._deliver_record,
-                                        RecordDiscrepancy(exchange, entry)))
+        self.core.tell_reconciler(RecordDiscrepancy(exchange, entry))
 
 
 def _stale(order: Order, report: ExchangeReport) -> bool:
@@ -121,5 +128,4 @@ def _stale(order: Order, report: ExchangeReport) -> bool:
         return True
     if order.terminal:
         return view.status in TRACKED and not report.trades
-    return order.status in TRACKED and _unchanged(order, report)
-
+    return order.status in TRACKED and unchanged(order, report)
