@@ -32,7 +32,9 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("exchange report mapping", ("view_of",)),
     # messaging before logic: a tell made by a handler is the cost of the hand-off
     ("pykka tell / inbox", ("ActorRef.tell", "Queue.put", "Queue.get", "Condition.notify")),
-    ("order actor logic", ("OrderActor.", "OrderOutcomes.", "OrderCore.")),
+    ("order actor logic", ("OrderActor.", "OrderCore.", "Admission.", "ClientCommands.",
+                           "Outcomes.", "Timers.", "StreamFollower.", "HeldEvents.",
+                           "Repairs.")),
     ("exchange link: breaker, limiter, metrics", ("Caller.",)),
     ("exchange worker logic", ("ExchangeActor.",)),
     ("pykka actor loop", ("pykka",)),

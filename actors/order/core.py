@@ -1,5 +1,6 @@
-"""The state and plumbing OrderActor is built on: live orders, grouped commits,
-dispatch to exchange workers, held replies and lookups.
+"""What OrderActor's parts share, handed to each of them: the live orders (one
+`LiveOrder` each), the ledger and its grouped commit, dispatch to exchange workers,
+held replies and lookups.
 
 Work is grouped: each message stages its ledger writes and queues its replies.
 After a message, the batch is committed at once when the inbox is empty, else by a
@@ -11,11 +12,11 @@ and only then is the exchange called.
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +24,22 @@ from actors.exchange.budget import RequestBudget
 from actors.exchange.messages import CancelOrder, FetchOrder, OrderTicket, PlaceOrder, TradeView
 from actors.exchange.routing import Router
 from actors.ledger.store import Ledger, storage_failure
-from actors.metrics.alerts import Alerter, LogAlerter
+from actors.metrics.alerts import Alerter
 from actors.metrics.series import Metrics
 from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
-from actors.order.messages import Flush, Tick
+from actors.order.live import LiveOrder
 from actors.order.recent import RecentOrders
 from actors.order.resolution import Resolver, ResolveSettings, SignedWindow, landing_deadline
 from actors.order.risk import RiskPolicy
 from actors.order.stats import OrderStats
-from actors.order.stream_held import HeldEvents
-from actors.order.tracking import Pace, SymbolKey, Tracker, TrackingPlan, no_stream, steady_pace
+from actors.order.tracking import Pace, Tracker, TrackingPlan, no_stream, steady_pace
 from actors.order.waiters import Waiters
 from actors.orders import ZERO, Order
+from actors.reconcile.messages import RECONCILER, RecordDiscrepancy
 from actors.runtime import Clock, DaemonState, EventSink, Reply
 from actors.stream.health import StreamHealth
-from actors.supervisor import Registry, SupervisedActor
+from actors.supervisor import Registry
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
 
@@ -46,9 +47,9 @@ log = logging.getLogger(__name__)
 
 NAME = "order"
 UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
+"""Statuses whose truth is still to be learnt from the exchange."""
 STALE_CREATE_FACTOR = 2
 """A create unanswered for this many send deadlines is stale: it is looked up instead."""
-"""Statuses whose truth is still to be learnt from the exchange."""
 
 
 @dataclass(frozen=True)
@@ -89,83 +90,56 @@ class OrderSettings:
     for is refused before it is recorded (an exchange not listed has none)."""
 
 
-class OrderCore(SupervisedActor):
-    """Live orders and the machinery every order operation uses."""
+class OrderCore:
+    """Live orders and the machinery every order operation uses; used by OrderActor's
+    thread only."""
 
     ledger: Ledger
-    """Opened in on_start, in the actor's own thread."""
+    """Opened in OrderActor's on_start, in the actor's own thread."""
     batch: Batch
     """The grouped commit over the ledger, made with it."""
     guard: LedgerGuard
     """Failed commits, a replaced ledger file and the halt's record, made with it."""
 
     def __init__(self, registry: Registry, settings: OrderSettings, state: DaemonState,
-                 events: EventSink, clock: Clock | None = None,
-                 alerter: Alerter | None = None, metrics: Metrics | None = None) -> None:
-        super().__init__(registry, NAME)
-        self.metrics = metrics or Metrics()
+                 events: EventSink, clock: Clock, alerter: Alerter, metrics: Metrics) -> None:
+        self.registry = registry
+        self.metrics = metrics
         self.settings = settings
         self.state = state
         self.events = events
-        self.clock = clock or Clock()
-        self.alerter = alerter or LogAlerter()
-        self.live: dict[str, Order] = {}
-        # counted trades of live and recently finished orders
-        self.fills: dict[str, dict[str, TradeView]] = {}
-        self.recent = RecentOrders(self.fills)
-        self._ids = random.Random()  # seeded from the OS: ids unique without a syscall each
-        self.waiters = Waiters(self._answer)
+        self.clock = clock
+        self.alerter = alerter
+        self.orders: dict[str, LiveOrder] = {}
+        """The live orders by client order id, each with its bookkeeping."""
+        self.finished_fills: dict[str, dict[str, TradeView]] = {}
+        """Counted trades of recently finished orders (kept as long as `recent` keeps
+        the order)."""
+        self.recent = RecentOrders(self.finished_fills)
+        self.waiters = Waiters(self.answer)
         self.tracker = Tracker(TrackingPlan(settings.refresh_interval_s,
                                             settings.young_interval_s, settings.young_age_s,
                                             settings.tracking_pace,
                                             _stream_live(settings.stream_health),
                                             settings.safety_interval_s))
-        self.stream_health = settings.stream_health
-        self.catch_ups: dict[str, tuple[int, dict[SymbolKey, int]]] = {}
-        """Exchange -> (stream connection, reads still to answer before it is trusted)."""
-        self.trades_asked: set[tuple[str, str]] = set()  # (client id, filled) read once
-        self.unknown_streamed: set[str] = set()  # order ids reported once
-        self.stream_held = HeldEvents(self.clock.monotonic, STALE_CREATE_FACTOR
-                                      * settings.send_deadline_s)
-        """Stream events of orders whose create is unanswered, for after its answer; kept
-        no longer than such a create is waited for (then it is looked up)."""
-        self.creating: dict[str, float] = {}  # client id -> when its create was dispatched
-        self.cancel_after_create: set[str] = set()
-        self.resend_at: dict[str, float] = {}
-        self.submitted_at: dict[str, float] = {}
-        self.recovering: set[str] = set()
         self.resolver = Resolver(settings.resolution)
         self.router = Router(settings.workers)
         self.stats = OrderStats()
         self.last_prices: dict[tuple[str, str], Decimal] = {}  # risk's reference prices
-        self._prices_asked = float("-inf")
-        self._handlers = self.handler_table()
-        self._flush_queued = False
 
-    def handler_table(self) -> dict[type, Callable[[Any], Any]]:
-        """Message type -> handler; the complete actor says which messages it takes."""
-        return {}
+    def open(self) -> None:
+        """Open the ledger and take its live orders (in the actor's own thread)."""
+        self.ledger = Ledger(self.settings.ledger_path)
+        self.batch = Batch(self.ledger, self.events, self.metrics)
+        self.guard = LedgerGuard(self.ledger, self.batch, self.state, self.alerter, self.clock)
+        self.guard.load_halt()
+        self.orders = {order.client_order_id: LiveOrder(order)
+                       for order in self.ledger.live()}
 
-    def _stage(self, order: Order, publish: bool = True) -> None:
+    def stage(self, order: Order, publish: bool = True) -> None:
         self.batch.stage(order, publish)
 
-    def on_receive(self, message: Any) -> Any:
-        result = super().on_receive(message)
-        if self.batch.pending and not self._flush_queued:
-            if self.guard.failing and not isinstance(message, Tick):
-                return result  # while the disk refuses, one try a tick: not one a message
-            if self.actor_inbox.empty():
-                self._commit()  # nothing waits behind this message: commit now
-            else:  # commit after what already waits, in the same transaction
-                self._flush_queued = True
-                self.actor_ref.tell(Flush())
-        return result
-
-    def _flush(self, _msg: Flush) -> None:
-        self._flush_queued = False
-        self._commit()
-
-    def _commit(self) -> None:
+    def commit(self) -> None:
         """Commit the batch. When the disk refuses it, submits halt, the replies waiting
         for it get a retryable error, the orders it would have recorded first are
         dropped (never sent), and everything else waits for the next try."""
@@ -185,12 +159,10 @@ class OrderCore(SupervisedActor):
 
     def _drop(self, cid: str, error: ProtocolError) -> None:
         """An order whose first commit failed: as if it had never been submitted."""
-        for table in (self.live, self.fills, self.submitted_at, self.creating):
-            table.pop(cid, None)
-        self.cancel_after_create.discard(cid)
+        self.orders.pop(cid, None)
         self.waiters.fail(cid, error)
 
-    def _answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
+    def answer(self, reply: Reply, payload: dict[str, Any] | ProtocolError) -> None:
         """Reply now, or after the commit when this batch has writes. While the disk
         refuses commits, an error goes at once: it does not depend on one."""
         if self.guard.failing and isinstance(payload, ProtocolError):
@@ -198,43 +170,41 @@ class OrderCore(SupervisedActor):
         else:
             self.batch.reply(lambda: reply(payload), reply)
 
-    def _answer_read(self, reply: Reply, payload: dict[str, Any]) -> None:
-        """The answer of a read: as `_answer`, but at once while the disk refuses commits,
+    def answer_read(self, reply: Reply, payload: dict[str, Any]) -> None:
+        """The answer of a read: as `answer`, but at once while the disk refuses commits,
         so status and list keep working (they may show outcomes not yet written)."""
         if self.guard.failing:
             reply(payload)
         else:
-            self._answer(reply, payload)
+            self.answer(reply, payload)
 
-    def _dispatch(self, order: Order, kind: type[PlaceOrder | CancelOrder | FetchOrder],
-                  after_commit: bool = True) -> None:
+    def place(self, live: LiveOrder) -> None:
+        """Send the order's create to the least busy worker, after the commit (so nothing
+        unrecorded is sent) unless the order was dropped meanwhile."""
+        order = live.order
+        ticket = OrderTicket.of(order, self.counted(order, live))
+        now, wall = self.clock.monotonic(), self.clock.now()
+        live.creating_since = now
+        # the deadline counts from the order's submission, resends included
+        not_after = now - max(0.0, wall - order.created_at) + self.settings.send_deadline_s
+        window = self.settings.signed_windows.get(order.exchange)
+        if window is not None:  # sent late, it would be refused: sent again, re-signed
+            not_after = min(not_after, now + window.send_within_s)
+        # the intent records when the request is signed: resolution counts from it
+        order.signed_at = wall
+        self.batch.stage(order, publish=False)
+        message = PlaceOrder(ticket, not_after=not_after, signed_at=wall)
+        worker = self.router.pick(order.exchange, create=True)
+        self.batch.after_commit(lambda: self.deliver(
+            worker, message, wanted=self.orders.get(order.client_order_id) is live))
+
+    def dispatch(self, order: Order, kind: type[CancelOrder | FetchOrder]) -> None:
         """Send to the least busy worker; after the commit, so nothing unrecorded is sent."""
-        ticket = OrderTicket.of(order, self._counted(order))
-        message: Any
-        if kind is PlaceOrder:
-            now, wall = self.clock.monotonic(), self.clock.now()
-            self.creating[order.client_order_id] = now
-            # the deadline counts from the order's submission, resends included
-            not_after = now - max(0.0, wall - order.created_at) + self.settings.send_deadline_s
-            window = self.settings.signed_windows.get(order.exchange)
-            if window is not None:  # sent late, it would be refused: sent again, re-signed
-                not_after = min(not_after, now + window.send_within_s)
-            # the intent records when the request is signed: resolution counts from it
-            order.signed_at = wall
-            self._stage(order, publish=False)
-            message = PlaceOrder(ticket, not_after=not_after, signed_at=wall)
-        else:
-            message = kind(ticket)
-        worker = self.router.pick(order.exchange, create=kind is PlaceOrder)
-        if not after_commit:
-            self._deliver(worker, message)
-        elif kind is PlaceOrder:  # unless the order was dropped meanwhile
-            self.batch.after_commit(lambda: self._deliver(
-                worker, message, wanted=self.live.get(order.client_order_id) is order))
-        else:
-            self.batch.after_commit(lambda: self._deliver(worker, message))
+        message = kind(OrderTicket.of(order, self.counted(order)))
+        worker = self.router.pick(order.exchange, create=False)
+        self.batch.after_commit(lambda: self.deliver(worker, message))
 
-    def _resolve(self, order: Order) -> None:
+    def resolve(self, order: Order) -> None:
         """Look the order up until its outcome is known; absence counts only once its
         latest create can no longer land."""
         now, wall = self.clock.monotonic(), self.clock.now()
@@ -243,63 +213,102 @@ class OrderCore(SupervisedActor):
                                     self.settings.resolution.clock_skew_s, wall)
         self.resolver.add(order.client_order_id, now, now + max(0.0, deadline - wall))
 
-    def _deliver(self, worker: str, message: Any, wanted: bool = True) -> None:
+    def deliver(self, worker: str, message: Any, wanted: bool = True) -> None:
         if not wanted or not self.registry.tell(worker, message):
             self.router.done(worker)
             if isinstance(message, PlaceOrder):
                 self.router.answered(worker)
 
-    def _hold(self, order: Order, reply: Reply, through: frozenset[str] | None) -> None:
+    def hold(self, order: Order, reply: Reply, through: frozenset[str] | None) -> None:
         deadline = self.clock.monotonic() + self.settings.accept_timeout_s
         self.waiters.hold(order, reply, through, deadline)
 
-    def _find(self, ref: OrderRef) -> Order | None:
+    def find(self, ref: OrderRef) -> Order | None:
         if ref.client_order_id is not None:
-            return self._get(ref.client_order_id)
+            return self.get(ref.client_order_id)
         assert ref.order_id is not None
         order = self.ledger.get_by_order_id(ref.order_id)
         if order is None:
             return None
-        return self.live.get(order.client_order_id) or self.recent.get(
-            order.client_order_id) or order
+        return self.current(order.client_order_id) or order
 
-    def _get(self, client_order_id: str) -> Order | None:
-        return (self.live.get(client_order_id) or self.recent.get(client_order_id)
-                or self.ledger.get(client_order_id))
+    def current(self, client_order_id: str) -> Order | None:
+        """The order as held in memory: live or recently finished."""
+        live = self.orders.get(client_order_id)
+        return live.order if live is not None else self.recent.get(client_order_id)
 
-    def _new_client_order_id(self) -> str:
-        return f"{self.settings.client_id_prefix}{self._ids.getrandbits(128):032x}"
+    def get(self, client_order_id: str) -> Order | None:
+        return self.current(client_order_id) or self.ledger.get(client_order_id)
 
-    def _known_fills(self, order: Order) -> dict[str, TradeView]:
-        known = self.fills.get(order.client_order_id)
+    def known_fills(self, order: Order, live: LiveOrder | None = None) -> dict[str, TradeView]:
+        """The order's counted trades, read from the ledger the first time; `live`: its
+        record when the caller has it at hand."""
+        cid = order.client_order_id
+        if live is None:
+            live = self.orders.get(cid)
+        if live is not None:
+            if live.fills is None:
+                live.fills = self.ledger.fills_of(order.exchange, cid)
+            return live.fills
+        known = self.finished_fills.get(cid)
         if known is None:
-            if order.client_order_id not in self.live:
-                self.recent.add(order)  # so its fills go when it leaves the window
-            known = self.ledger.fills_of(order.exchange, order.client_order_id)
-            self.fills[order.client_order_id] = known
+            self.recent.add(order)  # so its fills go when it leaves the window
+            known = self.ledger.fills_of(order.exchange, cid)
+            self.finished_fills[cid] = known
         return known
 
-    def _counted(self, order: Order) -> Decimal:
-        if order.client_order_id not in self.fills and order.filled == 0:
-            return ZERO
-        return sum((t.amount for t in self._known_fills(order).values()), ZERO)
+    def counted(self, order: Order, live: LiveOrder | None = None) -> Decimal:
+        """How much of the order its counted trades fill (no ledger read for an order
+        with nothing filled and no trades in memory)."""
+        if order.filled == 0:
+            if live is None:
+                live = self.orders.get(order.client_order_id)
+            known = (live.fills if live is not None
+                     else self.finished_fills.get(order.client_order_id))
+            if known is None:
+                return ZERO
+        return sum((t.amount for t in self.known_fills(order, live).values()), ZERO)
 
-    def _settled(self, order: Order) -> None:
-        """Replies, recovery and memory once an order's state may have moved on."""
+    def settled(self, order: Order, live: LiveOrder | None) -> None:
+        """Replies, recovery and memory once an order's state may have moved on; `live`:
+        its record, None when it is not live."""
         self.waiters.release(order)
-        cid = order.client_order_id
+        if live is None:
+            if order.terminal:  # a finished order's answer: it stays in the window
+                self.recent.add(order)
+                self.resolver.drop(order.client_order_id)
+            return
         if order.status not in UNRESOLVED:
-            self.recovering.discard(cid)
+            live.recovering = False
         if order.terminal:
-            if cid in self.live:
-                self.metrics.child(self.metrics.orders_finished, order.exchange,
-                                   order.status).inc()
-            for table in (self.live, self.resend_at, self.submitted_at, self.creating):
-                table.pop(cid, None)
-            self.recent.add(order)
-            self.resolver.drop(cid)
-            self.cancel_after_create.discard(cid)
-            self.recovering.discard(cid)
+            self._forget(live)
+
+    def _forget(self, live: LiveOrder) -> None:
+        """A finished order leaves the live set; its fills stay with the recent ones."""
+        order = live.order
+        cid = order.client_order_id
+        self.metrics.child(self.metrics.orders_finished, order.exchange, order.status).inc()
+        del self.orders[cid]
+        if live.fills is not None:
+            self.finished_fills[cid] = live.fills
+        self.recent.add(order)
+        self.resolver.drop(cid)
+
+    def tell_reconciler(self, record: RecordDiscrepancy) -> None:
+        """A discrepancy for the reconciler's report, after the commit (as everything
+        that leaves this actor)."""
+        self.batch.after_commit(partial(self._deliver_record, record))
+
+    def _deliver_record(self, record: RecordDiscrepancy) -> None:
+        if not self.registry.tell(RECONCILER, record):
+            log.warning("discrepancy of %s not reported: no reconciler running",
+                        record.entry["client_order_id"])
+
+    def unresolved(self) -> dict[str, Any]:
+        """Orders never stay unknown silently: how many, and the oldest's age."""
+        now = self.clock.monotonic()
+        return {"count": len(self.resolver.cases),
+                "oldest_age_s": round(self.resolver.oldest_age(now), 3)}
 
 
 def _stream_live(health: StreamHealth | None) -> Callable[[str], bool]:

@@ -19,8 +19,8 @@ RECENT_ORDERS = 4096
 class RecentOrders:
     """The last finished orders (used by OrderActor's thread only).
 
-    `fills` is OrderActor's table of counted trades by client order id; an order's
-    entry goes when the order leaves this window."""
+    `fills` is OrderActor's table of the counted trades of finished orders by client
+    order id; an order's entry goes when the order leaves this window."""
 
     def __init__(self, fills: dict[str, dict[str, TradeView]],
                  size: int = RECENT_ORDERS) -> None:

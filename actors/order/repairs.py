@@ -1,7 +1,7 @@
 """Repairs from reconciliation, applied to ledger orders (by OrderActor, the only writer).
 
-Each function changes the order in memory and says what happened; the caller
-stages it and its new fills in the ledger.
+Each function changes the order in memory and says what happened; `Repairs` stages
+it and its new fills in the ledger and answers the run with what was applied.
 """
 
 from __future__ import annotations
@@ -9,10 +9,57 @@ from __future__ import annotations
 from typing import Any
 
 from actors.exchange.messages import TradeView
-from actors.order.confirmation import count_fills, totals_from_trades
-from actors.order.messages import Repair
+from actors.order.confirmation import count_fills, overfills, totals_from_trades
+from actors.order.core import OrderCore
+from actors.order.discrepancies import alert_overfills
+from actors.order.live import LiveOrder
+from actors.order.messages import ApplyRepairs, Repair
 from actors.orders import TRANSITIONS, Order, adopt, fingerprint, rfc3339
 from protocol.messages import OrderType, Side
+
+
+class Repairs:
+    """A reconciliation run's repairs applied; used by OrderActor's thread only."""
+
+    def __init__(self, core: OrderCore) -> None:
+        self.core = core
+
+    def apply(self, msg: ApplyRepairs) -> None:
+        results = [self._repair(repair, msg.run_id) for repair in msg.repairs]
+        for key, value in msg.cursors:
+            self.core.ledger.stage_meta(key, value)
+        self.core.batch.sync_next()  # the run's report says what was applied
+        self.core.batch.after_commit(lambda: msg.reply(results))
+
+    def _repair(self, repair: Repair, run_id: str) -> dict[str, Any]:
+        core = self.core
+        result: dict[str, Any] = {"client_order_id": repair.client_order_id,
+                                  "kind": repair.kind, "reason": repair.reason}
+        cid, now = repair.client_order_id, core.clock.now()
+        order = core.get(cid)
+        already = 0 if order is None else len(overfills(order))
+        if repair.kind == "adopt_order":
+            if order is not None:
+                return {**result, "applied": False, "detail": "already in the ledger"}
+            order = orphan_order(repair, now, run_id)
+            outcome, changed = {"applied": True, "status": [None, order.status]}, True
+            fills = count_fills(order, core.known_fills(order), repair.trades, now,
+                                source="reconcile")
+            if not order.terminal:  # live from now on, with the fills just counted
+                core.orders[cid] = LiveOrder(order, fills=core.finished_fills.pop(cid, None))
+        elif order is None:
+            return {**result, "applied": False, "detail": "not in the ledger"}
+        else:
+            outcome, fills, changed = repair_order(order, repair, core.known_fills(order), now,
+                                                   run_id)
+            if not outcome["applied"]:
+                return {**result, **outcome}
+        for trade in fills:
+            core.ledger.stage_fill(order.exchange, cid, trade)
+        alert_overfills(core, order, already)
+        core.stage(order, publish=changed)
+        core.settled(order, core.orders.get(cid))
+        return {**result, **outcome}
 
 
 def repair_order(order: Order, repair: Repair, known: dict[str, TradeView], now: float,
@@ -52,4 +99,4 @@ def orphan_order(repair: Repair, now: float, run_id: str) -> Order:
     return order
 
 
-__all__ = ["orphan_order", "repair_order"]
+__all__ = ["Repairs", "orphan_order", "repair_order"]

@@ -6,35 +6,51 @@ that makes a (re)connected stream trusted."""
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from actors.exchange.messages import FetchOrder, OrderTicket
 from actors.exchange.routing import side_worker_name
 from actors.order.confirmation import has_step
-from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents, SymbolTracked, Tick
-from actors.order.outcomes import OrderOutcomes
-from actors.order.tracking import TRACKED
+from actors.order.core import STALE_CREATE_FACTOR, OrderCore
+from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents, SymbolTracked
+from actors.order.outcomes import Outcomes
+from actors.order.stream_held import HeldEvents
+from actors.order.tracking import TRACKED, SymbolKey
 from actors.orders import Order, decimal_text
 from actors.reconcile.messages import RecordDiscrepancy
 
 log = logging.getLogger(__name__)
 
 
-class OrderStream(OrderOutcomes):
-    """Stream events and catch-ups."""
+class StreamFollower:
+    """Stream events and catch-ups; used by OrderActor's thread only."""
 
-    def _stream_connected(self, msg: StreamConnected) -> None:
+    def __init__(self, core: OrderCore, outcomes: Outcomes) -> None:
+        self.core = core
+        self.outcomes = outcomes
+        self.catch_ups: dict[str, tuple[int, dict[SymbolKey, int]]] = {}
+        """Exchange -> (stream connection, reads still to answer before it is trusted)."""
+        self.trades_asked: set[tuple[str, str]] = set()
+        """(client id, filled) whose trades were read once, of live and finished orders."""
+        self.unknown_streamed: set[str] = set()  # order ids reported once
+        self.held = HeldEvents(core.clock.monotonic,
+                               STALE_CREATE_FACTOR * core.settings.send_deadline_s)
+        """Events of orders whose create is unanswered, for after its answer; kept no
+        longer than such a create is waited for (then it is looked up)."""
+
+    def connected(self, msg: StreamConnected) -> None:
         """Read every symbol of the exchange with tracked orders now; the stream is
         trusted once each has answered."""
-        keys = {(o.exchange, o.symbol) for o in self.live.values()
+        tracker = self.core.tracker
+        keys = {(o.exchange, o.symbol)
+                for o in (live.order for live in self.core.orders.values())
                 if o.exchange == msg.exchange and o.status in TRACKED}
         # a read already under way may predate the subscription: the one after it counts
         self.catch_ups[msg.exchange] = (msg.epoch, {
-            key: 2 if key in self.tracker.asking else 1 for key in keys})
-        self.tracker.read_now(keys)
+            key: 2 if key in tracker.asking else 1 for key in keys})
+        tracker.read_now(keys)
         self._caught_up_if_done(msg.exchange)
 
-    def _catch_up_read(self, msg: SymbolTracked) -> None:
+    def catch_up_read(self, msg: SymbolTracked) -> None:
         """A symbol's read answered: one less for its exchange's catch-up."""
         pending = self.catch_ups.get(msg.exchange)
         key = (msg.exchange, msg.symbol)
@@ -50,38 +66,37 @@ class OrderStream(OrderOutcomes):
         if keys:
             return
         del self.catch_ups[exchange]
-        if self.stream_health is not None:
-            self.stream_health.caught_up(exchange, epoch)
+        health = self.core.settings.stream_health
+        if health is not None:
+            health.caught_up(exchange, epoch)
         log.info("stream of %s caught up; tracking slows to its safety interval", exchange)
 
-    def _streamed(self, msg: StreamEvents) -> None:
+    def events(self, msg: StreamEvents) -> None:
         for report in msg.reports:
-            if report.client_order_id in self.creating:
+            live = self.core.orders.get(report.client_order_id)
+            if live is not None and live.creating_since is not None:
                 # the stream is often faster than the create's answer, which settles the
                 # order (and answers its submit); the events wait for it (not forever)
-                self.stream_held.hold(report.client_order_id, report)
+                self.held.hold(report.client_order_id, report)
             else:
-                self._stream_report(msg.exchange, report)
+                self._apply(msg.exchange, report)
 
-    def _report(self, report: ExchangeReport) -> None:
-        super()._report(report)
-        if report.op == "create":
-            held = self.stream_held.take(report.client_order_id)
-            order = self.live.get(report.client_order_id)
-            for event in held:
-                self._stream_report(order.exchange if order else "", event)
+    def release_held(self, client_order_id: str, exchange: str) -> None:
+        """After the create's answer: the events that waited for it."""
+        for event in self.held.take(client_order_id):
+            self._apply(exchange, event)
 
-    def _tick(self, msg: Tick) -> None:
-        super()._tick(msg)
-        self.stream_held.expire()  # a create that never answers holds nothing for long
+    def expire_held(self) -> None:
+        """On a tick: a create that never answers holds nothing for long."""
+        self.held.expire()
 
-    def _stream_report(self, exchange: str, report: ExchangeReport) -> None:
-        order = self.live.get(report.client_order_id) or self._get(report.client_order_id)
+    def _apply(self, exchange: str, report: ExchangeReport) -> None:
+        order = self.core.get(report.client_order_id)
         if order is None:
             if exchange:
                 self._unknown_streamed(exchange, report)
         elif not self._tells_nothing(order, report):
-            super()._report(report)
+            self.outcomes.report(report)
             self._fetch_missing_trades(order)
 
     def _tells_nothing(self, order: Order, report: ExchangeReport) -> bool:
@@ -92,7 +107,7 @@ class OrderStream(OrderOutcomes):
         if view is None:
             return True
         if report.trades:
-            known = self._known_fills(order)
+            known = self.core.known_fills(order)
             if any(trade.trade_id not in known for trade in report.trades):
                 return False
         if order.terminal and view.status in TRACKED:
@@ -104,20 +119,20 @@ class OrderStream(OrderOutcomes):
     def _fetch_missing_trades(self, order: Order) -> None:
         """An order the stream shows filled beyond the trades it delivered (events lost):
         its trades are read once, through the side worker."""
-        counted = self._counted(order)
+        counted = self.core.counted(order)
         key = (order.client_order_id, str(order.filled))
         if counted >= order.filled or key in self.trades_asked:
             return
         self.trades_asked.add(key)
-        self._deliver(side_worker_name(order.exchange),
-                      FetchOrder(OrderTicket.of(order, counted)))
+        self.core.deliver(side_worker_name(order.exchange),
+                          FetchOrder(OrderTicket.of(order, counted)))
 
     def _unknown_streamed(self, exchange: str, report: ExchangeReport) -> None:
         view = report.view
         if view is None or view.order_id in self.unknown_streamed:
             return
         self.unknown_streamed.add(view.order_id)
-        prefix = self.settings.client_id_prefix
+        prefix = self.core.settings.client_id_prefix
         ours = bool(prefix) and report.client_order_id.startswith(prefix)
         log.warning("stream of %s: order %s (%s) is not in the ledger", exchange,
                     report.client_order_id, view.order_id)
@@ -125,5 +140,5 @@ class OrderStream(OrderOutcomes):
                  "order_id": view.order_id, "ours": ours, "source": "stream",
                  "exchange": {"status": view.status, "filled": decimal_text(view.filled),
                               "fee": decimal_text(view.fee_cost)}, "repair": False}
-        self.batch.after_commit(partial(self._deliver_record,
-                                        RecordDiscrepancy(exchange, entry)))
+        self.core.tell_reconciler(RecordDiscrepancy(exchange, entry))
+
