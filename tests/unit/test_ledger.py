@@ -154,6 +154,26 @@ def test_only_intents_rejections_and_new_event_bounds_wait_for_the_disk(tmp_path
     ledger.close()
 
 
+def test_after_the_commit_replies_go_first_then_exchange_requests_then_events(
+        tmp_path: Path) -> None:
+    """Clients wait on replies, and an order's create should not wait for the events of
+    every other order in its batch: events are published last."""
+    seen: list[str] = []
+
+    class Sink:
+        def publish(self, frames: list[bytes]) -> None:
+            seen.append("event")
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    batch = Batch(ledger, Sink())
+    batch.stage(ledger_order("od-a", status="pending_submit"))
+    batch.after_commit(lambda: seen.append("request"))
+    batch.reply(lambda: seen.append("reply"))
+    batch.flush()
+    assert seen == ["reply", "request", "event"]
+    ledger.close()
+
+
 def test_a_failed_commit_keeps_what_waited_for_it(tmp_path: Path) -> None:
     ledger, events, answered = RecordingLedger(tmp_path / "ledger.sqlite"), Published(), []
     batch = Batch(ledger, events)
