@@ -1,4 +1,5 @@
-"""The durable write-ahead ledger of orders (SQLite, WAL; FULL or NORMAL per commit).
+"""The durable write-ahead ledger of orders (SQLite, WAL; FULL or NORMAL per commit,
+through a connection kept at each).
 
 Writes are staged and committed in groups: `stage` remembers the newest state of
 an order, `commit` writes everything staged in one transaction. Callers reply to
@@ -143,6 +144,11 @@ def _word(kind: type[Vocabulary], text: str) -> Vocabulary:
     return found
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                           cached_statements=STATEMENT_CACHE)
+
+
 def storage_failure(exc: BaseException) -> bool:
     """Whether a commit failed because of the disk or the file (full, I/O error, read-only,
     locked, corrupt), not because of what was written: worth retrying as it is."""
@@ -164,13 +170,16 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   cached_statements=STATEMENT_CACHE)
+        self._db = _connect(path)  # reads, and the commits that wait for the disk
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._synced = True
         self._db.executescript(SCHEMA)
         self._migrate()
+        # The commits that need not wait go through a connection of their own, kept at
+        # NORMAL: switching one connection between FULL and NORMAL took a statement at
+        # nearly every commit, a GIL hand-off the replies waiting for it waited for too.
+        self._unsynced = _connect(path)
+        self._unsynced.execute("PRAGMA synchronous=NORMAL")
         self._identity = file_identity(path)
         self._staged: dict[str, Order] = {}
         self._meta: dict[str, str] = {}
@@ -183,6 +192,7 @@ class Ledger:
                 self._db.execute(statement)
 
     def close(self) -> None:
+        self._unsynced.close()
         self._db.close()
 
     def replaced(self) -> bool:
@@ -231,27 +241,25 @@ class Ledger:
         if not self.dirty:
             return 0
         rows = [_to_row(order) for order in self._staged.values()]
-        if sync != self._synced:
-            self._db.execute(f"PRAGMA synchronous={'FULL' if sync else 'NORMAL'}")
-            self._synced = sync
+        db = self._db if sync else self._unsynced
         writes = [(writer, staged) for writer, staged in (
             (_ORDERS, rows), (_META, list(self._meta.items())), (_FILLS, self._fills))
             if staged]
         if len(writes) == 1 and len(writes[0][1]) <= MAX_ROWS:
             # one statement is a transaction of its own: two GIL hand-offs fewer
-            writes[0][0].write(self._db, writes[0][1])
+            writes[0][0].write(db, writes[0][1])
         else:
-            self._db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
                 for writer, staged in writes:
-                    writer.write(self._db, staged)
-                self._db.execute("COMMIT")
+                    writer.write(db, staged)
+                db.execute("COMMIT")
             except BaseException:
                 # SQLite may have rolled back already (a full disk does); the commit's own
                 # error is the one to report
                 with contextlib.suppress(sqlite3.Error):
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
                 raise
         self._staged.clear()
         self._meta.clear()

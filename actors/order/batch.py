@@ -3,8 +3,9 @@
 OrderActor stages every change; after the message that staged it, it commits at
 once when nothing else waits in its inbox, else it sends itself one `Flush`,
 which lands behind everything already waiting, so a whole burst of work commits
-in one transaction. Only after the commit are events published, replies sent and
-exchange requests delivered, so nothing leaves the actor that is not written.
+in one transaction. Only after the commit are replies sent, exchange requests
+delivered and events published, in that order, so nothing leaves the actor that is
+not written, and an order's create does not wait for the other orders' events.
 
 A commit waits for the disk (fsync) only when it holds an intent (an order about
 to be sent, pending_submit, or cancelled, pending_cancel), a rejection, a repair,
@@ -118,8 +119,9 @@ class Batch:
             action()
 
     def flush(self) -> None:
-        """Commit, then answer, publish the events and run what waited for the commit.
-        A commit that fails raises and leaves everything as it was, for the next flush."""
+        """Commit, then answer, run what waited for the commit (the exchange requests) and
+        publish the events. A commit that fails raises and leaves everything as it was,
+        for the next flush."""
         if self.seq + len(self._events) > self._bound:
             self._bound = self.seq + len(self._events) + SEQ_BLOCK
             self.ledger.stage_meta(EVENT_SEQ_KEY, str(self._bound))
@@ -136,13 +138,13 @@ class Batch:
         replies, self._replies = self._replies, []
         for reply, _fail in replies:
             reply()
+        for action in actions:
+            action()
         if events:
             self.metrics.events_published.inc(len(events))
         for order in events:
             self.seq += 1
             self._events_sink.publish(encode_event(self.seq, order))
-        for action in actions:
-            action()
 
     def close(self) -> None:
         """Commit what is staged and record the exact last event number, durably."""

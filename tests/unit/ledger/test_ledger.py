@@ -59,6 +59,34 @@ def test_a_trade_staged_twice_in_one_group_is_counted_once_with_its_later_fee(
     ledger.close()
 
 
+def test_commits_with_and_without_the_disk_read_back_at_once_and_after_a_restart(
+        tmp_path: Path) -> None:
+    """Commits that wait for the disk and those that do not go through connections of
+    their own: every read sees the latest of both, in the order they were made."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+
+    def trade(trade_id: str) -> TradeView:
+        return TradeView(trade_id, "x1", "od-a", Decimal("0.01"), Decimal("1000"),
+                         Decimal("0.1"), "USD", 1_700_000_000_000)
+
+    steps = [("pending_submit", True, None), ("partially_filled", False, "t1"),
+             ("pending_cancel", True, None), ("filled", False, "t2")]
+    for status, sync, trade_id in steps:
+        ledger.stage(ledger_order("od-a", order_id="x1", status=status, amount="0.02"))
+        if trade_id is not None:
+            ledger.stage_fill("paper", "od-a", trade(trade_id))
+        ledger.commit(sync=sync)
+        read = ledger.get("od-a")
+        assert read is not None and read.status == status
+    assert set(ledger.fills_of("paper", "od-a")) == {"t1", "t2"}
+    ledger.close()
+
+    reopened = Ledger(tmp_path / "ledger.sqlite")
+    assert reopened.counts_by_status() == {"filled": 1}
+    assert set(reopened.fills_of("paper", "od-a")) == {"t1", "t2"}
+    reopened.close()
+
+
 class Published:
     """An event sink keeping the event numbers published."""
 
@@ -125,6 +153,26 @@ def test_only_intents_rejections_and_new_event_bounds_wait_for_the_disk(tmp_path
     batch.stage(ledger_order("od-next-event", status="open"))
     batch.flush()
     assert ledger.syncs == [True, False, True, False, True, False, True, False]
+    ledger.close()
+
+
+def test_after_the_commit_replies_go_first_then_exchange_requests_then_events(
+        tmp_path: Path) -> None:
+    """Clients wait on replies, and an order's create should not wait for the events of
+    every other order in its batch: events are published last."""
+    seen: list[str] = []
+
+    class Sink:
+        def publish(self, frames: list[bytes]) -> None:
+            seen.append("event")
+
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    batch = Batch(ledger, Sink())
+    batch.stage(ledger_order("od-a", status="pending_submit"))
+    batch.after_commit(lambda: seen.append("request"))
+    batch.reply(lambda: seen.append("reply"))
+    batch.flush()
+    assert seen == ["reply", "request", "event"]
     ledger.close()
 
 
