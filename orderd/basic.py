@@ -18,6 +18,7 @@ from actors.exchange.failure import CallFailed, error_info
 from actors.exchange.link import Attempts
 from actors.exchange.messages import OrderView
 from actors.exchange.order_params import check_params
+from actors.order.admission import make_client_order_id
 from actors.order.stats import OrderStats
 from actors.orders import IllegalTransition, Order, adopt, rfc3339
 from actors.runtime import Clock
@@ -61,6 +62,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._clock = clock or Clock()
         self._clients = clients or {}
         self._rng = random.Random(seed)
+        self._ids = random.Random()  # seeded from the OS, whatever `seed`: ids stay unique
         self._exchanges: dict[str, DirectExchange] = {}
         self._venues: dict[str, PaperVenue] = {}
         self._lock: StateDirLock | None = None
@@ -96,7 +98,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
         exchange = self._exchange(spec.exchange or config.default_exchange)
         # the daemon's check (check_submit), before the order is kept or sent
         check_params(config.exchange(exchange.name).driver, spec)
-        cid = spec.client_order_id or f"{config.orders.client_id_prefix}{uuid.uuid4().hex}"
+        cid = spec.client_order_id or make_client_order_id(
+            config.orders.client_id_prefix, self._clock.now(), self._ids)
         spec = spec.normalized(config.default_exchange, cid)
         reads, sends = Attempts(), Attempts()
         try:

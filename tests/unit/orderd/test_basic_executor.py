@@ -19,6 +19,7 @@ from actors.exchange.drivers.paper import PaperExchange, PaperVenue
 from daemon.config_loader import ConfigError
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
+from protocol.validation import CLIENT_ORDER_ID
 from tests.library_support import MARKET, QUICK_RESOLUTION, paper_config, run, venue_orders
 
 
@@ -221,3 +222,21 @@ def test_basic_executor_raises_the_exchanges_own_error_for_balances(
         run(scenario)
     finally:
         venue.close()
+
+
+def test_ids_made_with_the_longest_prefix_are_valid_client_order_ids(tmp_path: Path) -> None:
+    """An order placed without a client order id gets one the venue and the protocol
+    take (at most 36 characters) with the longest prefix the configuration allows."""
+    config = {**paper_config(tmp_path), "orders": {"client_id_prefix": "abcdefg-"}}
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with BasicOrderExecutor(config, seed=1) as executor:
+            return [await executor.execute_order(MARKET, return_order=True)
+                    for _ in range(2)]
+
+    orders = run(scenario)
+    ids = [order["client_order_id"] for order in orders]
+    assert len(set(ids)) == 2
+    for made in ids:
+        assert made.startswith("abcdefg-") and CLIENT_ORDER_ID.fullmatch(made), made
+    assert {order["status"] for order in orders} == {"filled"}
