@@ -35,9 +35,6 @@ from venue.limits import VenueLimiter
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[], ExchangeClient]
-STREAM_DRIVERS = frozenset({"binance", "paper"})
-"""Drivers whose exchange pushes order events on a user-data stream orderd reads:
-binance's WebSocket API, and the in-process paper venue's listeners."""
 
 
 def order_settings(config: Config, risk: RiskPolicy | None = None,
@@ -77,7 +74,7 @@ def tracking_pace(budgets: dict[str, RequestBudget]) -> Pace:
 def streamed(config: Config) -> list[ExchangeConfig]:
     """The exchanges whose user-data stream the daemon listens to."""
     return [e for e in config.exchanges
-            if config.tracking.stream and e.driver in STREAM_DRIVERS]
+            if config.tracking.stream and e.streamed()]
 
 
 def stream_builder(exchange: ExchangeConfig, clients: ClientFactory) -> BuildConnection:

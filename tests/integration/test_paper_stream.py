@@ -1,4 +1,4 @@
-"""The default configuration's in-process paper venue delivers its events on the
+"""The in-process paper venue, with its entry's stream on, delivers its events on the
 user-data stream: a resting order's fill reaches the daemon pushed, and is published,
 while REST tracking waits out its safety interval."""
 
@@ -16,6 +16,8 @@ from tests.alert_support import scrape
 from tests.helpers import free_port, market_buy, resting_limit_buy, running_daemon, wait_until
 
 TRACKING = "safety_interval_s = 60\n"
+STREAMED_PAPER = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nstream = true\n'
+"""The paper venue's stream is off unless its entry asks for it."""
 """Tracking reads every 0.2 s (the tests' interval) unless the stream is live, then
 every 60 s."""
 ATTEMPTS = 20
@@ -80,7 +82,7 @@ def test_a_resting_fill_arrives_by_the_paper_stream_while_tracking_waits(
     port = free_port()
     metrics = f"http://127.0.0.1:{port}/metrics"
     with running_daemon(tmp_path, extra=f'[metrics]\nlisten = "127.0.0.1:{port}"\n',
-                        tracking=TRACKING) as daemon:
+                        tracking=TRACKING, exchanges=STREAMED_PAPER) as daemon:
         client = daemon.client()
         subscriber = EventSubscriber(daemon.events)
         try:

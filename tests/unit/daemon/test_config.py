@@ -11,7 +11,7 @@ import zmq.auth
 
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
-from daemon.wiring import order_settings
+from daemon.wiring import order_settings, streamed
 from tests.helpers import ROOT
 from venue.limits import VenueLimits
 
@@ -248,3 +248,17 @@ def test_every_section_refuses_a_value_with_its_full_key(
         load_config(write(tmp_path, text))
     assert caught.value.key == key
     assert caught.value.why and str(caught.value) == f"{key}: {caught.value.why}"
+
+
+def test_which_streams_are_listened_to(tmp_path: Path) -> None:
+    """binance's stream by default, paper's only when its entry asks; `[tracking] stream
+    = false` none at all."""
+    entries = (BINANCE + 'api_key = "k"\nsecret = "s"\n'
+               '[[exchanges]]\nname = "quiet"\n'
+               '[[exchanges]]\nname = "pushed"\nstream = true\n'
+               '[[exchanges]]\nname = "muted"\ndriver = "binance"\napi_key = "k"\n'
+               'secret = "s"\nstream = false\n')
+    config = load_config(write(tmp_path, entries))
+    assert [e.name for e in streamed(config)] == ["bx", "pushed"]
+    off = load_config(write(tmp_path, "[tracking]\nstream = false\n" + entries))
+    assert streamed(off) == []
