@@ -177,9 +177,9 @@ LATENCY_MS = 50
 RATE_LIMIT_PER_S: float | None = None
 """The configured exchange rate limit (`[[exchanges]] rate_limit_per_s`): none."""
 WORKERS = 192
-"""`[[exchanges]] concurrency`: an order takes two or three requests (create, the
-verifying fetch and, unless the create's answer listed them, its trades), so three
-workers per order in flight keep creates from queueing."""
+"""`[[exchanges]] concurrency`: a market order now takes one request (its create, whose
+full answer settles it), but the scenario keeps the three workers per order in flight
+it was first measured with, so its figures stay comparable across versions."""
 
 
 def latency50(opts: Options) -> Report:
