@@ -6,6 +6,7 @@ that makes a (re)connected stream trusted."""
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from actors.exchange.messages import FetchOrder, OrderTicket
 from actors.exchange.routing import side_worker_name
@@ -19,6 +20,22 @@ from actors.orders import Order, decimal_text
 from actors.reconcile.messages import RecordDiscrepancy
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+
+REMEMBERED = 10_000
+"""Keys each of the stream's once-only memories keeps, the newest: an account shared with
+other programs streams their orders without end. A key forgotten costs at most one more
+warning or one more read of an order's trades."""
+
+
+def first_time(seen: dict[K, None], key: K, most: int = REMEMBERED) -> bool:
+    """Whether `key` is new to `seen`, which then holds it among its `most` newest."""
+    if key in seen:
+        return False
+    seen[key] = None
+    if len(seen) > most:
+        del seen[next(iter(seen))]  # the oldest: dicts keep their order of insertion
+    return True
 
 
 class StreamFollower:
@@ -29,9 +46,9 @@ class StreamFollower:
         self.outcomes = outcomes
         self.catch_ups: dict[str, tuple[int, dict[SymbolKey, int]]] = {}
         """Exchange -> (stream connection, reads still to answer before it is trusted)."""
-        self.trades_asked: set[tuple[str, str]] = set()
+        self.trades_asked: dict[tuple[str, str], None] = {}
         """(client id, filled) whose trades were read once, of live and finished orders."""
-        self.unknown_streamed: set[str] = set()  # order ids reported once
+        self.unknown_streamed: dict[str, None] = {}  # order ids reported once
         self.held = HeldEvents(core.clock.monotonic,
                                STALE_CREATE_FACTOR * core.settings.send_deadline_s)
         """Events of orders whose create is unanswered, for after its answer; kept no
@@ -121,17 +138,15 @@ class StreamFollower:
         its trades are read once, through the side worker."""
         counted = self.core.counted(order)
         key = (order.client_order_id, str(order.filled))
-        if counted >= order.filled or key in self.trades_asked:
+        if counted >= order.filled or not first_time(self.trades_asked, key):
             return
-        self.trades_asked.add(key)
         self.core.deliver(side_worker_name(order.exchange),
                           FetchOrder(OrderTicket.of(order, counted)))
 
     def _unknown_streamed(self, exchange: str, report: ExchangeReport) -> None:
         view = report.view
-        if view is None or view.order_id in self.unknown_streamed:
+        if view is None or not first_time(self.unknown_streamed, view.order_id):
             return
-        self.unknown_streamed.add(view.order_id)
         prefix = self.core.settings.client_id_prefix
         ours = bool(prefix) and report.client_order_id.startswith(prefix)
         log.warning("stream of %s: order %s (%s) is not in the ledger", exchange,
