@@ -205,9 +205,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
         exchange = self._exchange(order.exchange)
         attempts = Attempts()
         try:
-            if order.status == "unknown":  # first learn whether there is anything to cancel
+            if order.status == OrderStatus.UNKNOWN:  # first learn whether it was placed
                 await self._resolve(exchange, order, attempts)
-                if order.status == "unknown":
+                if order.status == OrderStatus.UNKNOWN:
                     raise ProtocolError("exchange_unavailable", f"{exchange.name}: whether "
                                         f"{order.client_order_id} was placed is not known "
                                         "yet", retry_after_s=1.0)
@@ -215,7 +215,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                 await self._send_cancel(exchange, order, attempts)
         finally:
             self._count(attempts)
-        if order.status != "canceled":
+        if order.status != OrderStatus.CANCELED:
             raise ProtocolError("not_cancelable", f"order {order.client_order_id} is "
                                 f"{order.status}")
         return order.to_wire()
@@ -364,7 +364,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
 
     async def _look(self, exchange: DirectExchange, order: Order, attempts: Attempts) -> None:
         """The exchange's state of a live order: resolved when its outcome is unknown."""
-        if order.status == "unknown":
+        if order.status == OrderStatus.UNKNOWN:
             await self._resolve(exchange, order, attempts)
         else:
             await self._refresh(exchange, order, attempts)

@@ -49,6 +49,7 @@ from actors.order.timers import Timers
 from actors.runtime import Clock, DaemonState, EventSink
 from actors.supervisor import Registry, SupervisedActor
 from protocol.errors import ProtocolError
+from protocol.messages import OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class OrderActor(SupervisedActor):
                 continue
             live.recovering = True
             recovering += 1
-            if order.status == "pending_cancel":
+            if order.status == OrderStatus.PENDING_CANCEL:
                 self.core.dispatch(order, CancelOrder)
             else:
                 self.core.resolve(order)  # absent only once its create can no longer land

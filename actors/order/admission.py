@@ -14,7 +14,7 @@ from actors.order.risk import check as check_risk
 from actors.order.waiters import WAIT_SUBMIT
 from actors.orders import Order
 from protocol.errors import ProtocolError
-from protocol.messages import OrderSpec
+from protocol.messages import OrderSpec, Wait
 
 log = logging.getLogger(__name__)
 BACKLOG_RETRY_S = 0.25
@@ -54,7 +54,7 @@ class Admission:
                     f"client_order_id {cid!r} is already used by a different order",
                     field="client_order_id"))
                 return
-            core.hold(existing, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
+            core.hold(existing, msg.reply, WAIT_SUBMIT if msg.wait == Wait.ACCEPTED else None)
             return
         refused = (self._backlog_error(spec) or self._risk_error(spec)
                    or self._budget_error(spec))
@@ -70,7 +70,7 @@ class Admission:
                                             submitted_at=core.clock.monotonic())
         core.metrics.child(core.metrics.orders_submitted, order.exchange).inc()
         core.place(live)
-        core.hold(order, msg.reply, WAIT_SUBMIT if msg.wait == "accepted" else None)
+        core.hold(order, msg.reply, WAIT_SUBMIT if msg.wait == Wait.ACCEPTED else None)
 
     def _new_client_order_id(self) -> str:
         return make_client_order_id(self.core.settings.client_id_prefix,

@@ -32,6 +32,7 @@ from actors.orders import Order
 from actors.runtime import EventSink
 from protocol.codec import encode_event
 from protocol.errors import ProtocolError
+from protocol.messages import OrderStatus
 
 EVENT_SEQ_KEY = "event_seq"
 """Meta key: no event number above it has been published (exact after a clean stop)."""
@@ -39,7 +40,7 @@ SEQ_BLOCK = 10_000
 """Event numbers the durable bound runs ahead of those published."""
 Fail = Callable[[ProtocolError], None]
 """Answers a client with an error."""
-SYNCED = frozenset({"pending_submit", "pending_cancel", "rejected"})
+SYNCED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.PENDING_CANCEL, OrderStatus.REJECTED})
 """Statuses whose commits wait for the disk: the intents, written before a request is
 sent, and a rejection, which the exchange could not tell again after a power loss."""
 

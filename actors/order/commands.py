@@ -32,11 +32,11 @@ class ClientCommands:
         if order is None:
             self.core.answer(msg.reply, _not_found(msg.ref))
             return
-        if order.terminal and order.status != "canceled":
+        if order.terminal and order.status != OrderStatus.CANCELED:
             self.core.answer(msg.reply, ProtocolError(
                 "not_cancelable", f"order {order.client_order_id} is {order.status}"))
             return
-        if order.status not in ("canceled", "pending_cancel"):
+        if order.status not in (OrderStatus.CANCELED, OrderStatus.PENDING_CANCEL):
             self._ask_cancel(order)
         self.core.hold(order, msg.reply, WAIT_CANCEL)
 
@@ -58,7 +58,7 @@ class ClientCommands:
                   if (scope.exchange is None or live.order.exchange == scope.exchange)
                   and (scope.symbol is None or live.order.symbol == scope.symbol)]
         for order in chosen:
-            if order.status != "pending_cancel":
+            if order.status != OrderStatus.PENDING_CANCEL:
                 self._ask_cancel(order)
         self.core.answer(msg.reply, {"orders": [order.to_wire() for order in chosen]})
 

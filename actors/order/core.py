@@ -41,12 +41,13 @@ from actors.runtime import Clock, DaemonState, EventSink, Reply
 from actors.stream.health import StreamHealth
 from actors.supervisor import Registry
 from protocol.errors import ProtocolError
-from protocol.messages import OrderRef
+from protocol.messages import OrderRef, OrderStatus
 
 log = logging.getLogger(__name__)
 
 NAME = "order"
-UNRESOLVED = frozenset({"pending_submit", "unknown", "pending_cancel"})
+UNRESOLVED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN,
+                        OrderStatus.PENDING_CANCEL})
 """Statuses whose truth is still to be learnt from the exchange."""
 STALE_CREATE_FACTOR = 2
 """A create unanswered for this many send deadlines is stale: it is looked up instead."""

@@ -97,7 +97,7 @@ class Outcomes:
                 core.resolver.drop(cid)  # the create's own answer settles what a lookup would
             # an answer that shows the order live does not undo a cancel; a cancel's own
             # answer showing it live is confirmed by a lookup before anything else
-            cancel_wanted = order.status == "pending_cancel"
+            cancel_wanted = order.status == OrderStatus.PENDING_CANCEL
             adopt(order, report.view, now, keep_status=cancel_wanted)
             if cancel_wanted and report.op == "cancel" and not order.terminal:
                 core.resolve(order)
@@ -131,7 +131,7 @@ class Outcomes:
             live.cancel_after_create = False
             order.move_to(OrderStatus.REJECTED, now)
         elif report.outcome == "unknown":
-            if order.status == "pending_submit":
+            if order.status == OrderStatus.PENDING_SUBMIT:
                 order.move_to(OrderStatus.UNKNOWN, now)
             self.core.resolve(order)
         else:  # known not sent: send again later, within the send deadline
@@ -146,7 +146,7 @@ class Outcomes:
         if report.view is not None:
             core.resolver.drop(cid)
             live.cancel_after_create = False  # the cancel goes out here, once
-            cancel_wanted = order.status == "pending_cancel"
+            cancel_wanted = order.status == OrderStatus.PENDING_CANCEL
             adopt(order, report.view, core.clock.now(), keep_status=cancel_wanted)
             if cancel_wanted and not order.terminal:
                 core.dispatch(order, CancelOrder)
@@ -165,9 +165,9 @@ class Outcomes:
                                 "not on the exchange and past its send deadline"}
             order.move_to(OrderStatus.EXPIRED, now)
             return
-        if order.status == "unknown":
+        if order.status == OrderStatus.UNKNOWN:
             order.move_to(OrderStatus.PENDING_SUBMIT, now)
-        elif order.status == "pending_cancel":
+        elif order.status == OrderStatus.PENDING_CANCEL:
             order.move_to(OrderStatus.CANCELED, now)  # never placed, and no longer wanted
             return
         core.stats.resends += 1

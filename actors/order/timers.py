@@ -72,17 +72,18 @@ class Timers:
             order = live.order
             if live.resend_at is not None and live.resend_at <= now:
                 live.resend_at = None
-                if order.status in ("pending_submit", "pending_cancel"):
+                if order.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.PENDING_CANCEL):
                     self._resend(live)
                     if order.terminal:
                         continue  # forgotten
             if live.creating_since is not None and now - live.creating_since > stale_create:
                 live.creating_since = None
-                if order.status == "pending_submit":
+                if order.status == OrderStatus.PENDING_SUBMIT:
                     order.move_to(OrderStatus.UNKNOWN, core.clock.now())
                     core.stage(order)
                 core.resolve(order)
-            if (order.status == "pending_cancel" and wall - order.updated_at > STALE_CANCEL_S
+            if (order.status == OrderStatus.PENDING_CANCEL
+                    and wall - order.updated_at > STALE_CANCEL_S
                     and order.client_order_id not in core.resolver
                     and live.creating_since is None):
                 core.resolve(order)

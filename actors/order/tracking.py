@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 from actors.order.resolution import LOST_LOOKUP_S
 from actors.orders import Order
+from protocol.messages import OrderStatus
 
 log = logging.getLogger(__name__)
 
-TRACKED = frozenset({"open", "partially_filled"})
+TRACKED = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
 """Statuses of orders resting on the exchange, whose changes tracking looks for."""
 SymbolKey = tuple[str, str]
 """(exchange, symbol)."""

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from actors.orders import Order
 from actors.runtime import Reply
 from protocol.errors import ProtocolError
+from protocol.messages import OrderStatus
 
-WAIT_SUBMIT = frozenset({"pending_submit", "unknown"})
+WAIT_SUBMIT = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 """submit with wait=accepted waits through these."""
-WAIT_CANCEL = frozenset({"pending_cancel"})
+WAIT_CANCEL = frozenset({OrderStatus.PENDING_CANCEL})
 """cancel waits through this."""
 
 
