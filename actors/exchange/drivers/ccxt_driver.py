@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import ccxt
 from ccxt.base.errors import DuplicateOrderId
 
+from actors.exchange.drivers.http_session import PooledSession
+
 # The create param that carries our client order id, per ccxt exchange id.
 CLIENT_ID_PARAM: dict[str, str] = {
     "binance": "newClientOrderId",
@@ -143,6 +145,7 @@ def build_binance(settings: DriverSettings) -> Any:
     }
     client = (ccxt.binance(config) if settings.api_url is None
               else LocalBinance(config, settings.api_url))
+    client.session = PooledSession()
     # retries happen in one place, ours
     client.options["maxRetriesOnFailure"] = 0
     client.exceptions["exact"].update(BINANCE_EXTRA_EXACT)
