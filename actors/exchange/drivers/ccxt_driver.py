@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import ccxt
 from ccxt.base.errors import DuplicateOrderId
 
+from actors.exchange.drivers.binance_answers import full_answer, is_full_spot_answer
 from actors.exchange.drivers.http_session import PooledSession
 
 # The create param that carries our client order id, per ccxt exchange id.
@@ -87,7 +88,16 @@ class DriverSettings:
                 f"recv_window_ms={self.recv_window_ms})")
 
 
-class LocalBinance(ccxt.binance):  # type: ignore[misc]
+class Binance(ccxt.binance):  # type: ignore[misc]
+    """ccxt's binance, reading a spot create's FULL answer itself (binance_answers)."""
+
+    def parse_order(self, order: Any, market: Any = None) -> Any:
+        if is_full_spot_answer(order, market):
+            return full_answer(self, order, market)
+        return super().parse_order(order, market)
+
+
+class LocalBinance(Binance):
     """ccxt's binance with every API host moved to one base URL.
 
     binance picks its per-market error table by URL prefix; requests to the
@@ -143,7 +153,7 @@ def build_binance(settings: DriverSettings) -> Any:
             "recvWindow": settings.recv_window_ms,
         },
     }
-    client = (ccxt.binance(config) if settings.api_url is None
+    client = (Binance(config) if settings.api_url is None
               else LocalBinance(config, settings.api_url))
     client.session = PooledSession()
     # retries happen in one place, ours
