@@ -12,6 +12,12 @@ from typing import Any
 from ccxt.base.precise import Precise
 
 from actors.exchange.client import to_decimal, view_of
+from actors.exchange.drivers.binance_answers import (
+    SPOT_ORDER_TYPES,
+    average_of,
+    nonzero,
+    number,
+)
 from actors.exchange.messages import TradeView
 from actors.order.messages import ExchangeReport
 
@@ -35,30 +41,24 @@ def report_of(client: Any, event: dict[str, Any]) -> ExchangeReport | None:
     market = market_of(client, exchange_symbol)
     symbol = market["symbol"] if market is not None else exchange_symbol
     status = str(client.parse_order_status(event.get("X")))
-    amount = _nonzero(event.get("q")) or (event.get("z") if status == "closed" else None)
+    amount = nonzero(event.get("q")) or (event.get("z") if status == "closed" else None)
     kind = str(event.get("o") or "").lower()
     kind = SPOT_ORDER_TYPES.get(kind, kind)
     fee_cost = event.get("n")
     fee = fee_cost is not None and Precise.string_gt(fee_cost, "0")
-    raw = {"id": str(order_id), "status": status, "filled": _number(event.get("z")),
-           "average": _average(event.get("Z"), event.get("z")),
+    raw = {"id": str(order_id), "status": status, "filled": number(event.get("z")),
+           "average": number(average_of(event.get("Z"), event.get("z"))),
            "fee": {"cost": fee_cost, "currency": client.safe_currency_code(event.get("N"))}
            if fee else None,
            "symbol": symbol, "side": str(event.get("S") or "").lower() or None,
-           "type": kind or None, "amount": _number(amount),
-           "price": _number(_nonzero(event.get("p"))), "clientOrderId": client_order_id}
+           "type": kind or None, "amount": number(amount),
+           "price": number(nonzero(event.get("p"))), "clientOrderId": client_order_id}
     view = replace(view_of(raw, market), client_order_id=client_order_id)
     trades: tuple[TradeView, ...] = ()
     if event.get("x") == "TRADE" and int(event.get("t", -1)) >= 0:
         trades = (_trade(client, event, str(order_id), client_order_id, symbol),)
     return ExchangeReport(client_order_id, "fetch", "ok", view, trades=trades,
                           source=SOURCE, trades_source=SOURCE)
-
-
-SPOT_ORDER_TYPES = {"limit_maker": "limit", "stop_loss_limit": "limit",
-                    "stop_loss": "market", "take_profit_limit": "limit",
-                    "take_profit": "market"}
-"""binance's spot order types as ccxt names them (`parse_order_type_by_market`)."""
 
 
 def _trade(client: Any, event: dict[str, Any], order_id: str, client_order_id: str,
@@ -68,27 +68,11 @@ def _trade(client: Any, event: dict[str, Any], order_id: str, client_order_id: s
     price = event["L"] if event.get("L") is not None else event.get("p")
     return TradeView(
         trade_id=str(event["t"]), order_id=order_id, client_order_id=client_order_id,
-        amount=to_decimal(_number(event.get("l"))) or Decimal(0),
-        price=to_decimal(_number(price)) or Decimal(0),
-        fee_cost=to_decimal(_number(fee_cost)) or Decimal(0),
+        amount=to_decimal(number(event.get("l"))) or Decimal(0),
+        price=to_decimal(number(price)) or Decimal(0),
+        fee_cost=to_decimal(number(fee_cost)) or Decimal(0),
         fee_currency=None if fee_cost is None else client.safe_currency_code(event.get("N")),
         timestamp=int(event.get("T") or 0), symbol=symbol)
-
-
-def _number(text: Any) -> float | None:
-    """ccxt's number of a decimal string (a float)."""
-    return None if text is None or text == "" else float(text)
-
-
-def _nonzero(text: Any) -> Any:
-    return None if text is None or Precise.string_eq(str(text), "0") else text
-
-
-def _average(cost: Any, filled: Any) -> float | None:
-    """ccxt's average price: cost / filled, to 18 places, once something filled."""
-    if cost is None or filled is None or not Precise.string_gt(str(filled), "0"):
-        return None
-    return _number(Precise.string_div(str(cost), str(filled)))
 
 
 def market_of(client: Any, exchange_symbol: Any) -> dict[str, Any] | None:

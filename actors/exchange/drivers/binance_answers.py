@@ -46,9 +46,7 @@ def full_answer(client: Any, order: dict[str, Any], market: Any) -> dict[str, An
     status = client.parse_order_status(order.get("status"))
     filled = order.get("executedQty") or "0"
     cost = order.get("cummulativeQuoteQty")
-    average = None
-    if cost is not None and Precise.string_gt(filled, "0"):
-        average = Precise.string_div(cost, filled)
+    average = average_of(cost, filled)
     kind = str(order.get("type") or "").lower()
     # ccxt sorts an answer's trades by time (none here), then by id as text
     trades = client.sort_by_2([_fill(client, fill, symbol) for fill in order["fills"]],
@@ -59,11 +57,11 @@ def full_answer(client: Any, order: dict[str, Any], market: Any) -> dict[str, An
         for fill in order["fills"] if "commission" in fill])
     fee = None
     if len(fees) == 1:
-        fee = {**fees[0], "cost": _number(fees[0].get("cost"))}
-    price = _nonzero(order.get("price"))
+        fee = {**fees[0], "cost": number(fees[0].get("cost"))}
+    price = nonzero(order.get("price"))
     if price is None and kind == "market":
         price = average
-    amount = _nonzero(order.get("origQty"))
+    amount = nonzero(order.get("origQty"))
     if amount is None and status == "closed":
         amount = filled
     return {
@@ -72,8 +70,8 @@ def full_answer(client: Any, order: dict[str, Any], market: Any) -> dict[str, An
         "timestamp": _first_int(order, TIME_KEYS),
         "symbol": symbol, "type": SPOT_ORDER_TYPES.get(kind, kind) or None,
         "side": str(order.get("side") or "").lower() or None,
-        "price": _number(price), "amount": _number(amount), "filled": _number(filled),
-        "cost": _number(cost), "average": _number(average), "status": status,
+        "price": number(price), "amount": number(amount), "filled": number(filled),
+        "cost": number(cost), "average": number(average), "status": status,
         "fee": fee, "trades": trades,
     }
 
@@ -82,11 +80,11 @@ def _fill(client: Any, fill: dict[str, Any], symbol: str) -> dict[str, Any]:
     """One of the answer's fills as ccxt's trade structure (the part the daemon reads)."""
     fee = None
     if "commission" in fill:
-        fee = {"cost": _number(fill.get("commission")),
+        fee = {"cost": number(fill.get("commission")),
                "currency": client.safe_currency_code(fill.get("commissionAsset"))}
     return {"info": fill, "id": _text(fill.get("tradeId")), "order": None,
             "timestamp": None, "symbol": symbol,
-            "price": _number(fill.get("price")), "amount": _number(fill.get("qty")),
+            "price": number(fill.get("price")), "amount": number(fill.get("qty")),
             "fee": fee}
 
 
@@ -102,10 +100,18 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _number(text: Any) -> float | None:
+def number(text: Any) -> float | None:
     """ccxt's number of a decimal string (a float)."""
     return None if text is None or text == "" else float(text)
 
 
-def _nonzero(text: Any) -> Any:
+def nonzero(text: Any) -> Any:
+    """A decimal string, None when it is zero (ccxt's `omit_zero`)."""
     return None if text is None or Precise.string_eq(str(text), "0") else text
+
+
+def average_of(cost: Any, filled: Any) -> str | None:
+    """ccxt's average price: cost / filled, to 18 places, once something filled."""
+    if cost is None or filled is None or not Precise.string_gt(str(filled), "0"):
+        return None
+    return str(Precise.string_div(str(cost), str(filled)))
