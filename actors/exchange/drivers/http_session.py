@@ -34,7 +34,11 @@ POOL_SIZE = 2
 
 
 class PooledSession:
-    """What ccxt's sync `fetch` uses of a `requests.Session`, over one urllib3 pool."""
+    """What ccxt's sync `fetch` uses of a `requests.Session`, over one urllib3 pool.
+
+    Unlike requests it follows no redirect: an exchange's API does not send one, and a
+    create must never go out a second time to another address. Certificates are checked
+    as the session was made to (ccxt's per-request `verify` is its default, True)."""
 
     def __init__(self, verify: bool = True) -> None:
         self.headers: CaseInsensitiveDict[str] = default_headers()
