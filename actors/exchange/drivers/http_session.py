@@ -37,15 +37,16 @@ class PooledSession:
     """What ccxt's sync `fetch` uses of a `requests.Session`, over one urllib3 pool.
 
     Unlike requests it follows no redirect: an exchange's API does not send one, and a
-    create must never go out a second time to another address. Certificates are checked
-    as the session was made to (ccxt's per-request `verify` is its default, True)."""
+    create must never go out a second time to another address. Certificates are always
+    checked (ccxt's per-request `verify` is its default, True: the driver never turns it
+    off)."""
 
-    def __init__(self, verify: bool = True) -> None:
+    def __init__(self) -> None:
         self.headers: CaseInsensitiveDict[str] = default_headers()
         self.cookies = RequestsCookieJar()  # ccxt clears it before every request
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=POOL_SIZE, retries=False,
-            cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
+            cert_reqs="CERT_REQUIRED",
             ca_certs=certifi.where())  # the CA bundle requests verifies with
 
     def request(self, method: str, url: str, data: bytes | None = None,
