@@ -76,7 +76,7 @@ def _pin_threads(config: Config, log: logging.Logger) -> None:
     try:
         cpu = pin(config.cpu)
     except ValueError as exc:  # the CPU is not on this machine: a configuration error
-        print(f"orderd: configuration error: {ConfigError('cpu', str(exc))}", file=sys.stderr)
+        print(f"orderd: configuration error: cpu: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
     except OSError as exc:  # e.g. a container that forbids it: the daemon works anyway
         log.warning("threads run on any CPU: keeping them on one was refused (%s)", exc)

@@ -22,6 +22,7 @@ from actors.supervisor import SupervisorSettings
 from daemon.affinity import AUTO, check_cpu
 from daemon.config_loader import ConfigError, build
 from daemon.security import is_abstract, is_local
+from protocol.codec import DEFAULT_MAX_REQUEST_BYTES
 
 ENDPOINT = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.*-]+):(\d{1,5})|ipc://.+")
 
@@ -37,7 +38,7 @@ class ControlConfig:
     """[control]: the command socket (ROUTER)."""
 
     endpoint: str = "tcp://127.0.0.1:5555"
-    max_request_bytes: int = 65536
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     curve_secret_key_file: Path | None = None
     """The server's secret certificate (zmq.auth format); turns CURVE on."""
     curve_clients_dir: Path | None = None

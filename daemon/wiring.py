@@ -82,9 +82,7 @@ def stream_builder(exchange: ExchangeConfig, clients: ClientFactory) -> BuildCon
     API, or a listener on the paper venue of the clients `clients` makes (down while
     their outage fault holds)."""
     if exchange.driver == "binance":
-        api_key, secret = credentials(exchange)
-        return partial(build_binance_pro, DriverSettings(
-            api_key, secret, exchange.api_url, exchange.timeout_ms, exchange.recv_window_ms))
+        return partial(build_binance_pro, driver_settings(exchange))
 
     def paper(on_event: OnEvent) -> StreamConnection:
         client = clients()
@@ -151,15 +149,20 @@ def credentials(exchange: ExchangeConfig) -> tuple[str, str]:
         raise refused("exchanges", exc) from None
 
 
+def driver_settings(exchange: ExchangeConfig) -> DriverSettings:
+    """What every ccxt client of the entry is built with, REST and stream alike."""
+    api_key, secret = credentials(exchange)
+    return DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
+                          exchange.recv_window_ms)
+
+
 def client_factory(exchange: ExchangeConfig, state_dir: Path, clock: Clock,
                    venues: dict[str, PaperVenue]) -> ClientFactory:
     """What makes the clients of `exchange`: ccxt binance, or the paper venue, opened in
     `state_dir` and added to `venues` (its owner closes it)."""
     if exchange.driver == "binance":
-        api_key, secret = credentials(exchange)
+        settings = driver_settings(exchange)
         log.info("exchange %s: %s driver, credentials loaded", exchange.name, exchange.driver)
-        settings = DriverSettings(api_key, secret, exchange.api_url, exchange.timeout_ms,
-                                  exchange.recv_window_ms)
         # called in each ExchangeActor's start: one ccxt instance per actor
         return lambda: build_binance(settings)
     venue = PaperVenue(state_dir / f"paper-{exchange.name}.sqlite", clock=clock.now)

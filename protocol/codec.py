@@ -21,6 +21,8 @@ from protocol.errors import ProtocolError
 from protocol.messages import Request
 
 MAX_ID_LENGTH = 64
+DEFAULT_MAX_REQUEST_BYTES = 65536
+"""`[control] max_request_bytes` when the configuration does not set it."""
 MAX_FRAMES = 8
 """Frames in one request as the client sends it, the payload included. REQ sends two
 (an empty delimiter and the payload), DEALER usually one; every frame costs the

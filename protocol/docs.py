@@ -16,7 +16,7 @@ from protocol.errors import RETRYABLE
 from protocol.reference import (
     COMMANDS,
     ERRORS,
-    ORDER_FIELDS,
+    ORDER_DESCRIPTION,
     ORDER_SPEC,
     STATUSES,
     TEST_ONLY_COMMANDS,
@@ -44,7 +44,7 @@ def render() -> str:
     lines += ["### OrderSpec", "", _row("field", "type", "rule"), "|---|---|---|"]
     lines += [_row(f"`{name}`", kind, rule) for name, kind, rule in ORDER_SPEC]
     lines += ["", "Any other field is `invalid_order` naming it.", "",
-              "### Order", "", ORDER_FIELDS, "", "`status` is one of:", "",
+              "### Order", "", ORDER_DESCRIPTION, "", "`status` is one of:", "",
               _row("status", "meaning"), "|---|---|"]
     lines += [_row(f"`{status}`", meaning) for status, meaning in STATUSES]
     lines += ["", "## Error codes", "", _row("code", "retryable", "when"), "|---|---|---|"]

@@ -56,7 +56,6 @@ STATUSES = tuple(OrderStatus)
 SIDES = tuple(Side)
 ORDER_TYPES = tuple(OrderType)
 TIMES_IN_FORCE = tuple(TimeInForce)
-WAIT_MODES = tuple(Wait)
 TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED,
                                OrderStatus.EXPIRED})
 DEFAULT_TIME_IN_FORCE = TimeInForce.GTC

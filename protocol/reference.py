@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.codec import MAX_FRAMES
+from protocol.codec import DEFAULT_MAX_REQUEST_BYTES, MAX_FRAMES
 from protocol.messages import DEFAULT_TIME_IN_FORCE, ORDER_TYPES, SIDES, TIMES_IN_FORCE
 from protocol.validation import (
     CLIENT_ORDER_ID,
@@ -22,9 +22,6 @@ from protocol.validation import (
     MAX_LIST_LIMIT,
     MAX_SIGNIFICANT_DIGITS,
 )
-
-DEFAULT_MAX_REQUEST_BYTES = 65536
-"""`[control] max_request_bytes` when the configuration does not set it."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +147,10 @@ ORDER_SPEC: tuple[tuple[str, str, str], ...] = (
 )
 """OrderSpec's fields: name, type, rule. Any other field is `invalid_order` naming it."""
 
-ORDER_FIELDS = (
+ORDER_DESCRIPTION = (
     "`client_order_id`, `order_id` (the exchange's id, or null before the exchange "
-    "acknowledged), `exchange`, `symbol`, `side`, `type`, `amount`, `price`, `status`, "
+    "acknowledged), `exchange`, `symbol`, `side`, `type`, `amount`, `price`, "
+    "`time_in_force` (or null), `status`, "
     "`filled`, `remaining`, `average_price`, `fee` (`{\"currency\", \"cost\"}` or null), "
     "`created_at`, `updated_at`, `attempts` (sends to the exchange), `last_error` "
     "(`{\"code\", \"message\"}` or null)."

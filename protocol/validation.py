@@ -234,11 +234,10 @@ def _statuses(value: Any) -> tuple[OrderStatus, ...] | None:
     if value is None:
         return None
     items = [value] if isinstance(value, str) else value
-    found = [member(OrderStatus, item) for item in items] if isinstance(items, list) else [None]
-    statuses = tuple(status for status in found if status is not None)
-    if len(statuses) != len(found):
+    found = tuple(member(OrderStatus, item) for item in items) if isinstance(items, list) else ()
+    if not isinstance(items, list) or None in found:
         raise _bad("status", f"status must be a list of: {', '.join(STATUSES)}")
-    return statuses
+    return tuple(status for status in found if status is not None)
 
 
 def parse_exchange_arg(args: dict[str, Any]) -> ExchangeArg:

@@ -8,7 +8,8 @@ import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 MAX_MODULE_LINES = 400
 
 

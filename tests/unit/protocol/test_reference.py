@@ -4,19 +4,22 @@ daemon does: its commands, statuses, error codes and limits."""
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 from actors.circuit.breakers import CircuitBoard
+from actors.orders import Order
 from actors.registry import Registry
 from actors.runtime import DaemonState
 from daemon.commands import Commands
 from daemon.config import load_config
+from protocol.codec import DEFAULT_MAX_REQUEST_BYTES
 from protocol.docs import BEGIN, END, PAGE, REGENERATE, render, splice
 from protocol.errors import RETRYABLE
-from protocol.messages import STATUSES
+from protocol.messages import STATUSES, OrderType, Side, TimeInForce
 from protocol.reference import (
     COMMANDS,
-    DEFAULT_MAX_REQUEST_BYTES,
     ERRORS,
+    ORDER_DESCRIPTION,
     ORDER_SPEC,
     TEST_ONLY_COMMANDS,
 )
@@ -59,3 +62,9 @@ def test_the_table_lists_every_error_code_status_and_order_field() -> None:
 
 def test_the_documented_request_limit_is_the_default() -> None:
     assert load_config(None).control.max_request_bytes == DEFAULT_MAX_REQUEST_BYTES
+
+
+def test_the_order_description_names_every_field_a_reply_carries() -> None:
+    order = Order("cid-1", "paper", "BTC/USD", Side.BUY, OrderType.LIMIT, Decimal("1"),
+                  Decimal("2"), TimeInForce.GTC, {})
+    assert [key for key in order.to_wire() if f"`{key}`" not in ORDER_DESCRIPTION] == []
