@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import queue
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,8 +18,20 @@ from urllib.parse import urlsplit
 import aiohttp
 import ccxt.pro
 
+from actors.order.core import NAME as ORDER_ACTOR
+from actors.order.messages import StreamConnected, StreamEvents
+from actors.supervisor import Registry, SupervisedActor
+
 WAIT_S = 10.0
 """The deadline of anything a test waits for."""
+
+
+class Orders(SupervisedActor):
+    """Stands in for OrderActor: keeps what the stream tells it."""
+
+    def __init__(self, registry: Registry, told: queue.Queue[Any]) -> None:
+        super().__init__(registry, ORDER_ACTOR)
+        self._handlers = {StreamConnected: told.put, StreamEvents: told.put}
 
 
 def stream_url(api_url: str) -> str:

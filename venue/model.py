@@ -349,5 +349,8 @@ class VenueEvent:
 
 
 EVENT_KINDS = ("new", "trade", "canceled", "expired", "rejected")
+EVENTS_NUMBERED = "eventsNumbered"
+"""The subscribe answer's key saying the venue numbers an account's events one by one in
+`I` (binance does not: its `I` is an execution id across all accounts)."""
 REJECT_REASONS = ("insufficient_balance", "would_take")
 """Why the matching engine refused a create (filter failures are refused before it)."""

@@ -2,7 +2,7 @@
 used on the stream's event loop only.
 
 binance's comes from ccxt.pro (actors/stream/pro_driver.py), the in-process paper
-venue's from its listeners (actors/exchanges/paper_stream.py). Either one hands each raw
+venue's from its listeners (actors/stream/paper_stream.py). Either one hands each raw
 event to the callback it was built with, on the stream's loop, and reads it on request
 as a StreamItem; the actor does the rest (sequence, health, catch-up, delivery).
 """

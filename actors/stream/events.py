@@ -6,12 +6,11 @@ reads."""
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
 from typing import Any
 
 from ccxt.base.precise import Precise
 
-from actors.exchange.client import to_decimal, view_of
+from actors.exchange.client import trade_of, view_of
 from actors.exchange.drivers.binance_answers import (
     SPOT_ORDER_TYPES,
     average_of,
@@ -63,16 +62,15 @@ def report_of(client: Any, event: dict[str, Any]) -> ExchangeReport | None:
 
 def _trade(client: Any, event: dict[str, Any], order_id: str, client_order_id: str,
            symbol: Any) -> TradeView:
-    """The fill a TRADE event carries."""
+    """The fill a TRADE event carries, as the ccxt trade `trade_of` reads."""
     fee_cost = event.get("n")
     price = event["L"] if event.get("L") is not None else event.get("p")
-    return TradeView(
-        trade_id=str(event["t"]), order_id=order_id, client_order_id=client_order_id,
-        amount=to_decimal(number(event.get("l"))) or Decimal(0),
-        price=to_decimal(number(price)) or Decimal(0),
-        fee_cost=to_decimal(number(fee_cost)) or Decimal(0),
-        fee_currency=None if fee_cost is None else client.safe_currency_code(event.get("N")),
-        timestamp=int(event.get("T") or 0), symbol=symbol)
+    return trade_of({
+        "id": event["t"], "order": order_id, "clientOrderId": client_order_id,
+        "amount": number(event.get("l")), "price": number(price),
+        "fee": None if fee_cost is None else {
+            "cost": number(fee_cost), "currency": client.safe_currency_code(event.get("N"))},
+        "timestamp": event.get("T"), "symbol": symbol})
 
 
 def market_of(client: Any, exchange_symbol: Any) -> dict[str, Any] | None:

@@ -38,8 +38,6 @@ catch-up after the reconnect reads what it missed): a loop that cannot keep up n
 makes the venue's events pile up in memory."""
 MARKET_TICK_S = 1.0
 """How often a connection catches the venue's prices up (the walk steps by the second)."""
-REFUSED_ID = "-1"
-"""The order id of a create the engine refused: never booked; its create's answer says it."""
 
 
 class PaperStream:
@@ -57,7 +55,6 @@ class PaperStream:
         self._markets: Mapping[str, Any] = {}
         self._last_frame = 0.0
         self._handed = 0  # by the venue's threads, one at a time (it publishes in order)
-        self._taken = 0  # by the loop
         self._ended: Exception | None = None
         self._closed = False
         self._ticker: asyncio.Future[None] | None = None
@@ -113,7 +110,7 @@ class PaperStream:
         loop = self._loop
         if loop is None:
             return
-        if self._handed - self._taken >= self.max_behind:
+        if len(self._pending) >= self.max_behind:
             self._ended = ConnectionError(f"the stream fell {self.max_behind} events behind")
             return
         self._handed += 1
@@ -133,7 +130,6 @@ class PaperStream:
         pending = self._pending
         while pending:
             event = pending.popleft()
-            self._taken += 1
             if not self._closed:
                 self._last_frame = time.time()
                 self._on_event(event)
@@ -147,7 +143,7 @@ class PaperStream:
     def _report(self, event: VenueEvent) -> ExchangeReport | None:
         record = event.order
         client_order_id = record.get("clientOrderId")
-        if not client_order_id or record["id"] == REFUSED_ID:
+        if not client_order_id or event.kind == "rejected":
             return None
         view = view_of(Order.from_record(record).to_ccxt(), self._markets.get(record["symbol"]))
         trades = () if event.trade is None else (trade_of(trade_to_ccxt(event.trade)),)

@@ -20,10 +20,8 @@ import ccxt.pro
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.stream.connection import StreamItem
 from actors.stream.events import report_of
+from venue.model import EVENTS_NUMBERED
 
-EVENTS_NUMBERED = "eventsNumbered"
-"""The key of a subscribe answer by which a venue (the paper venue, not binance) says it
-numbers the account's events one by one in `I`."""
 HEARTBEAT_ID_PREFIX = "hb-"
 """The ids of the stream's own heartbeat requests, whose answers ccxt must not see."""
 WS_API_PATH = "/ws-api/v3"

@@ -16,10 +16,10 @@ from tests.alert_support import scrape
 from tests.helpers import free_port, market_buy, resting_limit_buy, running_daemon, wait_until
 
 TRACKING = "safety_interval_s = 60\n"
-STREAMED_PAPER = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nstream = true\n'
-"""The paper venue's stream is off unless its entry asks for it."""
 """Tracking reads every 0.2 s (the tests' interval) unless the stream is live, then
 every 60 s."""
+STREAMED_PAPER = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nstream = true\n'
+"""The paper venue's stream is off unless its entry asks for it."""
 ATTEMPTS = 20
 AMOUNT = "0.001"
 FILL_WAIT_S = 60.0

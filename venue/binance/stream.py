@@ -16,10 +16,6 @@ import orjson
 from venue.binance.rest import STATUS, BinanceError, _num
 from venue.model import MARKETS, VenueEvent
 
-EVENTS_NUMBERED = "eventsNumbered"
-"""The subscribe answer's key saying this venue numbers an account's events one by one in
-`I` (binance does not: its `I` is an execution id across all accounts)."""
-
 SUBSCRIBE = "userDataStream.subscribe.signature"
 UNSUBSCRIBE = "userDataStream.unsubscribe"
 EXECUTION = {"new": "NEW", "trade": "TRADE", "canceled": "CANCELED", "expired": "EXPIRED",

@@ -25,7 +25,6 @@ import venue.binance.websocket as ws
 from venue.binance.faults import Fault
 from venue.binance.rest import BinanceError
 from venue.binance.stream import (
-    EVENTS_NUMBERED,
     SUBSCRIBE,
     UNSUBSCRIBE,
     error_text,
@@ -35,7 +34,7 @@ from venue.binance.stream import (
     signed_payload,
 )
 from venue.limits import WS_CONNECT
-from venue.model import VenueEvent
+from venue.model import EVENTS_NUMBERED, VenueEvent
 
 if TYPE_CHECKING:
     from venue.binance.server import PaperVenueServer

@@ -26,13 +26,13 @@ from actors.stream.actor import StreamActor, StreamSettings, stream_name
 from actors.stream.connection import OnEvent, StreamConnection, StreamItem
 from actors.stream.health import StreamHealth
 from actors.stream.paper_stream import PaperStream
-from actors.supervisor import Registry, SupervisedActor, Supervisor, SupervisorSettings
+from actors.supervisor import Registry, Supervisor, SupervisorSettings
 from actors.supervisor_messages import Crash
+from tests.stream_support import WAIT_S, Orders
 from tests.venue_support import FakeClock
 from venue.book import PaperVenue
 from venue.model import VenueEvent
 
-WAIT_S = 10.0
 BTC = "BTC/USD"
 
 
@@ -135,7 +135,7 @@ def test_an_outage_refuses_the_connect_and_ends_a_connected_stream() -> None:
         with pytest.raises(ExchangeNotAvailable):
             stream.check()
         venue.create_order("default", BTC, "limit", "buy", Decimal("0.01"), Decimal(1000))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the loop takes what was handed on before this
         assert heard.events == []  # a stream that is down tells nothing
         await stream.close()
         with pytest.raises(ExchangeNotAvailable):
@@ -162,7 +162,7 @@ def test_a_loop_that_falls_behind_ends_the_connection_not_the_venue() -> None:
             resting(client, f"o{n}")
         with pytest.raises(ConnectionError, match="behind"):
             stream.check()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the loop takes what was handed on before this
         assert len(heard.events) == 3  # what was handed on before it ended
         await stream.close()
 
@@ -178,23 +178,15 @@ def test_closed_it_hands_nothing_on() -> None:
         heard = Heard()
         stream = PaperStream(client, heard)
         await stream.open(None)
+        resting(client, "late")  # handed on, not yet taken by the loop when it closes
         await stream.close()
-        resting(client, "late")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the loop takes what was handed on: nothing goes further
         assert heard.events == [] and venue.listening == 0
 
     asyncio.run(scenario())
 
 
 # -- a StreamActor over the paper venue, under a supervisor ---------------------------
-
-class Orders(SupervisedActor):
-    """Stands in for OrderActor: keeps what the stream tells it."""
-
-    def __init__(self, registry: Registry, told: queue.Queue[Any]) -> None:
-        super().__init__(registry, ORDER_ACTOR)
-        self._handlers = {StreamConnected: told.put, StreamEvents: told.put}
-
 
 @dataclass
 class World:

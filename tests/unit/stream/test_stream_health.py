@@ -21,10 +21,10 @@ from actors.stream.actor import StreamActor, StreamSettings, stream_name
 from actors.stream.connection import OnEvent, StreamItem
 from actors.stream.events import Sequence
 from actors.stream.health import StreamCollector, StreamHealth
-from actors.supervisor import Registry, SupervisedActor
+from actors.supervisor import Registry
 from tests.recon_support import ETH, FakeClock, ledger_order
+from tests.stream_support import WAIT_S, Orders
 
-WAIT_S = 10.0
 STALE_S = 10.0
 
 
@@ -193,14 +193,6 @@ class Scripted:
 
     async def close(self) -> None:
         pass
-
-
-class Orders(SupervisedActor):
-    """Stands in for OrderActor: keeps what the stream tells it."""
-
-    def __init__(self, registry: Registry, told: queue.Queue[Any]) -> None:
-        super().__init__(registry, ORDER_ACTOR)
-        self._handlers = {StreamConnected: told.put, StreamEvents: told.put}
 
 
 @contextmanager
