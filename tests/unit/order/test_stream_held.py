@@ -129,6 +129,8 @@ def test_events_that_wait_for_the_create_are_applied_after_its_answer(tmp_path: 
         reports = submit_unanswered(actors)
         assert [r.view.status for r in reports if r.view] == ["open", "filled"]
         actors.tell(StreamEvents("paper", tuple(reports)))
+        # asked through the same inbox after the events, so answered once they are taken
+        assert actors.status(CID)["status"] == "pending_submit"  # held, not applied
         gate.set()  # the create answers "open"; what the stream told follows
         assert fill_sources(actors, clock) == ["stream"]
 
