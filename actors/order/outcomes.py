@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from actors.exchange.errors import HALT
-from actors.exchange.messages import CancelOrder
+from actors.exchange.messages import CancelOrder, OrderView
 from actors.metrics.alerts import Alert
 from actors.order.confirmation import count_fills, has_step, overfills, record_ack, verify
 from actors.order.core import OrderCore
@@ -180,6 +180,11 @@ class Outcomes:
 def unchanged(order: Order, report: ExchangeReport) -> bool:
     """Whether a tracking report shows nothing the order does not hold already."""
     view = report.view
-    return (view is not None and not report.trades and view.status == order.status
-            and view.filled == order.filled and view.order_id == order.order_id
-            and has_step(order, "verified", "mismatch"))
+    return view is not None and not report.trades and shows_nothing_new(order, view)
+
+
+def shows_nothing_new(order: Order, view: OrderView) -> bool:
+    """Whether the exchange's view of the order (its trades aside) is what the order
+    holds already, the order verified against it once."""
+    return (view.status == order.status and view.filled == order.filled
+            and view.order_id == order.order_id and has_step(order, "verified", "mismatch"))

@@ -10,10 +10,9 @@ from typing import TypeVar
 
 from actors.exchange.messages import FetchOrder, OrderTicket
 from actors.exchange.routing import side_worker_name
-from actors.order.confirmation import has_step
 from actors.order.core import STALE_CREATE_FACTOR, OrderCore
 from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents, SymbolTracked
-from actors.order.outcomes import Outcomes
+from actors.order.outcomes import Outcomes, shows_nothing_new
 from actors.order.stream_held import HeldEvents
 from actors.order.tracking import TRACKED, SymbolKey
 from actors.orders import Order, decimal_text
@@ -129,9 +128,7 @@ class StreamFollower:
                 return False
         if order.terminal and view.status in TRACKED:
             return True
-        return (view.status == order.status and view.filled == order.filled
-                and view.order_id == order.order_id
-                and has_step(order, "verified", "mismatch"))
+        return shows_nothing_new(order, view)
 
     def _fetch_missing_trades(self, order: Order) -> None:
         """An order the stream shows filled beyond the trades it delivered (events lost):
