@@ -16,6 +16,7 @@ from actors.order.stream_held import HeldEvents
 from actors.stream.paper_stream import PaperStream
 from protocol.messages import Wait
 from protocol.validation import parse_order_spec
+from tests.helpers import wait_until
 from tests.recon_support import BTC, WAIT_S, Actors, FakeClock, order_actors
 from venue.model import VenueEvent
 
@@ -75,19 +76,22 @@ def test_events_older_than_the_bound_are_dropped_even_with_no_news() -> None:
 # -- in OrderActor ---------------------------------------------------------------------
 
 class Gated(PaperExchange):
-    """Books a create at once, then holds its answer until `gate` opens."""
+    """Books a create at once, sets `booked`, then holds its answer until `gate` opens."""
 
-    def __init__(self, venue: PaperVenue, gate: threading.Event, clock: FakeClock) -> None:
+    def __init__(self, venue: PaperVenue, gate: threading.Event, booked: threading.Event,
+                 clock: FakeClock) -> None:
         super().__init__(venue, clock=clock.now, sleep=clock.sleep)
         self.gate = gate
+        self.booked = booked
 
     def create_order(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         answer = super().create_order(*args, **kwargs)
+        self.booked.set()  # the venue told its listeners of the order before it answered
         assert self.gate.wait(WAIT_S)
         return answer
 
 
-def submit_unanswered(actors: Actors) -> list[ExchangeReport]:
+def submit_unanswered(actors: Actors, booked: threading.Event) -> list[ExchangeReport]:
     """A resting buy, booked, filled on the venue while its create's answer is held; the
     venue's events of it as the stream tells them."""
     heard: list[VenueEvent] = []
@@ -97,12 +101,8 @@ def submit_unanswered(actors: Actors) -> list[ExchangeReport]:
                              "price": "1000", "client_order_id": CID})
     actors.tell(Submit(spec, Wait.DURABLE, done.set_result))
     assert done.result(timeout=WAIT_S)["order"]["status"] == "pending_submit"
-    pause = threading.Event()
-    for _ in range(int(WAIT_S / 0.01)):
-        if heard:
-            break  # booked: the worker now waits at the gate
-        pause.wait(0.01)
-    assert heard, "the create was not booked"
+    assert booked.wait(WAIT_S), "the create was not booked"  # its worker waits at the gate
+    assert heard
     actors.venue.set_price(BTC, Decimal("999"))
     stream = PaperStream(PaperExchange(actors.venue), lambda _event: None)
     reports = [stream.read(e).report for e in heard]
@@ -112,21 +112,23 @@ def submit_unanswered(actors: Actors) -> list[ExchangeReport]:
 def fill_sources(actors: Actors, clock: FakeClock) -> list[str]:
     """The sources of the order's fills once it is filled, time moving on in ticks (for
     lookups and tracking, as the daemon's ticker would)."""
-    pause = threading.Event()
-    for _ in range(int(WAIT_S / 0.01)):
+
+    def filled() -> dict[str, Any] | None:
         order = actors.status(CID)
         if order["status"] == "filled":
-            return [s["source"] for s in order["confirmation"] if s["step"] == "fill"]
+            return order
         clock.advance(0.5)
         actors.tell(Tick(clock.monotonic()))
-        pause.wait(0.01)
-    raise AssertionError(f"{CID} not filled")
+        return None
+
+    order = wait_until(filled, f"{CID} filled", attempts=int(WAIT_S / 0.01))
+    return [s["source"] for s in order["confirmation"] if s["step"] == "fill"]
 
 
 def test_events_that_wait_for_the_create_are_applied_after_its_answer(tmp_path: Path) -> None:
-    clock, gate = FakeClock(), threading.Event()
-    with order_actors(tmp_path, clock, client=lambda v: Gated(v, gate, clock)) as actors:
-        reports = submit_unanswered(actors)
+    clock, gate, booked = FakeClock(), threading.Event(), threading.Event()
+    with order_actors(tmp_path, clock, client=lambda v: Gated(v, gate, booked, clock)) as actors:
+        reports = submit_unanswered(actors, booked)
         assert [r.view.status for r in reports if r.view] == ["open", "filled"]
         actors.tell(StreamEvents("paper", tuple(reports)))
         # asked through the same inbox after the events, so answered once they are taken
@@ -137,10 +139,10 @@ def test_events_that_wait_for_the_create_are_applied_after_its_answer(tmp_path: 
 
 def test_a_create_unanswered_too_long_holds_nothing_and_rest_catches_up(
         tmp_path: Path) -> None:
-    clock, gate = FakeClock(), threading.Event()
-    with order_actors(tmp_path, clock, client=lambda v: Gated(v, gate, clock),
+    clock, gate, booked = FakeClock(), threading.Event(), threading.Event()
+    with order_actors(tmp_path, clock, client=lambda v: Gated(v, gate, booked, clock),
                       send_deadline_s=10.0) as actors:
-        reports = submit_unanswered(actors)
+        reports = submit_unanswered(actors, booked)
         actors.tell(StreamEvents("paper", tuple(reports)))
         assert actors.status(CID)["status"] == "pending_submit"  # the events are held now
         clock.advance(21.0)  # twice the send deadline: the events go, the create is looked up
