@@ -5,8 +5,8 @@ held replies and lookups.
 Work is grouped: each message stages its ledger writes and queues its replies.
 After a message, the batch is committed at once when the inbox is empty, else by a
 `Flush` the actor sends itself (it lands behind everything already waiting), so a
-burst commits in one transaction; then the replies go, the events are published
-and only then is the exchange called.
+burst commits in one transaction; then the replies go, the exchange is called and
+only then are the events published (see `batch`).
 """
 
 from __future__ import annotations
