@@ -43,10 +43,12 @@ class Repairs:
                 return {**result, "applied": False, "detail": "already in the ledger"}
             order = orphan_order(repair, now, run_id)
             outcome, changed = {"applied": True, "status": [None, order.status]}, True
-            fills = count_fills(order, core.known_fills(order), repair.trades, now,
-                                source="reconcile")
+            known: dict[str, TradeView] = {}  # not in the ledger: no fills counted yet
+            fills = count_fills(order, known, repair.trades, now, source="reconcile")
             if not order.terminal:  # live from now on, with the fills just counted
-                core.orders[cid] = LiveOrder(order, fills=core.finished_fills.pop(cid, None))
+                core.orders[cid] = LiveOrder(order, fills=known)
+            else:  # kept with the recent orders (settled adds it to them)
+                core.finished_fills[cid] = known
         elif order is None:
             return {**result, "applied": False, "detail": "not in the ledger"}
         else:
