@@ -71,7 +71,7 @@ class ListOrders:
 class GetStats:
     """Tell: execution statistics to `reply`."""
 
-    reply: Callable[[dict[str, Any] | ProtocolError], None]
+    reply: Reply
     """Receives the statistics, or the error that kept them."""
 
 
