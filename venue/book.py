@@ -155,7 +155,7 @@ class PaperVenue(OrderEngine):
         symbol: str | None = None,
     ) -> dict[str, Any]:
         with self._operation():
-            order = self._find(account, order_id, client_order_id, symbol)
+            order = self._answering = self._find(account, order_id, client_order_id, symbol)
             self._cancel(order)
             return order.to_ccxt()
 
@@ -282,6 +282,7 @@ class PaperVenue(OrderEngine):
         try:
             with self._lock:
                 try:
+                    self._answering = None
                     now_ms = self._op_ms = int(self._clock() * 1000)
                     changed = self._walk.advance(now_ms / 1000)
                     if changed:

@@ -61,6 +61,9 @@ class OrderEngine:
         self._event_seq = 0
         self._op_ms = 0
         """The clock of the current operation (PaperVenue sets it), the events' time."""
+        self._answering: Order | None = None
+        """The order the current request's answer shows, its events marked `answered`: set
+        by `_submit` and by PaperVenue's `cancel_order`, cleared as each operation starts."""
 
     def _submit(
         self,
@@ -85,6 +88,7 @@ class OrderEngine:
         # it becomes the booked order once every check passed.
         order = Order(-1, account, client_order_id or "", symbol, type, side, time_in_force,
                       price, amount, now_ms, status="rejected")
+        self._answering = order
         if post_only and price is not None and rules.takes(side, price, current):
             self._note("rejected", order, reason="would_take")
             raise OrderImmediatelyFillable("paper: Order would immediately match and take.")
@@ -245,7 +249,8 @@ class OrderEngine:
             return
         self._event_seq += 1
         self._events.append(VenueEvent(kind, self._event_seq, self._op_ms, order.record(),
-                                       None if trade is None else trade.record(), reason))
+                                       None if trade is None else trade.record(), reason,
+                                       answered=order is self._answering))
 
     def _close(self, order: Order) -> None:
         self._book.close(order)

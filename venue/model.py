@@ -342,6 +342,10 @@ class VenueEvent:
     """kind trade: the trade's record."""
     reason: str | None = None
     """kind rejected: one of REJECT_REASONS."""
+    answered: bool = False
+    """The answer to the request that made the change shows it: the change is to the
+    order a create or a cancel was about (not another order its price step filled, and
+    not an operator's cancel)."""
 
     @property
     def account(self) -> str:

@@ -19,7 +19,7 @@ MAX_CONCURRENCY = 256
 """Workers per exchange: one thread each (about 8 MB of address space, little RSS)."""
 
 
-STREAMED_BY_DEFAULT = frozenset({"binance"})
+STREAMED_BY_DEFAULT = frozenset({"binance", "paper"})
 """Drivers whose user-data stream is listened to unless the entry says `stream = false`
 (every driver has one: binance's WebSocket API, the in-process paper venue's listeners)."""
 
@@ -58,8 +58,7 @@ class ExchangeConfig:
     risk: RiskConfig = field(default_factory=RiskConfig)
     stream: bool | None = None
     """Listen to this account's user-data stream (with `[tracking] stream` on); None: the
-    driver's default, on for binance, off for paper (whose in-process stream costs the
-    accept path about a fifth of its throughput, measured by the bench's submit64)."""
+    driver's default, on for binance and paper."""
 
     def streamed(self) -> bool:
         """Whether this entry's stream is listened to (when `[tracking] stream` is on)."""

@@ -1,6 +1,6 @@
-"""The in-process paper venue, with its entry's stream on, delivers its events on the
-user-data stream: a resting order's fill reaches the daemon pushed, and is published,
-while REST tracking waits out its safety interval."""
+"""The in-process paper venue, by default, delivers its events on the user-data stream:
+a resting order's fill reaches the daemon pushed, and is published, while REST tracking
+waits out its safety interval."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from tests.helpers import free_port, market_buy, resting_limit_buy, running_daem
 TRACKING = "safety_interval_s = 60\n"
 """Tracking reads every 0.2 s (the tests' interval) unless the stream is live, then
 every 60 s."""
-STREAMED_PAPER = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nstream = true\n'
-"""The paper venue's stream is off unless its entry asks for it."""
+PAPER = '[[exchanges]]\nname = "paper"\ndriver = "paper"\n'
+"""An entry that does not say `stream`: the driver's default, on."""
 ATTEMPTS = 20
 AMOUNT = "0.001"
 FILL_WAIT_S = 60.0
@@ -82,7 +82,7 @@ def test_a_resting_fill_arrives_by_the_paper_stream_while_tracking_waits(
     port = free_port()
     metrics = f"http://127.0.0.1:{port}/metrics"
     with running_daemon(tmp_path, extra=f'[metrics]\nlisten = "127.0.0.1:{port}"\n',
-                        tracking=TRACKING, exchanges=STREAMED_PAPER) as daemon:
+                        tracking=TRACKING, exchanges=PAPER) as daemon:
         client = daemon.client()
         subscriber = EventSubscriber(daemon.events)
         try:
@@ -102,5 +102,6 @@ def test_a_resting_fill_arrives_by_the_paper_stream_while_tracking_waits(
         assert [step["source"] for step in fills] == ["stream"]
         assert Decimal(order["filled"]) == Decimal(AMOUNT) == Decimal(fills[0]["amount"])
         stream = paper_stream(client)
-        assert stream["live"] and stream["gaps"] == 0 and stream["events"] >= 5
+        # the fill; what the creates' and cancels' answers showed is not handed on
+        assert stream["live"] and stream["gaps"] == 0 and stream["events"] >= 1
         assert daemon.stop() == 0

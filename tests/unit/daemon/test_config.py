@@ -251,11 +251,11 @@ def test_every_section_refuses_a_value_with_its_full_key(
 
 
 def test_which_streams_are_listened_to(tmp_path: Path) -> None:
-    """binance's stream by default, paper's only when its entry asks; `[tracking] stream
-    = false` none at all."""
+    """binance's and paper's streams by default, unless the entry says `stream = false`;
+    `[tracking] stream = false` none at all."""
     entries = (BINANCE + 'api_key = "k"\nsecret = "s"\n'
-               '[[exchanges]]\nname = "quiet"\n'
-               '[[exchanges]]\nname = "pushed"\nstream = true\n'
+               '[[exchanges]]\nname = "pushed"\n'
+               '[[exchanges]]\nname = "quiet"\nstream = false\n'
                '[[exchanges]]\nname = "muted"\ndriver = "binance"\napi_key = "k"\n'
                'secret = "s"\nstream = false\n')
     config = load_config(write(tmp_path, entries))

@@ -40,6 +40,12 @@ def resting(client: PaperExchange, cid: str) -> dict[str, Any]:
     return client.create_order(BTC, "limit", "buy", "0.01", "1000", {"clientOrderId": cid})
 
 
+def canceled_by_venue(client: PaperExchange, cid: str) -> None:
+    """An order of the client's that the venue cancels, as an operator would: one event
+    that no answer showed the client (its create's are in the create's answer)."""
+    client.venue.cancel_on_venue(resting(client, cid)["id"])
+
+
 class Heard:
     """A connection's events, taken on its loop."""
 
@@ -65,7 +71,7 @@ def items(stream: PaperStream, events: list[VenueEvent]) -> list[StreamItem]:
     return [stream.read(event) for event in events]
 
 
-def test_the_accounts_events_arrive_in_order_as_lookup_reports() -> None:
+def test_the_accounts_events_between_requests_arrive_in_order_as_lookup_reports() -> None:
     venue = PaperVenue(None, clock=FakeClock())
     ours, theirs = PaperExchange(venue, account="ours"), PaperExchange(venue, account="theirs")
 
@@ -76,20 +82,20 @@ def test_the_accounts_events_arrive_in_order_as_lookup_reports() -> None:
         try:
             # from other threads, as the venue's callers are
             await asyncio.to_thread(resting, theirs, "not-ours")
-            placed = await asyncio.to_thread(resting, ours, "rests")
-            await asyncio.to_thread(ours.create_order, BTC, "market", "buy", "0.01", None,
-                                    {"clientOrderId": "takes"})
-            await asyncio.to_thread(ours.cancel_order, placed["id"], BTC)
-            return items(stream, await heard.until(4))
+            await asyncio.to_thread(canceled_by_venue, ours, "canceled")
+            await asyncio.to_thread(resting, ours, "fills")
+            await asyncio.to_thread(resting, ours, "also")
+            await asyncio.to_thread(venue.set_price, BTC, Decimal(1000))  # fills both
+            return items(stream, await heard.until(3))
         finally:
             await stream.close()
 
     got = asyncio.run(scenario())
-    # numbered one by one among the account's events: another's make no gap
-    assert [item.number for item in got] == [1, 2, 3, 4]
+    # numbered one by one among what is handed on: another account's make no gap
+    assert [item.number for item in got] == [1, 2, 3]
     assert [(r.client_order_id, r.view.status) for r in _reports(got)] == [
-        ("rests", "open"), ("takes", "open"), ("takes", "filled"), ("rests", "canceled")]
-    fill = _reports(got)[2]
+        ("canceled", "canceled"), ("fills", "filled"), ("also", "filled")]
+    fill = _reports(got)[1]
     [trade] = fill.trades
     assert fill.source == fill.trades_source == "stream" and fill.op == "fetch"
     [booked] = venue.order_trades("ours", int(fill.view.order_id)) if fill.view else []
@@ -102,7 +108,7 @@ def _reports(got: list[StreamItem]) -> list[Any]:
     return [item.report for item in got if item.report is not None]
 
 
-def test_a_create_the_engine_refused_is_no_report() -> None:
+def test_what_a_requests_answer_shows_is_not_handed_on() -> None:
     venue = PaperVenue(None, clock=FakeClock())
     client = PaperExchange(venue)
 
@@ -110,14 +116,19 @@ def test_a_create_the_engine_refused_is_no_report() -> None:
         heard = Heard()
         stream = PaperStream(client, heard)
         await stream.open(None)
-        with pytest.raises(InsufficientFunds):
+        with pytest.raises(InsufficientFunds):  # refused: its answer is the error
             client.create_order(BTC, "market", "buy", "1000", None, {"clientOrderId": "broke"})
+        client.create_order(BTC, "market", "buy", "0.01", None, {"clientOrderId": "takes"})
+        client.cancel_order(resting(client, "rests")["id"], BTC)
+        canceled_by_venue(client, "operator")  # the one change no answer showed
         got = items(stream, await heard.until(1))
+        await asyncio.sleep(0)  # anything handed on before it would be taken by now
         await stream.close()
         return got
 
     [item] = asyncio.run(scenario())
-    assert item.report is None  # its create's answer says it; nothing to apply
+    assert item.number == 1 and item.report is not None
+    assert item.report.client_order_id == "operator"
 
 
 def test_an_outage_refuses_the_connect_and_ends_a_connected_stream() -> None:
@@ -159,7 +170,7 @@ def test_a_loop_that_falls_behind_ends_the_connection_not_the_venue() -> None:
         stream = PaperStream(client, heard, max_behind=3)
         await stream.open(None)
         for n in range(5):  # the loop is busy here: nothing is taken meanwhile
-            resting(client, f"o{n}")
+            canceled_by_venue(client, f"o{n}")
         with pytest.raises(ConnectionError, match="behind"):
             stream.check()
         await asyncio.sleep(0)  # the loop takes what was handed on before this
@@ -167,7 +178,7 @@ def test_a_loop_that_falls_behind_ends_the_connection_not_the_venue() -> None:
         await stream.close()
 
     asyncio.run(scenario())
-    assert len(venue.open_orders("default")) == 5
+    assert len(venue.orders("default")) == 5
 
 
 def test_closed_it_hands_nothing_on() -> None:
@@ -178,7 +189,7 @@ def test_closed_it_hands_nothing_on() -> None:
         heard = Heard()
         stream = PaperStream(client, heard)
         await stream.open(None)
-        resting(client, "late")  # handed on, not yet taken by the loop when it closes
+        canceled_by_venue(client, "late")  # handed on, not yet taken when it closes
         await stream.close()
         await asyncio.sleep(0)  # the loop takes what was handed on: nothing goes further
         assert heard.events == [] and venue.listening == 0
@@ -245,13 +256,13 @@ def world() -> Iterator[World]:
 def test_a_restarted_stream_actor_delivers_each_event_once_and_leaks_no_listener() -> None:
     with world() as w:
         assert w.next(StreamConnected).epoch == 1
-        resting(w.client, "before")
+        canceled_by_venue(w.client, "before")
         [report] = w.reports(1)
         assert report.client_order_id == "before"
         w.registry.tell(stream_name("paper"), Crash("test"))
         assert w.next(StreamConnected).epoch == 2  # the replacement subscribed
         assert w.venue.listening == 1  # the crashed one's listener is gone
-        resting(w.client, "after")
+        canceled_by_venue(w.client, "after")
         [report] = w.reports(1)
         assert report.client_order_id == "after"
         assert w.quiet()  # told once, not once per listener
