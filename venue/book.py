@@ -66,7 +66,7 @@ class PaperVenue(OrderEngine):
         super().__init__(PriceWalk(seed, clock()), self._store)
         self._lock = threading.Lock()
         self._clock = clock
-        self._listeners: tuple[Listener, ...] = ()
+        self._listeners: tuple[tuple[Listener, bool], ...] = ()  # and: wants answered
         # events waiting for their commit, each with the store's queue number it needs
         self._outbox: deque[tuple[int, VenueEvent]] = deque()
         self._publish_lock = threading.Lock()
@@ -79,17 +79,23 @@ class PaperVenue(OrderEngine):
 
     # -- listeners -----------------------------------------------------------------
 
-    def add_listener(self, listener: Listener) -> None:
+    def add_listener(self, listener: Listener, *, answered: bool = True) -> None:
         """Call `listener` with every order event from now on, in order, from the thread
-        of the operation that made it; it must not block nor raise."""
+        of the operation that made it; it must not block nor raise. `answered`: also with
+        the events the answer of the request making them shows (`VenueEvent.answered`);
+        while no listener wants those, they are not even noted."""
         with self._lock:
-            self._listeners = (*self._listeners, listener)
-            self._watched = True
+            self._listeners = (*self._listeners, (listener, answered))
+            self._note_listeners()
 
     def remove_listener(self, listener: Listener) -> None:
         with self._lock:
-            self._listeners = tuple(item for item in self._listeners if item != listener)
-            self._watched = bool(self._listeners)
+            self._listeners = tuple(item for item in self._listeners if item[0] != listener)
+            self._note_listeners()
+
+    def _note_listeners(self) -> None:
+        self._watched = bool(self._listeners)
+        self._watched_answered = any(answered for _, answered in self._listeners)
 
     @property
     def listening(self) -> int:
@@ -102,7 +108,9 @@ class PaperVenue(OrderEngine):
             outbox = self._outbox
             while outbox and outbox[0][0] <= committed:
                 event = outbox.popleft()[1]
-                for listener in self._listeners:
+                for listener, answered in self._listeners:
+                    if event.answered and not answered:
+                        continue
                     try:
                         listener(event)
                     except Exception:  # a listener's bug must not fail the operation

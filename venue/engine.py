@@ -57,6 +57,8 @@ class OrderEngine:
         self._dirty_market = False
         # The events of the current operation, noted only while someone listens.
         self._watched = False
+        self._watched_answered = False
+        """Someone listens to the events the request's own answer shows, too."""
         self._events: list[VenueEvent] = []
         self._event_seq = 0
         self._op_ms = 0
@@ -245,12 +247,13 @@ class OrderEngine:
     def _note(self, kind: str, order: Order, trade: Trade | None = None,
               reason: str | None = None) -> None:
         """Note a change to `order` for the listeners (its state now, copied)."""
-        if not self._watched:
+        answered = order is self._answering
+        if not self._watched or (answered and not self._watched_answered):
             return
         self._event_seq += 1
         self._events.append(VenueEvent(kind, self._event_seq, self._op_ms, order.record(),
                                        None if trade is None else trade.record(), reason,
-                                       answered=order is self._answering))
+                                       answered))
 
     def _close(self, order: Order) -> None:
         self._book.close(order)

@@ -10,7 +10,8 @@ stream down with the venue's requests: no connect, and a connected stream ends, 
 lasts.
 
 A change that the answer of the request making it shows (`VenueEvent.answered`: a
-create's own order and fills, a cancel's order) is not handed on. binance sends those
+create's own order and fills, a cancel's order) is not asked for, so the venue does not
+even note it. binance sends those
 too, and the daemon finds them duplicates of the answer; across a network the answer can
 be lost while the event arrives, in process only by the simulated `ambiguous_rate` fault,
 whose create is then resolved by lookup as it would be with the stream down. Handing
@@ -76,7 +77,7 @@ class PaperStream:
         self._markets = markets or self.venue.markets()
         self._loop = asyncio.get_running_loop()
         self._last_frame = time.time()
-        self.venue.add_listener(self._heard)
+        self.venue.add_listener(self._heard, answered=False)
         self._ticker = asyncio.ensure_future(self._tick())
 
     def check(self) -> None:
@@ -113,8 +114,7 @@ class PaperStream:
 
     def _heard(self, event: VenueEvent) -> None:
         """The venue's listener, on the thread of the operation: never blocks."""
-        if (event.answered or self._closed or self._ended is not None
-                or event.account != self.account):
+        if self._closed or self._ended is not None or event.account != self.account:
             return
         if self._check_outage():
             return

@@ -126,3 +126,36 @@ def test_an_event_is_heard_only_once_its_change_is_committed(
     venue.add_listener(check)
     venue.cancel_order(ACCOUNT, resting(venue))
     assert on_disk == ["open", "canceled"]
+
+
+def test_an_event_says_whether_its_requests_answer_showed_it(
+        venue: PaperVenue, events: list[VenueEvent]) -> None:
+    """The order a create or a cancel was about: its events are `answered`; another order
+    the price filled, or one an operator canceled, no answer showed. A listener that does
+    not ask for answered events gets only the others."""
+    between: list[VenueEvent] = []
+    venue.add_listener(between.append, answered=False)
+    venue.cancel_order(ACCOUNT, resting(venue, client_order_id="asked"))
+    venue.create_order(ACCOUNT, BTC, "market", "buy", Decimal("0.01"),
+                       client_order_id="takes")
+    venue.cancel_on_venue(resting(venue, client_order_id="operator"))
+    resting(venue, client_order_id="filled-by-price")
+    venue.set_price(BTC, Decimal(1000))
+    assert [(e.order["clientOrderId"], e.kind, e.answered) for e in events] == [
+        ("asked", "new", True), ("asked", "canceled", True),
+        ("takes", "new", True), ("takes", "trade", True),
+        ("operator", "new", True), ("operator", "canceled", False),
+        ("filled-by-price", "new", True), ("filled-by-price", "trade", False)]
+    assert between == [e for e in events if not e.answered]
+    assert [e.seq for e in between] == [events[5].seq, events[7].seq]
+
+
+def test_answered_events_are_noted_only_while_a_listener_asks_for_them(
+        venue: PaperVenue, events: list[VenueEvent]) -> None:
+    between: list[VenueEvent] = []
+    venue.add_listener(between.append, answered=False)
+    venue.remove_listener(events.append)
+    resting(venue)
+    venue.set_price(BTC, Decimal(1000))
+    assert [e.kind for e in between] == ["trade"]
+    assert between[0].seq == 1  # nothing was noted for the create
