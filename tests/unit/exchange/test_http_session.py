@@ -5,11 +5,14 @@ dropped after a failure; no request goes out twice, no redirect is followed."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,3 +301,76 @@ def test_a_redirect_is_not_followed(scripted: Callable[..., ScriptedServer]) -> 
     assert (answer.status_code, answer.headers["location"]) == (307, "/elsewhere")
     assert server.received == ["POST /api/v3/order"]
 
+
+@pytest.fixture
+def tls_server(tmp_path: Path, scripted: Callable[..., ScriptedServer]) -> tuple[int, str]:
+    """(port, CA file) of a ScriptedServer speaking TLS with a certificate for
+    `localhost` only, signed by a CA of its own."""
+    ca_file, cert_file, key_file = make_certificates(tmp_path)
+    server = scripted()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return server.server_address[1], ca_file
+
+
+def test_tls_checks_the_certificate_and_keeps_the_connection(
+        tls_server: tuple[int, str]) -> None:
+    port, ca_file = tls_server
+    session = PooledSession(cafile=ca_file)
+    for _ in range(2):
+        assert create(session, f"https://localhost:{port}").json() == {"serverTime": 1}
+    assert len(session._connections) == 1
+
+
+def test_a_certificate_of_an_unknown_ca_is_refused(tls_server: tuple[int, str]) -> None:
+    port, _ = tls_server
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        create(PooledSession(), f"https://localhost:{port}")  # certifi's CAs only
+
+
+def test_a_certificate_for_another_host_is_refused(tls_server: tuple[int, str]) -> None:
+    port, ca_file = tls_server
+    with pytest.raises(requests.exceptions.SSLError, match="match"):
+        create(PooledSession(cafile=ca_file), f"https://127.0.0.1:{port}")
+
+
+def make_certificates(folder: Path) -> tuple[str, str, str]:
+    """(CA certificate, certificate for `localhost` it signed, that one's key) files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(name: str, key: Any, issuer: str, signer: Any, ca: bool,
+                    extensions: list[Any]) -> Any:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                                  critical=True))
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("test CA", ca_key, "test CA", ca_key, True, [
+        x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                      crl_sign=True, encipher_only=False, decipher_only=False),
+        x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())])
+    leaf = certificate("localhost", key, "test CA", ca_key, False, [
+        x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())])
+    pem = serialization.Encoding.PEM
+    files = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    files[0].write_bytes(ca.public_bytes(pem))
+    files[1].write_bytes(leaf.public_bytes(pem))
+    files[2].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(files[0]), str(files[1]), str(files[2])
