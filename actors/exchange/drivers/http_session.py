@@ -165,8 +165,11 @@ def as_requests_error(error: Exception, connecting: bool = False) -> Exception:
     if isinstance(error, TimeoutError):  # socket.timeout; ssl raises it too
         return (requests.exceptions.ConnectTimeout(error) if connecting
                 else requests.exceptions.ReadTimeout(error))
-    if isinstance(error, ssl.SSLError):  # certificate and host name checks included
-        return requests.exceptions.SSLError(error)
+    if isinstance(error, ssl.SSLError):
+        # opening: the certificate or host name checks, nothing sent; after, the request
+        # may have landed (a create then is looked up, never taken as refused)
+        return (requests.exceptions.SSLError(error) if connecting
+                else requests.exceptions.ConnectionError(error))
     if isinstance(error, http.client.InvalidURL):  # refused before anything was sent
         return requests.exceptions.InvalidURL(error)
     if isinstance(error, (http.client.HTTPException, OSError, zlib.error, EOFError)):

@@ -20,7 +20,7 @@ import requests
 from ccxt.base.errors import NetworkError, RequestTimeout
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
-from actors.exchange.drivers.http_session import PooledSession
+from actors.exchange.drivers.http_session import PooledSession, as_requests_error
 from tests.helpers import free_port
 
 
@@ -374,3 +374,15 @@ def make_certificates(folder: Path) -> tuple[str, str, str]:
     files[2].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return str(files[0]), str(files[1]), str(files[2])
+
+
+def test_a_tls_failure_after_the_request_went_out_may_have_landed() -> None:
+    """Only a TLS failure while connecting (nothing sent) is an SSLError, which ccxt
+    takes for an exchange's refusal; one on a connection that carried the request is a
+    ConnectionError, so a create is looked up rather than taken as rejected."""
+    failure = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC]")
+    assert isinstance(as_requests_error(failure, connecting=True),
+                      requests.exceptions.SSLError)
+    after = as_requests_error(failure)
+    assert isinstance(after, requests.exceptions.ConnectionError)
+    assert not isinstance(after, requests.exceptions.SSLError)
