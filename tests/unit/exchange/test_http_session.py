@@ -1,18 +1,26 @@
 """The binance driver's HTTP session: failures reach ccxt as the classes `requests` gave,
-so an exchange error is classified as it was (a refused connection is not a timeout)."""
+so an exchange error is classified as it was (a refused connection is not a timeout);
+a kept-alive connection is reused while it can be, replaced when the server closed it,
+dropped after a failure; no request goes out twice, no redirect is followed."""
 
 from __future__ import annotations
 
+import datetime
+import gzip
 import socket
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from ccxt.base.errors import NetworkError, RequestTimeout
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
-from actors.exchange.drivers.http_session import PooledSession
+from actors.exchange.drivers.http_session import PooledSession, as_requests_error
 from tests.helpers import free_port
 
 
@@ -57,3 +65,324 @@ def test_a_refused_connection_is_a_network_error_not_a_timeout() -> None:
 def test_an_answer_that_never_comes_is_a_timeout(silent_server: str) -> None:
     with pytest.raises(RequestTimeout):
         client_at(silent_server).fetch_time()
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    """An HTTP/1.1 server answering `{"serverTime": 1}`, the nth request as `plan[n]` says
+    (default "answer"); it counts the requests it read, the connections it accepted and
+    those it closed."""
+
+    daemon_threads = True
+
+    def __init__(self, plan: list[str]) -> None:
+        super().__init__(("127.0.0.1", 0), ScriptedHandler)
+        self.plan = plan
+        self.received: list[str] = []
+        self.accepted = 0
+        self.closed = 0
+        self.changed = threading.Condition()
+        self.stopping = threading.Event()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self.changed:
+            self.closed += 1
+            self.changed.notify_all()
+
+    def wait_closed(self, count: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.closed >= count, timeout=5)
+
+
+class ScriptedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: ScriptedServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.changed:
+            self.server.accepted += 1
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.serve()
+
+    def do_POST(self) -> None:
+        self.serve()
+
+    def serve(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.changed:
+            index = len(self.server.received)
+            self.server.received.append(f"{self.command} {self.path}")
+        plan = self.server.plan
+        action = plan[index] if index < len(plan) else "answer"
+        if action in ("drop", "stall"):  # no answer: at once, or after the client gave up
+            if action == "stall":
+                self.server.stopping.wait(10)
+            self.close_connection = True
+            return
+        if action == "redirect":
+            self.send_response(307)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if action == "http10":
+            self.protocol_version = "HTTP/1.0"
+        body = b'{"serverTime": 1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if action == "connection_close":
+            self.send_header("Connection", "close")
+        if action in ("gzip", "bad_gzip"):
+            body = gzip.compress(body) if action == "gzip" else b"not gzip at all"
+            self.send_header("Content-Encoding", "gzip")
+        if action == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in (body[:5], body[5:9], body[9:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        if action in ("idle_close", "http10"):  # closes once answered, having said nothing
+            self.close_connection = True
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def start(*plan: str) -> ScriptedServer:
+        server = ScriptedServer(list(plan))
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+
+
+def create(session: PooledSession, url: str, timeout: float = 5) -> requests.Response:
+    """A POST as ccxt sends a create."""
+    return session.request("POST", url + "/api/v3/order", data=b"symbol=SOLUSD&side=BUY",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"},
+                           timeout=timeout)
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_and_nothing_sent_twice(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted("idle_close", "idle_close", "idle_close")
+    session = PooledSession()
+    for count in (1, 2, 3):
+        answer = create(session, server.url)
+        assert (answer.status_code, answer.json()) == (200, {"serverTime": 1})
+        server.wait_closed(count)  # the kept-alive connection is now closed, idle
+    assert server.received == ["POST /api/v3/order"] * 3
+    assert server.accepted == 3
+
+
+@pytest.mark.parametrize("closing", ["connection_close", "http10"])
+def test_an_answer_that_closes_the_connection_leads_to_a_fresh_one(
+        scripted: Callable[..., ScriptedServer], closing: str) -> None:
+    server = scripted(closing, "answer", "answer")
+    session = PooledSession()
+    for _ in range(3):
+        assert create(session, server.url).json() == {"serverTime": 1}
+    assert len(server.received) == 3
+    assert server.accepted == 2  # one for the closing answer, one kept for the next two
+
+
+def test_a_kept_alive_connection_carries_the_next_requests(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted()
+    session = PooledSession()
+    for _ in range(3):
+        create(session, server.url)
+    assert (len(server.received), server.accepted) == (3, 1)
+
+
+def test_a_connection_dropped_without_an_answer_is_a_network_error_and_nothing_is_resent(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted("answer", "drop")
+    client = client_at(server.url)
+    client.fetch_time()
+    with pytest.raises(NetworkError) as raised:
+        client.fetch_time()
+    assert not isinstance(raised.value, RequestTimeout)
+    assert isinstance(raised.value.__cause__, requests.exceptions.ConnectionError)
+    assert len(server.received) == 2
+    assert client.fetch_time() == 1  # on a new connection
+    assert (len(server.received), server.accepted) == (3, 2)
+
+
+def test_a_read_timeout_is_a_request_timeout_and_the_connection_is_not_reused(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted("answer", "stall")
+    client = client_at(server.url)
+    client.fetch_time()
+    with pytest.raises(RequestTimeout) as raised:
+        client.fetch_time()
+    assert isinstance(raised.value.__cause__, requests.exceptions.ReadTimeout)
+    assert client.fetch_time() == 1
+    assert (len(server.received), server.accepted) == (3, 2)
+
+
+def test_a_refused_connection_is_a_connection_error_before_anything_is_sent() -> None:
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        create(PooledSession(), f"http://127.0.0.1:{free_port()}")
+    assert not isinstance(raised.value, requests.exceptions.Timeout)
+
+
+def test_a_connection_not_accepted_in_time_is_a_connect_timeout() -> None:
+    """A listener whose backlog is full drops further SYNs (Linux): connecting hangs."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    held: list[socket.socket] = []
+    try:
+        for _ in range(10):
+            probe = socket.socket()
+            held.append(probe)
+            probe.settimeout(0.2)
+            try:
+                probe.connect(listener.getsockname())
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("this system does not leave a connection hanging on a full backlog")
+        with pytest.raises(requests.exceptions.ConnectTimeout):
+            create(PooledSession(), url, timeout=0.2)
+        with pytest.raises(RequestTimeout):
+            client_at(url).fetch_time()
+    finally:
+        for sock in held:
+            sock.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("coding", ["chunked", "gzip"])
+def test_chunked_and_compressed_answers_are_read_whole(
+        scripted: Callable[..., ScriptedServer], coding: str) -> None:
+    server = scripted(coding, coding)
+    client = client_at(server.url)
+    assert client.fetch_time() == 1
+    assert client.fetch_time() == 1
+    assert server.accepted == 1
+
+
+def test_an_answer_that_cannot_be_decoded_is_a_network_error_not_a_rejection(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    """It came: the request went out, and may have done what it asked."""
+    server = scripted("bad_gzip")
+    with pytest.raises(NetworkError):
+        client_at(server.url).fetch_time()
+
+
+def test_proxies_and_files_are_refused() -> None:
+    session = PooledSession()
+    for extra in ({"proxies": {"https": "http://proxy:3128"}}, {"files": (("a", "b"),)}):
+        with pytest.raises(requests.exceptions.InvalidURL):
+            session.request("GET", "http://127.0.0.1:1/", **extra)
+
+
+def test_a_redirect_is_not_followed(scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted("redirect")
+    answer = create(PooledSession(), server.url)
+    assert (answer.status_code, answer.headers["location"]) == (307, "/elsewhere")
+    assert server.received == ["POST /api/v3/order"]
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, scripted: Callable[..., ScriptedServer]) -> tuple[int, str]:
+    """(port, CA file) of a ScriptedServer speaking TLS with a certificate for
+    `localhost` only, signed by a CA of its own."""
+    ca_file, cert_file, key_file = make_certificates(tmp_path)
+    server = scripted()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return server.server_address[1], ca_file
+
+
+def test_tls_checks_the_certificate_and_keeps_the_connection(
+        tls_server: tuple[int, str]) -> None:
+    port, ca_file = tls_server
+    session = PooledSession(cafile=ca_file)
+    for _ in range(2):
+        assert create(session, f"https://localhost:{port}").json() == {"serverTime": 1}
+    assert len(session._connections) == 1
+
+
+def test_a_certificate_of_an_unknown_ca_is_refused(tls_server: tuple[int, str]) -> None:
+    port, _ = tls_server
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        create(PooledSession(), f"https://localhost:{port}")  # certifi's CAs only
+
+
+def test_a_certificate_for_another_host_is_refused(tls_server: tuple[int, str]) -> None:
+    port, ca_file = tls_server
+    with pytest.raises(requests.exceptions.SSLError, match="match"):
+        create(PooledSession(cafile=ca_file), f"https://127.0.0.1:{port}")
+
+
+def make_certificates(folder: Path) -> tuple[str, str, str]:
+    """(CA certificate, certificate for `localhost` it signed, that one's key) files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(name: str, key: Any, issuer: str, signer: Any, ca: bool,
+                    extensions: list[Any]) -> Any:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                                  critical=True))
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("test CA", ca_key, "test CA", ca_key, True, [
+        x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                      crl_sign=True, encipher_only=False, decipher_only=False),
+        x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())])
+    leaf = certificate("localhost", key, "test CA", ca_key, False, [
+        x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())])
+    pem = serialization.Encoding.PEM
+    files = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    files[0].write_bytes(ca.public_bytes(pem))
+    files[1].write_bytes(leaf.public_bytes(pem))
+    files[2].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(files[0]), str(files[1]), str(files[2])
+
+
+def test_a_tls_failure_after_the_request_went_out_may_have_landed() -> None:
+    """Only a TLS failure while connecting (nothing sent) is an SSLError, which ccxt
+    takes for an exchange's refusal; one on a connection that carried the request is a
+    ConnectionError, so a create is looked up rather than taken as rejected."""
+    failure = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC]")
+    assert isinstance(as_requests_error(failure, connecting=True),
+                      requests.exceptions.SSLError)
+    after = as_requests_error(failure)
+    assert isinstance(after, requests.exceptions.ConnectionError)
+    assert not isinstance(after, requests.exceptions.SSLError)
