@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -38,8 +39,43 @@ def wait_until(condition: Callable[[], T | None], what: str, attempts: int = 150
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def ephemeral_low(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The lowest port the kernel gives an outgoing connection (Linux's default 32768)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+PORTS_FROM = 20000
+_ports = random.Random(os.getpid())
+
+
 def free_ports(count: int) -> list[int]:
-    """Distinct free ports (all held open while picking, so none repeats)."""
+    """Distinct ports free now, below the kernel's ephemeral range. A port picked from
+    within it (binding port 0) can be taken by any outgoing connection, the daemon's or
+    the venue's, before the test's process binds it: seen as a daemon failing to start
+    with "Address already in use"."""
+    low = ephemeral_low()
+    if low - PORTS_FROM < 1000:  # an unusual range: the kernel's pick, as before
+        return _kernel_ports(count)
+    sockets: list[socket.socket] = []
+    try:
+        while len(sockets) < count:
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", _ports.randrange(PORTS_FROM, low)))
+            except OSError:  # in use (or held by one picked already): another
+                sock.close()
+                continue
+            sockets.append(sock)
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _kernel_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:
