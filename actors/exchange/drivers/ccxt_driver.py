@@ -15,7 +15,7 @@ import ccxt
 from ccxt.base.errors import DuplicateOrderId
 
 from actors.exchange.drivers.binance_answers import full_answer, is_full_spot_answer
-from actors.exchange.drivers.http_session import PooledSession
+from actors.exchange.drivers.http_session import KeptAliveSession
 
 # The create param that carries our client order id, per ccxt exchange id.
 CLIENT_ID_PARAM: dict[str, str] = {
@@ -155,7 +155,7 @@ def build_binance(settings: DriverSettings) -> Any:
     }
     client = (Binance(config) if settings.api_url is None
               else LocalBinance(config, settings.api_url))
-    client.session = PooledSession()
+    client.session = KeptAliveSession()
     # retries happen in one place, ours
     client.options["maxRetriesOnFailure"] = 0
     client.exceptions["exact"].update(BINANCE_EXTRA_EXACT)

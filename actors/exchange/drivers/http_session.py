@@ -43,7 +43,7 @@ Address = tuple[str, str, int]
 """(scheme, host, port): what a connection is kept for."""
 
 
-class PooledSession:
+class KeptAliveSession:
     """What ccxt's sync `fetch` uses of a `requests.Session`, over kept-alive
     `http.client` connections.
 

@@ -20,7 +20,7 @@ import requests
 from ccxt.base.errors import NetworkError, RequestTimeout
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
-from actors.exchange.drivers.http_session import PooledSession, as_requests_error
+from actors.exchange.drivers.http_session import KeptAliveSession, as_requests_error
 from tests.helpers import free_port
 
 
@@ -52,7 +52,7 @@ def client_at(url: str) -> Any:
 
 
 def test_the_driver_uses_the_pooled_session() -> None:
-    assert isinstance(client_at("http://127.0.0.1:1").session, PooledSession)
+    assert isinstance(client_at("http://127.0.0.1:1").session, KeptAliveSession)
 
 
 def test_a_refused_connection_is_a_network_error_not_a_timeout() -> None:
@@ -173,7 +173,7 @@ def scripted() -> Iterator[Callable[..., ScriptedServer]]:
         server.server_close()
 
 
-def create(session: PooledSession, url: str, timeout: float = 5) -> requests.Response:
+def create(session: KeptAliveSession, url: str, timeout: float = 5) -> requests.Response:
     """A POST as ccxt sends a create."""
     return session.request("POST", url + "/api/v3/order", data=b"symbol=SOLUSD&side=BUY",
                            headers={"Content-Type": "application/x-www-form-urlencoded"},
@@ -183,7 +183,7 @@ def create(session: PooledSession, url: str, timeout: float = 5) -> requests.Res
 def test_a_connection_the_server_closed_while_idle_is_replaced_and_nothing_sent_twice(
         scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted("idle_close", "idle_close", "idle_close")
-    session = PooledSession()
+    session = KeptAliveSession()
     for count in (1, 2, 3):
         answer = create(session, server.url)
         assert (answer.status_code, answer.json()) == (200, {"serverTime": 1})
@@ -196,7 +196,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_and_nothing_sent_
 def test_an_answer_that_closes_the_connection_leads_to_a_fresh_one(
         scripted: Callable[..., ScriptedServer], closing: str) -> None:
     server = scripted(closing, "answer", "answer")
-    session = PooledSession()
+    session = KeptAliveSession()
     for _ in range(3):
         assert create(session, server.url).json() == {"serverTime": 1}
     assert len(server.received) == 3
@@ -206,7 +206,7 @@ def test_an_answer_that_closes_the_connection_leads_to_a_fresh_one(
 def test_a_kept_alive_connection_carries_the_next_requests(
         scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted()
-    session = PooledSession()
+    session = KeptAliveSession()
     for _ in range(3):
         create(session, server.url)
     assert (len(server.received), server.accepted) == (3, 1)
@@ -240,7 +240,7 @@ def test_a_read_timeout_is_a_request_timeout_and_the_connection_is_not_reused(
 
 def test_a_refused_connection_is_a_connection_error_before_anything_is_sent() -> None:
     with pytest.raises(requests.exceptions.ConnectionError) as raised:
-        create(PooledSession(), f"http://127.0.0.1:{free_port()}")
+        create(KeptAliveSession(), f"http://127.0.0.1:{free_port()}")
     assert not isinstance(raised.value, requests.exceptions.Timeout)
 
 
@@ -261,7 +261,7 @@ def test_a_connection_not_accepted_in_time_is_a_connect_timeout() -> None:
         else:
             pytest.skip("this system does not leave a connection hanging on a full backlog")
         with pytest.raises(requests.exceptions.ConnectTimeout):
-            create(PooledSession(), url, timeout=0.2)
+            create(KeptAliveSession(), url, timeout=0.2)
         with pytest.raises(RequestTimeout):
             client_at(url).fetch_time()
     finally:
@@ -289,7 +289,7 @@ def test_an_answer_that_cannot_be_decoded_is_a_network_error_not_a_rejection(
 
 
 def test_proxies_and_files_are_refused() -> None:
-    session = PooledSession()
+    session = KeptAliveSession()
     for extra in ({"proxies": {"https": "http://proxy:3128"}}, {"files": (("a", "b"),)}):
         with pytest.raises(requests.exceptions.InvalidURL):
             session.request("GET", "http://127.0.0.1:1/", **extra)
@@ -297,7 +297,7 @@ def test_proxies_and_files_are_refused() -> None:
 
 def test_a_redirect_is_not_followed(scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted("redirect")
-    answer = create(PooledSession(), server.url)
+    answer = create(KeptAliveSession(), server.url)
     assert (answer.status_code, answer.headers["location"]) == (307, "/elsewhere")
     assert server.received == ["POST /api/v3/order"]
 
@@ -317,7 +317,7 @@ def tls_server(tmp_path: Path, scripted: Callable[..., ScriptedServer]) -> tuple
 def test_tls_checks_the_certificate_and_keeps_the_connection(
         tls_server: tuple[int, str]) -> None:
     port, ca_file = tls_server
-    session = PooledSession(cafile=ca_file)
+    session = KeptAliveSession(cafile=ca_file)
     for _ in range(2):
         assert create(session, f"https://localhost:{port}").json() == {"serverTime": 1}
     assert len(session._connections) == 1
@@ -326,13 +326,13 @@ def test_tls_checks_the_certificate_and_keeps_the_connection(
 def test_a_certificate_of_an_unknown_ca_is_refused(tls_server: tuple[int, str]) -> None:
     port, _ = tls_server
     with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
-        create(PooledSession(), f"https://localhost:{port}")  # certifi's CAs only
+        create(KeptAliveSession(), f"https://localhost:{port}")  # certifi's CAs only
 
 
 def test_a_certificate_for_another_host_is_refused(tls_server: tuple[int, str]) -> None:
     port, ca_file = tls_server
     with pytest.raises(requests.exceptions.SSLError, match="match"):
-        create(PooledSession(cafile=ca_file), f"https://127.0.0.1:{port}")
+        create(KeptAliveSession(cafile=ca_file), f"https://127.0.0.1:{port}")
 
 
 def make_certificates(folder: Path) -> tuple[str, str, str]:
