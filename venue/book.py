@@ -52,7 +52,8 @@ class PaperVenue(OrderEngine):
 
     Listeners (`add_listener`) get every change to an order as a VenueEvent,
     in order, once it is committed: an event never tells of what a crash
-    could still lose.
+    could still lose. A listener may decline the changes a request's own
+    answer shows (`VenueEvent.answered`).
     """
 
     def __init__(

@@ -4,7 +4,8 @@ Single-threaded: PaperVenue adds the lock and the persistence (committed before
 each answer), reading the dirty sets this engine fills in. Finished orders and
 trades are read back from the store through the book index. While someone
 listens (`_watched`), every change to an order is also noted as a VenueEvent,
-which PaperVenue hands out once it is committed.
+which PaperVenue hands out once it is committed; a change the request's own answer
+shows only while someone asks for those too (`_watched_answered`).
 """
 
 from __future__ import annotations

@@ -11,14 +11,14 @@ lasts.
 
 A change that the answer of the request making it shows (`VenueEvent.answered`: a
 create's own order and fills, a cancel's order) is not asked for, so the venue does not
-even note it. binance sends those
-too, and the daemon finds them duplicates of the answer; across a network the answer can
-be lost while the event arrives, in process only by the simulated `ambiguous_rate` fault,
-whose create is then resolved by lookup as it would be with the stream down. Handing
-them on cost the accept path about a fifth of its throughput (bench submit64: 66 µs of
-CPU an order, most of it waking the stream's loop), which is why the paper stream can be
-on by default: it still tells what happens between requests, a resting order filled by
-the market and an operator's cancel.
+even note it. binance sends those too, and the daemon finds them duplicates of the
+answer; across a network the answer can be lost while the event arrives, in process by
+the simulated `ambiguous_rate` fault or a failed write of the venue's database (an error
+of unknown outcome), and such a create is resolved by lookup as with the stream down.
+Handing them on cost the accept path about a fifth of its throughput (bench submit64:
+66 µs of CPU an order, most of it waking the stream's loop), which is why the paper
+stream can be on by default: it still tells what happens between requests, a resting
+order filled by the market and an operator's cancel.
 
 The venue's prices move only when it is asked (each operation first catches the walk up
 with the clock). Tracking, which asked often, waits out its safety interval while the

@@ -51,7 +51,7 @@ def client_at(url: str) -> Any:
     return build_binance(DriverSettings("key", "secret", api_url=url, timeout_ms=200))
 
 
-def test_the_driver_uses_the_pooled_session() -> None:
+def test_the_driver_uses_the_kept_alive_session() -> None:
     assert isinstance(client_at("http://127.0.0.1:1").session, KeptAliveSession)
 
 
@@ -238,6 +238,18 @@ def test_a_read_timeout_is_a_request_timeout_and_the_connection_is_not_reused(
     assert (len(server.received), server.accepted) == (3, 2)
 
 
+def test_a_kept_alive_connection_waits_as_long_as_the_request_says(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    """The timeout is each request's own, also on a connection an earlier request with
+    another timeout opened: a stalled answer is a ReadTimeout after it."""
+    server = scripted("answer", "stall")
+    session = KeptAliveSession()
+    create(session, server.url, timeout=30)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        create(session, server.url, timeout=0.2)
+    assert (len(server.received), server.accepted) == (2, 1)
+
+
 def test_a_refused_connection_is_a_connection_error_before_anything_is_sent() -> None:
     with pytest.raises(requests.exceptions.ConnectionError) as raised:
         create(KeptAliveSession(), f"http://127.0.0.1:{free_port()}")
@@ -303,34 +315,39 @@ def test_a_redirect_is_not_followed(scripted: Callable[..., ScriptedServer]) -> 
 
 
 @pytest.fixture
-def tls_server(tmp_path: Path, scripted: Callable[..., ScriptedServer]) -> tuple[int, str]:
-    """(port, CA file) of a ScriptedServer speaking TLS with a certificate for
-    `localhost` only, signed by a CA of its own."""
+def tls_server(tmp_path: Path,
+               scripted: Callable[..., ScriptedServer]) -> tuple[ScriptedServer, str]:
+    """A ScriptedServer speaking TLS with a certificate for `localhost` only, signed by a
+    CA of its own, and that CA's file."""
     ca_file, cert_file, key_file = make_certificates(tmp_path)
     server = scripted()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    return server.server_address[1], ca_file
+    return server, ca_file
 
 
 def test_tls_checks_the_certificate_and_keeps_the_connection(
-        tls_server: tuple[int, str]) -> None:
-    port, ca_file = tls_server
+        tls_server: tuple[ScriptedServer, str]) -> None:
+    server, ca_file = tls_server
     session = KeptAliveSession(cafile=ca_file)
-    for _ in range(2):
-        assert create(session, f"https://localhost:{port}").json() == {"serverTime": 1}
-    assert len(session._connections) == 1
+    for _ in range(3):
+        answer = create(session, f"https://localhost:{server.server_address[1]}")
+        assert answer.json() == {"serverTime": 1}
+    assert (len(server.received), server.accepted) == (3, 1)
 
 
-def test_a_certificate_of_an_unknown_ca_is_refused(tls_server: tuple[int, str]) -> None:
-    port, _ = tls_server
+def test_a_certificate_of_an_unknown_ca_is_refused(
+        tls_server: tuple[ScriptedServer, str]) -> None:
+    port = tls_server[0].server_address[1]
     with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
         create(KeptAliveSession(), f"https://localhost:{port}")  # certifi's CAs only
 
 
-def test_a_certificate_for_another_host_is_refused(tls_server: tuple[int, str]) -> None:
-    port, ca_file = tls_server
+def test_a_certificate_for_another_host_is_refused(
+        tls_server: tuple[ScriptedServer, str]) -> None:
+    server, ca_file = tls_server
+    port = server.server_address[1]
     with pytest.raises(requests.exceptions.SSLError, match="match"):
         create(KeptAliveSession(cafile=ca_file), f"https://127.0.0.1:{port}")
 
