@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from actors.exchange.drivers.ccxt_driver import DEFAULT_RECV_WINDOW_MS
 from actors.exchange.drivers.paper import PaperFaults
@@ -15,6 +16,19 @@ from venue.limits import VenueLimits
 
 DRIVERS = ("paper", "binance")
 API_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+/?")
+
+
+def is_base_url(url: str) -> bool:
+    """http(s)://HOST[:PORT] with a host and a port a socket can take: urlsplit refuses a
+    port beyond 65535 only when a request is made, on every request."""
+    if not API_URL.fullmatch(url):
+        return False
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return bool(parts.hostname) and (port is None or port > 0)
 MAX_CONCURRENCY = 256
 """Workers per exchange: one thread each (about 8 MB of address space, little RSS)."""
 
@@ -80,8 +94,9 @@ class ExchangeConfig:
         if self.limits is not None and self.driver != "paper":
             raise ValueError("limits: only the paper driver simulates limits "
                              "(a real exchange keeps its own)")
-        if self.api_url is not None and not API_URL.fullmatch(self.api_url):
-            raise ValueError("api_url: expected http(s)://HOST[:PORT]")
+        if self.api_url is not None and not is_base_url(self.api_url):
+            raise ValueError("api_url: expected http(s)://HOST[:PORT], a port from 1 to "
+                             "65535")
         if not 100 <= self.timeout_ms <= 600_000:
             raise ValueError("timeout_ms: must be from 100 to 600000")
         if not 1000 <= self.recv_window_ms <= 60_000:  # binance refuses more than 60000

@@ -172,10 +172,19 @@ def test_paper_driver_takes_no_credentials(tmp_path: Path, extra: str, key: str)
     assert "s3cr3t" not in str(caught.value)
 
 
-def test_api_url_must_be_a_base_url(tmp_path: Path) -> None:
+@pytest.mark.parametrize("url", ["ftp://x", "http://127.0.0.1:99999", "http://:8080",
+                                 "http://127.0.0.1:0", "https://host:port"])
+def test_api_url_must_be_a_base_url(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError, match=r"exchanges\[0\]\.api_url"):
-        load_config(write(tmp_path, BINANCE.replace("http://127.0.0.1:8765", "ftp://x")
+        load_config(write(tmp_path, BINANCE.replace("http://127.0.0.1:8765", url)
                           + 'api_key = "k"\nsecret = "s"\n'))
+
+
+def test_an_api_url_with_a_port_or_ipv6_host_is_taken(tmp_path: Path) -> None:
+    for url in ("https://api.binance.com", "http://[::1]:8080/", "http://127.0.0.1:65535"):
+        config = load_config(write(tmp_path, BINANCE.replace("http://127.0.0.1:8765", url)
+                                   + 'api_key = "k"\nsecret = "s"\n'))
+        assert config.exchanges[0].api_url == url
 
 
 def test_a_backlog_is_no_longer_than_the_exchange_can_send_before_the_deadline(
