@@ -16,6 +16,13 @@ from venue.limits import VenueLimits
 
 DRIVERS = ("paper", "binance")
 API_URL = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+/?")
+MAX_CONCURRENCY = 256
+"""Workers per exchange: one thread each (about 8 MB of address space, little RSS)."""
+
+
+STREAMED_BY_DEFAULT = frozenset({"binance", "paper"})
+"""Drivers whose user-data stream is listened to unless the entry says `stream = false`
+(every driver has one: binance's WebSocket API, the in-process paper venue's listeners)."""
 
 
 def is_base_url(url: str) -> bool:
@@ -29,13 +36,7 @@ def is_base_url(url: str) -> bool:
     except ValueError:
         return False
     return bool(parts.hostname) and (port is None or port > 0)
-MAX_CONCURRENCY = 256
-"""Workers per exchange: one thread each (about 8 MB of address space, little RSS)."""
 
-
-STREAMED_BY_DEFAULT = frozenset({"binance", "paper"})
-"""Drivers whose user-data stream is listened to unless the entry says `stream = false`
-(every driver has one: binance's WebSocket API, the in-process paper venue's listeners)."""
 
 @dataclass(frozen=True)
 class ExchangeConfig:
