@@ -87,14 +87,14 @@ class PaperVenue(OrderEngine):
         while no listener wants those, they are not even noted."""
         with self._lock:
             self._listeners = (*self._listeners, (listener, answered))
-            self._note_listeners()
+            self._listeners_changed()
 
     def remove_listener(self, listener: Listener) -> None:
         with self._lock:
             self._listeners = tuple(item for item in self._listeners if item[0] != listener)
-            self._note_listeners()
+            self._listeners_changed()
 
-    def _note_listeners(self) -> None:
+    def _listeners_changed(self) -> None:
         self._watched = bool(self._listeners)
         self._watched_answered = any(answered for _, answered in self._listeners)
 
