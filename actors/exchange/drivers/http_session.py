@@ -5,12 +5,9 @@ the way.
 ccxt's sync `fetch` calls `session.request(...)` and reads a `requests.Response`; of
 `requests.Session` it also touches `headers` and `cookies`. A client is used by one worker
 thread at a time, so one connection per host is all a pool would ever hold, and urllib3's
-pool cost CPU for nothing. Measured against the paper venue (client CPU per call, 2000
-signed creates a round after 50 warm-up ones, rounds alternating with the urllib3 session,
-on a noisy 2-core VM), the median create of a round took 523-728 µs here against 725-1075
-through urllib3 in one run, 800-856 against 1021-1248 in another; a fetch_order 466-763
-against 617-981. A bare GET costs some 40-50 µs more than on a bare kept-alive
-`http.client` connection, against some 240 through urllib3.
+pool cost CPU for nothing: a signed create against the paper venue took about a quarter
+less client CPU here than through urllib3 (rounds of 2,000, alternating), and a bare GET
+some 40-50 µs more than on a bare kept-alive `http.client` connection, against some 240.
 
 What ccxt sees does not change: the same default headers, the answer as a
 `requests.Response` (its body decoded as urllib3 decoded it), and failures raised as the
