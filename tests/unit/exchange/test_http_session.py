@@ -403,3 +403,69 @@ def test_a_tls_failure_after_the_request_went_out_may_have_landed() -> None:
     after = as_requests_error(failure)
     assert isinstance(after, requests.exceptions.ConnectionError)
     assert not isinstance(after, requests.exceptions.SSLError)
+
+
+@pytest.fixture
+def answering() -> Iterator[Callable[[bytes], str]]:
+    """A server that reads one request and sends the given bytes as its answer, exactly
+    as written (header blocks `http.server` would not write)."""
+    listeners: list[socket.socket] = []
+
+    def start(answer: bytes) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def serve() -> None:
+            try:
+                conn = listener.accept()[0]
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                conn.sendall(answer)
+                conn.recv(1)  # until the client goes
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def test_the_answers_header_fields_are_read_as_sent(
+        answering: Callable[[bytes], str]) -> None:
+    """A repeated field joined, a folded line unfolded, a line that is no field skipped
+    without losing the fields after it, an interim 100 answer passed over."""
+    url = answering(
+        b"HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+        b"HTTP/1.1 429 Too Many Requests\r\n"
+        b"Content-Type: application/json\r\n"
+        b"x-mbx-used-weight-1m: 6001\r\n"
+        b"Retry-After:  7 \r\n"
+        b"X-Folded: first\r\n \t second\r\n"
+        b"this line is no field\r\n"
+        b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+        b"Content-Length: 2\r\n\r\n{}")
+    answer = create(KeptAliveSession(), url)
+    assert (answer.status_code, answer.reason, answer.content) == (
+        429, "Too Many Requests", b"{}")
+    assert dict(answer.headers) == {
+        "Content-Type": "application/json", "x-mbx-used-weight-1m": "6001",
+        "Retry-After": "7", "X-Folded": "first second", "Set-Cookie": "a=1, b=2",
+        "Content-Length": "2"}
+    assert answer.headers["X-MBX-USED-WEIGHT-1M"] == "6001"
+
+
+@pytest.mark.parametrize("fields", [
+    b"X-Long: " + b"a" * 70_000 + b"\r\n",
+    b"".join(b"X-Field-%d: 1\r\n" % n for n in range(101)),
+])
+def test_a_header_block_beyond_http_clients_limits_is_a_network_error(
+        answering: Callable[[bytes], str], fields: bytes) -> None:
+    url = answering(b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 2\r\n\r\n{}")
+    with pytest.raises(NetworkError) as raised:
+        client_at(url).fetch_time()
+    assert isinstance(raised.value.__cause__, requests.exceptions.ConnectionError)
