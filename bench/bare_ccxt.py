@@ -77,7 +77,7 @@ class SyncClients:
             client = at_venue(ccxt.binance(config()), self.api_url)
             client.load_markets()
             self.clients.append(client)
-        return _timed_threads(self.clients[:threads], duration_s)
+        return timed_threads(self.clients[:threads], duration_s)
 
     def close(self) -> None:
         for client in self.clients:
@@ -85,7 +85,8 @@ class SyncClients:
         self.clients.clear()
 
 
-def _timed_threads(clients: list[Any], duration_s: float) -> BareRun:
+def timed_threads(clients: list[Any], duration_s: float) -> BareRun:
+    """A thread per client creating orders for `duration_s`, after each has warmed up."""
     counts = [[0, 0] for _ in clients]  # per thread: orders, errors
     start = threading.Barrier(len(clients) + 1)
     deadline = [math.inf]  # set once every thread is ready
@@ -120,13 +121,16 @@ def _create_sync(client: Any, k: int) -> bool:
         return False
 
 
-def run_tasks(api_url: str, tasks: int, duration_s: float) -> BareRun:
-    """One async ccxt client with `tasks` tasks creating orders (a fresh event loop)."""
-    return asyncio.run(_timed_tasks(api_url, tasks, duration_s))
+def run_tasks(api_url: str, tasks: int, duration_s: float,
+              client_class: Any = ccxt.async_support.binance) -> BareRun:
+    """One async ccxt client (of `client_class`) with `tasks` tasks creating orders (a
+    fresh event loop)."""
+    return asyncio.run(_timed_tasks(client_class, api_url, tasks, duration_s))
 
 
-async def _timed_tasks(api_url: str, tasks: int, duration_s: float) -> BareRun:
-    client = at_venue(ccxt.async_support.binance(config()), api_url)
+async def _timed_tasks(client_class: Any, api_url: str, tasks: int,
+                       duration_s: float) -> BareRun:
+    client = at_venue(client_class(config()), api_url)
     try:
         await client.load_markets()
         await asyncio.gather(*(_create_async(client, k) for k in range(tasks * WARM_ORDERS)))

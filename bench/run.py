@@ -23,14 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.budget import budget
+from bench.exchange_client import exchange_client
 from bench.fill_latency import fill_latency
 from bench.harness import loadavg
 from bench.scenarios import SCENARIOS, Options, Report
 from bench.vs_ccxt import vs_ccxt
 
-ALL = {**SCENARIOS, "budget": budget, "fill_latency": fill_latency, "vs_ccxt": vs_ccxt}
-"""Every scenario; budget, fill_latency and vs_ccxt run venue processes of their own
-(see bench/budget.py)."""
+ALL = {**SCENARIOS, "budget": budget, "fill_latency": fill_latency, "vs_ccxt": vs_ccxt,
+       "exchange_client": exchange_client}
+"""Every scenario; budget, fill_latency, vs_ccxt and exchange_client run venue processes
+of their own (see bench/budget.py)."""
 
 def py_spy_profiler(out_dir: Path, mode: str) -> Any:
     """A profiler that attaches py-spy to the daemon for the length of a run.
