@@ -111,6 +111,22 @@ def usage(pid: int) -> Usage:
     return Usage((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)
 
 
+def thread_cpu(client: OrderdClient) -> dict[str, float]:
+    """The daemon's CPU seconds so far by kind of thread (its `stats`)."""
+    threads: dict[str, float] = client.stats()["threads_cpu_s"]
+    return threads
+
+
+def cpu_by_kind(before: dict[str, float], after: dict[str, float], total: Usage,
+                orders: int) -> dict[str, float]:
+    """CPU microseconds per order of each kind of thread between two `thread_cpu`
+    readings, and `other`: what the process spent beyond them (ZeroMQ's threads, threads
+    that ended meanwhile)."""
+    spent = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+    spent["other"] = max(0.0, total.cpu_s - sum(spent.values()))
+    return {kind: seconds / max(1, orders) * 1e6 for kind, seconds in spent.items()}
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 

@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.driver import RunResult, drive, orders_per_burst, sol_market
-from bench.harness import Usage, loadavg, orderd, raw_ceiling, rss_mb, usage, wait_settled
+from bench.harness import (
+    Usage,
+    cpu_by_kind,
+    loadavg,
+    orderd,
+    raw_ceiling,
+    rss_mb,
+    thread_cpu,
+    usage,
+    wait_settled,
+)
 from protocol.client import OrderdClient
 
 ALL_AGES = {"min_age_s": 0}
@@ -71,6 +81,14 @@ def median(figure: dict[str, float]) -> float:
     return figure["median"]
 
 
+def per_kind(prefix: str, runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The daemon's CPU microseconds per order by kind of thread, over runs of
+    `cpu_by_kind` (a kind missing from a run spent nothing in it)."""
+    kinds = sorted({kind for run in runs for kind in run})
+    return {f"{prefix}cpu_us_{kind}": spread([run.get(kind, 0.0) for run in runs])
+            for kind in kinds}
+
+
 def per_order(prefix: str, runs: list[tuple[Usage, int]]) -> dict[str, dict[str, float]]:
     """CPU microseconds and context switches per order over runs of (usage, orders)."""
     return {f"{prefix}cpu_us_per_order": spread([u.cpu_s / max(1, n) * 1e6 for u, n in runs]),
@@ -96,6 +114,8 @@ class SubmitRun:
     used: Usage
     """What the daemon's run cost, its exchange side included."""
     raw_used: Usage
+    by_kind: dict[str, float]
+    """The daemon's CPU µs per order by kind of thread (`cpu_by_kind`)."""
 
 
 def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
@@ -113,12 +133,14 @@ def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
             raw_before = usage(raw_pid)
             raw_run = drive(raw, sol_market, in_flight=in_flight, duration_s=opts.duration_s)
             raw_used = usage(raw_pid) - raw_before
-            before = usage(pid)
+            before, threads = usage(pid), thread_cpu(client)
             # a client that honours rate_limited's retry_after_s, as clients should
             run = drive(client, sol_market, in_flight=in_flight, duration_s=opts.duration_s,
                         retry_refused=True)
             settle = wait_settled(client)
-            yield SubmitRun(run, raw_run, settle, usage(pid) - before, raw_used)
+            used = usage(pid) - before
+            yield SubmitRun(run, raw_run, settle, used, raw_used,
+                            cpu_by_kind(threads, thread_cpu(client), used, run.accepted))
         if opts.profiler is not None:
             with _profiling(opts, pid, name):
                 profiled = drive(client, sol_market, in_flight=in_flight,
@@ -150,6 +172,7 @@ def submit(opts: Options, name: str, in_flight: int) -> Report:
         fig["burst_per_s"] = spread([n / s for n, s in bursts])
     fig.update(per_order("", [(r.used, r.run.accepted) for r in runs]))
     fig.update(per_order("raw_", [(r.raw_used, r.raw.accepted) for r in runs]))
+    fig.update(per_kind("", [r.by_kind for r in runs]))
     report.notes.append(f"replies: {dict(sum((r.run.outcomes for r in runs), Counter()))}")
     if in_flight > 1:
         report.targets["orders_per_s >= 8000"] = median(fig["orders_per_s"]) >= 8000
@@ -189,16 +212,18 @@ def latency50(opts: Options) -> Report:
     accepted = partial(sol_market, wait="accepted")
     runs: list[RunResult] = []
     used: list[tuple[Usage, int]] = []
+    by_kind: list[dict[str, float]] = []
     with orderd(opts.workdir / "latency50", orders={"accept_timeout_s": 30.0},
                 faults={"latency_ms": LATENCY_MS}, exchange={"concurrency": WORKERS}
                 ) as daemon, \
             OrderdClient(daemon.control, timeout_s=60) as client:
         assert daemon.process is not None
         for _ in range(opts.repeat):
-            before = usage(daemon.process.pid)
+            before, threads = usage(daemon.process.pid), thread_cpu(client)
             runs.append(drive(client, accepted, in_flight=64, duration_s=opts.duration_s))
             wait_settled(client)
             used.append((usage(daemon.process.pid) - before, runs[-1].accepted))
+            by_kind.append(cpu_by_kind(threads, thread_cpu(client), *used[-1]))
         if opts.profiler is not None:
             with _profiling(opts, daemon.process.pid, "latency50"):
                 profiled = drive(client, accepted, in_flight=64, duration_s=opts.duration_s)
@@ -211,6 +236,7 @@ def latency50(opts: Options) -> Report:
     fig["ratio"] = spread([r.rate / ceiling for r in runs])
     fig["orders_per_burst"] = spread([orders_per_burst(r.sent_at_s) for r in runs])
     fig.update(per_order("", used))
+    fig.update(per_kind("", by_kind))
     report.notes.append(f"replies: {dict(sum((r.outcomes for r in runs), Counter()))}")
     report.notes.append(f"ceiling = 64 / 0.05 s (no rate limit configured); "
                         f"{WORKERS} exchange workers")

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from bench.bare_ccxt import BareRun, SyncClients, run_tasks
 from bench.budget import trading
 from bench.driver import RunResult, drive, sol_market
-from bench.harness import Usage, usage, wait_settled
-from bench.scenarios import Options, Report, median, spread
+from bench.harness import Usage, cpu_by_kind, thread_cpu, usage, wait_settled
+from bench.scenarios import Options, Report, median, per_kind, spread
 from protocol.client import OrderdClient
 from tests.helpers import VenueProcess
 
@@ -60,10 +61,10 @@ def vs_ccxt(opts: Options) -> Report:
             wait_settled(client)
             runs = []
             for _ in range(rounds):
-                run, used = through_orderd(client, daemon.process.pid, n, opts.duration_s)
-                outcomes += run.outcomes
-                runs.append((run, used, sync.run(n, opts.duration_s),
-                             run_tasks(bare_venue.url, n, opts.duration_s)))
+                orderd = through_orderd(client, daemon.process.pid, n, opts.duration_s)
+                outcomes += orderd.run.outcomes
+                runs.append(Repeat(orderd, sync.run(n, opts.duration_s),
+                                   run_tasks(bare_venue.url, n, opts.duration_s)))
             report.figures.update(level_figures(n, runs))
     report.notes.append(f"orderd replies: {dict(outcomes)}")
     report.notes.append(f"{rounds} repeats of {opts.duration_s:g} s per level; ccxt's "
@@ -74,32 +75,62 @@ def vs_ccxt(opts: Options) -> Report:
     return report
 
 
+@dataclass(frozen=True)
+class OrderdRun:
+    """One timed run through the daemon."""
+
+    run: RunResult
+    used: Usage
+    """The daemon's CPU for it."""
+    by_kind: dict[str, float]
+    """That CPU in µs per order, by kind of the daemon's threads (`cpu_by_kind`)."""
+
+    @property
+    def cpu_us_per_order(self) -> float:
+        return self.used.cpu_s / max(1, self.run.accepted) * 1e6
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """One repeat of a level: orderd, then the bare client as threads, then as tasks."""
+
+    orderd: OrderdRun
+    threads: BareRun
+    tasks: BareRun
+
+    @property
+    def ratio(self) -> float:
+        return self.orderd.run.rate / max(self.threads.rate, self.tasks.rate, 1e-9)
+
+
 def through_orderd(client: OrderdClient, pid: int, in_flight: int,
-                   duration_s: float) -> tuple[RunResult, Usage]:
+                   duration_s: float) -> OrderdRun:
     """One timed run through the daemon, and the daemon's CPU for it."""
-    before = usage(pid)
+    before, threads = usage(pid), thread_cpu(client)
     run = drive(client, ACCEPTED, in_flight=in_flight, duration_s=duration_s)
     wait_settled(client)  # what the daemon does after the reply counts too
-    return run, usage(pid) - before
+    used = usage(pid) - before
+    return OrderdRun(run, used, cpu_by_kind(threads, thread_cpu(client), used,
+                                            run.accepted))
 
 
-def level_figures(n: int, runs: list[tuple[RunResult, Usage, BareRun, BareRun]]
-                  ) -> dict[str, Any]:
-    """One concurrency level's figures, min..max over its repeats."""
+def level_figures(n: int, runs: list[Repeat]) -> dict[str, Any]:
+    """One concurrency level's figures, min..max over its repeats; the daemon's CPU per
+    order also by kind of thread (`{n}_orderd_cpu_us_OrderActor`, ...)."""
     fig: dict[str, Any] = {
-        f"{n}_orderd_per_s": spread([r.rate for r, _, _, _ in runs]),
-        f"{n}_threads_per_s": spread([t.rate for _, _, t, _ in runs]),
-        f"{n}_async_per_s": spread([a.rate for _, _, _, a in runs]),
-        f"{n}_ratio": spread([r.rate / max(t.rate, a.rate, 1e-9) for r, _, t, a in runs]),
-        f"{n}_orderd_cpu_us_per_order": spread(
-            [u.cpu_s / max(1, r.accepted) * 1e6 for r, u, _, _ in runs]),
-        f"{n}_threads_cpu_us_per_order": spread([t.cpu_us_per_order for _, _, t, _ in runs]),
-        f"{n}_async_cpu_us_per_order": spread([a.cpu_us_per_order for _, _, _, a in runs]),
-        f"{n}_orderd_p50_ms": spread([r.percentile_ms(50) or 0.0 for r, _, _, _ in runs]),
+        f"{n}_orderd_per_s": spread([r.orderd.run.rate for r in runs]),
+        f"{n}_threads_per_s": spread([r.threads.rate for r in runs]),
+        f"{n}_async_per_s": spread([r.tasks.rate for r in runs]),
+        f"{n}_ratio": spread([r.ratio for r in runs]),
+        f"{n}_orderd_cpu_us_per_order": spread([r.orderd.cpu_us_per_order for r in runs]),
+        f"{n}_threads_cpu_us_per_order": spread([r.threads.cpu_us_per_order for r in runs]),
+        f"{n}_async_cpu_us_per_order": spread([r.tasks.cpu_us_per_order for r in runs]),
+        f"{n}_orderd_p50_ms": spread([r.orderd.run.percentile_ms(50) or 0.0 for r in runs]),
     }
-    faster = Counter("threads" if t.rate >= a.rate else "async" for _, _, t, a in runs)
+    fig.update(per_kind(f"{n}_orderd_", [r.orderd.by_kind for r in runs]))
+    faster = Counter("threads" if r.threads.rate >= r.tasks.rate else "async" for r in runs)
     fig[f"{n}_reference"] = dict(faster)
-    errors = sum(t.errors + a.errors for _, _, t, a in runs)
+    errors = sum(r.threads.errors + r.tasks.errors for r in runs)
     if errors:
         fig[f"{n}_bare_errors"] = errors
     return fig

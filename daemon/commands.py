@@ -39,6 +39,7 @@ from daemon import __version__
 from daemon.frontend import Answer, Handler
 from daemon.market_steps import Steps, check_steps
 from daemon.rate_limit import ClientRateLimiter
+from daemon.thread_cpu import cpu_by_thread
 from protocol.errors import ProtocolError
 from protocol.messages import (
     ActorArg,
@@ -204,13 +205,15 @@ class Commands:
                                      "streams": self.streams()}, "circuits")
 
     def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
-        """Counts by status, retries, submit latency percentiles, unresolved orders, circuits."""
+        """Counts by status, retries, submit latency percentiles, unresolved orders,
+        circuits, and the CPU each kind of the daemon's threads has spent."""
 
         def reply(result: dict[str, Any] | ProtocolError) -> None:
             if isinstance(result, ProtocolError):
                 answer(result)
             else:
-                self._with_circuits(answer, result, "circuits")
+                self._with_circuits(answer, {**result, "threads_cpu_s": cpu_by_thread()},
+                                    "circuits")
 
         self._to_orders(GetStats(reply), answer)
 

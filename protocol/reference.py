@@ -75,11 +75,16 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "stats", "none",
         '`{"orders_by_status", "live_orders", "sends", "retries", "resends", '
-        '"submit_latency", "unresolved", "circuits"}`',
+        '"submit_latency", "unresolved", "circuits", "threads_cpu_s"}`',
         "execution statistics: counts by status, sends and retries to the exchanges, "
         "submit latency percentiles (`samples`, `p50_ms`, `p90_ms`, `p99_ms`, "
-        "`max_ms`), the orders whose outcome is being resolved, and each exchange's "
-        'circuit (`{exchange: {"state", "errors_per_minute"}}`).'),
+        "`max_ms`), the orders whose outcome is being resolved, each exchange's "
+        'circuit (`{exchange: {"state", "errors_per_minute"}}`). Beyond the '
+        "contract's keys: the CPU seconds each kind of the daemon's threads has spent "
+        'since it started (`{"OrderActor": 12.3, "ExchangeActor": 40.1, ...}`; threads '
+        "named alike but for a trailing number, such as the exchange workers, are "
+        "summed; threads outside Python, such as ZeroMQ's, and ended ones are not "
+        "counted; empty where the system has no `/proc`)."),
     Command(
         "reconcile", '`{"exchange"?}`', '`{"report": ReconciliationReport}`',
         "runs one reconciliation of one exchange (all when absent) now, after any run "

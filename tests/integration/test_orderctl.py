@@ -36,6 +36,9 @@ def test_json_output_of_every_reading_command(daemon: DaemonProcess) -> None:
         printed[command] = json.loads(result.stdout)
         assert isinstance(printed[command], dict)
     assert isinstance(printed["stats"]["unresolved"]["oldest_age_s"], (int, float))
+    threads = printed["stats"]["threads_cpu_s"]
+    assert {"OrderActor", "ExchangeActor", "frontend"} <= set(threads)
+    assert all(isinstance(seconds, (int, float)) for seconds in threads.values())
 
 
 def test_ping_and_health_tables(daemon: DaemonProcess) -> None:
