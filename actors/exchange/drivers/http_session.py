@@ -10,7 +10,8 @@ less client CPU here than through urllib3 (rounds of 2,000, alternating), and a 
 some 40-50 µs more than on a bare kept-alive `http.client` connection, against some 240.
 
 What ccxt sees does not change: the same default headers, the answer as a
-`requests.Response` (its body decoded as urllib3 decoded it), and failures raised as the
+`requests.Response` (its body decoded as urllib3 decoded it; its header fields read as
+RFC 9112 reads them, see `read_fields`), and failures raised as the
 `requests` exceptions `requests` raises for them, so ccxt classifies them as before
 (RequestTimeout, NetworkError, ...). What urllib3 took care of is kept: a connection the
 server closed while idle is found before a request goes out on it, and replaced; nothing
@@ -26,7 +27,7 @@ import select
 import socket
 import ssl
 import zlib
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import certifi
@@ -37,18 +38,21 @@ from requests.utils import default_headers
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_LINE = 65536
-MAX_FIELDS = 100
-"""http.client's limits on an answer's header block: its longest line, its most fields."""
+MAX_LINES = 100
+"""http.client's limits on an answer's header block: its longest line, and its most
+lines, the empty one that ends it included (so 99 fields at most)."""
 Address = tuple[str, str, int]
 """(scheme, host, port): what a connection is kept for."""
 
 
 class LeanResponse(http.client.HTTPResponse):
     """http.client's answer, its header block read by `read_fields` instead of the email
-    package's parser: about 7.5 µs for the venue's seven fields here against 37 to 42,
-    which was a fifth of a signed create's client CPU in a sampling profile. `begin` is
-    http.client's own (CPython 3.11) but for that one call; the body (length, chunks,
-    `Connection: close`) is read as http.client reads it."""
+    package's parser: about 7.5 µs for the venue's seven fields here against 37 to 42.
+    In a sampling profile of a loop of creates against the venue, that parser held 23 %
+    of the client's samples. `begin` is http.client's own (CPython 3.11) but for that one
+    call, so a well-formed answer's body (length, chunks, `Connection: close`) is read
+    as http.client reads it (tests/unit/exchange/test_http_session.py holds the two
+    equal); a malformed block can frame the body differently (see `read_fields`)."""
 
     def begin(self) -> None:
         if self.headers is not None:
@@ -88,18 +92,21 @@ class LeanResponse(http.client.HTTPResponse):
             self.will_close = True  # the body lasts until the server closes
 
 
-def read_fields(fp: Any) -> http.client.HTTPMessage:
-    """An answer's header block up to its empty line, as http.client's parser reads a
-    well-formed one: `Name: value`, the value's surrounding blanks dropped, a folded
-    line joined to the value before it with one space (RFC 9112). A line that is neither
-    is skipped (the email parser would end the block there and drop the rest)."""
+def read_fields(fp: BinaryIO) -> http.client.HTTPMessage:
+    """An answer's header block up to its empty line (or the end of the stream), read as
+    http.client's parser reads a well-formed one: `Name: value`, a repeated field kept
+    each time. Where the block is malformed this follows RFC 9112 instead, so the fields
+    (and the body's framing that depends on them) can differ from http.client's: blanks
+    around a value are dropped, a folded line is joined to the value before it with one
+    space, a bare CR is read as a space, and a line that is no field is skipped (the
+    email parser ended the block there and dropped the fields after it)."""
     fields = http.client.HTTPMessage()
     name = value = ""
-    for _ in range(MAX_FIELDS + 1):
+    for _ in range(MAX_LINES):
         line = fp.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise http.client.LineTooLong("header line")
-        text = line.decode("iso-8859-1").rstrip("\r\n")
+        text = line.decode("iso-8859-1").rstrip("\r\n").replace("\r", " ")
         if text[:1] in (" ", "\t") and name:
             value = f"{value} {text.strip()}"
             continue
@@ -111,7 +118,7 @@ def read_fields(fp: Any) -> http.client.HTTPMessage:
         head, colon, rest = text.partition(":")
         if colon:
             name, value = head, rest.strip(" \t")
-    raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
+    raise http.client.HTTPException(f"got more than {MAX_LINES} header lines")
 
 
 class KeptAliveSession:
@@ -161,7 +168,7 @@ class KeptAliveSession:
         response.reason = answer.reason
         fields: dict[str, str] = {}  # a repeated field joined, named as first seen (urllib3)
         names: dict[str, str] = {}
-        for name, value in answer.headers.raw_items():
+        for name, value in answer.getheaders():
             first = names.setdefault(name.lower(), name)
             fields[first] = f"{fields[first]}, {value}" if first in fields else value
         response.headers = CaseInsensitiveDict(fields)

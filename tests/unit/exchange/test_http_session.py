@@ -5,8 +5,11 @@ dropped after a failure; no request goes out twice, no redirect is followed."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gzip
+import http.client
+import io
 import socket
 import ssl
 import threading
@@ -20,7 +23,11 @@ import requests
 from ccxt.base.errors import NetworkError, RequestTimeout
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
-from actors.exchange.drivers.http_session import KeptAliveSession, as_requests_error
+from actors.exchange.drivers.http_session import (
+    KeptAliveSession,
+    LeanResponse,
+    as_requests_error,
+)
 from tests.helpers import free_port
 
 
@@ -423,9 +430,13 @@ def answering() -> Iterator[Callable[[bytes], str]]:
             with conn:
                 request = b""
                 while b"\r\n\r\n" not in request:
-                    request += conn.recv(65536)
-                conn.sendall(answer)
-                conn.recv(1)  # until the client goes
+                    received = conn.recv(65536)
+                    if not received:
+                        return  # the client went before asking
+                    request += received
+                with contextlib.suppress(OSError):  # the client may go while it is sent
+                    conn.sendall(answer)
+                    conn.recv(1)  # until the client goes
 
         threading.Thread(target=serve, daemon=True).start()
         return f"http://127.0.0.1:{listener.getsockname()[1]}"
@@ -449,7 +460,9 @@ def test_the_answers_header_fields_are_read_as_sent(
         b"this line is no field\r\n"
         b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
         b"Content-Length: 2\r\n\r\n{}")
-    answer = create(KeptAliveSession(), url)
+    session = KeptAliveSession()
+    answer = create(session, url)
+    session.close()
     assert (answer.status_code, answer.reason, answer.content) == (
         429, "Too Many Requests", b"{}")
     assert dict(answer.headers) == {
@@ -459,13 +472,69 @@ def test_the_answers_header_fields_are_read_as_sent(
     assert answer.headers["X-MBX-USED-WEIGHT-1M"] == "6001"
 
 
-@pytest.mark.parametrize("fields", [
-    b"X-Long: " + b"a" * 70_000 + b"\r\n",
-    b"".join(b"X-Field-%d: 1\r\n" % n for n in range(101)),
+def fields(count: int) -> bytes:
+    """`count` header fields, the answer's length among them."""
+    return b"Content-Length: 2\r\n" + b"".join(b"X-Field-%d: 1\r\n" % n
+                                               for n in range(count - 1))
+
+
+@pytest.mark.parametrize("block", [
+    b"X-Long: " + b"a" * 70_000 + b"\r\n" + fields(1),
+    fields(100),  # with the empty line after them, 101 lines
 ])
 def test_a_header_block_beyond_http_clients_limits_is_a_network_error(
-        answering: Callable[[bytes], str], fields: bytes) -> None:
-    url = answering(b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: 2\r\n\r\n{}")
+        answering: Callable[[bytes], str], block: bytes) -> None:
+    url = answering(b"HTTP/1.1 200 OK\r\n" + block + b"\r\n{}")
     with pytest.raises(NetworkError) as raised:
         client_at(url).fetch_time()
     assert isinstance(raised.value.__cause__, requests.exceptions.ConnectionError)
+
+
+def test_a_header_block_at_http_clients_limits_is_read(
+        answering: Callable[[bytes], str]) -> None:
+    url = answering(b"HTTP/1.1 200 OK\r\n" + fields(99) + b"\r\n{}")
+    session = KeptAliveSession()
+    answer = create(session, url)
+    session.close()
+    assert (answer.content, len(answer.headers)) == (b"{}", 99)
+
+
+class Recorded:
+    """A socket that has received `data` and holds nothing more."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return io.BytesIO(self.data)
+
+
+WELL_FORMED = [
+    (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+     "POST"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "GET"),
+    (b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{}", "GET"),
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", "GET"),
+    (b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n{}", "GET"),
+    (b"HTTP/1.1 204 No Content\r\nX-Mbx-Used-Weight-1m: 3\r\n\r\n", "DELETE"),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 418 I'm a teapot\r\nRetry-After: 60\r\n"
+     b"Content-Length: 2\r\n\r\n{}", "POST"),
+    (b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n", "GET"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", "HEAD"),
+    (b"HTTP/1.1 429 Too Many Requests\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+     b"Content-Length: 2\r\n\r\n{}", "GET"),
+]
+
+
+@pytest.mark.parametrize(("data", "method"), WELL_FORMED)
+def test_a_well_formed_answer_is_read_as_http_client_reads_it(data: bytes,
+                                                              method: str) -> None:
+    """LeanResponse's `begin` is a copy of http.client's: held equal, so a later Python
+    whose http.client frames answers otherwise shows here."""
+    def read(kind: type[http.client.HTTPResponse]) -> tuple[Any, ...]:
+        answer = kind(Recorded(data), method=method)  # type: ignore[arg-type]
+        answer.begin()
+        return (answer.version, answer.status, answer.reason, answer.chunked,
+                answer.length, answer.will_close, answer.getheaders(), answer.read())
+
+    assert read(LeanResponse) == read(http.client.HTTPResponse)
