@@ -7,9 +7,11 @@ form is what each exchange worker runs (`build_binance`: the kept-alive `http.cl
 session, the FULL answer read by `binance_answers`); the async form is
 `ccxt.async_support.binance` (aiohttp) with the same answer reading, the candidate. No
 daemon runs: only the client's CPU is measured, this process's over the timed window,
-against an `orderd paper-venue` process with no request limits. Each repeat runs both
-forms at 1, 16 and 64 in flight, in turn; `async_cpu_ratio` is the async form's CPU per
-create over the sync form's in the same repeat (below 1: async is cheaper).
+against an `orderd paper-venue` process with no request limits. The levels, 1, 16 and 64
+in flight, come in turn; at each, every repeat runs both forms one after the other, the
+sync form first on even repeats and the async one first on odd ones.
+`async_cpu_ratio` is the async form's CPU per create over the sync form's in the same
+repeat (below 1: async is cheaper).
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from typing import Any
 
 import ccxt.async_support
 
-from actors.exchange.drivers.binance_answers import full_answer, is_full_spot_answer
-from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.drivers.ccxt_driver import DriverSettings, ReadsFullAnswers, build_binance
 from bench.bare_ccxt import BareRun, run_tasks, timed_threads
 from bench.scenarios import Options, Report, spread
 from tests.helpers import KEY, SECRET, VenueProcess
@@ -28,13 +29,8 @@ from tests.helpers import KEY, SECRET, VenueProcess
 LEVELS = (1, 16, 64)
 
 
-class AsyncBinance(ccxt.async_support.binance):  # type: ignore[misc]
+class AsyncBinance(ReadsFullAnswers, ccxt.async_support.binance):  # type: ignore[misc]
     """ccxt's asyncio binance, reading a spot create's FULL answer as the driver does."""
-
-    def parse_order(self, order: Any, market: Any = None) -> Any:
-        if is_full_spot_answer(order, market):
-            return full_answer(self, order, market)
-        return super().parse_order(order, market)
 
 
 def exchange_client(opts: Options) -> Report:
@@ -47,11 +43,10 @@ def exchange_client(opts: Options) -> Report:
         venue = VenueProcess(opts.workdir / "exchange_client")
         stack.callback(venue.stop)
         clients = driver_clients(venue.url, max(LEVELS))
-        stack.callback(lambda: [client.session.close() for client in clients])
+        stack.callback(close_sessions, clients)
         for n in LEVELS:
-            runs = [(timed_threads(clients[:n], duration_s),
-                     run_tasks(venue.url, n, duration_s, AsyncBinance))
-                    for _ in range(rounds)]
+            runs = [both_forms(clients[:n], venue.url, duration_s, sync_first=k % 2 == 0)
+                    for k in range(rounds)]
             report.figures.update(level_figures(n, runs))
     report.notes.append(f"{rounds} repeats of {duration_s:g} s per level; the CPU is this "
                         "process's (the venue's is not counted)")
@@ -68,7 +63,26 @@ def driver_clients(api_url: str, count: int) -> list[Any]:
     return clients
 
 
+def close_sessions(clients: list[Any]) -> None:
+    for client in clients:
+        client.session.close()
+
+
+def both_forms(clients: list[Any], api_url: str, duration_s: float,
+               sync_first: bool) -> tuple[BareRun, BareRun]:
+    """(sync, async) runs at `len(clients)` in flight, in the order asked: neither form
+    always meets the venue with the other's orders on its books."""
+    if sync_first:
+        sync = timed_threads(clients, duration_s)
+        tasks = run_tasks(api_url, len(clients), duration_s, AsyncBinance)
+    else:
+        tasks = run_tasks(api_url, len(clients), duration_s, AsyncBinance)
+        sync = timed_threads(clients, duration_s)
+    return sync, tasks
+
+
 def level_figures(n: int, runs: list[tuple[BareRun, BareRun]]) -> dict[str, Any]:
+    """One level's figures, min..max over its repeats of (sync, async) runs."""
     fig: dict[str, Any] = {
         f"{n}_sync_per_s": spread([s.rate for s, _ in runs]),
         f"{n}_async_per_s": spread([a.rate for _, a in runs]),

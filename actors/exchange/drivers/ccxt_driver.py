@@ -88,13 +88,18 @@ class DriverSettings:
                 f"recv_window_ms={self.recv_window_ms})")
 
 
-class Binance(ccxt.binance):  # type: ignore[misc]
-    """ccxt's binance, reading a spot create's FULL answer itself (binance_answers)."""
+class ReadsFullAnswers:
+    """For a ccxt binance class: a spot create's FULL answer read by binance_answers,
+    every other answer by ccxt."""
 
     def parse_order(self, order: Any, market: Any = None) -> Any:
         if is_full_spot_answer(order, market):
             return full_answer(self, order, market)
-        return super().parse_order(order, market)
+        return super().parse_order(order, market)  # type: ignore[misc]
+
+
+class Binance(ReadsFullAnswers, ccxt.binance):  # type: ignore[misc]
+    """ccxt's binance, reading a spot create's FULL answer itself (binance_answers)."""
 
 
 class LocalBinance(Binance):
