@@ -112,9 +112,10 @@ def usage(pid: int) -> Usage:
 
 
 def thread_cpu(client: OrderdClient) -> dict[str, float]:
-    """The daemon's CPU seconds so far by kind of thread (its `stats`)."""
-    threads: dict[str, float] = client.stats()["threads_cpu_s"]
-    return threads
+    """The daemon's CPU seconds so far by kind of thread (its `stats`; the client reads
+    JSON numbers as decimals)."""
+    return {kind: float(seconds)
+            for kind, seconds in client.stats()["threads_cpu_s"].items()}
 
 
 def cpu_by_kind(before: dict[str, float], after: dict[str, float], total: Usage,

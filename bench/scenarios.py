@@ -83,8 +83,9 @@ def median(figure: dict[str, float]) -> float:
 
 def per_kind(prefix: str, runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """The daemon's CPU microseconds per order by kind of thread, over runs of
-    `cpu_by_kind` (a kind missing from a run spent nothing in it)."""
-    kinds = sorted({kind for run in runs for kind in run})
+    `cpu_by_kind` (a kind missing from a run spent nothing in it; one that spent
+    nothing in any run is left out)."""
+    kinds = sorted({kind for run in runs for kind, spent in run.items() if spent > 0})
     return {f"{prefix}cpu_us_{kind}": spread([run.get(kind, 0.0) for run in runs])
             for kind in kinds}
 

@@ -84,7 +84,7 @@ COMMANDS: tuple[Command, ...] = (
         'since it started (`{"OrderActor": 12.3, "ExchangeActor": 40.1, ...}`; threads '
         "named alike but for a trailing number, such as the exchange workers, are "
         "summed; threads outside Python, such as ZeroMQ's, and ended ones are not "
-        "counted; empty where the system has no `/proc`)."),
+        "counted; empty on systems other than Linux)."),
     Command(
         "reconcile", '`{"exchange"?}`', '`{"report": ReconciliationReport}`',
         "runs one reconciliation of one exchange (all when absent) now, after any run "

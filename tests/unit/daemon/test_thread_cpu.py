@@ -30,8 +30,7 @@ def test_threads_named_alike_are_summed_under_one_kind() -> None:
         assert all(done.wait(10) for done in burned)
         cpu = cpu_by_thread()
         assert "Burner-1" not in cpu and "Burner-2" not in cpu
-        # each burned BURN_S; /proc counts in clock ticks, so leave a wide margin
-        assert cpu["Burner"] >= BURN_S
+        assert cpu["Burner"] >= 2 * BURN_S
         assert cpu["MainThread"] > 0
         assert list(cpu) == sorted(cpu)
     finally:
