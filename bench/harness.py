@@ -111,21 +111,31 @@ def usage(pid: int) -> Usage:
     return Usage((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)
 
 
-def thread_cpu(client: OrderdClient) -> dict[str, float]:
-    """The daemon's CPU seconds so far by kind of thread (its `stats`; the client reads
-    JSON numbers as decimals)."""
-    return {kind: float(seconds)
-            for kind, seconds in client.stats()["threads_cpu_s"].items()}
+@dataclass(frozen=True)
+class Reading:
+    """The daemon's CPU so far: the process's, and its threads' by kind (its `stats`)."""
+
+    usage: Usage
+    threads: dict[str, float]
 
 
-def cpu_by_kind(before: dict[str, float], after: dict[str, float], total: Usage,
-                orders: int) -> dict[str, float]:
-    """CPU microseconds per order of each kind of thread between two `thread_cpu`
-    readings, and `other`: what the process spent beyond them (ZeroMQ's threads, threads
-    that ended meanwhile)."""
-    spent = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
-    spent["other"] = max(0.0, total.cpu_s - sum(spent.values()))
-    return {kind: seconds / max(1, orders) * 1e6 for kind, seconds in spent.items()}
+def read_daemon(client: OrderdClient, pid: int) -> Reading:
+    # the client reads JSON numbers as decimals
+    return Reading(usage(pid), {kind: float(seconds) for kind, seconds
+                                in client.stats()["threads_cpu_s"].items()})
+
+
+def spent_since(before: Reading, client: OrderdClient, pid: int,
+                orders: int) -> tuple[Usage, dict[str, float]]:
+    """What the daemon spent since `before`: its usage, and its CPU microseconds per
+    order by kind of thread, with `other` for the rest of the process (ZeroMQ's threads,
+    threads that ended meanwhile)."""
+    after = read_daemon(client, pid)
+    used = after.usage - before.usage
+    spent = {kind: seconds - before.threads.get(kind, 0.0)
+             for kind, seconds in after.threads.items()}
+    spent["other"] = max(0.0, used.cpu_s - sum(spent.values()))
+    return used, {kind: seconds / max(1, orders) * 1e6 for kind, seconds in spent.items()}
 
 
 def loadavg() -> list[float]:

@@ -23,12 +23,12 @@ from typing import Any
 from bench.driver import RunResult, drive, orders_per_burst, sol_market
 from bench.harness import (
     Usage,
-    cpu_by_kind,
     loadavg,
     orderd,
     raw_ceiling,
+    read_daemon,
     rss_mb,
-    thread_cpu,
+    spent_since,
     usage,
     wait_settled,
 )
@@ -83,7 +83,7 @@ def median(figure: dict[str, float]) -> float:
 
 def per_kind(prefix: str, runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """The daemon's CPU microseconds per order by kind of thread, over runs of
-    `cpu_by_kind` (a kind missing from a run spent nothing in it; one that spent
+    `spent_since` (a kind missing from a run spent nothing in it; one that spent
     nothing in any run is left out)."""
     kinds = sorted({kind for run in runs for kind, spent in run.items() if spent > 0})
     return {f"{prefix}cpu_us_{kind}": spread([run.get(kind, 0.0) for run in runs])
@@ -116,7 +116,7 @@ class SubmitRun:
     """What the daemon's run cost, its exchange side included."""
     raw_used: Usage
     by_kind: dict[str, float]
-    """The daemon's CPU µs per order by kind of thread (`cpu_by_kind`)."""
+    """The daemon's CPU µs per order by kind of thread (`spent_since`)."""
 
 
 def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
@@ -134,14 +134,13 @@ def _submit(opts: Options, name: str, in_flight: int) -> Iterator[SubmitRun]:
             raw_before = usage(raw_pid)
             raw_run = drive(raw, sol_market, in_flight=in_flight, duration_s=opts.duration_s)
             raw_used = usage(raw_pid) - raw_before
-            before, threads = usage(pid), thread_cpu(client)
+            before = read_daemon(client, pid)
             # a client that honours rate_limited's retry_after_s, as clients should
             run = drive(client, sol_market, in_flight=in_flight, duration_s=opts.duration_s,
                         retry_refused=True)
             settle = wait_settled(client)
-            used = usage(pid) - before
-            yield SubmitRun(run, raw_run, settle, used, raw_used,
-                            cpu_by_kind(threads, thread_cpu(client), used, run.accepted))
+            used, by_kind = spent_since(before, client, pid, run.accepted)
+            yield SubmitRun(run, raw_run, settle, used, raw_used, by_kind)
         if opts.profiler is not None:
             with _profiling(opts, pid, name):
                 profiled = drive(client, sol_market, in_flight=in_flight,
@@ -220,11 +219,12 @@ def latency50(opts: Options) -> Report:
             OrderdClient(daemon.control, timeout_s=60) as client:
         assert daemon.process is not None
         for _ in range(opts.repeat):
-            before, threads = usage(daemon.process.pid), thread_cpu(client)
+            before = read_daemon(client, daemon.process.pid)
             runs.append(drive(client, accepted, in_flight=64, duration_s=opts.duration_s))
             wait_settled(client)
-            used.append((usage(daemon.process.pid) - before, runs[-1].accepted))
-            by_kind.append(cpu_by_kind(threads, thread_cpu(client), *used[-1]))
+            spent, kinds = spent_since(before, client, daemon.process.pid, runs[-1].accepted)
+            used.append((spent, runs[-1].accepted))
+            by_kind.append(kinds)
         if opts.profiler is not None:
             with _profiling(opts, daemon.process.pid, "latency50"):
                 profiled = drive(client, accepted, in_flight=64, duration_s=opts.duration_s)

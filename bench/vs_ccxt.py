@@ -27,7 +27,7 @@ from typing import Any
 from bench.bare_ccxt import BareRun, SyncClients, run_tasks
 from bench.budget import trading
 from bench.driver import RunResult, drive, sol_market
-from bench.harness import Usage, cpu_by_kind, thread_cpu, usage, wait_settled
+from bench.harness import Usage, read_daemon, spent_since, wait_settled
 from bench.scenarios import Options, Report, median, per_kind, spread
 from protocol.client import OrderdClient
 from tests.helpers import VenueProcess
@@ -83,7 +83,7 @@ class OrderdRun:
     used: Usage
     """The daemon's CPU for it."""
     by_kind: dict[str, float]
-    """That CPU in µs per order, by kind of the daemon's threads (`cpu_by_kind`)."""
+    """That CPU in µs per order, by kind of the daemon's threads (`spent_since`)."""
 
     @property
     def cpu_us_per_order(self) -> float:
@@ -106,12 +106,10 @@ class Repeat:
 def through_orderd(client: OrderdClient, pid: int, in_flight: int,
                    duration_s: float) -> OrderdRun:
     """One timed run through the daemon, and the daemon's CPU for it."""
-    before, threads = usage(pid), thread_cpu(client)
+    before = read_daemon(client, pid)
     run = drive(client, ACCEPTED, in_flight=in_flight, duration_s=duration_s)
     wait_settled(client)  # what the daemon does after the reply counts too
-    used = usage(pid) - before
-    return OrderdRun(run, used, cpu_by_kind(threads, thread_cpu(client), used,
-                                            run.accepted))
+    return OrderdRun(run, *spent_since(before, client, pid, run.accepted))
 
 
 def level_figures(n: int, runs: list[Repeat]) -> dict[str, Any]:
