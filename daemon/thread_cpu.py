@@ -15,10 +15,15 @@ import threading
 import time
 
 NUMBERED = re.compile(r"-\d+$")
+LINUX = sys.platform.startswith("linux")
+"""Where a thread's CPU clock can be made from its native id (`cpu_clock`)."""
 
 
 def cpu_by_thread() -> dict[str, float]:
-    """CPU seconds of the live Python threads so far, summed by kind, in name order."""
+    """CPU seconds of the live Python threads so far, summed by kind, in name order
+    (none where the system is not Linux)."""
+    if not LINUX:
+        return {}
     totals: dict[str, float] = {}
     for thread in threading.enumerate():
         seconds = thread_cpu_s(thread)
@@ -30,9 +35,9 @@ def cpu_by_thread() -> dict[str, float]:
 
 
 def thread_cpu_s(thread: threading.Thread) -> float | None:
-    """The thread's CPU seconds; None where the system cannot say (not started, ended
-    meanwhile, not Linux)."""
-    if thread.native_id is None or not sys.platform.startswith("linux"):
+    """The thread's CPU seconds (Linux); None where the system cannot say (not started,
+    ended meanwhile)."""
+    if thread.native_id is None:
         return None
     try:
         return time.clock_gettime(cpu_clock(thread.native_id))
