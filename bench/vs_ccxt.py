@@ -14,6 +14,14 @@ ccxt client each, then as one async ccxt client with N tasks (bench/bare_ccxt.py
 faster bare form is the reference of the ratio. CPU per order is the client side's: the
 daemon process's for orderd (its exchange side included; the bench's client excluded),
 this process's during a bare run; the venue's is in neither.
+
+At 1 in flight each repeat also drives the raw ceiling (bench/raw_ceiling.py: a
+ZeroMQ request, one fsynced SQLite commit, the reply) one request at a time. A daemon
+that records an order durably before sending it and answers over ZeroMQ does, at one
+in flight, a raw ceiling's round trip and then a create's, one after the other: built
+of these parts, its rate is at most 1 / (1/raw + 1/bare), and its ratio at most
+raw / (raw + bare): `1_ratio_bound`, the most a ratio at 1 in flight can show in that
+repeat.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 from bench.bare_ccxt import BareRun, SyncClients, run_tasks
 from bench.budget import trading
 from bench.driver import RunResult, drive, sol_market
-from bench.harness import Usage, read_daemon, spent_since, wait_settled
+from bench.harness import Usage, raw_ceiling, read_daemon, spent_since, wait_settled
 from bench.scenarios import Options, Report, median, per_kind, spread
 from protocol.client import OrderdClient
 from tests.helpers import VenueProcess
@@ -54,6 +62,8 @@ def vs_ccxt(opts: Options) -> Report:
         daemon, _ = stack.enter_context(
             trading(opts.workdir / "vs_ccxt", exchange={"concurrency": WORKERS}))
         client = daemon.client(timeout_s=60.0)
+        raw_endpoint, _ = stack.enter_context(raw_ceiling(opts.workdir / "vs_ccxt-raw"))
+        raw = stack.enter_context(OrderdClient(raw_endpoint, timeout_s=30))
         assert daemon.process is not None
         for n in LEVELS:
             warm = 0.3 if opts.quick else 1.0
@@ -63,8 +73,10 @@ def vs_ccxt(opts: Options) -> Report:
             for _ in range(rounds):
                 orderd = through_orderd(client, daemon.process.pid, n, opts.duration_s)
                 outcomes += orderd.run.outcomes
+                durable = (drive(raw, sol_market, in_flight=1, duration_s=opts.duration_s)
+                           if n == 1 else None)
                 runs.append(Repeat(orderd, sync.run(n, opts.duration_s),
-                                   run_tasks(bare_venue.url, n, opts.duration_s)))
+                                   run_tasks(bare_venue.url, n, opts.duration_s), durable))
             report.figures.update(level_figures(n, runs))
     report.notes.append(f"orderd replies: {dict(outcomes)}")
     report.notes.append(f"{rounds} repeats of {opts.duration_s:g} s per level; ccxt's "
@@ -97,10 +109,23 @@ class Repeat:
     orderd: OrderdRun
     threads: BareRun
     tasks: BareRun
+    raw: RunResult | None = None
+    """The raw ceiling one request at a time (at 1 in flight only)."""
+
+    @property
+    def reference_rate(self) -> float:
+        return max(self.threads.rate, self.tasks.rate, 1e-9)
 
     @property
     def ratio(self) -> float:
-        return self.orderd.run.rate / max(self.threads.rate, self.tasks.rate, 1e-9)
+        return self.orderd.run.rate / self.reference_rate
+
+    @property
+    def ratio_bound(self) -> float | None:
+        """The ratio of a daemon doing a raw ceiling's round trip, then a bare create."""
+        if self.raw is None or self.raw.rate <= 0:
+            return None
+        return self.raw.rate / (self.raw.rate + self.reference_rate)
 
 
 def through_orderd(client: OrderdClient, pid: int, in_flight: int,
@@ -125,6 +150,10 @@ def level_figures(n: int, runs: list[Repeat]) -> dict[str, Any]:
         f"{n}_async_cpu_us_per_order": spread([r.tasks.cpu_us_per_order for r in runs]),
         f"{n}_orderd_p50_ms": spread([r.orderd.run.percentile_ms(50) or 0.0 for r in runs]),
     }
+    bounds = [b for b in (r.ratio_bound for r in runs) if b is not None]
+    if bounds:
+        fig[f"{n}_raw_per_s"] = spread([r.raw.rate for r in runs if r.raw is not None])
+        fig[f"{n}_ratio_bound"] = spread(bounds)
     fig.update(per_kind(f"{n}_orderd_", [r.orderd.by_kind for r in runs]))
     faster = Counter("threads" if r.threads.rate >= r.tasks.rate else "async" for r in runs)
     fig[f"{n}_reference"] = dict(faster)
