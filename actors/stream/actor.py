@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 5.0
 BATCH = 256
 """Most events handed to OrderActor in one message."""
+MIN_WAIT_S = 0.001
+"""Shortest wait of the read loop: a heartbeat falling due just now never makes it spin."""
 
 
 def stream_name(exchange: str) -> str:
@@ -167,18 +169,24 @@ class StreamActor(SupervisedActor):
         def deliver(events: list[Any]) -> None:
             self.health.frame(exchange, connection.last_frame())
             self._deliver(connection, events, sequence)
+            connection.check()  # ended meanwhile: the session ends now, not at a beat
 
         arrivals.start(deliver)
-        beat_s = self.settings.stale_s / 3
+        stale_s, beat_s = self.settings.stale_s, self.settings.stale_s / 3
+        wait_s = beat_s
         while not self._closing.is_set():
             connection.check()
-            await arrivals.failed_within(beat_s)
+            await arrivals.failed_within(wait_s)
             last = connection.last_frame()
             self.health.frame(exchange, last)
-            if time.time() - last > self.settings.stale_s:
-                raise StreamStale(f"no frame for {self.settings.stale_s:g} s")
-            if time.time() - last > beat_s:
+            quiet_s = time.time() - last
+            if quiet_s > stale_s:
+                raise StreamStale(f"no frame for {stale_s:g} s")
+            if quiet_s > beat_s:
                 await connection.heartbeat()
+                wait_s = beat_s  # for its answer
+            else:  # until a heartbeat falls due
+                wait_s = min(beat_s, max(MIN_WAIT_S, beat_s - quiet_s))
 
     def _deliver(self, connection: StreamConnection, events: list[Any],
                  sequence: Sequence) -> None:
@@ -212,18 +220,20 @@ class StreamActor(SupervisedActor):
 
 
 class Arrivals:
-    """Raw events from the connection, delivered once a turn of the loop: those that
-    arrived together (one read of the socket) go on together. Delivering from the loop's
-    own callback, rather than waking a reader task through a queue, saves the loop
-    several turns per event. Held until `start`: nothing goes to OrderActor before the
-    connection's StreamConnected."""
+    """Raw events from the connection, delivered once a turn of the loop: those handed
+    on within one turn go on together. Delivering from the loop's own callback, rather
+    than waking a reader task through a queue, saves the loop several turns per event.
+    Held until `start`: nothing goes to OrderActor before the connection's
+    StreamConnected. After a delivery fails nothing more is delivered, and the session's
+    wait ends with its error."""
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._events: list[Any] = []
         self._deliver: Callable[[list[Any]], None] | None = None
         self._scheduled = False
-        self._failed: asyncio.Future[None] = self._loop.create_future()
+        self._error: Exception | None = None
+        self._failed = asyncio.Event()
 
     def put(self, event: Any) -> None:
         self._events.append(event)
@@ -238,13 +248,14 @@ class Arrivals:
     def close(self) -> None:
         self._deliver = None
         self._events.clear()
-        self._failed.cancel()
 
     async def failed_within(self, wait_s: float) -> None:
         """Wait up to `wait_s`; raise at once what a delivery raised."""
-        await asyncio.wait((self._failed,), timeout=wait_s)
-        if self._failed.done() and not self._failed.cancelled():
-            self._failed.result()
+        if self._error is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._failed.wait(), wait_s)
+        if self._error is not None:
+            raise self._error
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -253,9 +264,10 @@ class Arrivals:
             return
         try:
             self._deliver(events)
-        except Exception as exc:  # noqa: BLE001 - the session ends with it, as it would
-            if not self._failed.done():
-                self._failed.set_exception(exc)
+        except Exception as exc:  # noqa: BLE001 - raised by failed_within: the session ends
+            self._deliver = None
+            self._error = exc
+            self._failed.set()
 
 
 def _reason(exc: BaseException) -> str:

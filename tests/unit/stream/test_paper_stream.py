@@ -21,9 +21,9 @@ from ccxt.base.errors import ExchangeNotAvailable, InsufficientFunds
 from actors.exchange.drivers.paper import PaperExchange, PaperFaults
 from actors.metrics.alerts import LogAlerter
 from actors.order.core import NAME as ORDER_ACTOR
-from actors.order.messages import StreamConnected, StreamEvents
+from actors.order.messages import ExchangeReport, StreamConnected, StreamEvents
 from actors.stream.actor import StreamActor, StreamSettings, stream_name
-from actors.stream.connection import OnEvent, StreamConnection, StreamItem
+from actors.stream.connection import BuildConnection, OnEvent, StreamConnection, StreamItem
 from actors.stream.health import StreamHealth
 from actors.stream.paper_stream import PaperStream
 from actors.supervisor import Registry, Supervisor, SupervisorSettings
@@ -199,11 +199,9 @@ def test_closed_it_hands_nothing_on() -> None:
 # -- a StreamActor over the paper venue, under a supervisor ---------------------------
 
 @dataclass
-class World:
-    registry: Registry
-    venue: PaperVenue
-    client: PaperExchange
-    health: StreamHealth
+class Told:
+    """What a StreamActor told OrderActor (a stand-in recording it)."""
+
     told: queue.Queue[Any]
 
     def next(self, kind: type[Any]) -> Any:
@@ -228,27 +226,45 @@ class World:
         return False
 
 
+@dataclass
+class World(Told):
+    registry: Registry
+    venue: PaperVenue
+    client: PaperExchange
+    health: StreamHealth
+
+
 @contextmanager
-def world() -> Iterator[World]:
+def supervised_stream(exchange: str, build: BuildConnection,
+                      stale_s: float) -> Iterator[tuple[Registry, Told, StreamHealth]]:
+    """A StreamActor of `exchange` under a supervisor, telling a recording OrderActor."""
     registry = Registry()
-    venue = PaperVenue(None)
-    client = PaperExchange(venue)
-    health = StreamHealth(["paper"], 10.0, time.time)
+    health = StreamHealth([exchange], stale_s, time.time)
     told: queue.Queue[Any] = queue.Queue()
-
-    def build(on_event: OnEvent) -> StreamConnection:
-        return PaperStream(client, on_event)
-
     registry.supervisor = Supervisor.start(
         registry, SupervisorSettings(intensity=5, period_s=60, backoff_initial_s=0),
         time.monotonic, lambda _delay: None, lambda _reason: None)
     registry.start(ORDER_ACTOR, lambda: Orders.start(registry, told))
-    registry.start(stream_name("paper"), lambda: StreamActor.start(
-        registry, StreamSettings("paper", build, stale_s=10.0), health, LogAlerter()))
+    registry.start(stream_name(exchange), lambda: StreamActor.start(
+        registry, StreamSettings(exchange, build, stale_s=stale_s), health, LogAlerter()))
     try:
-        yield World(registry, venue, client, health, told)
+        yield registry, Told(told), health
     finally:
         registry.stop_all()
+
+
+@contextmanager
+def world() -> Iterator[World]:
+    venue = PaperVenue(None)
+    client = PaperExchange(venue)
+
+    def build(on_event: OnEvent) -> StreamConnection:
+        return PaperStream(client, on_event)
+
+    try:
+        with supervised_stream("paper", build, 10.0) as (registry, told, health):
+            yield World(told.told, registry, venue, client, health)
+    finally:
         venue.close()
 
 
@@ -268,3 +284,52 @@ def test_a_restarted_stream_actor_delivers_each_event_once_and_leaks_no_listener
         assert w.health.snapshot()["paper"]["reconnects"] == 1
         w.registry.stop_all()
         assert w.venue.listening == 0
+
+
+class EndsWhileDelivering:
+    """A connection that hands on one event and is found ended right after it."""
+
+    def __init__(self, on_event: OnEvent, ends: bool) -> None:
+        self.on_event = on_event
+        self.ends = ends
+        self.ended = False
+
+    async def open(self, markets: Any) -> None:
+        if self.ends:
+            asyncio.get_running_loop().call_soon(self._last_event)
+
+    def _last_event(self) -> None:
+        self.ended = True
+        self.on_event("last")
+
+    def check(self) -> None:
+        if self.ended:
+            raise ConnectionError("the connection ended")
+
+    def last_frame(self) -> float:
+        return time.time()
+
+    async def heartbeat(self) -> None:
+        pass
+
+    def read(self, event: Any) -> StreamItem:
+        return StreamItem(None, 0, ExchangeReport(str(event), "fetch", "ok"))
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_connection_that_ends_while_delivering_is_replaced_at_once() -> None:
+    """Its events go on, and it is replaced then, not at the next heartbeat (an hour
+    away here)."""
+    made: list[EndsWhileDelivering] = []
+
+    def build(on_event: OnEvent) -> StreamConnection:
+        made.append(EndsWhileDelivering(on_event, ends=not made))
+        return made[-1]
+
+    with supervised_stream("x", build, 3 * 3600.0) as (_registry, w, _health):
+        assert w.next(StreamConnected).epoch == 1
+        [report] = w.reports(1)
+        assert report.client_order_id == "last"
+        assert w.next(StreamConnected).epoch == 2
