@@ -16,12 +16,14 @@ daemon process's for orderd (its exchange side included; the bench's client excl
 this process's during a bare run; the venue's is in neither.
 
 At 1 in flight each repeat also drives the raw ceiling (bench/raw_ceiling.py: a
-ZeroMQ request, one fsynced SQLite commit, the reply) one request at a time. A daemon
-that records an order durably before sending it and answers over ZeroMQ does, at one
-in flight, a raw ceiling's round trip and then a create's, one after the other: built
-of these parts, its rate is at most 1 / (1/raw + 1/bare), and its ratio at most
-raw / (raw + bare): `1_ratio_bound`, the most a ratio at 1 in flight can show in that
-repeat.
+ZeroMQ request, one fsynced SQLite commit, the reply) one request at a time, and the
+driver's own sync client (the exchange workers' `build_binance`) one create at a time
+against the bare client's venue. A daemon that records an order durably before it
+sends it and answers over ZeroMQ does, at 1 in flight, a raw ceiling's round trip and
+then a create's, one after the other. Built of these parts, with the fastest of the
+three create clients, its rate is at most 1 / (1/raw + 1/create), and its ratio to the
+reference at most that over the reference: `1_ratio_bound`, an estimate (from runs
+timed one after the other) of the most a ratio at 1 in flight can show in that repeat.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from bench.bare_ccxt import BareRun, SyncClients, run_tasks
+from bench.bare_ccxt import BareRun, SyncClients, run_tasks, timed_threads
 from bench.budget import trading
 from bench.driver import RunResult, drive, sol_market
+from bench.exchange_client import close_sessions, driver_clients
 from bench.harness import Usage, raw_ceiling, read_daemon, spent_since, wait_settled
 from bench.scenarios import Options, Report, median, per_kind, spread
 from protocol.client import OrderdClient
@@ -64,19 +67,25 @@ def vs_ccxt(opts: Options) -> Report:
         client = daemon.client(timeout_s=60.0)
         raw_endpoint, _ = stack.enter_context(raw_ceiling(opts.workdir / "vs_ccxt-raw"))
         raw = stack.enter_context(OrderdClient(raw_endpoint, timeout_s=30))
+        drivers = driver_clients(bare_venue.url, 1)
+        stack.callback(close_sessions, drivers)
         assert daemon.process is not None
         for n in LEVELS:
             warm = 0.3 if opts.quick else 1.0
             drive(client, ACCEPTED, in_flight=n, duration_s=warm)
             wait_settled(client)
             runs = []
+            if n == 1:
+                drive(raw, sol_market, in_flight=1, duration_s=warm)
             for _ in range(rounds):
                 orderd = through_orderd(client, daemon.process.pid, n, opts.duration_s)
                 outcomes += orderd.run.outcomes
-                durable = (drive(raw, sol_market, in_flight=1, duration_s=opts.duration_s)
-                           if n == 1 else None)
-                runs.append(Repeat(orderd, sync.run(n, opts.duration_s),
-                                   run_tasks(bare_venue.url, n, opts.duration_s), durable))
+                repeat = Repeat(orderd, sync.run(n, opts.duration_s),
+                                run_tasks(bare_venue.url, n, opts.duration_s))
+                if n == 1:
+                    repeat.raw = drive(raw, sol_market, in_flight=1, duration_s=opts.duration_s)
+                    repeat.driver = timed_threads(drivers, opts.duration_s)
+                runs.append(repeat)
             report.figures.update(level_figures(n, runs))
     report.notes.append(f"orderd replies: {dict(outcomes)}")
     report.notes.append(f"{rounds} repeats of {opts.duration_s:g} s per level; ccxt's "
@@ -102,7 +111,7 @@ class OrderdRun:
         return self.used.cpu_s / max(1, self.run.accepted) * 1e6
 
 
-@dataclass(frozen=True)
+@dataclass
 class Repeat:
     """One repeat of a level: orderd, then the bare client as threads, then as tasks."""
 
@@ -111,6 +120,8 @@ class Repeat:
     tasks: BareRun
     raw: RunResult | None = None
     """The raw ceiling one request at a time (at 1 in flight only)."""
+    driver: BareRun | None = None
+    """The driver's own sync client, one create at a time (at 1 in flight only)."""
 
     @property
     def reference_rate(self) -> float:
@@ -122,10 +133,12 @@ class Repeat:
 
     @property
     def ratio_bound(self) -> float | None:
-        """The ratio of a daemon doing a raw ceiling's round trip, then a bare create."""
+        """The ratio of a daemon doing a raw ceiling's round trip, then the fastest
+        create measured."""
         if self.raw is None or self.raw.rate <= 0:
             return None
-        return self.raw.rate / (self.raw.rate + self.reference_rate)
+        create = max(self.reference_rate, self.driver.rate if self.driver else 0.0)
+        return 1 / (self.reference_rate / self.raw.rate + self.reference_rate / create)
 
 
 def through_orderd(client: OrderdClient, pid: int, in_flight: int,
@@ -153,6 +166,7 @@ def level_figures(n: int, runs: list[Repeat]) -> dict[str, Any]:
     bounds = [b for b in (r.ratio_bound for r in runs) if b is not None]
     if bounds:
         fig[f"{n}_raw_per_s"] = spread([r.raw.rate for r in runs if r.raw is not None])
+        fig[f"{n}_driver_per_s"] = spread([r.driver.rate for r in runs if r.driver is not None])
         fig[f"{n}_ratio_bound"] = spread(bounds)
     fig.update(per_kind(f"{n}_orderd_", [r.orderd.by_kind for r in runs]))
     faster = Counter("threads" if r.threads.rate >= r.tasks.rate else "async" for r in runs)
