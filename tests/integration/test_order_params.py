@@ -141,10 +141,10 @@ def test_an_order_recorded_with_refused_params_is_rejected_not_sent(
     seed_ledger(tmp_path / "state" / "ledger.sqlite", [recorded])
     sent_before = venue.requests().count(CREATE)
     # its signing time is not recorded, so it may have been sent just now: the daemon waits
-    # until such a create could no longer land (short windows here, not the defaults' 16 s)
+    # until such a create could no longer land (5.5 s here, not the defaults' 16 s)
     fast = ("[resolution]\ninterval_s = 0.1\nwindow_s = 0.2\nabsent_needed = 2\n"
             "clock_skew_s = 0.5\n")
-    windows = "recv_window_ms = 1000\ntimeout_ms = 2000\n"
+    windows = "recv_window_ms = 2000\ntimeout_ms = 3000\n"
     with running_daemon(tmp_path, exchanges=exchange_section(venue, windows),
                         extra=fast) as daemon:
         client = daemon.client()
