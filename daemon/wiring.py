@@ -27,7 +27,6 @@ from actors.runtime import Clock
 from actors.stream.connection import BuildConnection, OnEvent, StreamConnection
 from actors.stream.health import StreamHealth
 from actors.stream.paper_stream import PaperStream
-from actors.stream.pro_driver import build_binance_pro
 from daemon.config import Config
 from daemon.config_loader import refused
 from venue.limits import VenueLimiter
@@ -82,6 +81,10 @@ def stream_builder(exchange: ExchangeConfig, clients: ClientFactory) -> BuildCon
     API, or a listener on the paper venue of the clients `clients` makes (down while
     their outage fault holds)."""
     if exchange.driver == "binance":
+        # here, not at the top: ccxt.pro and ccxt's asyncio exchanges it loads take some
+        # 33 MB, which a daemon without a binance stream (the paper one) need not carry
+        from actors.stream.pro_driver import build_binance_pro
+
         return partial(build_binance_pro, driver_settings(exchange))
 
     def paper(on_event: OnEvent) -> StreamConnection:
