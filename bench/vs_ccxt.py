@@ -80,12 +80,12 @@ def vs_ccxt(opts: Options) -> Report:
             for _ in range(rounds):
                 orderd = through_orderd(client, daemon.process.pid, n, opts.duration_s)
                 outcomes += orderd.run.outcomes
-                repeat = Repeat(orderd, sync.run(n, opts.duration_s),
-                                run_tasks(bare_venue.url, n, opts.duration_s))
-                if n == 1:
-                    repeat.raw = drive(raw, sol_market, in_flight=1, duration_s=opts.duration_s)
-                    repeat.driver = timed_threads(drivers, opts.duration_s)
-                runs.append(repeat)
+                threads = sync.run(n, opts.duration_s)
+                tasks = run_tasks(bare_venue.url, n, opts.duration_s)
+                durable = (drive(raw, sol_market, in_flight=1, duration_s=opts.duration_s)
+                           if n == 1 else None)
+                driver = timed_threads(drivers, opts.duration_s) if n == 1 else None
+                runs.append(Repeat(orderd, threads, tasks, durable, driver))
             report.figures.update(level_figures(n, runs))
     report.notes.append(f"orderd replies: {dict(outcomes)}")
     report.notes.append(f"{rounds} repeats of {opts.duration_s:g} s per level; ccxt's "
@@ -111,7 +111,7 @@ class OrderdRun:
         return self.used.cpu_s / max(1, self.run.accepted) * 1e6
 
 
-@dataclass
+@dataclass(frozen=True)
 class Repeat:
     """One repeat of a level: orderd, then the bare client as threads, then as tasks."""
 
