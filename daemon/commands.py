@@ -207,13 +207,13 @@ class Commands:
     def stats(self, request: Request, args: NoArgs, answer: Answer) -> None:
         """Counts by status, retries, submit latency percentiles, unresolved orders,
         circuits, and the CPU each kind of the daemon's threads has spent."""
+        threads = cpu_by_thread()  # here: not on OrderActor's thread, which answers below
 
         def reply(result: dict[str, Any] | ProtocolError) -> None:
             if isinstance(result, ProtocolError):
                 answer(result)
             else:
-                self._with_circuits(answer, {**result, "threads_cpu_s": cpu_by_thread()},
-                                    "circuits")
+                self._with_circuits(answer, {**result, "threads_cpu_s": threads}, "circuits")
 
         self._to_orders(GetStats(reply), answer)
 
