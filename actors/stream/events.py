@@ -5,72 +5,114 @@ reads."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from ccxt.base.precise import Precise
-
-from actors.exchange.client import trade_of, view_of
+from actors.exchange.client import CCXT_STATUS, market_step, to_decimal
 from actors.exchange.drivers.binance_answers import (
     SPOT_ORDER_TYPES,
     average_of,
     nonzero,
     number,
 )
-from actors.exchange.messages import TradeView
+from actors.exchange.messages import OrderView, TradeView
 from actors.order.messages import ExchangeReport
+from protocol.messages import OrderStatus
 
 SOURCE = "stream"
 """The confirmation trail's source of what the stream showed."""
+ZERO = Decimal(0)
 
 
-def report_of(client: Any, event: dict[str, Any]) -> ExchangeReport | None:
-    """The report of one raw executionReport; None for an event naming no order. A
-    cancel's event names the canceled order in `C`.
+@dataclass(frozen=True, slots=True)
+class MarketTerms:
+    """What a report takes from the market of an event's symbol."""
 
-    Read here field by field rather than through ccxt.pro's `parse_ws_order` and
-    `parse_ws_trade` (about 19 µs an event instead of 57, and two events an order), with
-    the same outcome: ccxt's numbers pass through a float, and so do these
-    (tests/unit/stream/test_stream_events.py holds the two readings equal)."""
-    client_order_id = event.get("C") or event.get("c")
-    order_id = event.get("i")
-    if not client_order_id or order_id in (None, ""):
-        return None
-    exchange_symbol = event.get("s")
-    market = market_of(client, exchange_symbol)
-    symbol = market["symbol"] if market is not None else exchange_symbol
-    status = str(client.parse_order_status(event.get("X")))
-    amount = nonzero(event.get("q")) or (event.get("z") if status == "closed" else None)
-    kind = str(event.get("o") or "").lower()
-    kind = SPOT_ORDER_TYPES.get(kind, kind)
-    fee_cost = event.get("n")
-    fee = fee_cost is not None and Precise.string_gt(fee_cost, "0")
-    raw = {"id": str(order_id), "status": status, "filled": number(event.get("z")),
-           "average": number(average_of(event.get("Z"), event.get("z"))),
-           "fee": {"cost": fee_cost, "currency": client.safe_currency_code(event.get("N"))}
-           if fee else None,
-           "symbol": symbol, "side": str(event.get("S") or "").lower() or None,
-           "type": kind or None, "amount": number(amount),
-           "price": number(nonzero(event.get("p"))), "clientOrderId": client_order_id}
-    view = replace(view_of(raw, market), client_order_id=client_order_id)
-    trades: tuple[TradeView, ...] = ()
-    if event.get("x") == "TRADE" and int(event.get("t", -1)) >= 0:
-        trades = (_trade(client, event, str(order_id), client_order_id, symbol),)
-    return ExchangeReport(client_order_id, "fetch", "ok", view, trades=trades,
-                          source=SOURCE, trades_source=SOURCE)
+    symbol: Any
+    amount_step: Decimal | None
+    price_step: Decimal | None
 
 
-def _trade(client: Any, event: dict[str, Any], order_id: str, client_order_id: str,
-           symbol: Any) -> TradeView:
-    """The fill a TRADE event carries, as the ccxt trade `trade_of` reads."""
-    fee_cost = event.get("n")
-    price = event["L"] if event.get("L") is not None else event.get("p")
-    return trade_of({
-        "id": event["t"], "order": order_id, "clientOrderId": client_order_id,
-        "amount": number(event.get("l")), "price": number(price),
-        "fee": None if fee_cost is None else {
-            "cost": number(fee_cost), "currency": client.safe_currency_code(event.get("N"))},
-        "timestamp": event.get("T"), "symbol": symbol})
+class EventReader:
+    """Reads one client's raw executionReports as reports.
+
+    Field by field rather than through ccxt.pro's `parse_ws_order` and `parse_ws_trade`,
+    with the same outcome: ccxt's numbers pass through a float, and so do these
+    (tests/unit/stream/test_stream_events.py holds the two readings equal). The view is
+    made at once rather than from a ccxt-style structure, and a market's terms are read
+    once, until the client's markets are replaced: timed alone, 13 to 17 µs for a NEW
+    event and 28 for a TRADE, instead of 31 to 37 and 45."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._terms: dict[Any, MarketTerms] = {}
+        self._markets: Any = None
+
+    def report(self, event: dict[str, Any]) -> ExchangeReport | None:
+        """The report of one event; None for an event naming no order. A cancel's
+        event names the canceled order in `C`."""
+        client_order_id = event.get("C") or event.get("c")
+        order_id = event.get("i")
+        if not client_order_id or order_id in (None, ""):
+            return None
+        order_id = str(order_id)
+        terms = self._terms_of(event.get("s"))
+        ccxt_status = self.client.parse_order_status(event.get("X"))
+        filled = _via_float(event.get("z")) or ZERO
+        status = CCXT_STATUS.get(str(ccxt_status), OrderStatus.OPEN)
+        if status == OrderStatus.OPEN and filled > 0:
+            status = OrderStatus.PARTIALLY_FILLED
+        amount = nonzero(event.get("q")) or (event.get("z") if ccxt_status == "closed" else None)
+        word = str(event.get("o") or "").lower()
+        kind = SPOT_ORDER_TYPES.get(word, word) or None
+        fee_cost = event.get("n")
+        has_fee = fee_cost is not None and _positive(fee_cost)
+        view = OrderView(
+            order_id=order_id, status=status, filled=filled,
+            average_price=(_via_float(average_of(event.get("Z"), event.get("z")))
+                           if filled > 0 else None),
+            fee_currency=self._currency(event.get("N")) if has_fee else None,
+            fee_cost=to_decimal(fee_cost) if has_fee else None,
+            symbol=terms.symbol, side=str(event.get("S") or "").lower() or None,
+            type=kind, amount=_via_float(amount),
+            price=_via_float(nonzero(event.get("p"))) if kind == "limit" else None,
+            client_order_id=client_order_id,
+            amount_step=terms.amount_step, price_step=terms.price_step)
+        trades: tuple[TradeView, ...] = ()
+        if event.get("x") == "TRADE" and int(event.get("t", -1)) >= 0:
+            trades = (self._trade(event, order_id, client_order_id, terms.symbol),)
+        return ExchangeReport(client_order_id, "fetch", "ok", view, trades=trades,
+                              source=SOURCE, trades_source=SOURCE)
+
+    def _trade(self, event: dict[str, Any], order_id: str, client_order_id: str,
+               symbol: Any) -> TradeView:
+        """The fill a TRADE event carries, as `trade_of` reads ccxt's trade."""
+        fee_cost = event.get("n")
+        price = event["L"] if event.get("L") is not None else event.get("p")
+        return TradeView(
+            trade_id=str(event["t"]), order_id=order_id, client_order_id=client_order_id,
+            amount=_via_float(event.get("l")) or ZERO, price=_via_float(price) or ZERO,
+            fee_cost=(_via_float(fee_cost) or ZERO) if fee_cost is not None else ZERO,
+            fee_currency=None if fee_cost is None else self._currency(event.get("N")),
+            timestamp=int(event.get("T") or 0), symbol=symbol)
+
+    def _terms_of(self, exchange_symbol: Any) -> MarketTerms:
+        markets = getattr(self.client, "markets_by_id", None)
+        if markets is not self._markets:  # loaded again: read every market anew
+            self._terms.clear()
+            self._markets = markets
+        terms = self._terms.get(exchange_symbol)
+        if terms is None:
+            market = market_of(self.client, exchange_symbol)
+            terms = MarketTerms(exchange_symbol if market is None else market["symbol"],
+                                market_step(market, "amount"), market_step(market, "price"))
+            if market is not None:  # an unknown symbol is not kept: events name any
+                self._terms[exchange_symbol] = terms
+        return terms
+
+    def _currency(self, currency_id: Any) -> Any:
+        return self.client.safe_currency_code(currency_id)
 
 
 def market_of(client: Any, exchange_symbol: Any) -> dict[str, Any] | None:
@@ -98,3 +140,12 @@ class Sequence:
         if last is None or number == last + 1:
             return "ok"
         return "duplicate" if number <= last else "gap"
+
+
+def _via_float(text: Any) -> Decimal | None:
+    """ccxt's number of a decimal string (a float), as our decimal."""
+    return to_decimal(number(text))
+
+
+def _positive(text: Any) -> bool:
+    return Decimal(str(text)) > 0

@@ -19,7 +19,7 @@ import ccxt.pro
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.stream.connection import StreamItem
-from actors.stream.events import report_of
+from actors.stream.events import EventReader
 from venue.model import EVENTS_NUMBERED
 
 HEARTBEAT_ID_PREFIX = "hb-"
@@ -72,6 +72,7 @@ class ProConnection:
 
     def __init__(self, pro: Any) -> None:
         self.pro = pro
+        self._reader = EventReader(pro)
         self._client: Any = None
         self._watch: asyncio.Future[None] | None = None
 
@@ -102,7 +103,7 @@ class ProConnection:
         # a venue that numbers an account's events shows gaps and duplicates by it
         number = _number(event.get("I")) if self.pro.events_numbered else None
         return StreamItem(number, int(event.get("E") or 0),
-                          report_of(self.pro, event))
+                          self._reader.report(event))
 
     async def close(self) -> None:
         watch = self._watch

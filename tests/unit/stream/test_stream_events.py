@@ -5,6 +5,7 @@ used before and which stays the reference here."""
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
@@ -14,13 +15,14 @@ from actors.exchange.client import trade_of, view_of
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.exchange.messages import TradeView
 from actors.order.messages import ExchangeReport
-from actors.stream.events import SOURCE, market_of, report_of
+from actors.stream.events import SOURCE, EventReader, market_of
 from actors.stream.pro_driver import build_binance_pro
 from venue.model import MARKETS
 
 PRO: Any = build_binance_pro(DriverSettings("key", "secret", "http://127.0.0.1:1"),
                              lambda _event: None).pro
 PRO.set_markets([spec.to_ccxt() for spec in MARKETS.values()])
+READER = EventReader(PRO)
 
 
 def through_ccxt(client: Any, event: dict[str, Any]) -> ExchangeReport | None:
@@ -78,7 +80,7 @@ def execution_reports(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=400, deadline=None)
 @given(execution_reports())
 def test_a_report_reads_as_ccxt_pro_read_it(event: dict[str, Any]) -> None:
-    assert report_of(PRO, event) == through_ccxt(PRO, event)
+    assert READER.report(event) == through_ccxt(PRO, event)
 
 
 def test_a_fill_keeps_its_trade_and_the_order_its_average() -> None:
@@ -87,7 +89,7 @@ def test_a_fill_keeps_its_trade_and_the_order_its_average() -> None:
              "X": "FILLED", "i": 12, "l": "0.10000000", "z": "0.30000000",
              "L": "181.00000000", "n": "0.01810000", "N": "USD", "T": 1_700_000_000_100,
              "t": 33, "Z": "54.20000000"}
-    report = report_of(PRO, event)
+    report = READER.report(event)
     assert report is not None and report.view is not None
     assert (report.view.status, str(report.view.filled)) == ("filled", "0.3")
     assert str(report.view.average_price) == "180.66666666666666"  # a float, as ccxt had it
@@ -95,3 +97,23 @@ def test_a_fill_keeps_its_trade_and_the_order_its_average() -> None:
     assert (trade.trade_id, trade.order_id, str(trade.amount), str(trade.price)) == (
         "33", "12", "0.1", "181.0")
     assert report == through_ccxt(PRO, event)
+
+
+def test_a_market_loaded_again_is_read_anew() -> None:
+    pro: Any = build_binance_pro(DriverSettings("key", "secret", "http://127.0.0.1:1"),
+                                 lambda _event: None).pro
+    markets = [spec.to_ccxt() for spec in MARKETS.values()]
+    pro.set_markets(markets)
+    reader = EventReader(pro)
+    event = {"e": "executionReport", "s": "SOLUSD", "c": "od-1", "C": "", "S": "BUY",
+             "o": "LIMIT", "q": "0.30000000", "p": "180.00000000", "x": "NEW", "X": "NEW",
+             "i": 12, "z": "0.00000000", "t": -1}
+    first = reader.report(event)
+    assert first is not None and first.view is not None
+    sol = next(market for market in markets if market["id"] == "SOLUSD")
+    coarser = {**sol, "precision": {**sol["precision"], "amount": 0.1}}
+    pro.set_markets([coarser if market is sol else market for market in markets])
+    again = reader.report(event)
+    assert again is not None and again.view is not None
+    assert first.view.amount_step != again.view.amount_step == Decimal("0.1")
+    assert again == through_ccxt(pro, event)
