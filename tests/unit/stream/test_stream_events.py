@@ -8,6 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,3 +118,16 @@ def test_a_market_loaded_again_is_read_anew() -> None:
     assert again is not None and again.view is not None
     assert first.view.amount_step != again.view.amount_step == Decimal("0.1")
     assert again == through_ccxt(pro, event)
+
+
+@pytest.mark.parametrize("field, value", [("n", "Infinity"), ("p", "abc"), ("Z", "abc")])
+def test_an_event_ccxt_cannot_read_is_not_read(field: str, value: str) -> None:
+    event = {"e": "executionReport", "s": "SOLUSD", "c": "od-1", "C": "", "S": "BUY",
+             "o": "MARKET", "q": "0.30000000", "p": "0.00000000", "x": "TRADE",
+             "X": "FILLED", "i": 12, "l": "0.10000000", "z": "0.30000000",
+             "L": "181.00000000", "n": "0.01810000", "N": "USD", "T": 1_700_000_000_100,
+             "t": 33, "Z": "54.20000000", field: value}
+    with pytest.raises(Exception):  # noqa: B017 - whichever ccxt's reading raises
+        through_ccxt(PRO, event)
+    with pytest.raises(Exception):  # noqa: B017 - the event is then skipped
+        READER.report(event)
