@@ -70,13 +70,10 @@ def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderV
     if raw.get("id") in (None, ""):
         raise ValueError("the answer names no order id")
     filled = to_decimal(raw.get("filled")) or Decimal(0)
-    status = CCXT_STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
-    if status == OrderStatus.OPEN and filled > 0:
-        status = OrderStatus.PARTIALLY_FILLED
     fee = raw.get("fee") or {}
     return OrderView(
         order_id=str(raw["id"]),
-        status=status,
+        status=status_of(raw.get("status"), filled),
         filled=filled,
         average_price=to_decimal(raw.get("average")) if filled > 0 else None,
         fee_currency=fee.get("currency"),
@@ -92,6 +89,15 @@ def view_of(raw: dict[str, Any], market: dict[str, Any] | None = None) -> OrderV
         price_step=market_step(market, "price"),
         trades=_carried_trades(raw),
     )
+
+
+def status_of(ccxt_status: Any, filled: Decimal) -> OrderStatus:
+    """Our status of ccxt's word for an order's status: an open order with something
+    filled is partially filled."""
+    status = CCXT_STATUS.get(str(ccxt_status), OrderStatus.OPEN)
+    if status == OrderStatus.OPEN and filled > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return status
 
 
 def settles(raw: dict[str, Any], view: OrderView) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ccxt.base.precise import Precise
 
-from actors.exchange.client import CCXT_STATUS, market_step, to_decimal
+from actors.exchange.client import market_step, status_of, to_decimal
 from actors.exchange.drivers.binance_answers import (
     SPOT_ORDER_TYPES,
     average_of,
@@ -20,11 +20,10 @@ from actors.exchange.drivers.binance_answers import (
 )
 from actors.exchange.messages import OrderView, TradeView
 from actors.order.messages import ExchangeReport
-from protocol.messages import OrderStatus
+from actors.orders import ZERO
 
 SOURCE = "stream"
 """The confirmation trail's source of what the stream showed."""
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +64,6 @@ class EventReader:
         terms = self._terms_of(event.get("s"))
         ccxt_status = self.client.parse_order_status(event.get("X"))
         filled = _via_float(event.get("z")) or ZERO
-        status = CCXT_STATUS.get(str(ccxt_status), OrderStatus.OPEN)
-        if status == OrderStatus.OPEN and filled > 0:
-            status = OrderStatus.PARTIALLY_FILLED
         amount = nonzero(event.get("q")) or (event.get("z") if ccxt_status == "closed" else None)
         word = str(event.get("o") or "").lower()
         kind = SPOT_ORDER_TYPES.get(word, word) or None
@@ -77,9 +73,9 @@ class EventReader:
         average = _via_float(average_of(event.get("Z"), event.get("z")))
         price = _via_float(nonzero(event.get("p")))
         view = OrderView(
-            order_id=order_id, status=status, filled=filled,
+            order_id=order_id, status=status_of(ccxt_status, filled), filled=filled,
             average_price=average if filled > 0 else None,
-            fee_currency=self._currency(event.get("N")) if has_fee else None,
+            fee_currency=self.client.safe_currency_code(event.get("N")) if has_fee else None,
             fee_cost=to_decimal(fee_cost) if has_fee else None,
             symbol=terms.symbol, side=str(event.get("S") or "").lower() or None,
             type=kind, amount=_via_float(amount),
@@ -100,8 +96,9 @@ class EventReader:
         return TradeView(
             trade_id=str(event["t"]), order_id=order_id, client_order_id=client_order_id,
             amount=_via_float(event.get("l")) or ZERO, price=_via_float(price) or ZERO,
-            fee_cost=(_via_float(fee_cost) or ZERO) if fee_cost is not None else ZERO,
-            fee_currency=None if fee_cost is None else self._currency(event.get("N")),
+            fee_cost=_via_float(fee_cost) or ZERO,
+            fee_currency=(None if fee_cost is None
+                          else self.client.safe_currency_code(event.get("N"))),
             timestamp=int(event.get("T") or 0), symbol=symbol)
 
     def _terms_of(self, exchange_symbol: Any) -> MarketTerms:
@@ -117,9 +114,6 @@ class EventReader:
             if market is not None:  # an unknown symbol is not kept: events name any
                 self._terms[exchange_symbol] = terms
         return terms
-
-    def _currency(self, currency_id: Any) -> Any:
-        return self.client.safe_currency_code(currency_id)
 
 
 def market_of(client: Any, exchange_symbol: Any) -> dict[str, Any] | None:
