@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt.pro
+from ccxt.base.errors import NetworkError
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.stream.connection import StreamItem
@@ -45,6 +46,18 @@ class StreamBinance(ccxt.pro.binance):  # type: ignore[misc]
         self._on_event = on_event
         self.events_numbered = False
         """Whether the venue said its events are numbered one by one (see `read`)."""
+        self.readers: list[asyncio.Task[None]] = []
+        """The tasks reading the connections' frames (see `client`)."""
+
+    def client(self, url: str) -> Any:
+        made = url not in (self.clients or {})
+        client = super().client(url)
+        if made:
+            # ccxt's own receive loop takes a new task and some four turns of the event
+            # loop for every frame; one task reading frame after frame takes one turn
+            client.receive_loop = lambda: self.readers.append(
+                client.asyncio_loop.create_task(_read_frames(client)))
+        return client
 
     def handle_message(self, client: Any, message: Any) -> None:
         if not isinstance(message, dict):
@@ -111,6 +124,9 @@ class ProConnection:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
         await self.pro.close()
+        for reader in self.pro.readers:
+            reader.cancel()
+        await asyncio.gather(*self.pro.readers, return_exceptions=True)
 
 
 async def _keep_watching(pro: Any) -> None:
@@ -118,6 +134,19 @@ async def _keep_watching(pro: Any) -> None:
     are not used (every event was taken from the frames already)."""
     while True:
         await pro.watch_orders()
+
+
+async def _read_frames(client: Any) -> None:
+    """Hand every frame to ccxt's handling as it comes, until the connection closes. As
+    with ccxt's own loop, what waits on the client then fails: on a close, and on a
+    frame that could not be read or handled."""
+    try:
+        while not client.closed():
+            client.handle_message(await client.receive())
+    except Exception as exc:  # noqa: BLE001 - handed to everything waiting on the client
+        client.reject(NetworkError(f"reading the stream failed: {exc}"))
+        return
+    client.on_close(1006)  # ccxt's code for a connection closed without a close frame
 
 
 def _number(value: Any) -> int | None:

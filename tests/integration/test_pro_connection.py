@@ -1,0 +1,107 @@
+"""The daemon's binance stream client against `orderd paper-venue` (its own process): each
+pushed event is handed on once, a failure reading frames ends the connection at once,
+and a closed connection leaves nothing running on the stream's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
+from actors.stream.pro_driver import ProConnection, build_binance_pro
+from tests.helpers import KEY, SECRET, VenueProcess
+from tests.stream_support import WAIT_S, in_thread
+
+SOL = "SOL/USD"
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def buy(url: str) -> str:
+    """A market buy over REST; returns its client order id."""
+    ours = f"pc-{uuid.uuid4().hex[:16]}"
+    rest = build_binance(DriverSettings(KEY, SECRET, url))
+    await in_thread(rest.load_markets)
+    await in_thread(rest.create_order, SOL, "market", "buy", 0.1, None,
+                    {"clientOrderId": ours})
+    return ours
+
+
+async def opened(url: str, on_event: Callable[[dict[str, Any]], None]) -> ProConnection:
+    connection = build_binance_pro(DriverSettings(KEY, SECRET, url), on_event)
+    await connection.open(None)
+    return connection
+
+
+async def failure_of(connection: ProConnection) -> str:
+    """What the connection's check raises (as the stream actor sees it), once it does."""
+    failure: list[str] = []
+
+    def failed() -> bool:
+        try:
+            connection.check()
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer
+            failure.append(str(exc))
+        return bool(failure)
+
+    await until(failed, "the connection to fail")
+    return failure[0]
+
+
+def others() -> set[asyncio.Task[Any]]:
+    return asyncio.all_tasks() - {asyncio.current_task()}
+
+
+def test_each_event_is_handed_on_once_and_a_close_leaves_no_task(venue: VenueProcess) -> None:
+    async def main() -> tuple[list[str], set[asyncio.Task[Any]]]:
+        seen: list[dict[str, Any]] = []
+        connection = await opened(venue.url, seen.append)
+        ours = await buy(venue.url)
+        await until(lambda: [e["x"] for e in seen if e["c"] == ours] == ["NEW", "TRADE"],
+                    "the order's two events")
+        await asyncio.sleep(0.2)  # a second delivery of either would come by now
+        await connection.close()
+        return [e["x"] for e in seen if e["c"] == ours], others()
+
+    executions, left = asyncio.run(main())
+    assert executions == ["NEW", "TRADE"]
+    assert left == set()
+
+
+def test_a_frame_that_cannot_be_handled_ends_the_connection(venue: VenueProcess) -> None:
+    """Rather than reading stopping silently until the stream is found stale."""
+    def refuse(_event: dict[str, Any]) -> None:
+        raise RuntimeError("cannot take this event")
+
+    async def main() -> str:
+        connection = await opened(venue.url, refuse)
+        try:
+            await buy(venue.url)
+            return await failure_of(connection)
+        finally:
+            await connection.close()
+
+    assert "cannot take this event" in asyncio.run(main())
+
+
+def test_a_dropped_connection_fails_at_once(venue: VenueProcess) -> None:
+    """Whatever waits on the connection learns of the drop from the drop itself, not
+    from the stream being found stale later."""
+    async def main() -> str:
+        connection = await opened(venue.url, lambda _event: None)
+        try:
+            venue.script({"fault": "stream_drop"})
+            await buy(venue.url)  # its first event meets the fault
+            return await failure_of(connection)
+        finally:
+            await connection.close()
+
+    assert "closed" in asyncio.run(main())
