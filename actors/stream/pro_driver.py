@@ -123,10 +123,12 @@ class ProConnection:
         if watch is not None:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
-        await self.pro.close()
-        for reader in self.pro.readers:
-            reader.cancel()
-        await asyncio.gather(*self.pro.readers, return_exceptions=True)
+        try:
+            await self.pro.close()
+        finally:
+            for reader in self.pro.readers:
+                reader.cancel()
+            await asyncio.gather(*self.pro.readers, return_exceptions=True)
 
 
 async def _keep_watching(pro: Any) -> None:
@@ -139,12 +141,13 @@ async def _keep_watching(pro: Any) -> None:
 async def _read_frames(client: Any) -> None:
     """Hand every frame to ccxt's handling as it comes, until the connection closes. As
     with ccxt's own loop, what waits on the client then fails: on a close, and on a
-    frame that could not be read or handled."""
+    frame that could not be read or handled, which also closes the connection (nobody
+    would read it any more)."""
     try:
         while not client.closed():
             client.handle_message(await client.receive())
     except Exception as exc:  # noqa: BLE001 - handed to everything waiting on the client
-        client.reject(NetworkError(f"reading the stream failed: {exc}"))
+        client.on_error(NetworkError(f"reading the stream failed: {exc}"))
         return
     client.on_close(1006)  # ccxt's code for a connection closed without a close frame
 

@@ -77,15 +77,19 @@ def test_each_event_is_handed_on_once_and_a_close_leaves_no_task(venue: VenuePro
 
 
 def test_a_frame_that_cannot_be_handled_ends_the_connection(venue: VenueProcess) -> None:
-    """Rather than reading stopping silently until the stream is found stale."""
+    """Rather than reading stopping silently until the stream is found stale, with the
+    socket left open and unread."""
     def refuse(_event: dict[str, Any]) -> None:
         raise RuntimeError("cannot take this event")
 
     async def main() -> str:
         connection = await opened(venue.url, refuse)
+        [socket] = connection.pro.clients.values()
         try:
             await buy(venue.url)
-            return await failure_of(connection)
+            failure = await failure_of(connection)
+            await until(socket.closed, "the socket closed")
+            return failure
         finally:
             await connection.close()
 
