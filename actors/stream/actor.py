@@ -172,11 +172,25 @@ class StreamActor(SupervisedActor):
             connection.check()  # ended meanwhile: the session ends now, not at a beat
 
         arrivals.start(deliver)
+        ended = asyncio.ensure_future(connection.ended())
+        try:
+            await self._watch(connection, arrivals, ended)
+        finally:
+            ended.cancel()
+
+    async def _watch(self, connection: StreamConnection, arrivals: Arrivals,
+                     ended: asyncio.Future[None]) -> None:
+        """Heartbeats while the stream is quiet; ends when the connection does (at once,
+        event or not), or goes stale."""
+        exchange = self.settings.exchange
         stale_s, beat_s = self.settings.stale_s, self.settings.stale_s / 3
         wait_s = beat_s
         while not self._closing.is_set():
             connection.check()
-            await arrivals.failed_within(wait_s)
+            await arrivals.failed_within(wait_s, ended)
+            if ended.done():
+                connection.check()
+                raise ConnectionError("the connection ended")
             last = connection.last_frame()
             self.health.frame(exchange, last)
             quiet_s = time.time() - last
@@ -249,11 +263,15 @@ class Arrivals:
         self._deliver = None
         self._events.clear()
 
-    async def failed_within(self, wait_s: float) -> None:
-        """Wait up to `wait_s`; raise at once what a delivery raised."""
+    async def failed_within(self, wait_s: float,
+                            ended: asyncio.Future[None] | None = None) -> None:
+        """Wait up to `wait_s`, or until `ended` is done; raise at once what a delivery
+        raised."""
         if self._error is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._failed.wait(), wait_s)
+            failed = asyncio.ensure_future(self._failed.wait())
+            waits: set[asyncio.Future[Any]] = {failed} if ended is None else {failed, ended}
+            await asyncio.wait(waits, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+            failed.cancel()
         if self._error is not None:
             raise self._error
 

@@ -41,6 +41,10 @@ class StreamConnection(Protocol):
     def check(self) -> None:
         """Raise what ended the connection, if it ended."""
 
+    async def ended(self) -> None:
+        """Return once the connection has ended (`check` then raises): it may end
+        with no event to tell of it."""
+
     def last_frame(self) -> float:
         """Wall time of the last frame received (event, answer or ping)."""
 

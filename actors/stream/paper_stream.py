@@ -87,6 +87,10 @@ class PaperStream:
         if self._ticker is not None and self._ticker.done():
             self._ticker.result()  # raises what ended it (the venue closed)
 
+    async def ended(self) -> None:
+        assert self._ticker is not None, "opened first"
+        await asyncio.wait({self._ticker})  # ends only with the connection
+
     def last_frame(self) -> float:
         return self._last_frame
 
@@ -106,8 +110,9 @@ class PaperStream:
             await asyncio.gather(ticker, return_exceptions=True)
 
     async def _tick(self) -> None:
-        """The market's clock while connected; a frame each second the venue answers."""
-        while not self._check_outage():
+        """The market's clock while connected; a frame each second the venue answers.
+        It ends with the connection (an outage, the venue closed or left behind)."""
+        while not self._check_outage() and self._ended is None:
             await asyncio.sleep(MARKET_TICK_S)
             await asyncio.to_thread(self.venue.advance)  # it may wait for its disk
             self._last_frame = time.time()

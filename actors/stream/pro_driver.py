@@ -104,6 +104,10 @@ class ProConnection:
             watch.result()  # raises what ended the watch
             raise ConnectionError("the watch ended")
 
+    async def ended(self) -> None:
+        assert self._watch is not None, "opened first"
+        await asyncio.wait({self._watch})  # ends only with the connection
+
     def last_frame(self) -> float:
         return float(self._client.last_message_at or 0) / 1000
 

@@ -104,6 +104,7 @@ def test_a_dropped_connection_fails_at_once(venue: VenueProcess) -> None:
         try:
             venue.script({"fault": "stream_drop"})
             await buy(venue.url)  # its first event meets the fault
+            await asyncio.wait_for(connection.ended(), WAIT_S)
             return await failure_of(connection)
         finally:
             await connection.close()

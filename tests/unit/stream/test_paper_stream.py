@@ -292,19 +292,22 @@ class EndsWhileDelivering:
     def __init__(self, on_event: OnEvent, ends: bool) -> None:
         self.on_event = on_event
         self.ends = ends
-        self.ended = False
+        self.over = False
 
     async def open(self, markets: Any) -> None:
         if self.ends:
             asyncio.get_running_loop().call_soon(self._last_event)
 
     def _last_event(self) -> None:
-        self.ended = True
+        self.over = True
         self.on_event("last")
 
     def check(self) -> None:
-        if self.ended:
+        if self.over:
             raise ConnectionError("the connection ended")
+
+    async def ended(self) -> None:
+        await asyncio.get_running_loop().create_future()  # only ever told by an event
 
     def last_frame(self) -> float:
         return time.time()
@@ -334,3 +337,53 @@ def test_a_connection_that_ends_while_delivering_is_replaced_at_once() -> None:
         [report] = w.reports(1)
         assert report.client_order_id == "last"
         assert w.next(StreamConnected).epoch == 2
+
+
+
+class EndsSilently:
+    """A connection that ends soon after it opens, with no event to tell of it (as a
+    dropped binance stream does while no order changes)."""
+
+    def __init__(self, ends: bool) -> None:
+        self.ends = ends
+        self._end: asyncio.Future[None] | None = None
+
+    async def open(self, markets: Any) -> None:
+        self._end = asyncio.get_running_loop().create_future()
+        if self.ends:
+            asyncio.get_running_loop().call_later(0.05, self._end.set_result, None)
+
+    def check(self) -> None:
+        if self._end is not None and self._end.done():
+            raise ConnectionError("the connection ended")
+
+    async def ended(self) -> None:
+        assert self._end is not None
+        await asyncio.wait({self._end})
+
+    def last_frame(self) -> float:
+        return time.time()
+
+    async def heartbeat(self) -> None:
+        pass
+
+    def read(self, event: Any) -> StreamItem:
+        raise AssertionError("no event comes")
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_connection_that_ends_without_an_event_is_replaced_at_once() -> None:
+    """Not at the next heartbeat (an hour away here), which was the first time the read
+    loop looked at a quiet connection."""
+    made: list[EndsSilently] = []
+
+    def build(_on_event: OnEvent) -> StreamConnection:
+        made.append(EndsSilently(ends=not made))
+        return made[-1]
+
+    with supervised_stream("x", build, 3 * 3600.0) as (_registry, w, health):
+        assert w.next(StreamConnected).epoch == 1
+        assert w.next(StreamConnected).epoch == 2
+        assert health.snapshot()["x"]["reconnects"] == 1

@@ -181,6 +181,9 @@ class Scripted:
     def check(self) -> None:
         pass
 
+    async def ended(self) -> None:
+        await asyncio.get_running_loop().create_future()  # never
+
     def last_frame(self) -> float:
         return time.time()
 
