@@ -270,8 +270,10 @@ class Arrivals:
         if self._error is None:
             failed = asyncio.ensure_future(self._failed.wait())
             waits: set[asyncio.Future[Any]] = {failed} if ended is None else {failed, ended}
-            await asyncio.wait(waits, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
-            failed.cancel()
+            try:
+                await asyncio.wait(waits, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when cancelled: asyncio.wait leaves what it waited on pending
+                failed.cancel()
         if self._error is not None:
             raise self._error
 

@@ -6,6 +6,8 @@ StreamActor."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import queue
 import threading
 import time
@@ -339,7 +341,6 @@ def test_a_connection_that_ends_while_delivering_is_replaced_at_once() -> None:
         assert w.next(StreamConnected).epoch == 2
 
 
-
 class EndsSilently:
     """A connection that ends soon after it opens, with no event to tell of it (as a
     dropped binance stream does while no order changes)."""
@@ -387,3 +388,16 @@ def test_a_connection_that_ends_without_an_event_is_replaced_at_once() -> None:
         assert w.next(StreamConnected).epoch == 1
         assert w.next(StreamConnected).epoch == 2
         assert health.snapshot()["x"]["reconnects"] == 1
+
+
+def test_a_stopped_stream_leaves_no_task_pending(caplog: pytest.LogCaptureFixture) -> None:
+    """The read loop's wait is cancelled when the actor stops; what it waited on must
+    end with it, or the closing loop destroys it pending (an error in the log)."""
+    def build(_on_event: OnEvent) -> StreamConnection:
+        return EndsSilently(ends=False)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        with supervised_stream("x", build, 3 * 3600.0) as (_registry, w, _health):
+            assert w.next(StreamConnected).epoch == 1
+        gc.collect()
+    assert [r.getMessage() for r in caplog.records if "pending" in r.getMessage()] == []
