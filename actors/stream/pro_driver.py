@@ -50,13 +50,12 @@ class StreamBinance(ccxt.pro.binance):  # type: ignore[misc]
         """The tasks reading the connections' frames (see `client`)."""
 
     def client(self, url: str) -> Any:
-        made = url not in (self.clients or {})
         client = super().client(url)
-        if made:
-            # ccxt's own receive loop takes a new task and some four turns of the event
-            # loop for every frame; one task reading frame after frame takes one turn
-            client.receive_loop = lambda: self.readers.append(
-                client.asyncio_loop.create_task(_read_frames(client)))
+        # ccxt's own receive loop takes a new task and some four turns of the event loop
+        # for every frame; one task reading frame after frame takes one. ccxt starts it
+        # when the connection opens, so setting it again on a client met again is moot.
+        client.receive_loop = lambda: self.readers.append(
+            client.asyncio_loop.create_task(_read_frames(client)))
         return client
 
     def handle_message(self, client: Any, message: Any) -> None:
