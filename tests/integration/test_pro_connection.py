@@ -18,11 +18,27 @@ from tests.stream_support import WAIT_S, in_thread
 SOL = "SOL/USD"
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
+class Seen:
+    """The raw events a connection hands on, and a wait for those of one order."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    def of(self, client_order_id: str) -> list[str]:
+        """The executions (`x`) handed on for one order, in order."""
+        return [event["x"] for event in self.events if event["c"] == client_order_id]
+
+    async def until(self, client_order_id: str, executions: list[str]) -> None:
+        async def wait() -> None:
+            while self.of(client_order_id) != executions:
+                self._changed.clear()
+                await self._changed.wait()
+        await asyncio.wait_for(wait(), WAIT_S)
 
 
 async def buy(url: str) -> str:
@@ -42,18 +58,14 @@ async def opened(url: str, on_event: Callable[[dict[str, Any]], None]) -> ProCon
 
 
 async def failure_of(connection: ProConnection) -> str:
-    """What the connection's check raises (as the stream actor sees it), once it does."""
-    failure: list[str] = []
-
-    def failed() -> bool:
-        try:
-            connection.check()
-        except Exception as exc:  # noqa: BLE001 - any failure is the answer
-            failure.append(str(exc))
-        return bool(failure)
-
-    await until(failed, "the connection to fail")
-    return failure[0]
+    """What the connection's check raises (as the stream actor sees it) once it has
+    ended."""
+    await asyncio.wait_for(connection.ended(), WAIT_S)
+    try:
+        connection.check()
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return str(exc)
+    raise AssertionError("the connection ended, but its check raises nothing")
 
 
 def others() -> set[asyncio.Task[Any]]:
@@ -62,14 +74,14 @@ def others() -> set[asyncio.Task[Any]]:
 
 def test_each_event_is_handed_on_once_and_a_close_leaves_no_task(venue: VenueProcess) -> None:
     async def main() -> tuple[list[str], set[asyncio.Task[Any]]]:
-        seen: list[dict[str, Any]] = []
-        connection = await opened(venue.url, seen.append)
+        seen = Seen()
+        connection = await opened(venue.url, seen)
         ours = await buy(venue.url)
-        await until(lambda: [e["x"] for e in seen if e["c"] == ours] == ["NEW", "TRADE"],
-                    "the order's two events")
-        await asyncio.sleep(0.2)  # a second delivery of either would come by now
+        await seen.until(ours, ["NEW", "TRADE"])
+        # events come in order: a second delivery of ours would come before these
+        await seen.until(await buy(venue.url), ["NEW", "TRADE"])
         await connection.close()
-        return [e["x"] for e in seen if e["c"] == ours], others()
+        return seen.of(ours), others()
 
     executions, left = asyncio.run(main())
     assert executions == ["NEW", "TRADE"]
@@ -88,7 +100,10 @@ def test_a_frame_that_cannot_be_handled_ends_the_connection(venue: VenueProcess)
         try:
             await buy(venue.url)
             failure = await failure_of(connection)
-            await until(socket.closed, "the socket closed")
+            deadline = time.monotonic() + WAIT_S
+            while not socket.closed():  # ccxt closes it in a task of its own
+                assert time.monotonic() < deadline, "the socket still open"
+                await asyncio.sleep(0.01)
             return failure
         finally:
             await connection.close()
@@ -104,7 +119,6 @@ def test_a_dropped_connection_fails_at_once(venue: VenueProcess) -> None:
         try:
             venue.script({"fault": "stream_drop"})
             await buy(venue.url)  # its first event meets the fault
-            await asyncio.wait_for(connection.ended(), WAIT_S)
             return await failure_of(connection)
         finally:
             await connection.close()

@@ -352,7 +352,7 @@ class EndsSilently:
     async def open(self, markets: Any) -> None:
         self._end = asyncio.get_running_loop().create_future()
         if self.ends:
-            asyncio.get_running_loop().call_later(0.05, self._end.set_result, None)
+            asyncio.get_running_loop().call_soon(self._end.set_result, None)
 
     def check(self) -> None:
         if self._end is not None and self._end.done():
