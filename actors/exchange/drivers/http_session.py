@@ -17,11 +17,13 @@ RFC 9112 reads them, see `read_fields`), and failures raised as the
 server closed while idle is found before a request goes out on it, and replaced; nothing
 is ever sent twice (a create must never go out a second time); a connection that failed
 mid-request is dropped; TLS checks the certificate (certifi's CAs) and the host name.
+Beyond urllib3, an answer larger than `max_answer_bytes`, as sent or once decoded, is
+refused as a connection error, so an exchange or a proxy that misbehaves cannot make the
+daemon allocate without bound.
 """
 
 from __future__ import annotations
 
-import gzip
 import http.client
 import select
 import socket
@@ -37,6 +39,12 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""The largest answer body read, before and after its content codings are undone: far
+above any exchange's answer (binance's whole exchangeInfo is a few MB)."""
+PIECE_BYTES = 64 * 1024
+"""What a body of unknown length (chunked, or lasting until the server closes) is read by."""
+GZIP_WBITS = 16 + zlib.MAX_WBITS
 MAX_LINE = 65536
 MAX_LINES = 100
 """http.client's limits on an answer's header block: its longest line, and its most
@@ -130,8 +138,10 @@ class KeptAliveSession:
     checked (ccxt's per-request `verify` is its default, True: the driver never turns it
     off)."""
 
-    def __init__(self, cafile: str | None = None) -> None:
+    def __init__(self, cafile: str | None = None,
+                 max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         """`cafile`: the CA certificates trusted (default: certifi's, as requests)."""
+        self.max_answer_bytes = max_answer_bytes
         self.headers: CaseInsensitiveDict[str] = default_headers()
         self.cookies = RequestsCookieJar()  # ccxt clears it before every request
         self._tls = ssl.create_default_context(cafile=cafile or certifi.where())
@@ -155,7 +165,8 @@ class KeptAliveSession:
         try:
             connection.request(method, target, body=data, headers=headers or {})
             answer = connection.getresponse()
-            content = decoded(answer.read(), answer.headers.get("Content-Encoding"))
+            content = decoded(read_body(answer, self.max_answer_bytes),
+                              answer.headers.get("Content-Encoding"), self.max_answer_bytes)
         except Exception as exc:
             self._drop(address)  # in whatever state the failure left it
             raise as_requests_error(exc) from exc
@@ -218,22 +229,60 @@ def is_dropped(sock: socket.socket) -> bool:
     return bool(poller.poll(0))
 
 
-def decoded(body: bytes, content_encoding: str | None) -> bytes:
+class AnswerTooLarge(http.client.HTTPException):
+    """An answer's body beyond the session's limit, as sent or once decoded."""
+
+
+def read_body(answer: http.client.HTTPResponse, limit: int) -> bytes:
+    """The answer's body, refused beyond `limit` bytes: a length it declares over the
+    limit before anything is read, a body of unknown length as soon as it passes it."""
+    if answer.length is not None:
+        if answer.length > limit:
+            raise AnswerTooLarge(f"an answer of {answer.length} bytes, over {limit}")
+        return answer.read()
+    pieces: list[bytes] = []
+    size = 0
+    while piece := answer.read(PIECE_BYTES):
+        size += len(piece)
+        if size > limit:
+            raise AnswerTooLarge(f"an answer of more than {limit} bytes")
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+def decoded(body: bytes, content_encoding: str | None,
+            limit: int = MAX_ANSWER_BYTES) -> bytes:
     """`body` without the content codings ccxt accepts (`Accept-Encoding: gzip,
-    deflate`), outermost first, as urllib3 decodes it; an unknown coding is left as is."""
-    if not content_encoding:
+    deflate`), outermost first, as urllib3 decodes it (an empty body stays empty; an
+    unknown coding is left as is); refused once decoding passes `limit` bytes."""
+    if not content_encoding or not body:
         return body
     for coding in reversed([c.strip().lower() for c in content_encoding.split(",")]):
         if coding in ("gzip", "x-gzip"):
-            body = gzip.decompress(body)
+            body = inflated(body, GZIP_WBITS, limit)
         elif coding == "deflate":  # zlib-wrapped as the RFC says, or raw as some send it
             try:
-                body = zlib.decompress(body)
+                body = inflated(body, zlib.MAX_WBITS, limit)
             except zlib.error:
-                body = zlib.decompress(body, -zlib.MAX_WBITS)
+                body = inflated(body, -zlib.MAX_WBITS, limit)
         elif coding not in ("", "identity"):
             break
     return body
+
+
+def inflated(body: bytes, wbits: int, limit: int) -> bytes:
+    """`body` inflated, gzip's members one after another as `gzip.decompress` reads
+    them (zeros between them skipped), and no further than `limit` bytes out."""
+    out = bytearray()
+    while body:
+        inflater = zlib.decompressobj(wbits)
+        out += inflater.decompress(body, limit + 1 - len(out))
+        if len(out) > limit:
+            raise AnswerTooLarge(f"an answer of more than {limit} bytes once decoded")
+        if not inflater.eof:
+            raise EOFError("a compressed answer that ends before its end")
+        body = inflater.unused_data.lstrip(b"\0") if wbits == GZIP_WBITS else b""
+    return bytes(out)
 
 
 def as_requests_error(error: Exception, connecting: bool = False) -> Exception:

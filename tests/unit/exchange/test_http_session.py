@@ -24,6 +24,7 @@ from ccxt.base.errors import NetworkError, RequestTimeout
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from actors.exchange.drivers.http_session import (
+    AnswerTooLarge,
     KeptAliveSession,
     LeanResponse,
     as_requests_error,
@@ -139,6 +140,9 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if action in ANSWERS:
+            self.answer(*ANSWERS[action])
+            return
         if action == "http10":
             self.protocol_version = "HTTP/1.0"
         body = b'{"serverTime": 1}'
@@ -161,6 +165,30 @@ class ScriptedHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         if action in ("idle_close", "http10"):  # closes once answered, having said nothing
             self.close_connection = True
+
+    def answer(self, fields: dict[str, str], body: bytes) -> None:
+        """`body` as it is, after the given fields (no Content-Length unless given)."""
+        self.send_response(200)
+        for name, value in fields.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if fields.get("Transfer-Encoding") == "chunked":
+            for start in range(0, len(body), 1000):
+                piece = body[start:start + 1000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.wfile.write(body)
+
+
+BOMB = gzip.compress(b"0" * 2_000_000)
+ANSWERS: dict[str, tuple[dict[str, str], bytes]] = {
+    "huge_length": ({"Content-Length": str(10**14)}, b'{"serverTime": 1}'),
+    "long_chunked": ({"Transfer-Encoding": "chunked"}, b"x" * 10_000),
+    "gzip_bomb": ({"Content-Length": str(len(BOMB)), "Content-Encoding": "gzip"}, BOMB),
+    "empty_deflate": ({"Content-Length": "0", "Content-Encoding": "deflate"}, b""),
+}
+"""Answers of a size the session must refuse, and an empty compressed one."""
 
 
 @pytest.fixture
@@ -305,6 +333,44 @@ def test_an_answer_that_cannot_be_decoded_is_a_network_error_not_a_rejection(
     server = scripted("bad_gzip")
     with pytest.raises(NetworkError):
         client_at(server.url).fetch_time()
+
+
+def test_an_answer_declaring_a_huge_length_is_a_network_error_and_is_not_read(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    """10^14 bytes declared: refused before any buffer is made for them; the next request
+    goes out on a fresh connection."""
+    server = scripted("huge_length", "answer")
+    client = client_at(server.url)
+    with pytest.raises(NetworkError) as raised:
+        client.fetch_time()
+    assert isinstance(raised.value.__cause__, requests.exceptions.ConnectionError)
+    assert isinstance(raised.value.__cause__.__cause__, AnswerTooLarge)
+    assert client.fetch_time() == 1
+    assert (len(server.received), server.accepted) == (2, 2)
+
+
+@pytest.mark.parametrize("action", ["long_chunked", "gzip_bomb"])
+def test_an_answer_beyond_the_limit_as_sent_or_decoded_is_refused(
+        scripted: Callable[..., ScriptedServer], action: str) -> None:
+    """10,000 bytes in chunks of unknown total, or 2 MB inflated from 2 KB, against a
+    limit of 1,000."""
+    server = scripted(action, "answer")
+    session = KeptAliveSession(max_answer_bytes=1000)
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        create(session, server.url)
+    assert isinstance(raised.value.__cause__, AnswerTooLarge)
+    assert create(session, server.url).json() == {"serverTime": 1}
+    assert server.accepted == 2
+
+
+def test_an_empty_compressed_answer_is_empty_as_urllib3_reads_it(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted("empty_deflate", "answer")
+    session = KeptAliveSession()
+    answer = create(session, server.url)
+    assert (answer.status_code, answer.content) == (200, b"")
+    assert create(session, server.url).json() == {"serverTime": 1}
+    assert server.accepted == 1
 
 
 def test_proxies_and_files_are_refused() -> None:
