@@ -145,7 +145,10 @@ class KeptAliveSession:
 
     def __init__(self, cafile: str | None = None,
                  max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
-        """`cafile`: the CA certificates trusted (default: certifi's, as requests)."""
+        """`cafile`: the CA certificates trusted (default: certifi's, as requests);
+        `max_answer_bytes`: the largest answer body read, as sent and once decoded."""
+        if max_answer_bytes < 1:
+            raise ValueError(f"max_answer_bytes must be at least 1, not {max_answer_bytes}")
         self.max_answer_bytes = max_answer_bytes
         self.headers: CaseInsensitiveDict[str] = default_headers()
         self.cookies = RequestsCookieJar()  # ccxt clears it before every request
@@ -327,7 +330,8 @@ def as_requests_error(error: Exception, connecting: bool = False) -> Exception:
     if isinstance(error, http.client.InvalidURL):  # refused before anything was sent
         return requests.exceptions.InvalidURL(error)
     if isinstance(error, (http.client.HTTPException, OSError, zlib.error, EOFError)):
-        # EOFError, zlib.error and gzip's BadGzipFile (an OSError): an answer that came
-        # but cannot be decoded; urllib3's DecodeError reached ccxt as a ConnectionError
+        # EOFError and zlib.error: an answer that came but cannot be decoded (urllib3's
+        # DecodeError reached ccxt as a ConnectionError); AnswerTooLarge, an
+        # HTTPException: one larger than the session reads
         return requests.exceptions.ConnectionError(error)
     return error

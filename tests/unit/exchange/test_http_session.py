@@ -367,6 +367,12 @@ def test_an_answer_beyond_the_limit_as_sent_or_decoded_is_refused(
     assert server.accepted == 2
 
 
+def test_a_limit_below_one_byte_is_refused() -> None:
+    for limit in (0, -1):
+        with pytest.raises(ValueError, match="max_answer_bytes must be at least 1"):
+            KeptAliveSession(max_answer_bytes=limit)
+
+
 def test_an_empty_compressed_answer_is_empty_as_urllib3_reads_it(
         scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted("empty_deflate", "answer")
