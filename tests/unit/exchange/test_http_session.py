@@ -189,6 +189,7 @@ BOMB = gzip.compress(b"0" * 2_000_000)
 ANSWERS: dict[str, tuple[dict[str, str], bytes]] = {
     "huge_length": ({"Content-Length": str(10**14)}, b'{"serverTime": 1}'),
     "long_chunked": ({"Transfer-Encoding": "chunked"}, b"x" * 10_000),
+    "long_length": ({"Content-Length": "10000"}, b"x" * 10_000),
     "gzip_bomb": ({"Content-Length": str(len(BOMB)), "Content-Encoding": "gzip"}, BOMB),
     "empty_deflate": ({"Content-Length": "0", "Content-Encoding": "deflate"}, b""),
 }
@@ -365,6 +366,21 @@ def test_an_answer_beyond_the_limit_as_sent_or_decoded_is_refused(
     assert isinstance(raised.value.__cause__, AnswerTooLarge)
     assert create(session, server.url).json() == {"serverTime": 1}
     assert server.accepted == 2
+
+
+@pytest.mark.parametrize("action", ["long_chunked", "long_length"])
+def test_an_answer_of_the_limit_is_read_and_one_byte_more_is_refused(
+        scripted: Callable[..., ScriptedServer], action: str) -> None:
+    """10,000 bytes, in chunks or of a declared length: read whole under a limit of
+    10,000, on one kept-alive connection; refused under a limit of 9,999."""
+    server = scripted(action, action, action)
+    session = KeptAliveSession(max_answer_bytes=10_000)
+    for _ in range(2):
+        assert create(session, server.url).content == b"x" * 10_000
+    assert server.accepted == 1
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        create(KeptAliveSession(max_answer_bytes=9_999), server.url)
+    assert isinstance(raised.value.__cause__, AnswerTooLarge)
 
 
 def test_a_limit_below_one_byte_is_refused() -> None:
