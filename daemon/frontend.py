@@ -191,6 +191,11 @@ class Frontend:
         except DecodeError as exc:
             self._send([*envelope, encode_error(exc.request_id, exc.error)])
             return
+        except Exception:  # a bug: this thread is the only one serving the socket
+            log.exception("internal error reading a request")
+            self._send([*envelope, encode_error(None, ProtocolError(
+                "internal", "internal error; see the daemon log"))])
+            return
         request = dataclasses.replace(request, client=client)
         with self._lock:
             self._in_flight += 1

@@ -8,7 +8,7 @@ the envelope itself is over the limits: see split_envelope).
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 try:  # optional: about four times faster; the protocol needs only the standard library
@@ -50,9 +50,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _decimal(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent, exactly. One whose exponent is beyond
+    what a decimal can hold (the constructor raises InvalidOperation, an ArithmeticError
+    no caller of `loads` expects) is valid JSON all the same: it is read as a float
+    reads it, zero below the range and an infinity above it, so an ignored key stays
+    ignored and an amount is refused by its own rules, naming it."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        sign = "-" if text.startswith("-") else ""
+        mantissa, _, exponent = text.lower().partition("e")
+        if exponent.startswith("-") or not mantissa.strip("-+0."):
+            return Decimal(f"{sign}0")
+        return Decimal(f"{sign}Infinity")
+
+
 def loads(payload: bytes | str) -> Any:
     """JSON with exact decimals; NaN and Infinity refused."""
-    return json.loads(payload, parse_float=Decimal, parse_constant=_reject_constant)
+    return json.loads(payload, parse_float=_decimal, parse_constant=_reject_constant)
 
 
 def _json_default(value: Any) -> Any:

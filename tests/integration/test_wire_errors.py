@@ -224,3 +224,33 @@ def test_garbage_leaves_the_daemon_serving(daemon: DaemonProcess, raw: Any) -> N
     finally:
         socket.close()
     assert raw(request("ping"))["result"]["state"] == "ready"
+
+
+@pytest.mark.parametrize("number", [b"1e-999999999999999999999999", b"1e999999999999999999999999",
+                                    b"0.5E+1000000000000000000000"])
+def test_a_number_beyond_the_decimal_range_is_read_and_serving_goes_on(
+        daemon: DaemonProcess, number: bytes) -> None:
+    """Valid JSON whose exponent no decimal holds: under an ignored key it is ignored, as
+    an amount it is invalid_order naming it, and the next request is answered (such a
+    number once ended the front end's one thread: a running daemon that answered
+    nothing, to anyone)."""
+    socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(daemon.control)
+
+    def exchange(payload: bytes) -> dict[str, Any]:
+        socket.send_multipart([payload])
+        assert socket.poll(10_000), "no reply: the daemon stopped serving"
+        reply: dict[str, Any] = json.loads(socket.recv_multipart()[-1])
+        return reply
+
+    try:
+        ignored = exchange(b'{"v": 1, "id": "r-1", "cmd": "ping", "pad": ' + number + b"}")
+        assert ignored["ok"] is True and ignored["id"] == "r-1"
+        amount = exchange(request("submit", {"order": {**market_buy(), "amount": "X"}})
+                          .replace(b'"X"', number))
+        error = error_of(amount)
+        assert error["code"] == "invalid_order" and error["details"] == {"field": "amount"}
+        assert exchange(request("ping"))["result"]["state"] == "ready"
+    finally:
+        socket.close()

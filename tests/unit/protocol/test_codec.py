@@ -18,6 +18,7 @@ from protocol.codec import (
     encode_error,
     encode_result,
     format_decimal,
+    loads,
     split_envelope,
 )
 from protocol.errors import ProtocolError
@@ -36,6 +37,22 @@ def test_valid_request_keeps_exact_decimals() -> None:
 
 def test_args_default_to_empty() -> None:
     assert decode({"v": 1, "id": "a", "cmd": "ping"}).args == {}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("number,value", [
+    ("1e-999999999999999999999999", "0"),
+    ("-1e-999999999999999999999999", "-0"),
+    ("0e999999999999999999999999", "0"),
+    ("1e999999999999999999999999", "Infinity"),
+    ("-2.5E+999999999999999999999999", "-Infinity"),
+])
+def test_a_number_beyond_the_decimal_range_reads_as_a_float_would(number: str,
+                                                                  value: str) -> None:
+    """Valid JSON that no decimal holds: zero below the range, an infinity above it
+    (which an order's amount refuses), never an exception out of decoding."""
+    raw = ('{"v":1,"id":"a","cmd":"ping","x":' + number + "}").encode()
+    assert decode_request(raw, 1000).cmd == "ping"
+    assert str(loads(number)) == value
 
 
 def test_too_large_is_checked_before_parsing() -> None:
