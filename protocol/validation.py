@@ -48,6 +48,8 @@ MAX_SIGNIFICANT_DIGITS = 15
 """Digits of an amount or price: drivers hand ccxt floats, which hold 15 exactly."""
 MAX_FRACTION_DIGITS = 18
 """Digits after the point: the smallest unit of any token (10^-18)."""
+MAX_PARAMS_DEPTH = 8
+"""Levels of objects and arrays in an order's `params`, `params` itself the first."""
 MAX_INTEGER_DIGITS = 15
 """Digits before the point: values below 10^15; a notional (amount times price) stays
 far inside the range a decimal context can compute."""
@@ -155,7 +157,7 @@ def parse_order_spec(spec: Any) -> OrderSpec:
     params = spec.get("params", {})
     if not isinstance(params, dict):
         raise _invalid("params", "params must be an object")
-    params = _plain(params)
+    params = {key: _plain(item, f"params.{key}", 2) for key, item in params.items()}
     return OrderSpec(
         symbol=symbol,
         side=side,
@@ -169,15 +171,20 @@ def parse_order_spec(spec: Any) -> OrderSpec:
     )
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, field: str, depth: int) -> Any:
     """Exact decimals inside params become decimal strings: stored, compared and sent
-    to the exchange the same way before and after a restart."""
+    to the exchange the same way before and after a restart. A value nested deeper
+    than MAX_PARAMS_DEPTH is refused here, naming its key: no driver takes one, and
+    walking what the JSON parser allows (hundreds of levels) would end in a
+    RecursionError, answered `internal` with a traceback of thousands of lines."""
     if isinstance(value, Decimal):
         return format_decimal(value)
+    if isinstance(value, (dict, list)) and depth > MAX_PARAMS_DEPTH:
+        raise _invalid(field, f"{field} is nested more than {MAX_PARAMS_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: _plain(item, field, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [_plain(item, field, depth + 1) for item in value]
     return value
 
 

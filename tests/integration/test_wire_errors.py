@@ -254,3 +254,17 @@ def test_a_number_beyond_the_decimal_range_is_read_and_serving_goes_on(
         assert exchange(request("ping"))["result"]["state"] == "ready"
     finally:
         socket.close()
+
+
+@pytest.mark.parametrize("depth", [9, 900])
+def test_deeply_nested_params_are_invalid_order_naming_the_key(
+        daemon: DaemonProcess, raw: Any, depth: int) -> None:
+    """params nested as deep as the JSON parser allows were walked until a RecursionError:
+    `internal`, and each such request cost the front end tens of milliseconds and the log
+    a traceback of thousands of lines. Refused like any other key no driver takes."""
+    nested = b"[" * depth + b"]" * depth
+    payload = request("submit", {"order": {**resting_limit_buy(), "params": {"x": "X"}}}
+                      ).replace(b'"X"', nested)
+    error = error_of(raw(payload))
+    assert error["code"] == "invalid_order" and error["details"] == {"field": "params.x"}
+    assert "internal error" not in daemon.log.read_text()
