@@ -25,8 +25,10 @@ DEFAULT_MAX_REQUEST_BYTES = 65536
 """`[control] max_request_bytes` when the configuration does not set it."""
 MAX_FRAMES = 8
 """Frames in one request as the client sends it, the payload included. REQ sends two
-(an empty delimiter and the payload), DEALER usually one; every frame costs the
-daemon memory, so a message with more is refused without being read."""
+(an empty delimiter and the payload), DEALER usually one; a message with more is
+refused before its payload is decoded. This does not bound what one message costs in
+memory: ZeroMQ holds a message whole until its last frame arrives, and MAXMSGSIZE
+bounds each frame, not their number (docs/protocol.md, "Message limits")."""
 
 
 class DecodeError(Exception):
