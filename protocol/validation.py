@@ -48,6 +48,10 @@ MAX_SIGNIFICANT_DIGITS = 15
 """Digits of an amount or price: drivers hand ccxt floats, which hold 15 exactly."""
 MAX_FRACTION_DIGITS = 18
 """Digits after the point: the smallest unit of any token (10^-18)."""
+DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+"""A decimal string as every language writes one: ASCII digits, a point, an exponent.
+Python's own reading also takes `1_000`, other scripts' digits and blanks around the
+number, which a client in another language could not predict."""
 MAX_PARAMS_DEPTH = 8
 """Levels of objects and arrays in an order's `params`, `params` itself the first."""
 MAX_INTEGER_DIGITS = 15
@@ -68,8 +72,10 @@ def parse_decimal(value: Any, field: str) -> Decimal:
     (never a boolean)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise _invalid(field, f"{field} must be a decimal string or number")
+    if isinstance(value, str) and not DECIMAL_TEXT.match(value):
+        raise _invalid(field, f"{field} is not a decimal number")
     try:
-        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+        number = Decimal(value if isinstance(value, str) else str(value))
     except (InvalidOperation, ValueError):
         raise _invalid(field, f"{field} is not a decimal number") from None
     if not number.is_finite():

@@ -64,3 +64,22 @@ def test_whatever_is_accepted_formats_and_survives_a_float(value: Decimal) -> No
     text = format_decimal(spec.amount)
     assert Decimal(text) == value
     assert Decimal(repr(float(spec.amount))) == value  # what a ccxt driver is handed
+
+
+@pytest.mark.parametrize("text", ["0.01", "1e-3", "1E2", ".5", "5.", "+1"])
+def test_a_decimal_string_as_any_language_writes_it_is_read(text: str) -> None:
+    assert parse_order_spec(limit_order(text)).amount == Decimal(text)
+
+
+@pytest.mark.parametrize("text", [
+    "1_000",  # Python's digit grouping
+    "\u0661", "\uff11",  # an Arabic-Indic and a full-width one
+    " 0.01", "0.01\n",
+    "NaN", "Infinity", "0x10", "1e", "", ".",
+])
+def test_what_only_python_reads_as_a_decimal_is_an_invalid_order(text: str) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_order_spec(limit_order(text))
+    assert refused.value.code == "invalid_order"
+    assert refused.value.details == {"field": "amount"}
+    assert "not a decimal number" in refused.value.message
