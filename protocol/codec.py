@@ -169,7 +169,9 @@ def _envelope(obj: dict[str, Any]) -> Request:
     if not isinstance(cmd, str):
         raise DecodeError(request_id, ProtocolError(
             "bad_request", "cmd must be a string", field="cmd"))
-    args = obj.get("args", {})
+    args = obj.get("args")
+    if args is None:  # absent, or null as serializers write an unset optional field
+        args = {}
     if not isinstance(args, dict):
         raise DecodeError(request_id, ProtocolError(
             "bad_request", "args must be an object", field="args"))

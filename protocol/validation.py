@@ -160,7 +160,7 @@ def parse_order_spec(spec: Any) -> OrderSpec:
         if order_type != OrderType.LIMIT:
             raise _invalid("time_in_force", "time_in_force is for limit orders only")
         tif = _choice(spec, "time_in_force", TimeInForce)
-    params = spec.get("params", {})
+    params = _given(spec, "params", {})
     if not isinstance(params, dict):
         raise _invalid("params", "params must be an object")
     params = {key: _plain(item, f"params.{key}", 2) for key, item in params.items()}
@@ -209,7 +209,7 @@ def parse_submit(args: dict[str, Any]) -> SubmitArgs:
     """`{"order": OrderSpec, "wait"?: "accepted" | "durable"}`."""
     if "order" not in args:
         raise _bad("order", "order is required")
-    wait = member(Wait, args.get("wait", Wait.ACCEPTED))
+    wait = member(Wait, _given(args, "wait", Wait.ACCEPTED))
     if wait is None:
         raise _bad("wait", "wait must be accepted or durable")
     return SubmitArgs(order=parse_order_spec(args["order"]), wait=wait)
@@ -227,7 +227,7 @@ def parse_order_ref(args: dict[str, Any]) -> OrderRef:
 def parse_list(args: dict[str, Any]) -> ListArgs:
     """`{"status"?: [..], "symbol"?, "exchange"?, "limit"?, "after"?}`."""
     statuses = _statuses(args.get("status"))
-    limit = args.get("limit", 100)
+    limit = _given(args, "limit", 100)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
         raise _bad("limit", f"limit must be an integer from 1 to {MAX_LIST_LIMIT}")
     after = _optional_text(args, "after", invalid=False)
@@ -240,6 +240,13 @@ def parse_list(args: dict[str, Any]) -> ListArgs:
         limit=limit,
         after=after,
     )
+
+
+def _given(fields: dict[str, Any], name: str, default: Any) -> Any:
+    """An optional field's value, `default` when it is absent or null: serializers that
+    write every optional field (serde's default, for one) send null for an unset one."""
+    value = fields.get(name)
+    return default if value is None else value
 
 
 def _statuses(value: Any) -> tuple[OrderStatus, ...] | None:

@@ -37,6 +37,7 @@ def test_valid_request_keeps_exact_decimals() -> None:
 
 def test_args_default_to_empty() -> None:
     assert decode({"v": 1, "id": "a", "cmd": "ping"}).args == {}  # type: ignore[attr-defined]
+    assert decode({"v": 1, "id": "a", "cmd": "ping", "args": None}).args == {}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("number,value", [

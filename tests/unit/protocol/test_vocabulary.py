@@ -28,6 +28,17 @@ def test_a_submit_is_decoded_into_the_words_themselves() -> None:
     assert parse_list({"status": "unknown"}).statuses == (OrderStatus.UNKNOWN,)
 
 
+def test_an_optional_field_sent_as_null_is_taken_as_absent() -> None:
+    """As serializers that write every optional field send an unset one."""
+    args = parse_submit({"order": {**ORDER, "params": None, "price": "10",
+                                   "client_order_id": None, "exchange": None},
+                         "wait": None})
+    assert (args.wait, args.order.params, args.order.client_order_id) == (
+        Wait.ACCEPTED, {}, None)
+    listed = parse_list({"status": None, "limit": None, "after": None, "symbol": None})
+    assert (listed.statuses, listed.limit, listed.after) == (None, 100, None)
+
+
 @pytest.mark.parametrize("side", ["BUY", "Buy", " buy", "", None, 1, ["buy"], {"buy": 1}])
 def test_a_word_outside_the_vocabulary_is_refused_whatever_its_type(side: Any) -> None:
     with pytest.raises(ProtocolError) as caught:
