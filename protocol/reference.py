@@ -58,7 +58,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "status", '`{"client_order_id"}` or `{"order_id"}`', '`{"order": Order}`',
         "exactly one of the two ids (else `bad_request`); `not_found` when no order "
-        "has it. Served while halted."),
+        "has it. An `order_id` is the exchange's, and exchanges number orders each "
+        "their own way (binance per market): one that names orders on two exchanges or "
+        "markets gets `bad_request` (`details.field` `order_id`), and `status` or "
+        "`cancel` by `client_order_id` is then the way. Served while halted."),
     Command(
         "cancel", '`{"client_order_id"}` or `{"order_id"}`', '`{"order": Order}`',
         "the order as it then stands: `canceled` once the exchange confirmed, or "

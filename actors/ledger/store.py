@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS orders (
     fee_currency TEXT, fee_cost TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
     attempts INTEGER NOT NULL, last_error TEXT, trail TEXT NOT NULL, signed_at REAL
 );
-CREATE INDEX IF NOT EXISTS orders_by_exchange_id ON orders (exchange, order_id);
+DROP INDEX IF EXISTS orders_by_exchange_id;
+CREATE INDEX IF NOT EXISTS orders_by_order_id ON orders (order_id);
 CREATE INDEX IF NOT EXISTS orders_live ON orders (status)
     WHERE status NOT IN ({_TERMINAL_SQL});
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -274,13 +275,17 @@ class Ledger:
             f"{_SELECT} WHERE client_order_id = ?", (client_order_id,)).fetchone()
         return None if row is None else _from_row(row)
 
-    def get_by_order_id(self, order_id: str) -> Order | None:
-        for order in self._staged.values():
-            if order.order_id == order_id:
-                return order
-        row = self._db.execute(
-            f"{_SELECT} WHERE order_id = ? ORDER BY row DESC LIMIT 1", (order_id,)).fetchone()
-        return None if row is None else _from_row(row)
+    def by_order_id(self, order_id: str, most: int = 2) -> list[Order]:
+        """Up to `most` orders the exchange knows by `order_id`, as staged or else as
+        written. Exchanges number orders each their own way (binance per market), so one
+        id can name orders on two exchanges or two markets of one."""
+        found = {o.client_order_id: o for o in self._staged.values() if o.order_id == order_id}
+        rows = self._db.execute(f"{_SELECT} WHERE order_id = ? ORDER BY row DESC LIMIT ?",
+                                (order_id, most + len(found)))
+        for row in rows:
+            order = _from_row(row)
+            found.setdefault(order.client_order_id, order)
+        return list(found.values())[:most]
 
     def live(self) -> list[Order]:
         """Every order not yet in a terminal status."""

@@ -9,7 +9,7 @@ from actors.order.messages import Cancel, CancelAll, GetStatus, ListOrders
 from actors.order.waiters import WAIT_CANCEL
 from actors.orders import Order
 from protocol.errors import ProtocolError
-from protocol.messages import OrderRef, OrderStatus
+from protocol.messages import OrderStatus
 
 
 class ClientCommands:
@@ -20,8 +20,8 @@ class ClientCommands:
 
     def status(self, msg: GetStatus) -> None:
         order = self.core.find(msg.ref)
-        if order is None:
-            self.core.answer(msg.reply, _not_found(msg.ref))
+        if isinstance(order, ProtocolError):
+            self.core.answer(msg.reply, order)
         else:
             confirmation = list(order.trail)
             self.core.answer_read(msg.reply,
@@ -29,8 +29,8 @@ class ClientCommands:
 
     def cancel(self, msg: Cancel) -> None:
         order = self.core.find(msg.ref)
-        if order is None:
-            self.core.answer(msg.reply, _not_found(msg.ref))
+        if isinstance(order, ProtocolError):
+            self.core.answer(msg.reply, order)
             return
         if order.terminal and order.status != OrderStatus.CANCELED:
             self.core.answer(msg.reply, ProtocolError(
@@ -67,8 +67,3 @@ class ClientCommands:
         wire = [(self.core.current(o.client_order_id) or o).to_wire() for o in orders]
         self.core.answer_read(msg.reply, {"orders": wire, "next": cursor})
 
-
-def _not_found(ref: OrderRef) -> ProtocolError:
-    which = (f"client_order_id {ref.client_order_id!r}" if ref.client_order_id is not None
-             else f"order_id {ref.order_id!r}")
-    return ProtocolError("not_found", f"no order with {which}")

@@ -224,14 +224,21 @@ class OrderCore:
         deadline = self.clock.monotonic() + self.settings.accept_timeout_s
         self.waiters.hold(order, reply, through, deadline)
 
-    def find(self, ref: OrderRef) -> Order | None:
+    def find(self, ref: OrderRef) -> Order | ProtocolError:
+        """The order `ref` names, or the error to answer: `not_found`, or `bad_request`
+        for an exchange id that names orders on two exchanges or markets (a status or a
+        cancel must never reach another order than the one meant)."""
         if ref.client_order_id is not None:
-            return self.get(ref.client_order_id)
+            return self.get(ref.client_order_id) or not_found(ref)
         assert ref.order_id is not None
-        order = self.ledger.get_by_order_id(ref.order_id)
-        if order is None:
-            return None
-        return self.current(order.client_order_id) or order
+        orders = self.ledger.by_order_id(ref.order_id)
+        if not orders:
+            return not_found(ref)
+        if len(orders) > 1:
+            return ProtocolError(
+                "bad_request", f"order_id {ref.order_id!r} names more than one order (on "
+                "other exchanges or markets); ask by client_order_id", field="order_id")
+        return self.current(orders[0].client_order_id) or orders[0]
 
     def current(self, client_order_id: str) -> Order | None:
         """The order as held in memory: live or recently finished."""
@@ -314,3 +321,9 @@ class OrderCore:
 
 def _stream_live(health: StreamHealth | None) -> Callable[[str], bool]:
     return no_stream if health is None else health.live
+
+
+def not_found(ref: OrderRef) -> ProtocolError:
+    which = (f"client_order_id {ref.client_order_id!r}" if ref.client_order_id is not None
+             else f"order_id {ref.order_id!r}")
+    return ProtocolError("not_found", f"no order with {which}")
