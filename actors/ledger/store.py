@@ -39,6 +39,15 @@ COLUMNS = (
     "created_at", "updated_at", "attempts", "last_error", "trail", "signed_at",
 )
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES))
+FILLS_KEY = ("exchange", "client_order_id", "trade_id")
+"""A fill is one trade of one order. A trade id alone names no trade: binance numbers the
+trades of each symbol on their own, so two symbols' trades share ids."""
+FILLS_TABLE = f"""CREATE TABLE IF NOT EXISTS {{name}} (
+    exchange TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
+    order_id TEXT NOT NULL, amount TEXT NOT NULL, price TEXT NOT NULL, fee_cost TEXT NOT NULL,
+    fee_currency TEXT, timestamp INTEGER NOT NULL,
+    PRIMARY KEY ({", ".join(FILLS_KEY)})
+);"""
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS orders (
     row INTEGER PRIMARY KEY,
@@ -54,12 +63,7 @@ CREATE INDEX IF NOT EXISTS orders_by_order_id ON orders (order_id);
 CREATE INDEX IF NOT EXISTS orders_live ON orders (status)
     WHERE status NOT IN ({_TERMINAL_SQL});
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS fills (
-    exchange TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
-    order_id TEXT NOT NULL, amount TEXT NOT NULL, price TEXT NOT NULL, fee_cost TEXT NOT NULL,
-    fee_currency TEXT, timestamp INTEGER NOT NULL,
-    PRIMARY KEY (exchange, trade_id)
-);
+{FILLS_TABLE.format(name="fills")}
 CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id);
 """
 MIGRATIONS = (("signed_at", "ALTER TABLE orders ADD COLUMN signed_at REAL"),)
@@ -67,10 +71,10 @@ MIGRATIONS = (("signed_at", "ALTER TABLE orders ADD COLUMN signed_at REAL"),)
 ledger gets them at open, its rows with NULL (unknown)."""
 FILL_COLUMNS = ("exchange", "trade_id", "client_order_id", "order_id", "amount", "price",
                 "fee_cost", "fee_currency", "timestamp")
-# A trade id is counted once; a later record of it may only correct its fee.
+# An order's trade is counted once; a later record of it may only correct its fee.
 _FILLS = RowWriter(
     f"INSERT INTO fills ({', '.join(FILL_COLUMNS)})", len(FILL_COLUMNS),
-    "ON CONFLICT(exchange, trade_id) DO UPDATE SET fee_cost = excluded.fee_cost,"
+    f"ON CONFLICT({', '.join(FILLS_KEY)}) DO UPDATE SET fee_cost = excluded.fee_cost,"
     " fee_currency = excluded.fee_currency")
 _SELECT = f"SELECT row, {', '.join(COLUMNS)} FROM orders"
 _ORDERS = RowWriter(
@@ -191,6 +195,28 @@ class Ledger:
         for column, statement in MIGRATIONS:
             if column not in present:
                 self._db.execute(statement)
+        key = [row[1] for row in sorted(
+            (row for row in self._db.execute("PRAGMA table_info(fills)") if row[5]),
+            key=lambda row: row[5])]
+        if tuple(key) != FILLS_KEY:  # the first ledgers keyed fills by trade id alone
+            self._rekey_fills()
+
+    def _rekey_fills(self) -> None:
+        columns = ", ".join(FILL_COLUMNS)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(FILLS_TABLE.format(name="fills_rekeyed"))
+            db.execute(f"INSERT INTO fills_rekeyed ({columns}) SELECT {columns} FROM fills")
+            db.execute("DROP TABLE fills")
+            db.execute("ALTER TABLE fills_rekeyed RENAME TO fills")
+            db.execute("CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id)")
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self._unsynced.close()

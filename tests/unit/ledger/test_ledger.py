@@ -290,3 +290,57 @@ def test_a_lookup_by_order_id_reads_an_index_in_old_ledgers_too(tmp_path: Path) 
     db.close()
     assert indexes.get("orders_by_order_id") == ["order_id"]
     assert "orders_by_exchange_id" not in indexes  # one index written per order, as before
+
+
+def _fill(trade_id: str, order_id: str, cid: str, amount: str, fee: str) -> TradeView:
+    return TradeView(trade_id, order_id, cid, Decimal(amount), Decimal("1000"),
+                     Decimal(fee), "USD", 1_700_000_000_000)
+
+
+def test_two_symbols_trades_with_the_same_id_are_both_kept(tmp_path: Path) -> None:
+    """binance numbers each symbol's trades on their own: a BTC and an ETH order of one
+    account can each have a trade 7. Each is its order's fill, neither overwrites the
+    other, before and after a restart."""
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    ledger.stage(ledger_order("od-btc", order_id="11", status="filled", filled="0.01"))
+    ledger.stage(ledger_order("od-eth", order_id="11", status="filled", filled="0.5",
+                              symbol="ETH/USD", amount="0.5"))
+    ledger.stage_fill("bx", "od-btc", _fill("7", "11", "od-btc", "0.01", "0.6"))
+    ledger.commit()
+    ledger.stage_fill("bx", "od-eth", _fill("7", "11", "od-eth", "0.5", "1.5"))
+    ledger.commit()
+    ledger.close()
+
+    reopened = Ledger(path)
+    btc, eth = reopened.fills_of("bx", "od-btc"), reopened.fills_of("bx", "od-eth")
+    assert [(t.amount, t.fee_cost) for t in btc.values()] == [(Decimal("0.01"), Decimal("0.6"))]
+    assert [(t.amount, t.fee_cost) for t in eth.values()] == [(Decimal("0.5"), Decimal("1.5"))]
+    reopened.close()
+
+
+def test_a_ledger_keying_fills_by_trade_id_alone_is_rekeyed_and_keeps_them(
+        tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)  # the fills table as the first ledgers made it
+    old.executescript(SCHEMA.replace("PRIMARY KEY (exchange, client_order_id, trade_id)",
+                                     "PRIMARY KEY (exchange, trade_id)"))
+    old.execute("INSERT INTO fills VALUES ('bx', '7', 'od-btc', '11', '0.01', '1000', '0.6',"
+                " 'USD', 1700000000000)")
+    old.commit()
+    old.close()
+
+    ledger = Ledger(path)
+    assert set(ledger.fills_of("bx", "od-btc")) == {"7"}
+    ledger.stage_fill("bx", "od-eth", _fill("7", "11", "od-eth", "0.5", "1.5"))
+    ledger.stage_fill("bx", "od-btc", _fill("7", "11", "od-btc", "0.01", "0.7"))  # a fee fix
+    ledger.commit()
+    ledger.close()
+
+    reopened = Ledger(path)  # rekeyed once
+    assert reopened.fills_of("bx", "od-btc")["7"].fee_cost == Decimal("0.7")
+    assert reopened.fills_of("bx", "od-eth")["7"].fee_cost == Decimal("1.5")
+    reopened.close()
+    check = sqlite3.connect(path)
+    assert "fills_by_order" in {row[1] for row in check.execute("PRAGMA index_list(fills)")}
+    check.close()
