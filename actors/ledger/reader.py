@@ -67,15 +67,18 @@ class LedgerReader:
             found.update((order.client_order_id, order) for order in map(_from_row, rows))
         return found
 
-    def by_order_ids(self, exchange: str, ids: Iterable[str]) -> dict[str, Order]:
-        found: dict[str, Order] = {}
+    def by_order_ids(self, exchange: str,
+                     ids: Iterable[str]) -> dict[tuple[str | None, str], Order]:
+        """Orders by (symbol, exchange order id): binance numbers each symbol's orders on
+        their own, so one id may name orders of two symbols."""
+        found: dict[tuple[str | None, str], Order] = {}
         for chunk in chunks(ids):
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
                 f"{_SELECT} WHERE order_id IN ({marks}) AND exchange = ?", (*chunk, exchange))
             for order in map(_from_row, rows):
                 assert order.order_id is not None
-                found[order.order_id] = order
+                found[(order.symbol, order.order_id)] = order
         return found
 
     def fills(self, exchange: str,

@@ -28,6 +28,9 @@ DISCREPANCY_KINDS = ("missing_on_exchange", "unknown_on_exchange", "status_misma
 IN_FLIGHT = frozenset({(OrderStatus.PENDING_CANCEL, OrderStatus.OPEN),
                        (OrderStatus.PENDING_CANCEL, OrderStatus.PARTIALLY_FILLED)})
 """(ledger, exchange) statuses that only mean a request is under way."""
+OrderKey = tuple[str | None, str]
+"""(symbol, exchange order id): binance numbers each symbol's orders on their own, so an
+order id alone may name orders of two symbols."""
 
 
 class ExchangeQueries(Protocol):
@@ -105,7 +108,7 @@ class ExchangeCheck:
         self.section = Section()
         self.counts = self.section.counts
         self.lookups = 0
-        self.reported: set[str] = set()
+        self.reported: set[OrderKey] = set()
 
     def run(self) -> Section:
         self.counts.update(ledger_orders=self.reader.count(self.exchange), ledger_live=0,
@@ -121,7 +124,8 @@ class ExchangeCheck:
         self.section.cursors.extend(reading.cursors)
         matched = self._check_live(open_views)
         if open_views is not None:
-            self._check_unmatched([v for v in open_views if v.order_id not in matched])
+            self._check_unmatched([v for v in open_views
+                                   if (v.symbol, v.order_id) not in matched])
         self._check_trades(trades)
         self.counts["lookups"] = self.lookups
         return self.section
@@ -155,16 +159,17 @@ class ExchangeCheck:
 
     # --- ledger orders not yet terminal --------------------------------------------------
 
-    def _check_live(self, open_views: list[OrderView] | None) -> set[str]:
-        by_id = {v.order_id: v for v in open_views or ()}
+    def _check_live(self, open_views: list[OrderView] | None) -> set[OrderKey]:
+        by_id = {(v.symbol, v.order_id): v for v in open_views or ()}
         by_cid = {v.client_order_id: v for v in open_views or () if v.client_order_id}
-        matched: set[str] = set()
+        matched: set[OrderKey] = set()
         to_look_up: list[Order] = []
         for order in self.reader.live(self.exchange):
             self.counts["ledger_live"] += 1
-            view = by_id.get(order.order_id or "") or by_cid.get(order.client_order_id)
+            view = (by_id.get((order.symbol, order.order_id or ""))
+                    or by_cid.get(order.client_order_id))
             if view is not None:
-                matched.add(view.order_id)
+                matched.add((view.symbol, view.order_id))
             if order.created_at > self.horizon:
                 continue
             if view is not None:
@@ -212,7 +217,8 @@ class ExchangeCheck:
             self.exchange, [v.client_order_id for v in views if v.client_order_id])
         by_id = self.reader.by_order_ids(self.exchange, [v.order_id for v in views])
         for view in views:
-            order = by_cid.get(view.client_order_id or "") or by_id.get(view.order_id)
+            order = (by_cid.get(view.client_order_id or "")
+                     or by_id.get((view.symbol, view.order_id)))
             if order is None:
                 self._unknown(view, "open_orders", ())
             elif order.terminal:
@@ -224,7 +230,7 @@ class ExchangeCheck:
 
     def _unknown(self, view: OrderView, source: str, trades: tuple[TradeView, ...]) -> None:
         ours = self._ours(view.client_order_id)
-        self.reported.add(view.order_id)
+        self.reported.add((view.symbol, view.order_id))
         self.section.discrepancies.append({
             "kind": "unknown_on_exchange", "client_order_id": view.client_order_id,
             "order_id": view.order_id, "ours": ours, "source": source,
@@ -236,40 +242,40 @@ class ExchangeCheck:
     # --- trades since the cursor --------------------------------------------------------
 
     def _check_trades(self, trades: list[TradeView]) -> None:
-        groups: dict[str, list[TradeView]] = {}
+        groups: dict[OrderKey, list[TradeView]] = {}
         for trade in trades:
-            groups.setdefault(trade.order_id, []).append(trade)
+            groups.setdefault((trade.symbol, trade.order_id), []).append(trade)
         # A chunk of orders at a time: the ledger rows of a run's orders are never all
         # in memory at once, so the memory (and the collector's work) stays bounded.
         for chunk in chunks(groups.items()):
             self._check_groups(dict(chunk))
 
-    def _check_groups(self, groups: dict[str, list[TradeView]]) -> None:
+    def _check_groups(self, groups: dict[OrderKey, list[TradeView]]) -> None:
         cids = {t.client_order_id for g in groups.values() for t in g if t.client_order_id}
         by_cid = self.reader.by_client_ids(self.exchange, cids)
         by_id = self._by_order_ids(groups, by_cid)
         fills = self.reader.fills(self.exchange, {o.client_order_id: None for o in
                                                   (*by_id.values(), *by_cid.values())})
-        for order_id, group in groups.items():
+        for key, group in groups.items():
             cid = group[0].client_order_id
-            order = by_id.get(order_id) or by_cid.get(cid or "")
+            order = by_id.get(key) or by_cid.get(cid or "")
             if order is not None:
                 self._compare_fills(order, tuple(group), fills.get(order.client_order_id, {}))
-            elif order_id not in self.reported:
-                self._unknown_from_trades(order_id, tuple(group))
+            elif key not in self.reported:
+                self._unknown_from_trades(key[1], tuple(group))
 
-    def _by_order_ids(self, groups: dict[str, list[TradeView]],
-                      by_cid: dict[str, Order]) -> dict[str, Order]:
-        """Ledger orders by exchange order id. An order its client id found under the
-        same order id is not read again: reading rows is most of a run's cost."""
-        found: dict[str, Order] = {}
+    def _by_order_ids(self, groups: dict[OrderKey, list[TradeView]],
+                      by_cid: dict[str, Order]) -> dict[OrderKey, Order]:
+        """Ledger orders by symbol and exchange order id. An order its client id found
+        under the same key is not read again: reading rows is most of a run's cost."""
+        found: dict[OrderKey, Order] = {}
         rest: list[str] = []
-        for order_id, group in groups.items():
+        for key, group in groups.items():
             order = by_cid.get(group[0].client_order_id or "")
-            if order is not None and order.order_id == order_id:
-                found[order_id] = order
+            if order is not None and (order.symbol, order.order_id) == key:
+                found[key] = order
             else:
-                rest.append(order_id)
+                rest.append(key[1])
         found.update(self.reader.by_order_ids(self.exchange, rest))
         return found
 

@@ -1,0 +1,83 @@
+"""binance numbers the orders (and trades) of each symbol on their own: one account's
+BTC and ETH orders can have the same order id. Reconciliation tells them apart by
+symbol, so neither's trades are compared with, or counted into, the other."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from actors.exchange.messages import OrderTicket, OrderView, TradePage, TradeView
+from actors.ledger.reader import LedgerReader
+from actors.reconcile.compare import ExchangeCheck, ReconcileSettings
+from tests.recon_support import BTC, ETH, FakeClock, ledger_order, seed_ledger
+
+LATER_S = 120.0
+
+
+def fill(trade_id: str, symbol: str, amount: str, price: str, fee: str) -> TradeView:
+    # binance's myTrades does not name the client order id
+    return TradeView(trade_id, "11", None, Decimal(amount), Decimal(price), Decimal(fee),
+                     "USD", 1_700_000_000_000, symbol)
+
+
+TRADES = {BTC: fill("5", BTC, "0.01", "60000", "0.6"), ETH: fill("8", ETH, "0.5", "3000", "1.5")}
+
+
+class Account:
+    """The exchange as reconciliation asks it: nothing open, one trade per symbol."""
+
+    def open_orders(self) -> list[OrderView]:
+        return []
+
+    def trades(self, symbol: str, since: int | None, from_id: str | None,
+               limit: int) -> TradePage:
+        return TradePage((TRADES[symbol],), by_id=True)
+
+    def lookup(self, ticket: OrderTicket) -> OrderView:
+        raise AssertionError(f"no lookup expected: {ticket}")
+
+
+def test_two_symbols_orders_with_one_order_id_are_each_compared_with_their_own_trades(
+        tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "ledger.sqlite"
+    btc = ledger_order("od-btc", order_id="11", status="filled", amount="0.01",
+                       price="60000", filled="0.01", fee="0.6", symbol=BTC)
+    eth = ledger_order("od-eth", order_id="11", status="filled", amount="0.5",
+                       price="3000", filled="0.5", fee="1.5", symbol=ETH)
+    seed_ledger(path, [btc, eth], [("od-btc", TRADES[BTC]), ("od-eth", TRADES[ETH])])
+    clock.advance(LATER_S)
+    reader = LedgerReader(path)
+    try:
+        section = ExchangeCheck("paper", reader, Account(),
+                                ReconcileSettings(min_age_s=0.0), clock.clock()).run()
+    finally:
+        reader.close()
+    assert section.errors == []
+    assert section.counts["trades"] == 2
+    # every fill is counted as the exchange shows it: nothing to report or repair
+    assert section.discrepancies == []
+    assert section.repairs == []
+
+
+def test_a_trade_missing_from_one_of_them_is_counted_for_that_order(tmp_path: Path) -> None:
+    """The BTC order is known filled (its view said so) but its trade record was never
+    read: reconciliation counts it for the BTC order, and the ETH order is as it was."""
+    clock = FakeClock()
+    path = tmp_path / "ledger.sqlite"
+    btc = ledger_order("od-btc", order_id="11", status="filled", amount="0.01",
+                       price="60000", filled="0.01", fee="0.6", symbol=BTC)
+    eth = ledger_order("od-eth", order_id="11", status="filled", amount="0.5",
+                       price="3000", filled="0.5", fee="1.5", symbol=ETH)
+    seed_ledger(path, [btc, eth], [("od-eth", TRADES[ETH])])
+    clock.advance(LATER_S)
+    reader = LedgerReader(path)
+    try:
+        section = ExchangeCheck("paper", reader, Account(),
+                                ReconcileSettings(min_age_s=0.0), clock.clock()).run()
+    finally:
+        reader.close()
+    assert section.errors == [] and section.discrepancies == []
+    [repair] = section.repairs
+    assert (repair.client_order_id, repair.trades) == ("od-btc", (TRADES[BTC],))
