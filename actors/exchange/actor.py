@@ -277,8 +277,11 @@ class ExchangeActor(SupervisedActor):
             return
         by_id = {view.order_id: view for view in listed}
         by_cid = {view.client_order_id: view for view in listed if view.client_order_id}
-        reports = [self._tracked(ticket, by_id.get(ticket.order_id or "")
-                                 or by_cid.get(ticket.client_order_id))
+        # by the exchange's id once known: another program may list an order under the
+        # client id of one of ours that is finished (binance holds a client id unique
+        # among open orders only)
+        reports = [self._tracked(ticket, by_id.get(ticket.order_id) if ticket.order_id
+                                 else by_cid.get(ticket.client_order_id))
                    for ticket in msg.tickets]
         self.registry.tell(ORDER_ACTOR, SymbolTracked(msg.exchange, msg.symbol,
                                                       tuple(reports)))

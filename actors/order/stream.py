@@ -108,7 +108,7 @@ class StreamFollower:
 
     def _apply(self, exchange: str, report: ExchangeReport) -> None:
         order = self.core.get(report.client_order_id)
-        if order is None:
+        if order is None or not _same_order(order, exchange, report):
             if exchange:
                 self._unknown_streamed(exchange, report)
         elif not self._tells_nothing(order, report):
@@ -146,7 +146,7 @@ class StreamFollower:
             return
         prefix = self.core.settings.client_id_prefix
         ours = bool(prefix) and report.client_order_id.startswith(prefix)
-        log.warning("stream of %s: order %s (%s) is not in the ledger", exchange,
+        log.warning("stream of %s: order %s (%s) is not one of the ledger", exchange,
                     report.client_order_id, view.order_id)
         entry = {"kind": "unknown_on_exchange", "client_order_id": report.client_order_id,
                  "order_id": view.order_id, "ours": ours, "source": "stream",
@@ -154,3 +154,14 @@ class StreamFollower:
                               "fee": decimal_text(view.fee_cost)}, "repair": False}
         self.core.tell_reconciler(RecordDiscrepancy(exchange, entry))
 
+
+
+def _same_order(order: Order, exchange: str, report: ExchangeReport) -> bool:
+    """Whether an event naming the order's client id is of that order: an account shared
+    with other programs streams theirs too, and binance holds a client id unique among
+    open orders only, so another order may carry the client id of one of ours that is
+    finished (or of one on another exchange)."""
+    if exchange and order.exchange != exchange:
+        return False
+    view = report.view
+    return view is None or order.order_id is None or view.order_id == order.order_id
