@@ -166,8 +166,10 @@ class ExchangeCheck:
         to_look_up: list[Order] = []
         for order in self.reader.live(self.exchange):
             self.counts["ledger_live"] += 1
-            view = (by_id.get((order.symbol, order.order_id or ""))
-                    or by_cid.get(order.client_order_id))
+            # by the exchange's id once known: another program's order may carry the
+            # client id of one of ours that is finished
+            view = (by_id.get((order.symbol, order.order_id)) if order.order_id
+                    else by_cid.get(order.client_order_id))
             if view is not None:
                 matched.add((view.symbol, view.order_id))
             if order.created_at > self.horizon:

@@ -10,6 +10,7 @@ from pathlib import Path
 from actors.exchange.messages import OrderTicket, OrderView, TradePage, TradeView
 from actors.ledger.reader import LedgerReader
 from actors.reconcile.compare import ExchangeCheck, ReconcileSettings
+from protocol.messages import OrderStatus
 from tests.recon_support import BTC, ETH, FakeClock, ledger_order, seed_ledger
 
 LATER_S = 120.0
@@ -81,3 +82,42 @@ def test_a_trade_missing_from_one_of_them_is_counted_for_that_order(tmp_path: Pa
     assert section.errors == [] and section.discrepancies == []
     [repair] = section.repairs
     assert (repair.client_order_id, repair.trades) == ("od-btc", (TRADES[BTC],))
+
+
+class Shared(Account):
+    """The account as another program left it: an open order under the client id of an
+    order of ours that was canceled."""
+
+    def open_orders(self) -> list[OrderView]:
+        return [OrderView("12", OrderStatus.OPEN, Decimal(0), None, None, None, symbol=BTC,
+                          side="buy", type="limit", amount=Decimal("0.02"),
+                          price=Decimal("50000"), client_order_id="od-btc")]
+
+    def trades(self, symbol: str, since: int | None, from_id: str | None,
+               limit: int) -> TradePage:
+        return TradePage((), by_id=True)
+
+    def lookup(self, ticket: OrderTicket) -> OrderView:
+        assert ticket.order_id == "11", ticket
+        return OrderView("11", OrderStatus.CANCELED, Decimal(0), None, None, None, symbol=BTC,
+                         side="buy", type="limit", amount=Decimal("0.01"),
+                         price=Decimal("60000"), client_order_id="od-btc")
+
+
+def test_another_order_under_our_client_id_is_not_taken_for_ours(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "ledger.sqlite"
+    seed_ledger(path, [ledger_order("od-btc", order_id="11", amount="0.01", price="60000")])
+    clock.advance(LATER_S)
+    reader = LedgerReader(path)
+    try:
+        section = ExchangeCheck("paper", reader, Shared(),
+                                ReconcileSettings(min_age_s=0.0, lookup_spacing_ms=0),
+                                clock.clock()).run()
+    finally:
+        reader.close()
+    assert section.errors == []
+    assert [d["kind"] for d in section.discrepancies] == ["status_mismatch"]
+    [repair] = section.repairs  # ours, looked up by its order id: canceled
+    assert repair.client_order_id == "od-btc" and repair.view is not None
+    assert (repair.view.order_id, repair.view.status) == ("11", OrderStatus.CANCELED)
