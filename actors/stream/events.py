@@ -67,16 +67,19 @@ class EventReader:
         amount = nonzero(event.get("q")) or (event.get("z") if ccxt_status == "closed" else None)
         word = str(event.get("o") or "").lower()
         kind = SPOT_ORDER_TYPES.get(word, word) or None
-        fee_cost = event.get("n")
-        has_fee = fee_cost is not None and Precise.string_gt(fee_cost, "0")
         # read whether used or not, so an event ccxt could not read is not read here
+        fee_cost = event.get("n")
+        if fee_cost is not None:
+            Precise.string_gt(fee_cost, "0")
         average = _via_float(average_of(event.get("Z"), event.get("z")))
         price = _via_float(nonzero(event.get("p")))
         view = OrderView(
             order_id=order_id, status=status_of(ccxt_status, filled), filled=filled,
             average_price=average if filled > 0 else None,
-            fee_currency=self.client.safe_currency_code(event.get("N")) if has_fee else None,
-            fee_cost=to_decimal(fee_cost) if has_fee else None,
+            # `n` is the commission of this event's trade, not the order's: the order's
+            # fee is the sum of its trades' fees (totals_from_trades), and a view's fee
+            # would replace it (ccxt.pro's parse_ws_order shows `n` as the order's fee)
+            fee_currency=None, fee_cost=None,
             symbol=terms.symbol, side=str(event.get("S") or "").lower() or None,
             type=kind, amount=_via_float(amount),
             price=price if kind == "limit" else None,

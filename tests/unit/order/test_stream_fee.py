@@ -1,7 +1,7 @@
 """An order's fee is the sum of its trades' fees. binance's executionReport carries the
-commission of its own trade only (`n`), yet the stream's report shows it as the order's
-fee: an event applied without counting a new trade must not leave that as the order's
-fee.
+commission of its own trade only (`n`), which ccxt.pro shows as the order's fee; the
+stream's report leaves it out, so an event applied without counting a new trade cannot
+leave one trade's commission as the order's fee.
 
 The sequence, with partial fills: a marketable limit order is submitted and at once
 canceled (cancel_all, say) while its create is in flight, so it waits as pending_cancel.
@@ -9,15 +9,13 @@ The create's FULL answer brings two fills, t1 and t2, both counted, the fee thei
 the stream's events, held until that answer, then come: t1's is older than what is
 known, t2's shows the same fill with another status (partially filled, not
 pending_cancel), so it is applied; its trade is known, nothing is counted again, and
-t2's commission stays as the fee of the order. The cancel's answer has no fee and
+t2's commission stayed as the fee of the order. The cancel's answer has no fee and
 changes nothing more."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
-
-import pytest
 
 from actors.exchange.messages import TradeView
 from actors.order.confirmation import count_fills
@@ -36,8 +34,6 @@ def trade_event(trade_id: int, last: str, cumulative: str, quote: str,
             "T": 1_700_000_000_100, "t": trade_id, "Z": quote, "I": 5, "O": 1_700_000_000_000}
 
 
-@pytest.mark.xfail(strict=True, reason="a stream event's per-trade commission is taken as "
-                   "the order's fee when its trade is already counted")
 def test_a_late_event_of_a_counted_trade_leaves_the_fee_the_sum_of_the_trades() -> None:
     order = ledger_order("od-1", order_id="12", status="pending_cancel", amount="1",
                          price="101", filled="0.7", fee="0.07", symbol="SOL/USD")

@@ -1,6 +1,7 @@
 """The stream reads binance's executionReport events itself: every report must equal the
 one ccxt.pro's own parsing gave (`parse_ws_order` and `parse_ws_trade`), which the daemon
-used before and which stays the reference here."""
+used before and which stays the reference here, but for the order's fee (see
+`through_ccxt`)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,10 @@ def through_ccxt(client: Any, event: dict[str, Any]) -> ExchangeReport | None:
     client_order_id = event.get("C") or event.get("c")
     if not client_order_id or raw.get("id") in (None, ""):
         return None
-    view = replace(view_of(raw, market), client_order_id=client_order_id, trades=())
+    # but for the fee: ccxt shows the event's trade's commission (`n`) as the order's
+    # fee, which the stream leaves to the sum of the order's trades
+    view = replace(view_of(raw, market), client_order_id=client_order_id, trades=(),
+                   fee_cost=None, fee_currency=None)
     trades: tuple[TradeView, ...] = ()
     if event.get("x") == "TRADE" and int(event.get("t", -1)) >= 0:
         trade = trade_of(client.parse_ws_trade(event, market))
