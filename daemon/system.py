@@ -295,7 +295,8 @@ class ActorSystem:
         build = stream_builder(exchange, self._factories[exchange.name])
         settings = StreamSettings(exchange.name, build,
                                   partial(self._raw_markets, exchange.name),
-                                  self.config.tracking.stream_stale_s)
+                                  self.config.tracking.stream_stale_s,
+                                  paused_for=self.budgets[exchange.name].paused_for)
         self.registry.start(stream_name(exchange.name), lambda: StreamActor.start(
             self.registry, settings, self.streams, self.alerter))
 

@@ -57,6 +57,10 @@ class StreamSettings:
     """No frame for this long: the stream is stale (closed and made again)."""
     backoff_max_s: float = 5.0
     """Largest wait before connecting again (full jitter, doubling)."""
+    paused_for: Callable[[], float | None] = lambda: None
+    """Seconds until the exchange lets requests go out again (its request budget's pause
+    after a 429 or 418), None when they may go now. binance's WebSocket API shares the
+    address's weight: a connection or a heartbeat within a 429's Retry-After earns a ban."""
 
 
 class StreamFailed(Exception):
@@ -125,6 +129,7 @@ class StreamActor(SupervisedActor):
     async def _connect_forever(self) -> None:
         failures = 0
         while not self._closing.is_set():
+            await self._wait_out_pause()
             started = time.monotonic()
             try:
                 await self._session()
@@ -137,6 +142,14 @@ class StreamActor(SupervisedActor):
             failures += 1
             cap = min(self.settings.backoff_max_s, 0.1 * 2 ** min(failures, 10))
             await asyncio.sleep(random.uniform(0.0, cap))
+
+    async def _wait_out_pause(self) -> None:
+        """Until the exchange lets requests go out again: connecting is a request too."""
+        while not self._closing.is_set():
+            left = self.settings.paused_for()
+            if left is None:
+                return
+            await asyncio.sleep(min(left, self.settings.stale_s))
 
     def _lost(self, exc: Exception) -> None:
         reason = _reason(exc)
@@ -196,7 +209,10 @@ class StreamActor(SupervisedActor):
             quiet_s = time.time() - last
             if quiet_s > stale_s:
                 raise StreamStale(f"no frame for {stale_s:g} s")
-            if quiet_s > beat_s:
+            paused = self.settings.paused_for()
+            if paused is not None:  # no request now: a quiet stream goes stale meanwhile
+                wait_s = max(MIN_WAIT_S, min(paused, stale_s - quiet_s + MIN_WAIT_S))
+            elif quiet_s > beat_s:
                 await connection.heartbeat()
                 wait_s = beat_s  # for its answer
             else:  # until a heartbeat falls due
