@@ -34,7 +34,7 @@ from actors.metrics.monitoring import Defaults, drop_defaults, log_execution_tim
 from actors.metrics.series import Metrics
 from actors.order.actor import NAME as ORDER_ACTOR
 from actors.order.actor import OrderActor
-from actors.order.messages import Flush, IsRecovered, Tick, WorkerRestarted
+from actors.order.messages import Flush, IsRecovered, Tick
 from actors.order.risk import RiskPolicy
 from actors.reconcile.actor import NAME as RECONCILER
 from actors.reconcile.actor import ReconcilerActor
@@ -176,10 +176,11 @@ class ActorSystem:
         if self._metrics_server is not None:
             log.info("metrics on http://%s/metrics", self.config.metrics.listen)
         registry = self.registry
+        # a restarted worker gets the requests queued for its predecessor (the registry
+        # keeps them) and reports each: OrderActor's counts of them stay as they are
         registry.supervisor = Supervisor.start(
             registry, self.config.supervisor, self.clock.monotonic, self.clock.sleep,
-            self.escalate, restarted=lambda name: registry.tell(
-                ORDER_ACTOR, WorkerRestarted(name)) if name != ORDER_ACTOR else None)
+            self.escalate)
         registry.start(METRICS_ACTOR, lambda: MetricsActor.start(
             registry, self.metrics, self._alerts, self.state, self.clock,
             self.extra_alerter))

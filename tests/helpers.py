@@ -138,6 +138,8 @@ class DaemonProcess:
     exchanges: str | None = None
     tracking: str = ""
     """More lines of [tracking] (e.g. `stream = false`)."""
+    orders: str = ""
+    """More lines of [orders] (e.g. `max_backlog = 3`)."""
     control: str = ""
     events: str = ""
     process: subprocess.Popen[bytes] | None = None
@@ -153,7 +155,8 @@ class DaemonProcess:
         self.events = self.events or f"tcp://127.0.0.1:{events_port}"
         self.config = write_config(self.workdir / "orderd.toml", control=self.control,
                                    events=self.events, extra=self.extra,
-                                   exchanges=self.exchanges, tracking=self.tracking)
+                                   exchanges=self.exchanges, tracking=self.tracking,
+                                   orders=self.orders)
         self.log = self.workdir / "orderd.log"
 
     @property

@@ -52,15 +52,6 @@ class Router:
             self._creates[worker] -= 1
             self._backlog[exchange] -= 1
 
-    def forget(self, worker: str) -> None:
-        """The worker was restarted: the requests queued for it are gone, and so is their
-        count, which would otherwise hold its exchange's backlog up for good."""
-        exchange = self._exchange_of.get(worker)
-        if exchange is not None:
-            self._busy[exchange][worker] = 0
-            self._backlog[exchange] -= self._creates[worker]
-            self._creates[worker] = 0
-
     def backlog(self, exchange: str) -> int:
         """Creates sent to the exchange's workers and not yet answered. Lookups and
         tracking fetches do not count: only creates are what a client waits for."""

@@ -40,7 +40,6 @@ from actors.order.messages import (
     Submit,
     SymbolTracked,
     Tick,
-    WorkerRestarted,
 )
 from actors.order.outcomes import Outcomes
 from actors.order.repairs import Repairs
@@ -87,7 +86,6 @@ class OrderActor(SupervisedActor):
             GetStats: self._stats,
             IsRecovered: self._is_recovered,
             RecordHalt: self._record_halt,
-            WorkerRestarted: self._worker_restarted,
         }
 
     def on_start(self) -> None:
@@ -196,9 +194,6 @@ class OrderActor(SupervisedActor):
 
     def _is_recovered(self, _msg: IsRecovered) -> bool:
         return not any(live.recovering for live in self.core.orders.values())
-
-    def _worker_restarted(self, msg: WorkerRestarted) -> None:
-        self.core.router.forget(msg.name)
 
     def _stats(self, msg: GetStats) -> None:
         core = self.core

@@ -105,15 +105,6 @@ class IsRecovered:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerRestarted:
-    """Tell OrderActor: an actor was restarted; its counts of requests in flight start
-    afresh (a request it was handling when it crashed may never report)."""
-
-    name: str
-    """The actor's name (only exchange workers matter to the router)."""
-
-
-@dataclass(frozen=True, slots=True)
 class Prices:
     """Last traded prices on one exchange (the reference for market orders' notional)."""
 

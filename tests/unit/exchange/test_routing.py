@@ -17,18 +17,6 @@ def test_only_unanswered_creates_make_the_backlog() -> None:
     assert router.backlog("paper") == 2
 
 
-def test_a_restarted_worker_takes_its_lost_creates_off_the_backlog() -> None:
-    router = Router({"paper": 2})
-    creates = [router.pick("paper", create=True) for _ in range(4)]
-    lost = creates[0]
-    router.forget(lost)
-    assert router.backlog("paper") == 4 - creates.count(lost)
-    router.answered(lost)  # a late report of the old worker does not go below zero
-    assert router.backlog("paper") == 4 - creates.count(lost)
-    # the least busy worker is picked: the restarted one, now idle
-    assert router.pick("paper") == lost
-
-
 def test_idle_workers_take_turns() -> None:
     """Requests one after another (each finished before the next) go round every
     worker, so each worker's client gets used, not only the first."""
