@@ -194,8 +194,8 @@ def settle(client: OrderdClient, cid: str, status: str) -> dict[str, Any]:
     return wait_until(reached, f"{cid} to become {status}")
 
 
-@pytest.mark.parametrize("actor", ["order", "exchange.bx.0", "circuit", "metrics",
-                                   "reconciler"])
+@pytest.mark.parametrize("actor", ["order", "exchange.bx.0", "exchange.bx.side", "stream-bx",
+                                   "circuit", "metrics", "reconciler"])
 def test_an_actor_crashing_mid_stream_costs_no_answer_and_no_duty(
         venue: VenueProcess, tmp_path: Path, actor: str) -> None:
     port = free_port()
