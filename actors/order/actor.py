@@ -92,6 +92,7 @@ class OrderActor(SupervisedActor):
         self.core.open()
         # what recovery sends goes out with the first message, once the workers exist
         self._recover()
+        self.stream.take_over()
 
     def _recover(self) -> None:
         """Orders left unresolved by the last run are resolved against the exchange."""

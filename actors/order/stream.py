@@ -53,18 +53,28 @@ class StreamFollower:
         """Events of orders whose create is unanswered, for after its answer; kept no
         longer than such a create is waited for (then it is looked up)."""
 
-    def connected(self, msg: StreamConnected) -> None:
+    def connected(self, msg: StreamConnected, reads: int = 1) -> None:
         """Read every symbol of the exchange with tracked orders now; the stream is
-        trusted once each has answered."""
+        trusted once each has answered (`reads` times)."""
         tracker = self.core.tracker
         keys = {(o.exchange, o.symbol)
                 for o in (live.order for live in self.core.orders.values())
                 if o.exchange == msg.exchange and o.status in TRACKED}
         # a read already under way may predate the subscription: the one after it counts
         self.catch_ups[msg.exchange] = (msg.epoch, {
-            key: 2 if key in tracker.asking else 1 for key in keys})
+            key: max(reads, 2 if key in tracker.asking else 1) for key in keys})
         tracker.read_now(keys)
         self._caught_up_if_done(msg.exchange)
+
+    def take_over(self) -> None:
+        """A new OrderActor: catch-ups its predecessor left under way start again, or
+        their streams would never be trusted. A read the predecessor asked may predate
+        the subscription and still answer here: two answers count."""
+        health = self.core.settings.stream_health
+        if health is None:
+            return
+        for exchange, epoch in health.catching_up().items():
+            self.connected(StreamConnected(exchange, epoch), reads=2)
 
     def catch_up_read(self, msg: SymbolTracked) -> None:
         """A symbol's read answered: one less for its exchange's catch-up."""

@@ -65,6 +65,12 @@ class StreamHealth:
             if state is not None and state.connected and state.epoch == epoch:
                 state.trusted = True
 
+    def catching_up(self) -> dict[str, int]:
+        """Exchange -> epoch of each connected stream whose catch-up is not done."""
+        with self._lock:
+            return {name: s.epoch for name, s in self._states.items()
+                    if s.connected and not s.trusted}
+
     def distrust(self, exchange: str) -> int:
         """A gap: events were lost, a new catch-up is needed; returns the epoch."""
         with self._lock:

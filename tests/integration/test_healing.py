@@ -381,3 +381,32 @@ def test_creates_carried_to_a_restarted_worker_still_count_in_the_backlog(
                 settle(client, order["client_order_id"], "filled")
     finally:
         slow.stop()
+
+
+def test_a_stream_catch_up_under_way_when_order_restarts_still_ends_trusted(
+        tmp_path: Path) -> None:
+    """After a (re)connect the stream is trusted once the catch-up reads have answered;
+    OrderActor counts them. A restarted OrderActor takes the catch-up over: the stream
+    becomes live again, and tracking slows to its safety interval."""
+    slow = VenueProcess(tmp_path / "venue", "--latency-ms", "1500")  # REST answers wait
+    entry = binance(slow).replace("timeout_ms = 1000", "timeout_ms = 5000")
+    try:
+        with running_daemon(tmp_path, extra=HEALING, exchanges=entry,
+                            tracking="safety_interval_s = 60\n") as daemon:
+            client = daemon.client()
+
+            def stream() -> dict[str, Any]:
+                state: dict[str, Any] = client.health()["streams"]["bx"]
+                return state
+
+            wait_until(lambda: stream()["live"], "the stream live")
+            client.submit(resting_limit_buy("2", "10", "SOL/USD",
+                                            client_order_id=f"cu-{uuid.uuid4().hex[:8]}"))
+            client.call("crash", {"actor": "stream-bx"})  # a new connection: a catch-up
+            wait_until(lambda: (s := stream())["connected"] and s["reconnects"] == 1
+                       and not s["caught_up"], "the catch-up under way")
+            client.call("crash", {"actor": "order"})
+            wait_restarted(client, "order", 1)
+            wait_until(lambda: stream()["live"], "the stream live after the restart")
+    finally:
+        slow.stop()
