@@ -4,8 +4,12 @@ banned (418). A real daemon (binance driver, stream on) on `orderd paper-venue`.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
+from ccxt.base.errors import DDoSProtection
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from protocol.client import OrderdClient
@@ -44,3 +48,27 @@ def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) 
                    "the held order sent after the pause", attempts=2000)
         wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live again")
         assert venue.usage()["http_418"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="the stream's own refusals do not reach the budget")
+def test_a_ban_the_stream_meets_stops_every_request(tmp_path: Path) -> None:
+    """Another program on the address earned it a ban; the daemon's REST is idle, its
+    stream's heartbeat is the first to meet the 418: the exchange is paused for the ban,
+    and nothing more goes out."""
+    with limited_venue(tmp_path, "--weight-limit", "200") as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=QUIET_STREAM) as daemon:
+        client = daemon.client()
+        wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live")
+        other = build_binance(DriverSettings(KEY, SECRET, venue.url))
+        banned = False
+        while not banned:  # a 429, then the 418 for not waiting it out
+            try:
+                other.fetch_balance()
+            except DDoSProtection as answer:
+                banned = " 418 " in str(answer)
+        others = venue.usage()["http_418"]
+        wait_until(lambda: venue.usage()["http_418"] > others, "the stream to meet the ban")
+        wait_until(lambda: budget(client)["banned"], "the daemon to know of the ban")
+        met = venue.usage()["http_418"]
+        time.sleep(2.0)  # heartbeats would go on: nothing may go out
+        assert venue.usage()["http_418"] == met
