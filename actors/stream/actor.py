@@ -198,6 +198,7 @@ class StreamActor(SupervisedActor):
         exchange = self.settings.exchange
         stale_s, beat_s = self.settings.stale_s, self.settings.stale_s / 3
         wait_s = beat_s
+        unpaused = 0.0
         while not self._closing.is_set():
             connection.check()
             await arrivals.failed_within(wait_s, ended)
@@ -206,12 +207,17 @@ class StreamActor(SupervisedActor):
                 raise ConnectionError("the connection ended")
             last = connection.last_frame()
             self.health.frame(exchange, last)
-            quiet_s = time.time() - last
-            if quiet_s > stale_s:
+            now = time.time()
+            quiet_s = now - last
+            if now - max(last, unpaused) > stale_s:
                 raise StreamStale(f"no frame for {stale_s:g} s")
             paused = self.settings.paused_for()
-            if paused is not None:  # no request now: a quiet stream goes stale meanwhile
-                wait_s = max(MIN_WAIT_S, min(paused, stale_s - quiet_s + MIN_WAIT_S))
+            if paused is not None:
+                # no heartbeat while the exchange asks us to wait; events still come, and
+                # the quiet counts from the pause's end, where a heartbeat goes out at once:
+                # closing the connection would only cost a catch-up when the pause ends
+                unpaused = now + paused
+                wait_s = max(MIN_WAIT_S, paused)
             elif quiet_s > beat_s:
                 await connection.heartbeat()
                 wait_s = beat_s  # for its answer

@@ -30,6 +30,7 @@ def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) 
             running_daemon(tmp_path, exchanges=entry(venue), tracking=QUIET_STREAM) as daemon:
         client = daemon.client()
         wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live")
+        reconnects = client.health()["streams"]["bx"]["reconnects"]
         other = build_binance(DriverSettings(KEY, SECRET, venue.url))
         other.load_markets()
         window_with(10, 6)
@@ -48,6 +49,9 @@ def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) 
                    "the held order sent after the pause", attempts=2000)
         wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live again")
         assert venue.usage()["http_418"] == 0
+        # quiet through a pause longer than stale_s, it kept its connection: a new one
+        # would have cost a catch-up as the pause ended
+        assert client.health()["streams"]["bx"]["reconnects"] == reconnects
 
 
 @pytest.mark.xfail(strict=True, reason="the stream's own refusals do not reach the budget")
