@@ -293,11 +293,12 @@ class ActorSystem:
             self.registry.start(name, self._worker_starter(name, link, factory, seed))
 
     def _start_stream(self, exchange: ExchangeConfig) -> None:
-        build = stream_builder(exchange, self._factories[exchange.name])
+        budget = self.budgets[exchange.name]
+        build = stream_builder(exchange, self._factories[exchange.name], budget)
         settings = StreamSettings(exchange.name, build,
                                   partial(self._raw_markets, exchange.name),
                                   self.config.tracking.stream_stale_s,
-                                  paused_for=self.budgets[exchange.name].paused_for)
+                                  paused_for=budget.paused_for)
         self.registry.start(stream_name(exchange.name), lambda: StreamActor.start(
             self.registry, settings, self.streams, self.alerter))
 

@@ -76,16 +76,18 @@ def streamed(config: Config) -> list[ExchangeConfig]:
             if config.tracking.stream and e.streamed()]
 
 
-def stream_builder(exchange: ExchangeConfig, clients: ClientFactory) -> BuildConnection:
+def stream_builder(exchange: ExchangeConfig, clients: ClientFactory,
+                   budget: RequestBudget) -> BuildConnection:
     """How the stream of a streamed `exchange` connects: ccxt.pro to binance's WebSocket
-    API, or a listener on the paper venue of the clients `clients` makes (down while
-    their outage fault holds)."""
+    API, its requests through the entry's `budget` (they spend the address's weight),
+    or a listener on the paper venue of the clients `clients` makes (down while their
+    outage fault holds)."""
     if exchange.driver == "binance":
         # here, not at the top: ccxt.pro and ccxt's asyncio exchanges it loads take some
         # 33 MB, which a daemon without a binance stream (the paper one) need not carry
         from actors.stream.pro_driver import build_binance_pro
 
-        return partial(build_binance_pro, driver_settings(exchange))
+        return partial(build_binance_pro, driver_settings(exchange), budget=budget)
 
     def paper(on_event: OnEvent) -> StreamConnection:
         client = clients()

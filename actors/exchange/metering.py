@@ -27,7 +27,12 @@ from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.limits import limits_of
 
 ORDER_OPS = frozenset({"create", "cancel"})
-"""Calls that may use the reserved share of the weight."""
+"""Calls that never queue behind others (see ExchangeLink)."""
+STREAM_OP = "stream"
+"""The user-data stream's requests (connecting, subscribing, heartbeats)."""
+RESERVED_OPS = ORDER_OPS | {STREAM_OP}
+"""Calls that may use the reserved share of the weight: orders, and the stream, whose
+loss would cost tracking's reads of every symbol, far more weight than it spends."""
 WAIT_SLICE_S = 0.1
 """How long a waiting lookup sleeps before it asks the budget again."""
 WEIGHT_PER_COST = {"binance": 5.0}
@@ -52,8 +57,9 @@ class Meter:
         """(weight, window index, new order) of the request awaiting its answer."""
 
     def start(self, op: str) -> None:
-        """The next requests belong to a call of kind `op` (create, cancel, fetch, read)."""
-        self._for_orders = op in ORDER_OPS
+        """The next requests belong to a call of kind `op` (create, cancel, fetch, read,
+        stream)."""
+        self._for_orders = op in RESERVED_OPS
         self._creating = op == "create"
 
     def sending(self, endpoint: str, weight: float, method: str) -> None:

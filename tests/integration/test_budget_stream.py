@@ -1,20 +1,26 @@
 """The user-data stream spends the address's weight too (binance's WebSocket API shares
 it): after a 429 its requests wait for Retry-After like REST's, or the address is
-banned (418). A real daemon (binance driver, stream on) on `orderd paper-venue`."""
+banned (418); a refusal the stream meets (its connection, its subscribe, a heartbeat)
+pauses the exchange's request budget as a REST one does. A real daemon (binance
+driver, stream on), or the daemon's stream client alone, on `orderd paper-venue`."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
 from ccxt.base.errors import DDoSProtection
 
+from actors.exchange.budget import RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
+from actors.stream.pro_driver import build_binance_pro
 from protocol.client import OrderdClient
-from tests.helpers import KEY, SECRET, market_buy, running_daemon, wait_until
+from tests.helpers import KEY, SECRET, VenueProcess, market_buy, running_daemon, wait_until
 from tests.integration.test_budget_daemon import TEN_ORDERS, entry, limited_venue, window_with
+from tests.integration.test_venue_limits import venue_call
 
 QUIET_STREAM = "safety_interval_s = 60\nstream_stale_s = 3\n"
 """A stream quiet for 1 s sends a heartbeat (a WebSocket API ping, weight 1)."""
@@ -54,7 +60,6 @@ def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) 
         assert client.health()["streams"]["bx"]["reconnects"] == reconnects
 
 
-@pytest.mark.xfail(strict=True, reason="the stream's own refusals do not reach the budget")
 def test_a_ban_the_stream_meets_stops_every_request(tmp_path: Path) -> None:
     """Another program on the address earned it a ban; the daemon's REST is idle, its
     stream's heartbeat is the first to meet the 418: the exchange is paused for the ban,
@@ -74,5 +79,84 @@ def test_a_ban_the_stream_meets_stops_every_request(tmp_path: Path) -> None:
         wait_until(lambda: venue.usage()["http_418"] > others, "the stream to meet the ban")
         wait_until(lambda: budget(client)["banned"], "the daemon to know of the ban")
         met = venue.usage()["http_418"]
-        time.sleep(2.0)  # heartbeats would go on: nothing may go out
+        # still connected but quiet for stale_s (3 s) since its last frame (the 418):
+        # heartbeats, one a second, would have gone out meanwhile and met the ban
+        quiet = wait_until(lambda: stream_if_not_live(client), "the stream quiet for 3 s")
+        assert quiet["connected"] and quiet["last_frame_age_s"] >= 3, quiet
         assert venue.usage()["http_418"] == met
+
+
+def stream_if_not_live(client: OrderdClient) -> dict[str, Any] | None:
+    stream: dict[str, Any] = client.health()["streams"]["bx"]
+    return None if stream["live"] else stream
+
+
+def ban(venue: VenueProcess) -> None:
+    """Another program on the address earns it a ban: a 429, then the 418 for not
+    waiting it out."""
+    other = build_binance(DriverSettings(KEY, SECRET, venue.url))
+    banned = False
+    while not banned:
+        try:
+            other.fetch_balance()
+        except DDoSProtection as answer:
+            banned = " 418 " in str(answer)
+
+
+def open_refused(venue: VenueProcess, markets: Mapping[str, Any],
+                 budget: RequestBudget) -> None:
+    """Open the daemon's stream client on `venue` with `budget`, which must fail."""
+    async def main() -> bool:
+        connection = build_binance_pro(DriverSettings(KEY, SECRET, venue.url),
+                                       lambda _event: None, budget)
+        try:
+            await connection.open(markets)
+        except Exception:  # noqa: BLE001 - any failure: the venue says which
+            return False
+        finally:
+            await connection.close()
+        return True
+
+    assert not asyncio.run(main()), "the stream opened"
+
+
+def markets_of(venue: VenueProcess) -> dict[str, Any]:
+    """The venue's markets, loaded as a worker would, so the stream asks for none."""
+    rest = build_binance(DriverSettings(KEY, SECRET, venue.url))
+    markets: dict[str, Any] = rest.load_markets()
+    return markets
+
+
+def test_a_refused_connection_pauses_the_budget(tmp_path: Path) -> None:
+    """A banned address's WebSocket upgrade is answered 418 with Retry-After."""
+    with limited_venue(tmp_path, "--weight-limit", "200") as venue:
+        markets = markets_of(venue)
+        ban(venue)
+        refused = venue.usage()
+        budget = RequestBudget("bx")
+        open_refused(venue, markets, budget)
+        assert venue.usage()["http_418"] == refused["http_418"] + 1
+        banned_for = refused["addresses"]["127.0.0.1"]["banned_for_s"]
+        view = budget.view()
+        assert (view["banned"], view["http_418"]) == (True, 1), view
+        assert banned_for - 5 < view["paused_for_s"] <= banned_for, (view, banned_for)
+        assert budget.counts.requests == {"GET /ws-api/v3": 1}
+
+
+def test_a_refused_subscribe_pauses_the_budget(tmp_path: Path) -> None:
+    """The upgrade (weight 2) fits in the minute's weight, the subscribe (2 more) does
+    not: a 429 whose Retry-After is in the error's data, as binance sends it."""
+    with limited_venue(tmp_path) as venue:
+        markets = markets_of(venue)
+        window_with(60, 5)
+        venue_call(venue.url, "/_venue/limits", {"weight_per_minute": 3, "reset": True})
+        budget = RequestBudget("bx")
+        open_refused(venue, markets, budget)
+        minute_left = 60 - time.time() % 60
+        usage = venue.usage()
+        assert (usage["http_429"], usage["http_418"]) == (1, 0), usage
+        view = budget.view()
+        assert (view["banned"], view["http_429"]) == (False, 1), view
+        assert minute_left - 1 < view["paused_for_s"] <= minute_left + 1, (view, minute_left)
+        assert budget.counts.requests == {"GET /ws-api/v3": 1,
+                                          "WS userDataStream.subscribe.signature": 1}

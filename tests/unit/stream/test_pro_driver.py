@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings
-from actors.stream.pro_driver import build_binance_pro
+from actors.stream.pro_driver import build_binance_pro, refusal_headers
 
 SUBSCRIBED = {"id": "sub-1", "status": 200, "result": {"subscriptionId": 0}}
 
@@ -48,3 +48,26 @@ def test_binance_execution_ids_are_no_sequence() -> None:
 def test_a_venue_that_numbers_its_events_shows_them() -> None:
     numbered = {**SUBSCRIBED, "result": {"subscriptionId": 0, "eventsNumbered": True}}
     assert numbers(numbered) == [8641984, 8641990]
+
+
+def refused(data: dict[str, Any] | None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": -1003, "msg": "Way too much request weight used"}
+    if data is not None:
+        error["data"] = data
+    return {"id": "hb-1", "status": 418, "error": error}
+
+
+def test_a_refusal_s_retry_after_is_counted_on_the_exchange_s_clock() -> None:
+    """binance's `retryAfter` is a time on its clock: ours may be off by seconds."""
+    answer = refused({"serverTime": 1_700_000_000_000, "retryAfter": 1_700_000_120_500})
+    assert refusal_headers(answer, now_ms=1_600_000_000_000) == {"Retry-After": "120.500"}
+
+
+def test_a_refusal_without_server_time_is_counted_on_ours() -> None:
+    answer = refused({"retryAfter": 1_700_000_002_000})
+    assert refusal_headers(answer, now_ms=1_700_000_000_000) == {"Retry-After": "2.000"}
+
+
+def test_a_refusal_without_a_wait_leaves_it_to_the_budget() -> None:
+    assert refusal_headers(refused(None), now_ms=0) is None
+    assert refusal_headers(SUBSCRIBED, now_ms=0) is None
