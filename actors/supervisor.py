@@ -142,12 +142,9 @@ class Supervisor(pykka.ThreadingActor):
 
     def __init__(self, registry: Registry, settings: SupervisorSettings,
                  monotonic: Callable[[], float], sleep: Callable[[float], None],
-                 escalate: Callable[[str], None], seed: int = 0,
-                 restarted: Callable[[str], None] = lambda _name: None) -> None:
-        """restarted: told the name of each actor restarted."""
+                 escalate: Callable[[str], None], seed: int = 0) -> None:
         super().__init__()
         self.registry = registry
-        self._restarted = restarted
         self.settings = settings
         self._monotonic = monotonic
         self._sleep = sleep
@@ -184,8 +181,6 @@ class Supervisor(pykka.ThreadingActor):
         except RestartFailed as exc:  # tried again, and counted, like a crash
             log.error("actor %s did not start again: %s", name, exc)
             self.actor_ref.tell(ActorCrashed(name, f"restart failed: {exc}"))
-            return
-        self._restarted(name)
 
     def _storm(self, message: ActorCrashed) -> None:
         """Past the intensity: the actor stays down, what waits for it is answered, and
