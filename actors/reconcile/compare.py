@@ -83,6 +83,16 @@ def _adoptable(view: OrderView) -> bool:
             and member(Side, view.side) is not None and member(OrderType, view.type) is not None)
 
 
+def _by_client_id(order: Order | None, order_id: str) -> Order | None:
+    """The ledger order a client id found, if it can be the exchange's order `order_id`:
+    one with no exchange id yet, or with that one. binance holds a client id unique among
+    open orders only, so another order (another program's, or a create of ours that
+    landed twice) may carry the client id of one of ours: it is not ours but unknown."""
+    if order is None or order.order_id is None or order.order_id == order_id:
+        return order
+    return None
+
+
 def overfill_entry(order: Order, step: dict[str, Any]) -> dict[str, Any]:
     """The discrepancy of a trade not counted because it would fill past the amount (an
     `overfill` step of the order's trail), as a run would list it."""
@@ -219,10 +229,11 @@ class ExchangeCheck:
             self.exchange, [v.client_order_id for v in views if v.client_order_id])
         by_id = self.reader.by_order_ids(self.exchange, [v.order_id for v in views])
         for view in views:
-            order = (by_cid.get(view.client_order_id or "")
+            cid = view.client_order_id or ""
+            order = (_by_client_id(by_cid.get(cid), view.order_id)
                      or by_id.get((view.symbol, view.order_id)))
             if order is None:
-                self._unknown(view, "open_orders", ())
+                self._unknown(view, "open_orders", (), taken=cid in by_cid)
             elif order.terminal:
                 self._discrepancy("status_mismatch", order, view, repair=False)
 
@@ -230,14 +241,18 @@ class ExchangeCheck:
         prefix = self.settings.client_id_prefix
         return bool(prefix and client_order_id and client_order_id.startswith(prefix))
 
-    def _unknown(self, view: OrderView, source: str, trades: tuple[TradeView, ...]) -> None:
+    def _unknown(self, view: OrderView, source: str, trades: tuple[TradeView, ...],
+                 taken: bool = False) -> None:
+        """taken: the view's client id names another order of the ledger, which the
+        ledger cannot hold twice (it is reported, never adopted)."""
         ours = self._ours(view.client_order_id)
+        repair = ours and not taken
         self.reported.add((view.symbol, view.order_id))
         self.section.discrepancies.append({
             "kind": "unknown_on_exchange", "client_order_id": view.client_order_id,
             "order_id": view.order_id, "ours": ours, "source": source,
-            "exchange": _state(view.status, view.filled, view.fee_cost), "repair": ours})
-        if ours and view.client_order_id and _adoptable(view):
+            "exchange": _state(view.status, view.filled, view.fee_cost), "repair": repair})
+        if repair and view.client_order_id and _adoptable(view):
             self._propose(Repair("adopt_order", self.exchange, view.client_order_id,
                                  "unknown_on_exchange", view=view, trades=trades))
 
@@ -260,11 +275,11 @@ class ExchangeCheck:
                                                   (*by_id.values(), *by_cid.values())})
         for key, group in groups.items():
             cid = group[0].client_order_id
-            order = by_id.get(key) or by_cid.get(cid or "")
+            order = by_id.get(key) or _by_client_id(by_cid.get(cid or ""), key[1])
             if order is not None:
                 self._compare_fills(order, tuple(group), fills.get(order.client_order_id, {}))
             elif key not in self.reported:
-                self._unknown_from_trades(key[1], tuple(group))
+                self._unknown_from_trades(key[1], tuple(group), taken=(cid or "") in by_cid)
 
     def _by_order_ids(self, groups: dict[OrderKey, list[TradeView]],
                       by_cid: dict[str, Order]) -> dict[OrderKey, Order]:
@@ -310,7 +325,8 @@ class ExchangeCheck:
             self._propose(Repair("adopt_trades", self.exchange, order.client_order_id,
                                  kind or "fills not yet counted", trades=trades))
 
-    def _unknown_from_trades(self, order_id: str, trades: tuple[TradeView, ...]) -> None:
+    def _unknown_from_trades(self, order_id: str, trades: tuple[TradeView, ...],
+                             taken: bool = False) -> None:
         """Trades of an order the ledger lacks; looked up when it may be ours (binance's
         trades do not name the client id: only the order says whose it is)."""
         cid = trades[0].client_order_id
@@ -325,7 +341,7 @@ class ExchangeCheck:
             fee = sum((t.fee_cost for t in trades), ZERO)
             view = OrderView(order_id, OrderStatus.UNKNOWN, filled, None, None, fee,
                              client_order_id=cid)
-        self._unknown(view, "trades", trades)
+        self._unknown(view, "trades", trades, taken)
 
     # --- recording ----------------------------------------------------------------------
 

@@ -117,7 +117,50 @@ def test_another_order_under_our_client_id_is_not_taken_for_ours(tmp_path: Path)
     finally:
         reader.close()
     assert section.errors == []
-    assert [d["kind"] for d in section.discrepancies] == ["status_mismatch"]
-    [repair] = section.repairs  # ours, looked up by its order id: canceled
+    # ours, looked up by its order id: canceled; the other is reported, not adopted (the
+    # ledger holds its client id already)
+    assert [(d["kind"], d["order_id"], d["repair"]) for d in section.discrepancies] == [
+        ("status_mismatch", "11", True), ("unknown_on_exchange", "12", False)]
+    [repair] = section.repairs
     assert repair.client_order_id == "od-btc" and repair.view is not None
     assert (repair.view.order_id, repair.view.status) == ("11", OrderStatus.CANCELED)
+
+
+class Refilled(Account):
+    """Trades of another order under the client id of our canceled one, listed with
+    the client id (as the paper venue, okx and bybit list it)."""
+
+    def trades(self, symbol: str, since: int | None, from_id: str | None,
+               limit: int) -> TradePage:
+        listed = TradeView("9", "12", "od-btc", Decimal("0.02"), Decimal("50000"),
+                           Decimal("1"), "USD", 1_700_000_000_000, BTC)
+        return TradePage((listed,) if symbol == BTC else (), by_id=True)
+
+    def lookup(self, ticket: OrderTicket) -> OrderView:
+        assert ticket.order_id == "12", ticket
+        return OrderView("12", OrderStatus.FILLED, Decimal("0.02"), Decimal("50000"), "USD",
+                         Decimal("1"), symbol=BTC, side="buy", type="limit",
+                         amount=Decimal("0.02"), price=Decimal("50000"),
+                         client_order_id="od-btc")
+
+
+def test_another_orders_trades_under_our_client_id_are_not_compared_with_ours(
+        tmp_path: Path) -> None:
+    """Not an overfill of ours (0.02 traded against an order of 0.01 that filled
+    nothing) but an order the ledger lacks."""
+    clock = FakeClock()
+    path = tmp_path / "ledger.sqlite"
+    seed_ledger(path, [ledger_order("od-btc", order_id="11", status="canceled",
+                                    amount="0.01", price="60000")])
+    clock.advance(LATER_S)
+    reader = LedgerReader(path)
+    try:
+        section = ExchangeCheck("paper", reader, Refilled(),
+                                ReconcileSettings(min_age_s=0.0, lookup_spacing_ms=0),
+                                clock.clock()).run()
+    finally:
+        reader.close()
+    assert section.errors == []
+    assert [(d["kind"], d["order_id"], d["repair"]) for d in section.discrepancies] == [
+        ("unknown_on_exchange", "12", False)]
+    assert section.repairs == []
