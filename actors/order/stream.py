@@ -47,7 +47,9 @@ class StreamFollower:
         """Exchange -> (stream connection, reads still to answer before it is trusted)."""
         self.trades_asked: dict[tuple[str, str], None] = {}
         """(client id, filled) whose trades were read once, of live and finished orders."""
-        self.unknown_streamed: dict[str, None] = {}  # order ids reported once
+        self.unknown_streamed: dict[tuple[str, str | None, str], None] = {}
+        """(exchange, symbol, order id) of orders reported once: exchanges number orders
+        each their own way, binance per symbol."""
         self.held = HeldEvents(core.clock.monotonic,
                                STALE_CREATE_FACTOR * core.settings.send_deadline_s)
         """Events of orders whose create is unanswered, for after its answer; kept no
@@ -152,7 +154,8 @@ class StreamFollower:
 
     def _unknown_streamed(self, exchange: str, report: ExchangeReport) -> None:
         view = report.view
-        if view is None or not first_time(self.unknown_streamed, view.order_id):
+        if view is None or not first_time(self.unknown_streamed,
+                                          (exchange, view.symbol, view.order_id)):
             return
         prefix = self.core.settings.client_id_prefix
         ours = bool(prefix) and report.client_order_id.startswith(prefix)
@@ -163,7 +166,6 @@ class StreamFollower:
                  "exchange": {"status": view.status, "filled": decimal_text(view.filled),
                               "fee": decimal_text(view.fee_cost)}, "repair": False}
         self.core.tell_reconciler(RecordDiscrepancy(exchange, entry))
-
 
 
 def _same_order(order: Order, exchange: str, report: ExchangeReport) -> bool:
