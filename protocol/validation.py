@@ -182,8 +182,13 @@ def _plain(value: Any, field: str, depth: int) -> Any:
     to the exchange the same way before and after a restart. A value nested deeper
     than MAX_PARAMS_DEPTH is refused here, naming its key: no driver takes one, and
     walking what the JSON parser allows (hundreds of levels) would end in a
-    RecursionError, answered `internal` with a traceback of thousands of lines."""
+    RecursionError, answered `internal` with a traceback of thousands of lines. A number
+    is bounded as an amount is: one beyond a decimal's range (read as an infinity) or
+    one too large to write out would be stored as "Infinity" or fail the writing."""
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _invalid(field, f"{field} must be finite")
+        _check_bounds(value, field)
         return format_decimal(value)
     if isinstance(value, (dict, list)) and depth > MAX_PARAMS_DEPTH:
         raise _invalid(field, f"{field} is nested more than {MAX_PARAMS_DEPTH} levels deep")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.codec import format_decimal
+from protocol.codec import format_decimal, loads
 from protocol.errors import ProtocolError
 from protocol.validation import parse_order_spec
 
@@ -83,3 +83,23 @@ def test_what_only_python_reads_as_a_decimal_is_an_invalid_order(text: str) -> N
     assert refused.value.code == "invalid_order"
     assert refused.value.details == {"field": "amount"}
     assert "not a decimal number" in refused.value.message
+
+
+@pytest.mark.parametrize("number", [
+    "1e1000000",  # too large to write out: the writing failed, answered `internal`
+    "1e999999999999999999999999", "-1e999999999999999999999999",  # read as infinities
+    "1e15", "1e-19",
+])
+def test_a_number_in_params_is_bounded_as_an_amount_naming_its_key(number: str) -> None:
+    order = limit_order("1")
+    order["params"] = {"x": [{"y": loads(number)}]}
+    with pytest.raises(ProtocolError) as refused:
+        parse_order_spec(order)
+    assert refused.value.code == "invalid_order"
+    assert refused.value.details == {"field": "params.x"}
+
+
+def test_a_number_in_params_within_bounds_is_kept_as_a_decimal_string() -> None:
+    order = limit_order("1")
+    order["params"] = {"x": [{"y": loads("2.50e1")}], "z": loads("-0.5")}
+    assert parse_order_spec(order).params == {"x": [{"y": "25"}], "z": "-0.5"}
