@@ -13,6 +13,7 @@ from typing import Any
 
 from daemon.state_lock import StateDirInUse, StateDirLock
 from venue.binance.faults import VenueFaults
+from venue.binance.rest import MAX_TRADES_PAGE
 from venue.binance.server import DEFAULT_API_KEY, DEFAULT_SECRET, PaperVenueServer
 from venue.book import PaperVenue
 from venue.limits import VenueLimiter, VenueLimits
@@ -67,6 +68,9 @@ def add_parser(commands: Any) -> None:
     venue.add_argument("--raw-requests-per-5m", type=int, default=binance.raw_requests_per_5m,
                        help="requests per client address per 5 minutes "
                        "(default %(default)s; 0: no limit)")
+    venue.add_argument("--trades-page", type=int, default=MAX_TRADES_PAGE, metavar="N",
+                       help="the most trades one myTrades answer lists, whatever its limit "
+                       "asks (default %(default)s, binance's most); fewer make clients page")
 
 
 def _address(listen: str) -> tuple[str, int]:
@@ -100,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
                              ambiguous_rate=args.ambiguous_rate, reject_rate=args.reject_rate,
                              ambiguous_delay_s=args.ambiguous_delay_s, seed=args.seed)
         limits = _limits(args)
+        if not 1 <= args.trades_page <= MAX_TRADES_PAGE:
+            raise ValueError(f"--trades-page: from 1 to {MAX_TRADES_PAGE}, not {args.trades_page}")
     except ValueError as exc:
         print(f"orderd paper-venue: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     server = PaperVenueServer(venue, address, api_key=args.api_key, secret=args.secret,
                               faults=faults, account=args.account,
-                              limiter=VenueLimiter(limits)).start()
+                              limiter=VenueLimiter(limits),
+                              trades_page=args.trades_page).start()
     print(f"paper-venue listening on {server.url}", flush=True)
     stop.wait()
     server.stop()

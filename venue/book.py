@@ -43,7 +43,7 @@ class PaperVenue(OrderEngine):
     its effect. Without a state path the database is in memory.
 
     Methods take the account explicitly; they are the back end of
-    PaperExchange, the ccxt-style client. `all_orders`, `set_price`,
+    PaperExchange, the ccxt-style client. `all_orders`, `set_price`, `trade`,
     `cancel_on_venue` and `price` are for operators and tests.
 
     With a state path, `seed` only seeds a fresh database: a stored walk
@@ -271,6 +271,22 @@ class PaperVenue(OrderEngine):
             self._walk.prices[symbol] = price
             self._dirty_market = True
             self._match([symbol], now_ms)
+
+    def trade(self, symbol: str, price: Decimal, amount: Decimal) -> list[dict[str, Any]]:
+        """A taker's trade of at most `amount` at `price`, as an operator makes it: the
+        resting orders it crosses fill at their limit as maker, best price first, then
+        oldest first, the last one partly where the amount runs out (it stays open).
+        Prices do not move: a trade leaves the walk alone, so what it left resting stays
+        so. Returns the trades made, oldest first (none when nothing crosses)."""
+        with self._operation() as now_ms:
+            spec = self._market(symbol)
+            price, amount = Decimal(str(price)), Decimal(str(amount))
+            if not price.is_finite() or price <= 0 or not rules.multiple_of(price, spec.price_step):
+                raise ValueError(f"bad price {price} for {symbol}")
+            if (not amount.is_finite() or amount <= 0
+                    or not rules.multiple_of(amount, spec.amount_step)):
+                raise ValueError(f"bad amount {amount} for {symbol}")
+            return [t.to_ccxt() for t in self._cross(symbol, price, now_ms, amount)]
 
     def cancel_on_venue(self, order_id: str) -> dict[str, Any]:
         """Cancel an open order exchange-side, as an operator would, whatever its account."""

@@ -169,33 +169,43 @@ class OrderEngine:
         held.used += order.reserved
         self._dirty_accounts.add(order.account)
 
-    def _release(self, order: Order) -> None:
-        """Give back what a resting order held."""
+    def _release(self, order: Order, part: Decimal | None = None) -> None:
+        """Give back what a resting order held: all of it, or `part` of it (the share of
+        a partial fill)."""
         if order.reserved and order.reserved_currency is not None:
+            given = order.reserved if part is None else min(part, order.reserved)
             held = self._accounts[order.account][order.reserved_currency]
-            held.used -= order.reserved
-            held.free += order.reserved
-            order.reserved = ZERO
+            held.used -= given
+            held.free += given
+            order.reserved -= given
             self._dirty_accounts.add(order.account)
 
-    def _fill(self, order: Order, price: Decimal, now_ms: int, *, taker: bool) -> None:
-        """Fill the whole order at `price`: move balances, charge the fee, record a trade."""
+    def _fill(self, order: Order, price: Decimal, now_ms: int, *, taker: bool,
+              amount: Decimal | None = None) -> Trade:
+        """Fill `amount` of the order (all that remains unless given, never more) at
+        `price`: move balances, charge the fee, record a trade. The order stays open
+        until nothing remains."""
         spec = MARKETS[order.symbol]
         balances = self._accounts[order.account]
-        self._release(order)
-        cost = order.amount * price
+        remaining = order.amount - order.filled
+        qty = remaining if amount is None else min(amount, remaining)
+        closing = qty == remaining
+        # what a resting order held for this part: at its limit, with the maker fee
+        self._release(order, None if closing else self._held_for(order, qty))
+        cost = qty * price
         fee = cost * (TAKER_FEE if taker else MAKER_FEE)
         quote, base = balances[spec.quote], balances.setdefault(spec.base, Balance(ZERO))
         if order.side == "buy":
             quote.free -= cost + fee
-            base.free += order.amount
+            base.free += qty
         else:
-            base.free -= order.amount
+            base.free -= qty
             quote.free += cost - fee
         self._dirty_accounts.add(order.account)
-        order.status = "closed"
-        order.filled, order.cost = order.amount, cost
-        order.fee_cost, order.fee_currency = fee, spec.quote
+        order.filled += qty
+        order.cost += cost
+        order.fee_cost = (order.fee_cost or ZERO) + fee
+        order.fee_currency = spec.quote
         order.last_trade_timestamp = now_ms
         trade = Trade(
             id=self._next_trade_id,
@@ -205,7 +215,7 @@ class OrderEngine:
             symbol=order.symbol,
             side=order.side,
             price=price,
-            amount=order.amount,
+            amount=qty,
             cost=cost,
             fee_cost=fee,
             fee_currency=spec.quote,
@@ -215,25 +225,50 @@ class OrderEngine:
         )
         self._next_trade_id += 1
         self._new_trades.append(trade)
-        self._close(order)
+        if closing:
+            order.status = "closed"
+            self._close(order)
+        else:
+            self._dirty_orders.add(order.id)
         self._note("trade", order, trade)
+        return trade
+
+    @staticmethod
+    def _held_for(order: Order, qty: Decimal) -> Decimal:
+        """What `_reserve` held for `qty` of a resting order."""
+        if order.side == "buy" and order.price is not None:
+            return qty * order.price * (1 + MAKER_FEE)
+        return qty
 
     def _match(self, symbols: Iterable[str], now_ms: int) -> None:
-        """Fill resting limits the price has crossed, at their limit price (as maker).
+        """Fill resting limits the price has crossed, whole.
 
         Runs only when a price moved (at most once per clock second, or on
         set_price), so scanning the symbol's open orders is cheap enough.
         """
         for symbol in symbols:
-            current = self._walk.prices[symbol]
-            for order in self._book.open_in(symbol):
-                limit = order.price
-                if limit is None:
-                    continue
-                if (order.side == "buy" and current <= limit) or (
-                    order.side == "sell" and current >= limit
-                ):
-                    self._fill(order, limit, now_ms, taker=False)
+            self._cross(symbol, self._walk.prices[symbol], now_ms)
+
+    def _cross(self, symbol: str, price: Decimal, now_ms: int,
+               quantity: Decimal | None = None) -> list[Trade]:
+        """Fill the resting limits of `symbol` that `price` crosses, at their limit price
+        (as maker), as a matching engine would: best price first (the limit furthest
+        past `price`), then oldest first; with `quantity`, at most that much in all, the
+        last order filled partly where it runs out. Returns the trades made."""
+        crossed = [(order, order.price) for order in self._book.open_in(symbol)
+                   if order.price is not None and rules.takes(order.side, order.price, price)]
+        # ids grow with time: the lower, the older
+        crossed.sort(key=lambda item: (-abs(item[1] - price), item[0].id))
+        trades: list[Trade] = []
+        left = quantity
+        for order, limit in crossed:
+            if left is not None and left <= 0:
+                break
+            trade = self._fill(order, limit, now_ms, taker=False, amount=left)
+            trades.append(trade)
+            if left is not None:
+                left -= trade.amount
+        return trades
 
     def _cancel(self, order: Order) -> None:
         if order.status != "open":

@@ -158,7 +158,9 @@ def balance_to_ccxt(account: Account, ms: int) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class Order:
-    """An order on the venue. Orders fill completely or not at all."""
+    """An order on the venue. A price crossing its limit fills what remains of it at
+    once; an operator's trade (`PaperVenue.trade`) may fill part of it, the rest staying
+    open, `filled`, `cost` and `fee_cost` adding up its trades."""
 
     id: int
     account: str

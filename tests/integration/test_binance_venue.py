@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -336,3 +337,57 @@ def test_my_trades_pages_by_trade_id_and_requests_list_their_weight(
     listed = venue_call(server, "/_venue/requests")
     assert listed["requests"][:2] == [["GET", "/api/v3/myTrades"]] * 2
     assert listed["weights"][:2] == [20, 20]
+
+
+def test_operator_trade_fills_part_and_binance_shows_partially_filled(
+        server: PaperVenueServer, client: Any) -> None:
+    ours = cid()
+    resting = client.create_order("SOL/USD", "limit", "buy", 1, 50,
+                                  {"newClientOrderId": ours})
+    answer = venue_call(server, "/_venue/trade",
+                        {"symbol": "SOL/USD", "price": "49", "amount": "0.3"})
+    [made] = [t for t in answer["trades"] if t["orderId"] == int(resting["id"])]
+    assert (made["qty"], made["price"], made["isMaker"]) == ("0.3", "50", True)
+    [booked] = on_venue(server, ours)
+    assert (booked["status"], booked["executedQty"], booked["isWorking"]) == (
+        "PARTIALLY_FILLED", "0.3", True)
+    seen = client.fetch_order(resting["id"], "SOL/USD")
+    assert (seen["status"], seen["filled"], seen["remaining"]) == ("open", 0.3, 0.7)
+    assert resting["id"] in [o["id"] for o in client.fetch_open_orders("SOL/USD")]
+
+    venue_call(server, "/_venue/trade", {"symbol": "SOLUSD", "price": "49", "amount": "0.2"})
+    canceled = client.cancel_order(resting["id"], "SOL/USD")
+    assert (canceled["status"], canceled["filled"]) == ("canceled", 0.5)
+    trades = client.fetch_order_trades(resting["id"], "SOL/USD")
+    assert [t["amount"] for t in trades] == [0.3, 0.2]
+    assert len({t["id"] for t in trades}) == 2
+    assert sum(t["fee"]["cost"] for t in trades) == pytest.approx(0.025)
+
+
+def test_operator_trade_refuses_bad_terms(server: PaperVenueServer) -> None:
+    for body in ({"symbol": "SOL/USD", "price": "49"},
+                 {"symbol": "SOL/USD", "price": "49", "amount": "0.001"},
+                 {"symbol": "NOPE", "price": "49", "amount": "1"}):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            venue_call(server, "/_venue/trade", body)
+        assert refused.value.code == 400
+
+
+def test_my_trades_pages_no_larger_than_the_venue_serves() -> None:
+    paged = PaperVenueServer(PaperVenue(None), api_key=KEY, secret=SECRET,
+                             trades_page=2).start()
+    try:
+        exchange = client_of(paged)
+        exchange.load_markets()
+        order = exchange.create_order("SOL/USD", "limit", "buy", 1, 50)
+        for _ in range(5):
+            venue_call(paged, "/_venue/trade",
+                       {"symbol": "SOL/USD", "price": "49", "amount": "0.1"})
+        first = exchange.fetch_order_trades(order["id"], "SOL/USD")
+        assert [t["amount"] for t in first] == [0.1, 0.1]
+        rest = exchange.fetch_order_trades(order["id"], "SOL/USD", None, None,
+                                           {"fromId": int(first[-1]["id"]) + 1})
+        assert len(rest) == 2 and int(rest[0]["id"]) == int(first[-1]["id"]) + 1
+        assert len(exchange.fetch_my_trades("SOL/USD", None, 500)) == 2
+    finally:
+        paged.stop()

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
+from functools import partial
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -79,6 +80,28 @@ def test_only_the_served_accounts_orders_are_pushed(server: PaperVenueServer) ->
                                Decimal("0.01"), Decimal(1000))
         report = (await stream.next_report())["event"]
         assert report["i"] == int(ours["id"])
+
+    run(scenario, server.url)
+
+
+def test_partial_fills_are_pushed_as_binance_reports_them(server: PaperVenueServer) -> None:
+    venue = server.venue
+
+    async def scenario(stream: RawStream) -> None:
+        order = await in_thread(partial(venue.create_order, client_order_id="partly"),
+                                "default", "SOL/USD", "limit", "buy", Decimal(1), Decimal(50))
+        await in_thread(venue.trade, "SOL/USD", Decimal(49), Decimal("0.3"))
+        await in_thread(venue.trade, "SOL/USD", Decimal(49), Decimal("0.2"))
+        await in_thread(venue.cancel_on_venue, order["id"])
+        new, first, second, canceled = await stream.reports_of("partly", 4)
+        assert (new["x"], new["X"]) == ("NEW", "NEW")
+        assert [(r["x"], r["X"], r["l"], r["z"], r["L"], r["Z"], r["n"], r["N"], r["w"])
+                for r in (first, second)] == [
+            ("TRADE", "PARTIALLY_FILLED", "0.3", "0.3", "50", "15", "0.015", "USD", True),
+            ("TRADE", "PARTIALLY_FILLED", "0.2", "0.5", "50", "25", "0.01", "USD", True)]
+        assert first["t"] != second["t"] and first["m"] is second["m"] is True
+        assert (canceled["x"], canceled["X"], canceled["z"], canceled["t"]) == (
+            "CANCELED", "CANCELED", "0.5", -1)
 
     run(scenario, server.url)
 

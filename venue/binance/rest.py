@@ -33,6 +33,18 @@ BY_ID = {spec.base + spec.quote: spec for spec in MARKETS.values()}
 STATUS = {"open": "NEW", "closed": "FILLED", "canceled": "CANCELED",
           "expired": "EXPIRED", "rejected": "REJECTED"}
 DEFAULT_RECV_WINDOW_MS = 5000
+DEFAULT_TRADES_PAGE = 500
+MAX_TRADES_PAGE = 1000
+"""binance's myTrades `limit`: 500 unless asked, at most 1000."""
+
+
+def status_of(rec: dict[str, Any]) -> str:
+    """binance's status of an order record: an open order with something filled is
+    PARTIALLY_FILLED (the venue's status word stays ccxt's `open` for both)."""
+    status = STATUS.get(rec["status"], "NEW")
+    if status == "NEW" and Decimal(rec["filled"]) > 0:
+        return "PARTIALLY_FILLED"
+    return status
 
 
 class BinanceError(Exception):
@@ -129,7 +141,7 @@ def order_body(order: dict[str, Any], *, with_fills: bool = False) -> dict[str, 
         "origQty": _num(rec["amount"]),
         "executedQty": _num(rec["filled"]),
         "cummulativeQuoteQty": _num(rec["cost"]),
-        "status": STATUS.get(rec["status"], "NEW"),
+        "status": status_of(rec),
         "timeInForce": rec["timeInForce"],
         "type": rec["type"].upper(),
         "side": rec["side"].upper(),
@@ -258,10 +270,16 @@ class BinanceDialect:
                         ("GET", "/api/v3/time")})
 
     def __init__(self, venue: PaperVenue, account: str = "default",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 trades_page: int = MAX_TRADES_PAGE) -> None:
+        if trades_page < 1:
+            raise ValueError(f"a page of trades holds at least one, not {trades_page}")
         self.venue = venue
         self.account = account
         self.clock = clock
+        self.trades_page = trades_page
+        """The most trades a myTrades answer lists, whatever `limit` asks: binance's 1000,
+        or fewer so that a client reading them must page."""
         self.rate_limits: Callable[[], list[dict[str, Any]]] = list
         """The limits exchangeInfo publishes (the HTTP server sets its limiter's)."""
         self.routes: dict[tuple[str, str], Handler] = {
@@ -343,15 +361,23 @@ class BinanceDialect:
         return [order_body(o) for o in orders]
 
     def my_trades(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        order_id = _int(params, "orderId")
-        if order_id is not None:  # one order's fills, as ccxt's fetch_order_trades asks
-            return [trade_body(t) for t in self.venue.order_trades(self.account, order_id)]
+        order_id, limit = _int(params, "orderId"), self._trades_limit(params)
         since, from_id = _int(params, "startTime"), _int(params, "fromId")
         if from_id is not None and (since is not None or "endTime" in params):
             raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
-        trades = self.venue.my_trades(self.account, _symbol(params), since,
-                                      _int(params, "limit") or 500, from_id=from_id)
+        if order_id is not None:  # one order's fills, as ccxt's fetch_order_trades asks
+            trades = [t for t in self.venue.order_trades(self.account, order_id)
+                      if from_id is None or int(t["id"]) >= from_id]
+            return [trade_body(t) for t in trades[:limit]]
+        trades = self.venue.my_trades(self.account, _symbol(params), since, limit,
+                                      from_id=from_id)
         return [trade_body(t) for t in trades]
+
+    def _trades_limit(self, params: dict[str, str]) -> int:
+        """How many trades a myTrades answer may list: what `limit` asks (binance's
+        default unless it does), within the page the venue serves."""
+        limit = _int(params, "limit") or DEFAULT_TRADES_PAGE
+        return max(1, min(limit, MAX_TRADES_PAGE, self.trades_page))
 
     def balances(self, _params: dict[str, str]) -> dict[str, Any]:
         balance = self.venue.balance(self.account)

@@ -29,11 +29,13 @@ from venue.binance.faults import Fault, FaultPlan, VenueFaults
 from venue.binance.rest import (
     BY_ID,
     DEFAULT_RECV_WINDOW_MS,
+    MAX_TRADES_PAGE,
     BinanceDialect,
     BinanceError,
     order_body,
     signature_of,
     signed_payload,
+    trade_body,
 )
 from venue.binance.user_stream import CLOSE_WAIT_S, DEFAULT_PING_S, WS_PATH, UserStream
 from venue.binance.websocket import WebSocket, accept_key, handshake_error
@@ -58,12 +60,14 @@ class PaperVenueServer(ThreadingHTTPServer):
                  faults: VenueFaults | None = None, account: str = "default",
                  clock: Callable[[], float] = time.time,
                  limiter: VenueLimiter | None = None,
-                 stream_ping_s: float = DEFAULT_PING_S) -> None:
+                 stream_ping_s: float = DEFAULT_PING_S,
+                 trades_page: int = MAX_TRADES_PAGE) -> None:
         """`limiter`: binance's limits (its own values unless given); `stream_ping_s`:
-        how often a user-data stream pings its client."""
+        how often a user-data stream pings its client; `trades_page`: the most trades
+        one `myTrades` answer lists."""
         super().__init__(address, _Handler)
         self.venue = venue
-        self.dialect = BinanceDialect(venue, account, clock)
+        self.dialect = BinanceDialect(venue, account, clock, trades_page=trades_page)
         self.limiter = limiter or VenueLimiter(clock=clock)
         self.dialect.rate_limits = self.limiter.rate_limits
         self.plan = FaultPlan(faults or VenueFaults())
@@ -165,11 +169,21 @@ class PaperVenueServer(ThreadingHTTPServer):
                 return 200, {"symbol": symbol, "price": str(self.venue.price(symbol))}
             if path == "/_venue/cancel":
                 return 200, order_body(self.venue.cancel_on_venue(str(body.get("orderId"))))
+            if path == "/_venue/trade":
+                return 200, self._trade(body)
         except (ValueError, InvalidOperation, KeyError) as exc:
             return 400, {"error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a ccxt error of the venue, shown to the operator
             return 400, {"error": f"{type(exc).__name__}: {exc}"}
         return 404, {"error": f"no route {method} {path}"}
+
+
+    def _trade(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /_venue/trade: a taker's trade filling the resting orders it crosses."""
+        symbol = _unified(str(body.get("symbol")))
+        trades = self.venue.trade(symbol, Decimal(str(body.get("price"))),
+                                  Decimal(str(body.get("amount"))))
+        return {"symbol": symbol, "trades": [trade_body(t) for t in trades]}
 
 
 TRADE_COPY_OFFSET = 1_000_000_000

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from venue.binance.rest import STATUS, BinanceError, _num
+from venue.binance.rest import BinanceError, _num, status_of
 from venue.model import MARKETS, VenueEvent
 
 SUBSCRIBE = "userDataStream.subscribe.signature"
@@ -41,7 +41,7 @@ def execution_report(event: VenueEvent) -> dict[str, Any]:
         "S": rec["side"].upper(), "o": rec["type"].upper(), "f": rec["timeInForce"],
         "q": _num(rec["amount"]), "p": _num(rec["price"]), "P": "0", "F": "0", "g": -1,
         "C": rec["clientOrderId"] if canceled else "",
-        "x": EXECUTION[kind], "X": STATUS.get(rec["status"], "NEW"),
+        "x": EXECUTION[kind], "X": status_of(rec),
         "r": REJECT_REASON.get(event.reason or "", "NONE"),
         "i": int(rec["id"]),
         "l": _num(trade["amount"] if trade else None), "z": _num(rec["filled"]),

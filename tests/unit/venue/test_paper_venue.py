@@ -649,3 +649,82 @@ def test_two_threads_on_one_venue_record_every_order_with_unique_ids(tmp_path: P
     fresh = PaperExchange(PaperVenue(tmp_path / "paper.db"))
     assert len(fresh.fetch_my_trades()) == 2 * per_thread
     assert fresh.fetch_balance()["SOL"]["free"] == pytest.approx(1000 + 2 * per_thread * 0.1)
+
+
+# -- an operator's trade: partial fills ---------------------------------------------
+
+def test_trade_fills_crossed_orders_best_price_then_oldest_partly_where_it_ends(
+    ex: PaperExchange, venue: PaperVenue
+) -> None:
+    older = ex.create_order("SOL/USD", "limit", "buy", "1", "100")
+    newer = ex.create_order("SOL/USD", "limit", "buy", "1", "100")
+    best = ex.create_order("SOL/USD", "limit", "buy", "0.5", "101")
+    below = ex.create_order("SOL/USD", "limit", "buy", "1", "98")  # not crossed by 99
+    trades = venue.trade("SOL/USD", Decimal("99"), Decimal("1.8"))
+    assert [(t["order"], t["amount"], t["price"]) for t in trades] == [
+        (best["id"], 0.5, 101.0), (older["id"], 1.0, 100.0), (newer["id"], 0.3, 100.0)]
+    assert len({t["id"] for t in trades}) == 3
+    assert all(t["takerOrMaker"] == "maker" for t in trades)
+    assert ex.fetch_order(best["id"])["status"] == "closed"
+    assert ex.fetch_order(older["id"])["status"] == "closed"
+    part = ex.fetch_order(newer["id"])
+    assert (part["status"], part["filled"], part["remaining"]) == ("open", 0.3, 0.7)
+    assert part["fee"] == {"currency": "USD", "cost": float(Decimal("30") * Decimal("0.001"))}
+    assert ex.fetch_order(below["id"])["filled"] == 0
+    assert venue.price("SOL/USD") != Decimal("99")  # a trade leaves the walk alone
+
+
+def test_partial_fills_add_up_and_move_balances_per_trade(
+    ex: PaperExchange, venue: PaperVenue
+) -> None:
+    order = ex.create_order("SOL/USD", "limit", "buy", "1", "100")
+    held = Decimal("100") * Decimal("1.001")
+    start = usd(ex)
+    venue.trade("SOL/USD", Decimal("99"), Decimal("0.25"))
+    part = Decimal("25") * Decimal("1.001")  # what the fill cost with its fee
+    assert usd(ex) == {"free": start["free"], "used": float(held - part),
+                       "total": float(Decimal(start["total"]) - part)}
+    assert ex.fetch_balance()["SOL"]["free"] == 1000.25
+    venue.trade("SOL/USD", Decimal("99"), Decimal("5"))  # more than remains: the rest
+    done = ex.fetch_order(order["id"])
+    assert (done["status"], done["filled"], done["average"]) == ("closed", 1.0, 100.0)
+    assert done["fee"] == {"currency": "USD", "cost": 0.1}
+    assert usd(ex)["used"] == 0.0 and usd(ex)["total"] == start["total"] - 100.1
+    trades = ex.fetch_order_trades(order["id"])
+    assert [t["amount"] for t in trades] == [0.25, 0.75]
+    assert sum(t["fee"]["cost"] for t in trades) == pytest.approx(0.1)
+
+
+def test_partly_filled_order_cancels_keeping_its_fills(
+    ex: PaperExchange, venue: PaperVenue
+) -> None:
+    order = ex.create_order("SOL/USD", "limit", "sell", "2", "200")
+    venue.trade("SOL/USD", Decimal("201"), Decimal("0.5"))
+    canceled = ex.cancel_order(order["id"])
+    assert (canceled["status"], canceled["filled"]) == ("canceled", 0.5)
+    sol = ex.fetch_balance()["SOL"]
+    assert (sol["free"], sol["used"]) == (999.5, 0.0)
+
+
+def test_trade_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    venue = PaperVenue(tmp_path / "v.db", seed=7, clock=clock)
+    ex = PaperExchange(venue, clock=clock, sleep=Sleeps())
+    order = ex.create_order("SOL/USD", "limit", "buy", "1", "100")
+    venue.trade("SOL/USD", Decimal("99"), Decimal("0.4"))
+    venue.close()
+    again = PaperVenue(tmp_path / "v.db", seed=7, clock=clock)
+    ex = PaperExchange(again, clock=clock, sleep=Sleeps())
+    kept = ex.fetch_order(order["id"])
+    assert (kept["status"], kept["filled"]) == ("open", 0.4)
+    trades = again.trade("SOL/USD", Decimal("99"), Decimal("1"))
+    assert [t["amount"] for t in trades] == [0.6]
+    assert ex.fetch_order(order["id"])["status"] == "closed"
+
+
+@pytest.mark.parametrize("price, amount", [("99.001", "1"), ("0", "1"), ("99", "0"),
+                                           ("99", "0.001"), ("99", "-1")])
+def test_trade_refuses_off_grid_or_non_positive_terms(
+    venue: PaperVenue, price: str, amount: str
+) -> None:
+    with pytest.raises(ValueError):
+        venue.trade("SOL/USD", Decimal(price), Decimal(amount))
