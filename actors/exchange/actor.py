@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from actors.circuit.breakers import CircuitOpen
@@ -254,11 +255,31 @@ class ExchangeActor(SupervisedActor):
         if carried and sum(t.amount for t in carried) >= view.filled:
             return carried, "create"
         try:
-            raw = self._read(lambda: self.client.fetch_order_trades(view.order_id, ticket.symbol))
+            return self._order_trade_pages(ticket, view), "trades"
         except Exception as exc:  # noqa: BLE001 - the fills are counted on a later fetch
             log.info("trades of %s not read: %s", ticket.client_order_id, exc)
             return (), "trades"
-        return tuple(t for t in map(trade_of, raw) if t.order_id == view.order_id), "trades"
+
+    def _order_trade_pages(self, ticket: OrderTicket, view: OrderView) -> tuple[TradeView, ...]:
+        """The order's trades, page after page while they fall short of what it shows
+        filled: an exchange lists at most a page of them (binance 500 unless asked), and
+        reading only the first, an order with more fills than that would never be counted
+        in full. Pages follow by trade id where the exchange pages so; a page bringing
+        nothing new ends the reading (every page costs the budget)."""
+        param = TRADES_FROM_ID_PARAM.get(self.client.id)
+        found: dict[str, TradeView] = {}
+        params: dict[str, Any] = {}
+        while True:
+            raw = self._read(partial(self.client.fetch_order_trades, view.order_id,
+                                     ticket.symbol, None, None, params))
+            new = [t for t in map(trade_of, raw)
+                   if t.order_id == view.order_id and t.trade_id not in found]
+            found.update((t.trade_id, t) for t in new)
+            next_id = _after(new)
+            if (param is None or next_id is None
+                    or sum(t.amount for t in found.values()) >= view.filled):
+                return tuple(found.values())
+            params = {param: next_id}
 
     # --- tracking: one symbol's open orders for all its orders --------------------------
 
@@ -352,6 +373,15 @@ class ExchangeActor(SupervisedActor):
                                         f"{error_info(exc).message}", retry_after_s=1.0))
             return
         msg.reply({"balances": balances_of(raw)})
+
+
+def _after(trades: list[TradeView]) -> int | None:
+    """The trade id the next page starts at (the highest seen, plus one); None without
+    trades, or with an id that is no number to page by."""
+    try:
+        return max(int(t.trade_id) for t in trades) + 1 if trades else None
+    except ValueError:
+        return None
 
 
 def _outcome(op: str, failure: CallFailed) -> str:

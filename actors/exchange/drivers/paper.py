@@ -251,7 +251,11 @@ class PaperExchange:
             order_id = int(id)
         except (TypeError, ValueError):
             return []
-        return self.venue.order_trades(self.account, order_id)
+        trades = self.venue.order_trades(self.account, order_id)
+        from_id = (params or {}).get("fromId")  # binance's: from that trade id on
+        if from_id is not None:
+            trades = [t for t in trades if int(t["id"]) >= rules.parse_id(str(from_id))]
+        return trades
 
     def fetch_balance(self, params: dict[str, Any] | None = None) -> dict[str, Any]:
         self._request(ACCOUNT)
