@@ -264,11 +264,12 @@ class ExchangeActor(SupervisedActor):
         """The order's trades, page after page while they fall short of what it shows
         filled: an exchange lists at most a page of them (binance 500 unless asked), and
         reading only the first, an order with more fills than that would never be counted
-        in full. Pages follow by trade id where the exchange pages so; a page bringing
-        nothing new ends the reading (every page costs the budget)."""
+        in full. Pages follow by trade id where the exchange pages so, from the first
+        (binance lists the most recent page when not told where to start); a page
+        bringing nothing new ends the reading (every page costs the budget)."""
         param = TRADES_FROM_ID_PARAM.get(self.client.id)
         found: dict[str, TradeView] = {}
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {} if param is None else {param: 0}
         while True:
             raw = self._read(partial(self.client.fetch_order_trades, view.order_id,
                                      ticket.symbol, None, None, params))

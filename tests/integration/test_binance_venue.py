@@ -383,11 +383,21 @@ def test_my_trades_pages_no_larger_than_the_venue_serves() -> None:
         for _ in range(5):
             venue_call(paged, "/_venue/trade",
                        {"symbol": "SOL/USD", "price": "49", "amount": "0.1"})
-        first = exchange.fetch_order_trades(order["id"], "SOL/USD")
-        assert [t["amount"] for t in first] == [0.1, 0.1]
+        ids = [int(t["id"]) for t in exchange.fetch_my_trades("SOL/USD", None, None,
+                                                               {"fromId": 0})]
+        ids += [int(t["id"]) for t in exchange.fetch_my_trades("SOL/USD", None, None,
+                                                                {"fromId": ids[-1] + 1})]
+        ids += [int(t["id"]) for t in exchange.fetch_my_trades("SOL/USD", None, None,
+                                                                {"fromId": ids[-1] + 1})]
+        assert len(ids) == 5
+        # not told where to start, binance lists an order's most recent trades
+        latest = exchange.fetch_order_trades(order["id"], "SOL/USD")
+        assert [int(t["id"]) for t in latest] == ids[-2:]
+        first = exchange.fetch_order_trades(order["id"], "SOL/USD", None, None, {"fromId": 0})
+        assert [int(t["id"]) for t in first] == ids[:2]
         rest = exchange.fetch_order_trades(order["id"], "SOL/USD", None, None,
-                                           {"fromId": int(first[-1]["id"]) + 1})
-        assert len(rest) == 2 and int(rest[0]["id"]) == int(first[-1]["id"]) + 1
+                                           {"fromId": ids[1] + 1})
+        assert [int(t["id"]) for t in rest] == ids[2:4]
         assert len(exchange.fetch_my_trades("SOL/USD", None, 500)) == 2
     finally:
         paged.stop()

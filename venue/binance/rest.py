@@ -366,9 +366,10 @@ class BinanceDialect:
         if from_id is not None and (since is not None or "endTime" in params):
             raise BinanceError(400, -1128, "Combination of optional parameters invalid.")
         if order_id is not None:  # one order's fills, as ccxt's fetch_order_trades asks
-            trades = [t for t in self.venue.order_trades(self.account, order_id)
-                      if from_id is None or int(t["id"]) >= from_id]
-            return [trade_body(t) for t in trades[:limit]]
+            trades = self.venue.order_trades(self.account, order_id)
+            if from_id is None:  # binance's default: the most recent page
+                return [trade_body(t) for t in trades[-limit:]]
+            return [trade_body(t) for t in trades if int(t["id"]) >= from_id][:limit]
         trades = self.venue.my_trades(self.account, _symbol(params), since, limit,
                                       from_id=from_id)
         return [trade_body(t) for t in trades]
