@@ -12,6 +12,7 @@ path in front, so every error the user sees is a `ConfigError` with the full key
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -103,6 +104,10 @@ def _scalar(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
         return path if path.is_absolute() else (base_dir / path)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        # TOML's inf and nan: no setting means anything by them, and they pass
+        # every range check that compares (nan) or only bounds one side (inf)
+        raise ConfigError(key, "expected a finite number")
     if hint is bool and not isinstance(value, bool):
         raise ConfigError(key, "expected true or false")
     if hint is int and isinstance(value, bool):

@@ -271,3 +271,28 @@ def test_which_streams_are_listened_to(tmp_path: Path) -> None:
     assert [e.name for e in streamed(config)] == ["bx", "pushed"]
     off = load_config(write(tmp_path, "[tracking]\nstream = false\n" + entries))
     assert streamed(off) == []
+
+
+@pytest.mark.parametrize("text,key", [
+    ("[circuit_breaker]\nwindow_size_minutes = inf\n", "circuit_breaker.window_size_minutes"),
+    ("[circuit_breaker]\ncool_down_seconds = nan\n", "circuit_breaker.cool_down_seconds"),
+    ("[orders]\nsend_deadline_s = nan\n", "orders.send_deadline_s"),
+    ("[tracking]\nsafety_interval_s = -inf\n", "tracking.safety_interval_s"),
+    ('[[exchanges]]\nname = "p"\nretry_budget = inf\n', "exchanges[0].retry_budget"),
+])
+def test_a_number_that_is_not_finite_is_refused(tmp_path: Path, text: str, key: str) -> None:
+    """TOML has inf and nan; no setting means anything by them, and some stopped the
+    daemon at start with a traceback after check-config had called the file valid."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert str(caught.value) == f"{key}: expected a finite number"
+
+
+def test_check_config_and_the_daemon_refuse_an_infinite_window(tmp_path: Path) -> None:
+    bad = write(tmp_path, "[circuit_breaker]\nwindow_size_minutes = inf\n")
+    for command in (["check-config", "--config", str(bad)], ["--config", str(bad)]):
+        result = subprocess.run([sys.executable, "-m", "daemon.cli", *command], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert "circuit_breaker.window_size_minutes: expected a finite number" in result.stderr
+        assert "Traceback" not in result.stderr
