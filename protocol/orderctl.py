@@ -8,6 +8,7 @@ Readable text for people by default, `--json` for scripts. Exit status: 0 ok,
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import uuid
@@ -39,6 +40,17 @@ def _version() -> str:
         return "unknown"
 
 
+def _seconds(text: str) -> float:
+    """A --timeout: a positive, finite number of seconds (a negative one waited for ever)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
 def _global_options(for_subcommand: bool) -> argparse.ArgumentParser:
     """The options every command takes, before or after its name. After it they are
     only set when given, so they never undo what was given before it."""
@@ -54,7 +66,7 @@ def _global_options(for_subcommand: bool) -> argparse.ArgumentParser:
         os.environ.get("ORDERD_EVENTS_ENDPOINT", DEFAULT_EVENTS_ENDPOINT)),
         help=f"event socket, for watch (default {DEFAULT_EVENTS_ENDPOINT} or "
              "$ORDERD_EVENTS_ENDPOINT)")
-    options.add_argument("--timeout", type=float, default=default(5.0),
+    options.add_argument("--timeout", type=_seconds, default=default(5.0),
                          help="seconds to wait for an answer (default 5)")
     options.add_argument("--json", action="store_true", default=default(False),
                          help="print the raw JSON result")

@@ -32,7 +32,10 @@ def parse_since(text: str, now: datetime) -> datetime:
     """A point in time from an RFC 3339 time or a duration back from `now`."""
     duration = DURATION.fullmatch(text.strip())
     if duration is not None:
-        return now - timedelta(seconds=float(duration.group(1)) * UNITS[duration.group(2)])
+        try:
+            return now - timedelta(seconds=float(duration.group(1)) * UNITS[duration.group(2)])
+        except OverflowError:  # before year 1 (or no timedelta at all)
+            raise ValueError(f"{text!r} reaches back too far") from None
     moment = datetime.fromisoformat(text.strip())  # ValueError when it is neither
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add Z for UTC)")

@@ -157,3 +157,21 @@ def test_a_closed_pipe_and_a_bad_endpoint_end_without_a_traceback(
 def test_both_ids_is_bad_usage(daemon: DaemonProcess) -> None:
     result = orderctl(daemon.control, "status", "ctl-1", "--order-id", "7")
     assert result.returncode == 2 and "not both" in result.stderr
+
+
+def test_a_timeout_that_is_no_number_of_seconds_is_bad_usage() -> None:
+    """A negative timeout waited for ever on a daemon that was down; nan and inf ended
+    in a traceback or a message about CURVE keys."""
+    nobody = f"tcp://127.0.0.1:{free_port()}"
+    for timeout in ("-1", "nan", "inf", "0"):
+        result = orderctl(nobody, "--timeout", timeout, "ping")
+        assert result.returncode == 2, (timeout, result.stderr)
+        assert "--timeout" in result.stderr and "Traceback" not in result.stderr
+        assert "CURVE" not in result.stderr
+
+
+def test_a_since_too_far_back_is_bad_usage() -> None:
+    result = orderctl(f"tcp://127.0.0.1:{free_port()}", "--timeout", "0.3", "list",
+                      "--since", "99999999999d")
+    assert result.returncode == 2, result.stderr
+    assert "--since" in result.stderr and "Traceback" not in result.stderr
