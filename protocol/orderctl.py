@@ -200,7 +200,11 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "keygen":
-        return keygen(args.dir, args.name)
+        try:
+            return keygen(args.dir, args.name)
+        except OSError as exc:  # a folder that cannot be made or written
+            print(f"orderctl: keygen: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         if args.command == "watch":
             return watch(args)

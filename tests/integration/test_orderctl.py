@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import ROOT, DaemonProcess, free_port
 
@@ -175,3 +176,13 @@ def test_a_since_too_far_back_is_bad_usage() -> None:
                       "--since", "99999999999d")
     assert result.returncode == 2, result.stderr
     assert "--since" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_keygen_into_a_folder_it_cannot_make_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run([sys.executable, "-m", "protocol.orderctl", "keygen",
+                             str(blocker / "keys")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and str(blocker) in result.stderr
