@@ -51,6 +51,8 @@ def list_orders(client: OrderdClient, args: argparse.Namespace,
         return client.list(**filters, limit=args.limit, after=args.after)
     if args.after is not None:
         usage("--after pages oldest-first lists; it does not go with --newest or --since")
+    if args.limit < 1:  # a slice here: -1 would drop the last order, 0 print none
+        usage(f"--limit must be at least 1, not {args.limit}")
     since = None
     if args.since is not None:
         try:

@@ -186,3 +186,12 @@ def test_keygen_into_a_folder_it_cannot_make_is_a_clear_error(tmp_path: Path) ->
                             timeout=60)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and str(blocker) in result.stderr
+
+
+def test_a_limit_below_one_is_refused_with_newest_too(daemon: DaemonProcess) -> None:
+    """The daemon refuses such a page size; picked here, --limit -1 printed every
+    order but one and exited 0."""
+    for limit in ("-1", "0"):
+        result = orderctl(daemon.control, "list", "--newest", "--limit", limit)
+        assert result.returncode == 2, (limit, result.stdout)
+        assert "--limit" in result.stderr and result.stdout == ""
