@@ -152,4 +152,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(str(path), f"cannot read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib lets this through
+        # where, not what: the line may hold a secret
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(str(path), f"not valid TOML (not UTF-8 at line {line})") from None
     return build(Config, table, "", path.resolve().parent)

@@ -162,6 +162,29 @@ def test_a_bad_file_on_reload_changes_nothing(tmp_path: Path) -> None:
         assert daemon.client().ping()["state"] == "ready"
 
 
+def test_a_file_that_is_not_utf8_on_reload_changes_nothing(tmp_path: Path) -> None:
+    """A comment saved in Latin-1: the reload's UnicodeDecodeError used to end the
+    daemon's main thread with a traceback, and the daemon with it."""
+    with running_daemon(tmp_path) as daemon:
+        daemon.config.write_bytes(b"# caf\xe9\n" + daemon.config.read_bytes())
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        log = daemon.wait_for_log("reload refused, configuration unchanged")
+        assert "not UTF-8" in log and "Traceback" not in log
+        assert daemon.client().ping()["state"] == "ready"
+        assert daemon.stop() == 0
+
+
+def test_check_config_of_a_file_that_is_not_utf8_names_it(tmp_path: Path) -> None:
+    bad = tmp_path / "orderd.toml"
+    bad.write_bytes(b'log_level = "INFO" # caf\xe9\n')
+    result = subprocess.run([sys.executable, "-m", "daemon.cli", "check-config", "--config",
+                             str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert f"{bad}: not valid TOML (not UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_sigusr1_logs_every_threads_stack(daemon: DaemonProcess) -> None:
     assert daemon.process is not None
     daemon.process.send_signal(signal.SIGUSR1)
