@@ -175,10 +175,17 @@ class Daemon:
         return f"risk limits {describe(config)}"
 
     def reload(self) -> None:
-        """SIGHUP: apply what is safe to change without a restart."""
+        """SIGHUP: apply what is safe to change without a restart. A failure that is no
+        bad file (a bug, or a check the loader does not turn into a ConfigError) is
+        logged: a reload must never end the daemon that serves orders."""
         self.notifier.reloading()
-        self.reloader.reload()
-        self.notifier.ready()
+        try:
+            self.reloader.reload()
+        except Exception:
+            log.exception("reload failed, possibly part-way: the daemon goes on; see the "
+                          "error, then reload again or restart")
+        finally:
+            self.notifier.ready()
 
     # --- stop --------------------------------------------------------------------
 

@@ -175,6 +175,20 @@ def test_a_file_that_is_not_utf8_on_reload_changes_nothing(tmp_path: Path) -> No
         assert daemon.stop() == 0
 
 
+def test_a_reload_that_fails_otherwise_than_on_a_bad_file_leaves_the_daemon_serving(
+        tmp_path: Path) -> None:
+    """An alert program's path too long for the file system: its check raises OSError,
+    not a ConfigError, and the reload's error used to end the daemon's main thread."""
+    with running_daemon(tmp_path) as daemon:
+        daemon.config.write_text(daemon.config.read_text()
+                                 + f'\n[alerts]\nexec = "/{"a" * 5000}"\n')
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.wait_for_log("reload failed, possibly part-way")
+        assert daemon.client().ping()["state"] == "ready"
+        assert daemon.stop() == 0
+
+
 def test_check_config_of_a_file_that_is_not_utf8_names_it(tmp_path: Path) -> None:
     bad = tmp_path / "orderd.toml"
     bad.write_bytes(b'log_level = "INFO" # caf\xe9\n')
