@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,22 @@ def _connect(path: Path) -> sqlite3.Connection:
                            cached_statements=STATEMENT_CACHE)
 
 
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (IMMEDIATE), committed, or rolled back on any
+    error: SQLite may have rolled back already (a full disk does), and the statement's
+    own error is the one to report."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        raise
+
+
 def storage_failure(exc: BaseException) -> bool:
     """Whether a commit failed because of the disk or the file (full, I/O error, read-only,
     locked, corrupt), not because of what was written: worth retrying as it is."""
@@ -204,19 +221,12 @@ class Ledger:
     def _rekey_fills(self) -> None:
         columns = ", ".join(FILL_COLUMNS)
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             db.execute(FILLS_TABLE.format(name="fills_rekeyed"))
             db.execute(f"INSERT INTO fills_rekeyed ({columns}) SELECT {columns} FROM fills")
             db.execute("DROP TABLE fills")
             db.execute("ALTER TABLE fills_rekeyed RENAME TO fills")
             db.execute("CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id)")
-            db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         self._unsynced.close()
@@ -276,18 +286,9 @@ class Ledger:
             # one statement is a transaction of its own: two GIL hand-offs fewer
             writes[0][0].write(db, writes[0][1])
         else:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(db):
                 for writer, staged in writes:
                     writer.write(db, staged)
-                db.execute("COMMIT")
-            except BaseException:
-                # SQLite may have rolled back already (a full disk does); the commit's own
-                # error is the one to report
-                with contextlib.suppress(sqlite3.Error):
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                raise
         self._staged.clear()
         self._meta.clear()
         self._fills.clear()

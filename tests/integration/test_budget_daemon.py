@@ -207,6 +207,18 @@ def test_two_daemons_on_one_address_stay_under_its_limit_by_the_headers(
             no_refusals(venue)
 
 
+def ban_the_address(venue: VenueProcess) -> None:
+    """Another program on the address earns it a ban: a 429, then the 418 for not
+    waiting it out."""
+    other = build_binance(DriverSettings(KEY, SECRET, venue.url))
+    banned = False
+    while not banned:
+        try:
+            other.fetch_balance()
+        except DDoSProtection as answer:
+            banned = " 418 " in str(answer)
+
+
 def test_a_418_stops_the_exchange_until_the_ban_ends_and_pages(tmp_path: Path) -> None:
     """Another program on the address went on after a 429 and got the address banned:
     the daemon's next request meets the ban; it sends nothing more until it ends."""
@@ -214,13 +226,7 @@ def test_a_418_stops_the_exchange_until_the_ban_ends_and_pages(tmp_path: Path) -
             running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM,
                            extra='[alerts]\nfile = "alerts.jsonl"\n') as daemon:
         client = daemon.client()
-        other = build_binance(DriverSettings(KEY, SECRET, venue.url))
-        banned = False
-        while not banned:  # a 429, then the 418 for not waiting it out
-            try:
-                other.fetch_balance()
-            except DDoSProtection as answer:
-                banned = " 418 " in str(answer)
+        ban_the_address(venue)
         held = client.submit(market_buy(client_order_id="banned"), wait="durable")
         assert held["status"] == "pending_submit"
         wait_until(lambda: budget(client)["banned"], "the daemon to meet the ban")

@@ -12,14 +12,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ccxt.base.errors import DDoSProtection
-
 from actors.exchange.budget import RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from actors.stream.pro_driver import build_binance_pro
 from protocol.client import OrderdClient
 from tests.helpers import KEY, SECRET, VenueProcess, market_buy, running_daemon, wait_until
-from tests.integration.test_budget_daemon import TEN_ORDERS, entry, limited_venue, window_with
+from tests.integration.test_budget_daemon import (
+    TEN_ORDERS,
+    ban_the_address,
+    entry,
+    limited_venue,
+    window_with,
+)
 from tests.integration.test_venue_limits import venue_call
 
 QUIET_STREAM = "safety_interval_s = 60\nstream_stale_s = 3\n"
@@ -68,13 +72,7 @@ def test_a_ban_the_stream_meets_stops_every_request(tmp_path: Path) -> None:
             running_daemon(tmp_path, exchanges=entry(venue), tracking=QUIET_STREAM) as daemon:
         client = daemon.client()
         wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live")
-        other = build_binance(DriverSettings(KEY, SECRET, venue.url))
-        banned = False
-        while not banned:  # a 429, then the 418 for not waiting it out
-            try:
-                other.fetch_balance()
-            except DDoSProtection as answer:
-                banned = " 418 " in str(answer)
+        ban_the_address(venue)
         others = venue.usage()["http_418"]
         wait_until(lambda: venue.usage()["http_418"] > others, "the stream to meet the ban")
         wait_until(lambda: budget(client)["banned"], "the daemon to know of the ban")
@@ -89,18 +87,6 @@ def test_a_ban_the_stream_meets_stops_every_request(tmp_path: Path) -> None:
 def stream_if_not_live(client: OrderdClient) -> dict[str, Any] | None:
     stream: dict[str, Any] = client.health()["streams"]["bx"]
     return None if stream["live"] else stream
-
-
-def ban(venue: VenueProcess) -> None:
-    """Another program on the address earns it a ban: a 429, then the 418 for not
-    waiting it out."""
-    other = build_binance(DriverSettings(KEY, SECRET, venue.url))
-    banned = False
-    while not banned:
-        try:
-            other.fetch_balance()
-        except DDoSProtection as answer:
-            banned = " 418 " in str(answer)
 
 
 def open_refused(venue: VenueProcess, markets: Mapping[str, Any],
@@ -131,7 +117,7 @@ def test_a_refused_connection_pauses_the_budget(tmp_path: Path) -> None:
     """A banned address's WebSocket upgrade is answered 418 with Retry-After."""
     with limited_venue(tmp_path, "--weight-limit", "200") as venue:
         markets = markets_of(venue)
-        ban(venue)
+        ban_the_address(venue)
         refused = venue.usage()
         budget = RequestBudget("bx")
         open_refused(venue, markets, budget)

@@ -17,29 +17,20 @@ from typing import Any
 import pytest
 
 from tests.helpers import (
-    KEY,
-    SECRET,
     DaemonProcess,
     VenueProcess,
     resting_limit_buy,
     running_daemon,
     wait_until,
 )
+from tests.integration.test_daemon_stream import TRACKING, exchanges, live, price, stream_of
 from tests.stream_support import operator
 
 SYMBOL = "SOL/USD"
-TRACKING = "safety_interval_s = 60\nstream_stale_s = 2\n"
-"""Tracking waits 60 s between reads while the stream is live: what the daemon learns
-in between comes from the stream or its catch-up. A stream quiet for 2 s is stale."""
 LIVE = ("open", "partially_filled")
 VENUE_LIVE = ("NEW", "PARTIALLY_FILLED")
 FINAL = {"filled": "FILLED", "canceled": "CANCELED"}
 """The daemon's terminal status -> the venue's."""
-
-
-def exchanges(venue: VenueProcess) -> str:
-    return ('[[exchanges]]\nname = "bx"\ndriver = "binance"\n'
-            f'api_url = "{venue.url}"\napi_key = "{KEY}"\nsecret = "{SECRET}"\n')
 
 
 class Levels:
@@ -61,14 +52,10 @@ LEVELS = Levels()
 @pytest.fixture(autouse=True)
 def quiet_market(venue: VenueProcess) -> Iterator[None]:
     """SOL well above every level (the walk never reaches them), no fault left over."""
-    set_price(venue, "150")
+    price(venue, "150")
     yield
     venue.script()
-    set_price(venue, "150")
-
-
-def set_price(venue: VenueProcess, value: str) -> None:
-    operator(venue.url, "/_venue/price", {"symbol": SYMBOL, "price": value})
+    price(venue, "150")
 
 
 class Order:
@@ -153,15 +140,6 @@ def assert_nothing_left_open(client: Any, venue: VenueProcess) -> None:
     for state in LIVE:
         for order in client.list(status=state)["orders"]:
             assert order["client_order_id"] in live_on_venue, order
-
-
-def stream_of(client: Any) -> dict[str, Any]:
-    state: dict[str, Any] = client.health()["streams"]["bx"]
-    return state
-
-
-def live(client: Any) -> bool:
-    return bool(stream_of(client)["live"])
 
 
 def grown(client: Any, before: dict[str, Any], count: str, by: int = 1) -> bool:
@@ -290,7 +268,7 @@ def paged_venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VenueProce
 def test_a_catch_up_reads_every_page_of_trades(paged_venue: VenueProcess,
                                                tmp_path: Path) -> None:
     venue = paged_venue
-    set_price(venue, "150")
+    price(venue, "150")
     daemon = DaemonProcess(tmp_path, exchanges=exchanges(venue), tracking=TRACKING).start()
     client = daemon.client()
     wait_until(lambda: live(client), "the stream live")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from actors.exchange.messages import OrderTicket, OrderView, TradePage, TradeView
 from actors.ledger.reader import LedgerReader
-from actors.reconcile.compare import ExchangeCheck, ReconcileSettings
+from actors.orders import Order
+from actors.reconcile.compare import ExchangeCheck, ExchangeQueries, ReconcileSettings, Section
 from protocol.messages import OrderStatus
 from tests.recon_support import BTC, ETH, FakeClock, ledger_order, seed_ledger
 
@@ -23,6 +24,21 @@ def fill(trade_id: str, symbol: str, amount: str, price: str, fee: str) -> Trade
 
 
 TRADES = {BTC: fill("5", BTC, "0.01", "60000", "0.6"), ETH: fill("8", ETH, "0.5", "3000", "1.5")}
+
+
+def checked(tmp_path: Path, account: ExchangeQueries, settings: ReconcileSettings,
+            orders: list[Order], fills: list[tuple[str, TradeView]] | None = None) -> Section:
+    """One reconciliation of `account` against a ledger of `orders` (and their fills),
+    once the orders are old enough to be checked."""
+    clock = FakeClock()
+    path = tmp_path / "ledger.sqlite"
+    seed_ledger(path, orders, fills)
+    clock.advance(LATER_S)
+    reader = LedgerReader(path)
+    try:
+        return ExchangeCheck("paper", reader, account, settings, clock.clock()).run()
+    finally:
+        reader.close()
 
 
 class Account:
@@ -41,20 +57,12 @@ class Account:
 
 def test_two_symbols_orders_with_one_order_id_are_each_compared_with_their_own_trades(
         tmp_path: Path) -> None:
-    clock = FakeClock()
-    path = tmp_path / "ledger.sqlite"
     btc = ledger_order("od-btc", order_id="11", status="filled", amount="0.01",
                        price="60000", filled="0.01", fee="0.6", symbol=BTC)
     eth = ledger_order("od-eth", order_id="11", status="filled", amount="0.5",
                        price="3000", filled="0.5", fee="1.5", symbol=ETH)
-    seed_ledger(path, [btc, eth], [("od-btc", TRADES[BTC]), ("od-eth", TRADES[ETH])])
-    clock.advance(LATER_S)
-    reader = LedgerReader(path)
-    try:
-        section = ExchangeCheck("paper", reader, Account(),
-                                ReconcileSettings(min_age_s=0.0), clock.clock()).run()
-    finally:
-        reader.close()
+    section = checked(tmp_path, Account(), ReconcileSettings(min_age_s=0.0),
+                      [btc, eth], [("od-btc", TRADES[BTC]), ("od-eth", TRADES[ETH])])
     assert section.errors == []
     assert section.counts["trades"] == 2
     # every fill is counted as the exchange shows it: nothing to report or repair
@@ -65,20 +73,12 @@ def test_two_symbols_orders_with_one_order_id_are_each_compared_with_their_own_t
 def test_a_trade_missing_from_one_of_them_is_counted_for_that_order(tmp_path: Path) -> None:
     """The BTC order is known filled (its view said so) but its trade record was never
     read: reconciliation counts it for the BTC order, and the ETH order is as it was."""
-    clock = FakeClock()
-    path = tmp_path / "ledger.sqlite"
     btc = ledger_order("od-btc", order_id="11", status="filled", amount="0.01",
                        price="60000", filled="0.01", fee="0.6", symbol=BTC)
     eth = ledger_order("od-eth", order_id="11", status="filled", amount="0.5",
                        price="3000", filled="0.5", fee="1.5", symbol=ETH)
-    seed_ledger(path, [btc, eth], [("od-eth", TRADES[ETH])])
-    clock.advance(LATER_S)
-    reader = LedgerReader(path)
-    try:
-        section = ExchangeCheck("paper", reader, Account(),
-                                ReconcileSettings(min_age_s=0.0), clock.clock()).run()
-    finally:
-        reader.close()
+    section = checked(tmp_path, Account(), ReconcileSettings(min_age_s=0.0),
+                      [btc, eth], [("od-eth", TRADES[ETH])])
     assert section.errors == [] and section.discrepancies == []
     [repair] = section.repairs
     assert (repair.client_order_id, repair.trades) == ("od-btc", (TRADES[BTC],))
@@ -105,17 +105,8 @@ class Shared(Account):
 
 
 def test_another_order_under_our_client_id_is_not_taken_for_ours(tmp_path: Path) -> None:
-    clock = FakeClock()
-    path = tmp_path / "ledger.sqlite"
-    seed_ledger(path, [ledger_order("od-btc", order_id="11", amount="0.01", price="60000")])
-    clock.advance(LATER_S)
-    reader = LedgerReader(path)
-    try:
-        section = ExchangeCheck("paper", reader, Shared(),
-                                ReconcileSettings(min_age_s=0.0, lookup_spacing_ms=0),
-                                clock.clock()).run()
-    finally:
-        reader.close()
+    section = checked(tmp_path, Shared(), ReconcileSettings(min_age_s=0.0, lookup_spacing_ms=0),
+                      [ledger_order("od-btc", order_id="11", amount="0.01", price="60000")])
     assert section.errors == []
     # ours, looked up by its order id: canceled; the other is reported, not adopted (the
     # ledger holds its client id already)
@@ -148,18 +139,9 @@ def test_another_orders_trades_under_our_client_id_are_not_compared_with_ours(
         tmp_path: Path) -> None:
     """Not an overfill of ours (0.02 traded against an order of 0.01 that filled
     nothing) but an order the ledger lacks."""
-    clock = FakeClock()
-    path = tmp_path / "ledger.sqlite"
-    seed_ledger(path, [ledger_order("od-btc", order_id="11", status="canceled",
+    section = checked(tmp_path, Refilled(), ReconcileSettings(min_age_s=0.0, lookup_spacing_ms=0),
+                      [ledger_order("od-btc", order_id="11", status="canceled",
                                     amount="0.01", price="60000")])
-    clock.advance(LATER_S)
-    reader = LedgerReader(path)
-    try:
-        section = ExchangeCheck("paper", reader, Refilled(),
-                                ReconcileSettings(min_age_s=0.0, lookup_spacing_ms=0),
-                                clock.clock()).run()
-    finally:
-        reader.close()
     assert section.errors == []
     assert [(d["kind"], d["order_id"], d["repair"]) for d in section.discrepancies] == [
         ("unknown_on_exchange", "12", False)]
