@@ -15,6 +15,7 @@ and headers before ccxt turns a 429 or 418 into DDoSProtection.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -116,7 +117,8 @@ def attach(client: Any, meter: Meter) -> bool:
 
 
 def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
-    """Make a sync ccxt client ask `meter` before each request and tell it each answer."""
+    """Make a ccxt client (sync, or asyncio as ccxt.pro's) ask `meter` before each
+    request and tell it each answer."""
     cost_of = client.calculate_rate_limiter_cost
     answer_of = client.on_rest_response
     apis: dict[str, Any] = client.urls.get("api") or {}
@@ -141,8 +143,13 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
         return answer_of(code, reason, url, method, headers, body, request_headers,
                          request_body)
 
+    async def go_now(cost: Any = None) -> None:
+        return None
+
     client.calculate_rate_limiter_cost = calculate_rate_limiter_cost
-    client.throttle = lambda cost=None: None  # the budget has decided when it goes
+    # the budget has decided when it goes; an asyncio client (ccxt.pro's) awaits it
+    client.throttle = (go_now if inspect.iscoroutinefunction(client.throttle)
+                       else lambda cost=None: None)
     client.on_rest_response = on_rest_response
     client.enableRateLimit = True  # else fetch2 asks no cost
 

@@ -10,7 +10,8 @@ and every fill are read from the frames themselves.
 binance's WebSocket API spends the address's request weight, as REST does: each
 connection attempt and each request goes through the exchange's request budget (a
 Meter, as a REST client's requests do), and each answer, a refusal (429, 418) above all,
-goes back to it, so a ban the stream meets stops every request of the exchange.
+goes back to it, so a ban the stream meets stops every request of the exchange. So do
+its REST requests (the markets, when no worker could share them).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ccxt.base.errors import NetworkError
 
 from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings
-from actors.exchange.metering import STREAM_OP, Meter
+from actors.exchange.metering import STREAM_OP, WEIGHT_PER_COST, Meter, hook_ccxt
 from actors.stream.connection import StreamItem
 from actors.stream.events import EventReader
 from venue.model import EVENTS_NUMBERED
@@ -261,4 +262,6 @@ def build_binance_pro(settings: DriverSettings, on_event: Callable[[Event], None
             if isinstance(real, str):
                 client.urls["api"][name] = base + urlsplit(real).path
         client.urls["api"]["ws"]["ws-api"]["spot"] = stream_url(settings.api_url)
+    # its REST requests too: the markets, when no worker shared them (see `open`)
+    hook_ccxt(client, meter, WEIGHT_PER_COST["binance"])
     return ProConnection(client)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+from ccxt.base.errors import ExchangeNotAvailable
+
+from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings
 from actors.stream.pro_driver import build_binance_pro, refusal_headers
 
@@ -71,3 +76,47 @@ def test_a_refusal_without_server_time_is_counted_on_ours() -> None:
 def test_a_refusal_without_a_wait_leaves_it_to_the_budget() -> None:
     assert refusal_headers(refused(None), now_ms=0) is None
     assert refusal_headers(SUBSCRIBED, now_ms=0) is None
+
+
+def open_without_markets(budget: RequestBudget) -> tuple[list[str], BaseException | None]:
+    """Open a stream no worker shared markets with (it loads them over REST itself): the
+    URLs its client asked for, and what ended the opening."""
+    connection = build_binance_pro(DriverSettings("key", "secret", "http://127.0.0.1:1",
+                                                  1000, 5000), lambda _event: None, budget)
+    asked: list[str] = []
+
+    async def fetch(url: str, *_args: Any, **_kwargs: Any) -> Any:
+        asked.append(url)
+        raise ExchangeNotAvailable("no exchange here")
+
+    connection.pro.fetch = fetch
+
+    async def opening() -> BaseException | None:
+        try:
+            await connection.open(None)
+        except Exception as exc:  # noqa: BLE001 - what ended it is the answer
+            return exc
+        finally:
+            await connection.close()
+        return None
+
+    return asked, asyncio.run(opening())
+
+
+def test_markets_the_stream_loads_itself_spend_from_the_budget() -> None:
+    """exchangeInfo costs the address 20 weight, whichever client asks for it."""
+    budget = RequestBudget("binance")
+    asked, _ended = open_without_markets(budget)
+    assert [url.rsplit("/", 1)[-1] for url in asked] == ["exchangeInfo"]
+    assert budget.counts.requests == {"GET /api/v3/exchangeInfo": 1}
+    assert budget.counts.weight_spent == 20
+
+
+def test_markets_the_stream_loads_itself_wait_out_a_ban() -> None:
+    """A request sent during a ban lengthens it: the stream's REST requests are held
+    back like every other."""
+    budget = RequestBudget("binance")
+    budget.paused_until, budget.banned = time.time() + 60, True
+    asked, ended = open_without_markets(budget)
+    assert asked == []
+    assert isinstance(ended, NotSent)
