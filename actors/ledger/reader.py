@@ -89,7 +89,7 @@ class LedgerReader:
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
                 f"SELECT {', '.join(FILL_COLUMNS[1:])} FROM fills "
-                f"WHERE client_order_id IN ({marks}) AND {EXCHANGE_FILTER}", (*chunk, exchange))
+                f"WHERE client_order_id IN ({marks}) AND exchange = ?", (*chunk, exchange))
             for trade in map(trade_from_row, rows):
                 assert trade.client_order_id is not None
                 found.setdefault(trade.client_order_id, {})[trade.trade_id] = trade

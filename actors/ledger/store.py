@@ -42,7 +42,8 @@ COLUMNS = (
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES))
 FILLS_KEY = ("exchange", "client_order_id", "trade_id")
 """A fill is one trade of one order. A trade id alone names no trade: binance numbers the
-trades of each symbol on their own, so two symbols' trades share ids."""
+trades of each symbol on their own, so two symbols' trades share ids. The key is also
+the fills' only index: every read is of an exchange's orders' fills."""
 FILLS_TABLE = f"""CREATE TABLE IF NOT EXISTS {{name}} (
     exchange TEXT NOT NULL, trade_id TEXT NOT NULL, client_order_id TEXT NOT NULL,
     order_id TEXT NOT NULL, amount TEXT NOT NULL, price TEXT NOT NULL, fee_cost TEXT NOT NULL,
@@ -65,7 +66,7 @@ CREATE INDEX IF NOT EXISTS orders_live ON orders (status)
     WHERE status NOT IN ({_TERMINAL_SQL});
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 {FILLS_TABLE.format(name="fills")}
-CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id);
+DROP INDEX IF EXISTS fills_by_order;
 """
 MIGRATIONS = (("signed_at", "ALTER TABLE orders ADD COLUMN signed_at REAL"),)
 """(column, statement adding it) for columns newer than the first ledgers: an existing
@@ -226,7 +227,6 @@ class Ledger:
             db.execute(f"INSERT INTO fills_rekeyed ({columns}) SELECT {columns} FROM fills")
             db.execute("DROP TABLE fills")
             db.execute("ALTER TABLE fills_rekeyed RENAME TO fills")
-            db.execute("CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id)")
 
     def close(self) -> None:
         self._unsynced.close()

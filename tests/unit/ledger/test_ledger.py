@@ -344,5 +344,9 @@ def test_a_ledger_keying_fills_by_trade_id_alone_is_rekeyed_and_keeps_them(
     assert reopened.fills_of("bx", "od-eth")["7"].fee_cost == Decimal("1.5")
     reopened.close()
     check = sqlite3.connect(path)
-    assert "fills_by_order" in {row[1] for row in check.execute("PRAGMA index_list(fills)")}
+    # one index written per fill, the key, which also serves every read by order
+    assert [row[3] for row in check.execute("PRAGMA index_list(fills)")] == ["pk"]
+    plan = check.execute("EXPLAIN QUERY PLAN SELECT * FROM fills WHERE client_order_id IN "
+                         "(?, ?) AND exchange = ?", ("od-btc", "od-eth", "bx")).fetchall()
+    assert "(exchange=? AND client_order_id=?)" in str(plan)
     check.close()
