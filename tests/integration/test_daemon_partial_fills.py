@@ -232,15 +232,21 @@ def test_repeated_and_lost_events_between_partial_fills(venue: VenueProcess,
         assert daemon.stop() == 0
 
 
-def test_after_a_kill_between_partial_fills_the_catch_up_finds_them(
-        venue: VenueProcess, tmp_path: Path) -> None:
+def killed_after_a_fill(venue: VenueProcess, tmp_path: Path, amount: str) -> Order:
+    """A daemon whose order's first fill (`amount`) came by the stream, then killed -9."""
     daemon = DaemonProcess(tmp_path, exchanges=exchanges(venue), tracking=TRACKING).start()
     client = daemon.client()
     wait_until(lambda: live(client), "the stream live")
     order = placed(client, venue)
-    order.trade(venue, "0.03")
+    order.trade(venue, amount)
     wait_counted(client, order, "partially_filled")
     daemon.stop(signal.SIGKILL)
+    return order
+
+
+def test_after_a_kill_between_partial_fills_the_catch_up_finds_them(
+        venue: VenueProcess, tmp_path: Path) -> None:
+    order = killed_after_a_fill(venue, tmp_path, "0.03")
 
     order.trade(venue, "0.02")  # while the daemon is dead
     order.trade(venue, "0.01")
@@ -269,13 +275,7 @@ def test_a_catch_up_reads_every_page_of_trades(paged_venue: VenueProcess,
                                                tmp_path: Path) -> None:
     venue = paged_venue
     price(venue, "150")
-    daemon = DaemonProcess(tmp_path, exchanges=exchanges(venue), tracking=TRACKING).start()
-    client = daemon.client()
-    wait_until(lambda: live(client), "the stream live")
-    order = placed(client, venue)
-    order.trade(venue, "0.01")
-    wait_counted(client, order, "partially_filled")
-    daemon.stop(signal.SIGKILL)
+    order = killed_after_a_fill(venue, tmp_path, "0.01")
 
     for _ in range(2 * PAGE + 1):  # while the daemon is dead: more than a page
         order.trade(venue, "0.01")
