@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,18 +11,19 @@ from typing import Any
 import pytest
 
 from actors.exchange.client import trade_of
-from actors.exchange.drivers.paper import PaperVenue
+from actors.exchange.drivers.paper import PaperExchange, PaperFaults, PaperVenue
 from actors.exchange.errors import ERROR_TABLE, UNCLASSIFIED
 from actors.ledger.reader import CHUNK
 from actors.ledger.store import Ledger
 from actors.metrics.series import Metrics
 from actors.orders import Order
 from actors.reconcile.actor import ReconcilerActor, ReconcilerSettings
-from actors.reconcile.messages import RECONCILER, RecordDiscrepancy
+from actors.reconcile.compare import ReconcileSettings
+from actors.reconcile.messages import RECONCILER, RecordDiscrepancy, RunReconciliation
 from actors.reconcile.reports import read_reports
 from actors.supervisor import Registry
 from orderd.reconciliation_job import ReconciliationJob
-from tests.recon_support import BTC, FakeClock, ledger_order, seed_ledger
+from tests.recon_support import BTC, WAIT_S, FakeClock, ledger_order, order_actors, seed_ledger
 
 LATER_S = 120.0  # runs happen after the seeded orders are past the in-flight age
 
@@ -40,9 +41,9 @@ def venue(tmp_path: Path, clock: FakeClock) -> Iterator[PaperVenue]:
     book.close()
 
 
-def job_for(tmp_path: Path, clock: FakeClock, **executor: Any) -> ReconciliationJob:
+def job_for(tmp_path: Path, clock: FakeClock) -> ReconciliationJob:
     config = {
-        "executor": {"state_dir": ".", **executor},
+        "executor": {"state_dir": "."},
         "schedule": {"interval": "daily", "time": "02:00"},
         "reporting": {"file": "reports.jsonl", "history_days": 30},
         "run_on_start": False,
@@ -51,18 +52,30 @@ def job_for(tmp_path: Path, clock: FakeClock, **executor: Any) -> Reconciliation
 
 
 def reconcile(tmp_path: Path, clock: FakeClock, venue: PaperVenue, orders: list[Order],
-              **executor: Any) -> dict[str, Any]:
-    """Seed the ledger, close the seeding venue, run once; the paper section of the report."""
+              check: ReconcileSettings | None = None,
+              client: Callable[[PaperVenue], PaperExchange] | None = None) -> dict[str, Any]:
+    """Seed the ledger, close the seeding venue, run once; the paper section of the report.
+
+    On actors that only tick when told: a daemon's tracking reads the same orders at
+    its first tick and would race the run to each repair."""
     seed_ledger(tmp_path / "ledger.sqlite", orders)
     venue.close()
     clock.advance(LATER_S)
-    job = job_for(tmp_path, clock, **executor)
-    try:
-        report = job.run_once()
-    finally:
-        job.close()
+    settings = ReconcilerSettings(ledger_path=tmp_path / "ledger.sqlite", exchanges=("paper",),
+                                  report_file=tmp_path / "reports.jsonl",
+                                  check=check or ReconcileSettings())
+    with order_actors(tmp_path, clock, client) as actors:
+        actors.registry.start(RECONCILER, lambda: ReconcilerActor.start(
+            actors.registry, settings, clock.clock(), actors.alerts))
+        report = actors.registry.ask(RECONCILER, RunReconciliation(None), timeout=WAIT_S)
     section: dict[str, Any] = report["exchanges"]["paper"]
     return section
+
+
+def broken(clock: FakeClock) -> Callable[[PaperVenue], PaperExchange]:
+    """Clients of the venue whose every request fails."""
+    return lambda venue: PaperExchange(venue, faults=PaperFaults(error_rate=1.0),
+                                       clock=clock.now, sleep=clock.sleep)
 
 
 def kinds(section: dict[str, Any]) -> list[tuple[str, str | None]]:
@@ -170,8 +183,7 @@ def test_amount_mismatch_is_reported_not_repaired(
 def test_a_failing_exchange_is_an_error_not_missing_orders(
         tmp_path: Path, clock: FakeClock, venue: PaperVenue) -> None:
     orders = [ledger_order(f"od-e{i}", order_id=str(100 + i)) for i in range(3)]
-    broken = [{"name": "paper", "faults": {"error_rate": 1.0}}]
-    section = reconcile(tmp_path, clock, venue, orders, exchanges=broken)
+    section = reconcile(tmp_path, clock, venue, orders, client=broken(clock))
     assert section["discrepancies"] == []
     queries = sorted(e["query"] for e in section["errors"])
     assert queries == ["lookup", "lookup", "lookup", "open_orders", "trades"]
@@ -182,8 +194,7 @@ def test_each_run_error_names_the_exchanges_error_and_the_tables_code(
     """Each error of the run names the exchange's own error and the code the error table
     gives it where it came in (an open circuit, raised on our side: unclassified)."""
     orders = [ledger_order(f"od-c{i}", order_id=str(200 + i)) for i in range(3)]
-    broken = [{"name": "paper", "faults": {"error_rate": 1.0}}]
-    section = reconcile(tmp_path, clock, venue, orders, exchanges=broken)
+    section = reconcile(tmp_path, clock, venue, orders, client=broken(clock))
     assert section["errors"]
     for error in section["errors"]:
         name = error["error"].split(":")[0]
@@ -195,7 +206,7 @@ def test_lookups_are_bounded_and_spaced(tmp_path: Path, clock: FakeClock,
                                         venue: PaperVenue) -> None:
     orders = [ledger_order(f"od-b{i}", order_id=str(500 + i)) for i in range(5)]
     section = reconcile(tmp_path, clock, venue, orders,
-                        reconciliation={"max_lookups_per_run": 3, "lookup_spacing_ms": 200.0})
+                        ReconcileSettings(max_lookups_per_run=3, lookup_spacing_ms=200.0))
     assert section["counts"]["lookups"] == 3 and section["counts"]["lookups_deferred"] == 2
     assert clock.sleeps.count(0.2) == 2
 
