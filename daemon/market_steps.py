@@ -61,9 +61,12 @@ def check_steps(spec: OrderSpec, steps: Steps) -> None:
                                 f"{format_decimal(step)}", field=field)
 
 
-def take_floats(order: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+def take_floats(order: object) -> tuple[object, frozenset[str]]:
     """The order as a dict, and the names of its fields that are floats (validation
-    takes a float as the decimal its `repr` shows)."""
+    takes a float as the decimal its `repr` shows). What is no mapping is passed on as
+    it is, for validation to refuse as the wire does."""
+    if not isinstance(order, Mapping):
+        return order, frozenset()
     floats = frozenset(f for f in FLOAT_FIELDS if isinstance(order.get(f), float))
     return dict(order), floats
 

@@ -61,6 +61,11 @@ async def round_trip(executor: OrderExecutionInterface) -> None:
     with pytest.raises(ProtocolError) as invalid:
         await executor.execute_order({**MARKET, "amount": "-1"})
     assert invalid.value.code == "invalid_order"
+    for not_an_order in ("BTC/USD buy 0.01", None, [MARKET]):
+        with pytest.raises(ProtocolError) as shapeless:
+            await executor.execute_order(not_an_order)  # type: ignore[arg-type]
+        assert (shapeless.value.code, shapeless.value.message) == (
+            "invalid_order", "order must be an object")
     for params in ({"quantity": "5"}, {"clientAlgoId": "x"}, {"postOnly": "yes"}):
         with pytest.raises(ProtocolError) as refused:
             await executor.execute_order({**MARKET, "client_order_id": "lib-h1",
