@@ -23,7 +23,14 @@ from tests.helpers import (
     running_daemon,
     wait_until,
 )
-from tests.integration.test_daemon_stream import TRACKING, exchanges, live, price, stream_of
+from tests.integration.test_daemon_stream import (
+    TRACKING,
+    exchanges,
+    live,
+    open_orders_reads,
+    price,
+    stream_of,
+)
 from tests.stream_support import operator
 
 SYMBOL = "SOL/USD"
@@ -147,9 +154,13 @@ def grown(client: Any, before: dict[str, Any], count: str, by: int = 1) -> bool:
 
 
 def placed(client: Any, venue: VenueProcess) -> Order:
-    """A resting buy at a fresh level, open on the daemon with its NEW event seen."""
+    """A resting buy at a fresh level, open on the daemon and past tracking's first
+    read of its symbol: fills from now on reach the daemon by the stream (or, when the
+    stream fails, by its catch-up), not by a tracking read racing the stream."""
+    reads = open_orders_reads(venue)
     order = Order(client, LEVELS.take())
     wait_until(lambda: status(client, order)["status"] == "open", "the order open")
+    wait_until(lambda: open_orders_reads(venue) > reads, "tracking's first read")
     return order
 
 

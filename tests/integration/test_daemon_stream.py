@@ -175,9 +175,12 @@ def test_a_quiet_stream_stays_connected(venue: VenueProcess, tmp_path: Path) -> 
         quiet_until = time.monotonic() + 3 * 2.0  # three stale periods without events
         wait_until(lambda: time.monotonic() > quiet_until and live(client),
                    "three stale periods passed", attempts=3000)
+        reads = open_orders_reads(venue)
         placed = buy(client, "100")
         wait_until(lambda: client.status(client_order_id=placed["client_order_id"])[
             "status"] == "open", "the order open")
+        # past the symbol's first read, which would race the stream to the fill
+        wait_until(lambda: open_orders_reads(venue) > reads, "tracking's first read")
         rest_at(venue, "99")
         order = wait_until(lambda: filled(client, placed["client_order_id"]),
                            "the fill pushed")
