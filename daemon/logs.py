@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from actors.exchange.errors import without_queries
 from protocol.text import printable
 
 FORMATS = ("text", "json")
@@ -90,7 +91,7 @@ class Redactor:
         for form in self.forms:
             if form in text:
                 text = text.replace(form, MASK)
-        return text
+        return without_queries(text)  # a signed request's URL in a traceback
 
 
 class SafeHandler(logging.StreamHandler):  # type: ignore[type-arg]

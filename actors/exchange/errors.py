@@ -13,6 +13,7 @@ a retry it means the first attempt landed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -81,7 +82,16 @@ def classify(error: BaseException, table: dict[str, Rule] | None = None) -> Rule
     return UNCLASSIFIED
 
 
+URL_QUERY = re.compile(r"(https?://[^\s?#]*)\?[^\s'\"]*")
+
+
+def without_queries(text: str) -> str:
+    """`text` with each URL's query left out: ccxt names a failed request's URL, and a
+    signed one carries its signature (and, on some exchanges, the API key) there."""
+    return URL_QUERY.sub(r"\1?…", text)
+
+
 def describe(error: BaseException) -> str:
     """A short message for the order's last_error: class and first line, bounded."""
-    text = str(error).splitlines()[0] if str(error) else ""
+    text = without_queries(str(error).splitlines()[0]) if str(error) else ""
     return f"{type(error).__name__}: {text}"[:300]
