@@ -63,7 +63,7 @@ async def round_trip(executor: OrderExecutionInterface) -> None:
     assert invalid.value.code == "invalid_order"
     for not_an_order in ("BTC/USD buy 0.01", None, [MARKET]):
         with pytest.raises(ProtocolError) as shapeless:
-            await executor.execute_order(not_an_order)  # type: ignore[arg-type]
+            await executor.execute_order(not_an_order)  # type: ignore[call-overload]
         assert (shapeless.value.code, shapeless.value.message) == (
             "invalid_order", "order must be an object")
     for params in ({"quantity": "5"}, {"clientAlgoId": "x"}, {"postOnly": "yes"}):
