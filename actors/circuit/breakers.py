@@ -34,6 +34,10 @@ _WIRE = {pybreaker.STATE_CLOSED: CLOSED, pybreaker.STATE_OPEN: OPEN,
          pybreaker.STATE_HALF_OPEN: HALF_OPEN}
 
 
+MAX_ERRORS_PER_MINUTE = 1_000_000
+MAX_WINDOW_MINUTES = 1_440
+
+
 @dataclass(frozen=True)
 class BreakerSettings:
     """[circuit_breaker] of the configuration."""
@@ -58,6 +62,12 @@ class BreakerSettings:
             raise ValueError("window_size_minutes: window and cool-down must be > 0")
         if self.half_open_max_calls < 1:
             raise ValueError("half_open_max_calls: must be at least 1")
+        # bounded so that threshold x window, the failures that trip, is a count
+        if self.error_threshold > MAX_ERRORS_PER_MINUTE:
+            raise ValueError(f"error_threshold: must be at most {MAX_ERRORS_PER_MINUTE:,}")
+        if self.window_size_minutes > MAX_WINDOW_MINUTES:
+            raise ValueError(f"window_size_minutes: must be at most {MAX_WINDOW_MINUTES:,}"
+                             " (a day)")
 
     @property
     def fail_max(self) -> int:

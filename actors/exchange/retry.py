@@ -16,6 +16,9 @@ DEFAULT_RETRYABLE = (
 )
 
 
+MAX_BACKOFF_BASE = 10.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently a failed exchange request is sent again."""
@@ -34,8 +37,9 @@ class RetryPolicy:
     def check(self) -> None:
         if not 0 <= self.max_retries <= 20:
             raise ValueError("max_retries: must be from 0 to 20")
-        if self.backoff_base < 1:
-            raise ValueError("backoff_base: must be at least 1")
+        if not 1 <= self.backoff_base <= MAX_BACKOFF_BASE:
+            # above it, the base's power at the last retry is beyond a float
+            raise ValueError(f"backoff_base: must be from 1 to {MAX_BACKOFF_BASE}")
         if not 0 < self.initial_delay <= self.max_delay:
             raise ValueError("initial_delay: must be > 0 and <= max_delay")
         for name in self.retryable_errors:

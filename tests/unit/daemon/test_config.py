@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 import zmq.auth
 
+from actors.circuit.breakers import MAX_ERRORS_PER_MINUTE, MAX_WINDOW_MINUTES
+from actors.exchange.retry import MAX_BACKOFF_BASE
 from daemon.config import load_config
 from daemon.config_loader import ConfigError
 from daemon.wiring import order_settings, streamed
@@ -244,6 +247,9 @@ def test_check_config_refuses_an_abstract_endpoint_with_status_2(tmp_path: Path)
     ("[reconciliation]\nmin_age_s = -1.0\n", "reconciliation.min_age_s"),
     ('[retry]\nretryable_errors = ["Nope"]\n', "retry.retryable_errors"),
     ("[circuit_breaker]\nhalf_open_max_calls = 0\n", "circuit_breaker.half_open_max_calls"),
+    ("[circuit_breaker]\nerror_threshold = 1e308\n", "circuit_breaker.error_threshold"),
+    ("[circuit_breaker]\nwindow_size_minutes = 1e308\n", "circuit_breaker.window_size_minutes"),
+    ("[retry]\nbackoff_base = 1e17\n", "retry.backoff_base"),
     ("[supervisor]\nintensity = 0\n", "supervisor.intensity"),
     ('[metrics]\nlisten = "nowhere"\n', "metrics.listen"),
     ("[alerts]\nretries = 11\n", "alerts.retries"),
@@ -296,3 +302,14 @@ def test_check_config_and_the_daemon_refuse_an_infinite_window(tmp_path: Path) -
         assert result.returncode == 2, result.stderr
         assert "circuit_breaker.window_size_minutes: expected a finite number" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_largest_breaker_and_backoff_settings_are_usable(tmp_path: Path) -> None:
+    """What the checks accept, the daemon can build and use: the failures that trip a
+    breaker are a count, and the last retry's delay is within its cap."""
+    config = load_config(write(tmp_path, (
+        f"[circuit_breaker]\nerror_threshold = {MAX_ERRORS_PER_MINUTE}.0\n"
+        f"window_size_minutes = {MAX_WINDOW_MINUTES}.0\n"
+        f"[retry]\nmax_retries = 20\nbackoff_base = {MAX_BACKOFF_BASE}\nmax_delay = 10.0\n")))
+    assert config.circuit_breaker.fail_max == MAX_ERRORS_PER_MINUTE * MAX_WINDOW_MINUTES + 1
+    assert 0 <= config.retry.delay(20, random.Random(1)) <= 10.0
