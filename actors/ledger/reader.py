@@ -1,4 +1,4 @@
-"""A read-only view of the ledger for reconciliation.
+"""A read-only view of the ledger for reconciliation and `stats`' counts.
 
 Its own SQLite connection (WAL lets readers run beside the writer), so a long
 reconciliation never blocks order flow; rows are streamed, not loaded at once.
@@ -103,6 +103,11 @@ class LedgerReader:
             f" (updated_at >= ? OR status NOT IN ({_TERMINAL_SQL})) GROUP BY symbol",
             (exchange, since))
         return {str(symbol): float(oldest) for symbol, oldest in rows}
+
+    def counts_by_status(self) -> dict[str, int]:
+        """Every order of the ledger counted by status (a scan of them all)."""
+        rows = self._db.execute("SELECT status, count(*) FROM orders GROUP BY status")
+        return {status: int(count) for status, count in rows}
 
     def count(self, exchange: str) -> int:
         row = self._db.execute("SELECT count(*) FROM orders WHERE exchange = ?", (exchange,))

@@ -347,9 +347,5 @@ class Ledger:
         cursor = str(rows[-1][0]) if more else None
         return [_from_row(row) for row in rows], cursor
 
-    def counts_by_status(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT status, count(*) FROM orders GROUP BY status")
-        return {status: int(count) for status, count in rows}
-
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM orders").fetchone()[0])

@@ -43,6 +43,7 @@ from actors.order.messages import (
 )
 from actors.order.outcomes import Outcomes
 from actors.order.repairs import Repairs
+from actors.order.status_counts import StatusCounts
 from actors.order.stream import StreamFollower
 from actors.order.timers import Timers
 from actors.runtime import Clock, DaemonState, EventSink
@@ -68,6 +69,7 @@ class OrderActor(SupervisedActor):
         self.timers = Timers(self.core, self.outcomes)
         self.stream = StreamFollower(self.core, self.outcomes)
         self.repairs = Repairs(self.core)
+        self.status_counts = StatusCounts(settings.ledger_path)
         self._flush_queued = False
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Submit: self.admission.submit,
@@ -198,15 +200,20 @@ class OrderActor(SupervisedActor):
 
     def _stats(self, msg: GetStats) -> None:
         core = self.core
-        msg.reply({
-            "orders_by_status": core.ledger.counts_by_status(),
+        stats = {
             "live_orders": len(core.orders),
             "sends": core.stats.sends,
             "retries": core.stats.retries,
             "resends": core.stats.resends,
             "submit_latency": core.stats.latency(),
             "unresolved": core.unresolved(),
-        })
+        }
+
+        def counted(counts: dict[str, int] | None) -> None:
+            msg.reply(ProtocolError("internal", "the ledger could not be read; see the log")
+                      if counts is None else {"orders_by_status": counts, **stats})
+
+        self.status_counts.ask(counted)  # on a thread of its own: the ledger's every order
 
 
 __all__ = ["NAME", "OrderActor", "OrderSettings"]
