@@ -103,15 +103,17 @@ def toml_value(value: Any) -> str:
 def write_config(path: Path, *, control: str, events: str, extra: str = "",
                  exchanges: str | None = None, orders: str = "", tracking: str = "") -> Path:
     """extra: top-level keys and tables; orders, tracking: more lines of [orders] and of
-    [tracking] (whose intervals are short here)."""
+    [tracking] (whose intervals are short here unless `tracking` sets them)."""
     exchanges = exchanges if exchanges is not None else (
         '[[exchanges]]\nname = "paper"\ndriver = "paper"\n')
+    intervals = "" if "interval_s" in tracking.replace("safety_interval_s", "") else (
+        "interval_s = 0.2\nyoung_interval_s = 0.2\n")
     path.write_text(
         f'state_dir = "state"\n{extra}\n'
         f'[control]\nendpoint = "{control}"\n'
         f'[events]\nendpoint = "{events}"\n'
         f'[orders]\naccept_timeout_s = 5.0\n{orders}'
-        f'[tracking]\ninterval_s = 0.2\nyoung_interval_s = 0.2\n{tracking}'
+        f'[tracking]\n{intervals}{tracking}'
         f'{exchanges}'
     )
     return path

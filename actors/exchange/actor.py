@@ -235,10 +235,12 @@ class ExchangeActor(SupervisedActor):
     def _trades_of(self, ticket: OrderTicket, op: str, view: OrderView | None, more: bool,
                    carried: tuple[TradeView, ...]) -> tuple[tuple[TradeView, ...], str]:
         """The trades an outcome reports, and their source: a settled create's own (they
-        add up to its fill), a lookup's when it shows more filled than counted."""
+        add up to its fill), a lookup's or a cancel's when it shows more filled than
+        counted (a cancel's answer may be the first to show a fill, and it finishes
+        the order: nothing reads it later)."""
         if view is not None and op == "create" and not more:
             return view.trades, "create"
-        if view is not None and op == "fetch" and view.filled > ticket.counted:
+        if view is not None and op in ("fetch", "cancel") and view.filled > ticket.counted:
             return self._order_trades(ticket, view, carried)
         return (), "trades"
 

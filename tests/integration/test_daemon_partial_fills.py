@@ -298,3 +298,19 @@ def test_a_catch_up_reads_every_page_of_trades(paged_venue: VenueProcess,
         assert_as_venue(client, venue, order, "filled")
         assert_nothing_left_open(client, venue)
         assert again.stop() == 0
+
+
+def test_a_fill_only_the_cancels_answer_shows_is_counted(venue: VenueProcess,
+                                                         tmp_path: Path) -> None:
+    """No stream, and no tracking read between a fill and the cancel: the cancel's
+    answer is the first to show the order partly filled, and the order is finished
+    with it (tracking reads it no more). Its trades are read then."""
+    polled = "interval_s = 60\nyoung_interval_s = 60\nstream = false\n"
+    with running_daemon(tmp_path, exchanges=exchanges(venue), tracking=polled) as daemon:
+        client = daemon.client()
+        order = Order(client, LEVELS.take())
+        wait_until(lambda: status(client, order)["status"] == "open", "the order open")
+        order.trade(venue, "0.03")
+        client.cancel(client_order_id=order.client_order_id)
+        assert_as_venue(client, venue, order, "canceled")
+        assert daemon.stop() == 0
