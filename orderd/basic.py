@@ -16,7 +16,7 @@ from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.errors import HALT, REJECT, RESOLVE
 from actors.exchange.failure import CallFailed, error_info
 from actors.exchange.link import Attempts
-from actors.exchange.messages import OrderView
+from actors.exchange.messages import ErrorInfo, OrderView
 from actors.exchange.order_params import check_params
 from actors.order.admission import make_client_order_id
 from actors.order.stats import OrderStats
@@ -26,7 +26,7 @@ from daemon.commands import check_exchange
 from daemon.config import Config
 from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.state_lock import StateDirLock
-from daemon.wiring import ClientFactory, client_factory
+from daemon.wiring import ClientFactory, client_factory, request_budget
 from orderd.config import basic_config
 from orderd.direct import DirectExchange
 from orderd.interface import ConfigDict, OrderExecutionInterface
@@ -89,7 +89,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
             factory = self._clients.get(exchange.name) or client_factory(
                 exchange, config.state_dir, self._clock, self._venues)
             self._exchanges[exchange.name] = DirectExchange(
-                exchange.name, factory(), config.retry, self._rng)
+                exchange.name, factory(), config.retry, self._rng,
+                request_budget(exchange, self._clock))
 
     async def place(self, order: Mapping[str, Any], wait: str = "accepted") -> dict[str, Any]:
         config = self._running()
@@ -159,8 +160,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
             order.move_to(OrderStatus.REJECTED, self._clock.now())
         else:  # retries spent on errors known to leave no order: the caller may try again
             del self._orders[order.client_order_id]
-            code = "rate_limited" if error.code == "rate_limited" else "exchange_unavailable"
-            raise ProtocolError(code, f"{exchange.name}: {error.message}", retry_after_s=1.0)
+            raise _try_later(f"{exchange.name}: {error.message}", error, 1.0)
 
     async def _resolve(self, exchange: DirectExchange, order: Order,
                        attempts: Attempts) -> None:
@@ -228,10 +228,10 @@ class BasicOrderExecutor(OrderExecutionInterface):
             error = error_info(exc)
             order.last_error = {"code": error.code, "message": error.message}
             await self._refresh(exchange, order, attempts)
-            if not order.terminal:
+            if not order.terminal:  # the code cancel_order documents, the wait known
                 raise ProtocolError("exchange_unavailable", f"{exchange.name}: cancel of "
                                     f"{order.client_order_id} failed: {error.message}",
-                                    retry_after_s=1.0) from None
+                                    retry_after_s=_wait(error, 1.0)) from None
 
     async def get_execution_stats(self) -> dict[str, Any]:
         """Counts by status, sends, retries, submit latency and unresolved orders of
@@ -348,9 +348,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
         try:
             return await exchange.markets(attempts)
         except Exception as exc:  # noqa: BLE001 - said as the protocol says it
-            raise ProtocolError("exchange_unavailable", f"the markets of {exchange.name} "
-                                f"cannot be loaded: {error_info(exc).message}",
-                                retry_after_s=5.0) from None
+            error = error_info(exc)
+            raise _try_later(f"the markets of {exchange.name} cannot be loaded: "
+                             f"{error.message}", error, 5.0) from None
 
     def _find(self, ref: OrderRef) -> Order:
         if ref.client_order_id is not None:
@@ -389,3 +389,17 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._stats.sends += attempts.sends
         self._stats.retries += attempts.retries
 
+
+def _wait(error: ErrorInfo, default_s: float) -> float:
+    """How long the caller should wait before asking again: after a rate limit, the
+    exchange's Retry-After or ban, or the budget's window (asking sooner earns a 418),
+    else `default_s`."""
+    if error.code == "rate_limited" and error.retry_after_s is not None:
+        return round(error.retry_after_s, 3)
+    return default_s
+
+
+def _try_later(message: str, error: ErrorInfo, default_s: float) -> ProtocolError:
+    """`rate_limited` or `exchange_unavailable`, with how long to wait."""
+    code = "rate_limited" if error.code == "rate_limited" else "exchange_unavailable"
+    return ProtocolError(code, message, retry_after_s=_wait(error, default_s))

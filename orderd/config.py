@@ -47,7 +47,7 @@ def executor_config(config: Mapping[str, Any] | Config | None,
 
 
 EXCHANGE_KEYS = frozenset({"name", "driver", "account", "faults", "api_url", "api_key", "secret",
-                           "api_key_file", "secret_file", "timeout_ms"})
+                           "api_key_file", "secret_file", "timeout_ms", "budget"})
 BASIC_KEYS: dict[str, frozenset[str] | None] = {
     "state_dir": None, "retry": None, "exchange": EXCHANGE_KEYS, "exchanges": EXCHANGE_KEYS,
     "orders": frozenset({"client_id_prefix"}),

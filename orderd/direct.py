@@ -1,6 +1,11 @@
 """Direct calls to one exchange account for BasicOrderExecutor: one client, one request
 at a time, retried as the retry policy and the error table allow. An exchange's error
-is classified here, where it enters, and goes on as CallFailed with its rule."""
+is classified here, where it enters, and goes on as CallFailed with its rule.
+
+Every request goes through the account's RequestBudget, as the daemon's workers' do
+(see actors/exchange/budget.py): it is kept back while the exchange's limits would
+refuse it, and after a 429 or 418 nothing goes out until its Retry-After (or the ban)
+is over. binance bans an address that sends before then, for longer each time."""
 
 from __future__ import annotations
 
@@ -10,12 +15,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.client import ExchangeClient, balances_of, view_of
 from actors.exchange.drivers.ccxt_driver import lookup_params
 from actors.exchange.errors import classify
 from actors.exchange.failure import REFUSED, CallFailed
-from actors.exchange.link import Attempts
+from actors.exchange.link import NOT_SENT, Attempts, header_retry_after
 from actors.exchange.messages import OrderView
+from actors.exchange.metering import Meter, attach
 from actors.exchange.order_params import ParamRefused, create_params
 from actors.exchange.retry import RetryPolicy
 from actors.orders import Order
@@ -28,31 +35,58 @@ class DirectExchange:
     (a ccxt instance is not thread-safe)."""
 
     def __init__(self, name: str, client: ExchangeClient, policy: RetryPolicy,
-                 rng: random.Random) -> None:
+                 rng: random.Random, requests: RequestBudget) -> None:
+        """`requests`: the account's request budget, which the client's requests go
+        through; a client it cannot hook (an embedder's) only waits out a Retry-After."""
         self.name = name
         self.client = client
         self.policy = policy
         self.rng = rng
+        self.requests = requests
+        # no waiting for weight, as in the daemon's order workers: orders share this
+        # client and must not queue behind a lookup that waits
+        meter = Meter(requests)
+        self._meter = meter if attach(client, meter) else None
+        self._retry_after = header_retry_after(client)
         self._lock = threading.Lock()
         self._markets: dict[str, Any] | None = None
 
     async def call(self, op: str, request: Request, attempts: Attempts) -> Any:
         """The request's result, sent again after full-jitter backoff while the policy
-        allows (an ambiguous create never is); CallFailed with the last error otherwise."""
+        allows (an ambiguous create never is); CallFailed with the last error otherwise.
+        A 429 or 418 is not sent again: the caller is told how long to wait instead, as
+        the daemon's workers do."""
         while True:
             attempts.sends += 1
             try:
-                return await asyncio.to_thread(self._locked, request)
+                return await asyncio.to_thread(self._locked, op, request)
+            except NotSent as exc:  # the budget kept it back: nothing reached the exchange
+                attempts.sends -= 1
+                raise CallFailed(exc, NOT_SENT, attempts.sends, attempts.retries,
+                                 exc.retry_after_s) from exc
             except Exception as exc:
                 rule = classify(exc)
-                if not self.policy.allows(op, exc, rule, attempts.retries):
-                    raise CallFailed(exc, rule, attempts.sends, attempts.retries, None) from exc
+                retry_after = self._retry_after(exc)
+                paused = self.requests.paused_for()
+                if paused is not None:  # a 429 or 418: a request before its end earns a ban
+                    retry_after = max(retry_after or 0.0, paused)
+                if paused is not None or not self.policy.allows(op, exc, rule,
+                                                                attempts.retries):
+                    raise CallFailed(exc, rule, attempts.sends, attempts.retries,
+                                     retry_after) from exc
                 attempts.retries += 1
-                await asyncio.sleep(self.policy.delay(attempts.retries, self.rng))
+                await asyncio.sleep(self.policy.delay(attempts.retries, self.rng, retry_after))
 
-    def _locked(self, request: Request) -> Any:
+    def _locked(self, op: str, request: Request) -> Any:
         with self._lock:
-            return request(self.client)
+            meter = self._meter
+            if meter is None:
+                return request(self.client)
+            meter.start(op)
+            try:
+                return request(self.client)
+            finally:
+                meter.finish()
 
     async def markets(self, attempts: Attempts) -> dict[str, Any]:
         """The exchange's markets, loaded once."""

@@ -1,0 +1,125 @@
+"""BasicOrderExecutor on the binance driver at binance's limits (the HTTP paper venue
+keeps them: a request before a 429's Retry-After is up earns a ban, 418)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from orderd import BasicOrderExecutor
+from protocol.errors import ProtocolError
+from tests.library_support import MARKET, paper_config, run, venue_orders
+from venue.binance.server import PaperVenueServer
+from venue.book import PaperVenue
+from venue.limits import VenueLimiter, VenueLimits
+
+ORDER = {"symbol": "BTC/USD", "side": "buy", "type": "limit", "amount": "0.01",
+         "price": "1000"}
+ORDER_WINDOW_S = 10
+
+
+def usage(server: PaperVenueServer) -> dict[str, Any]:
+    with urllib.request.urlopen(server.url + "/_venue/usage", timeout=10) as answer:
+        found: dict[str, Any] = json.loads(answer.read())
+        return found
+
+
+async def early_in_an_order_window() -> None:
+    """Wait until at least 3 s of the 10 s order window are left: the orders of a test
+    then fall in one window, and the honest wait after the refusal is over 1 s."""
+    left = ORDER_WINDOW_S - time.time() % ORDER_WINDOW_S
+    if left < 3 + 0.05:
+        await asyncio.sleep(left + 0.05)
+
+
+def binance_config(tmp_path: Path, server: PaperVenueServer) -> dict[str, Any]:
+    return {"state_dir": str(tmp_path), "exchange": {
+        "name": "bx", "driver": "binance", "api_key": "k", "secret": "s",
+        "api_url": server.url}}
+
+
+def test_a_429_is_waited_out_not_retried_into_a_ban(tmp_path: Path) -> None:
+    """One new order over the 10 s order count: binance answers 429 with Retry-After.
+    The executor must not send before that time (binance bans the address, 418, for
+    2 minutes and longer for each ban after) and must not tell the caller to come back
+    in 1 s while a ban runs."""
+    server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
+                              limiter=VenueLimiter(VenueLimits(orders_per_10s=1))).start()
+
+    async def scenario() -> tuple[ProtocolError | None, float]:
+        async with BasicOrderExecutor(binance_config(tmp_path, server), seed=1) as executor:
+            await early_in_an_order_window()
+            await executor.execute_order(ORDER)
+            started = time.monotonic()
+            try:
+                await executor.execute_order(ORDER)
+            except ProtocolError as refused:
+                return refused, time.monotonic() - started
+            return None, time.monotonic() - started
+
+    try:
+        refused, took = run(scenario)
+        seen = usage(server)
+    finally:
+        server.stop()
+    assert seen["http_418"] == 0, (
+        f"banned: {seen['http_429']} 429 then {seen['http_418']} requests answered 418 "
+        f"within {took:.1f} s; the caller was told {refused!r}")
+    assert refused is None or (refused.retry_after_s or 0) > 1.0
+
+
+def test_a_429_the_budget_did_not_foresee_holds_every_request_until_its_end(
+        tmp_path: Path) -> None:
+    """The venue's order count shrinks after the executor read its limits, so the
+    second order is sent and refused with 429: it is not sent again, the caller is told
+    the Retry-After, and a third order within that time is refused without a request."""
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0))  # counted, not limited
+    server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
+                              limiter=limiter).start()
+
+    async def scenario() -> list[ProtocolError]:
+        refusals = []
+        async with BasicOrderExecutor(binance_config(tmp_path, server), seed=1) as executor:
+            await early_in_an_order_window()
+            await executor.execute_order(ORDER)
+            limiter.configure({"orders_per_10s": 1})
+            for _ in range(2):
+                try:
+                    await executor.execute_order(ORDER)
+                except ProtocolError as refused:
+                    refusals.append(refused)
+        return refusals
+
+    try:
+        refusals = run(scenario)
+        seen = usage(server)
+    finally:
+        server.stop()
+    assert (seen["http_429"], seen["http_418"]) == (1, 0)
+    assert [r.code for r in refusals] == ["rate_limited", "rate_limited"]
+    first, second = (r.retry_after_s or 0 for r in refusals)
+    assert first >= 1.0 and 0 < second <= first
+
+
+def test_the_budget_section_caps_the_direct_path(tmp_path: Path) -> None:
+    """`[exchanges.budget]` shares out the limits for the direct path as for the daemon:
+    an order over its order count is refused, `rate_limited`, and never sent."""
+    config = paper_config(tmp_path, budget={"orders_per_10s": 1})
+
+    async def scenario() -> ProtocolError:
+        async with BasicOrderExecutor(config, seed=1) as executor:
+            await early_in_an_order_window()
+            await executor.execute_order(MARKET)
+            try:
+                await executor.execute_order(MARKET)
+            except ProtocolError as refused:
+                return refused
+            raise AssertionError("the second order was sent")
+
+    refused = run(scenario)
+    assert refused.code == "rate_limited" and 1.0 < (refused.retry_after_s or 0) <= 10
+    assert len(venue_orders(tmp_path)) == 1
