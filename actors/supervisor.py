@@ -10,7 +10,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pykka
 
@@ -36,6 +36,12 @@ class SupervisedActor(pykka.ThreadingActor):
     use_daemon_thread = True
     """A program ends when its main thread does, even if it never stopped its actors;
     whoever starts actors stops them at exit (daemon.system registers that)."""
+
+    long_messages: ClassVar[bool] = False
+    """True for an actor whose one message may rightly run far longer than systemd's
+    watchdog allows (exchange requests through timeouts and retries, a whole
+    reconciliation): the watchdog then asks only that it is alive, since it answers a
+    Ping only between messages (see daemon.systemd.Heartbeat)."""
 
     _handlers: dict[type, Callable[[Any], Any]]
 

@@ -3,7 +3,8 @@
 `Type=notify` needs only datagrams on `$NOTIFY_SOCKET` (sd_notify(3)), so no
 library: READY=1 after start-up recovery, STATUS= lines, RELOADING=1 around a
 reload, STOPPING=1, and WATCHDOG=1 at half of `$WATCHDOG_USEC`, sent only while
-every actor answers a Ping, so a hung actor makes systemd restart the service.
+`Heartbeat` finds no actor hung or dead, so a hung actor makes systemd restart the
+service.
 """
 
 from __future__ import annotations
@@ -92,7 +93,17 @@ def watchdog_interval_s(environ: dict[str, str] | None = None) -> float | None:
 
 
 class Heartbeat:
-    """Asks every actor for a Ping; names those that did not answer in time.
+    """Names the actors that look hung or dead; the watchdog is withheld while any does.
+
+    The rule: every actor must be alive (not down, its thread running). An actor whose
+    messages are short must also answer a Ping within the timeout: OrderActor, which
+    every order goes through, the breakers, metrics, the streams and the supervisor.
+    An actor answers a Ping only between messages, so one whose single message may
+    rightly take minutes (`long_messages`: the exchange workers, waiting out timeouts
+    and retries in an outage, and the reconciler, whose run is one message) is not
+    pinged: were it, a healthy daemon would be killed for being busy. Each of their
+    waits has a timeout of its own (the client's request timeout, bounded retries,
+    asks with a timeout), so they end without the watchdog.
 
     An actor whose previous Ping is still unanswered is not asked again, so a
     hung actor's inbox does not fill with pings.
@@ -105,7 +116,7 @@ class Heartbeat:
 
     def silent(self) -> list[str]:
         for name, ref in self._registry.refs().items():
-            if name not in self._pending:
+            if name not in self._pending and _answers_pings(ref):
                 try:
                     self._pending[name] = ref.ask(Ping(), block=False)
                 except pykka.ActorDeadError:
@@ -123,6 +134,11 @@ class Heartbeat:
             del self._pending[name]
         dead = [n for n, h in self._registry.health().items() if not h["alive"]]
         return sorted(set(silent) | set(dead))
+
+
+def _answers_pings(ref: pykka.ActorRef[Any]) -> bool:
+    """Whether the watchdog expects `ref` to answer a Ping in time (see Heartbeat)."""
+    return not getattr(ref.actor_class, "long_messages", False)
 
 
 class SystemdLoop:

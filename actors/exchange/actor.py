@@ -59,6 +59,8 @@ SOURCES = {"create": "create", "cancel": "cancel", "fetch": "lookup"}
 class ExchangeActor(SupervisedActor):
     """Talks to one exchange account through one client instance."""
 
+    long_messages = True  # one request may wait out timeouts, retries and the pace
+
     def __init__(self, registry: Registry, name: str, link: ExchangeLink,
                  client_factory: Callable[[], ExchangeClient], seed: int = 0) -> None:
         super().__init__(registry, name)

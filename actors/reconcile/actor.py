@@ -89,6 +89,8 @@ class ActorQueries:
 class ReconcilerActor(SupervisedActor):
     """One reconciliation at a time; each appends a report and alerts on findings."""
 
+    long_messages = True  # a whole run is one message: minutes of exchange queries
+
     def __init__(self, registry: Registry, settings: ReconcilerSettings,
                  clock: Clock | None = None, alerter: Alerter | None = None,
                  queries: Callable[[str], ExchangeQueries] | None = None,
