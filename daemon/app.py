@@ -113,7 +113,8 @@ class Daemon:
         self.state.running()
         self.notifier.ready()
         interval = watchdog_interval_s()
-        heartbeat = Heartbeat(self.registry, min(PING_TIMEOUT_S, (interval or 2.0) / 2))
+        heartbeat = Heartbeat(self.registry, min(PING_TIMEOUT_S, (interval or 2.0) / 2),
+                              {"frontend": self.frontend.turning})
         self.systemd = SystemdLoop(self.notifier, heartbeat, self._summary, interval)
         self.systemd.start()
         log.info("orderd %s ready: commands on %s, events on %s%s", __version__, control.endpoint,

@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,12 @@ kernel's socket buffers hold more before the queue even starts filling."""
 REQUEST_QUEUE = 64
 """Requests ZeroMQ reads ahead for one connection (RCVHWM); beyond it the connection
 waits (TCP backpressure), nothing is lost."""
+
+POLL_MS = 1000
+"""The loop goes round at least this often, requests or not."""
+STALL_S = 5.0
+"""A loop that has not gone round for this long is hung: it polls at most POLL_MS and
+never waits on an actor, so a healthy one never comes near it."""
 
 Answer = Callable[[dict[str, Any] | ProtocolError], None]
 Handler = Callable[[Request, Any, Answer], None]
@@ -114,6 +121,7 @@ class Frontend:
         self._stopped = threading.Event()
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._turned = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="frontend", daemon=True)
 
     def start(self) -> None:
@@ -122,6 +130,11 @@ class Frontend:
     def in_flight(self) -> int:
         with self._lock:
             return self._in_flight
+
+    def turning(self, within_s: float = STALL_S) -> bool:
+        """Whether the loop runs and went round within `within_s`: the watchdog's test
+        of the front end, which is no actor and answers no Ping."""
+        return self._thread.is_alive() and time.monotonic() - self._turned <= within_s
 
     @property
     def socket(self) -> zmq.Socket[Any]:
@@ -143,7 +156,8 @@ class Frontend:
         poller.register(self._socket, zmq.POLLIN)
         poller.register(self._wakeup.read_fd, zmq.POLLIN)
         while not self._stopped.is_set():
-            events = dict(poller.poll(1000))
+            self._turned = time.monotonic()
+            events = dict(poller.poll(POLL_MS))
             self._wakeup.clear()
             self._send_replies()
             if self._socket in events:

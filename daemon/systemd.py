@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pykka
@@ -105,13 +105,18 @@ class Heartbeat:
     waits has a timeout of its own (the client's request timeout, bounded retries,
     asks with a timeout), so they end without the watchdog.
 
+    `loops` are threads that are no actors, by name, each with its own test (the
+    front end: its loop goes round); one that fails it is named too.
+
     An actor whose previous Ping is still unanswered is not asked again, so a
     hung actor's inbox does not fill with pings.
     """
 
-    def __init__(self, registry: Registry, timeout_s: float = PING_TIMEOUT_S) -> None:
+    def __init__(self, registry: Registry, timeout_s: float = PING_TIMEOUT_S,
+                 loops: Mapping[str, Callable[[], bool]] | None = None) -> None:
         self._registry = registry
         self._timeout_s = timeout_s
+        self._loops = dict(loops or {})
         self._pending: dict[str, pykka.Future[Any]] = {}
 
     def silent(self) -> list[str]:
@@ -133,7 +138,8 @@ class Heartbeat:
                 pass
             del self._pending[name]
         dead = [n for n, h in self._registry.health().items() if not h["alive"]]
-        return sorted(set(silent) | set(dead))
+        stuck = [name for name, turning in self._loops.items() if not turning()]
+        return sorted(set(silent) | set(dead) | set(stuck))
 
 
 def _answers_pings(ref: pykka.ActorRef[Any]) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 
 from actors.circuit.actor import CircuitActor
 from actors.exchange.actor import ExchangeActor
@@ -30,7 +31,9 @@ from actors.reconcile.messages import RunReconciliation
 from actors.runtime import Clock
 from actors.stream.actor import StreamActor
 from actors.supervisor import Registry, SupervisedActor, Supervisor, SupervisorSettings
+from daemon.frontend import Answer, Frontend
 from daemon.systemd import Heartbeat, SystemdLoop
+from protocol.client import OrderdClient
 
 ANSWER_S = 3.0
 """How long the exchange takes to answer open orders: well within ask_timeout_s."""
@@ -147,3 +150,40 @@ def test_only_exchange_workers_and_the_reconciler_are_left_unpinged() -> None:
     actors: list[type[SupervisedActor]] = [
         OrderActor, CircuitActor, MetricsActor, StreamActor, ExchangeActor, ReconcilerActor]
     assert [a for a in actors if a.long_messages] == [ExchangeActor, ReconcilerActor]
+
+
+def test_a_hung_front_end_withholds_the_watchdog(registry: Registry) -> None:
+    """The front end is no actor: its loop must go round (here within 0.3 s)."""
+    context: zmq.Context[Any] = zmq.Context()
+    release = threading.Event()
+
+    def hold(_request: Any, _args: Any, answer: Answer) -> None:
+        release.wait(10)  # a handler must never wait: this one hangs the loop
+        answer({})
+
+    frontend = Frontend(context, "inproc://watchdog", 4096, {"ping": hold})
+    loops = {"frontend": lambda: frontend.turning(0.3)}
+    notes = Notes()
+    loop = SystemdLoop(notes, Heartbeat(registry, 0.2, loops),  # type: ignore[arg-type]
+                       lambda: "ready", 15.0)
+    client = OrderdClient("inproc://watchdog", context=context)
+    try:
+        loop.beat()  # not started yet
+        assert notes.sent == ["STATUS=ready; not answering: frontend (watchdog withheld)"]
+        frontend.start()
+        loop.beat()
+        assert notes.sent[-2:] == ["STATUS=ready", "WATCHDOG=1"]
+        client.send("ping")
+        time.sleep(0.5)
+        notes.sent.clear()
+        loop.beat()
+        assert notes.sent == ["STATUS=ready; not answering: frontend (watchdog withheld)"]
+        release.set()
+        assert client.receive()["ok"]
+        loop.beat()
+        assert notes.sent[-2:] == ["STATUS=ready", "WATCHDOG=1"]
+    finally:
+        release.set()
+        client.close()
+        frontend.close()
+        context.term()
