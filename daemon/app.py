@@ -171,6 +171,8 @@ class Daemon:
         return f"log level {config.log_level.upper()}"
 
     def _reload_risk(self, config: Config) -> str:
+        """Replace the limits as a whole: `config` names every running exchange, each
+        with its limits from the file where the file names it, else its own."""
         self.risk.replace(risk_limits(config))
         self.limiter.set_rates(client_rates(config))
         return f"risk limits {describe(config)}"

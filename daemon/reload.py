@@ -3,6 +3,11 @@
 Each reloadable part registers a hook that applies the new configuration and
 says what it did. Everything else (endpoints, exchanges, state_dir) needs a
 restart; a reload that changes it says so and leaves it as it is.
+
+What is set per exchange (its risk limits) applies by name, and only to the
+exchanges that are running: a running exchange the file no longer names (renamed
+or removed, which takes a restart) keeps what it had, and an entry the file adds
+waits for the restart that starts its exchange.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from daemon.config_loader import ConfigError
 log = logging.getLogger(__name__)
 
 ReloadHook = Callable[[Config], str]
-"""Applies the new configuration; returns a short account of what it did."""
+"""Applies the reloaded configuration, whose exchanges are the running ones (see
+`_applicable`); returns a short account of what it did."""
 
 
 class Reloader:
@@ -41,18 +47,45 @@ class Reloader:
         except ConfigError as exc:
             log.error("reload refused, configuration unchanged: %s", exc)
             return False
-        done = [hook(new) for hook in self._hooks]
+        applied = _applicable(self.config, new)
+        done = [hook(applied) for hook in self._hooks]
         log.info("reloaded %s: %s", self.path or "(defaults)", "; ".join(done))
         ignored = _needs_restart(self.config, new)
         if ignored:
             log.warning("reload: changes to %s need a restart and were not applied",
                         ", ".join(ignored))
-        self.config = dataclasses.replace(
-            self.config, log_level=new.log_level, alerts=new.alerts,
-            exchanges=tuple(dataclasses.replace(old, risk=fresh.risk)
-                            for old, fresh in zip(self.config.exchanges, new.exchanges,
-                                                  strict=False)))
+        for unmatched in _unmatched(self.config, new):
+            log.warning("reload: %s", unmatched)
+        self.config = applied
         return True
+
+
+def _applicable(running: Config, new: Config) -> Config:
+    """The configuration a reload applies: the file's log level and alerts, and each
+    running exchange's risk from the file's entry of the same name (its own where the
+    file has none). Matched by name: positions change when an entry is added or moved."""
+    fresh = {e.name: e.risk for e in new.exchanges}
+    exchanges = tuple(dataclasses.replace(e, risk=fresh.get(e.name, e.risk))
+                      for e in running.exchanges)
+    return dataclasses.replace(running, log_level=new.log_level, alerts=new.alerts,
+                               exchanges=exchanges)
+
+
+def _unmatched(running: Config, new: Config) -> list[str]:
+    """Per-exchange settings the reload could not apply by name, said so an operator
+    knows which limits are in force."""
+    old_names = [e.name for e in running.exchanges]
+    new_names = [e.name for e in new.exchanges]
+    kept = [name for name in old_names if name not in new_names]
+    waiting = [name for name in new_names if name not in old_names]
+    said = []
+    if kept:
+        said.append("running exchanges the file does not name keep their risk limits "
+                    f"until a restart: {', '.join(kept)}")
+    if waiting:
+        said.append("risk limits of exchanges that are not running were not applied "
+                    f"(a restart starts them): {', '.join(waiting)}")
+    return said
 
 
 def _needs_restart(old: Config, new: Config) -> list[str]:

@@ -151,6 +151,32 @@ def test_sighup_reloads_risk_limits_and_log_level(tmp_path: Path,
         assert daemon.stop() == 0
 
 
+def test_a_reload_that_renames_a_running_exchange_keeps_its_limits(
+        tmp_path: Path) -> None:
+    """The rename needs a restart and is reported as not applied; the limits used to be
+    replaced by the new file's names, leaving the running exchange with none."""
+    risky = ('[[exchanges]]\nname = "paper"\n[exchanges.risk]\nsymbols = ["BTC/USD"]\n')
+    with running_daemon(tmp_path, exchanges=risky) as daemon:
+        client = daemon.client()
+        eth = market_buy(symbol="ETH/USD", amount="0.01")
+        with pytest.raises(ProtocolError) as refused:
+            client.submit(eth)
+        assert refused.value.code == "risk_rejected"
+        # the same limits, the entry renamed for the next restart
+        write_config(daemon.config, control=daemon.control, events=daemon.events,
+                     exchanges=risky.replace('"paper"', '"paper_main"'))
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        # the last of the reload's lines
+        log = daemon.wait_for_log("were not applied (a restart starts them): paper_main")
+        assert "changes to exchanges need a restart and were not applied" in log
+        assert "keep their risk limits until a restart: paper\n" in log
+        with pytest.raises(ProtocolError) as still:
+            client.submit(eth)
+        assert still.value.code == "risk_rejected"
+        assert daemon.stop() == 0
+
+
 def test_a_bad_file_on_reload_changes_nothing(tmp_path: Path) -> None:
     risky = ('[[exchanges]]\nname = "paper"\n[exchanges.risk]\nsymbols = ["BTC/USD"]\n')
     with running_daemon(tmp_path, exchanges=risky) as daemon:
