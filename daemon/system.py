@@ -90,7 +90,7 @@ class ActorSystem:
         self.risk = risk
         self.state = DaemonState(self.clock.monotonic)
         self.state.on_halt = self._halted
-        self.metrics.watch_state(self.state)
+        self.metrics.watch_state(self.state, self.registry.reported)
         self.lock = StateDirLock(config.state_dir)
         self._metrics_server: Any = None
         self._escalate_to = escalate or self._halt

@@ -173,11 +173,14 @@ class Metrics:
                 self.discrepancies.labels(exchange, kind)
             self.set_circuit(exchange, "closed", 0.0)  # every circuit starts closed
 
-    def watch_state(self, state: DaemonState) -> None:
-        """The daemon's state and who halted it, read at scrape."""
+    def watch_state(self, state: DaemonState,
+                    reported: Callable[[str], str] = lambda value: value) -> None:
+        """The daemon's state and who halted it, read at scrape; `reported` says the
+        state as `ping` and `health` do (`starting` while an actor restarts)."""
         for name in STATES:
             self.daemon_state.labels(name).set_function(
-                lambda name=name: 1.0 if state.value == name else 0.0)  # type: ignore[misc]
+                lambda name=name: 1.0 if reported(state.value) == name  # type: ignore[misc]
+                else 0.0)
         for by in HALTED_BY:
             self.daemon_halted.labels(by).set_function(
                 lambda by=by: 1.0 if state.value == "halted" and state.halted_by == by

@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+import pykka
 import pytest
 from prometheus_client import generate_latest
 
@@ -16,6 +17,7 @@ from actors.orders import rfc3339
 from actors.reconcile.compare import DISCREPANCY_KINDS
 from actors.reconcile.reports import append_report, last_success
 from actors.runtime import AUTOMATIC, OPERATOR, DaemonState
+from actors.supervisor import Registry
 from tests.helpers import ROOT
 from tests.integration.test_metrics import sample
 
@@ -87,6 +89,26 @@ def test_halted_says_who_halted() -> None:
     state.set("ready")
     assert halted(metrics) == (0, 0) and state.halted_by is None
     assert sample(exposition(metrics), "orderd_daemon_state", state="ready") == 1
+
+
+class Idle(pykka.ThreadingActor):
+    pass
+
+
+def test_the_state_gauge_says_starting_while_an_actor_is_down() -> None:
+    """As ping and health say it: `ready` only while every actor is alive."""
+    state, metrics, registry = DaemonState(), Metrics(), Registry()
+    metrics.watch_state(state, registry.reported)
+    registry.start("idle", Idle.start)
+    state.set("ready")
+    try:
+        assert sample(exposition(metrics), "orderd_daemon_state", state="ready") == 1
+        registry.ref("idle").stop()
+        text = exposition(metrics)
+        assert sample(text, "orderd_daemon_state", state="starting") == 1
+        assert sample(text, "orderd_daemon_state", state="ready") == 0
+    finally:
+        registry.stop_all()
 
 
 def report(run: str, finished: float, errors: bool) -> dict[str, object]:
