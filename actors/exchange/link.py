@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import ccxt
+
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.breakers import CircuitBoard, CircuitOpen
 from actors.circuit.messages import MayCall, Outcome, Permit
@@ -161,11 +163,12 @@ class Caller:
 
 
 def header_retry_after(client: Any) -> Callable[[BaseException], float | None]:
-    """Retry-After from the exception or the client's last response headers."""
+    """Retry-After from the exception or, when the exchange answered, the client's last
+    response headers."""
 
     def retry_after(error: BaseException) -> float | None:
         value = getattr(error, "retry_after_s", None)
-        if value is None:
+        if value is None and _answered(error):
             headers = getattr(client, "last_response_headers", None) or {}
             value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
         try:
@@ -174,3 +177,10 @@ def header_retry_after(client: Any) -> Callable[[BaseException], float | None]:
             return None
 
     return retry_after
+
+
+def _answered(error: BaseException) -> bool:
+    """Whether `error` came with an answer of the exchange. ccxt raises RequestTimeout
+    or a bare NetworkError when none came, and keeps the last answer's headers then: an
+    earlier 429's Retry-After would be waited out again."""
+    return not isinstance(error, ccxt.RequestTimeout) and type(error) is not ccxt.NetworkError

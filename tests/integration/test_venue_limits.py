@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ccxt.base.errors import DDoSProtection
+from ccxt.base.errors import DDoSProtection, NetworkError
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from actors.exchange.errors import RETRY, classify
@@ -112,6 +112,29 @@ def test_exchange_info_publishes_the_limits(server: PaperVenueServer) -> None:
     assert rate_limits(client_of(server.url)) == [
         ("REQUEST_WEIGHT", "MINUTE", 1, 200), ("ORDERS", "SECOND", 10, 2),
         ("ORDERS", "DAY", 1, 200000), ("RAW_REQUESTS", "MINUTE", 5, 61000)]
+
+
+def test_a_request_with_no_answer_takes_no_earlier_answers_retry_after(
+        clock: FakeClock) -> None:
+    """ccxt keeps the last answer's headers when a request gets none (a refused
+    connection, a timeout): the Retry-After of a 429 answered before must not make the
+    unanswered request's retry wait it out again."""
+    running = serve(clock, weight_per_minute=200)
+    client = client_of(running.url)
+    try:
+        client.load_markets()
+        for _ in range(9):
+            client.fetch_balance()  # 20 each: 200 of 200 weight
+        with pytest.raises(DDoSProtection):
+            client.fetch_balance()
+    finally:
+        running.stop()
+    client.session.close()  # no kept-alive connection to a handler still running
+    with pytest.raises(NetworkError) as unanswered:
+        client.fetch_balance()  # nobody listens any more
+    assert not isinstance(unanswered.value, DDoSProtection)
+    assert header(client, "Retry-After") == "59"  # the 429's, still there
+    assert header_retry_after(client)(unanswered.value) is None
 
 
 def test_over_the_weight_limit_429_then_418_for_sending_too_soon(
