@@ -16,7 +16,7 @@ from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.errors import HALT, REJECT, RESOLVE
 from actors.exchange.failure import CallFailed, error_info
 from actors.exchange.link import Attempts
-from actors.exchange.messages import ErrorInfo, OrderView
+from actors.exchange.messages import OrderView
 from actors.exchange.order_params import check_params
 from actors.order.admission import make_client_order_id
 from actors.order.stats import OrderStats
@@ -28,7 +28,7 @@ from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.state_lock import StateDirLock
 from daemon.wiring import ClientFactory, client_factory, request_budget
 from orderd.config import basic_config
-from orderd.direct import DirectExchange
+from orderd.direct import DirectExchange, try_later, wait_for
 from orderd.interface import ConfigDict, OrderExecutionInterface
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef, OrderStatus
@@ -160,7 +160,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
             order.move_to(OrderStatus.REJECTED, self._clock.now())
         else:  # retries spent on errors known to leave no order: the caller may try again
             del self._orders[order.client_order_id]
-            raise _try_later(f"{exchange.name}: {error.message}", error, 1.0)
+            raise try_later(f"{exchange.name}: {error.message}", error, 1.0)
 
     async def _resolve(self, exchange: DirectExchange, order: Order,
                        attempts: Attempts) -> None:
@@ -231,7 +231,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
             if not order.terminal:  # the code cancel_order documents, the wait known
                 raise ProtocolError("exchange_unavailable", f"{exchange.name}: cancel of "
                                     f"{order.client_order_id} failed: {error.message}",
-                                    retry_after_s=_wait(error, 1.0)) from None
+                                    retry_after_s=wait_for(error, 1.0)) from None
 
     async def get_execution_stats(self) -> dict[str, Any]:
         """Counts by status, sends, retries, submit latency and unresolved orders of
@@ -349,7 +349,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
             return await exchange.markets(attempts)
         except Exception as exc:  # noqa: BLE001 - said as the protocol says it
             error = error_info(exc)
-            raise _try_later(f"the markets of {exchange.name} cannot be loaded: "
+            raise try_later(f"the markets of {exchange.name} cannot be loaded: "
                              f"{error.message}", error, 5.0) from None
 
     def _find(self, ref: OrderRef) -> Order:
@@ -388,18 +388,3 @@ class BasicOrderExecutor(OrderExecutionInterface):
     def _count(self, attempts: Attempts) -> None:
         self._stats.sends += attempts.sends
         self._stats.retries += attempts.retries
-
-
-def _wait(error: ErrorInfo, default_s: float) -> float:
-    """How long the caller should wait before asking again: after a rate limit, the
-    exchange's Retry-After or ban, or the budget's window (asking sooner earns a 418),
-    else `default_s`."""
-    if error.code == "rate_limited" and error.retry_after_s is not None:
-        return round(error.retry_after_s, 3)
-    return default_s
-
-
-def _try_later(message: str, error: ErrorInfo, default_s: float) -> ProtocolError:
-    """`rate_limited` or `exchange_unavailable`, with how long to wait."""
-    code = "rate_limited" if error.code == "rate_limited" else "exchange_unavailable"
-    return ProtocolError(code, message, retry_after_s=_wait(error, default_s))

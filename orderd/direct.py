@@ -21,11 +21,12 @@ from actors.exchange.drivers.ccxt_driver import lookup_params
 from actors.exchange.errors import classify
 from actors.exchange.failure import REFUSED, CallFailed
 from actors.exchange.link import NOT_SENT, Attempts, header_retry_after
-from actors.exchange.messages import OrderView
+from actors.exchange.messages import ErrorInfo, OrderView
 from actors.exchange.metering import Meter, attach
 from actors.exchange.order_params import ParamRefused, create_params
 from actors.exchange.retry import RetryPolicy
 from actors.orders import Order
+from protocol.errors import ProtocolError
 
 Request = Callable[[ExchangeClient], Any]
 
@@ -134,3 +135,18 @@ class DirectExchange:
 
     def _view(self, raw: dict[str, Any]) -> OrderView:
         return view_of(raw, (self._markets or {}).get(str(raw.get("symbol"))))
+
+
+def wait_for(error: ErrorInfo, default_s: float) -> float:
+    """How long the caller should wait before asking again: after a rate limit, the
+    exchange's Retry-After or ban, or the budget's window (asking sooner earns a 418),
+    else `default_s`."""
+    if error.code == "rate_limited" and error.retry_after_s is not None:
+        return round(error.retry_after_s, 3)
+    return default_s
+
+
+def try_later(message: str, error: ErrorInfo, default_s: float) -> ProtocolError:
+    """`rate_limited` or `exchange_unavailable`, with how long to wait."""
+    code = "rate_limited" if error.code == "rate_limited" else "exchange_unavailable"
+    return ProtocolError(code, message, retry_after_s=wait_for(error, default_s))
