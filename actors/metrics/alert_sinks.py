@@ -11,18 +11,21 @@ import json
 import logging
 import os
 import queue
+import signal
 import subprocess
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from actors.exchange.errors import describe
 from actors.metrics.alerts import Alert
 from actors.metrics.monitoring import track_metrics
 from actors.metrics.series import Metrics
+from protocol.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +110,63 @@ def child_environment(environ: Mapping[str, str] | None = None) -> dict[str, str
             if name in CHILD_ENV or name.startswith("LC_")}
 
 
+STDERR_SHOWN = 500
+"""Bytes of a failing program's stderr quoted in the error (its last ones)."""
+
+
 def run_executable(path: Path, timeout_s: float) -> Callable[[bytes], None]:
     def deliver(body: bytes) -> None:
+        # stderr goes to a file read after the program ends, not to a pipe: a job the
+        # program leaves in the background (`curl ... &`, mail) inherits the pipe, and
+        # waiting for its end would wait for that job, not for the program
+        stderr = _stderr_file()
         try:
-            done = subprocess.run([str(path)], input=body, capture_output=True,
-                                  timeout=timeout_s, check=False, env=child_environment())
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SinkError(describe(exc)) from None
-        if done.returncode != 0:
-            raise SinkError(f"exit status {done.returncode}")
+            status = _run(path, body, stderr, timeout_s)
+            if status != 0:
+                raise SinkError(f"exit status {status}{_tail(stderr)}")
+        finally:
+            if stderr is not None:
+                stderr.close()
 
     return deliver
+
+
+def _stderr_file() -> IO[bytes] | None:
+    """An unnamed file for the program's stderr, or None (not kept) when none can be
+    made: a full disk must not cost the alert that may be about it."""
+    try:
+        return tempfile.TemporaryFile()
+    except OSError:
+        return None
+
+
+def _run(path: Path, body: bytes, stderr: IO[bytes] | None, timeout_s: float) -> int:
+    """The program's exit status; it runs in a session of its own, so that a timeout
+    kills whatever it started too."""
+    try:
+        child = subprocess.Popen([str(path)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL if stderr is None else stderr,
+                                 env=child_environment(), start_new_session=True)
+    except OSError as exc:
+        raise SinkError(describe(exc)) from None
+    try:
+        child.communicate(body, timeout=timeout_s)  # writes stdin, waits for the program
+    except subprocess.TimeoutExpired as exc:
+        os.killpg(child.pid, signal.SIGKILL)  # the group outlives its leader until reaped
+        child.wait()
+        raise SinkError(describe(exc)) from None
+    return child.returncode
+
+
+def _tail(stderr: IO[bytes] | None) -> str:
+    """': ' and the end of what the program wrote to stderr, if anything."""
+    if stderr is None:
+        return ""
+    size = stderr.seek(0, os.SEEK_END)
+    stderr.seek(max(0, size - STDERR_SHOWN))
+    text = stderr.read(STDERR_SHOWN).decode(errors="replace").strip()
+    return f": {printable(text)}" if text else ""
 
 
 def append_to_file(path: Path) -> Callable[[bytes], None]:
