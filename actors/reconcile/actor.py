@@ -19,6 +19,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from actors.exchange.errors import describe
 from actors.exchange.messages import (
     FetchOpenOrders,
     FetchTrades,
@@ -30,7 +31,7 @@ from actors.exchange.messages import (
 from actors.exchange.routing import side_worker_name
 from actors.ledger.reader import LedgerReader
 from actors.metrics.alerts import Alert, Alerter, LogAlerter
-from actors.metrics.monitoring import alert_on_failure, log_execution_time, track_metrics
+from actors.metrics.monitoring import log_execution_time, track_metrics
 from actors.metrics.series import Metrics
 from actors.order.actor import NAME as ORDER_ACTOR
 from actors.order.messages import ApplyRepairs
@@ -101,8 +102,7 @@ class ReconcilerActor(SupervisedActor):
         self.alerter: Alerter = alerter or LogAlerter()
         self.metrics = metrics or Metrics()
         self._run_once = log_execution_time(level=logging.INFO)(
-            alert_on_failure(self.alerter, "reconciliation_failed", threshold=1)(
-                track_metrics(self.metrics, "reconciliation_run")(self.run)))
+            track_metrics(self.metrics, "reconciliation_run")(self.run))
         self.queries = queries or (
             lambda name: ActorQueries(registry, name, settings.ask_timeout_s))
         self._handlers: dict[type, Callable[[Any], Any]] = {
@@ -130,6 +130,11 @@ class ReconcilerActor(SupervisedActor):
         except Exception as exc:
             log.exception("reconciliation failed")
             self.metrics.reconciliation_runs.labels("failed").inc()
+            # every failed run, not only the first in a row (as @alert_on_failure does): a
+            # daily run failing all week must not page on its first day alone; the repeat
+            # limiter holds back runs failing close together
+            self.alerter.alert(Alert("reconciliation_failed", "critical",
+                                     f"reconciliation_failed: {describe(exc)}"))
             if message.reply is None:
                 raise
             message.reply(ProtocolError("internal", f"reconciliation failed: {exc}"))
