@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 100
 VOLATILE_LABELS = frozenset({"run_id"})
 """Labels that differ on every repeat of the same condition: not part of its identity."""
+FORGET_AFTER = 1000
+"""Alert identities the repeat limiter keeps before it forgets the quiet ones."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,18 @@ class RepeatLimiter:
         if last is not None and now - last < self.interval_s:
             self._held[key] = self._held.get(key, 0) + 1
             return None
+        if len(self._last) >= FORGET_AFTER:
+            self._forget(now)
         self._last[key] = now
         return self._held.pop(key, 0)
+
+    def _forget(self, now: float) -> None:
+        """Drop the alerts that would be let through anyway and hold no count: an order's
+        alerts are each an identity of their own, and a daemon runs for months."""
+        quiet = [key for key, last in self._last.items()
+                 if now - last >= self.interval_s and key not in self._held]
+        for key in quiet:
+            del self._last[key]
 
 
 class SinkError(Exception):

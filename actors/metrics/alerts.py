@@ -28,7 +28,8 @@ class Alert:
     message: str
     """One line for a person; never holds secrets."""
     labels: dict[str, str] = field(default_factory=dict)
-    """Where it comes from (exchange, order, run id)."""
+    """Where it comes from (exchange, order, run id); with the name, what makes two alerts
+    repeats of one (but a run id). Never Prometheus labels: an order's id is unbounded."""
 
     def __post_init__(self) -> None:
         # an alert may quote outside text (a halt reason, an exchange's answer); every

@@ -27,7 +27,7 @@ def alert_overfills(core: OrderCore, order: Order, already: int) -> None:
             "order_overfill", "critical",
             f"order {order.client_order_id}: trade {step['trade_id']} of {step['amount']} "
             f"on top of {step['counted']} would exceed its amount {step['order_amount']}; "
-            "not counted", {"exchange": order.exchange}))
+            "not counted", {"exchange": order.exchange, "order": order.client_order_id}))
         core.tell_reconciler(RecordDiscrepancy(order.exchange, overfill_entry(order, step)))
 
 
@@ -38,4 +38,5 @@ def alert_mismatch(core: OrderCore, order: Order, mismatch: dict[str, Any]) -> N
     core.alerter.alert(Alert(
         "order_mismatch", "critical",
         f"order {order.client_order_id}: exchange shows {field} {mismatch['exchange']}, "
-        f"ledger has {mismatch['ledger']}", {"exchange": order.exchange, "field": field}))
+        f"ledger has {mismatch['ledger']}",
+        {"exchange": order.exchange, "order": order.client_order_id, "field": field}))

@@ -52,7 +52,7 @@ class Timers:
             log.warning("order %s unresolved for %.0f s", cid, age)
             core.alerter.alert(Alert("unknown_order_age", "warning",
                                      f"order {cid} is unresolved for {age:.0f} s",
-                                     {"exchange": self._exchange_of(cid)}))
+                                     {"exchange": self._exchange_of(cid), "order": cid}))
 
     def _gauges(self, now: float) -> None:
         core = self.core

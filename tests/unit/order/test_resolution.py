@@ -199,3 +199,15 @@ def test_start_up_waits_for_the_proof_of_absence_not_for_the_create_sent_again(
             HeldCreates.release.set()
         wait_until(lambda: actors.status("unk")["status"] == "filled", "the create's answer")
         assert len(actors.venue.all_orders()) == 1
+
+
+def test_an_order_unresolved_too_long_is_alerted_with_its_id(tmp_path: Path) -> None:
+    """Its id is part of the alert's identity: another order's is no repeat of it."""
+    clock = FakeClock(T0 + 1.0)
+    with restarted_with(tmp_path, clock) as actors:
+        clock.advance(ResolveSettings().alert_after_s)
+        actors.tell(Tick(clock.monotonic()))
+        actors.status("unk")  # the tick is handled
+        assert [(a.name, a.labels) for a in actors.alerts.seen
+                if a.name == "unknown_order_age"] == [
+            ("unknown_order_age", {"exchange": "paper", "order": "unk"})]

@@ -121,8 +121,8 @@ def test_terms_mismatch_is_flagged_alerted_and_not_overwritten(tmp_path: Path) -
         assert steps[1] == {"step": "mismatch", "at": steps[1]["at"], "field": "amount",
                             "ledger": "0.02", "exchange": "0.01", "source": "open_orders"}
         assert actors.status("trk-m")["amount"] == "0.02"
-        assert [(a.name, a.labels["field"]) for a in actors.alerts.seen] == [
-            ("order_mismatch", "amount")]
+        assert [(a.name, a.labels) for a in actors.alerts.seen] == [
+            ("order_mismatch", {"exchange": "paper", "order": "trk-m", "field": "amount"})]
 
 
 def test_amount_within_precision_is_verified(tmp_path: Path) -> None:
