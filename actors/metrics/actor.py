@@ -20,6 +20,7 @@ from actors.metrics.alert_sinks import (
     RepeatLimiter,
     SinkWorker,
     build_sinks,
+    close_sinks,
     payload,
 )
 from actors.metrics.alerts import Alert, Alerter, LogAlerter
@@ -94,8 +95,7 @@ class MetricsActor(SupervisedActor):
         self._release()
 
     def _release(self) -> None:
-        for sink in self.sinks:
-            sink.close()
+        close_sinks(self.sinks)
         self.sinks = []
 
     # --- alerts ----------------------------------------------------------------------
@@ -117,8 +117,7 @@ class MetricsActor(SupervisedActor):
                 log.exception("alerter failed")
 
     def _reload(self, msg: ReloadAlerts) -> None:
-        for sink in self.sinks:
-            sink.close()
+        close_sinks(self.sinks)
         self.alert_settings = msg.settings
         self.limiter.interval_s = msg.settings.repeat_interval_s
         self.sinks = build_sinks(msg.settings, self.metrics, self.clock.sleep)

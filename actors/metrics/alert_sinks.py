@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -30,6 +31,9 @@ from protocol.text import printable
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 100
+CLOSE_WITHIN_S = 5.0
+"""How long closing waits for the sinks to deliver what they queued, all together: at
+exit, well within the service's TimeoutStopSec (30 s) and MetricsActor's stop timeout."""
 VOLATILE_LABELS = frozenset({"run_id"})
 """Labels that differ on every repeat of the same condition: not part of its identity."""
 FORGET_AFTER = 1000
@@ -217,17 +221,19 @@ class SinkWorker:
         self.name = name
         self._deliver = track_metrics(metrics, f"alert_sink_{name}")(deliver)
         self._failures = metrics.sink_failures.labels(name)
-        self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_SIZE)
+        # bounded by `put`, not by the queue: the end mark must always fit behind a full one
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"alert-sink-{name}",
                                         daemon=True)
         self._thread.start()
 
     def put(self, body: bytes) -> None:
-        try:
-            self._queue.put_nowait(body)
-        except queue.Full:
+        """Queue an alert; called by one thread (MetricsActor's), so the bound holds."""
+        if self._queue.qsize() >= QUEUE_SIZE:
             self._failures.inc()
             log.error("alert sink %s is behind; alert dropped", self.name)
+            return
+        self._queue.put(body)
 
     def _run(self) -> None:
         while (body := self._queue.get()) is not None:
@@ -237,13 +243,27 @@ class SinkWorker:
                 self._failures.inc()
                 log.error("alert sink %s failed: %s", self.name, exc)
 
-    def close(self, timeout_s: float = 1.0) -> None:
-        """Stop after what is queued (waiting at most `timeout_s`; the thread is a daemon)."""
-        try:
-            self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
-            return
-        self._thread.join(timeout_s)
+    def close(self) -> None:
+        """Stop after what is queued; returns at once (`join` waits)."""
+        self._queue.put(None)
+
+    def join(self, deadline: float) -> bool:
+        """Wait for the thread until `deadline` (monotonic); True when it ended."""
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        return not self._thread.is_alive()
+
+
+def close_sinks(sinks: list[SinkWorker], within_s: float = CLOSE_WITHIN_S) -> None:
+    """Let every sink deliver what it has queued, all at once and within `within_s` in
+    all: at exit the last alerts (daemon_halted, restart_storm) matter most, and the
+    sink threads die with the process."""
+    for sink in sinks:
+        sink.close()
+    deadline = time.monotonic() + within_s
+    for sink in sinks:
+        if not sink.join(deadline):
+            log.error("alert sink %s did not deliver everything within %.0f s",
+                      sink.name, within_s)
 
 
 def build_sinks(settings: AlertSettings, metrics: Metrics,
