@@ -95,8 +95,8 @@ class Metrics:
             ["exchange", "kind"], registry=r)
         self.reconciliation_last_success = Gauge(
             "orderd_reconciliation_last_success_timestamp_seconds",
-            "When the last reconciliation run finished without errors (Unix time).",
-            registry=r)
+            "When the last reconciliation run finished without errors on the exchange "
+            "(Unix time; 0: never).", ["exchange"], registry=r)
         self.commit_duration = Histogram(
             "orderd_ledger_commit_duration_seconds", "One grouped ledger commit.",
             buckets=COMMIT_BUCKETS, registry=r)

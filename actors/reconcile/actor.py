@@ -38,7 +38,7 @@ from actors.order.messages import ApplyRepairs
 from actors.orders import rfc3339
 from actors.reconcile.compare import ExchangeCheck, ExchangeQueries, ReconcileSettings, Section
 from actors.reconcile.messages import RECONCILER, RecordDiscrepancy, RunReconciliation
-from actors.reconcile.reports import append_report, last_success
+from actors.reconcile.reports import append_report, last_successes
 from actors.reconcile.schedule import TIMEZONE, Schedule, trigger
 from actors.runtime import Clock
 from actors.supervisor import Registry, SupervisedActor
@@ -108,10 +108,11 @@ class ReconcilerActor(SupervisedActor):
         self._handlers: dict[type, Callable[[Any], Any]] = {
             RunReconciliation: self._run_requested, RecordDiscrepancy: self._record}
         # from the report file, before the daemon is ready: else the gauge reads 0 after
-        # every start and a rule on the time since the last success fires at once
-        finished = last_success(settings.report_file)
-        if finished is not None:
-            self.metrics.reconciliation_last_success.set(finished)
+        # every start and a rule on the time since the last success fires at once; every
+        # exchange's series exists, at 0 until its first success
+        finished = last_successes(settings.report_file)
+        for name in settings.exchanges:
+            self.metrics.reconciliation_last_success.labels(name).set(finished.get(name, 0.0))
 
     def _record(self, message: RecordDiscrepancy) -> None:
         """A discrepancy found while tracking, as a report of its own."""
@@ -156,12 +157,13 @@ class ReconcilerActor(SupervisedActor):
                 sections[name] = self._finish(run_id, name, check.run())
         finally:
             reader.close()
+        finished = self.clock.now()
         report = {"run_id": run_id, "started_at": rfc3339(started),
-                  "finished_at": rfc3339(self.clock.now()), "exchanges": sections}
+                  "finished_at": rfc3339(finished), "exchanges": sections}
         append_report(self.settings.report_file, report, self.settings.history_days,
                       self.clock.now())
         self._alert(run_id, sections)
-        self._count(sections)
+        self._count(sections, finished)
         log.info("reconciliation %s done: %s", run_id, "; ".join(
             f"{name} " + " ".join(f"{key}={value}" for key, value in section["counts"].items())
             for name, section in sections.items()))
@@ -203,11 +205,15 @@ class ReconcilerActor(SupervisedActor):
             results.extend(applied)
         return results
 
-    def _count(self, sections: dict[str, Any]) -> None:
+    def _count(self, sections: dict[str, Any], finished: float) -> None:
+        """`finished`: the report's, so that a restart reads the same from the file."""
         errors = any(section["errors"] for section in sections.values())
         self.metrics.reconciliation_runs.labels("errors" if errors else "ok").inc()
-        if not errors:
-            self.metrics.reconciliation_last_success.set(self.clock.now())
+        # per exchange: a run of one (`reconcile --exchange a`) says nothing of the others,
+        # and one exchange failing every run must go stale though the others succeed
+        for name, section in sections.items():
+            if not section["errors"]:
+                self.metrics.reconciliation_last_success.labels(name).set(finished)
 
     def _alert(self, run_id: str, sections: dict[str, Any]) -> None:
         for name, section in sections.items():

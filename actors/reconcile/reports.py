@@ -47,22 +47,30 @@ def read_reports(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def last_success(path: Path) -> float | None:
-    """When the newest run without errors finished (Unix time), or None: the file is the
-    record of past runs, so the metric of the last success survives a restart.
-
-    Read newest first; unreadable lines are skipped, a missing file is no run."""
+def last_successes(path: Path) -> dict[str, float]:
+    """When each exchange's newest run without errors on it finished (Unix time): the
+    file is the record of past runs, so the metric of the last success survives a
+    restart. Per exchange: a run of one exchange, or one where another failed, is no
+    success of the others. Unreadable lines are skipped, a missing file is no run."""
     try:
         text = path.read_text()
     except OSError:
-        return None
-    for line in reversed(text.splitlines()):
-        try:
-            report = json.loads(line)
-            if "found_by" in report:  # a discrepancy tracking found, not a run
-                continue
-            if not any(s["errors"] for s in report["exchanges"].values()):
-                return datetime.fromisoformat(report["finished_at"]).timestamp()
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue
-    return None
+        return {}
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        for exchange, finished in _successes(line):
+            found[exchange] = max(finished, found.get(exchange, finished))
+    return found
+
+
+def _successes(line: str) -> list[tuple[str, float]]:
+    """(exchange, finished) for each exchange a run's report shows without errors."""
+    try:
+        report = json.loads(line)
+        if "found_by" in report:  # a discrepancy tracking found, not a run
+            return []
+        finished = datetime.fromisoformat(report["finished_at"]).timestamp()
+        return [(name, finished) for name, section in report["exchanges"].items()
+                if not section["errors"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []

@@ -90,7 +90,8 @@ def test_scrape_counters_and_halt_alert_in_every_sink(tmp_path: Path) -> None:
             sample(before, "orderd_events_published_total")
         assert sample(after, "orderd_ledger_commit_duration_seconds_count") > 0
         assert sample(after, "orderd_reconciliation_runs_total", result="ok") == 1
-        assert sample(after, "orderd_reconciliation_last_success_timestamp_seconds") > 0
+        assert sample(after, "orderd_reconciliation_last_success_timestamp_seconds",
+                      exchange="paper") > 0
         assert sample(after, "orderd_circuit_state", exchange="paper", state="closed") == 1
         assert sample(after, "orderd_actor_up", actor="order") == 1
         assert sample(after, "orderd_daemon_state", state="ready") == 1

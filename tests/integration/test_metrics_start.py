@@ -21,7 +21,8 @@ def test_a_restarted_daemon_remembers_its_last_reconciliation(tmp_path: Path) ->
     daemon.start()
     try:
         text = scrape(url).decode()
-        assert sample(text, "orderd_reconciliation_last_success_timestamp_seconds") == 0
+        assert sample(text, "orderd_reconciliation_last_success_timestamp_seconds",
+                      exchange="paper") == 0
         assert f'orderd_build_info{{version="{__version__}"}} 1.0' in text
         assert sample(text, "process_start_time_seconds") > 0
         assert 'orderd_orders_total{exchange="paper",status="rejected"} 0.0' in text
@@ -29,7 +30,7 @@ def test_a_restarted_daemon_remembers_its_last_reconciliation(tmp_path: Path) ->
 
         daemon.client().call("reconcile", {})
         done = sample(scrape(url).decode(),
-                      "orderd_reconciliation_last_success_timestamp_seconds")
+                      "orderd_reconciliation_last_success_timestamp_seconds", exchange="paper")
         assert done > 0
         daemon.client().call("halt", {"reason": "maintenance"})
         text = scrape(url).decode()
@@ -43,7 +44,8 @@ def test_a_restarted_daemon_remembers_its_last_reconciliation(tmp_path: Path) ->
         daemon.start(states=("halted",))  # a halt lasts until resume, restarts included
         text = scrape(url).decode()
         # from the report file; the report's time is the run's end, to the millisecond
-        seeded = sample(text, "orderd_reconciliation_last_success_timestamp_seconds")
+        seeded = sample(text, "orderd_reconciliation_last_success_timestamp_seconds",
+                        exchange="paper")
         assert seeded == pytest.approx(done, abs=1.0)
         # and who made it is remembered with it: still news, not a page
         assert sample(text, "orderd_daemon_halted", by="operator") == 1

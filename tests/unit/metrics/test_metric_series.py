@@ -15,7 +15,7 @@ from actors.metrics.alerts import ALERT_NAMES
 from actors.metrics.series import Metrics
 from actors.orders import rfc3339
 from actors.reconcile.compare import DISCREPANCY_KINDS
-from actors.reconcile.reports import append_report, last_success
+from actors.reconcile.reports import append_report, last_successes
 from actors.runtime import AUTOMATIC, OPERATOR, DaemonState
 from actors.supervisor import Registry
 from tests.helpers import ROOT
@@ -111,19 +111,22 @@ def test_the_state_gauge_says_starting_while_an_actor_is_down() -> None:
         registry.stop_all()
 
 
-def report(run: str, finished: float, errors: bool) -> dict[str, object]:
+def report(run: str, finished: float, errors: bool, exchange: str = "paper",
+           ) -> dict[str, object]:
     section = {"counts": {}, "errors": [{"query": "x"}] if errors else []}
     return {"run_id": run, "started_at": rfc3339(finished - 5),
-            "finished_at": rfc3339(finished), "exchanges": {"paper": section}}
+            "finished_at": rfc3339(finished), "exchanges": {exchange: section}}
 
 
-def test_last_success_is_the_newest_run_without_errors(tmp_path: Path) -> None:
+def test_last_success_is_the_newest_run_without_errors_per_exchange(tmp_path: Path) -> None:
     path = tmp_path / "reconciliation.jsonl"
-    assert last_success(path) is None  # never ran
+    assert last_successes(path) == {}  # never ran
     now = 1_700_000_000.0
     append_report(path, report("a", now - 7200, errors=False), 30, now)
     append_report(path, report("b", now - 3600, errors=False), 30, now)
     append_report(path, report("c", now - 60, errors=True), 30, now)
+    append_report(path, report("d", now - 30, errors=False, exchange="bx"), 30, now)
     with path.open("a") as handle:
-        handle.write("not json\n" + json.dumps({"run_id": "d"}) + "\n")
-    assert last_success(path) == pytest.approx(now - 3600, abs=0.001)
+        handle.write("not json\n" + json.dumps({"run_id": "e"}) + "\n")
+    assert last_successes(path) == pytest.approx({"paper": now - 3600, "bx": now - 30},
+                                                 abs=0.001)
