@@ -48,11 +48,22 @@ class Timers:
         self._refresh_due(now)
         self._refresh_prices(now)
         self._gauges(now)
-        for cid, age in core.resolver.overdue(now):
+        self._alert_overdue(now)
+
+    def _alert_overdue(self, now: float) -> None:
+        """Orders unresolved too long: each in the log, and an alert per exchange, not
+        per order (an outage leaves them by the hundred; `health` counts them and gives
+        the oldest's age), which the repeat interval holds to one per exchange."""
+        by_exchange: dict[str, list[tuple[str, float]]] = {}
+        for cid, age in self.core.resolver.overdue(now):
             log.warning("order %s unresolved for %.0f s", cid, age)
-            core.alerter.alert(Alert("unknown_order_age", "warning",
-                                     f"order {cid} is unresolved for {age:.0f} s",
-                                     {"exchange": self._exchange_of(cid), "order": cid}))
+            by_exchange.setdefault(self._exchange_of(cid), []).append((cid, age))
+        for exchange, overdue in by_exchange.items():
+            cid, age = max(overdue, key=lambda case: case[1])
+            more = f" and {len(overdue) - 1} more orders are" if len(overdue) > 1 else " is"
+            self.core.alerter.alert(Alert("unknown_order_age", "warning",
+                                          f"order {cid}{more} unresolved for {age:.0f} s",
+                                          {"exchange": exchange}))
 
     def _gauges(self, now: float) -> None:
         core = self.core

@@ -201,13 +201,14 @@ def test_start_up_waits_for_the_proof_of_absence_not_for_the_create_sent_again(
         assert len(actors.venue.all_orders()) == 1
 
 
-def test_an_order_unresolved_too_long_is_alerted_with_its_id(tmp_path: Path) -> None:
-    """Its id is part of the alert's identity: another order's is no repeat of it."""
+def test_orders_unresolved_too_long_are_one_alert_per_exchange(tmp_path: Path) -> None:
+    """An outage leaves orders unresolved by the hundred: one alert names the oldest."""
     clock = FakeClock(T0 + 1.0)
     with restarted_with(tmp_path, clock) as actors:
+        look_up_once(actors, clock, "unk")  # not found, and it may still land: unknown
         clock.advance(ResolveSettings().alert_after_s)
-        actors.tell(Tick(clock.monotonic()))
+        actors.tell(Tick(clock.monotonic()))  # alerts before its lookup is answered
         actors.status("unk")  # the tick is handled
-        assert [(a.name, a.labels) for a in actors.alerts.seen
+        assert [(a.name, a.message, a.labels) for a in actors.alerts.seen
                 if a.name == "unknown_order_age"] == [
-            ("unknown_order_age", {"exchange": "paper", "order": "unk"})]
+            ("unknown_order_age", "order unk is unresolved for 60 s", {"exchange": "paper"})]
