@@ -10,7 +10,8 @@ banned (418). The budget spends weight as the exchange counts it:
   weight below `1 - headroom`, so an order never waits behind a lookup;
 - after each answer the used weight becomes the exchange's own figure
   (`X-MBX-USED-WEIGHT-1M`, which counts every process on the address) plus what
-  is still in flight, and the order counts follow `X-MBX-ORDER-COUNT-*`;
+  is still in flight, and the order counts follow `X-MBX-ORDER-COUNT-*`: each
+  figure only in the window the request was surely counted in (see `Window.settle`);
 - a 429 pauses every request for Retry-After, a 418 stops them until the ban ends.
 
 Windows are fixed (calendar) ones on the injected wall clock, as binance's are.
@@ -38,6 +39,9 @@ WAIT_REASONS = ("lookup_weight", "order_weight", "order_count", "paused")
 """Why a request was held back or not sent (the budget-waits metric's label)."""
 MAX_PACE = 20.0
 """The most tracking is slowed down (a factor on its intervals)."""
+CLOCK_AHEAD_S = 1.0
+"""How far our clock may run ahead of the exchange's: a request taken this early in one
+of our windows may have been counted in the exchange's window before it."""
 EARLY_SHARE = 0.25
 """The share of the lookups' weight that may go in the first quarter of a window
 before tracking slows down: start-up and a burst of new orders need some at once."""
@@ -65,9 +69,28 @@ class Window:
     in_flight: float = 0
 
     def roll(self, now: float) -> None:
-        index = int(now // self.seconds)
+        index = self.index_at(now)
         if index != self.index:
             self.index, self.used, self.in_flight = index, 0, 0
+
+    def index_at(self, moment: float) -> int:
+        return int(moment // self.seconds)
+
+    def settle(self, taken: float, now: float, weight: float, count: float | None) -> None:
+        """The answer to a request of `weight` taken at `taken` came at `now`, with the
+        exchange's `count` for this window (None: none). The count replaces ours only if
+        the request was surely counted in the window we are in: one taken in an earlier
+        window, or so early in this one that the exchange's clock may still have been in
+        the one before, may report a window that is over, and would hold this one at that
+        window's count to its end."""
+        self.roll(now)
+        if self.index_at(taken) != self.index:
+            return  # counted in a window that is over: nothing of it is left here
+        self.in_flight = max(0.0, self.in_flight - weight)
+        if count is None or self.index_at(taken - CLOCK_AHEAD_S) != self.index:
+            self.used += weight
+        else:
+            self.used = max(self.used, count)
 
     def ends_in(self, now: float) -> float:
         return (self.index + 1) * self.seconds - now
@@ -131,10 +154,10 @@ class RequestBudget:
 
     # --- a request's way: take, then answered (or unanswered) ---------------------------
 
-    def take(self, weight: float, for_orders: bool, new_order: bool, endpoint: str) -> int:
+    def take(self, weight: float, for_orders: bool, new_order: bool, endpoint: str) -> float:
         """Take `weight` for a request about to go out (and a new order's place in the
-        order windows when `new_order`); the weight window's index, to hand back with the
-        answer. NotSent says how long until it could go."""
+        order windows when `new_order`); the time it was taken, which says the windows it
+        counts in, to hand back with the answer. NotSent says how long until it could go."""
         now = self._clock()
         if now < self.paused_until:
             raise NotSent(f"{self.exchange}: not sent, the exchange asked us to wait "
@@ -156,7 +179,7 @@ class RequestBudget:
             requests = self.counts.requests
             requests[endpoint] = requests.get(endpoint, 0) + 1
             self.counts.weight_spent += weight
-            return window.index
+            return now
 
     def _place(self, now: float) -> None:
         """Count a new order in every order window, or NotSent if one is full."""
@@ -169,40 +192,27 @@ class RequestBudget:
         for window in self._orders:
             window.used += 1
 
-    def answered(self, weight: float, index: int, new_order: bool, status: int,
+    def answered(self, weight: float, taken: float, new_order: bool, status: int,
                  headers: Mapping[str, str]) -> None:
-        """The answer to a request taken in weight window `index`: the exchange's counts
-        replace ours, a 429 pauses every request, a 418 stops them for the ban."""
+        """The answer to a request taken at `taken` (what `take` returned): the exchange's
+        counts replace ours, a 429 pauses every request, a 418 stops them for the ban."""
         now = self._clock()
         with self._lock:
             self._creates_in_flight -= new_order
-            window = self._weight
-            window.roll(now)
-            same = window.index == index  # else the header may count either window
-            if same:
-                window.in_flight = max(0.0, window.in_flight - weight)
-                used = _number(headers.get(window.header)) if headers else None
-                window.used = window.used + weight if used is None else max(window.used, used)
-                for orders in self._orders if headers else ():
-                    count = _number(headers.get(orders.header))
-                    if count is not None:
-                        orders.roll(now)
-                        orders.used = max(orders.used, count)
+            for window in (self._weight, *self._orders):
+                count = _number(headers.get(window.header)) if headers else None
+                window.settle(taken, now, weight if window is self._weight else 0, count)
             if status in (418, 429):
                 self._refused(status, headers, now)
         if status == 418 and self.on_ban is not None:
             self.on_ban(self.paused_until - now)
 
-    def unanswered(self, weight: float, index: int, new_order: bool) -> None:
+    def unanswered(self, weight: float, taken: float, new_order: bool) -> None:
         """No answer came (a timeout, a dropped connection): the exchange may have counted
         the request, so it stays spent."""
         with self._lock:
             self._creates_in_flight -= new_order
-            window = self._weight
-            window.roll(self._clock())
-            if window.index == index:
-                window.in_flight = max(0.0, window.in_flight - weight)
-                window.used += weight
+            self._weight.settle(taken, self._clock(), weight, None)
 
     def _refused(self, status: int, headers: Mapping[str, str], now: float) -> None:
         wait = _number(headers.get("Retry-After"))

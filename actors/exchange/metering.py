@@ -54,8 +54,8 @@ class Meter:
         self._lookup_wait_s = lookup_wait_s
         self._for_orders = False
         self._creating = False
-        self._pending: tuple[float, int, bool] | None = None
-        """(weight, window index, new order) of the request awaiting its answer."""
+        self._pending: tuple[float, float, bool] | None = None
+        """(weight, when taken, new order) of the request awaiting its answer."""
 
     def start(self, op: str) -> None:
         """The next requests belong to a call of kind `op` (create, cancel, fetch, read,
@@ -67,10 +67,10 @@ class Meter:
         """A request is about to go out; NotSent keeps it from going."""
         self._settle()
         new_order = self._creating and method == "POST"
-        index = self._take(endpoint, weight, new_order)
-        self._pending = (weight, index, new_order)
+        taken = self._take(endpoint, weight, new_order)
+        self._pending = (weight, taken, new_order)
 
-    def _take(self, endpoint: str, weight: float, new_order: bool) -> int:
+    def _take(self, endpoint: str, weight: float, new_order: bool) -> float:
         waited = 0.0
         while True:
             try:
@@ -90,8 +90,8 @@ class Meter:
         """The answer to the request that went out last."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            weight, index, new_order = pending
-            self.budget.answered(weight, index, new_order, status, headers or NO_HEADERS)
+            weight, taken, new_order = pending
+            self.budget.answered(weight, taken, new_order, status, headers or NO_HEADERS)
 
     def finish(self) -> None:
         """The call is over: a request that got no answer stays spent."""

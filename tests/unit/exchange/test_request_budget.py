@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from actors.exchange.budget import WAIT_REASONS, NotSent, RequestBudget
+from actors.exchange.budget import CLOCK_AHEAD_S, WAIT_REASONS, NotSent, RequestBudget
 from actors.exchange.limits import BINANCE_LIMITS, BudgetConfig, Limits, limits_of
 from actors.exchange.metering import Meter, learn_limits
 from actors.metrics.series import Metrics
@@ -22,6 +22,9 @@ from tests.venue_support import FakeClock
 
 MINUTE = 1_700_000_040.0
 """The first second of a calendar minute (and of a 10 s window)."""
+SURE = CLOCK_AHEAD_S
+"""How far into a window a request goes for its answer's counts to be taken as the
+window's own (before that the exchange's clock may still be in the window before)."""
 LOOKUP, ORDER = False, True
 GET_ORDER = "GET /api/v3/order"
 NEW_ORDER = "POST /api/v3/order"
@@ -74,6 +77,7 @@ def test_the_exchanges_count_replaces_ours_and_never_goes_back(clock: FakeClock)
     """X-MBX-USED-WEIGHT-1M counts every process on the address: what the others used
     leaves less for us. An earlier answer arriving late does not lower it."""
     budget = budget_of(clock)
+    clock.advance(SURE)
     first = budget.take(4, LOOKUP, False, GET_ORDER)
     second = budget.take(4, LOOKUP, False, GET_ORDER)
     assert budget.view()["weight_used"] == 8  # in flight counts
@@ -93,6 +97,64 @@ def test_an_answer_from_the_last_minute_does_not_count_in_this_one(clock: FakeCl
     clock.advance(60)
     budget.answered(4, index, False, 200, {"X-MBX-USED-WEIGHT-1M": "99"})
     assert budget.view()["weight_used"] == 0
+
+
+def test_an_order_count_of_the_last_10s_window_does_not_fill_the_next_one() -> None:
+    """A create sent at 9.9 s into a 10 s window is counted by the exchange in that
+    window (X-MBX-ORDER-COUNT-10S: 100, the limit); its answer comes 0.2 s later, in
+    the next window, where the exchange's count starts again from 0. The budget does
+    not carry 100 into the new window: the exchange takes 100 orders there."""
+    clock = FakeClock(MINUTE + 9.9)
+    budget = RequestBudget("bx", BudgetConfig(), Limits(6000, 60, ((10, 100),)), clock)
+    taken = budget.take(1, True, True, NEW_ORDER)
+    clock.advance(0.2)  # 10.1 s: a new 10 s window, the same minute
+    budget.answered(1, taken, True, 201, {"X-MBX-USED-WEIGHT-1M": "40",
+                                          "X-MBX-ORDER-COUNT-10S": "100"})
+    assert budget.admit_order(queued=0) is None, budget.admit_order(queued=0)
+    budget.take(1, True, True, NEW_ORDER)
+    assert budget.view()["orders_10s"] == 1
+
+
+def test_a_local_clock_ahead_of_the_exchange_does_not_keep_its_last_minute() -> None:
+    """The host's clock runs 0.5 s ahead of the exchange's. A lookup answered at local
+    0.2 s into a minute was counted by the exchange in its previous minute (5,500
+    used). From exchange time 0 (local 0.5 s) the exchange counts from 0 again; the
+    budget does not keep 5,500 for its minute, which would refuse lookups (share
+    4,500) for a minute while the exchange would take 6,000."""
+    clock = FakeClock(MINUTE + 0.1)
+    budget = RequestBudget("bx", BudgetConfig(), Limits(6000, 60), clock)
+    taken = budget.take(4, False, False, GET_ORDER)
+    clock.advance(0.1)
+    budget.answered(4, taken, False, 200, {"X-MBX-USED-WEIGHT-1M": "5500"})
+    clock.advance(5)  # 4.5 s into the exchange's new minute
+    try:
+        budget.take(4, False, False, GET_ORDER)
+    except NotSent as refused:
+        pytest.fail(f"lookup refused for {refused.retry_after_s:.1f} s more: {refused}; "
+                    f"budget shows {budget.view()['weight_used']} used")
+
+
+def test_a_steady_80_percent_order_rate_is_never_refused() -> None:
+    """Creates at 8 a second (80 % of binance's 100 per 10 s), each answered 100 ms
+    later with the exchange's true count of its 10 s window (no clock skew). The
+    exchange never refuses one; neither should the budget."""
+    clock = FakeClock(MINUTE)
+    budget = RequestBudget("bx", BudgetConfig(), Limits(6000, 60, ((10, 100),)), clock)
+    exchange: dict[int, int] = {}  # the exchange's own count per 10 s window
+    refused = 0
+    for step in range(8 * 60):  # one minute
+        clock.now = MINUTE + 0.03 + step / 8
+        try:
+            taken = budget.take(1, True, True, NEW_ORDER)
+        except NotSent:
+            refused += 1
+            continue
+        window = int(clock.now // 10)
+        exchange[window] = exchange.get(window, 0) + 1
+        clock.now += 0.1
+        budget.answered(1, taken, True, 201,
+                        {"X-MBX-ORDER-COUNT-10S": str(exchange[window])})
+    assert refused == 0, f"{refused} of 480 creates refused; the exchange took all"
 
 
 def test_a_429_pauses_every_request_for_its_retry_after(clock: FakeClock) -> None:
@@ -140,6 +202,7 @@ def test_new_orders_stop_at_the_order_count_and_submits_are_refused_first(
     budget = budget_of(clock, weight=None, orders=((10, 10), (86400, 12)))
     assert budget.admit_order(queued=9) is None
     assert budget.admit_order(queued=10) is not None  # ten on their way fill the window
+    clock.advance(2 * SURE)
     sent = [budget.take(1, ORDER, True, NEW_ORDER) for _ in range(3)]  # in flight
     assert budget.admit_order(queued=3 + 6) is None  # in flight is counted once
     assert budget.admit_order(queued=3 + 7) is not None
@@ -148,7 +211,7 @@ def test_new_orders_stop_at_the_order_count_and_submits_are_refused_first(
                                               "X-MBX-ORDER-COUNT-1D": "10"})
     assert budget.view()["orders_10s"] == 9  # another process placed six
     budget.take(1, ORDER, True, NEW_ORDER)
-    clock.advance(4)
+    clock.advance(4 - 2 * SURE)
     with pytest.raises(NotSent) as refused:
         budget.take(1, ORDER, True, NEW_ORDER)
     assert (refused.value.reason, refused.value.retry_after_s) == ("order_count", 6)
@@ -273,6 +336,7 @@ def test_metrics_show_each_budget_from_the_start(clock: FakeClock) -> None:
                 " 0.0") in text
     assert sample(text, "orderd_exchange_weight_limit", exchange="bx") == 300
     assert sample(text, "orderd_exchange_order_limit", exchange="bx", window="10s") == 10
+    clock.advance(SURE)
     index = bx.take(1, ORDER, True, NEW_ORDER)
     bx.answered(1, index, True, 429, {"X-MBX-USED-WEIGHT-1M": "120", "Retry-After": "5",
                                      "X-MBX-ORDER-COUNT-10S": "4"})
