@@ -68,7 +68,8 @@ class DirectExchange:
             except Exception as exc:
                 rule = classify(exc)
                 retry_after = self._retry_after(exc)
-                paused = self.requests.paused_for()
+                # a create also waits out a 429 for the order count
+                paused = self.requests.paused_for(new_orders=op == "create")
                 if paused is not None:  # a 429 or 418: a request before its end earns a ban
                     retry_after = max(retry_after or 0.0, paused)
                 if paused is not None or not self.policy.allows(op, exc, rule,

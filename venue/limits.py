@@ -4,8 +4,11 @@ binance counts request weight per client address in a calendar minute, raw
 requests per address in 5 minutes, and new orders per account in 10 seconds
 and per UTC day. Over a limit it answers 429 with `Retry-After`; a client that
 sends anything before that time is up is banned (418) for 2 minutes, twice as
-long for each ban after that, up to 3 days. Every answer carries the used
-weight, order answers the order counts. The HTTP venue and the in-process
+long for each ban after that, up to 3 days. The order count is the account's and
+of new orders only: a new order over it is refused (429, -1015, with Retry-After
+until the window ends, as binance's docs say since December 2025), and nothing
+else is held, so a cancel or a lookup meanwhile is answered. Every answer carries
+the used weight, order answers the order counts. The HTTP venue and the in-process
 `PaperExchange` both ask one `VenueLimiter`; a limit of 0 is no limit.
 """
 
@@ -29,6 +32,7 @@ FIRST_BAN_S = 120
 MAX_BAN_S = 3 * 24 * 3600
 LARGEST_LIMIT = 1_000_000_000
 AVOID_POLLING = "Please use WebSocket Streams for live updates to avoid polling the API."
+TOO_MANY_ORDERS = -1015
 
 EXCHANGE_INFO = ("GET", "/api/v3/exchangeInfo")
 ORDER_NEW = ("POST", "/api/v3/order")
@@ -268,7 +272,8 @@ class VenueLimiter:
             return None
         code, msg, until = refusal
         client.http_429 += 1
-        client.not_before = until
+        if code != TOO_MANY_ORDERS:  # the address's limits; the order count holds new orders
+            client.not_before = until
         return Refusal(429, code, msg, _seconds(until - now))
 
     def _place(self, orders: _Account, now: float) -> tuple[int, str, float] | None:
@@ -278,8 +283,8 @@ class VenueLimiter:
                                     (orders.orders_10s, self.limits.orders_per_10s,
                                      "10 SECOND")):
             if limit and window.used(now) >= limit:
-                return (-1015, f"Too many new orders; current limit is {limit} orders per "
-                        f"{span}.", window.ends(now))
+                return (TOO_MANY_ORDERS, f"Too many new orders; current limit is {limit} "
+                        f"orders per {span}.", window.ends(now))
         orders.orders_10s.add(1, now)
         orders.orders_1d.add(1, now)
         return None

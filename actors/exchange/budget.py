@@ -3,7 +3,8 @@
 binance counts request weight per client address in calendar minutes and new
 orders per account in 10-second windows and UTC days; over a limit it answers
 429 with Retry-After, and a client that sends again before that time is up is
-banned (418). The budget spends weight as the exchange counts it:
+banned (418). Over an order count it refuses only new orders (-1015): cancels
+and lookups still go. The budget spends weight as the exchange counts it:
 
 - before a request goes out its weight is taken (`take`); lookups may use the
   weight below `1 - reserve - headroom` of the limit, creates and cancels the
@@ -12,7 +13,9 @@ banned (418). The budget spends weight as the exchange counts it:
   (`X-MBX-USED-WEIGHT-1M`, which counts every process on the address) plus what
   is still in flight, and the order counts follow `X-MBX-ORDER-COUNT-*`: each
   figure only in the window the request was surely counted in (see `Window.settle`);
-- a 429 pauses every request for Retry-After, a 418 stops them until the ban ends.
+- a 429 pauses every request for Retry-After, a 418 stops them until the ban ends;
+  a 429 for the order count holds only new orders, until Retry-After or the end of
+  the order window that is full.
 
 Windows are fixed (calendar) ones on the injected wall clock, as binance's are.
 """
@@ -35,6 +38,8 @@ WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
 ORDER_HEADER = "X-MBX-ORDER-COUNT-"
 FIRST_BAN_S = 120.0
 """How long a 418 without Retry-After stops requests (binance's shortest ban)."""
+TOO_MANY_ORDERS = -1015
+"""binance's error code for a new order over an order count (errors.md)."""
 WAIT_REASONS = ("lookup_weight", "order_weight", "order_count", "paused")
 """Why a request was held back or not sent (the budget-waits metric's label)."""
 MAX_PACE = 20.0
@@ -126,6 +131,8 @@ class RequestBudget:
         """New orders sent and not yet answered (also queued for OrderActor's backlog)."""
         self.paused_until = 0.0
         """Wall time before which no request goes out (a 429's or 418's Retry-After)."""
+        self.orders_held_until = 0.0
+        """Wall time before which no new order goes out (a 429 for the order count)."""
         self.banned = False
         """Whether the pause is a ban (418)."""
         self.on_ban: Callable[[float], None] | None = None
@@ -183,6 +190,9 @@ class RequestBudget:
 
     def _place(self, now: float) -> None:
         """Count a new order in every order window, or NotSent if one is full."""
+        held = self._orders_held(now)
+        if held is not None:
+            raise held
         for window in self._orders:
             window.roll(now)
             if window.limit is not None and window.total() >= window.limit:
@@ -193,16 +203,20 @@ class RequestBudget:
             window.used += 1
 
     def answered(self, weight: float, taken: float, new_order: bool, status: int,
-                 headers: Mapping[str, str]) -> None:
-        """The answer to a request taken at `taken` (what `take` returned): the exchange's
-        counts replace ours, a 429 pauses every request, a 418 stops them for the ban."""
+                 headers: Mapping[str, str], code: int | None = None) -> None:
+        """The answer to a request taken at `taken` (what `take` returned), with the error
+        `code` of its body if it has one: the exchange's counts replace ours, a 429 pauses
+        every request (a new order's for the order count only new orders), a 418 stops
+        them for the ban."""
         now = self._clock()
         with self._lock:
             self._creates_in_flight -= new_order
             for window in (self._weight, *self._orders):
                 count = _number(headers.get(window.header)) if headers else None
                 window.settle(taken, now, weight if window is self._weight else 0, count)
-            if status in (418, 429):
+            if status == 429 and new_order and self._over_order_count(code, headers):
+                self._hold_orders(headers, now)
+            elif status in (418, 429):
                 self._refused(status, headers, now)
         if status == 418 and self.on_ban is not None:
             self.on_ban(self.paused_until - now)
@@ -226,11 +240,45 @@ class RequestBudget:
             self.banned = self.banned and now < self.paused_until
         self.paused_until = max(self.paused_until, now + wait)
 
+    def _over_order_count(self, code: int | None, headers: Mapping[str, str]) -> bool:
+        """Whether a new order's 429 is for the order count: its error code says so, or
+        without one, an order count header at its limit while the weight's is not."""
+        if code is not None:
+            return code == TOO_MANY_ORDERS
+        full = [w for w in (self._weight, *self._orders)
+                if w.limit is not None and (_number(headers.get(w.header)) or 0) >= w.limit]
+        return bool(full) and self._weight not in full
+
+    def _hold_orders(self, headers: Mapping[str, str], now: float) -> None:
+        """Hold new orders only (binance's order count is of new orders; a cancel or a
+        lookup sent meanwhile is not refused), for Retry-After if the answer has one,
+        else until the order windows that are full end (the shortest window if none
+        looks full: the exchange counted orders we did not see)."""
+        self.counts.http_429 += 1
+        wait = _number(headers.get("Retry-After"))
+        if wait is None:
+            full = [w.ends_in(now) for w in self._orders
+                    if w.limit is not None and w.total() >= w.limit]
+            shortest = [w.ends_in(now) for w in self._orders[:1]] or [self._weight.ends_in(now)]
+            wait = max(full or shortest)
+        self.orders_held_until = max(self.orders_held_until, now + wait)
+
+    def _orders_held(self, now: float) -> NotSent | None:
+        if now >= self.orders_held_until:
+            return None
+        return NotSent(f"{self.exchange} refused a new order over its order count; new "
+                       "orders wait for the window to end", self.orders_held_until - now,
+                       "order_count")
+
     # --- what the order path and the operator ask ---------------------------------------
 
-    def paused_for(self) -> float | None:
-        """Seconds until requests may go out again, None when they may now."""
-        left = self.paused_until - self._clock()
+    def paused_for(self, new_orders: bool = False) -> float | None:
+        """Seconds until requests may go out again (with `new_orders`: new orders, which
+        an order count's 429 also holds), None when they may now."""
+        until = self.paused_until
+        if new_orders:
+            until = max(until, self.orders_held_until)
+        left = until - self._clock()
         return left if left > 0 else None
 
     def waited(self, reason: str) -> None:
@@ -247,6 +295,9 @@ class RequestBudget:
             return NotSent(f"{self.exchange} asked us to wait "
                            f"({'banned' if self.banned else '429'}); submit again later",
                            self.paused_until - now, "paused")
+        held = self._orders_held(now)
+        if held is not None:
+            return held
         with self._lock:
             window = self._weight
             window.roll(now)
@@ -290,6 +341,7 @@ class RequestBudget:
                 "paused_until": (rfc3339(self.paused_until) if self.paused_until > now
                                  else None),
                 "paused_for_s": _plain(max(0.0, self.paused_until - now)),
+                "orders_held_for_s": _plain(max(0.0, self.orders_held_until - now)),
                 "banned": self.banned and now < self.paused_until,
                 "http_429": self.counts.http_429, "http_418": self.counts.http_418,
             }

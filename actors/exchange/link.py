@@ -106,7 +106,7 @@ class Caller:
                 self._measure(op, started, rule.code)
                 self._tell_outcome(rule.transient, type(exc).__name__)
                 retry_after = self._retry_after(exc)
-                paused = self._paused_for()
+                paused = self._paused_for(op)
                 if paused is not None:  # a 429 or 418: nothing is sent until it is over
                     retry_after = max(retry_after or 0.0, paused)
                 if paused is not None or not self._may_retry(op, exc, rule, attempts.retries):
@@ -124,9 +124,10 @@ class Caller:
             self._tell_outcome(False, "")
             return result
 
-    def _paused_for(self) -> float | None:
+    def _paused_for(self, op: str) -> float | None:
+        """How long `op` may not go: a create also waits out an order count's 429."""
         budget = self.link.requests
-        return None if budget is None else budget.paused_for()
+        return None if budget is None else budget.paused_for(new_orders=op == "create")
 
     def _measure(self, op: str, started: float, error: str | None) -> None:
         metrics, exchange = self.link.metrics, self.link.exchange

@@ -86,12 +86,14 @@ class Meter:
                 self._sleep(pause)
                 waited += pause
 
-    def answered(self, status: int, headers: Mapping[str, str] | None) -> None:
-        """The answer to the request that went out last."""
+    def answered(self, status: int, headers: Mapping[str, str] | None,
+                 code: int | None = None) -> None:
+        """The answer to the request that went out last (`code`: its body's error code)."""
         pending, self._pending = self._pending, None
         if pending is not None:
             weight, taken, new_order = pending
-            self.budget.answered(weight, taken, new_order, status, headers or NO_HEADERS)
+            self.budget.answered(weight, taken, new_order, status, headers or NO_HEADERS,
+                                 code)
 
     def finish(self) -> None:
         """The call is over: a request that got no answer stays spent."""
@@ -137,7 +139,9 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
 
     def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any,
                          body: Any, request_headers: Any, request_body: Any) -> Any:
-        meter.answered(int(code), headers)
+        # a 429's code tells the order count (-1015) from the weight: only the first
+        # holds nothing but new orders
+        meter.answered(int(code), headers, error_code(body) if int(code) == 429 else None)
         if int(code) == 200 and urlsplit(url).path.endswith("/exchangeInfo"):
             learn_limits(meter.budget, body)
         return answer_of(code, reason, url, method, headers, body, request_headers,
@@ -152,6 +156,15 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
                        else lambda cost=None: None)
     client.on_rest_response = on_rest_response
     client.enableRateLimit = True  # else fetch2 asks no cost
+
+
+def error_code(body: Any) -> int | None:
+    """The `code` of an error answer's body (binance: {"code": -1015, "msg": ...})."""
+    try:
+        found = json.loads(body).get("code")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, int) else None
 
 
 def endpoint_label(base: Any, method: str, path: str) -> str:

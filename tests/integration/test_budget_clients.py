@@ -10,11 +10,17 @@ from typing import Any
 import pytest
 from ccxt.base.errors import DDoSProtection
 
+from actors.circuit.breakers import CircuitBoard
 from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from actors.exchange.drivers.paper import PaperExchange
+from actors.exchange.failure import CallFailed
 from actors.exchange.limits import BINANCE_LIMITS, BudgetConfig, Limits
+from actors.exchange.link import Attempts, Caller, ExchangeLink, header_retry_after
 from actors.exchange.metering import Meter, attach
+from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
+from actors.runtime import Clock
+from actors.supervisor import Registry
 from tests.helpers import KEY, SECRET
 from tests.integration.test_venue_limits import BTC, MINUTE, serve, venue_call
 from tests.venue_support import FakeClock
@@ -117,6 +123,42 @@ def test_a_new_order_beyond_the_order_count_is_not_sent(
     assert (held.value.reason, held.value.retry_after_s) == ("order_count", 9)
     usage = venue_call(server.url, "/_venue/usage")[1]
     assert usage["http_429"] == 0 and usage["accounts"]["default"]["orders_10s"] == 3
+
+
+def test_an_order_count_429_holds_new_orders_only_and_is_not_sent_again(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    """The venue's order count falls below what the budget knows (another process on
+    the account placed orders): the create sent is refused, -1015 with Retry-After.
+    A worker does not send it again and new orders wait for the window's end; the
+    lookup and the cancel of the order already placed go out at once, and earn no ban."""
+    budget = RequestBudget("bx", BudgetConfig(), BINANCE_LIMITS, clock)
+    client = build_binance(DriverSettings(KEY, SECRET, server.url))
+    meter = Meter(budget)
+    assert attach(client, meter)
+    link = ExchangeLink("bx", RetryPolicy(), RetryBudget(20, 2, clock),
+                        RateLimiter(None, clock, clock.advance), CircuitBoard(["bx"], clock),
+                        Clock(clock, clock, clock.advance), requests=budget)
+    caller = Caller(link, Registry(), 0, header_retry_after(client), meter)
+
+    def call(op: str, request: Callable[[], Any]) -> Any:
+        return caller.call(op, request, Attempts())
+
+    call("read", client.load_markets)
+    order = call("create", lambda: client.create_order(BTC, "limit", "buy", 0.01, 1000))
+    venue_call(server.url, "/_venue/limits", {"orders_per_10s": 1})
+    with pytest.raises(CallFailed) as refused:
+        call("create", lambda: client.create_order(BTC, "market", "buy", 0.01))
+    assert (refused.value.sends, refused.value.retry_after_s) == (1, 9)
+    assert budget.paused_for() is None and budget.paused_for(new_orders=True) == 9
+    with pytest.raises(CallFailed) as held:
+        call("create", lambda: client.create_order(BTC, "market", "buy", 0.01))
+    assert held.value.sends == 0 and held.value.retry_after_s == 9
+    call("fetch", lambda: client.fetch_order(order["id"], BTC))
+    call("cancel", lambda: client.cancel_order(order["id"], BTC))
+    usage = venue_call(server.url, "/_venue/usage")[1]
+    assert (usage["http_429"], usage["http_418"]) == (1, 0)
+    clock.advance(9)
+    call("create", lambda: client.create_order(BTC, "market", "buy", 0.01))
 
 
 def test_the_paper_client_charges_the_venues_weights_and_follows_its_headers(

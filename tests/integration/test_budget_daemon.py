@@ -116,7 +116,8 @@ def test_tracking_spends_the_lookups_share_creates_still_go_at_once(tmp_path: Pa
             assert budget(client)["weight_used"] <= 285  # 300 less the headroom
 
 
-def test_a_429_pauses_the_exchange_for_retry_after_and_nothing_is_lost(tmp_path: Path) -> None:
+def test_an_order_count_429_holds_new_orders_for_retry_after_and_nothing_is_lost(
+        tmp_path: Path) -> None:
     with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
             running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
         client = daemon.client()
@@ -134,7 +135,8 @@ def test_a_429_pauses_the_exchange_for_retry_after_and_nothing_is_lost(tmp_path:
                                       or {}).get("code") == "rate_limited", "the 429")
         assert refused
         paused = budget(client)
-        assert 0 < paused["paused_for_s"] <= 10 and paused["http_429"] == 1
+        assert 0 < paused["orders_held_for_s"] <= 10 and paused["http_429"] == 1
+        assert paused["paused_for_s"] == 0  # the count is of new orders: the rest goes on
         with pytest.raises(ProtocolError) as later:
             client.submit(market_buy(client_order_id="later"))
         assert later.value.code == "rate_limited"
@@ -147,7 +149,7 @@ def test_a_429_pauses_the_exchange_for_retry_after_and_nothing_is_lost(tmp_path:
                             attempts=2000)
         assert filled
         usage = venue.usage()
-        # any request in the pause (tracking, a retry) would have been banned
+        # a new order sent in the hold (a retry, another submit) would be refused again
         assert (usage["http_429"], usage["http_418"]) == (1, 0)
         placed_once(venue, "held")
         assert "later" not in [o["clientOrderId"] for o in venue.orders()]

@@ -290,8 +290,9 @@ class PaperExchange:
             verdict = self.limiter.admit(LOCAL_ADDRESS, self.account, endpoint, params)
             self.last_response_headers = verdict.headers
             if meter is not None:
-                meter.answered(200 if verdict.refusal is None else verdict.refusal.status,
-                               verdict.headers)
+                refusal = verdict.refusal
+                meter.answered(200 if refusal is None else refusal.status, verdict.headers,
+                               None if refusal is None else refusal.code)
             if verdict.refusal is not None:
                 raise verdict.error(self.id)
         elif meter is not None:

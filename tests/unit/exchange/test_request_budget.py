@@ -178,6 +178,57 @@ def test_a_429_pauses_every_request_for_its_retry_after(clock: FakeClock) -> Non
     budget.take(4, LOOKUP, False, GET_ORDER)
 
 
+def test_a_429_for_the_order_count_does_not_hold_cancels_until_the_minute_ends() -> None:
+    """binance answers a new order over the unfilled-order count with 429 (-1015); its
+    docs long said without Retry-After. The limit is on new orders in a 10 s window:
+    cancels and lookups are not refused, so only new orders wait, until the window
+    whose count is full ends, not until the weight minute does."""
+    clock = FakeClock(MINUTE + 2)
+    budget = RequestBudget("bx", BudgetConfig(), Limits(6000, 60, ((10, 100),)), clock)
+    taken = budget.take(1, True, True, NEW_ORDER)
+    budget.answered(1, taken, True, 429, {"X-MBX-USED-WEIGHT-1M": "30",
+                                          "X-MBX-ORDER-COUNT-10S": "100"})
+    assert budget.paused_for() is None
+    assert budget.paused_for(new_orders=True) == pytest.approx(8)
+    budget.take(1, True, False, "DELETE /api/v3/order")
+    budget.take(4, False, False, GET_ORDER)
+    with pytest.raises(NotSent) as held:
+        budget.take(1, True, True, NEW_ORDER)
+    assert held.value.reason == "order_count"
+    assert held.value.retry_after_s == pytest.approx(8)
+    refusal = budget.admit_order(0)
+    assert refusal is not None and refusal.reason == "order_count"
+    view = budget.view()
+    assert (view["http_429"], view["paused_for_s"], view["orders_held_for_s"]) == (1, 0, 8)
+    clock.advance(8)  # the exchange's 10 s order window has ended
+    try:
+        budget.take(1, True, False, "DELETE /api/v3/order")
+    except NotSent as refused:
+        pytest.fail(f"a cancel is held {refused.retry_after_s:.0f} s more: {refused}")
+    assert budget.admit_order(0) is None
+    budget.take(1, True, True, NEW_ORDER)
+
+
+def test_an_order_count_429_is_told_by_its_code_and_waits_its_retry_after(
+        clock: FakeClock) -> None:
+    """binance's docs now say the order count's 429 has Retry-After; its code (-1015)
+    tells it from the weight's (-1003), which still pauses every request."""
+    budget = budget_of(clock, orders=((10, 10), (86400, 1000)))
+    clock.advance(SURE)
+    budget.answered(1, budget.take(1, ORDER, True, NEW_ORDER), True, 429,
+                    {"Retry-After": "3", "X-MBX-USED-WEIGHT-1M": "5"}, code=-1015)
+    assert (budget.paused_for(), budget.paused_for(new_orders=True)) == (None, 3)
+    budget.take(4, LOOKUP, False, GET_ORDER)
+    clock.advance(3)
+    assert budget.paused_for(new_orders=True) is None
+    # the weight's 429 to a create, with the order count at its limit all the same
+    budget.answered(1, budget.take(1, ORDER, True, NEW_ORDER), True, 429,
+                    {"Retry-After": "5", "X-MBX-ORDER-COUNT-10S": "10"}, code=-1003)
+    assert budget.paused_for() == 5
+    with pytest.raises(NotSent, match="429"):
+        budget.take(4, LOOKUP, False, GET_ORDER)
+
+
 def test_a_418_stops_requests_until_the_ban_ends_and_says_so(clock: FakeClock) -> None:
     budget = budget_of(clock)
     bans: list[float] = []

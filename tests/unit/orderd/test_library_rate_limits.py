@@ -72,7 +72,7 @@ def test_a_429_is_waited_out_not_retried_into_a_ban(tmp_path: Path) -> None:
     assert refused is None or (refused.retry_after_s or 0) > 1.0
 
 
-def test_a_429_the_budget_did_not_foresee_holds_every_request_until_its_end(
+def test_a_429_the_budget_did_not_foresee_holds_new_orders_until_its_end(
         tmp_path: Path) -> None:
     """The venue's order count shrinks after the executor read its limits, so the
     second order is sent and refused with 429: it is not sent again, the caller is told

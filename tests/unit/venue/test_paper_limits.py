@@ -162,8 +162,12 @@ def test_new_orders_are_counted_per_account_in_10_s_and_day_windows() -> None:
     assert refused.refusal.msg == "Too many new orders; current limit is 2 orders per 10 SECOND."
     assert refused.headers["Retry-After"] == "7"
     assert refused.headers["X-MBX-ORDER-COUNT-10S"] == "2"  # the refused order is not counted
-    # another account has its own count (sent from another address: this one must wait)
-    assert send(venue, ORDER_NEW, address=OTHER_IP, account="b").refusal is None
+    # only new orders are held: a lookup or a cancel meanwhile is answered, no ban
+    assert send(venue, ORDER_GET).refusal is None
+    assert send(venue, ORDER_CANCEL).refusal is None
+    # another account has its own count
+    assert send(venue, ORDER_NEW, account="b").refusal is None
+    assert send(venue, ORDER_NEW).refusal is not None  # this one's window is still full
     clock.advance(7)
     placed = send(venue, ORDER_NEW)
     assert placed.refusal is None
@@ -172,6 +176,7 @@ def test_new_orders_are_counted_per_account_in_10_s_and_day_windows() -> None:
     assert "X-MBX-ORDER-COUNT-10S" not in send(venue, ORDER_GET).headers  # order answers only
     assert venue.usage()["accounts"] == {"a": {"orders_10s": 1, "orders_1d": 3},
                                          "b": {"orders_10s": 0, "orders_1d": 1}}
+    assert venue.usage()["addresses"][IP]["bans"] == 0
 
 
 def test_the_daily_order_limit_lasts_until_utc_midnight() -> None:
@@ -294,6 +299,13 @@ def test_in_process_venue_with_limits_raises_what_ccxt_raises(tmp_path: Path) ->
         with pytest.raises(DDoSProtection, match=r"^paper 429 Too Many Requests .*-1015") as hit:
             first.create_order("BTC/USD", "market", "buy", "0.001")
         assert header_retry_after(first)(hit.value) == 8.0  # the daemon reads Retry-After
+        second.fetch_open_orders("BTC/USD")  # only new orders are held: no ban for it
+        assert second.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "29"
+        second.fetch_balance()
+        second.fetch_balance()
+        second.fetch_balance()  # 89 of 100
+        with pytest.raises(DDoSProtection, match=r"^paper 429 Too Many Requests .*-1003"):
+            second.fetch_balance()
         with pytest.raises(DDoSProtection, match=r"^paper 418 I'm a Teapot .*-1003") as ban:
             second.fetch_open_orders("BTC/USD")
         assert header_retry_after(second)(ban.value) == 120.0
