@@ -88,8 +88,10 @@ class OrderExecutionInterface(ABC):
         """Cancel one order: True once it is canceled (or already was), False when it
         cannot be (filled, rejected, expired, or no such order). Raises ProtocolError
         only when the answer cannot be had (`timeout`: the cancel is sent but not
-        confirmed yet, `exchange_unavailable`, `halted`) or for a malformed id
-        (`bad_request`). With `return_order=True`: the Order, and errors raised."""
+        confirmed yet, `exchange_unavailable`, `halted`), for a malformed id
+        (`bad_request`) or for an order of an exchange no longer configured
+        (`unknown_exchange`: nothing can cancel it). With `return_order=True`: the Order,
+        and errors raised."""
         if return_order:
             return await self.cancel(client_order_id, order_id)
         try:

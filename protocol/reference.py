@@ -67,7 +67,9 @@ COMMANDS: tuple[Command, ...] = (
         "the order as it then stands: `canceled` once the exchange confirmed, or "
         "`pending_cancel` while it has not yet (the final state follows as an event). "
         "Cancelling a `canceled` order succeeds and returns it; a `filled`, `rejected` "
-        "or `expired` one gets `not_cancelable`. Served while halted."),
+        "or `expired` one gets `not_cancelable`; a live one of an exchange no longer "
+        "configured gets `unknown_exchange` (`details`: `client_order_id`, `exchange`) "
+        "and stays as it is. Served while halted."),
     Command(
         "list",
         '`{"status"?: [status, ...], "symbol"?, "exchange"?, "limit"?, "after"?}`',
@@ -115,7 +117,8 @@ COMMANDS: tuple[Command, ...] = (
         "every live order in scope (none given: every live order) is asked to cancel, "
         "also while halted; the reply comes at once with those orders as recorded "
         "(`pending_cancel`, or already final), and each one's outcome follows as an "
-        "event."),
+        "event. Orders of an exchange no longer configured are left out (and as they "
+        "are); the log says how many."),
     Command(
         "balance", '`{"exchange"?}`',
         '`{"balances": {exchange: {currency: {"free", "used", "total"}}}, "at"}`',
@@ -187,7 +190,8 @@ ERRORS: dict[str, str] = {
     "request_too_large": "the whole message, envelope frames included, is over "
                          f"`max_request_bytes` (default {DEFAULT_MAX_REQUEST_BYTES})",
     "invalid_order": "an OrderSpec rule broken; `details.field` names the field",
-    "unknown_exchange": "the exchange is not configured",
+    "unknown_exchange": "the exchange is not configured (also `cancel` of an order of "
+                        "an exchange no longer configured)",
     "unknown_symbol": "the symbol is not a market of that exchange",
     "duplicate_client_order_id": "same id, different spec",
     "not_found": "no order with that id",

@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 ALERT_NAMES = ("exchange_error_rate", "circuit_open", "unknown_order_age", "order_mismatch",
                "reconciliation_discrepancies", "reconciliation_failed", "restart_storm",
                "daemon_halted", "halted", "order_overfill", "ledger_unwritable",
-               "ledger_writable", "ledger_replaced", "exchange_banned", "stream_down")
+               "ledger_writable", "ledger_replaced", "exchange_banned", "stream_down",
+               "orders_of_unknown_exchange")
 """Every alert the daemon raises (their counters exist from the start)."""
 
 

@@ -3,13 +3,17 @@ status, a cancel, a cancel of all in a scope, a page of the ledger."""
 
 from __future__ import annotations
 
+import logging
+
 from actors.exchange.messages import CancelOrder
 from actors.order.core import OrderCore
 from actors.order.messages import Cancel, CancelAll, GetStatus, ListOrders
 from actors.order.waiters import WAIT_CANCEL
 from actors.orders import Order
 from protocol.errors import ProtocolError
-from protocol.messages import OrderStatus
+from protocol.messages import CancelAllArgs, OrderStatus
+
+log = logging.getLogger(__name__)
 
 
 class ClientCommands:
@@ -36,6 +40,10 @@ class ClientCommands:
             self.core.answer(msg.reply, ProtocolError(
                 "not_cancelable", f"order {order.client_order_id} is {order.status}"))
             return
+        refused = None if order.terminal else self.core.unknown_exchange(order)
+        if refused is not None:  # no worker could send its cancel: it is left alone
+            self.core.answer(msg.reply, refused)
+            return
         if order.status not in (OrderStatus.CANCELED, OrderStatus.PENDING_CANCEL):
             self._ask_cancel(order)
         self.core.hold(order, msg.reply, WAIT_CANCEL)
@@ -52,18 +60,30 @@ class ClientCommands:
 
     def cancel_all(self, msg: CancelAll) -> None:
         """Every live order in scope asked to cancel; answered with them as recorded, after
-        the commit, without waiting for the exchange (their outcomes follow as events)."""
+        the commit, without waiting for the exchange (their outcomes follow as events).
+        Orders of exchanges no longer configured are not live here: said in the log."""
         scope = msg.args
-        chosen = [live.order for live in self.core.orders.values()
-                  if (scope.exchange is None or live.order.exchange == scope.exchange)
-                  and (scope.symbol is None or live.order.symbol == scope.symbol)]
+        chosen = [live.order for live in self.core.orders.values() if _in(scope, live.order)]
+        self._warn_left(scope)
         for order in chosen:
             if order.status != OrderStatus.PENDING_CANCEL:
                 self._ask_cancel(order)
         self.core.answer(msg.reply, {"orders": [order.to_wire() for order in chosen]})
+
+    def _warn_left(self, scope: CancelAllArgs) -> None:
+        left = [order for order in self.core.set_aside.values() if _in(scope, order)]
+        if left:
+            exchanges = sorted({order.exchange for order in left})
+            log.warning("cancel_all: %d orders of exchanges not configured (%s) left as "
+                        "they are: nothing can send their cancels", len(left),
+                        ", ".join(exchanges))
 
     def list_orders(self, msg: ListOrders) -> None:
         orders, cursor = self.core.ledger.page(msg.args)
         wire = [(self.core.current(o.client_order_id) or o).to_wire() for o in orders]
         self.core.answer_read(msg.reply, {"orders": wire, "next": cursor})
 
+
+def _in(scope: CancelAllArgs, order: Order) -> bool:
+    return ((scope.exchange is None or order.exchange == scope.exchange)
+            and (scope.symbol is None or order.symbol == scope.symbol))

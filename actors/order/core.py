@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,7 +25,7 @@ from actors.exchange.budget import RequestBudget
 from actors.exchange.messages import CancelOrder, FetchOrder, OrderTicket, PlaceOrder, TradeView
 from actors.exchange.routing import Router
 from actors.ledger.store import Ledger, storage_failure
-from actors.metrics.alerts import Alerter
+from actors.metrics.alerts import Alert, Alerter
 from actors.metrics.series import Metrics
 from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
@@ -111,8 +112,15 @@ class OrderCore:
         self.events = events
         self.clock = clock
         self.alerter = alerter
+        self.exchanges = frozenset(settings.workers)
+        """The configured exchanges: the only ones an order is ever sent to."""
         self.orders: dict[str, LiveOrder] = {}
-        """The live orders by client order id, each with its bookkeeping."""
+        """The live orders by client order id, each with its bookkeeping; all of
+        configured exchanges."""
+        self.set_aside: dict[str, Order] = {}
+        """Live ledger orders of exchanges no longer configured (renamed or removed while
+        the daemon was down), by client order id: left as recorded, never sent or
+        resolved, until their exchange is configured again."""
         self.finished_fills: dict[str, dict[str, TradeView]] = {}
         """Counted trades of recently finished orders (kept as long as `recent` keeps
         the order)."""
@@ -134,8 +142,39 @@ class OrderCore:
         self.batch = Batch(self.ledger, self.events, self.metrics)
         self.guard = LedgerGuard(self.ledger, self.batch, self.state, self.alerter, self.clock)
         self.guard.load_halt()
-        self.orders = {order.client_order_id: LiveOrder(order)
-                       for order in self.ledger.live()}
+        self.orders, self.set_aside = {}, {}
+        for order in self.ledger.live():
+            # the one check: an order of an exchange without workers never enters
+            # `orders`, so no timer, recovery or cancel_all sends it (Router has no
+            # workers for it); a client's cancel finds it in the ledger: unknown_exchange
+            if order.exchange in self.exchanges:
+                self.orders[order.client_order_id] = LiveOrder(order)
+            else:
+                self.set_aside[order.client_order_id] = order
+        self._warn_set_aside()
+
+    def _warn_set_aside(self) -> None:
+        """Say, per exchange, how many live orders are left alone for want of it: they
+        may still rest (and fill) on a venue that nobody here watches."""
+        counts = Counter(order.exchange for order in self.set_aside.values())
+        for exchange, count in sorted(counts.items()):
+            message = (f"{count} live orders of exchange {exchange!r}, which is not "
+                       "configured, are left as the ledger has them (not sent, tracked, "
+                       "resolved or cancelled); configure the exchange under that name "
+                       "again to manage them")
+            log.warning("%s", message, extra={"exchange": exchange})
+            self.alerter.alert(Alert("orders_of_unknown_exchange", "warning", message,
+                                     {"exchange": exchange}))
+
+    def unknown_exchange(self, order: Order) -> ProtocolError | None:
+        """The error for a request that would send `order` to an exchange not configured
+        (its orders are set aside at load), else None."""
+        if order.exchange in self.exchanges:
+            return None
+        return ProtocolError(
+            "unknown_exchange", f"order {order.client_order_id} is of exchange "
+            f"{order.exchange!r}, which is not configured",
+            details={"client_order_id": order.client_order_id, "exchange": order.exchange})
 
     def stage(self, order: Order, publish: bool = True) -> None:
         self.batch.stage(order, publish)

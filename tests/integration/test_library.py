@@ -187,6 +187,33 @@ def test_reliable_executor_end_to_end_and_clean_close(tmp_path: Path) -> None:
     assert left == []
 
 
+def test_reliable_executor_leaves_orders_of_a_renamed_exchange_until_it_is_back(
+        tmp_path: Path) -> None:
+    """An order resting on `paper` while the entry is renamed: the executor under the new
+    name serves its own exchange and refuses to cancel it; under the old name again, it
+    is cancelled as any other."""
+    kept = Kept()
+
+    async def scenario() -> None:
+        async with ReliableOrderExecutor(paper_config(tmp_path)) as first:
+            await first.execute_order(limit(client_order_id="lib-r1"))
+        renamed = paper_config(tmp_path, name="paper_main")
+        async with ReliableOrderExecutor(renamed, alerter=kept) as second:
+            with pytest.raises(ProtocolError) as refused:
+                await second.cancel_order("lib-r1")
+            assert refused.value.code == "unknown_exchange"
+            assert await second.cancel_all() == []
+            assert (await second.execute_order(MARKET, return_order=True))["status"] == "filled"
+            assert (await second.get_order_status("lib-r1"))["status"] == "open"
+            alerts = await asyncio.to_thread(wait_until, lambda: [
+                a for a in kept.alerts if a.name == "orders_of_unknown_exchange"], "the alert")
+            assert alerts[0].labels == {"exchange": "paper"}
+        async with ReliableOrderExecutor(paper_config(tmp_path)) as back:
+            assert await back.cancel_order("lib-r1") is True
+
+    run(scenario)
+
+
 def test_awaiting_an_order_leaves_the_event_loop_running(tmp_path: Path) -> None:
     """Every request to this venue takes 400 ms; a 1 ms heartbeat keeps beating meanwhile
     (a blocked loop would let it beat once at most)."""
