@@ -38,12 +38,14 @@ from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
 class BasicOrderExecutor(OrderExecutionInterface):
     """Orders sent straight to the exchange from the caller's task, retried on the
     `[retry]` settings where the error table says a re-send is safe. Orders are kept
-    in memory only: nothing survives the process, nothing is tracked in the
-    background. A create whose outcome is unknown is never sent again: it is looked
-    up, `[resolution] interval_s` apart, until found, or until `absent_needed` lookups
-    spanning at least `window_s` all say the exchange has no such order (then it is
-    `rejected`, with the reason in `last_error`); when the lookups themselves fail it
-    stays `unknown`, and `get_order_status` looks again. For a durable ledger, circuit breakers and
+    in this object's memory, across configure() and close(), so a resubmit returns the
+    order placed first; an id it never placed goes to the exchange as a new order (no
+    ledger remembers it), and nothing is tracked in the background. A create whose
+    outcome is unknown is never sent again: it is looked up, `[resolution] interval_s`
+    apart, until found, or until `absent_needed` lookups spanning at least `window_s`
+    all say the exchange has no such order (then it is `rejected`, with the reason in
+    `last_error`); when the lookups themselves fail it stays `unknown`, and
+    `get_order_status` looks again. For a durable ledger, circuit breakers and
     tracking use ReliableOrderExecutor.
 
     The config is the library's dict (`orderd.config`) without the sections
@@ -76,7 +78,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         return self._config
 
     async def configure(self, config: ConfigDict | None = None) -> None:
-        """Open a client per configured exchange (closing any open ones first)."""
+        """Open a client per configured exchange (closing open ones); orders stay known."""
         if config is not None or self._config is None:
             self._config = basic_config(config, self._base_dir)
         await self.close()
@@ -194,7 +196,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                                             "order_id": order_id}))
         if not order.terminal and order.client_order_id not in self._creating:
             attempts = Attempts()
-            await self._look(self._exchange(order.exchange), order, attempts)
+            await self._look(self._exchange_of(order), order, attempts)
             self._count(attempts)
         return order.to_wire()
 
@@ -202,7 +204,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                      order_id: str | None = None) -> dict[str, Any]:
         order = self._find(parse_order_ref({"client_order_id": client_order_id,
                                             "order_id": order_id}))
-        exchange = self._exchange(order.exchange)
+        exchange = self._exchange_of(order)
         attempts = Attempts()
         try:
             if order.status == OrderStatus.UNKNOWN:  # first learn whether it was placed
@@ -320,11 +322,11 @@ class BasicOrderExecutor(OrderExecutionInterface):
         return {"balances": balances, "at": rfc3339(self._clock.now())}
 
     async def close(self) -> None:
-        """Close the paper venues; the in-memory orders are forgotten."""
+        """Close the clients and paper venues. The orders stay known: forgetting them
+        would let a resubmit after configure() place a second order under one id."""
         venues = list(self._venues.values())
         self._venues.clear()
         self._exchanges.clear()
-        self._orders.clear()
         for venue in venues:
             await asyncio.to_thread(venue.close)
         lock, self._lock = self._lock, None
@@ -343,6 +345,14 @@ class BasicOrderExecutor(OrderExecutionInterface):
         config = self._running()
         check_exchange(name, [e.name for e in config.exchanges])
         return self._exchanges[name]
+
+    def _exchange_of(self, order: Order) -> DirectExchange:
+        """The exchange of `order`, which only an earlier configuration may have had."""
+        if order.exchange not in [e.name for e in self._running().exchanges]:
+            raise ProtocolError("unknown_exchange", f"order {order.client_order_id} is on "
+                                f"{order.exchange!r}, which the configuration no longer has",
+                                field="exchange")
+        return self._exchanges[order.exchange]
 
     async def _markets(self, exchange: DirectExchange, attempts: Attempts) -> dict[str, Any]:
         try:
