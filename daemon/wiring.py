@@ -52,8 +52,7 @@ def order_settings(config: Config, risk: RiskPolicy | None = None,
         send_deadline_s=orders.send_deadline_s,
         backlogs={e.name: backlog_limit(config, e) for e in config.exchanges},
         resolution=config.resolution,
-        signed_windows={e.name: signed_window(e) for e in config.exchanges
-                        if e.driver != "paper"},
+        signed_windows=signed_windows(config),
         risk=risk,
         budgets=budgets or {},
         tracking_pace=tracking_pace(budgets or {}),
@@ -101,6 +100,12 @@ def stream_builder(exchange: ExchangeConfig, clients: ClientFactory,
 def signed_window(exchange: ExchangeConfig) -> SignedWindow:
     """How long a create signed for `exchange` may still be booked (see resolution)."""
     return SignedWindow(exchange.recv_window_ms / 1000, exchange.timeout_ms / 1000)
+
+
+def signed_windows(config: Config) -> dict[str, SignedWindow]:
+    """The signed window of each exchange that has one: the in-process paper venue
+    books a create at once or never."""
+    return {e.name: signed_window(e) for e in config.exchanges if e.driver != "paper"}
 
 
 def reconciler_settings(config: Config) -> ReconcilerSettings:

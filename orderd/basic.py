@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import uuid
 from collections import Counter
@@ -26,10 +25,11 @@ from daemon.commands import check_exchange
 from daemon.config import Config
 from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.state_lock import StateDirLock
-from daemon.wiring import ClientFactory, client_factory, request_budget
+from daemon.wiring import ClientFactory, client_factory, request_budget, signed_windows
 from orderd.config import basic_config
 from orderd.direct import DirectExchange, try_later, wait_for
 from orderd.interface import ConfigDict, OrderExecutionInterface
+from orderd.unclear import Absent, look_up
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef, OrderStatus
 from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
@@ -41,12 +41,11 @@ class BasicOrderExecutor(OrderExecutionInterface):
     in this object's memory, across configure() and close(), so a resubmit returns the
     order placed first; an id it never placed goes to the exchange as a new order (no
     ledger remembers it), and nothing is tracked in the background. A create whose
-    outcome is unknown is never sent again: it is looked up, `[resolution] interval_s`
-    apart, until found, or until `absent_needed` lookups spanning at least `window_s`
-    all say the exchange has no such order (then it is `rejected`, with the reason in
-    `last_error`); when the lookups themselves fail it stays `unknown`, and
-    `get_order_status` looks again. For a durable ledger, circuit breakers and
-    tracking use ReliableOrderExecutor.
+    outcome is unknown is never sent again: it stays `unknown`, looked up
+    `[resolution] interval_s` apart, until found or proven absent by the daemon's rule
+    (`rejected`, the reason in `last_error`; see `orderd.unclear`); when the lookups
+    themselves fail it stays `unknown`, and `get_order_status` looks again. For a
+    durable ledger, circuit breakers and tracking use ReliableOrderExecutor.
 
     The config is the library's dict (`orderd.config`) without the sections
     this executor does not use (see `basic_config`); the paper venue keeps its book
@@ -92,7 +91,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                 exchange, config.state_dir, self._clock, self._venues)
             self._exchanges[exchange.name] = DirectExchange(
                 exchange.name, factory(), config.retry, self._rng,
-                request_budget(exchange, self._clock))
+                request_budget(exchange, self._clock), self._clock)
 
     async def place(self, order: Mapping[str, Any], wait: str = "accepted") -> dict[str, Any]:
         config = self._running()
@@ -167,26 +166,16 @@ class BasicOrderExecutor(OrderExecutionInterface):
     async def _resolve(self, exchange: DirectExchange, order: Order,
                        attempts: Attempts) -> None:
         """Look an `unknown` order up until it is found (its state adopted) or proven
-        absent (`rejected`); a lookup that fails otherwise proves nothing, and the
-        order stays `unknown` for the next look, its `last_error` still the create's."""
-        settings = self._running().resolution
-        # absent_needed lookups, interval_s apart, spanning at least window_s
-        needed = max(settings.absent_needed,
-                     1 + math.ceil(settings.window_s / settings.interval_s - 1e-9))
-        for absent in range(1, needed + 1):
-            try:
-                self._adopt(order, await exchange.fetch(order, attempts))
-                return
-            except Exception as exc:  # noqa: BLE001 - judged by the error table
-                if error_info(exc).code != "order_not_found":
-                    return
-            if absent < needed:
-                await asyncio.sleep(settings.interval_s)
-        cause = (order.last_error or {}).get("message", "no answer")
-        order.last_error = {"code": "order_not_found", "message": (
-            f"the create failed ({cause}) and {needed} lookups, {settings.interval_s:g} s "
-            f"apart, found no order {order.client_order_id} on {exchange.name}")}
-        order.move_to(OrderStatus.REJECTED, self._clock.now())
+        absent (`rejected`); when a lookup fails otherwise it stays `unknown`, its
+        `last_error` still the create's."""
+        config = self._running()
+        found = await look_up(exchange, order, attempts, config.resolution,
+                              signed_windows(config).get(exchange.name))
+        if isinstance(found, Absent):
+            order.last_error = found.error(order, exchange.name)
+            order.move_to(OrderStatus.REJECTED, self._clock.now())
+        elif found is not None:
+            self._adopt(order, found)
 
     async def get_order_status(self, client_order_id: str | None = None,
                                order_id: str | None = None) -> dict[str, Any]:

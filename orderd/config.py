@@ -51,7 +51,7 @@ EXCHANGE_KEYS = frozenset({"name", "driver", "account", "faults", "api_url", "ap
 BASIC_KEYS: dict[str, frozenset[str] | None] = {
     "state_dir": None, "retry": None, "exchange": EXCHANGE_KEYS, "exchanges": EXCHANGE_KEYS,
     "orders": frozenset({"client_id_prefix"}),
-    "resolution": frozenset({"interval_s", "window_s", "absent_needed"}),
+    "resolution": frozenset({"interval_s", "window_s", "absent_needed", "clock_skew_s"}),
 }
 """What BasicOrderExecutor uses: each section, and its keys where it uses only some."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from actors.exchange.budget import NotSent, RequestBudget
 from actors.exchange.client import ExchangeClient, balances_of, view_of
-from actors.exchange.drivers.ccxt_driver import lookup_params
+from actors.exchange.drivers.ccxt_driver import lookup_params, signing_params
 from actors.exchange.errors import classify
 from actors.exchange.failure import REFUSED, CallFailed
 from actors.exchange.link import NOT_SENT, Attempts, header_retry_after
@@ -26,6 +26,7 @@ from actors.exchange.metering import Meter, attach
 from actors.exchange.order_params import ParamRefused, create_params
 from actors.exchange.retry import RetryPolicy
 from actors.orders import Order
+from actors.runtime import Clock
 from protocol.errors import ProtocolError
 
 Request = Callable[[ExchangeClient], Any]
@@ -36,10 +37,12 @@ class DirectExchange:
     (a ccxt instance is not thread-safe)."""
 
     def __init__(self, name: str, client: ExchangeClient, policy: RetryPolicy,
-                 rng: random.Random, requests: RequestBudget) -> None:
+                 rng: random.Random, requests: RequestBudget, clock: Clock) -> None:
         """`requests`: the account's request budget, which the client's requests go
-        through; a client it cannot hook (an embedder's) only waits out a Retry-After."""
+        through; a client it cannot hook (an embedder's) only waits out a Retry-After.
+        `clock` signs the creates."""
         self.name = name
+        self.clock = clock
         self.client = client
         self.policy = policy
         self.rng = rng
@@ -98,16 +101,25 @@ class DirectExchange:
 
     async def create(self, order: Order, attempts: Attempts) -> OrderView:
         """Send the order; refused (a rejection, not sent) when its params are not its
-        driver's."""
+        driver's. Each send is signed anew with a time recorded as the order's
+        `signed_at`: the exchange may book it until that time's window is over, and
+        an unclear outcome is resolved no sooner (see landing_deadline)."""
         try:
             params = create_params(self.client.id, order.client_order_id, order)
         except ParamRefused as exc:
             raise CallFailed(exc, REFUSED, attempts.sends, attempts.retries, None) from exc
         amount = float(order.amount)
         price = None if order.price is None else float(order.price)
-        raw = await self.call("create", lambda c: c.create_order(
-            order.symbol, order.type, order.side, amount, price, params), attempts)
-        return self._view(raw)
+
+        def send(client: ExchangeClient) -> Any:
+            # set on a worker thread while the order's task awaits it: nothing else
+            # writes the field meanwhile
+            order.signed_at = self.clock.now()
+            signed = {**params, **signing_params(client.id, order.signed_at)}
+            return client.create_order(order.symbol, order.type, order.side, amount,
+                                       price, signed)
+
+        return self._view(await self.call("create", send, attempts))
 
     async def fetch(self, order: Order, attempts: Attempts) -> OrderView:
         """The order as the exchange shows it, found by its id or else our client id."""

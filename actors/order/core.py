@@ -31,7 +31,7 @@ from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
 from actors.order.live import LiveOrder
 from actors.order.recent import RecentOrders
-from actors.order.resolution import Resolver, ResolveSettings, SignedWindow, landing_deadline
+from actors.order.resolution import Resolver, ResolveSettings, SignedWindow
 from actors.order.risk import RiskPolicy
 from actors.order.stats import OrderStats
 from actors.order.tracking import Pace, Tracker, TrackingPlan, no_stream, steady_pace
@@ -247,11 +247,9 @@ class OrderCore:
     def resolve(self, order: Order) -> None:
         """Look the order up until its outcome is known; absence counts only once its
         latest create can no longer land."""
-        now, wall = self.clock.monotonic(), self.clock.now()
-        deadline = landing_deadline(order.signed_at,
-                                    self.settings.signed_windows.get(order.exchange),
-                                    self.settings.resolution.clock_skew_s, wall)
-        self.resolver.add(order.client_order_id, now, now + max(0.0, deadline - wall))
+        self.resolver.add_signed(order.client_order_id, order.signed_at,
+                                 self.settings.signed_windows.get(order.exchange),
+                                 self.clock.monotonic(), self.clock.now())
 
     def deliver(self, worker: str, message: Any, wanted: bool = True) -> None:
         if not wanted or not self.registry.tell(worker, message):

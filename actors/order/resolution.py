@@ -116,6 +116,13 @@ class Resolver:
             after = now if absent_after is None else absent_after
             self.cases[client_order_id] = Case(since=now, next_at=now, absent_after=after)
 
+    def add_signed(self, client_order_id: str, signed_at: float | None,
+                   window: SignedWindow | None, now: float, wall: float) -> None:
+        """Resolve an order whose latest create was signed at `signed_at` (wall time,
+        `wall` now): absence counts only once that create can no longer land."""
+        deadline = landing_deadline(signed_at, window, self.settings.clock_skew_s, wall)
+        self.add(client_order_id, now, now + max(0.0, deadline - wall))
+
     def drop(self, client_order_id: str) -> None:
         self.cases.pop(client_order_id, None)
 

@@ -3,6 +3,8 @@ outcomes resolved by lookups, and the settings it refuses."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from ccxt.base.errors import (
 
 from actors.exchange.client import ExchangeClient
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
+from actors.runtime import Clock
 from daemon.config_loader import ConfigError
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
@@ -30,7 +33,10 @@ def test_basic_executor_resolves_creates_lost_before_the_venue(tmp_path: Path) -
     prove the venue never had it: no order is left unknown."""
     config = paper_config(tmp_path, faults={"error_rate": 0.5, "seed": 7})
     config["retry"]["max_retries"] = 12
-    config["resolution"] = QUICK_RESOLUTION
+    # absence proven by the count alone (no window to span, which timing would stretch
+    # over more or fewer lookups): the venue's seeded faults meet the same requests
+    # every run
+    config["resolution"] = {**QUICK_RESOLUTION, "window_s": 0.0}
 
     async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         async with BasicOrderExecutor(config, seed=1) as executor:
@@ -46,7 +52,7 @@ def test_basic_executor_resolves_creates_lost_before_the_venue(tmp_path: Path) -
     for order in orders:
         if order["status"] == "rejected":
             assert order["last_error"]["code"] == "order_not_found"
-            assert "6 lookups, 0.01 s apart, found no order" in order["last_error"]["message"]
+            assert "3 lookups, 0.01 s apart, found no order" in order["last_error"]["message"]
     booked = {o["clientOrderId"] for o in venue_orders(tmp_path)}
     assert booked == {o["client_order_id"] for o in orders if o["status"] == "filled"}
 
@@ -240,3 +246,65 @@ def test_ids_made_with_the_longest_prefix_are_valid_client_order_ids(tmp_path: P
     for made in ids:
         assert made.startswith("abcdefg-") and CLIENT_ORDER_ID.fullmatch(made), made
     assert {order["status"] for order in orders} == {"filled"}
+
+
+def fast_clock(factor: float) -> Clock:
+    """Wall and monotonic time running `factor` times as fast as real time: seconds
+    of exchange windows pass in a fraction of one."""
+    wall, mono = time.time(), time.monotonic()
+    return Clock(now=lambda: wall + factor * (time.monotonic() - mono),
+                 monotonic=lambda: mono + factor * (time.monotonic() - mono))
+
+
+class NeverLands:
+    """The paper venue behind a client whose creates time out without landing; when
+    the create was sent and each lookup was, by `clock`."""
+
+    def __init__(self, client: PaperExchange, clock: Clock) -> None:
+        self.client = client
+        self.id = client.id
+        self.clock = clock
+        self.created_at = 0.0
+        self.lookups: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_order(self, *args: Any, **kwargs: Any) -> Any:
+        self.created_at = self.clock.now()
+        raise RequestTimeout("no reply to POST /order")
+
+    def fetch_order(self, *args: Any, **kwargs: Any) -> Any:
+        self.lookups.append(self.clock.now())
+        return self.client.fetch_order(*args, **kwargs)
+
+
+def test_basic_executor_proves_a_signed_create_absent_only_once_it_cannot_land(
+        tmp_path: Path) -> None:
+    """binance may book a signed create until its recvWindow (5 s), the clock skew
+    allowance (1 s) and the request timeout have passed since it was signed: lookups
+    that find nothing before then do not reject it."""
+    clock, venue = fast_clock(20.0), PaperVenue(None)
+    client = NeverLands(PaperExchange(venue), clock)
+    config = {"state_dir": str(tmp_path),
+              "exchange": {"name": "bx", "driver": "binance", "api_key": "k", "secret": "s",
+                           "timeout_ms": 1000},
+              "resolution": {"interval_s": 0.2, "window_s": 0.5, "absent_needed": 2}}
+
+    async def scenario() -> dict[str, Any]:
+        async with BasicOrderExecutor(config, clock=clock, clients={"bx": lambda: client}) as ex:
+            placing = asyncio.create_task(
+                ex.execute_order({**MARKET, "client_order_id": "nl-1"}, return_order=True))
+            while not client.lookups:  # the loop runs on while the executor waits
+                await asyncio.sleep(0.001)
+            assert (await ex.get_order_status("nl-1"))["status"] == "unknown"
+            return await placing
+
+    try:
+        order = run(scenario)
+    finally:
+        venue.close()
+    deadline = client.created_at + 5.0 + 1.0 + 1.0
+    assert order["status"] == "rejected" and order["attempts"] == 1
+    assert "the last once the create could no longer land" in order["last_error"]["message"]
+    assert client.lookups[0] < deadline <= client.lookups[-1]
