@@ -82,7 +82,9 @@ def classify(error: BaseException, table: dict[str, Rule] | None = None) -> Rule
     return UNCLASSIFIED
 
 
-URL_QUERY = re.compile(r"(https?://[^\s?#]*)\?[^\s'\"]*")
+URL_QUERY = re.compile(r"(https?://[^\s?#]*)\?[^\s'\"\\]*")
+"""A URL and its query, which ends at a quote or a backslash too: the log's JSON lines
+are redacted once encoded, where a quote after the query is `\\"` and a line break `\\n`."""
 
 
 def without_queries(text: str) -> str:

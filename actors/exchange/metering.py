@@ -121,8 +121,11 @@ def attach(client: Any, meter: Meter) -> bool:
 def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
     """Make a ccxt client (sync, or asyncio as ccxt.pro's) ask `meter` before each
     request and tell it each answer."""
-    cost_of = client.calculate_rate_limiter_cost
-    answer_of = client.on_rest_response
+    # a client hooked before (an embedder's factory returning one client to each
+    # configuration) is hooked anew from its own methods, not through the old meter
+    originals = client.__dict__.setdefault(
+        "_orderd_unhooked", (client.calculate_rate_limiter_cost, client.on_rest_response))
+    cost_of, answer_of = originals
     apis: dict[str, Any] = client.urls.get("api") or {}
     labels: dict[tuple[str, str, str], str] = {}
 

@@ -52,7 +52,10 @@ class StatusCounts:
                     return
             counts = self._count()
             for done in asked:
-                done(counts)
+                try:
+                    done(counts)
+                except Exception:  # one reply that fails must not end the counts
+                    log.exception("a stats reply failed")
 
     def _count(self) -> dict[str, int] | None:
         try:
