@@ -56,3 +56,19 @@ def test_an_unreadable_ledger_is_an_error_not_a_wrong_count(tmp_path: Path) -> N
     found: Future[dict[str, int] | None] = Future()
     StatusCounts(tmp_path / "missing.sqlite").ask(found.set_result)
     assert found.result(timeout=WAIT_S) is None
+
+
+def test_a_failing_callback_does_not_stop_later_counts(tmp_path: Path) -> None:
+    seed_ledger(tmp_path / "ledger.sqlite", [ledger_order("od-o1", order_id="1")])
+    counts = StatusCounts(tmp_path / "ledger.sqlite")
+    first: Future[None] = Future()
+
+    def broken(found: object) -> None:
+        first.set_result(None)
+        raise RuntimeError("a reply that cannot be sent")
+
+    counts.ask(broken)
+    first.result(timeout=WAIT_S)
+    later: Future[object] = Future()
+    counts.ask(later.set_result)
+    assert later.result(timeout=WAIT_S) == {"open": 1}  # TimeoutError before a fix

@@ -10,6 +10,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import ccxt
+
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
 from tests.library_support import MARKET, paper_config, run, venue_orders
@@ -123,3 +125,26 @@ def test_the_budget_section_caps_the_direct_path(tmp_path: Path) -> None:
     refused = run(scenario)
     assert refused.code == "rate_limited" and 1.0 < (refused.retry_after_s or 0) <= 10
     assert len(venue_orders(tmp_path)) == 1
+
+
+def test_a_client_reused_across_configure_goes_through_one_budget(tmp_path: Path) -> None:
+    """An embedder's factory that returns its one ccxt client: each configure() hooks it
+    again, so the discarded budget of the last configuration still takes (and can
+    refuse, with a stale op kind) every request."""
+    client = ccxt.binance({"apiKey": "k", "secret": "s"})
+    config = {"state_dir": str(tmp_path), "exchange": {
+        "name": "bx", "driver": "binance", "api_key": "k", "secret": "s"}}
+
+    async def scenario() -> tuple[float, float]:
+        executor = BasicOrderExecutor(config, clients={"bx": lambda: client})
+        await executor.configure()
+        old = executor._exchanges["bx"].requests
+        await executor.configure()
+        new = executor._exchanges["bx"].requests
+        client.calculate_rate_limiter_cost("private", "GET", "order", {})  # one request
+        await executor.close()
+        return old.counts.weight_spent, new.counts.weight_spent
+
+    old, new = asyncio.run(scenario())
+    assert new > 0
+    assert old == 0, f"the discarded budget took {old} of weight too"
