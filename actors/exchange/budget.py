@@ -40,6 +40,11 @@ FIRST_BAN_S = 120.0
 """How long a 418 without Retry-After stops requests (binance's shortest ban)."""
 TOO_MANY_ORDERS = -1015
 """binance's error code for a new order over an order count (errors.md)."""
+KEY_REFUSED = -2015
+"""binance's "Invalid API-key, IP, or permissions for action" (HTTP 401). Once the key
+has worked, binance also answers it while the key is disabled for a ban (ccxt raises
+DDoSProtection for it then): it pauses as a ban does. A key revoked for good is then
+tried once a pause, and the ban's alert says so meanwhile."""
 WAIT_REASONS = ("lookup_weight", "order_weight", "order_count", "paused")
 """Why a request was held back or not sent (the budget-waits metric's label)."""
 MAX_PACE = 20.0
@@ -214,11 +219,12 @@ class RequestBudget:
             for window in (self._weight, *self._orders):
                 count = _number(headers.get(window.header)) if headers else None
                 window.settle(taken, now, weight if window is self._weight else 0, count)
+            banned = status == 418 or (status == 401 and code == KEY_REFUSED)
             if status == 429 and new_order and self._over_order_count(code, headers):
                 self._hold_orders(headers, now)
-            elif status in (418, 429):
-                self._refused(status, headers, now)
-        if status == 418 and self.on_ban is not None:
+            elif status == 429 or banned:
+                self._refused(status, banned, headers, now)
+        if banned and self.on_ban is not None:
             self.on_ban(self.paused_until - now)
 
     def unanswered(self, weight: float, taken: float, new_order: bool) -> None:
@@ -228,12 +234,13 @@ class RequestBudget:
             self._creates_in_flight -= new_order
             self._weight.settle(taken, self._clock(), weight, None)
 
-    def _refused(self, status: int, headers: Mapping[str, str], now: float) -> None:
+    def _refused(self, status: int, banned: bool, headers: Mapping[str, str],
+                 now: float) -> None:
         wait = _number(headers.get("Retry-After"))
         if wait is None:
-            wait = FIRST_BAN_S if status == 418 else self._weight.ends_in(now)
-        if status == 418:
-            self.counts.http_418 += 1
+            wait = FIRST_BAN_S if banned else self._weight.ends_in(now)
+        if banned:
+            self.counts.http_418 += status == 418
             self.banned = True
         else:
             self.counts.http_429 += 1

@@ -143,8 +143,9 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
     def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any,
                          body: Any, request_headers: Any, request_body: Any) -> Any:
         # a 429's code tells the order count (-1015) from the weight: only the first
-        # holds nothing but new orders
-        meter.answered(int(code), headers, error_code(body) if int(code) == 429 else None)
+        # holds nothing but new orders; a 401's tells a key disabled for a ban (-2015)
+        meter.answered(int(code), headers,
+                       error_code(body) if int(code) in (401, 429) else None)
         if int(code) == 200 and urlsplit(url).path.endswith("/exchangeInfo"):
             learn_limits(meter.budget, body)
         return answer_of(code, reason, url, method, headers, body, request_headers,

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt
-from ccxt.base.errors import AuthenticationError, DuplicateOrderId
+from ccxt.base.errors import DuplicateOrderId
 
 from actors.exchange.drivers.binance_answers import full_answer, is_full_spot_answer
 from actors.exchange.drivers.http_session import KeptAliveSession
@@ -52,13 +52,6 @@ is 10000 ms; the longer the window, the longer an unknown create stays unknown).
 # which ccxt maps to plain InvalidOrder (a rejection). It means an earlier
 # attempt of ours landed, so it gets the class that says so.
 BINANCE_EXTRA_EXACT = {"Duplicate order sent.": DuplicateOrderId}
-# binance's -2015 "Invalid API-key, IP, or permissions for action." (HTTP 401): the key
-# is revoked, lacks the permission, or this address is not on its whitelist. Once a key
-# has worked, ccxt raises DDoSProtection for it (taking it for a temporary ban), which
-# the error table retries at once and ends `rate_limited`; the account cannot trade,
-# so it is an AuthenticationError (halt), as before the key worked. Matched on the
-# message (some answers add ", request ip: ..."), which ccxt checks before that code.
-BINANCE_EXTRA_BROAD = {"Invalid API-key, IP, or permissions for action": AuthenticationError}
 
 
 def client_id_params(exchange_id: str, client_order_id: str) -> dict[str, str]:
@@ -171,5 +164,4 @@ def build_binance(settings: DriverSettings) -> Any:
     # retries happen in one place, ours
     client.options["maxRetriesOnFailure"] = 0
     client.exceptions["exact"].update(BINANCE_EXTRA_EXACT)
-    client.exceptions["broad"].update(BINANCE_EXTRA_BROAD)
     return client

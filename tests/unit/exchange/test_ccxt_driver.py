@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import ccxt
 import pytest
-from ccxt.base.errors import AuthenticationError, DuplicateOrderId, InvalidOrder
+from ccxt.base.errors import DuplicateOrderId, InvalidOrder
 
 from actors.exchange.drivers.ccxt_driver import (
     DriverSettings,
@@ -17,7 +17,7 @@ from actors.exchange.drivers.ccxt_driver import (
     lookup_params,
     signing_params,
 )
-from actors.exchange.errors import HALT, RESOLVE, classify
+from actors.exchange.errors import RESOLVE, classify
 
 CID = "od-7f3a9c"
 
@@ -135,23 +135,6 @@ def test_binance_duplicate_order_means_it_landed() -> None:
             '{"code":-2010,"msg":"Duplicate order sent."}',
             {"code": -2010, "msg": "Duplicate order sent."}, {}, "")
     assert type(plain.value) is InvalidOrder
-
-
-@pytest.mark.parametrize("msg", [
-    "Invalid API-key, IP, or permissions for action.",
-    "Invalid API-key, IP, or permissions for action, request ip: 10.0.0.1",
-])
-def test_binance_refused_key_halts_even_after_it_worked(msg: str) -> None:
-    """-2015 is the key, the address or the key's permissions: ccxt takes it for a
-    temporary ban (DDoSProtection) once the key has worked, which would be retried."""
-    client = local_client()
-    client.options["hasAlreadyAuthenticatedSuccessfully"] = True
-    body = json.dumps({"code": -2015, "msg": msg})
-    with pytest.raises(AuthenticationError) as caught:
-        client.handle_errors(401, "Unauthorized", "http://127.0.0.1:9/api/v3/order", "POST",
-                             {}, body, json.loads(body), {}, "")
-    assert classify(caught.value).action == HALT
-    assert "Invalid API-key" not in str(ccxt.binance().exceptions["broad"])  # ours only
 
 
 def test_client_settings() -> None:

@@ -1,5 +1,6 @@
 """binance's -2015 ("Invalid API-key, IP, or permissions for action.", HTTP 401) after
-the key once worked, as a worker's guarded call meets it."""
+the key once worked, as a worker's guarded call meets it: binance also answers it while
+the key is disabled for a temporary ban, and ccxt raises DDoSProtection for it then."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 import pytest
 
 from actors.circuit.breakers import CircuitBoard
-from actors.exchange.budget import RequestBudget
+from actors.exchange.budget import FIRST_BAN_S, RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
-from actors.exchange.errors import HALT
+from actors.exchange.errors import RETRY
 from actors.exchange.failure import CallFailed
 from actors.exchange.limits import BINANCE_LIMITS, BudgetConfig
 from actors.exchange.link import Attempts, Caller, ExchangeLink, header_retry_after
@@ -29,15 +30,17 @@ class Quiet(Registry):
         return True
 
 
-def test_a_key_refused_after_it_worked_halts_and_is_not_resent() -> None:
-    """The key is revoked, or this address leaves its whitelist, while the daemon runs.
-    ccxt raises DDoSProtection for it once the key has worked (its guess: a temporary
-    ban), which the error table would retry at once. The account cannot trade: the
-    create is sent once and the rule halts, as for -2015 before the key worked."""
+def test_a_key_refused_after_it_worked_pauses_as_a_ban_and_is_not_resent() -> None:
+    """The error table would retry DDoSProtection at once; every retry of a disabled
+    key lengthens a ban. The create is sent once, and every request waits as for a 418
+    without Retry-After, the ban's alert told; a key revoked for good is tried once a
+    pause (no halt: a temporary ban ends by itself)."""
     server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s").start()
     try:
         clock = Clock()
         budget = RequestBudget("bx", BudgetConfig(), BINANCE_LIMITS)
+        bans: list[float] = []
+        budget.on_ban = bans.append
         link = ExchangeLink("bx", RetryPolicy(), RetryBudget(20, 2, clock.monotonic),
                             RateLimiter(None, clock.monotonic, clock.sleep),
                             CircuitBoard(["bx"], clock.monotonic), clock, requests=budget)
@@ -54,5 +57,9 @@ def test_a_key_refused_after_it_worked_halts_and_is_not_resent() -> None:
     finally:
         server.stop()
     failure = failed.value
-    assert (failure.rule.action, failure.rule.code) == (HALT, "authentication_failed")
+    assert (failure.rule.action, failure.rule.code) == (RETRY, "rate_limited")
     assert (failure.sends, failure.retries) == (1, 0)
+    paused = budget.paused_for()
+    assert paused is not None and FIRST_BAN_S - 5 < paused <= FIRST_BAN_S
+    assert budget.banned and bans == [pytest.approx(FIRST_BAN_S, abs=5)]
+    assert failure.retry_after_s is not None and failure.retry_after_s > FIRST_BAN_S - 5
