@@ -123,11 +123,12 @@ class ActorSystem:
 
     def _banned_by(self, exchange: str) -> Callable[[float], None]:
         def banned(seconds: float) -> None:
-            log.critical("%s banned this address (418) for %.0f s; no request goes out "
-                         "until then", exchange, seconds, extra={"exchange": exchange})
-            self.alerter.alert(Alert("exchange_banned", "critical",
-                                     f"{exchange} banned this address (418) for {seconds:.0f} s;"
-                                     " no request goes out until then", {"exchange": exchange}))
+            message = (f"{exchange} banned this address or disabled the key (418, or -2015 "
+                       f"after the key worked) for {seconds:.0f} s; no request goes out "
+                       "until then")
+            log.critical("%s", message, extra={"exchange": exchange})
+            self.alerter.alert(Alert("exchange_banned", "critical", message,
+                                     {"exchange": exchange}))
         return banned
 
     def _halt(self, reason: str) -> None:
