@@ -110,17 +110,17 @@ def test_ready_status_watchdog_then_stopping(tmp_path: Path, notify: NotifySocke
 
 def test_a_busy_exchange_worker_keeps_the_watchdog_fed(tmp_path: Path,
                                                       notify: NotifySocket) -> None:
-    """Every paper venue request takes 1 s, so the one exchange worker is busy that long
+    """Every paper venue request takes 4 s, so the one exchange worker is busy that long
     on the create: busy is not hung, and WATCHDOG=1 (every 0.2 s here) keeps coming. A
     hung actor that must answer pings is in tests/unit/daemon/test_watchdog.py."""
     exchanges = ('[[exchanges]]\nname = "paper"\nconcurrency = 1\n'
-                 '[exchanges.faults]\nlatency_ms = 1000\n')
+                 '[exchanges.faults]\nlatency_ms = 4000\n')
     env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
     with running_daemon(tmp_path, exchanges=exchanges, env=env) as daemon:
         notify.until("WATCHDOG=1")
         client = daemon.client()
         sent = client.submit(market_buy(), wait="durable")
-        for _ in range(3):  # 0.6 s, within the create's second
+        for _ in range(3):  # 0.6 s, well within the create's 4 s
             notify.until("WATCHDOG=1")
         assert not any("not answering" in line for line in notify.seen), notify.seen
         order = client.status(client_order_id=sent["client_order_id"])

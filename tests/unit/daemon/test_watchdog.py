@@ -34,14 +34,19 @@ from actors.supervisor import Registry, SupervisedActor, Supervisor, SupervisorS
 from daemon.frontend import Answer, Frontend
 from daemon.systemd import Heartbeat, SystemdLoop
 from protocol.client import OrderdClient
-
-ANSWER_S = 3.0
-"""How long the exchange takes to answer open orders: well within ask_timeout_s."""
+from tests.helpers import wait_until
 
 
 class SlowExchange:
+    """Answers open orders once released (an exchange slow to answer, well within
+    ask_timeout_s); `asked` is set when the run is waiting for it."""
+
+    def __init__(self) -> None:
+        self.asked, self.release = threading.Event(), threading.Event()
+
     def open_orders(self) -> list[OrderView]:
-        time.sleep(ANSWER_S)
+        self.asked.set()
+        self.release.wait(10)
         return []
 
     def trades(self, symbol: str, since: int | None, from_id: str | None,
@@ -71,8 +76,9 @@ def test_a_reconciliation_in_progress_does_not_stop_the_watchdog(tmp_path: Path)
                                            time.sleep, lambda reason: None)
     settings = ReconcilerSettings(tmp_path / "ledger.sqlite", ("paper",),
                                   tmp_path / "reports.jsonl")
+    exchange = SlowExchange()
     registry.start(RECONCILER, lambda: ReconcilerActor.start(
-        registry, settings, Clock(), queries=lambda name: SlowExchange()))
+        registry, settings, Clock(), queries=lambda name: exchange))
     notes = Notes()
     loop = SystemdLoop(notes, Heartbeat(registry, 1.0), lambda: "ready",  # type: ignore[arg-type]
                        15.0)
@@ -80,12 +86,13 @@ def test_a_reconciliation_in_progress_does_not_stop_the_watchdog(tmp_path: Path)
         loop.beat()
         assert notes.sent == ["STATUS=ready", "WATCHDOG=1"]
         registry.tell(RECONCILER, RunReconciliation())  # as the schedule does
-        time.sleep(0.2)
+        assert exchange.asked.wait(10), "the run never asked the exchange"
         notes.sent.clear()
         loop.beat()
         # nothing hangs: the run is waiting for an exchange answer it will get
         assert "WATCHDOG=1" in notes.sent, notes.sent
     finally:
+        exchange.release.set()
         registry.stop_all()
 
 
@@ -153,7 +160,8 @@ def test_only_exchange_workers_and_the_reconciler_are_left_unpinged() -> None:
 
 
 def test_a_hung_front_end_withholds_the_watchdog(registry: Registry) -> None:
-    """The front end is no actor: its loop must go round (here within 0.3 s)."""
+    """The front end is no actor: its loop must go round (here within 1.5 s; an idle
+    loop goes round every second)."""
     context: zmq.Context[Any] = zmq.Context()
     release = threading.Event()
 
@@ -162,7 +170,7 @@ def test_a_hung_front_end_withholds_the_watchdog(registry: Registry) -> None:
         answer({})
 
     frontend = Frontend(context, "inproc://watchdog", 4096, {"ping": hold})
-    loops = {"frontend": lambda: frontend.turning(0.3)}
+    loops = {"frontend": lambda: frontend.turning(1.5)}
     notes = Notes()
     loop = SystemdLoop(notes, Heartbeat(registry, 0.2, loops),  # type: ignore[arg-type]
                        lambda: "ready", 15.0)
@@ -174,7 +182,7 @@ def test_a_hung_front_end_withholds_the_watchdog(registry: Registry) -> None:
         loop.beat()
         assert notes.sent[-2:] == ["STATUS=ready", "WATCHDOG=1"]
         client.send("ping")
-        time.sleep(0.5)
+        wait_until(lambda: not frontend.turning(1.5), "the loop held by its handler")
         notes.sent.clear()
         loop.beat()
         assert notes.sent == ["STATUS=ready; not answering: frontend (watchdog withheld)"]
