@@ -117,7 +117,10 @@ class MetricsActor(SupervisedActor):
                 log.exception("alerter failed")
 
     def _reload(self, msg: ReloadAlerts) -> None:
-        close_sinks(self.sinks)
+        # the old sinks deliver what they hold on their own threads, unwaited for: the
+        # process lives on, and this actor must keep answering (the watchdog pings it)
+        for sink in self.sinks:
+            sink.close()
         self.alert_settings = msg.settings
         self.limiter.interval_s = msg.settings.repeat_interval_s
         self.sinks = build_sinks(msg.settings, self.metrics, self.clock.sleep)

@@ -9,9 +9,11 @@ from pathlib import Path
 from actors.metrics.actor import NAME, AlertRouter, MetricsActor
 from actors.metrics.alert_sinks import AlertSettings, RepeatLimiter
 from actors.metrics.alerts import Alert
+from actors.metrics.messages import ReloadAlerts
 from actors.metrics.series import Metrics
 from actors.runtime import Clock, DaemonState
 from actors.supervisor import Registry
+from actors.supervisor_messages import Ping
 from daemon.config import Config
 from daemon.system import ActorSystem
 from tests.alert_support import Webhook, exec_sink, lines
@@ -53,6 +55,28 @@ def test_a_hanging_sink_holds_up_neither_the_actor_nor_the_other_sinks(tmp_path:
     finally:
         registry.stop_all()
         webhook.close()
+
+
+def test_a_reload_waits_for_no_sink_still_delivering(tmp_path: Path) -> None:
+    """The old sinks finish what they hold on their own threads: MetricsActor, which the
+    watchdog pings, answers at once after a reload while one of them is busy."""
+    started, release = tmp_path / "started", tmp_path / "release"
+    busy = tmp_path / "busy.sh"
+    busy.write_text(f"#!/bin/sh\ntouch {started}\n"
+                    f"while [ ! -e {release} ]; do sleep 0.05; done\n")
+    os.chmod(busy, 0o755)
+    registry = Registry()
+    settings = AlertSettings(exec=busy, repeat_interval_s=0.0, timeout_s=30.0)
+    registry.start(NAME, lambda: MetricsActor.start(
+        registry, Metrics(), settings, DaemonState(), Clock()))
+    try:
+        AlertRouter(registry).alert(Alert("circuit_open", "warning", "m", {"exchange": "p"}))
+        wait_until(started.exists, "the exec sink delivering")
+        registry.tell(NAME, ReloadAlerts(AlertSettings(file=tmp_path / "alerts.jsonl")))
+        registry.ask(NAME, Ping(), timeout=3.0)  # waited for the busy sink's 30 s before
+    finally:
+        release.touch()
+        registry.stop_all()
 
 
 def test_the_system_alerts_on_halt_and_restart_storm(tmp_path: Path) -> None:
