@@ -19,7 +19,7 @@ from actors.circuit.breakers import BreakerSettings, CircuitBoard, Circuits
 from actors.exchange.actor import ExchangeActor
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
 from actors.exchange.link import ExchangeLink
-from actors.exchange.messages import TradeView
+from actors.exchange.messages import OrderTicket, OrderView, TradePage, TradeView
 from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
 from actors.exchange.routing import side_worker_name, worker_name
 from actors.ledger.store import Ledger
@@ -157,3 +157,23 @@ def order_actors(state: Path, clock: FakeClock,
     finally:
         registry.stop_all()
         venue.close()
+
+
+class EmptyExchange:
+    """Reconciliation's view of an exchange holding nothing of ours; `up=False`: one
+    that cannot be reached."""
+
+    def __init__(self, up: bool = True) -> None:
+        self.up = up
+
+    def open_orders(self) -> list[OrderView]:
+        if not self.up:
+            raise ConnectionError("unreachable")
+        return []
+
+    def trades(self, symbol: str, since: int | None, from_id: str | None,
+               limit: int) -> TradePage:
+        raise AssertionError("no symbols")
+
+    def lookup(self, ticket: OrderTicket) -> OrderView:
+        raise AssertionError("no lookups")

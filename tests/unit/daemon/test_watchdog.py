@@ -20,7 +20,7 @@ import zmq
 
 from actors.circuit.actor import CircuitActor
 from actors.exchange.actor import ExchangeActor
-from actors.exchange.messages import OrderTicket, OrderView, TradePage
+from actors.exchange.messages import OrderView
 from actors.ledger.store import Ledger
 from actors.metrics.actor import MetricsActor
 from actors.order.actor import OrderActor
@@ -35,26 +35,21 @@ from daemon.frontend import Answer, Frontend
 from daemon.systemd import Heartbeat, SystemdLoop
 from protocol.client import OrderdClient
 from tests.helpers import wait_until
+from tests.recon_support import EmptyExchange
 
 
-class SlowExchange:
+class SlowExchange(EmptyExchange):
     """Answers open orders once released (an exchange slow to answer, well within
     ask_timeout_s); `asked` is set when the run is waiting for it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.asked, self.release = threading.Event(), threading.Event()
 
     def open_orders(self) -> list[OrderView]:
         self.asked.set()
         self.release.wait(10)
         return []
-
-    def trades(self, symbol: str, since: int | None, from_id: str | None,
-               limit: int) -> TradePage:
-        raise AssertionError("no symbols in an empty ledger")
-
-    def lookup(self, ticket: OrderTicket) -> OrderView:
-        raise AssertionError("nothing to look up")
 
 
 class Notes:

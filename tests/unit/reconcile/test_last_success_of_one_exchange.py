@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from actors.exchange.messages import OrderTicket, OrderView, TradePage
 from actors.ledger.store import Ledger
 from actors.metrics.series import Metrics
 from actors.order.actor import NAME as ORDER_ACTOR
@@ -20,6 +19,7 @@ from actors.reconcile.messages import RunReconciliation
 from actors.reconcile.reports import last_successes
 from actors.runtime import Clock
 from actors.supervisor import Registry, SupervisedActor
+from tests.recon_support import EmptyExchange
 
 
 class Orders(SupervisedActor):
@@ -30,23 +30,6 @@ class Orders(SupervisedActor):
         self._handlers = {ApplyRepairs: lambda message: message.reply([])}
 
 
-class Exchange:
-    def __init__(self, up: bool) -> None:
-        self.up = up
-
-    def open_orders(self) -> list[OrderView]:
-        if not self.up:
-            raise ConnectionError("unreachable")
-        return []
-
-    def trades(self, symbol: str, since: int | None, from_id: str | None,
-               limit: int) -> TradePage:
-        raise AssertionError("no symbols")
-
-    def lookup(self, ticket: OrderTicket) -> OrderView:
-        raise AssertionError("no lookups")
-
-
 def test_a_run_of_one_exchange_is_no_success_of_all(tmp_path: Path) -> None:
     Ledger(tmp_path / "ledger.sqlite").close()
     metrics = Metrics()
@@ -55,7 +38,7 @@ def test_a_run_of_one_exchange_is_no_success_of_all(tmp_path: Path) -> None:
     settings = ReconcilerSettings(tmp_path / "ledger.sqlite", ("a", "b"),
                                   tmp_path / "reconciliation.jsonl")
     actor = ReconcilerActor(registry, settings, Clock(), metrics=metrics,
-                            queries=lambda name: Exchange(up=name == "a"))
+                            queries=lambda name: EmptyExchange(up=name == "a"))
     gauge = "orderd_reconciliation_last_success_timestamp_seconds"
 
     def last(of: Metrics, exchange: str) -> float | None:
@@ -72,7 +55,7 @@ def test_a_run_of_one_exchange_is_no_success_of_all(tmp_path: Path) -> None:
         assert set(last_successes(settings.report_file)) == {"a"}
         restarted = Metrics()
         ReconcilerActor(registry, settings, Clock(), metrics=restarted,
-                        queries=lambda name: Exchange(up=name == "a"))
+                        queries=lambda name: EmptyExchange(up=name == "a"))
         assert last(restarted, "a") == pytest.approx(last(metrics, "a"), abs=0.01)
         assert last(restarted, "b") == 0
     finally:

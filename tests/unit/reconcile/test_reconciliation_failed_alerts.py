@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actors.exchange.messages import OrderTicket, OrderView, TradePage
 from actors.ledger.store import Ledger
 from actors.metrics.alerts import Alert
 from actors.reconcile.actor import ReconcilerActor, ReconcilerSettings
@@ -16,18 +15,7 @@ from actors.reconcile.messages import RunReconciliation
 from actors.runtime import Clock
 from actors.supervisor import Registry
 from protocol.errors import ProtocolError
-
-
-class NoOrders:
-    def open_orders(self) -> list[OrderView]:
-        return []
-
-    def trades(self, symbol: str, since: int | None, from_id: str | None,
-               limit: int) -> TradePage:
-        raise AssertionError("no symbols")
-
-    def lookup(self, ticket: OrderTicket) -> OrderView:
-        raise AssertionError("no lookups")
+from tests.recon_support import EmptyExchange
 
 
 def test_every_failed_run_alerts(tmp_path: Path) -> None:
@@ -42,7 +30,7 @@ def test_every_failed_run_alerts(tmp_path: Path) -> None:
     settings = ReconcilerSettings(tmp_path / "ledger.sqlite", (),
                                   tmp_path / "reports" / "reconciliation.jsonl")
     actor = ReconcilerActor(Registry(), settings, Clock(), alerter=Keep(),
-                            queries=lambda name: NoOrders())
+                            queries=lambda name: EmptyExchange())
     for _day in range(3):
         replies: list[Any] = []
         actor.on_receive(RunReconciliation(None, replies.append))
