@@ -142,10 +142,7 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
 
     def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any,
                          body: Any, request_headers: Any, request_body: Any) -> Any:
-        # a 429's code tells the order count (-1015) from the weight: only the first
-        # holds nothing but new orders; a 401's tells a key disabled for a ban (-2015)
-        meter.answered(int(code), headers,
-                       error_code(body) if int(code) in (401, 429) else None)
+        meter.answered(int(code), headers, refusal_code(client, int(code), body))
         if int(code) == 200 and urlsplit(url).path.endswith("/exchangeInfo"):
             learn_limits(meter.budget, body)
         return answer_of(code, reason, url, method, headers, body, request_headers,
@@ -160,6 +157,18 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
                        else lambda cost=None: None)
     client.on_rest_response = on_rest_response
     client.enableRateLimit = True  # else fetch2 asks no cost
+
+
+def refusal_code(client: Any, status: int, body: Any) -> int | None:
+    """The error code the budget needs of an answer: a 429's tells the order count
+    (-1015) from the weight, as only the first holds nothing but new orders; a 401's
+    tells a key disabled for a ban (-2015), but only once the key has worked (ccxt's
+    test too): before, it is a key that never was, and the exchange halts instead."""
+    if status == 429:
+        return error_code(body)
+    if status == 401 and client.options.get("hasAlreadyAuthenticatedSuccessfully"):
+        return error_code(body)
+    return None
 
 
 def error_code(body: Any) -> int | None:
