@@ -142,7 +142,8 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
 
     def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any,
                          body: Any, request_headers: Any, request_body: Any) -> Any:
-        meter.answered(int(code), headers, refusal_code(client, int(code), body))
+        meter.answered(int(code), headers,
+                       refusal_code(client, int(code), body, request_headers))
         if int(code) == 200 and urlsplit(url).path.endswith("/exchangeInfo"):
             learn_limits(meter.budget, body)
         return answer_of(code, reason, url, method, headers, body, request_headers,
@@ -159,14 +160,17 @@ def hook_ccxt(client: Any, meter: Meter, weight_per_cost: float) -> None:
     client.enableRateLimit = True  # else fetch2 asks no cost
 
 
-def refusal_code(client: Any, status: int, body: Any) -> int | None:
+def refusal_code(client: Any, status: int, body: Any, request_headers: Any) -> int | None:
     """The error code the budget needs of an answer: a 429's tells the order count
     (-1015) from the weight, as only the first holds nothing but new orders; a 401's
-    tells a key disabled for a ban (-2015), but only once the key has worked (ccxt's
-    test too): before, it is a key that never was, and the exchange halts instead."""
+    tells a key disabled for a ban (-2015), but only for a request that carried the key,
+    once the key has worked (ccxt's test too): before, it is a key that never was, and
+    the exchange halts instead."""
     if status == 429:
         return error_code(body)
-    if status == 401 and client.options.get("hasAlreadyAuthenticatedSuccessfully"):
+    carried_key = any(str(name).lower() == "x-mbx-apikey" for name in request_headers or {})
+    if status == 401 and carried_key and client.options.get(
+            "hasAlreadyAuthenticatedSuccessfully"):
         return error_code(body)
     return None
 
