@@ -20,7 +20,7 @@ from actors.exchange.client import ExchangeClient, balances_of, view_of
 from actors.exchange.drivers.ccxt_driver import lookup_params, signing_params
 from actors.exchange.errors import classify
 from actors.exchange.failure import REFUSED, CallFailed
-from actors.exchange.link import NOT_SENT, Attempts, header_retry_after
+from actors.exchange.link import NOT_SENT, Attempts, header_retry_after, wait_after
 from actors.exchange.messages import ErrorInfo, OrderView
 from actors.exchange.metering import Meter, attach
 from actors.exchange.order_params import ParamRefused, create_params
@@ -70,13 +70,8 @@ class DirectExchange:
                                  exc.retry_after_s) from exc
             except Exception as exc:
                 rule = classify(exc)
-                retry_after = self._retry_after(exc)
-                # a create also waits out a 429 for the order count
-                paused = self.requests.paused_for(new_orders=op == "create")
-                if paused is not None:  # a 429 or 418: a request before its end earns a ban
-                    retry_after = max(retry_after or 0.0, paused)
-                if paused is not None or not self.policy.allows(op, exc, rule,
-                                                                attempts.retries):
+                retry_after, paused = wait_after(self._retry_after(exc), self.requests, op)
+                if paused or not self.policy.allows(op, exc, rule, attempts.retries):
                     raise CallFailed(exc, rule, attempts.sends, attempts.retries,
                                      retry_after) from exc
                 attempts.retries += 1

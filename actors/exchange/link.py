@@ -105,11 +105,8 @@ class Caller:
                 rule = classify(exc)
                 self._measure(op, started, rule.code)
                 self._tell_outcome(rule.transient, type(exc).__name__)
-                retry_after = self._retry_after(exc)
-                paused = self._paused_for(op)
-                if paused is not None:  # a 429 or 418: nothing is sent until it is over
-                    retry_after = max(retry_after or 0.0, paused)
-                if paused is not None or not self._may_retry(op, exc, rule, attempts.retries):
+                retry_after, paused = wait_after(self._retry_after(exc), self.link.requests, op)
+                if paused or not self._may_retry(op, exc, rule, attempts.retries):
                     raise CallFailed(exc, rule, attempts.sends, attempts.retries,
                                      retry_after) from exc
                 attempts.retries += 1
@@ -123,11 +120,6 @@ class Caller:
             self._measure(op, started, None)
             self._tell_outcome(False, "")
             return result
-
-    def _paused_for(self, op: str) -> float | None:
-        """How long `op` may not go: a create also waits out an order count's 429."""
-        budget = self.link.requests
-        return None if budget is None else budget.paused_for(new_orders=op == "create")
 
     def _measure(self, op: str, started: float, error: str | None) -> None:
         metrics, exchange = self.link.metrics, self.link.exchange
@@ -161,6 +153,17 @@ class Caller:
         if not failed and self.link.board.view(self.link.exchange).state == "closed":
             return  # nothing to learn: successes do not forgive failures in the window
         self.registry.tell(CIRCUIT_ACTOR, Outcome(self.link.exchange, failed, error))
+
+
+def wait_after(retry_after: float | None, budget: RequestBudget | None,
+               op: str) -> tuple[float | None, bool]:
+    """How long to wait before `op` is sent again, and whether the exchange's 429 or 418
+    holds it (nothing is sent before its end, or the address is banned): the error's
+    Retry-After, at least the budget's pause (a create's also an order count's)."""
+    paused = None if budget is None else budget.paused_for(new_orders=op == "create")
+    if paused is None:
+        return retry_after, False
+    return max(retry_after or 0.0, paused), True
 
 
 def header_retry_after(client: Any) -> Callable[[BaseException], float | None]:
