@@ -266,8 +266,8 @@ class RequestBudget:
         if wait is None:
             full = [w.ends_in(now) for w in self._orders
                     if w.limit is not None and w.total() >= w.limit]
-            shortest = [w.ends_in(now) for w in self._orders[:1]] or [self._weight.ends_in(now)]
-            wait = max(full or shortest)
+            first = self._orders[0] if self._orders else self._weight
+            wait = max(full) if full else first.ends_in(now)
         self.orders_held_until = max(self.orders_held_until, now + wait)
 
     def _orders_held(self, now: float) -> NotSent | None:
