@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from datetime import datetime
@@ -19,7 +20,8 @@ def _started(line: str) -> float | None:
 
 
 def append_report(path: Path, report: dict[str, Any], history_days: int, now: float) -> None:
-    """Add `report` and drop entries older than `history_days`, atomically (temp + rename).
+    """Add `report` and drop entries older than `history_days`, atomically (temp + rename),
+    on disk when this returns: the run is announced (replied, alerted) after it.
 
     Lines that cannot be read are kept: pruning never loses what it does not understand.
     """
@@ -38,6 +40,23 @@ def append_report(path: Path, report: dict[str, Any], history_days: int, now: fl
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, path)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Put a rename in `folder` on disk: the new name is in the folder's own data, which
+    syncing the file does not write, so a power loss could bring the old file back. POSIX
+    only (elsewhere a folder cannot be opened to sync it)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: a file system that cannot sync a folder
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_reports(path: Path) -> list[dict[str, Any]]:
