@@ -231,9 +231,11 @@ class ScheduledRuns:
     def __init__(self, registry: Registry, schedule: Schedule) -> None:
         self.registry = registry
         self.scheduler = BackgroundScheduler(timezone=TIMEZONE)
+        # a run missed (the machine suspended over its time, the scheduler held up) runs
+        # late rather than not at all: no grace time ends it; several missed are one run
         self.job = self.scheduler.add_job(self.run, trigger(schedule), id="reconcile",
                                           max_instances=1, coalesce=True,
-                                          misfire_grace_time=3600)
+                                          misfire_grace_time=None)
 
     def start(self) -> None:
         self.scheduler.start()
