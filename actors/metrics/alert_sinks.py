@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,7 +84,8 @@ class RepeatLimiter:
     def __init__(self, interval_s: float, clock: Callable[[], float]) -> None:
         self.interval_s = interval_s
         self._clock = clock
-        self._last: dict[tuple[Any, ...], float] = {}
+        self._last: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        """When each identity was last let through, the oldest first."""
         self._held: dict[tuple[Any, ...], int] = {}
 
     def admit(self, alert: Alert) -> int | None:
@@ -98,14 +100,18 @@ class RepeatLimiter:
         if len(self._last) >= FORGET_AFTER:
             self._forget(now)
         self._last[key] = now
+        self._last.move_to_end(key)
         return self._held.pop(key, 0)
 
     def _forget(self, now: float) -> None:
-        """Drop the alerts that would be let through anyway and hold no count: an order's
-        alerts are each an identity of their own, and a daemon runs for months."""
-        quiet = [key for key, last in self._last.items()
-                 if now - last >= self.interval_s and key not in self._held]
-        for key in quiet:
+        """Drop the alerts that would be let through anyway: an order's alerts are each
+        an identity of their own, and a daemon runs for months. From the oldest end, so
+        a storm of alerts within their interval costs one look per alert, not a pass.
+        A count held back stays in `_held`, for the identity's next alert."""
+        while self._last:
+            key, last = next(iter(self._last.items()))
+            if now - last < self.interval_s:
+                return
             del self._last[key]
 
 
