@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from venue.binance.faults import Fault, FaultPlan, VenueFaults
+from venue.binance.market import MARKET_DATA, market_routes
 from venue.binance.rest import (
     BY_ID,
     DEFAULT_RECV_WINDOW_MS,
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 DEFAULT_API_KEY = "paper-key"
 DEFAULT_SECRET = "paper-secret"
 MAX_BODY = 1 << 20
+PUBLIC = BinanceDialect.PUBLIC | MARKET_DATA
+"""The routes binance serves without a key."""
 JsonAnswer = tuple[int, Any]
 
 
@@ -68,6 +71,7 @@ class PaperVenueServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.venue = venue
         self.dialect = BinanceDialect(venue, account, clock, trades_page=trades_page)
+        self.dialect.routes.update(market_routes(venue))
         self.limiter = limiter or VenueLimiter(clock=clock)
         self.dialect.rate_limits = self.limiter.rate_limits
         self.plan = FaultPlan(faults or VenueFaults())
@@ -123,7 +127,7 @@ class PaperVenueServer(ThreadingHTTPServer):
     def check_auth(self, method: str, path: str, params: dict[str, str], api_key: str | None,
                    payload: str, signature: str | None) -> None:
         """Refuse a private request as binance would: -2015 key, -1022 signature, -1021 time."""
-        if (method, path) in BinanceDialect.PUBLIC:
+        if (method, path) in PUBLIC:
             return
         if api_key is None or not hmac.compare_digest(api_key, self.api_key):
             raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
