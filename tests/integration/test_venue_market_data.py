@@ -1,5 +1,6 @@
-"""The paper venue's public market data: binance's 24hr tickers, read by real ccxt and
-by a real orderd's price refresh."""
+"""The paper venue's public market data and its answer to a route it does not serve:
+binance's 24hr tickers, read by real ccxt and by a real orderd's price refresh, and
+binance's bare 404 for an unknown endpoint, which pauses nothing."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ccxt.base.errors import BadRequest, BadSymbol
+from ccxt.base.errors import BadRequest, BadSymbol, ExchangeNotAvailable
 
+from actors.circuit.breakers import CircuitBoard
+from actors.exchange.budget import RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
+from actors.exchange.errors import RESOLVE
+from actors.exchange.failure import CallFailed
+from actors.exchange.limits import BINANCE_LIMITS, BudgetConfig
+from actors.exchange.link import Attempts, Caller, ExchangeLink, header_retry_after
+from actors.exchange.metering import Meter, attach
+from actors.exchange.retry import RateLimiter, RetryBudget, RetryPolicy
+from actors.runtime import Clock
+from actors.supervisor import Registry
 from protocol.errors import ProtocolError
 from tests.helpers import KEY, SECRET, VenueProcess, market_buy, running_daemon
 from tests.stream_support import operator
@@ -23,6 +34,7 @@ from venue.binance.server import PaperVenueServer
 from venue.book import PaperVenue
 
 TICKER = ("GET", "/api/v3/ticker/24hr")
+NOT_FOUND_HTML = "<html><body><h2>404 Not found</h2></body></html>"
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +105,50 @@ def test_bad_ticker_requests_get_binances_errors(server: PaperVenueServer, clien
     params = dict(item.split("=", 1) for item in query.split("&"))
     with pytest.raises(error):
         client.publicGetTicker24hr(params)
+
+
+class Quiet(Registry):
+    """Outcomes told to the circuit actor go nowhere."""
+
+    def tell(self, *args: Any, **kwargs: Any) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("api", ["public", "private"])
+def test_an_unknown_route_is_binances_404_and_pauses_nothing(server: PaperVenueServer,
+                                                             api: str) -> None:
+    """binance answers an endpoint it does not have 404 with an empty body (an HTML
+    page only to a client that accepts text/html), with or without a key; ccxt makes
+    it ExchangeNotAvailable, neither a ban nor a refused key, after the key worked."""
+    clock = Clock()
+    budget = RequestBudget("bx", BudgetConfig(), BINANCE_LIMITS)
+    bans: list[float] = []
+    budget.on_ban = bans.append
+    link = ExchangeLink("bx", RetryPolicy(max_retries=0), RetryBudget(20, 2, clock.monotonic),
+                        RateLimiter(None, clock.monotonic, clock.sleep),
+                        CircuitBoard(["bx"], clock.monotonic), clock, requests=budget)
+    client = build_binance(DriverSettings(KEY, SECRET, server.url))
+    meter = Meter(budget)
+    assert attach(client, meter)
+    caller = Caller(link, Quiet(), 0, header_retry_after(client), meter)
+    caller.call("read", client.fetch_balance, Attempts())  # the key has worked
+    with pytest.raises(CallFailed) as failed:
+        caller.call("read", lambda: client.request("nosuchThing", [api], "GET", {}), Attempts())
+    assert isinstance(failed.value.error, ExchangeNotAvailable)
+    assert (failed.value.rule.action, failed.value.rule.code) == (RESOLVE, "exchange_unavailable")
+    assert budget.paused_for() is None and not budget.banned and bans == []
+    assert client.last_http_response == ""
+
+
+def test_an_unknown_route_answers_html_only_to_a_client_that_asks_for_it(
+        server: PaperVenueServer) -> None:
+    signed = {"X-MBX-APIKEY": KEY}
+    assert get(server.url + "/api/v3/exchangie", signed)[:2] == (404, "")
+    assert get(server.url + "/api/v3/ticker/tradingDay?symbol=SOLUSD")[:2] == (404, "")
+    status, body, headers = get(server.url + "/api/v3/exchangie",
+                                {"Accept": "text/html,application/xhtml+xml"})
+    assert (status, body) == (404, NOT_FOUND_HTML)
+    assert headers["Content-Type"].startswith("text/html")
 
 
 def test_orderd_refreshes_its_prices_from_the_venue(venue: VenueProcess,

@@ -300,9 +300,7 @@ class BinanceDialect:
         return int(self.clock() * 1000)
 
     def handle(self, method: str, path: str, params: dict[str, str]) -> tuple[int, Any]:
-        route = self.routes.get((method, path))
-        if route is None:
-            return 404, {"code": -1000, "msg": f"Unknown endpoint {method} {path}."}
+        route = self.routes[(method, path)]  # the server answers any other route 404
         try:
             return 200, route(params)
         except BinanceError as exc:

@@ -50,6 +50,8 @@ DEFAULT_SECRET = "paper-secret"
 MAX_BODY = 1 << 20
 PUBLIC = BinanceDialect.PUBLIC | MARKET_DATA
 """The routes binance serves without a key."""
+NOT_FOUND_HTML = "<html><body><h2>404 Not found</h2></body></html>"
+"""binance's body of a 404 for a client that accepts text/html (otherwise none)."""
 JsonAnswer = tuple[int, Any]
 
 
@@ -261,6 +263,9 @@ class _Handler(BaseHTTPRequestHandler):
         if verdict.refusal is not None:
             self._answer(verdict.refusal.status, verdict.refusal.body())
             return
+        if (self.command, path) not in server.dialect.routes:
+            self._not_found()
+            return
         fault = server.plan.next(self.command, path)
         if fault is not None and fault.before_booking:
             self._before(fault)
@@ -355,6 +360,15 @@ class _Handler(BaseHTTPRequestHandler):
         else:  # reject
             self._answer(400, {"code": -2010, "msg": "New order rejected (simulated)."})
 
+    def _not_found(self) -> None:
+        """binance's answer to an endpoint it does not have, before it looks for a key (a
+        401 would read as a refused key): 404 without a body, an HTML page only for a
+        client that accepts one (binance's change of 2023-12-04)."""
+        if "text/html" in (self.headers.get("Accept") or ""):
+            self._answer(404, None, text=NOT_FOUND_HTML, content_type="text/html")
+        else:
+            self._answer(404, None, text="")
+
     def _drop(self) -> None:
         """Close the connection without an answer, as a dying proxy would."""
         self.close_connection = True
@@ -362,12 +376,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _answer(self, status: int, data: Any, *, text: str | None = None,
-                headers: dict[str, str] | None = None) -> None:
+                headers: dict[str, str] | None = None, content_type: str = "text/plain"
+                ) -> None:
+        """`data` as JSON, or `text` (of `content_type`) when given."""
         raw = (text if text is not None else json.dumps(data)).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type",
-                             "text/plain" if text is not None else "application/json")
+                             content_type if text is not None else "application/json")
             self.send_header("Content-Length", str(len(raw)))
             for name, value in {**self.limit_headers, **(headers or {})}.items():
                 self.send_header(name, value)
