@@ -118,7 +118,8 @@ COMMANDS: tuple[Command, ...] = (
         "also while halted; the reply comes at once with those orders as recorded "
         "(`pending_cancel`, or already final), and each one's outcome follows as an "
         "event. Orders of an exchange no longer configured are left out (and as they "
-        "are); the log says how many."),
+        "are): the log says how many, and the metric `orderd_orders_set_aside` counts "
+        "them per exchange (the reply has no place for them in this version)."),
     Command(
         "balance", '`{"exchange"?}`',
         '`{"balances": {exchange: {currency: {"free", "used", "total"}}}, "at"}`',

@@ -56,6 +56,11 @@ class Metrics:
         self.unknown_orders = Gauge(
             "orderd_unknown_orders", "Orders whose exchange outcome is being resolved.",
             registry=r)
+        self.orders_set_aside = Gauge(
+            "orderd_orders_set_aside",
+            "Live orders of an exchange no longer configured, left as the ledger has them "
+            "(not sent, tracked, resolved or cancelled), by that exchange's name.",
+            ["exchange"], registry=r)
         self.unknown_oldest_age = Gauge(
             "orderd_unknown_order_oldest_age_seconds",
             "Age of the oldest order whose outcome is being resolved (0 when none).",

@@ -155,9 +155,13 @@ class OrderCore:
 
     def _warn_set_aside(self) -> None:
         """Say, per exchange, how many live orders are left alone for want of it: they
-        may still rest (and fill) on a venue that nobody here watches."""
+        may still rest (and fill) on a venue that nobody here watches. The gauge keeps
+        saying it while they are (the log and the alert say it once, at the start)."""
         counts = Counter(order.exchange for order in self.set_aside.values())
+        gauge = self.metrics.orders_set_aside
+        gauge.clear()  # a restarted actor counts again from its own load
         for exchange, count in sorted(counts.items()):
+            gauge.labels(exchange).set(count)
             message = (f"{count} live orders of exchange {exchange!r}, which is not "
                        "configured, are left as the ledger has them (not sent, tracked, "
                        "resolved or cancelled); configure the exchange under that name "

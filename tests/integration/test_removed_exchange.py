@@ -7,9 +7,11 @@ import signal
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from protocol.errors import ProtocolError
-from tests.helpers import DaemonProcess, market_buy, resting_limit_buy
+from tests.alert_support import scrape
+from tests.helpers import DaemonProcess, free_port, market_buy, resting_limit_buy
 from tests.recon_support import ledger_order, seed_ledger
 
 GONE = "oldex"
@@ -46,5 +48,29 @@ def test_a_daemon_starts_and_serves_with_orders_of_a_removed_exchange(tmp_path: 
         log = daemon.wait_for_log("ALERT orders_of_unknown_exchange")
         assert "4 live orders of exchange 'oldex'" in log
         assert "KeyError" not in log
+    finally:
+        assert daemon.stop(signal.SIGTERM) == 0
+
+
+def test_the_metrics_count_the_orders_set_aside_per_exchange(tmp_path: Path) -> None:
+    """`health` and `stats` answer as the contract has them (no key for these orders): the
+    gauge is where an operator sees them, for as long as they are left alone."""
+    port = free_port()
+    daemon = DaemonProcess(tmp_path, extra=f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    daemon.state_dir.mkdir()
+    seed_ledger(daemon.state_dir / "ledger.sqlite", [
+        ledger_order("gone-1", status="unknown", exchange=GONE),
+        ledger_order("gone-2", status="open", order_id="9", exchange=GONE),
+        ledger_order("gone-3", status="pending_cancel", order_id="8", exchange=GONE),
+        ledger_order("older-1", status="open", order_id="7", exchange="older"),
+        ledger_order("older-2", status="filled", order_id="6", exchange="older"),
+        ledger_order("here-1", status="open", order_id="1")])
+    daemon.start()
+    try:
+        text = scrape(f"http://127.0.0.1:{port}/metrics").decode()
+        set_aside = {s.labels["exchange"]: s.value
+                     for family in text_string_to_metric_families(text)
+                     for s in family.samples if s.name == "orderd_orders_set_aside"}
+        assert set_aside == {GONE: 3, "older": 1}
     finally:
         assert daemon.stop(signal.SIGTERM) == 0
