@@ -84,7 +84,9 @@ COMMANDS: tuple[Command, ...] = (
         "execution statistics: counts by status, sends and retries to the exchanges, "
         "submit latency percentiles (`samples`, `p50_ms`, `p90_ms`, `p99_ms`, "
         "`max_ms`), the orders whose outcome is being resolved, each exchange's "
-        'circuit (`{exchange: {"state", "errors_per_minute"}}`). Beyond the '
+        'circuit (`{exchange: {"state", "errors_per_minute"}}`). Sends, retries and '
+        "latencies count from the daemon's start: the order actor that replaces a "
+        "crashed one counts on from them. Beyond the "
         "contract's keys: the CPU seconds each kind of the daemon's threads has spent "
         'since it started (`{"OrderActor": 12.3, "ExchangeActor": 40.1, ...}`; threads '
         "named alike but for a trailing number, such as the exchange workers, are "

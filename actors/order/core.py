@@ -56,7 +56,10 @@ STALE_CREATE_FACTOR = 2
 
 @dataclass(frozen=True)
 class OrderSettings:
-    """What OrderActor needs to know from the configuration."""
+    """What OrderActor needs to know from the configuration, and what it keeps beyond
+    itself: the supervisor's factory hands every restarted OrderActor the same settings
+    object, so what lives here (the statistics, the budgets, the streams' health) outlasts
+    a crash of the actor."""
 
     ledger_path: Path
     default_exchange: str
@@ -90,6 +93,9 @@ class OrderSettings:
     budgets: dict[str, RequestBudget] = field(default_factory=dict)
     """Exchange -> its request budget (shared with its workers): a submit it has no room
     for is refused before it is recorded (an exchange not listed has none)."""
+    stats: OrderStats = field(default_factory=OrderStats)
+    """Sends, retries and submit latencies since the daemon started: counted on by the
+    actor that replaces a crashed one (a restart gives back what the actor had)."""
 
 
 class OrderCore:
@@ -133,7 +139,7 @@ class OrderCore:
                                             settings.safety_interval_s))
         self.resolver = Resolver(settings.resolution)
         self.router = Router(settings.workers)
-        self.stats = OrderStats()
+        self.stats = settings.stats
         self.last_prices: dict[tuple[str, str], Decimal] = {}  # risk's reference prices
 
     def open(self) -> None:

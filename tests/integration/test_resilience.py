@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ccxt.base.errors import InvalidNonce
 
 from actors.exchange.client import ExchangeClient
 from actors.exchange.drivers.paper import PaperExchange, PaperVenue
@@ -54,6 +55,22 @@ class RecordingExchange(GatedExchange):
                     params: dict[str, Any] | None = None) -> dict[str, Any]:
         self.calls.append(("fetch", str(id)))
         return super().fetch_order(id, symbol, params)
+
+
+class FirstCreateRefused(PaperExchange):
+    """The paper venue, except that the first create of all its clients is refused for a
+    stale nonce before it is booked (so the worker sends it again: a retry)."""
+
+    def __init__(self, venue: PaperVenue, refused: threading.Event) -> None:
+        super().__init__(venue)
+        self.refused = refused
+
+    def create_order(self, symbol: str, type: str, side: str, amount: Any,
+                     price: Any = None, params: dict[str, Any] | None = None) -> Any:
+        if not self.refused.is_set():
+            self.refused.set()
+            raise InvalidNonce("nonce too small")
+        return super().create_order(symbol, type, side, amount, price, params)
 
 
 ONE_WORKER = '[[exchanges]]\nname = "paper"\ndriver = "paper"\nconcurrency = 1\n'
@@ -136,6 +153,32 @@ def test_a_crashed_actor_is_restarted_and_serving_goes_on(tmp_path: Path) -> Non
         wait_for_restarts(client, "exchange.paper.0", 1)
         for i in range(8):  # every worker serves again
             assert client.submit(market_buy(client_order_id=f"w-{i}"))["status"] == "filled"
+
+
+def test_stats_survive_a_restart_of_the_order_actor(tmp_path: Path) -> None:
+    """Sends, retries and submit latencies are the daemon's since its start: a crash of
+    the order actor, which the supervisor repairs, does not set them back to zero."""
+    refused = threading.Event()
+    venue = PaperVenue(tmp_path / "venue.sqlite")
+    try:
+        with in_process_daemon(tmp_path, clients={
+                "paper": lambda: FirstCreateRefused(venue, refused)}) as (daemon, client):
+            for cid in ("s-1", "s-2"):
+                assert client.submit(market_buy(client_order_id=cid))["status"] == "filled"
+            before = client.stats()
+            assert (before["sends"], before["retries"]) == (3, 1)
+            assert before["submit_latency"]["samples"] == 2
+            daemon.registry.tell("order", Crash("test"))
+            wait_for_restarts(client, "order", 1)
+            after = client.stats()
+            for key in ("sends", "retries", "resends", "submit_latency"):
+                assert after[key] == before[key], key
+            assert client.submit(market_buy(client_order_id="s-3"))["status"] == "filled"
+            counted_on = client.stats()
+            assert (counted_on["sends"], counted_on["retries"]) == (4, 1)
+            assert counted_on["submit_latency"]["samples"] == 3
+    finally:
+        venue.close()
 
 
 def test_a_restart_storm_halts_and_exits_non_zero(tmp_path: Path) -> None:
