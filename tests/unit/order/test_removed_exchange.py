@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from actors.exchange.routing import side_worker_name, worker_name
 from actors.order.messages import Cancel, CancelAll, IsRecovered, ListOrders, Submit, Tick
 from actors.orders import Order
 from actors.runtime import Reply
+from actors.supervisor_messages import Ping
 from protocol.errors import ProtocolError
 from protocol.messages import (
     CancelAllArgs,
@@ -54,12 +56,17 @@ def recovered(actors: Actors) -> bool:
 
 
 def tick_until_resolved(actors: Actors, clock: FakeClock, cid: str) -> dict[str, Any]:
-    """Tick a second of fake time at a time until `cid` is no longer unknown."""
+    """Tick a second of fake time at a time until `cid` is no longer unknown. Each tick's
+    lookups are answered and their answers handled before time moves on: else, on a
+    loaded machine, fake time outran the lookups and the order was still unknown."""
     for _ in range(RESOLVE_WITHIN_S):
-        order = actors.status(cid)  # also: the previous tick is handled
+        order = actors.status(cid)  # also: the previous tick's answers are handled
         if order["status"] != "unknown":
             return order
         actors.tell(Tick(clock.monotonic()))
+        actors.status(cid)  # the tick is handled: its lookups are with the workers
+        for worker in (worker_name("paper", 0), side_worker_name("paper")):
+            actors.registry.ask(worker, Ping(), timeout=WAIT_S)  # and answered
         clock.advance(1.0)
     raise AssertionError(f"{cid} still unknown after {RESOLVE_WITHIN_S} s of ticks")
 
