@@ -25,7 +25,8 @@ from daemon.commands import check_exchange
 from daemon.config import Config
 from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.state_lock import StateDirLock
-from daemon.wiring import ClientFactory, client_factory, request_budget, signed_windows
+from daemon.wiring import ClientFactory, client_factory, signed_windows
+from orderd.accounts import Account, Budgets, account_of
 from orderd.config import basic_config
 from orderd.direct import DirectExchange, try_later, wait_for
 from orderd.interface import ConfigDict, OrderExecutionInterface
@@ -68,6 +69,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._venues: dict[str, PaperVenue] = {}
         self._lock: StateDirLock | None = None
         self._orders: dict[str, Order] = {}
+        self._accounts: dict[str, Account] = {}  # what each order's entry talked to
+        self._budgets = Budgets(self._clock)
         self._creating: dict[str, asyncio.Event] = {}
         """Orders whose create is in flight; set once it has ended."""
         self._stats = OrderStats()
@@ -89,9 +92,10 @@ class BasicOrderExecutor(OrderExecutionInterface):
         for exchange in config.exchanges:
             factory = self._clients.get(exchange.name) or client_factory(
                 exchange, config.state_dir, self._clock, self._venues)
+            account = account_of(exchange, config.state_dir)
             self._exchanges[exchange.name] = DirectExchange(
                 exchange.name, factory(), config.retry, self._rng,
-                request_budget(exchange, self._clock), self._clock)
+                self._budgets.of(exchange, account), self._clock, account)
 
     async def place(self, order: Mapping[str, Any], wait: str = "accepted") -> dict[str, Any]:
         config = self._running()
@@ -123,6 +127,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                 return await self._outcome_of(existing)
             placed = Order.from_spec(spec, self._clock.now())
             self._orders[cid] = placed
+            self._accounts[cid] = exchange.account
             self._creating[cid] = created = asyncio.Event()
             started = self._clock.monotonic()
             try:
@@ -160,7 +165,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         elif error.action in (REJECT, HALT):
             order.move_to(OrderStatus.REJECTED, self._clock.now())
         else:  # retries spent on errors known to leave no order: the caller may try again
-            del self._orders[order.client_order_id]
+            del self._orders[order.client_order_id], self._accounts[order.client_order_id]
             raise try_later(f"{exchange.name}: {error.message}", error, 1.0)
 
     async def _resolve(self, exchange: DirectExchange, order: Order,
@@ -252,8 +257,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
 
     async def _reconcile(self, exchange: DirectExchange) -> dict[str, Any]:
         attempts, discrepancies, errors = Attempts(), [], []
-        live = [o for o in self._orders.values()
-                if o.exchange == exchange.name and not o.terminal]
+        mine = [o for o in self._orders.values() if o.exchange == exchange.name
+                and self._accounts[o.client_order_id] == exchange.account]
+        live = [o for o in mine if not o.terminal]
         for order in live:
             before = order.status
             await self._look(exchange, order, attempts)
@@ -268,7 +274,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
             open_orders = []
             error = error_info(exc)
             errors.append({"query": "open_orders", "code": error.code, "error": error.message})
-        known = {o.order_id for o in self._orders.values()}
+        known = {o.order_id for o in mine}
         for view in open_orders:
             if view.order_id not in known:
                 discrepancies.append({"kind": "unknown_on_exchange",
@@ -276,8 +282,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                                       "order_id": view.order_id, "ledger": None,
                                       "exchange": view.status.value, "repair": None})
         self._count(attempts)
-        counts = {"ledger_orders": sum(1 for o in self._orders.values()
-                                       if o.exchange == exchange.name),
+        counts = {"ledger_orders": len(mine),
                   "ledger_live": len(live), "exchange_open": len(open_orders),
                   "discrepancies": len(discrepancies)}
         return {"counts": counts, "discrepancies": discrepancies, "errors": errors}
@@ -336,12 +341,17 @@ class BasicOrderExecutor(OrderExecutionInterface):
         return self._exchanges[name]
 
     def _exchange_of(self, order: Order) -> DirectExchange:
-        """The exchange of `order`, which only an earlier configuration may have had."""
-        if order.exchange not in [e.name for e in self._running().exchanges]:
+        """The exchange of `order`, which only an earlier configuration may have had: an
+        entry of its name that now talks to another account or address would look it up
+        (by client id) and cancel it where it is not, or another's order under its id."""
+        self._running()
+        exchange = self._exchanges.get(order.exchange)
+        if exchange is None or exchange.account != self._accounts[order.client_order_id]:
+            where = ("which the configuration no longer has" if exchange is None else
+                     "whose entry now talks to another account or address")
             raise ProtocolError("unknown_exchange", f"order {order.client_order_id} is on "
-                                f"{order.exchange!r}, which the configuration no longer has",
-                                field="exchange")
-        return self._exchanges[order.exchange]
+                                f"{order.exchange!r}, {where}", field="exchange")
+        return exchange
 
     async def _markets(self, exchange: DirectExchange, attempts: Attempts) -> dict[str, Any]:
         try:

@@ -37,11 +37,14 @@ class DirectExchange:
     (a ccxt instance is not thread-safe)."""
 
     def __init__(self, name: str, client: ExchangeClient, policy: RetryPolicy,
-                 rng: random.Random, requests: RequestBudget, clock: Clock) -> None:
+                 rng: random.Random, requests: RequestBudget, clock: Clock,
+                 account: tuple[str, ...] = ()) -> None:
         """`requests`: the account's request budget, which the client's requests go
         through; a client it cannot hook (an embedder's) only waits out a Retry-After.
-        `clock` signs the creates."""
+        `clock` signs the creates; `account` says what the entry talks to (see
+        orderd.accounts)."""
         self.name = name
+        self.account = account
         self.clock = clock
         self.client = client
         self.policy = policy

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from actors.exchange.drivers.paper import PaperVenue
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
 from tests.library_support import MARKET, limit, paper_config, run, venue_orders
@@ -80,3 +81,36 @@ def test_a_new_executor_knows_a_reused_id_only_while_the_exchange_has_it_open(
     third = run(submit)
     assert third["order_id"] != first["order_id"] and third["status"] == "open"
     assert len(booked(tmp_path, "reused-1")) == 2
+
+
+def test_an_order_is_never_looked_up_or_canceled_on_another_account(tmp_path: Path) -> None:
+    """An entry configured onto another account under the same name: its earlier orders
+    are on the first account, and an order of the other account under the same client id
+    (placed there by someone else) must not be taken for ours, nor canceled."""
+    order = limit(client_order_id="shared-1")
+    theirs = paper_config(tmp_path, account="other")
+
+    async def place_theirs() -> None:
+        async with BasicOrderExecutor(theirs) as executor:
+            await executor.execute_order(order)
+
+    async def scenario() -> None:
+        async with BasicOrderExecutor(paper_config(tmp_path)) as executor:
+            await executor.execute_order(order)
+            await executor.configure(theirs)
+            for call in (executor.get_order_status, executor.cancel_order):
+                with pytest.raises(ProtocolError, match="another account") as error:
+                    await call("shared-1")
+                assert error.value.code == "unknown_exchange"
+            report = await executor.reconcile_orders()
+            assert report["exchanges"]["paper"]["counts"]["ledger_live"] == 0
+
+    run(place_theirs)
+    run(scenario)
+    venue = PaperVenue(tmp_path / "paper-paper.sqlite")
+    try:
+        statuses = {account: [o["status"] for o in venue.orders(account)]
+                    for account in ("default", "other")}
+    finally:
+        venue.close()
+    assert statuses == {"default": ["open"], "other": ["open"]}

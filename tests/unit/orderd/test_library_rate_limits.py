@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import ccxt
+import pytest
 
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
@@ -129,17 +130,19 @@ def test_the_budget_section_caps_the_direct_path(tmp_path: Path) -> None:
 
 def test_a_client_reused_across_configure_goes_through_one_budget(tmp_path: Path) -> None:
     """An embedder's factory that returns its one ccxt client: each configure() hooks it
-    again, so the discarded budget of the last configuration still takes (and can
-    refuse, with a stale op kind) every request."""
+    again, so the discarded budget of the last configuration (of the account the entry
+    named before) still takes (and can refuse, with a stale op kind) every request."""
     client = ccxt.binance({"apiKey": "k", "secret": "s"})
-    config = {"state_dir": str(tmp_path), "exchange": {
-        "name": "bx", "driver": "binance", "api_key": "k", "secret": "s"}}
+    def config_of(api_key: str) -> dict[str, Any]:
+        return {"state_dir": str(tmp_path), "exchange": {
+            "name": "bx", "driver": "binance", "api_key": api_key, "secret": "s"}}
+    config, other = config_of("k"), config_of("k2")
 
     async def scenario() -> tuple[float, float]:
         executor = BasicOrderExecutor(config, clients={"bx": lambda: client})
         await executor.configure()
         old = executor._exchanges["bx"].requests
-        await executor.configure()
+        await executor.configure(other)
         new = executor._exchanges["bx"].requests
         client.calculate_rate_limiter_cost("private", "GET", "order", {})  # one request
         await executor.close()
@@ -148,3 +151,90 @@ def test_a_client_reused_across_configure_goes_through_one_budget(tmp_path: Path
     old, new = asyncio.run(scenario())
     assert new > 0
     assert old == 0, f"the discarded budget took {old} of weight too"
+
+
+def test_a_429_under_way_outlives_configure(tmp_path: Path) -> None:
+    """configure() again with the same entry (to take new retry settings, say) keeps the
+    entry's budget: the order count's 429 still holds new orders until its Retry-After,
+    and the next order is refused without a request, as before configure()."""
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0))  # counted, not limited
+    server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
+                              limiter=limiter).start()
+    config = binance_config(tmp_path, server)
+
+    async def scenario() -> list[ProtocolError]:
+        refusals = []
+        async with BasicOrderExecutor(config, seed=1) as executor:
+            await early_in_an_order_window()
+            await executor.execute_order(ORDER)
+            limiter.configure({"orders_per_10s": 1})
+            for reconfigure in (False, True):
+                if reconfigure:
+                    await executor.configure({**config, "retry": {"max_retries": 1}})
+                try:
+                    await executor.execute_order(ORDER)
+                except ProtocolError as refused:
+                    refusals.append(refused)
+        return refusals
+
+    try:
+        refusals = run(scenario)
+        seen = usage(server)
+    finally:
+        server.stop()
+    assert (seen["http_429"], seen["http_418"]) == (1, 0), (
+        "the order after configure() went out during the 429's Retry-After")
+    assert [r.code for r in refusals] == ["rate_limited", "rate_limited"]
+    first, second = (r.retry_after_s or 0 for r in refusals)
+    assert 0 < second <= first
+
+
+def test_an_entry_pointed_at_another_venue_gets_its_own_budget(tmp_path: Path) -> None:
+    """A budget is kept only for the entry's same account and address: an entry
+    configured onto another venue is not held by the first one's 429."""
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0))
+    first = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
+                             limiter=limiter).start()
+    second = PaperVenueServer(PaperVenue(None), api_key="k", secret="s").start()
+
+    async def scenario() -> dict[str, Any]:
+        async with BasicOrderExecutor(binance_config(tmp_path, first), seed=1) as executor:
+            await early_in_an_order_window()
+            await executor.execute_order(ORDER)
+            limiter.configure({"orders_per_10s": 1})
+            with pytest.raises(ProtocolError, match="Too many new orders"):
+                await executor.execute_order(ORDER)
+            await executor.configure(binance_config(tmp_path, second))
+            return await executor.execute_order(ORDER, return_order=True)
+
+    try:
+        placed = run(scenario)
+        seen = usage(first)
+    finally:
+        first.stop()
+        second.stop()
+    assert seen["http_429"] == 1
+    assert placed["status"] == "open"
+
+
+def test_a_new_budget_section_applies_at_configure_and_the_counts_stay(
+        tmp_path: Path) -> None:
+    """configure() with other `[exchanges.budget]` shares takes them, and the orders
+    already counted in the window still count: the window is the exchange's."""
+    async def scenario() -> list[str]:
+        outcomes = []
+        async with BasicOrderExecutor(paper_config(tmp_path, budget={"orders_per_10s": 1}),
+                                      seed=1) as executor:
+            await early_in_an_order_window()
+            await executor.execute_order(MARKET)
+            await executor.configure(paper_config(tmp_path, budget={"orders_per_10s": 2}))
+            for _ in range(2):
+                try:
+                    outcomes.append((await executor.execute_order(
+                        MARKET, return_order=True))["status"])
+                except ProtocolError as refused:
+                    outcomes.append(refused.code)
+        return outcomes
+
+    assert run(scenario) == ["filled", "rate_limited"]
+    assert len(venue_orders(tmp_path)) == 2
