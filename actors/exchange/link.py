@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import ccxt
+import requests
 
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.breakers import CircuitBoard, CircuitOpen
@@ -184,7 +185,17 @@ def header_retry_after(client: Any) -> Callable[[BaseException], float | None]:
 
 
 def _answered(error: BaseException) -> bool:
-    """Whether `error` came with an answer of the exchange. ccxt raises RequestTimeout
-    or a bare NetworkError when none came, and keeps the last answer's headers then: an
-    earlier 429's Retry-After would be waited out again."""
+    """Whether `error` came with an answer of the exchange. ccxt keeps the last answer's
+    headers when a request gets none: an earlier 429's Retry-After would be waited out
+    again. ccxt raises a failure of the request itself from the `requests` exception it
+    caught, and only an HTTPError (a status of 400 or more) came with an answer it read:
+    a timeout or a dropped connection becomes RequestTimeout or a bare NetworkError, but
+    a redirect loop, a URL or proxy refused before sending or an answer `requests` could
+    not decode a plain ExchangeError, as an error answer does. An exception ccxt did not
+    make (raised in the HTTP session, say) came with no answer it read either."""
+    if not isinstance(error, ccxt.BaseError):
+        return False
+    cause = error.__cause__
+    if isinstance(cause, requests.RequestException):
+        return isinstance(cause, requests.HTTPError)
     return not isinstance(error, ccxt.RequestTimeout) and type(error) is not ccxt.NetworkError

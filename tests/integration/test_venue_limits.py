@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ccxt.base.errors import DDoSProtection, NetworkError
+import requests
+from ccxt.base.errors import DDoSProtection, ExchangeError, NetworkError
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from actors.exchange.errors import RETRY, classify
@@ -133,6 +136,65 @@ def test_a_request_with_no_answer_takes_no_earlier_answers_retry_after(
     with pytest.raises(NetworkError) as unanswered:
         client.fetch_balance()  # nobody listens any more
     assert not isinstance(unanswered.value, DDoSProtection)
+    assert header(client, "Retry-After") == "59"  # the 429's, still there
+    assert header_retry_after(client)(unanswered.value) is None
+
+
+class RefuseThenRedirect(BaseHTTPRequestHandler):
+    """429 with Retry-After to the first request, then a redirect to itself to every
+    other: ccxt's own session (requests) follows it until it gives up."""
+
+    answered = 0
+
+    def do_GET(self) -> None:
+        first = RefuseThenRedirect.answered == 0
+        RefuseThenRedirect.answered += 1
+        body = b'{"code":-1003,"msg":"Too much request weight used."}' if first else b""
+        self.send_response(429 if first else 302)
+        if first:
+            self.send_header("Retry-After", "59")
+        else:
+            self.send_header("Location", self.path)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing() -> Iterator[str]:
+    RefuseThenRedirect.answered = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RefuseThenRedirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def follow_redirects(client: Any) -> None:
+    client.session = requests.Session()  # ccxt's own, as an embedder's client has it
+
+
+def through_a_proxy(client: Any) -> None:
+    client.httpProxy = "http://127.0.0.1:9"  # the driver's session sends nothing then
+
+
+@pytest.mark.parametrize("change", [follow_redirects, through_a_proxy])
+def test_a_plain_exchange_error_without_an_answer_takes_no_earlier_retry_after(
+        refusing: str, change: Callable[[Any], None]) -> None:
+    """ccxt makes a failure of the request that `requests` does not call a connection
+    error (a redirect loop, a URL or proxy refused before sending) a plain ExchangeError,
+    as it makes an error answer: it got no answer, so the Retry-After of the 429
+    answered before is not its own."""
+    client = client_of(refusing)
+    with pytest.raises(DDoSProtection):
+        client.fetch_time()
+    change(client)
+    with pytest.raises(ExchangeError) as unanswered:
+        client.fetch_time()
+    assert type(unanswered.value) is ExchangeError
     assert header(client, "Retry-After") == "59"  # the 429's, still there
     assert header_retry_after(client)(unanswered.value) is None
 
