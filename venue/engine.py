@@ -10,7 +10,7 @@ shows only while someone asks for those too (`_watched_answered`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from ccxt.base.errors import (
@@ -67,6 +67,10 @@ class OrderEngine:
         self._answering: Order | None = None
         """The order the current request's answer shows, its events marked `answered`: set
         by `_submit` and by PaperVenue's `cancel_order`, cleared as each operation starts."""
+        self.on_first_fill: Callable[[str], None] | None = None
+        """Told the account of each order's first fill (partial or whole, taker or
+        maker), as it happens: binance's unfilled order count goes down then (the
+        venue's limiter). It must not block nor raise."""
 
     def _submit(
         self,
@@ -189,6 +193,8 @@ class OrderEngine:
         balances = self._accounts[order.account]
         remaining = order.amount - order.filled
         qty = remaining if amount is None else min(amount, remaining)
+        if order.filled == ZERO and self.on_first_fill is not None:
+            self.on_first_fill(order.account)
         closing = qty == remaining
         # what a resting order held for this part: at its limit, with the maker fee
         self._release(order, None if closing else self._held_for(order, qty))

@@ -148,6 +148,11 @@ class Window:
         self.count += amount
         return self.count
 
+    def take_back(self, amount: int, now: float) -> None:
+        """Lower the current window's count, never below 0 (binance gives no credit)."""
+        self._roll(now)
+        self.count = max(0, self.count - amount)
+
     def ends(self, now: float) -> float:
         self._roll(now)
         return float((self.index + 1) * self.seconds)
@@ -288,6 +293,20 @@ class VenueLimiter:
         orders.orders_10s.add(1, now)
         orders.orders_1d.add(1, now)
         return None
+
+    def filled(self, account: str) -> None:
+        """An order of `account` filled for the first time: binance lowers the unfilled
+        order count by one in every ORDERS window, the current one whenever the order
+        was placed ("New order fills decrease your *current* unfilled order count"),
+        never below 0. (It may lower it by more for a first fill as maker or a large
+        one; its docs give no figure, so the venue takes one.)"""
+        with self._lock:
+            orders = self._accounts.get(account)
+            if orders is None:
+                return  # nothing counted since the start or a reset
+            now = self._clock()
+            orders.orders_10s.take_back(1, now)
+            orders.orders_1d.take_back(1, now)
 
     # -- operator view ----------------------------------------------------------------
 

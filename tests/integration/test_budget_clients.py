@@ -116,8 +116,8 @@ def test_a_new_order_beyond_the_order_count_is_not_sent(
     budget = RequestBudget("bx", BudgetConfig(), BINANCE_LIMITS, clock)
     client, call = metered(budget, server.url)
     call("read", client.load_markets)
-    for _ in range(3):
-        call("create", lambda: client.create_order(BTC, "market", "buy", 0.01))
+    for _ in range(3):  # resting: binance's count is of unfilled orders
+        call("create", lambda: client.create_order(BTC, "limit", "buy", 0.01, 1000))
     with pytest.raises(NotSent) as held:
         call("create", lambda: client.create_order(BTC, "market", "buy", 0.01))
     assert (held.value.reason, held.value.retry_after_s) == ("order_count", 9)

@@ -127,7 +127,7 @@ def test_an_order_count_429_holds_new_orders_for_retry_after_and_nothing_is_lost
         window_with(10, 6)
         counted = venue.usage()["accounts"]["default"]["orders_10s"]
         for _ in range(10 - counted):  # another process fills the account's order count
-            other.create_order("BTC/USD", "market", "buy", 0.01)
+            other.create_order("BTC/USD", "limit", "buy", 0.01, 1000)  # with unfilled orders
         # our daemon did not know: its create is refused with 429 and Retry-After
         held = client.submit(market_buy(client_order_id="held"), wait="durable")
         assert held["status"] == "pending_submit"
@@ -156,6 +156,8 @@ def test_an_order_count_429_holds_new_orders_for_retry_after_and_nothing_is_lost
 
 
 def test_a_burst_beyond_the_order_count_is_refused_not_sent(tmp_path: Path) -> None:
+    """Orders that rest stay unfilled: ten fill the venue's count, the rest of the burst
+    is refused by the daemon before it is sent."""
     with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
             running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
         client = daemon.client()
@@ -163,12 +165,12 @@ def test_a_burst_beyond_the_order_count_is_refused_not_sent(tmp_path: Path) -> N
         answers: list[dict[str, Any] | ProtocolError] = []
         for i in range(14):
             try:
-                answers.append(client.submit(market_buy(client_order_id=f"burst-{i}")))
+                answers.append(client.submit(resting_limit_buy(client_order_id=f"burst-{i}")))
             except ProtocolError as exc:
                 answers.append(exc)
         placed = [a for a in answers if isinstance(a, dict)]
         refused = [a for a in answers if isinstance(a, ProtocolError)]
-        assert [a["status"] for a in placed] == ["filled"] * 10
+        assert [a["status"] for a in placed] == ["open"] * 10
         assert {a.code for a in refused} == {"rate_limited"} and len(refused) == 4
         assert all(a.retry_after_s is not None and 0 < a.retry_after_s <= 10
                    for a in refused)

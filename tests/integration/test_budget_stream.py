@@ -46,7 +46,7 @@ def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) 
         window_with(10, 6)
         counted = venue.usage()["accounts"].get("default", {}).get("orders_10s", 0)
         for _ in range(10 - counted):  # another process fills the account's order count
-            other.create_order("BTC/USD", "market", "buy", 0.01)
+            other.create_order("BTC/USD", "limit", "buy", 0.01, 1000)  # with unfilled orders
         held = client.submit(market_buy(client_order_id="held"), wait="durable")
         assert held["status"] == "pending_submit"
         wait_until(lambda: budget(client)["http_429"] == 1, "the 429")

@@ -81,8 +81,8 @@ def test_every_answer_carries_the_used_weight_order_answers_the_counts(
     client = client_of(server.url)
     steps: list[tuple[str, Any]] = [
         ("load_markets", client.load_markets),
-        ("market buy", lambda: client.create_order(BTC, "market", "buy", 0.01)),
         ("resting limit", lambda: client.create_order(BTC, "limit", "buy", 0.01, 1000)),
+        ("market buy", lambda: client.create_order(BTC, "market", "buy", 0.01)),
     ]
     seen = []
     for name, step in steps:
@@ -90,8 +90,9 @@ def test_every_answer_carries_the_used_weight_order_answers_the_counts(
         seen.append((name, header(client, "X-MBX-USED-WEIGHT-1M"),
                      header(client, "X-MBX-ORDER-COUNT-10S"),
                      header(client, "X-MBX-ORDER-COUNT-1D")))
-    assert seen == [("load_markets", "20", None, None), ("market buy", "21", "1", "1"),
-                    ("resting limit", "22", "2", "2")]
+    # the market buy's own answer counts it: its fill takes it off afterwards
+    assert seen == [("load_markets", "20", None, None), ("resting limit", "21", "1", "1"),
+                    ("market buy", "22", "2", "2")]
     resting = client.fetch_open_orders(BTC)[0]
     lookups: list[tuple[Any, int]] = [
         (lambda: client.fetch_order(resting["id"], BTC), 4),
@@ -232,8 +233,8 @@ def test_too_many_new_orders_is_429_minus_1015_and_books_nothing(
         server: PaperVenueServer, clock: FakeClock) -> None:
     client = client_of(server.url)
     client.load_markets()
-    client.create_order(BTC, "market", "buy", 0.01)
-    client.create_order(BTC, "market", "buy", 0.01)
+    client.create_order(BTC, "limit", "buy", 0.01, 1000)  # resting: unfilled, they count
+    client.create_order(BTC, "limit", "buy", 0.01, 1000)
     with pytest.raises(DDoSProtection) as limited:
         client.create_order(BTC, "market", "buy", 0.01, params={"newClientOrderId": "third"})
     assert "Too many new orders; current limit is 2 orders per 10 SECOND." in str(limited.value)
@@ -245,6 +246,43 @@ def test_too_many_new_orders_is_429_minus_1015_and_books_nothing(
     assert header(client, "X-MBX-ORDER-COUNT-10S") == "1"
     assert header(client, "X-MBX-ORDER-COUNT-1D") == "3"
     assert venue_call(server.url, "/_venue/usage")[1]["addresses"]["127.0.0.1"]["bans"] == 0
+
+
+def counts(client: Any) -> tuple[str | None, str | None]:
+    """The order counts of the last create's answer (10 s, day)."""
+    return header(client, "X-MBX-ORDER-COUNT-10S"), header(client, "X-MBX-ORDER-COUNT-1D")
+
+
+def test_a_first_fill_takes_the_order_off_every_order_count(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    """binance's count is of *unfilled* orders: an order's first fill (at once as taker,
+    or later as maker) lowers it by one in the window current then, in both windows,
+    never below 0; later fills and cancels do not. A create's answer shows the count
+    before its own fill (binance: "decremented later")."""
+    client = client_of(server.url)
+    client.load_markets()
+    rest = client.create_order(BTC, "limit", "buy", 0.01, 1000)
+    assert counts(client) == ("1", "1")
+    client.create_order(BTC, "market", "buy", 0.01)
+    assert counts(client) == ("2", "2")  # at the limit (2 per 10 s) until it fills
+    later = client.create_order(BTC, "limit", "buy", 0.01, 999)  # the market one filled
+    assert counts(client) == ("2", "2")
+    # the resting order's first fill (partial) gives it back; its second does not
+    trade = {"symbol": BTC, "price": "1000", "amount": "0.004"}
+    for _ in range(2):
+        assert len(venue_call(server.url, "/_venue/trade", trade)[1]["trades"]) == 1
+    assert venue_call(server.url, "/_venue/usage")[1]["accounts"]["default"] == {
+        "orders_10s": 1, "orders_1d": 1}
+    client.cancel_order(rest["id"], BTC)  # a cancel gives nothing back
+    assert venue_call(server.url, "/_venue/usage")[1]["accounts"]["default"] == {
+        "orders_10s": 1, "orders_1d": 1}
+    clock.advance(9)  # a new 10 s window: the order placed in the last one fills in it
+    venue_call(server.url, "/_venue/trade", {"symbol": BTC, "price": "999", "amount": "0.01"})
+    assert venue_call(server.url, "/_venue/usage")[1]["accounts"]["default"] == {
+        "orders_10s": 0, "orders_1d": 0}
+    client.create_order(BTC, "market", "buy", 0.01)
+    assert counts(client) == ("1", "1")
+    assert client.fetch_order(later["id"], BTC)["status"] == "closed"
 
 
 def test_limits_change_at_run_time(server: PaperVenueServer) -> None:
@@ -277,7 +315,7 @@ def test_paper_venue_process_keeps_the_limits_of_its_flags(tmp_path: Path) -> No
         assert rate_limits(client)[:2] == [("REQUEST_WEIGHT", "MINUTE", 1, 45),
                                            ("ORDERS", "SECOND", 10, 5)]  # 20 weight
         client.load_markets()  # 40
-        order = client.create_order(BTC, "market", "buy", 0.01)  # 41
+        order = client.create_order(BTC, "limit", "buy", 0.01, 1000)  # 41, resting
         assert header(client, "X-MBX-ORDER-COUNT-1D") == "1"
         client.fetch_order(order["id"], BTC)  # 45: at the limit, not over it
         assert header(client, "X-MBX-USED-WEIGHT-1M") == "45"

@@ -76,6 +76,7 @@ class PaperVenueServer(ThreadingHTTPServer):
         self.dialect.routes.update(market_routes(venue))
         self.limiter = limiter or VenueLimiter(clock=clock)
         self.dialect.rate_limits = self.limiter.rate_limits
+        venue.on_first_fill = self.limiter.filled  # binance's unfilled order count
         self.plan = FaultPlan(faults or VenueFaults())
         self.api_key, self._secret = api_key, secret
         self.clock = clock

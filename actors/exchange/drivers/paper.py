@@ -127,6 +127,8 @@ class PaperExchange:
     ) -> None:
         self.venue = venue
         self.limiter = limiter
+        if limiter is not None:  # binance's unfilled order count: a first fill gives back
+            venue.on_first_fill = limiter.filled
         self.meter: Any = None
         """Told of each request and its answer (the daemon's request budget), if set."""
         self.last_response_headers: dict[str, str] = {}

@@ -292,8 +292,9 @@ def test_in_process_venue_with_limits_raises_what_ccxt_raises(tmp_path: Path) ->
     try:
         first.load_markets()
         assert first.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "20"
-        first.create_order("BTC/USD", "market", "buy", "0.001")
-        second.create_order("BTC/USD", "market", "buy", "0.001")  # one count for the entry
+        # resting (unfilled) orders: binance's count is of unfilled orders
+        first.create_order("BTC/USD", "limit", "buy", "0.01", "1000")
+        second.create_order("BTC/USD", "limit", "buy", "0.01", "1000")  # one count for both
         assert second.last_response_headers["X-MBX-ORDER-COUNT-10S"] == "2"
         assert second.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "22"
         with pytest.raises(DDoSProtection, match=r"^paper 429 Too Many Requests .*-1015") as hit:
@@ -312,7 +313,8 @@ def test_in_process_venue_with_limits_raises_what_ccxt_raises(tmp_path: Path) ->
         clock.advance(120)
         second.fetch_open_orders("BTC/USD")
         assert second.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "6"
-        assert len(first.fetch_open_orders()) == 0  # the refused create was never booked
+        # the two resting ones: the refused create was never booked
+        assert len(first.fetch_open_orders()) == 2
         assert len(venue.orders("default")) == 2
     finally:
         venue.close()
