@@ -11,8 +11,10 @@ and lookups still go. The budget spends weight as the exchange counts it:
   weight below `1 - headroom`, so an order never waits behind a lookup;
 - after each answer the used weight becomes the exchange's own figure
   (`X-MBX-USED-WEIGHT-1M`, which counts every process on the address) plus what
-  is still in flight, and the order counts follow `X-MBX-ORDER-COUNT-*`: each
-  figure only in the window the request was surely counted in (see `Window.settle`);
+  is still in flight, and the order counts follow `X-MBX-ORDER-COUNT-*`, down too
+  (binance's count is of unfilled orders: a first fill takes one off) with the creates
+  sent after that one still counted: each figure only in the window the request was
+  surely counted in (see `Window.settle`, `OrderWindow.counted`);
 - a 429 pauses every request for Retry-After, a 418 stops them until the ban ends;
   a 429 for the order count holds only new orders, until Retry-After or the end of
   the order window that is full.
@@ -32,6 +34,7 @@ from typing import Any
 from ccxt.base.errors import RateLimitExceeded
 
 from actors.exchange.limits import NO_LIMITS, BudgetConfig, Limits, span
+from actors.exchange.windows import Creates, OrderWindow, Window
 from actors.orders import rfc3339
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
@@ -49,9 +52,6 @@ WAIT_REASONS = ("lookup_weight", "order_weight", "order_count", "paused")
 """Why a request was held back or not sent (the budget-waits metric's label)."""
 MAX_PACE = 20.0
 """The most tracking is slowed down (a factor on its intervals)."""
-CLOCK_AHEAD_S = 1.0
-"""How far our clock may run ahead of the exchange's: a request taken this early in one
-of our windows may have been counted in the exchange's window before it."""
 EARLY_SHARE = 0.25
 """The share of the lookups' weight that may go in the first quarter of a window
 before tracking slows down: start-up and a burst of new orders need some at once."""
@@ -65,48 +65,6 @@ class NotSent(RateLimitExceeded):  # type: ignore[misc]
         self.retry_after_s = max(0.001, retry_after_s)
         self.reason = reason
         """One of WAIT_REASONS."""
-
-
-@dataclass(slots=True)
-class Window:
-    """One fixed window's count: what the exchange reported, plus what is in flight."""
-
-    seconds: int
-    limit: int | None
-    header: str
-    index: int = -1
-    used: float = 0
-    in_flight: float = 0
-
-    def roll(self, now: float) -> None:
-        index = self.index_at(now)
-        if index != self.index:
-            self.index, self.used, self.in_flight = index, 0, 0
-
-    def index_at(self, moment: float) -> int:
-        return int(moment // self.seconds)
-
-    def settle(self, taken: float, now: float, weight: float, count: float | None) -> None:
-        """The answer to a request of `weight` taken at `taken` came at `now`, with the
-        exchange's `count` for this window (None: none). The count replaces ours only if
-        the request was surely counted in the window we are in: one taken in an earlier
-        window, or so early in this one that the exchange's clock may still have been in
-        the one before, may report a window that is over, and would hold this one at that
-        window's count to its end."""
-        self.roll(now)
-        if self.index_at(taken) != self.index:
-            return  # counted in a window that is over: nothing of it is left here
-        self.in_flight = max(0.0, self.in_flight - weight)
-        if count is None or self.index_at(taken - CLOCK_AHEAD_S) != self.index:
-            self.used += weight
-        else:
-            self.used = max(self.used, count)
-
-    def ends_in(self, now: float) -> float:
-        return (self.index + 1) * self.seconds - now
-
-    def total(self) -> float:
-        return self.used + self.in_flight
 
 
 @dataclass
@@ -132,7 +90,7 @@ class RequestBudget:
         self._clock = clock
         self._lock = threading.Lock()
         self.counts = Counts()
-        self._creates_in_flight = 0
+        self._creates = Creates()
         """New orders sent and not yet answered (also queued for OrderActor's backlog)."""
         self.paused_until = 0.0
         """Wall time before which no request goes out (a 429's or 418's Retry-After)."""
@@ -149,15 +107,17 @@ class RequestBudget:
         limits = limits.capped(self.config)
         weight = Window(limits.weight_window_s, limits.weight,
                         WEIGHT_HEADER + span(limits.weight_window_s))
-        orders = [Window(s, n, ORDER_HEADER + span(s)) for s, n in limits.orders]
+        orders = [OrderWindow(s, n, ORDER_HEADER + span(s)) for s, n in limits.orders]
         with self._lock:
             old = [getattr(self, "_weight", None), *getattr(self, "_orders", ())]
             kept = {w.seconds: w for w in old if w is not None}
             for window in (weight, *orders):
                 before = kept.get(window.seconds)
-                if before is not None and before.header == window.header:
+                if before is not None and type(before) is type(window):
                     window.index, window.used = before.index, before.used
                     window.in_flight = before.in_flight
+                    if isinstance(window, OrderWindow) and isinstance(before, OrderWindow):
+                        window.unsure, window.latest = before.unsure, before.latest
             self.limits = limits
             self._weight, self._orders = weight, orders
             share = 1 - self.config.headroom
@@ -169,7 +129,8 @@ class RequestBudget:
     def take(self, weight: float, for_orders: bool, new_order: bool, endpoint: str) -> float:
         """Take `weight` for a request about to go out (and a new order's place in the
         order windows when `new_order`); the time it was taken, which says the windows it
-        counts in, to hand back with the answer. NotSent says how long until it could go."""
+        counts in, to hand back with the answer (a create's is its own, see `Creates`).
+        NotSent says how long until it could go."""
         now = self._clock()
         if now < self.paused_until:
             raise NotSent(f"{self.exchange}: not sent, the exchange asked us to wait "
@@ -184,14 +145,15 @@ class RequestBudget:
                 raise NotSent(f"{self.exchange}: not sent, the {kind} share of the request "
                               f"weight ({cap:g} of {self.limits.weight} a minute) is spent",
                               window.ends_in(now), f"{kind}_weight")
+            taken = now
             if new_order:
                 self._place(now)
-                self._creates_in_flight += 1
+                taken = self._creates.add(now)
             window.in_flight += weight
             requests = self.counts.requests
             requests[endpoint] = requests.get(endpoint, 0) + 1
             self.counts.weight_spent += weight
-            return now
+            return taken
 
     def _place(self, now: float) -> None:
         """Count a new order in every order window, or NotSent if one is full."""
@@ -215,10 +177,15 @@ class RequestBudget:
         them for the ban."""
         now = self._clock()
         with self._lock:
-            self._creates_in_flight -= new_order
-            for window in (self._weight, *self._orders):
+            self._weight.settle(taken, now, weight,
+                                _number(headers.get(self._weight.header)) if headers else None)
+            number, after = self._creates.answered(taken) if new_order else (0, 0)
+            for window in self._orders:
                 count = _number(headers.get(window.header)) if headers else None
-                window.settle(taken, now, weight if window is self._weight else 0, count)
+                if new_order:
+                    window.counted(number, taken, now, count, after)
+                else:  # not a create of ours: its count may only raise ours
+                    window.settle(taken, now, 0, count)
             banned = status == 418 or (status == 401 and code == KEY_REFUSED)
             if status == 429 and new_order and self._over_order_count(code, headers):
                 self._hold_orders(headers, now)
@@ -231,8 +198,12 @@ class RequestBudget:
         """No answer came (a timeout, a dropped connection): the exchange may have counted
         the request, so it stays spent."""
         with self._lock:
-            self._creates_in_flight -= new_order
-            self._weight.settle(taken, self._clock(), weight, None)
+            now = self._clock()
+            self._weight.settle(taken, now, weight, None)
+            if new_order:
+                self._creates.answered(taken)
+                for window in self._orders:
+                    window.lost(taken, now)
 
     def _refused(self, status: int, banned: bool, headers: Mapping[str, str],
                  now: float) -> None:
@@ -311,7 +282,7 @@ class RequestBudget:
             if self._order_cap is not None and window.total() + 1 > self._order_cap:
                 return NotSent(f"the request weight of {self.exchange} for this minute is "
                                "spent; submit again later", window.ends_in(now), "order_weight")
-            waiting = max(0, queued - self._creates_in_flight)
+            waiting = max(0, queued - len(self._creates))
             for orders in self._orders:
                 orders.roll(now)
                 if orders.limit is not None and orders.total() + waiting >= orders.limit:

@@ -125,6 +125,31 @@ def test_a_new_order_beyond_the_order_count_is_not_sent(
     assert usage["http_429"] == 0 and usage["accounts"]["default"]["orders_10s"] == 3
 
 
+def test_orders_that_fill_at_once_are_not_held_resting_ones_fill_the_count(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    """binance's order count is of unfilled orders: a market order's fill gives its place
+    back. The budget follows the venue's count down, so creates that fill at once go on
+    beyond 3 in the 10 s and none is held while the venue takes them; orders that rest
+    fill the count, and the budget holds the next one before the venue must refuse it."""
+    budget = RequestBudget("bx", BudgetConfig(), BINANCE_LIMITS, clock)
+    client, call = metered(budget, server.url)
+    call("read", client.load_markets)
+    for i in range(12):
+        try:
+            call("create", lambda: client.create_order(BTC, "market", "buy", 0.01))
+        except NotSent as not_sent:
+            pytest.fail(f"market order {i + 1} held {not_sent.retry_after_s:g} s: {not_sent}; the "
+                        f"venue counts {venue_call(server.url, '/_venue/usage')[1]['accounts']}")
+    assert budget.view()["orders_10s"] == 1  # the last one's answer: before its own fill
+    for _ in range(3):
+        call("create", lambda: client.create_order(BTC, "limit", "buy", 0.01, 1000))
+    with pytest.raises(NotSent) as held:
+        call("create", lambda: client.create_order(BTC, "market", "buy", 0.01))
+    assert (held.value.reason, held.value.retry_after_s) == ("order_count", 9)
+    usage = venue_call(server.url, "/_venue/usage")[1]
+    assert usage["http_429"] == 0 and usage["accounts"]["default"]["orders_10s"] == 3
+
+
 def test_an_order_count_429_holds_new_orders_only_and_is_not_sent_again(
         server: PaperVenueServer, clock: FakeClock) -> None:
     """The venue's order count falls below what the budget knows (another process on

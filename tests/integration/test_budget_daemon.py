@@ -179,6 +179,28 @@ def test_a_burst_beyond_the_order_count_is_refused_not_sent(tmp_path: Path) -> N
         placed_once(venue, *(a["client_order_id"] for a in placed))
 
 
+def test_orders_that_fill_at_once_go_on_past_the_order_count(tmp_path: Path) -> None:
+    """binance's order count is of unfilled orders: each market order's fill gives its
+    place back, so a client may keep placing orders that fill at once faster than the
+    count's limit (10 per 10 s here). The daemon follows the venue's count down and
+    refuses none of them while the venue takes them all."""
+    with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
+        client = daemon.client()
+        window_with(10, 8)
+        started = time.time()
+        for i in range(25):
+            try:
+                order = client.submit(market_buy(client_order_id=f"taker-{i}"))
+            except ProtocolError as refused:
+                pytest.fail(f"order {i + 1} refused: {refused}; the venue counts "
+                            f"{venue.usage()['accounts']}, the daemon {budget(client)}")
+            assert order["status"] == "filled"
+        assert time.time() // 10 == started // 10, "the 25 orders took more than a window"
+        no_refusals(venue)
+        assert budget(client)["orders_10s"] <= 1
+
+
 def test_two_daemons_on_one_address_stay_under_its_limit_by_the_headers(
         tmp_path: Path) -> None:
     """Each alone would spend 225 weight a minute on lookups (start-up, balances,

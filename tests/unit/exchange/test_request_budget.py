@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from actors.exchange.budget import CLOCK_AHEAD_S, WAIT_REASONS, NotSent, RequestBudget
+from actors.exchange.budget import WAIT_REASONS, NotSent, RequestBudget
 from actors.exchange.limits import BINANCE_LIMITS, BudgetConfig, Limits, limits_of
 from actors.exchange.metering import Meter, learn_limits
+from actors.exchange.windows import CLOCK_AHEAD_S
 from actors.metrics.series import Metrics
 from actors.runtime import Clock
 from daemon.config import load_config
