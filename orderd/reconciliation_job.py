@@ -28,6 +28,7 @@ from actors.reconcile.messages import RunReconciliation
 from actors.runtime import Clock
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError, build
+from daemon.startup import StartupError
 from daemon.state_lock import StateDirInUse
 from daemon.system import ActorSystem
 from orderd.config import executor_table
@@ -35,6 +36,8 @@ from orderd.config import executor_table
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+EXIT_START = 1
+"""As the daemon's: what keeps it from starting here and now (a port in use)."""
 
 
 def job_config(config: dict[str, Any], base_dir: Path) -> Config:
@@ -150,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     except StateDirInUse as exc:
         print(f"reconciliation_job: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupError as exc:  # its message names the configuration key
+        print(f"reconciliation_job: cannot start: {exc}", file=sys.stderr)
+        return EXIT_START
 
 
 def _run(job: ReconciliationJob, config: Config, run_once: bool) -> int:

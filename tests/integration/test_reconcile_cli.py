@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,21 @@ def test_run_once_exits_0_with_a_report(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = (tmp_path / "out" / "report.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["exchanges"]["paper"]["errors"] == []
+
+
+def test_run_once_with_its_metrics_port_taken_names_the_key(tmp_path: Path) -> None:
+    """The job serves [metrics] listen as the daemon does; a port another process holds
+    (the daemon's own, on a copy of its file) is one line naming the key, as at the
+    daemon's start, not a traceback."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        config = tmp_path / "orderd.toml"
+        config.write_text(f'state_dir = "state"\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+        result = subprocess.run(
+            [sys.executable, "-m", "orderd.reconciliation_job", "--config", str(config),
+             "--run-once"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"cannot start: metrics.listen: cannot serve on 127.0.0.1:{port}" in result.stderr
