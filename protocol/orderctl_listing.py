@@ -36,7 +36,11 @@ def parse_since(text: str, now: datetime) -> datetime:
             return now - timedelta(seconds=float(duration.group(1)) * UNITS[duration.group(2)])
         except OverflowError:  # before year 1 (or no timedelta at all)
             raise ValueError(f"{text!r} reaches back too far") from None
-    moment = datetime.fromisoformat(text.strip())  # ValueError when it is neither
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an RFC 3339 time (2026-12-06T09:00:00Z) "
+                         "nor a duration back from now (90s, 10m, 2h, 1d)") from None
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add Z for UTC)")
     return moment

@@ -118,6 +118,7 @@ def test_list_newest_first_and_since(daemon: DaemonProcess) -> None:
     assert json.loads(future.stdout)["orders"] == []
     bad = orderctl(daemon.control, "list", "--since", "yesterday")
     assert bad.returncode == 2 and "--since" in bad.stderr
+    assert "RFC 3339" in bad.stderr and "duration" in bad.stderr  # what it takes
 
 
 def test_watch_prints_events_as_they_come(daemon: DaemonProcess) -> None:
