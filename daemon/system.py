@@ -10,7 +10,7 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -18,6 +18,7 @@ from actors.circuit.actor import CircuitActor
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.breakers import CircuitBoard, Circuits
 from actors.exchange.actor import ExchangeActor
+from actors.exchange.budget import RequestBudget
 from actors.exchange.config import ExchangeConfig
 from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.failure import error_info
@@ -72,10 +73,14 @@ class ActorSystem:
                  alerter: Alerter | None = None, events: EventSink | None = None,
                  clients: dict[str, ClientFactory] | None = None,
                  risk: RiskPolicy | None = None,
-                 escalate: Callable[[str], None] | None = None) -> None:
+                 escalate: Callable[[str], None] | None = None,
+                 budgets: Mapping[str, RequestBudget] | None = None) -> None:
         """`clients` replaces the configured client of an exchange (embedding, tests);
         `risk` is shared with whoever reloads it; `escalate` is told when a restart storm
-        needs the process to stop; `alerter` also receives every alert the system raises."""
+        needs the process to stop; `alerter` also receives every alert the system raises;
+        `budgets` are request budgets kept from an earlier system, by exchange name, on
+        `clock`'s time (the library's executor keeps them across configure(): a 429 or
+        ban under way is not forgotten); an exchange without one gets a new one."""
         self.config = config
         self.clock = clock or Clock()
         self.extra_alerter = alerter
@@ -115,7 +120,9 @@ class ActorSystem:
         self.metrics.registry.register(StreamCollector(self.streams))
         self._defaults = Defaults(self.metrics, self.board, config.default_exchange,
                                   self.alerter)
-        self.budgets = {e.name: request_budget(e, self.clock) for e in config.exchanges}
+        kept = budgets or {}
+        self.budgets = {e.name: kept[e.name] if e.name in kept
+                        else request_budget(e, self.clock) for e in config.exchanges}
         """Each exchange entry's request budget, shared by its workers."""
         for budget in self.budgets.values():
             budget.on_ban = self._banned_by(budget.exchange)
