@@ -1,5 +1,6 @@
-"""What an exchange entry of BasicOrderExecutor talks to, and the request budget kept for
-it across configure().
+"""What an exchange entry of a library executor talks to, and the request budget kept for
+it across configure() (BasicOrderExecutor's direct calls; ReliableOrderExecutor hands it
+to each new actor system).
 
 binance counts request weight per client address and host, new orders per account, and
 bans an address that sends before a 429's Retry-After is up (2 minutes, then longer each

@@ -11,6 +11,7 @@ from typing import Any
 
 from actors.circuit.breakers import NAME as CIRCUIT_ACTOR
 from actors.circuit.messages import DescribeCircuits
+from actors.exchange.budget import RequestBudget
 from actors.exchange.messages import FetchBalance
 from actors.exchange.routing import side_worker_name
 from actors.metrics.alerts import Alerter
@@ -26,6 +27,7 @@ from daemon.config import Config
 from daemon.market_steps import snap_floats, steps_for, take_floats
 from daemon.system import ActorSystem
 from daemon.wiring import ClientFactory
+from orderd.accounts import Budgets, account_of
 from orderd.bridge import Replies
 from orderd.config import executor_config
 from orderd.interface import ConfigDict, OrderExecutionInterface
@@ -59,7 +61,8 @@ class ReliableOrderExecutor(OrderExecutionInterface):
         of an exchange (tests, embedding)."""
         self._base_dir = base_dir
         self._config = executor_config(config, base_dir) if config is not None else None
-        self._clock = clock
+        self._clock = clock or Clock()
+        self._budgets = Budgets(self._clock)
         self._alerter = alerter
         self._clients = clients
         self._system: ActorSystem | None = None
@@ -74,16 +77,24 @@ class ReliableOrderExecutor(OrderExecutionInterface):
 
     async def configure(self, config: ConfigDict | None = None) -> None:
         """Start the actors (stopping any running ones first), wait until orders left
-        unresolved by a previous run are resolved, then accept orders."""
+        unresolved by a previous run are resolved, then accept orders. The actors are new;
+        the request budget of each account an entry still talks to is kept (see
+        `orderd.accounts`): a 429 or ban under way holds the new actors' requests too."""
         async with self._lock:
             if config is not None or self._config is None:
                 self._config = executor_config(config, self._base_dir)
             await self._shutdown()
             self._stopping = threading.Event()
             system = ActorSystem(self._config, clock=self._clock, alerter=self._alerter,
-                                 clients=self._clients)
+                                 clients=self._clients, budgets=self._kept(self._config))
             await asyncio.to_thread(_boot, system, self._stopping)
             self._system = system
+
+    def _kept(self, config: Config) -> dict[str, RequestBudget]:
+        """Each entry's budget: the one of the account it talks to, kept across
+        configure(), with the entry's `[budget]` shares as configured now."""
+        return {e.name: self._budgets.of(e, account_of(e, config.state_dir))
+                for e in config.exchanges}
 
     async def place(self, order: Mapping[str, Any], wait: str = "accepted") -> dict[str, Any]:
         system = self._running()
