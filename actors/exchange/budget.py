@@ -34,7 +34,7 @@ from typing import Any
 from ccxt.base.errors import RateLimitExceeded
 
 from actors.exchange.limits import NO_LIMITS, BudgetConfig, Limits, span
-from actors.exchange.windows import Creates, OrderWindow, Window
+from actors.exchange.windows import Answered, Creates, OrderWindow, Window
 from actors.orders import rfc3339
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
@@ -117,7 +117,7 @@ class RequestBudget:
                     window.index, window.used = before.index, before.used
                     window.in_flight = before.in_flight
                     if isinstance(window, OrderWindow) and isinstance(before, OrderWindow):
-                        window.unsure, window.latest = before.unsure, before.latest
+                        window.unsure, window.seen = before.unsure, before.seen
             self.limits = limits
             self._weight, self._orders = weight, orders
             share = 1 - self.config.headroom
@@ -179,11 +179,11 @@ class RequestBudget:
         with self._lock:
             self._weight.settle(taken, now, weight,
                                 _number(headers.get(self._weight.header)) if headers else None)
-            number, after = self._creates.answered(taken) if new_order else (0, 0)
+            create = self._creates.answered(taken) if new_order else Answered()
             for window in self._orders:
                 count = _number(headers.get(window.header)) if headers else None
                 if new_order:
-                    window.counted(number, taken, now, count, after)
+                    window.counted(create, taken, now, count, self._creates)
                 else:  # not a create of ours: its count may only raise ours
                     window.settle(taken, now, 0, count)
             banned = status == 418 or (status == 401 and code == KEY_REFUSED)

@@ -7,7 +7,10 @@ in the window current then, never below 0. So the count an answer reports
 it down as well as up. It never sends more than the exchange would take: the count of
 an answer is the exchange's when it handled that create, so the creates sent after it
 and not answered yet are added to it, and so are creates the exchange may have counted
-that no answer told us of (no answer, or one without the count).
+that no answer told us of (no answer, or one without the count). Several workers send
+at once, each on its own connection: a create sent before another may reach the
+exchange after it, so the creates still unanswered when one was sent are added to its
+count too, even once answered (they may have been counted after it).
 """
 
 from __future__ import annotations
@@ -70,44 +73,55 @@ class Window:
 @dataclass(slots=True)
 class OrderWindow(Window):
     """An order count: `used` holds every create counted in this window (in flight too),
-    as the exchange's last fresh count plus what it cannot have seen."""
+    as the exchange's count plus what it cannot have seen."""
 
     unsure: int = 0
     """Creates of this window whose answer told us nothing (none came, or one without
     the count): the exchange may count them whenever it got them, so they stay counted."""
-    latest: int = 0
-    """The number of the newest create whose count was taken: an older one's answer,
-    late, may not lower ours (creates answered since are not in its count)."""
+    seen: dict[int, tuple[float, bool]] = field(default_factory=dict)
+    """The counts of this window's creates answered while one they may have overtaken or
+    been overtaken by is unanswered: number -> (count, taken early)."""
 
     def roll(self, now: float) -> None:
         if self.index_at(now) != self.index:
-            self.unsure = 0
+            self.unsure, self.seen = 0, {}
         Window.roll(self, now)
 
-    def counted(self, number: int, taken: float, now: float, count: float | None,
-                after: int) -> None:
-        """The answer to create `number`, taken at `taken`, came at `now` with the
-        exchange's `count` (None: none); `after` creates taken after it are unanswered.
-        A fresh count replaces ours, up or down; an older one may only raise it. Taken in
-        a window that is over, it tells nothing of this one; taken early in this one, it
-        may be the window before's: it may then lower ours (it bounds this window's
-        count all the same) but never raise it."""
+    def counted(self, create: Answered, taken: float, now: float, count: float | None,
+                creates: Creates) -> None:
+        """The answer to `create`, taken at `taken`, came at `now` with the exchange's
+        `count` (None: none); `creates` are those still unanswered. Taken in a window that
+        is over, it tells nothing of this one."""
         self.roll(now)
-        if self.index_at(taken) != self.index:
-            return
+        if self.index_at(taken) == self.index:
+            self._count(create, taken, count, creates)
+        keep = creates.relevant_from()
+        self.seen = {n: seen for n, seen in self.seen.items() if n >= keep}
+
+    def _count(self, create: Answered, taken: float, count: float | None,
+               creates: Creates) -> None:
+        """The last of our answered creates the exchange handled is this one or one it
+        may have overtaken or been overtaken by (see `Creates`): the highest of their
+        counts, plus the creates still unanswered and those that never told, bounds the
+        exchange's count now, up or down. A count taken early in the window may be the
+        window before's: it may then lower ours (it bounds this window's all the same)
+        but never raise it. Not a create of ours, its count may only raise ours."""
         if count is None:
             self.unsure += 1
             return
-        bound = count + after + self.unsure
-        fresh = number > self.latest
-        if fresh:
-            self.latest = number
-        if fresh and not self.early(taken):
-            self.used = bound
-        elif fresh:
+        if create.number == 0:
+            if not self.early(taken):
+                self.used = max(self.used, count + self.unsure)
+            return
+        self.seen[create.number] = (count, self.early(taken))
+        frontier = [seen for n, seen in self.seen.items()
+                    if n >= create.number or n in create.overtaken]
+        pending = sum(1 for when in creates.moments() if self.index_at(when) == self.index)
+        bound = max(c for c, _ in frontier) + pending + self.unsure
+        if any(early for _, early in frontier):
             self.used = min(self.used, bound)
-        elif not self.early(taken):
-            self.used = max(self.used, bound)
+        else:
+            self.used = bound
 
     def lost(self, taken: float, now: float) -> None:
         """A create taken at `taken` got no answer: it may be counted whenever it lands."""
@@ -116,12 +130,26 @@ class OrderWindow(Window):
             self.unsure += 1
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """Which create an answer is to (see `OrderWindow.counted`)."""
+
+    number: int = 0
+    """0: not a create of ours (a budget made anew meanwhile)."""
+    overtaken: frozenset[int] = frozenset()
+    """The creates unanswered when it was sent."""
+
+
 @dataclass
 class Creates:
-    """The new orders sent and not yet answered, oldest first, numbered as sent."""
+    """The new orders sent and not yet answered, oldest first, numbered as sent.
 
-    sent: list[tuple[int, float]] = field(default_factory=list)
-    """(number, when taken) of each."""
+    Each worker sends on its own connection: a create sent before another may reach the
+    exchange after it. So each remembers the creates unanswered when it was sent: those,
+    and the ones sent after it, may have been counted before or after it."""
+
+    sent: list[tuple[int, float, frozenset[int]]] = field(default_factory=list)
+    """(number, when taken, the creates unanswered then) of each."""
     last: int = 0
 
     def add(self, now: float) -> float:
@@ -131,17 +159,26 @@ class Creates:
         last = self.sent[-1][1] if self.sent else now
         taken = now if now > last or not self.sent else math.nextafter(last, math.inf)
         self.last += 1
-        self.sent.append((self.last, taken))
+        self.sent.append((self.last, taken, frozenset(n for n, _, _ in self.sent)))
         return taken
 
-    def answered(self, taken: float) -> tuple[int, int]:
-        """The create taken at `taken` is answered: (its number, how many sent after it
-        are unanswered)."""
-        for i, (number, when) in enumerate(self.sent):
+    def answered(self, taken: float) -> Answered:
+        """The create taken at `taken` is answered (or never will be)."""
+        for i, (number, when, overtaken) in enumerate(self.sent):
             if when == taken:
                 del self.sent[i]
-                return number, len(self.sent) - i
-        return 0, 0  # not ours (a budget made anew meanwhile): the count may only raise
+                return Answered(number, overtaken)
+        return Answered()
+
+    def moments(self) -> list[float]:
+        """When the unanswered ones were taken."""
+        return [when for _, when, _ in self.sent]
+
+    def relevant_from(self) -> int:
+        """The oldest answered create an unanswered one may have overtaken or been
+        overtaken by (the newer ones all may)."""
+        return min((min(overtaken | {number + 1}) for number, _, overtaken in self.sent),
+                   default=self.last + 1)
 
     def __len__(self) -> int:
         return len(self.sent)

@@ -150,6 +150,36 @@ def test_orders_that_fill_at_once_are_not_held_resting_ones_fill_the_count(
     assert usage["http_429"] == 0 and usage["accounts"]["default"]["orders_10s"] == 3
 
 
+def test_a_create_overtaken_on_its_way_still_counts(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    """Two workers share the budget. Worker A's create was taken but is slow to go out
+    (its thread not scheduled, a slow connection); worker B's creates overtake it, and
+    their answers' counts do not have A's in them. The budget still counts A's, so it
+    holds B's third and the venue, which gets A's last, never refuses it."""
+    budget = RequestBudget("bx", BudgetConfig(), BINANCE_LIMITS, clock)
+    slow, call_slow = metered(budget, server.url)
+    fast, call_fast = metered(budget, server.url)
+    call_slow("read", slow.load_markets)
+    call_fast("read", fast.load_markets)
+    held: list[NotSent] = []
+    send = slow.fetch
+
+    def overtaken(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        for _ in range(3):  # while A's create is on its way
+            try:
+                call_fast("create", lambda: fast.create_order(BTC, "limit", "buy", 0.01, 1000))
+            except NotSent as not_sent:
+                held.append(not_sent)
+        return send(url, method, headers, body)
+
+    slow.fetch = overtaken
+    call_slow("create", lambda: slow.create_order(BTC, "limit", "buy", 0.01, 1000))
+    usage = venue_call(server.url, "/_venue/usage")[1]
+    assert usage["http_429"] == 0 and usage["accounts"]["default"]["orders_10s"] == 3
+    assert [h.reason for h in held] == ["order_count"]
+    assert budget.view()["orders_10s"] == 3
+
+
 def test_an_order_count_429_holds_new_orders_only_and_is_not_sent_again(
         server: PaperVenueServer, clock: FakeClock) -> None:
     """The venue's order count falls below what the budget knows (another process on

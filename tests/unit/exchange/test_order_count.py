@@ -123,13 +123,16 @@ def test_orders_that_fill_at_once_go_on_far_beyond_the_limit() -> None:
     assert held == 0, f"{held} of 1800 held; the exchange took every one"
 
 
-def test_the_budget_never_sends_what_the_exchange_would_refuse() -> None:
+@pytest.mark.parametrize(("in_order", "seed"), [(True, 7), (False, 9)],
+                         ids=["in_order", "overtaking"])
+def test_the_budget_never_sends_what_the_exchange_would_refuse(in_order: bool,
+                                                               seed: int) -> None:
     """Creates (most fill at once, the rest rest and fill later), answers in any order
     and timeouts at random: the exchange (which handles creates in the order they are
-    sent) never has to refuse one, and the budget's count is never below the
-    exchange's. (Once it is at the limit it holds new orders: only a create's answer
-    tells it of fills.)"""
-    rng = random.Random(7)
+    sent, or, sent by several workers, in any order) never has to refuse one, and the
+    budget's count is never below the exchange's. (Once it is at the limit it holds new
+    orders: only a create's answer tells it of fills.)"""
+    rng = random.Random(seed)
     clock = FakeClock(MINUTE + 1.5)
     limit = 10
     budget = budget_of(clock, limit)
@@ -149,7 +152,7 @@ def test_the_budget_never_sends_what_the_exchange_would_refuse() -> None:
                 refused += 1
         elif action < 0.6 and sent:
             assert count < limit, "the exchange had to refuse a create the budget sent"
-            handled.append((sent.pop(0), count + 1))
+            handled.append((sent.pop(0 if in_order else rng.randrange(len(sent))), count + 1))
             if rng.random() < 0.8:  # it fills at once (its answer shows it counted)
                 continue
             count, unfilled = count + 1, unfilled + 1
