@@ -19,7 +19,8 @@ and lookups still go. The budget spends weight as the exchange counts it:
   a 429 for the order count holds only new orders, until Retry-After or the end of
   the order window that is full.
 
-Windows are fixed (calendar) ones on the injected wall clock, as binance's are.
+Windows are fixed (calendar) ones on the injected wall clock, as binance's are; a
+clock stepped back does not go back a window.
 """
 
 from __future__ import annotations

@@ -35,8 +35,10 @@ class Window:
     in_flight: float = 0
 
     def roll(self, now: float) -> None:
+        """Move on to the window of `now`; never back: a wall clock stepped back (NTP)
+        has not moved the exchange's, whose window and count go on."""
         index = self.index_at(now)
-        if index != self.index:
+        if index > self.index:
             self.index, self.used, self.in_flight = index, 0, 0
 
     def index_at(self, moment: float) -> int:
@@ -83,7 +85,7 @@ class OrderWindow(Window):
     been overtaken by is unanswered: number -> (count, taken early)."""
 
     def roll(self, now: float) -> None:
-        if self.index_at(now) != self.index:
+        if self.index_at(now) > self.index:
             self.unsure, self.seen = 0, {}
         Window.roll(self, now)
 

@@ -168,3 +168,21 @@ def test_the_budget_never_sends_what_the_exchange_would_refuse(in_order: bool,
         assert budget.view()["orders_10s"] >= count
     assert clock.now < MINUTE + 10, "the run left its window"
     assert refused > 0 and placed > 5 * limit, (refused, placed)  # fills made room
+
+
+def test_a_wall_clock_stepped_back_across_a_window_start_keeps_the_count() -> None:
+    """The count is full at 2 s into a window; the wall clock is stepped back 3 s (NTP),
+    into the window before, and forward again. binance's clock did not move: the window
+    is still full there, so no create goes out until it ends."""
+    clock = FakeClock(MINUTE + 2)
+    budget = budget_of(clock, per_10s=3)
+    for count in (1, 2, 3):
+        answer(budget, create(budget), count)
+    for now in (MINUTE - 1, MINUTE + 2.5):
+        clock.now = now
+        with pytest.raises(NotSent) as held:
+            create(budget)
+        assert held.value.reason == "order_count"
+    assert budget.view()["orders_10s"] == 3
+    clock.now = MINUTE + 10
+    answer(budget, create(budget), 1)
