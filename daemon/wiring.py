@@ -6,6 +6,7 @@ place."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -58,7 +59,24 @@ def order_settings(config: Config, risk: RiskPolicy | None = None,
         tracking_pace=tracking_pace(budgets or {}),
         stream_health=streams,
         safety_interval_s=tracking.safety_interval_s,
+        places={e.name: placement(e) for e in config.exchanges},
     )
+
+
+BINANCE_API_URL = "https://api.binance.com"
+"""Where the binance driver goes without an `api_url`."""
+
+
+def placement(exchange: ExchangeConfig) -> str:
+    """What the entry's orders are placed on (see actors.order.placement), as JSON: the
+    driver and, on binance, the address (testnet and live are two). Not the API key: a
+    key rotated on the same account must keep its orders managed (the account's id
+    would tell another account's key apart, at the cost of a request at start). The
+    paper venue's book is `paper-NAME.sqlite` next to the ledger: the account in it."""
+    if exchange.driver == "paper":
+        return json.dumps({"driver": "paper", "account": exchange.account})
+    address = (exchange.api_url or BINANCE_API_URL).rstrip("/").lower()
+    return json.dumps({"driver": exchange.driver, "address": address})
 
 
 def tracking_pace(budgets: dict[str, RequestBudget]) -> Pace:

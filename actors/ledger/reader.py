@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from actors.exchange.messages import TradeView
 from actors.ledger.store import _SELECT, _TERMINAL_SQL, FILL_COLUMNS, _from_row, trade_from_row
+from actors.order.placement import ORDER_KEY
 from actors.orders import Order
 
 T = TypeVar("T")
@@ -47,7 +48,10 @@ class LedgerReader:
         self._db.close()
 
     def live(self, exchange: str) -> Iterator[Order]:
-        """Every non-terminal order of the exchange, streamed in creation order."""
+        """Every non-terminal order of the exchange, streamed in creation order, but those
+        placed where the exchange's entry no longer points (see placement): looked up
+        where it points now, one could be proven absent or taken for another's."""
+        aside = {key for key, value in self.meta_prefixed(ORDER_KEY).items() if value}
         cursor = self._db.execute(
             # the partial index of live orders: the cost follows the live orders, not
             # the whole ledger (SQLite would otherwise read every order of the exchange)
@@ -55,7 +59,8 @@ class LedgerReader:
             " AND exchange = ? ORDER BY row",
             (exchange,))
         for row in cursor:
-            yield _from_row(row)
+            if row[1] not in aside:
+                yield _from_row(row)
 
     def by_client_ids(self, exchange: str, ids: Iterable[str]) -> dict[str, Order]:
         found: dict[str, Order] = {}
@@ -112,6 +117,12 @@ class LedgerReader:
     def count(self, exchange: str) -> int:
         row = self._db.execute("SELECT count(*) FROM orders WHERE exchange = ?", (exchange,))
         return int(row.fetchone()[0])
+
+    def meta_prefixed(self, prefix: str) -> dict[str, str]:
+        """Every meta value whose key starts with `prefix`, by the rest of the key."""
+        rows = self._db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                (len(prefix), prefix))
+        return {str(key)[len(prefix):]: str(value) for key, value in rows}
 
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -326,6 +326,14 @@ class Ledger:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def meta_prefixed(self, prefix: str) -> dict[str, str]:
+        """Every meta value whose key starts with `prefix`, by the rest of the key."""
+        rows = self._db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                (len(prefix), prefix)).fetchall()
+        found = {str(key): str(value) for key, value in rows}
+        found.update((k, v) for k, v in self._meta.items() if k.startswith(prefix))
+        return {key[len(prefix):]: value for key, value in found.items()}
+
     def page(self, args: ListArgs) -> tuple[list[Order], str | None]:
         """One page of orders in creation order, and the cursor of the next."""
         where: list[str] = ["row > ?"]

@@ -14,7 +14,7 @@ ALERT_NAMES = ("exchange_error_rate", "circuit_open", "unknown_order_age", "orde
                "reconciliation_discrepancies", "reconciliation_failed", "restart_storm",
                "daemon_halted", "halted", "order_overfill", "ledger_unwritable",
                "ledger_writable", "ledger_replaced", "exchange_banned", "stream_down",
-               "orders_of_unknown_exchange")
+               "orders_of_unknown_exchange", "orders_of_moved_exchange")
 """Every alert the daemon raises (their counters exist from the start)."""
 
 

@@ -30,6 +30,7 @@ from actors.metrics.series import Metrics
 from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
 from actors.order.live import LiveOrder
+from actors.order.placement import sort_out, warn_moved
 from actors.order.recent import RecentOrders
 from actors.order.resolution import Resolver, ResolveSettings, SignedWindow
 from actors.order.risk import RiskPolicy
@@ -93,6 +94,9 @@ class OrderSettings:
     budgets: dict[str, RequestBudget] = field(default_factory=dict)
     """Exchange -> its request budget (shared with its workers): a submit it has no room
     for is refused before it is recorded (an exchange not listed has none)."""
+    places: dict[str, str] = field(default_factory=dict)
+    """Exchange -> what its entry talks to (see placement): its live orders placed on
+    something else are set aside at load (an exchange not listed is never checked)."""
     stats: OrderStats = field(default_factory=OrderStats)
     """Sends, retries and submit latencies since the daemon started: counted on by the
     actor that replaces a crashed one (a restart gives back what the actor had)."""
@@ -125,8 +129,12 @@ class OrderCore:
         configured exchanges."""
         self.set_aside: dict[str, Order] = {}
         """Live ledger orders of exchanges no longer configured (renamed or removed while
-        the daemon was down), by client order id: left as recorded, never sent or
-        resolved, until their exchange is configured again."""
+        the daemon was down), or placed on what their entry no longer talks to (`moved`),
+        by client order id: left as recorded, never sent or resolved, until their
+        exchange is configured again as it was."""
+        self.moved: frozenset[str] = frozenset()
+        """The client ids of those set aside because their entry now talks to another
+        account or address."""
         self.finished_fills: dict[str, dict[str, TradeView]] = {}
         """Counted trades of recently finished orders (kept as long as `recent` keeps
         the order)."""
@@ -148,26 +156,36 @@ class OrderCore:
         self.batch = Batch(self.ledger, self.events, self.metrics)
         self.guard = LedgerGuard(self.ledger, self.batch, self.state, self.alerter, self.clock)
         self.guard.load_halt()
-        self.orders, self.set_aside = {}, {}
-        for order in self.ledger.live():
-            # the one check: an order of an exchange without workers never enters
-            # `orders`, so no timer, recovery or cancel_all sends it (Router has no
-            # workers for it); a client's cancel finds it in the ledger: unknown_exchange
-            if order.exchange in self.exchanges:
-                self.orders[order.client_order_id] = LiveOrder(order)
-            else:
-                self.set_aside[order.client_order_id] = order
+        live = self.ledger.live()
+        # the one check: an order set aside never enters `orders`, so no timer, recovery
+        # or cancel_all sends it (Router has no workers for an exchange not configured);
+        # a client's cancel finds it in the ledger: unknown_exchange
+        self.set_aside = {o.client_order_id: o for o in live if o.exchange not in self.exchanges}
+        places = self.settings.places
+        found = sort_out(self.ledger, [o for o in live if o.exchange in self.exchanges],
+                         places)
+        try:  # now: a reader (the reconciler) leaves out the orders recorded aside
+            self.ledger.commit()
+        except sqlite3.Error as exc:  # else with the first commit the disk takes
+            if not storage_failure(exc):
+                raise
+        self.orders = {o.client_order_id: LiveOrder(o) for o in found.managed}
+        self.set_aside.update((cid, order) for cid, (order, _) in found.moved.items())
+        self.moved = frozenset(found.moved)
         self._warn_set_aside()
+        warn_moved(found.moved, places, self.alerter)
 
     def _warn_set_aside(self) -> None:
         """Say, per exchange, how many live orders are left alone for want of it: they
         may still rest (and fill) on a venue that nobody here watches. The gauge keeps
-        saying it while they are (the log and the alert say it once, at the start)."""
-        counts = Counter(order.exchange for order in self.set_aside.values())
+        saying it while they are, and counts those of a moved entry too (the log and the
+        alert say it once, at the start; warn_moved says why for those)."""
         gauge = self.metrics.orders_set_aside
         gauge.clear()  # a restarted actor counts again from its own load
-        for exchange, count in sorted(counts.items()):
+        for exchange, count in Counter(o.exchange for o in self.set_aside.values()).items():
             gauge.labels(exchange).set(count)
+        counts = Counter(o.exchange for cid, o in self.set_aside.items() if cid not in self.moved)
+        for exchange, count in sorted(counts.items()):
             message = (f"{count} live orders of exchange {exchange!r}, which is not "
                        "configured, are left as the ledger has them (not sent, tracked, "
                        "resolved or cancelled); configure the exchange under that name "
@@ -177,14 +195,17 @@ class OrderCore:
                                      {"exchange": exchange}))
 
     def unknown_exchange(self, order: Order) -> ProtocolError | None:
-        """The error for a request that would send `order` to an exchange not configured
-        (its orders are set aside at load), else None."""
-        if order.exchange in self.exchanges:
+        """The error for a request that would send `order` to an exchange not configured,
+        or not where it was placed (its orders are set aside at load), else None."""
+        cid, exchange = order.client_order_id, order.exchange
+        if cid in self.moved:
+            why = f"was placed where exchange {exchange!r} no longer points; point it back"
+        elif exchange not in self.exchanges:
+            why = f"is of exchange {exchange!r}, which is not configured"
+        else:
             return None
-        return ProtocolError(
-            "unknown_exchange", f"order {order.client_order_id} is of exchange "
-            f"{order.exchange!r}, which is not configured",
-            details={"client_order_id": order.client_order_id, "exchange": order.exchange})
+        return ProtocolError("unknown_exchange", f"order {cid} {why}",
+                             details={"client_order_id": cid, "exchange": exchange})
 
     def stage(self, order: Order, publish: bool = True) -> None:
         self.batch.stage(order, publish)

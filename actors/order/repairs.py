@@ -51,6 +51,8 @@ class Repairs:
                 core.finished_fills[cid] = known
         elif order is None:
             return {**result, "applied": False, "detail": "not in the ledger"}
+        elif cid in core.set_aside:  # placed where its entry no longer points
+            return {**result, "applied": False, "detail": "set aside"}
         else:
             outcome, fills, changed = repair_order(order, repair, core.known_fills(order), now,
                                                    run_id)

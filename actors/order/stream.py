@@ -120,7 +120,9 @@ class StreamFollower:
 
     def _apply(self, exchange: str, report: ExchangeReport) -> None:
         order = self.core.get(report.client_order_id)
-        if order is None or not _same_order(order, exchange, report):
+        # an order set aside was placed elsewhere: the event is of another one
+        if (order is None or report.client_order_id in self.core.set_aside
+                or not _same_order(order, exchange, report)):
             if exchange:
                 self._unknown_streamed(exchange, report)
         elif not self._tells_nothing(order, report):

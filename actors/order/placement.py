@@ -1,0 +1,97 @@
+"""What each exchange entry talks to, recorded in the ledger, and the live orders placed
+where an entry no longer points: set aside at load like those of an entry removed.
+
+Orders are found by entry name. An entry pointed at another address or account while the
+daemon was down (testnet's api_url replaced by the live one) would have its orders looked
+up there: an unknown one proven absent and rejected or sent again while it rests at the
+first address, another's order under the same client id taken for it and canceled. So
+the ledger keeps, per entry, what its live orders were placed on (`ENTRY_KEY`), and per
+order set aside for this, what that order was placed on (`ORDER_KEY`): the entry's own
+record then moves on to what it talks to now (its new orders are placed there) without
+the old one being lost while an order of it is live. Pointed back, those orders are
+managed again and their records emptied.
+
+A place is a JSON object (see daemon.wiring.placement); two places are the same when they
+agree on every key both have, so a key a later version adds (an account id) does not set
+aside the orders recorded without it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from actors.ledger.store import Ledger
+from actors.metrics.alerts import Alert, Alerter
+from actors.orders import Order
+
+log = logging.getLogger(__name__)
+
+ENTRY_KEY = "placed_on:"
+"""+ entry name: what the entry's live orders were placed on (but those in ORDER_KEY)."""
+ORDER_KEY = "placed_on_order:"
+"""+ client order id: what an order set aside for it was placed on ("": none, managed)."""
+ALERT = "orders_of_moved_exchange"
+
+
+def same_place(recorded: str, now: str) -> bool:
+    """Whether an entry recorded at `recorded` still talks to it (see the module)."""
+    before, after = json.loads(recorded), json.loads(now)
+    return all(before[key] == after[key] for key in before.keys() & after.keys())
+
+
+@dataclass
+class Sorted:
+    """The ledger's live orders of configured entries, by where they may be managed."""
+
+    managed: list[Order] = field(default_factory=list)
+    moved: dict[str, tuple[Order, str]] = field(default_factory=dict)
+    """Client id -> (order, what it was placed on): its entry now talks to another."""
+
+
+def sort_out(ledger: Ledger, live: list[Order], places: dict[str, str]) -> Sorted:
+    """Sort `live` (orders of configured entries) by `places` (entry -> what it talks to
+    now; an entry not listed is never checked), staging the records that change: an
+    entry without one (a ledger older than them) is taken to talk to what it does now."""
+    recorded = {entry: ledger.meta(ENTRY_KEY + entry) for entry in places}
+    aside = ledger.meta_prefixed(ORDER_KEY)
+    result = Sorted()
+    for order in live:
+        now, cid = places.get(order.exchange), order.client_order_id
+        placed = aside.get(cid) or recorded.get(order.exchange) or now
+        if now is None or placed is None or same_place(placed, now):
+            result.managed.append(order)
+            if aside.get(cid):
+                ledger.stage_meta(ORDER_KEY + cid, "")
+        else:
+            result.moved[cid] = (order, placed)
+            if not aside.get(cid):
+                ledger.stage_meta(ORDER_KEY + cid, placed)
+    for entry, now in places.items():
+        if recorded[entry] != now:
+            ledger.stage_meta(ENTRY_KEY + entry, now)
+    return result
+
+
+def warn_moved(moved: dict[str, tuple[Order, str]], places: dict[str, str],
+               alerter: Alerter) -> None:
+    """Say, per entry and former place, how many live orders are left alone and why."""
+    counts = Counter((order.exchange, placed) for order, placed in moved.values())
+    for (entry, placed), count in sorted(counts.items()):
+        message = (f"{count} live orders of exchange {entry!r} were placed on "
+                   f"{describe(placed)}, but the entry now talks to "
+                   f"{describe(places[entry])}: they are left as the ledger has them "
+                   "(not sent, tracked, resolved or cancelled there); to manage them, "
+                   "point the entry back")
+        log.warning("%s", message, extra={"exchange": entry})
+        alerter.alert(Alert(ALERT, "warning", message, {"exchange": entry}))
+
+
+def describe(place: str) -> str:
+    """A place for a person: `binance (address https://host)`, `paper (account x)`."""
+    fields = json.loads(place)
+    rest = ", ".join(f"{key} {value}" for key, value in sorted(fields.items())
+                     if key != "driver")
+    return f"{fields.get('driver', '?')} ({rest})"

@@ -1,0 +1,120 @@
+"""A daemon whose exchange entry is pointed at another address while it was down, with
+orders resting where it pointed before: those orders are set aside (never looked up,
+canceled or resolved at the new address) until the entry is pointed back; a key rotated
+on the same account changes nothing."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.errors import ProtocolError
+from tests.helpers import (
+    KEY,
+    SECRET,
+    DaemonProcess,
+    VenueProcess,
+    free_port,
+    market_buy,
+    resting_limit_buy,
+    wait_until,
+)
+
+ALERT = "ALERT orders_of_moved_exchange"
+LOOKUPS = (("GET", "/api/v3/order"), ("DELETE", "/api/v3/order"))
+"""Requests that name one order: none of the orders set aside may reach the new address."""
+
+
+def entry(url: str, key: str = KEY, secret: str = SECRET) -> str:
+    return (f'[[exchanges]]\nname = "bx"\ndriver = "binance"\napi_url = "{url}"\n'
+            f'api_key = "{key}"\nsecret = "{secret}"\n')
+
+
+def run(workdir: Path, url: str, key: str = KEY, secret: str = SECRET) -> DaemonProcess:
+    """A daemon on the state of `workdir` whose entry bx talks to `url` with `key`."""
+    return DaemonProcess(workdir, exchanges=entry(url, key, secret)).start()
+
+
+def create_answer_lost(daemon: DaemonProcess, cid: str) -> None:
+    """As a crash between the create's send and its answer leaves the order: unknown,
+    with no exchange id (the daemon is down)."""
+    with sqlite3.connect(daemon.state_dir / "ledger.sqlite") as db:
+        db.execute("UPDATE orders SET status = 'unknown', order_id = NULL "
+                   "WHERE client_order_id = ?", (cid,))
+
+
+def on_venue(venue: VenueProcess) -> dict[str, Any]:
+    return {o["clientOrderId"]: o for o in venue.orders()}
+
+
+@pytest.fixture
+def venues(tmp_path: Path) -> Any:
+    first, second = VenueProcess(tmp_path / "a"), VenueProcess(tmp_path / "b")
+    yield first, second
+    first.stop(), second.stop()
+
+
+def test_orders_of_an_entry_moved_to_another_address_are_set_aside_until_it_is_back(
+        tmp_path: Path, venues: tuple[VenueProcess, VenueProcess]) -> None:
+    first, second = venues
+    daemon = run(tmp_path, first.url)
+    client = daemon.client()
+    assert client.submit(resting_limit_buy(client_order_id="rest-1"))["status"] == "open"
+    assert client.submit(resting_limit_buy(client_order_id="lost-1"))["status"] == "open"
+    assert daemon.stop() == 0
+    create_answer_lost(daemon, "lost-1")
+
+    daemon = run(tmp_path, second.url)  # the entry bx now talks to another address
+    client = daemon.client()
+    log = daemon.wait_for_log(ALERT)
+    assert "2 live orders of exchange 'bx'" in log and "point the entry back" in log
+    # a reconciliation of bx at the new address leaves them out: no lookup there
+    client.reconcile(exchange="bx")
+    assert [client.status(client_order_id=c)["status"] for c in ("rest-1", "lost-1")] == [
+        "open", "unknown"]
+    with pytest.raises(ProtocolError) as refused:
+        client.cancel(client_order_id="rest-1")
+    assert refused.value.code == "unknown_exchange"
+    assert not [r for r in second.requests() if r in LOOKUPS]
+    # the entry trades at its new address meanwhile
+    assert client.submit(market_buy(client_order_id="new-1"))["status"] == "filled"
+    assert set(on_venue(second)) == {"new-1"}
+    assert daemon.stop() == 0
+
+    daemon = run(tmp_path, first.url)  # pointed back: managed again
+    client = daemon.client()
+    found = wait_until(lambda: (client.status(client_order_id="lost-1")["status"] == "open"
+                                or None), "the unknown order found at its address")
+    assert found
+    for cid in ("rest-1", "lost-1"):
+        assert client.cancel(client_order_id=cid)["status"] == "canceled"
+    assert {c: o["status"] for c, o in on_venue(first).items()} == {
+        "rest-1": "CANCELED", "lost-1": "CANCELED"}
+    assert client.status(client_order_id="new-1")["status"] == "filled"
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert daemon.log.read_text().count(ALERT) == 1
+
+
+def test_a_key_rotated_on_the_same_account_keeps_its_orders_managed(tmp_path: Path) -> None:
+    venue = VenueProcess(tmp_path / "venue", "--listen", f"127.0.0.1:{free_port()}")
+    try:
+        daemon = run(tmp_path, venue.url)
+        client = daemon.client()
+        assert client.submit(resting_limit_buy(client_order_id="rest-1"))["status"] == "open"
+        assert daemon.stop() == 0
+        venue.stop()
+        # the same account at the same address, opened by a new key pair
+        venue = VenueProcess(tmp_path / "venue", "--listen", venue.url.split("//")[1],
+                             "--api-key", "rotated-key", "--secret", "rotated-secret")
+        daemon = run(tmp_path, venue.url, "rotated-key", "rotated-secret")
+        client = daemon.client()
+        assert client.cancel(client_order_id="rest-1")["status"] == "canceled"
+        assert on_venue(venue)["rest-1"]["status"] == "CANCELED"
+        assert daemon.stop() == 0
+        assert "orders_of_moved_exchange" not in daemon.log.read_text()
+    finally:
+        venue.stop()
