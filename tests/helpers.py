@@ -274,6 +274,19 @@ class VenueProcess:
         with urllib.request.urlopen(request, timeout=10) as answer:
             answer.read()
 
+    def held(self) -> int:
+        """How many answers a `hold_answer` fault holds back now (`GET /_venue/faults`)."""
+        with urllib.request.urlopen(self.url + "/_venue/faults", timeout=10) as answer:
+            return int(json.loads(answer.read())["held"])
+
+    def release(self) -> int:
+        """Let every held answer go (`POST /_venue/release`); how many there were."""
+        request = urllib.request.Request(self.url + "/_venue/release", data=b"{}",
+                                         method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(json.loads(answer.read())["released"])
+
     def orders(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(self.url + "/_venue/orders", timeout=10) as answer:
             orders: list[dict[str, Any]] = json.loads(answer.read())["orders"]

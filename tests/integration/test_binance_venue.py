@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -257,6 +259,26 @@ def test_script_is_consumed_by_matching_requests_in_order(server: PaperVenueServ
         client.create_order("BTC/USD", "limit", "buy", 0.01, 1000, {"newClientOrderId": ours})
     assert len(on_venue(server, ours)) == 1
     client.cancel_order(None, "BTC/USD", lookup_params("binance", ours))
+
+
+def test_a_held_answer_waits_for_the_release(server: PaperVenueServer, client: Any) -> None:
+    """A gate for tests: the create is booked on arrival, its answer sent only once
+    `POST /_venue/release` lets it go, however long that takes."""
+    venue_call(server, "/_venue/faults", {"script": [
+        {"path": "/api/v3/order", "method": "POST", "fault": "hold_answer"}]})
+    ours, answers = cid(), queue.Queue[dict[str, Any]]()
+    sender = threading.Thread(target=lambda: answers.put(client.create_order(
+        "BTC/USD", "limit", "buy", 0.01, 1000, {"newClientOrderId": ours})), daemon=True)
+    sender.start()
+    wait_until(lambda: venue_call(server, "/_venue/faults")["held"] == 1, "the held answer")
+    assert len(on_venue(server, ours)) == 1  # booked on arrival
+    assert answers.empty() and sender.is_alive()  # and not answered
+    assert venue_call(server, "/_venue/release", {}) == {"released": 1}
+    sender.join(WAIT_S)
+    placed = answers.get_nowait()
+    assert (placed["clientOrderId"], placed["status"]) == (ours, "open")
+    assert venue_call(server, "/_venue/faults") == {"script": [], "held": 0}
+    client.cancel_order(placed["id"], "BTC/USD")
 
 
 def test_bad_script_is_refused(server: PaperVenueServer) -> None:

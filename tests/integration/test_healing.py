@@ -359,28 +359,35 @@ def test_creates_carried_to_a_restarted_worker_still_count_in_the_backlog(
         tmp_path: Path) -> None:
     """Creates queued for a worker when it crashes go to its replacement (nothing is
     dropped), so they are still unanswered creates: `[orders] max_backlog` holds them."""
-    slow = VenueProcess(tmp_path / "venue", "--latency-ms", "2000")  # each answer waits 2 s
-    entry = binance(slow).replace("concurrency = 2", "concurrency = 1").replace(
-        "timeout_ms = 1000", "timeout_ms = 5000")
+    venue = VenueProcess(tmp_path / "venue")
+    # one worker, and a timeout no test run comes near: the venue's gate, not a clock,
+    # keeps the first carried create unanswered until the backlog has been checked
+    entry = binance(venue).replace("concurrency = 2", "concurrency = 1").replace(
+        "timeout_ms = 1000", "timeout_ms = 120000")
     try:
         with running_daemon(tmp_path, extra=HEALING, exchanges=entry,
                             orders="max_backlog = 3\n") as daemon:
             client = daemon.client()
             tag = uuid.uuid4().hex[:8]
+            venue.script({**CREATE, "fault": "hold_answer"})  # booked, answered on release
             client.call("crash", {"actor": "exchange.bx.0"})
-            carried = [client.submit(market(f"c-{tag}-{n}", n), wait="durable")
-                       for n in range(2)]  # queued behind the crash: carried over
-            wait_restarted(client, "exchange.bx.0", 1)
-            assert all(client.status(client_order_id=o["client_order_id"])["status"]
-                       == "pending_submit" for o in carried), "still unanswered"
-            client.submit(market(f"d-{tag}-0", 0), wait="durable")  # the third
-            with pytest.raises(ProtocolError) as refused:
-                client.submit(market(f"d-{tag}-1", 1), wait="durable")
-            assert refused.value.code == "rate_limited"
+            try:
+                carried = [client.submit(market(f"c-{tag}-{n}", n), wait="durable")
+                           for n in range(2)]  # queued behind the crash: carried over
+                wait_restarted(client, "exchange.bx.0", 1)
+                wait_until(lambda: venue.held() == 1, "the replacement's first create")
+                assert all(client.status(client_order_id=o["client_order_id"])["status"]
+                           == "pending_submit" for o in carried), "still unanswered"
+                client.submit(market(f"d-{tag}-0", 0), wait="durable")  # the third
+                with pytest.raises(ProtocolError) as refused:
+                    client.submit(market(f"d-{tag}-1", 1), wait="durable")
+                assert refused.value.code == "rate_limited"
+            finally:
+                venue.release()
             for order in carried:
                 settle(client, order["client_order_id"], "filled")
     finally:
-        slow.stop()
+        venue.stop()
 
 
 def test_a_stream_catch_up_under_way_when_order_restarts_still_ends_trusted(

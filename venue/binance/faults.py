@@ -23,8 +23,10 @@ BEFORE = ("timeout_before_booking", "drop_before_booking", "http_503", "http_429
 # (`garbage_after_booking`: a 200 whose body is not JSON; `no_id_after_booking`: a 200
 # without the order's id; `duplicate_trades`: every trade listed twice, the copy under
 # another id).
+# `hold_answer`: the answer is sent as it is, once `POST /_venue/release` lets it go (a
+# gate a test opens when it is ready, instead of a delay it must fit in).
 AFTER = ("timeout_after_booking", "drop_after_booking", "code_1007", "garbage_after_booking",
-         "no_id_after_booking", "duplicate_trades")
+         "no_id_after_booking", "duplicate_trades", "hold_answer")
 # Held `delay_s` in transit, then handled: the book checks the request's recvWindow
 # when it arrives, so a create held within its window is booked late.
 LATE = ("late_booking",)
@@ -128,6 +130,9 @@ class FaultPlan:
         self._script: list[Fault] = []
         self._transient = 0
         self._ambiguous = 0
+        self._released = threading.Condition(self._lock)
+        self._held = 0
+        self._releases = 0
 
     def script(self, entries: list[Any]) -> None:
         """Replace the scripted queue (all entries are checked first)."""
@@ -146,6 +151,27 @@ class FaultPlan:
                 if fault.matches(method, path):
                     return self._script.pop(index)
             return self._random(method, path)
+
+    def hold(self, stopping: threading.Event) -> None:
+        """Wait until the next release (or until the server stops): a hold_answer."""
+        with self._released:
+            self._held += 1
+            releases = self._releases
+            while self._releases == releases and not stopping.is_set():
+                self._released.wait()
+            self._held -= 1
+
+    def held(self) -> int:
+        """How many answers are held now."""
+        with self._lock:
+            return self._held
+
+    def release(self) -> int:
+        """Let every held answer go; how many there were."""
+        with self._released:
+            self._releases += 1
+            self._released.notify_all()
+            return self._held
 
     def next_stream(self) -> Fault | None:
         """The scripted fault for the next user-data stream event, if any."""

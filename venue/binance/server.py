@@ -106,9 +106,10 @@ class PaperVenueServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
-        """Stop serving; requests held back by a timeout fault end at once, streams
+        """Stop serving; requests held back by a timeout or hold fault end at once, streams
         are told (serverShutdown) and closed."""
         self.stopping.set()
+        self.plan.release()
         if self._thread is not None:
             self.shutdown()
             self._thread.join()
@@ -163,7 +164,9 @@ class PaperVenueServer(ThreadingHTTPServer):
             return 200, {"requests": [[method, path] for method, path, _ in seen],
                          "weights": [weight for _, _, weight in seen]}
         if (method, path) == ("GET", "/_venue/faults"):
-            return 200, {"script": self.plan.pending()}
+            return 200, {"script": self.plan.pending(), "held": self.plan.held()}
+        if (method, path) == ("POST", "/_venue/release"):
+            return 200, {"released": self.plan.release()}
         if method != "POST" or not isinstance(body, dict):
             return 404, {"error": f"no route {method} {path} (POST routes take a JSON object)"}
         try:
@@ -323,6 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(status, kept)
         elif name == "duplicate_trades":
             self._answer(status, duplicate_trades(data))
+        elif name == "hold_answer":
+            self.server.plan.hold(self.server.stopping)
+            self._answer(*answer)
         else:  # timeout_after_booking: the answer comes after the client gave up
             self.server.stopping.wait(fault.delay_s)
             self._answer(*answer)
