@@ -39,6 +39,8 @@ from tests.integration.test_resilience import in_process_daemon
 ACCEPT_TIMEOUT_S = 5.0  # tests.helpers.write_config's [orders] accept_timeout_s
 ANSWER_WITHIN_S = ACCEPT_TIMEOUT_S + 1.0
 CREATE = {"path": "/api/v3/order", "method": "POST"}
+OPEN_ORDERS_HELD = {"path": "/api/v3/openOrders", "method": "GET", "fault": "hold_answer"}
+"""A symbol's read (tracking's, a catch-up's), answered once the test releases it."""
 HEALING = """
 [resolution]
 interval_s = 0.2
@@ -395,8 +397,8 @@ def test_a_stream_catch_up_under_way_when_order_restarts_still_ends_trusted(
     """After a (re)connect the stream is trusted once the catch-up reads have answered;
     OrderActor counts them. A restarted OrderActor takes the catch-up over: the stream
     becomes live again, and tracking slows to its safety interval."""
-    slow = VenueProcess(tmp_path / "venue", "--latency-ms", "1500")  # REST answers wait
-    entry = binance(slow).replace("timeout_ms = 1000", "timeout_ms = 5000")
+    venue = VenueProcess(tmp_path / "venue")
+    entry = binance(venue).replace("timeout_ms = 1000", "timeout_ms = 120000")
     try:
         with running_daemon(tmp_path, extra=HEALING, exchanges=entry,
                             tracking="safety_interval_s = 60\n") as daemon:
@@ -407,13 +409,24 @@ def test_a_stream_catch_up_under_way_when_order_restarts_still_ends_trusted(
                 return state
 
             wait_until(lambda: stream()["live"], "the stream live")
+            # the symbol's first read goes by before the stream breaks; the next one, the
+            # catch-up's, is held at the venue until the restart is done (the venue's
+            # gate, not a clock, keeps the catch-up under way)
+            venue.script(OPEN_ORDERS_HELD)
             client.submit(resting_limit_buy("2", "10", "SOL/USD",
                                             client_order_id=f"cu-{uuid.uuid4().hex[:8]}"))
-            client.call("crash", {"actor": "stream-bx"})  # a new connection: a catch-up
-            wait_until(lambda: (s := stream())["connected"] and s["reconnects"] == 1
-                       and not s["caught_up"], "the catch-up under way")
-            client.call("crash", {"actor": "order"})
-            wait_restarted(client, "order", 1)
+            wait_until(lambda: venue.held() == 1, "the symbol's first read")
+            venue.release()
+            venue.script(OPEN_ORDERS_HELD)
+            try:
+                client.call("crash", {"actor": "stream-bx"})  # a new connection: a catch-up
+                wait_until(lambda: (s := stream())["connected"] and s["reconnects"] == 1
+                           and not s["caught_up"] and venue.held() == 1,
+                           "the catch-up under way, its read held")
+                client.call("crash", {"actor": "order"})
+                wait_restarted(client, "order", 1)
+            finally:
+                venue.release()
             wait_until(lambda: stream()["live"], "the stream live after the restart")
     finally:
-        slow.stop()
+        venue.stop()
