@@ -26,18 +26,24 @@ PAPER_WITH_OUTAGE = """
 name = "paper"
 driver = "paper"
 [exchanges.faults]
-outage_after_s = 1.5
-outage_duration_s = 2.5
+outage_file = "{flag}"
 """
+"""The venue is down while the test keeps the flag file: the outage lasts until what it
+must show has been seen, however slow the machine."""
 KNOWN = {"open", "filled", "canceled", "rejected", "expired"}
 
 
 def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None:
-    daemon = DaemonProcess(tmp_path, extra=OUTAGE, exchanges=PAPER_WITH_OUTAGE).start()
+    flag = tmp_path / "venue-down"
+    daemon = DaemonProcess(tmp_path, extra=OUTAGE,
+                           exchanges=PAPER_WITH_OUTAGE.format(flag=flag)).start()
     try:
         client = daemon.client()
         placed: list[str] = []
         refused: list[ProtocolError] = []
+        client.submit(market_buy("0.1", "SOL/USD", client_order_id="before"))
+        placed.append("before")
+        flag.touch()  # the outage begins
 
         def submit_one() -> bool:
             cid = f"o-{len(placed) + len(refused)}"
@@ -61,6 +67,7 @@ def test_outage_opens_the_circuit_and_recovery_closes_it(tmp_path: Path) -> None
         # the creates the outage made ambiguous are visible (health's snapshot is
         # refreshed every tick), never silent
         wait_until(unresolved_shown, "health to show unresolved orders", attempts=3000)
+        flag.unlink()  # the outage ends
 
         def recovered() -> bool:
             try:

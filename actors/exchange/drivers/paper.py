@@ -9,6 +9,7 @@ rejections, an outage window) and, if asked, binance's request limits.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -70,6 +71,9 @@ class PaperFaults:
     """Seconds after the client's creation when an outage begins (None: never)."""
     outage_duration_s: float = 0
     """Length of the outage; every request in it raises ExchangeNotAvailable."""
+    outage_file: str | None = None
+    """An absolute path: while a file is there, the same outage holds (one a test or a
+    drill starts and ends when it chooses, by creating and removing the file)."""
     seed: int = 0
     """Seed of the client's own fault RNG."""
 
@@ -82,6 +86,8 @@ class PaperFaults:
         for name in ("latency_ms", "outage_duration_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
+        if self.outage_file is not None and not os.path.isabs(self.outage_file):
+            raise ValueError("outage_file: must be an absolute path")
 
 
 def _decimal(value: Any, name: str) -> Decimal:
@@ -272,6 +278,9 @@ class PaperExchange:
     def in_outage(self) -> bool:
         """Whether the outage fault holds now: every request fails, and the user-data
         stream of the entry is down (see paper_stream)."""
+        outage_file = self.faults.outage_file
+        if outage_file is not None and os.path.exists(outage_file):
+            return True
         outage_after_s = self.faults.outage_after_s
         if outage_after_s is None:
             return False

@@ -586,6 +586,23 @@ def test_outage_window_follows_the_clock(venue: PaperVenue, clock: FakeClock) ->
     assert len(venue.all_orders()) == 1
 
 
+def test_outage_file_holds_an_outage_while_it_is_there(venue: PaperVenue, clock: FakeClock,
+                                                       tmp_path: Path) -> None:
+    flag = tmp_path / "down"
+    ex = PaperExchange(venue, faults=PaperFaults(outage_file=str(flag)), clock=clock)
+    ex.fetch_balance()
+    flag.touch()
+    assert ex.in_outage()
+    with pytest.raises(ExchangeNotAvailable, match="outage"):
+        ex.create_order(BTC, "market", "buy", "0.01")
+    clock.advance(3600)  # no clock ends it
+    with pytest.raises(ExchangeNotAvailable):
+        ex.fetch_open_orders()
+    flag.unlink()
+    assert ex.create_order(BTC, "market", "buy", "0.01")["status"] == "closed"
+    assert len(venue.all_orders()) == 1
+
+
 def test_latency_sleeps_before_each_request(venue: PaperVenue, clock: FakeClock) -> None:
     sleeps = Sleeps()
     ex = PaperExchange(venue, faults=PaperFaults(latency_ms=250), sleep=sleeps, clock=clock)
@@ -621,6 +638,8 @@ def test_fault_rates_are_validated() -> None:
         PaperFaults(error_rate=1.5)
     with pytest.raises(ValueError):
         PaperFaults(latency_ms=-1)
+    with pytest.raises(ValueError, match="outage_file: must be an absolute path"):
+        PaperFaults(outage_file="down")
 
 
 # -- concurrency ------------------------------------------------------------------------------
