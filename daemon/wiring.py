@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from actors.exchange.budget import RequestBudget
 from actors.exchange.client import ExchangeClient
@@ -65,6 +67,10 @@ def order_settings(config: Config, risk: RiskPolicy | None = None,
 
 BINANCE_API_URL = "https://api.binance.com"
 """Where the binance driver goes without an `api_url`."""
+BINANCE_HOSTS = re.compile(r"api(-gcp|[1-4])?\.binance\.com")
+"""binance's base endpoints of its live API: one venue, one account ("use whichever
+works best for your setup")."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def placement(exchange: ExchangeConfig) -> str:
@@ -75,8 +81,19 @@ def placement(exchange: ExchangeConfig) -> str:
     paper venue's book is `paper-NAME.sqlite` next to the ledger: the account in it."""
     if exchange.driver == "paper":
         return json.dumps({"driver": "paper", "account": exchange.account})
-    address = (exchange.api_url or BINANCE_API_URL).rstrip("/").lower()
-    return json.dumps({"driver": exchange.driver, "address": address})
+    return json.dumps({"driver": exchange.driver, "address": venue_address(exchange.api_url)})
+
+
+def venue_address(api_url: str | None) -> str:
+    """The one spelling of the venue `api_url` reaches: an entry switched among binance's
+    own base endpoints, or given the scheme's port, reaches the same orders."""
+    parts = urlsplit((api_url or BINANCE_API_URL).rstrip("/").lower())
+    netloc = parts.netloc
+    if parts.port is not None and parts.port == DEFAULT_PORTS.get(parts.scheme):
+        netloc = netloc.rsplit(":", 1)[0]
+    if parts.scheme == "https" and BINANCE_HOSTS.fullmatch(netloc):
+        return BINANCE_API_URL
+    return f"{parts.scheme}://{netloc}"
 
 
 def tracking_pace(budgets: dict[str, RequestBudget]) -> Pace:

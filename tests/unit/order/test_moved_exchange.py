@@ -9,10 +9,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from actors.exchange.config import ExchangeConfig
 from actors.ledger.reader import LedgerReader
 from actors.ledger.store import Ledger
 from actors.order.messages import Cancel
 from actors.order.placement import ENTRY_KEY, ORDER_KEY
+from daemon.wiring import placement
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
 from tests.recon_support import WAIT_S, FakeClock, ledger_order, order_actors, seed_ledger
@@ -89,3 +91,28 @@ def test_a_place_recorded_with_fewer_fields_is_the_same_place(tmp_path: Path) ->
     more = json.dumps({"driver": "paper", "account": "first", "uid": "7"})
     refused, alerts = cancel_refusal(tmp_path, more)
     assert refused is None and not alerts
+
+
+def binance_place(api_url: str | None) -> str:
+    """What a binance entry with `api_url` talks to, as the daemon records it."""
+    return placement(ExchangeConfig(name="paper", driver="binance", api_url=api_url,
+                                    api_key="key", secret="secret"))
+
+
+def test_binance_base_endpoints_of_one_venue_are_one_place(tmp_path: Path) -> None:
+    """binance serves its live API at api.binance.com, api-gcp and api1 to api4 ("use
+    whichever works best"), and a default port is no other address: an entry switched
+    among them keeps its orders managed (set aside, nothing would track or cancel them)."""
+    seed_ledger(tmp_path / "ledger.sqlite", [ledger_order("rest-1", order_id="1")])
+    with order_actors(tmp_path, FakeClock(), places={"paper": binance_place(None)}) as actors:
+        assert recovered(actors)
+    for url in ("https://api1.binance.com", "https://api-gcp.binance.com:443/",
+                "https://API4.binance.com"):
+        with order_actors(tmp_path, FakeClock(), places={"paper": binance_place(url)}) as actors:
+            assert recovered(actors)
+            assert not [a for a in actors.alerts.seen if a.name == ALERT], url
+    refused, alerts = cancel_refusal(tmp_path, binance_place("https://api.binance.com"))
+    assert (refused, alerts) == (None, [])
+    assert binance_place("http://127.0.0.1:80") == binance_place("http://127.0.0.1")
+    assert binance_place("https://testnet.binance.vision") != binance_place(None)
+    assert binance_place("https://api.binance.com:8443") != binance_place(None)
