@@ -18,9 +18,11 @@ from typing import Any
 
 from actors.exchange.messages import TradePage, TradeView
 from actors.ledger.reader import LedgerReader
+from actors.order.placement import ENTRY_KEY
 
 SYMBOL_KEY = "reconcile_trades.{exchange}.{symbol}"
-"""Meta key of one symbol's cursor: JSON {"since": ms, "from_id": id or null}."""
+"""Meta key of one symbol's cursor: JSON {"since": ms, "from_id": id or null, "at":
+what the entry talked to (see actors.order.placement) or null}."""
 RUN_KEY = "reconcile_trades_since.{exchange}"
 """Meta key of the time (ms) up to which the trades of every symbol with orders were
 read (a run with no failed read moves it to its horizon)."""
@@ -41,18 +43,23 @@ class Cursor:
     """Exchange time (ms) from which its trades are still to be read."""
     from_id: str | None = None
     """The next trade id to read, where the exchange pages by id."""
+    at: str | None = None
+    """Where it was read (the entry's place then): an entry pointed elsewhere reads its
+    new address afresh, whose trade ids are numbered on their own."""
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor | None:
         try:
             data = json.loads(text or "")
             from_id = data.get("from_id")
-            return cls(int(data["since"]), None if from_id is None else str(from_id))
+            at = data.get("at")
+            return cls(int(data["since"]), None if from_id is None else str(from_id),
+                       None if at is None else str(at))
         except (ValueError, TypeError, KeyError, AttributeError):
             return None  # none yet, or unreadable: the symbol starts afresh
 
     def text(self) -> str:
-        return json.dumps({"since": self.since, "from_id": self.from_id})
+        return json.dumps({"since": self.since, "from_id": self.from_id, "at": self.at})
 
 
 TradesQuery = Callable[[str, int | None, str | None, int], TradePage]
@@ -89,7 +96,10 @@ class TradeReader:
 
     def _read_symbol(self, symbol: str, start: int) -> list[TradeView] | None:
         key = SYMBOL_KEY.format(exchange=self.exchange, symbol=symbol)
-        cursor = initial = Cursor.parse(self.reader.meta(key)) or Cursor(start)
+        place = self.reader.meta(ENTRY_KEY + self.exchange)
+        cursor = initial = Cursor.parse(self.reader.meta(key)) or Cursor(start, at=place)
+        if cursor.at != place:  # read elsewhere: its ids say nothing of these trades
+            cursor = Cursor(start, at=place)
         seen: dict[str, TradeView] = {}
         while True:
             page = self.query("trades", self._page(symbol, cursor), symbol=symbol)
@@ -125,5 +135,5 @@ def _moved(cursor: Cursor, fresh: list[TradeView], by_id: bool) -> Cursor:
     newest = max(t.timestamp for t in fresh)
     ids = [int(t.trade_id) for t in fresh if t.trade_id.isdigit()]
     if by_id and len(ids) == len(fresh):
-        return Cursor(max(cursor.since, newest), str(max(ids) + 1))
-    return Cursor(max(cursor.since, newest))
+        return Cursor(max(cursor.since, newest), str(max(ids) + 1), cursor.at)
+    return Cursor(max(cursor.since, newest), at=cursor.at)

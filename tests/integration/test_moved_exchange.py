@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from protocol.errors import ProtocolError
 from tests.helpers import (
     KEY,
@@ -34,9 +36,10 @@ def entry(url: str, key: str = KEY, secret: str = SECRET) -> str:
             f'api_key = "{key}"\nsecret = "{secret}"\n')
 
 
-def run(workdir: Path, url: str, key: str = KEY, secret: str = SECRET) -> DaemonProcess:
+def run(workdir: Path, url: str, key: str = KEY, secret: str = SECRET,
+        extra: str = "") -> DaemonProcess:
     """A daemon on the state of `workdir` whose entry bx talks to `url` with `key`."""
-    return DaemonProcess(workdir, exchanges=entry(url, key, secret)).start()
+    return DaemonProcess(workdir, exchanges=entry(url, key, secret), extra=extra).start()
 
 
 def create_answer_lost(daemon: DaemonProcess, cid: str) -> None:
@@ -118,3 +121,30 @@ def test_a_key_rotated_on_the_same_account_keeps_its_orders_managed(tmp_path: Pa
         assert "orders_of_moved_exchange" not in daemon.log.read_text()
     finally:
         venue.stop()
+
+
+def test_reconciliation_reads_the_trades_of_the_address_an_entry_moved_to(
+        tmp_path: Path, venues: tuple[VenueProcess, VenueProcess]) -> None:
+    """Trade cursors are of the address they were read at: binance's trade ids are
+    numbered per venue, so one from the first address would skip the second's trades
+    (testnet's ids are far below live's) and their fills would never be found."""
+    first, second = venues
+    now = "[reconciliation]\nmin_age_s = 0.0\n"
+    daemon = run(tmp_path, first.url, extra=now)
+    client = daemon.client()
+    for _ in range(3):
+        assert client.submit(market_buy())["status"] == "filled"
+    assert client.reconcile(exchange="bx")["report"]["exchanges"]["bx"]["counts"]["trades"]
+    assert daemon.stop() == 0
+
+    daemon = run(tmp_path, second.url, extra=now)
+    client = daemon.client()
+    assert client.submit(market_buy(client_order_id="new-1"))["status"] == "filled"
+    outside = build_binance(DriverSettings(KEY, SECRET, second.url))
+    stray = f"od-{uuid.uuid4().hex}"  # ours by its prefix, but not in the ledger
+    outside.create_order("BTC/USD", "market", "buy", 0.001, None,
+                         {"newClientOrderId": stray})
+    section = client.reconcile(exchange="bx")["report"]["exchanges"]["bx"]
+    assert section["errors"] == []
+    assert section["counts"]["trades"] == 2
+    assert daemon.stop() == 0
