@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from actors.exchange.messages import TradeView
 from actors.ledger.store import _SELECT, _TERMINAL_SQL, FILL_COLUMNS, _from_row, trade_from_row
-from actors.order.placement import ORDER_KEY
+from actors.order.placement import ORDER_KEY, ROWS_KEY, rows_placed_here
 from actors.orders import Order
 
 T = TypeVar("T")
@@ -62,6 +62,16 @@ class LedgerReader:
             if row[1] not in aside:
                 yield _from_row(row)
 
+    def _placed_here(self, exchange: str) -> tuple[str, list[int]]:
+        """A filter (SQL, parameters) of the orders placed where the exchange's entry
+        points now (see placement): an order id of another venue names another order."""
+        spans = rows_placed_here(self.meta(ROWS_KEY + exchange))
+        if spans is None:
+            return "", []
+        terms = " OR ".join("row >= ?" if end is None else "(row >= ? AND row < ?)"
+                            for _, end in spans)
+        return f" AND ({terms or 'FALSE'})", [n for span in spans for n in span if n is not None]
+
     def by_client_ids(self, exchange: str, ids: Iterable[str]) -> dict[str, Order]:
         found: dict[str, Order] = {}
         for chunk in chunks(ids):
@@ -75,12 +85,15 @@ class LedgerReader:
     def by_order_ids(self, exchange: str,
                      ids: Iterable[str]) -> dict[tuple[str | None, str], Order]:
         """Orders by (symbol, exchange order id): binance numbers each symbol's orders on
-        their own, so one id may name orders of two symbols."""
+        their own, so one id may name orders of two symbols; placed where the exchange's
+        entry points now, as another venue numbers its orders on its own."""
         found: dict[tuple[str | None, str], Order] = {}
+        here, bounds = self._placed_here(exchange)
         for chunk in chunks(ids):
             marks = ", ".join("?" for _ in chunk)
             rows = self._db.execute(
-                f"{_SELECT} WHERE order_id IN ({marks}) AND exchange = ?", (*chunk, exchange))
+                f"{_SELECT} WHERE order_id IN ({marks}) AND exchange = ?{here}",
+                (*chunk, exchange, *bounds))
             for order in map(_from_row, rows):
                 assert order.order_id is not None
                 found[(order.symbol, order.order_id)] = order

@@ -326,6 +326,11 @@ class Ledger:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def next_row(self) -> int:
+        """The ledger row of the next new order (orders are never deleted: rows grow)."""
+        return int(self._db.execute("SELECT coalesce(max(row), 0) + 1 FROM orders")
+                   .fetchone()[0])
+
     def meta_prefixed(self, prefix: str) -> dict[str, str]:
         """Every meta value whose key starts with `prefix`, by the rest of the key."""
         rows = self._db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",

@@ -33,6 +33,11 @@ ENTRY_KEY = "placed_on:"
 """+ entry name: what the entry's live orders were placed on (but those in ORDER_KEY)."""
 ORDER_KEY = "placed_on_order:"
 """+ client order id: what an order set aside for it was placed on ("": none, managed)."""
+ROWS_KEY = "placed_from_row:"
+"""+ entry name: JSON [[first ledger row, place], ...], from each time the entry was
+pointed elsewhere (none: never): each venue numbers its orders on its own, so an order
+id of one names another order on the other, and only the rows of the place the entry
+points to now may be taken for what it lists (see `rows_placed_here`)."""
 ALERT = "orders_of_moved_exchange"
 
 
@@ -70,9 +75,25 @@ def sort_out(ledger: Ledger, live: list[Order], places: dict[str, str]) -> Sorte
             if not aside.get(cid):
                 ledger.stage_meta(ORDER_KEY + cid, placed)
     for entry, now in places.items():
-        if recorded[entry] != now:
+        before = recorded[entry]
+        if before is not None and not same_place(before, now):
+            rows = json.loads(ledger.meta(ROWS_KEY + entry) or "null") or [[0, before]]
+            ledger.stage_meta(ROWS_KEY + entry, json.dumps([*rows, [ledger.next_row(), now]]))
+        if before != now:
             ledger.stage_meta(ENTRY_KEY + entry, now)
     return result
+
+
+def rows_placed_here(rows: str | None) -> list[tuple[int, int | None]] | None:
+    """The ledger rows [first, end) of an entry's orders placed on what it talks to now,
+    from its ROWS_KEY record (None: it never moved, every row)."""
+    if not rows:
+        return None
+    spans = json.loads(rows)
+    now = spans[-1][1]
+    ends: list[int | None] = [first for first, _ in spans[1:]]
+    return [(first, end) for (first, place), end in zip(spans, [*ends, None], strict=True)
+            if same_place(place, now)]
 
 
 def warn_moved(moved: dict[str, tuple[Order, str]], places: dict[str, str],

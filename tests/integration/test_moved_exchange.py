@@ -132,8 +132,8 @@ def test_reconciliation_reads_the_trades_of_the_address_an_entry_moved_to(
     now = "[reconciliation]\nmin_age_s = 0.0\n"
     daemon = run(tmp_path, first.url, extra=now)
     client = daemon.client()
-    for _ in range(3):
-        assert client.submit(market_buy())["status"] == "filled"
+    placed = [client.submit(market_buy()) for _ in range(3)]
+    assert [o["status"] for o in placed] == ["filled"] * 3
     assert client.reconcile(exchange="bx")["report"]["exchanges"]["bx"]["counts"]["trades"]
     assert daemon.stop() == 0
 
@@ -147,4 +147,10 @@ def test_reconciliation_reads_the_trades_of_the_address_an_entry_moved_to(
     section = client.reconcile(exchange="bx")["report"]["exchanges"]["bx"]
     assert section["errors"] == []
     assert section["counts"]["trades"] == 2
+    # the second venue numbers its orders anew: the stray's id is one of the first's,
+    # and its trade is no fill of that order
+    assert [(d["kind"], d["client_order_id"]) for d in section["discrepancies"]] == [
+        ("unknown_on_exchange", stray)]
+    assert [client.status(client_order_id=o["client_order_id"])["fee"] for o in placed] == [
+        o["fee"] for o in placed]
     assert daemon.stop() == 0

@@ -116,3 +116,25 @@ def test_binance_base_endpoints_of_one_venue_are_one_place(tmp_path: Path) -> No
     assert binance_place("http://127.0.0.1:80") == binance_place("http://127.0.0.1")
     assert binance_place("https://testnet.binance.vision") != binance_place(None)
     assert binance_place("https://api.binance.com:8443") != binance_place(None)
+
+
+def test_an_order_id_names_the_order_placed_where_the_entry_points(tmp_path: Path) -> None:
+    """Each venue numbers its orders on its own: moved back and forth, an order id the
+    entry's venue lists is taken for the order placed there, never for the other's."""
+    path = tmp_path / "ledger.sqlite"
+
+    def start(place: str) -> list[str]:
+        with order_actors(tmp_path, FakeClock(), places={"paper": place}) as actors:
+            assert recovered(actors)
+        reader = LedgerReader(path)
+        try:
+            return [o.client_order_id for o in reader.by_order_ids("paper", ["1"]).values()]
+        finally:
+            reader.close()
+
+    seed_ledger(path, [ledger_order("at-first", order_id="1", status="filled", filled="0.01")])
+    assert start(FIRST) == ["at-first"]
+    start(SECOND)
+    seed_ledger(path, [ledger_order("at-second", order_id="1", status="filled", filled="0.01")])
+    assert [start(place) for place in (FIRST, SECOND, FIRST)] == [
+        ["at-first"], ["at-second"], ["at-first"]]
