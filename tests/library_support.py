@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from actors.exchange.drivers.paper import PaperVenue
+from protocol.errors import ProtocolError
 
 T = TypeVar("T")
 MARKET = {"symbol": "BTC/USD", "side": "buy", "type": "market", "amount": "0.01"}
@@ -42,3 +43,14 @@ def venue_orders(state_dir: Path) -> list[dict[str, Any]]:
 
 QUICK_RESOLUTION = {"interval_s": 0.01, "window_s": 0.05, "absent_needed": 3}
 """Unknown creates resolved in a fraction of a second."""
+
+
+async def outcomes(executor: Any, order: dict[str, Any], count: int) -> list[str]:
+    """The status each of `count` submits of `order` ended in, or the code refusing it."""
+    found = []
+    for _ in range(count):
+        try:
+            found.append((await executor.execute_order(order, return_order=True))["status"])
+        except ProtocolError as refused:
+            found.append(refused.code)
+    return found

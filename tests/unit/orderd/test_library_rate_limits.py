@@ -15,7 +15,7 @@ import pytest
 
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
-from tests.library_support import MARKET, paper_config, run, venue_orders
+from tests.library_support import MARKET, outcomes, paper_config, run, venue_orders
 from venue.binance.server import PaperVenueServer
 from venue.book import PaperVenue
 from venue.limits import VenueLimiter, VenueLimits
@@ -222,19 +222,12 @@ def test_a_new_budget_section_applies_at_configure_and_the_counts_stay(
     """configure() with other `[exchanges.budget]` shares takes them, and the orders
     already counted in the window still count: the window is the exchange's."""
     async def scenario() -> list[str]:
-        outcomes = []
         async with BasicOrderExecutor(paper_config(tmp_path, budget={"orders_per_10s": 1}),
                                       seed=1) as executor:
             await early_in_an_order_window()
             await executor.execute_order(MARKET)
             await executor.configure(paper_config(tmp_path, budget={"orders_per_10s": 2}))
-            for _ in range(2):
-                try:
-                    outcomes.append((await executor.execute_order(
-                        MARKET, return_order=True))["status"])
-                except ProtocolError as refused:
-                    outcomes.append(refused.code)
-        return outcomes
+            return await outcomes(executor, MARKET, 2)
 
     assert run(scenario) == ["filled", "rate_limited"]
     assert len(venue_orders(tmp_path)) == 2

@@ -11,7 +11,14 @@ from typing import Any
 
 from orderd import ReliableOrderExecutor
 from protocol.errors import ProtocolError
-from tests.library_support import MARKET, QUICK_RESOLUTION, paper_config, run, venue_orders
+from tests.library_support import (
+    MARKET,
+    QUICK_RESOLUTION,
+    outcomes,
+    paper_config,
+    run,
+    venue_orders,
+)
 from tests.unit.orderd.test_library_rate_limits import ORDER, binance_config, usage
 from venue.binance.server import PaperVenueServer
 from venue.book import PaperVenue
@@ -85,18 +92,11 @@ def test_a_new_budget_section_applies_at_configure_and_the_counts_stay(
     """configure() with other `[exchanges.budget]` shares takes them, and the orders
     already counted in the day still count: the day is the exchange's."""
     async def scenario() -> list[str]:
-        outcomes = []
         async with ReliableOrderExecutor(paper_config(
                 tmp_path, budget={"orders_per_day": 1})) as executor:
             await executor.execute_order(MARKET)
             await executor.configure(paper_config(tmp_path, budget={"orders_per_day": 2}))
-            for _ in range(2):
-                try:
-                    outcomes.append((await executor.execute_order(
-                        MARKET, return_order=True))["status"])
-                except ProtocolError as refused:
-                    outcomes.append(refused.code)
-        return outcomes
+            return await outcomes(executor, MARKET, 2)
 
     assert run(scenario) == ["filled", "rate_limited"]
     assert len(venue_orders(tmp_path)) == 2
