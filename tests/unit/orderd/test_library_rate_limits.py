@@ -39,6 +39,21 @@ async def early_in_an_order_window() -> None:
         await asyncio.sleep(left + 0.05)
 
 
+async def refusals_around_configure(executor: Any,
+                                    config: dict[str, Any]) -> list[ProtocolError]:
+    """The refusals of ORDER submitted, then again after configure() with the same entry
+    and new retry settings."""
+    refusals = []
+    for reconfigure in (False, True):
+        if reconfigure:
+            await executor.configure({**config, "retry": {"max_retries": 1}})
+        try:
+            await executor.execute_order(ORDER)
+        except ProtocolError as refused:
+            refusals.append(refused)
+    return refusals
+
+
 def binance_config(tmp_path: Path, server: PaperVenueServer) -> dict[str, Any]:
     return {"state_dir": str(tmp_path), "exchange": {
         "name": "bx", "driver": "binance", "api_key": "k", "secret": "s",
@@ -163,19 +178,11 @@ def test_a_429_under_way_outlives_configure(tmp_path: Path) -> None:
     config = binance_config(tmp_path, server)
 
     async def scenario() -> list[ProtocolError]:
-        refusals = []
         async with BasicOrderExecutor(config, seed=1) as executor:
             await early_in_an_order_window()
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_10s": 1})
-            for reconfigure in (False, True):
-                if reconfigure:
-                    await executor.configure({**config, "retry": {"max_retries": 1}})
-                try:
-                    await executor.execute_order(ORDER)
-                except ProtocolError as refused:
-                    refusals.append(refused)
-        return refusals
+            return await refusals_around_configure(executor, config)
 
     try:
         refusals = run(scenario)

@@ -19,7 +19,12 @@ from tests.library_support import (
     run,
     venue_orders,
 )
-from tests.unit.orderd.test_library_rate_limits import ORDER, binance_config, usage
+from tests.unit.orderd.test_library_rate_limits import (
+    ORDER,
+    binance_config,
+    refusals_around_configure,
+    usage,
+)
 from venue.binance.server import PaperVenueServer
 from venue.book import PaperVenue
 from venue.limits import VenueLimiter, VenueLimits
@@ -58,19 +63,12 @@ def test_an_order_count_429_under_way_outlives_configure(tmp_path: Path) -> None
     config = reliable_config(tmp_path, server)
 
     async def scenario() -> tuple[list[ProtocolError], dict[str, Any]]:
-        refusals = []
         async with ReliableOrderExecutor(config) as executor:
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_day": 1})
             await executor.place({**ORDER, "client_order_id": "held"}, wait="durable")
             await refused_by_venue(executor, "held")
-            for reconfigure in (False, True):
-                if reconfigure:
-                    await executor.configure({**config, "retry": {"max_retries": 1}})
-                try:
-                    await executor.execute_order(ORDER)
-                except ProtocolError as refused:
-                    refusals.append(refused)
+            refusals = await refusals_around_configure(executor, config)
             held = await executor.get_order_status("held")
         return refusals, held
 
