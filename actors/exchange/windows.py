@@ -178,9 +178,16 @@ class Creates:
 
     def relevant_from(self) -> int:
         """The oldest answered create an unanswered one may have overtaken or been
-        overtaken by (the newer ones all may)."""
-        return min((min(overtaken | {number + 1}) for number, _, overtaken in self.sent),
-                   default=self.last + 1)
+        overtaken by (the newer ones all may). Read off the oldest unanswered one alone,
+        in time independent of how many are in flight: every older create a newer one's
+        `overtaken` holds was unanswered when the oldest was sent, so it is in the
+        oldest's too, and each newer one's holds the oldest itself."""
+        if not self.sent:
+            return self.last + 1
+        number, _, overtaken = self.sent[0]
+        if overtaken:
+            return min(overtaken)
+        return number if len(self.sent) > 1 else number + 1
 
     def __len__(self) -> int:
         return len(self.sent)
