@@ -115,10 +115,7 @@ class RequestBudget:
             for window in (weight, *orders):
                 before = kept.get(window.seconds)
                 if before is not None and type(before) is type(window):
-                    window.index, window.used = before.index, before.used
-                    window.in_flight = before.in_flight
-                    if isinstance(window, OrderWindow) and isinstance(before, OrderWindow):
-                        window.unsure, window.seen = before.unsure, before.seen
+                    window.carry(before)
             self.limits = limits
             self._weight, self._orders = weight, orders
             share = 1 - self.config.headroom

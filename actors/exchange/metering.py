@@ -168,9 +168,8 @@ def refusal_code(client: Any, status: int, body: Any, request_headers: Any) -> i
     the exchange halts instead."""
     if status == 429:
         return error_code(body)
-    carried_key = any(str(name).lower() == "x-mbx-apikey" for name in request_headers or {})
-    if status == 401 and carried_key and client.options.get(
-            "hasAlreadyAuthenticatedSuccessfully"):
+    if status == 401 and client.options.get("hasAlreadyAuthenticatedSuccessfully") and any(
+            str(name).lower() == "x-mbx-apikey" for name in request_headers or {}):
         return error_code(body)
     return None
 

@@ -41,6 +41,10 @@ class Window:
         if index > self.index:
             self.index, self.used, self.in_flight = index, 0, 0
 
+    def carry(self, before: Window) -> None:
+        """Take over the count of `before`, the window this one replaces (new limits)."""
+        self.index, self.used, self.in_flight = before.index, before.used, before.in_flight
+
     def index_at(self, moment: float) -> int:
         return int(moment // self.seconds)
 
@@ -88,6 +92,11 @@ class OrderWindow(Window):
         if self.index_at(now) > self.index:
             self.unsure, self.seen = 0, {}
         Window.roll(self, now)
+
+    def carry(self, before: Window) -> None:
+        Window.carry(self, before)
+        if isinstance(before, OrderWindow):
+            self.unsure, self.seen = before.unsure, before.seen
 
     def counted(self, create: Answered, taken: float, now: float, count: float | None,
                 creates: Creates) -> None:
