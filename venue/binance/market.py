@@ -14,16 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from protocol.codec import format_decimal
-from venue.binance.rest import BY_ID, BinanceError, bad_param
+from venue.binance.rest import BY_ID, BinanceError, illegal, missing
 from venue.book import PaperVenue
 from venue.limits import TICKER_24HR
 
 DAY_MS = 24 * 3600 * 1000
 TICKER_TYPES = ("FULL", "MINI")
-
-
-def _illegal(name: str) -> BinanceError:
-    return BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.")
 
 
 def _market_ids(params: dict[str, str]) -> list[str] | None:
@@ -38,12 +34,11 @@ def _market_ids(params: dict[str, str]) -> list[str] | None:
     try:
         ids = json.loads(many)
     except ValueError:
-        raise _illegal("symbols") from None
+        raise illegal("symbols") from None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise _illegal("symbols")
+        raise illegal("symbols")
     if not ids:
-        raise bad_param("Mandatory parameter 'symbols' was not sent, was empty/null, "
-                        "or malformed.")
+        raise missing("symbols")
     if len(set(ids)) < len(ids):
         raise BinanceError(400, -1151, "Symbol is present multiple times in the list.")
     return ids
@@ -53,7 +48,7 @@ def ticker_24hr(venue: PaperVenue, params: dict[str, str]) -> Any:
     """GET /api/v3/ticker/24hr: one ticker for `symbol`, else a list (`symbols`, or all)."""
     kind = params.get("type", "FULL")
     if kind not in TICKER_TYPES:
-        raise _illegal("type")
+        raise illegal("type")
     ids = _market_ids(params)
     if any(market_id not in BY_ID for market_id in ids or ()):
         raise BinanceError(400, -1121, "Invalid symbol.")

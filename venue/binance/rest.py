@@ -62,8 +62,12 @@ def bad_param(msg: str) -> BinanceError:
     return BinanceError(400, -1102, msg)
 
 
-def _missing(name: str) -> BinanceError:
+def missing(name: str) -> BinanceError:
     return bad_param(f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+
+def illegal(name: str) -> BinanceError:
+    return BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.")
 
 
 INSUFFICIENT = "Account has insufficient balance for requested action."
@@ -225,9 +229,9 @@ def _decimal(params: dict[str, str], name: str) -> Decimal | None:
     try:
         value = Decimal(raw)
     except InvalidOperation:
-        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
+        raise illegal(name) from None
     if not value.is_finite():
-        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.")
+        raise illegal(name)
     return value
 
 
@@ -238,14 +242,14 @@ def _int(params: dict[str, str], name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
+        raise illegal(name) from None
 
 
 def _symbol(params: dict[str, str], required: bool = True) -> str | None:
     market_id = params.get("symbol")
     if market_id is None:
         if required:
-            raise _missing("symbol")
+            raise missing("symbol")
         return None
     spec = BY_ID.get(market_id)
     if spec is None:
@@ -256,7 +260,7 @@ def _symbol(params: dict[str, str], required: bool = True) -> str | None:
 def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name)
     if not value:
-        raise _missing(name)
+        raise missing(name)
     return value
 
 
@@ -319,7 +323,7 @@ class BinanceDialect:
             raise BinanceError(400, -1106, "Parameter 'quoteOrderQty' sent when not required.")
         amount = _decimal(params, "quantity")
         if amount is None:
-            raise _missing("quantity")
+            raise missing("quantity")
         kind = _required(params, "type").upper()
         # LIMIT_MAKER (what ccxt sends for postOnly): a limit refused if it would take,
         # resting until canceled; binance refuses a timeInForce with it. The venue keeps

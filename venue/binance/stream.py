@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from venue.binance.rest import BinanceError, _num, status_of
+from venue.binance.rest import BinanceError, _num, illegal, status_of
 from venue.model import MARKETS, VenueEvent
 
 SUBSCRIBE = "userDataStream.subscribe.signature"
@@ -87,7 +87,7 @@ def param_text(name: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str | int | float):
         return str(value)
-    raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'.")
+    raise illegal(name)
 
 
 def signed_payload(params: dict[str, Any]) -> tuple[dict[str, str], str, str | None]:
