@@ -17,12 +17,10 @@ from daemon.app import Daemon
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError
 from daemon.logs import configure, thread_stacks
-from daemon.startup import StartupError, problems
+from daemon.startup import EXIT_CONFIG, EXIT_START, StartupError, problems
 from daemon.state_lock import StateDirInUse
 from daemon.wiring import credentials
 
-EXIT_CONFIG = 2
-EXIT_START = 1
 STOP_SIGNALS: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
 SELF_STOP = 0
 """Not a signal: the daemon asked to stop (a restart storm), with its own exit status."""

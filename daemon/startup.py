@@ -21,6 +21,12 @@ from daemon.state_lock import in_use
 T = TypeVar("T")
 
 
+EXIT_CONFIG = 2
+"""The exit status of a configuration that cannot be used (or a state_dir in use)."""
+EXIT_START = 1
+"""The exit status of a start that failed here and now (a port in use)."""
+
+
 class StartupError(Exception):
     """Start-up cannot go on; the message names the configuration key."""
 

@@ -28,16 +28,12 @@ from actors.reconcile.messages import RunReconciliation
 from actors.runtime import Clock
 from daemon.config import Config, load_config
 from daemon.config_loader import ConfigError, build
-from daemon.startup import StartupError
+from daemon.startup import EXIT_CONFIG, EXIT_START, StartupError
 from daemon.state_lock import StateDirInUse
 from daemon.system import ActorSystem
 from orderd.config import executor_table
 
 log = logging.getLogger(__name__)
-
-EXIT_CONFIG = 2
-EXIT_START = 1
-"""As the daemon's: what keeps it from starting here and now (a port in use)."""
 
 
 def job_config(config: dict[str, Any], base_dir: Path) -> Config:
