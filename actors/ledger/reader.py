@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from actors.exchange.messages import TradeView
-from actors.ledger.store import _SELECT, _TERMINAL_SQL, FILL_COLUMNS, _from_row, trade_from_row
+from actors.ledger.store import (
+    _SELECT,
+    _TERMINAL_SQL,
+    FILL_COLUMNS,
+    _from_row,
+    meta_prefixed,
+    trade_from_row,
+)
 from actors.order.placement import ORDER_KEY, ROWS_KEY, rows_placed_here
 from actors.orders import Order
 
@@ -133,9 +140,7 @@ class LedgerReader:
 
     def meta_prefixed(self, prefix: str) -> dict[str, str]:
         """Every meta value whose key starts with `prefix`, by the rest of the key."""
-        rows = self._db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
-                                (len(prefix), prefix))
-        return {str(key)[len(prefix):]: str(value) for key, value in rows}
+        return meta_prefixed(self._db, prefix)
 
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -187,6 +187,13 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return stat.st_dev, stat.st_ino
 
 
+def meta_prefixed(db: sqlite3.Connection, prefix: str) -> dict[str, str]:
+    """Every meta value of `db` whose key starts with `prefix`, by the rest of the key."""
+    rows = db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                      (len(prefix), prefix))
+    return {str(key)[len(prefix):]: str(value) for key, value in rows}
+
+
 class Ledger:
     """Orders on disk. Used from one thread only (the OrderActor's)."""
 
@@ -332,12 +339,11 @@ class Ledger:
                    .fetchone()[0])
 
     def meta_prefixed(self, prefix: str) -> dict[str, str]:
-        """Every meta value whose key starts with `prefix`, by the rest of the key."""
-        rows = self._db.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
-                                (len(prefix), prefix)).fetchall()
-        found = {str(key): str(value) for key, value in rows}
-        found.update((k, v) for k, v in self._meta.items() if k.startswith(prefix))
-        return {key[len(prefix):]: value for key, value in found.items()}
+        """Every meta value whose key starts with `prefix`, by the rest of the key (the
+        values staged for the next commit too)."""
+        found = meta_prefixed(self._db, prefix)
+        found.update((k[len(prefix):], v) for k, v in self._meta.items() if k.startswith(prefix))
+        return found
 
     def page(self, args: ListArgs) -> tuple[list[Order], str | None]:
         """One page of orders in creation order, and the cursor of the next."""

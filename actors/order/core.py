@@ -129,12 +129,9 @@ class OrderCore:
         configured exchanges."""
         self.set_aside: dict[str, Order] = {}
         """Live ledger orders of exchanges no longer configured (renamed or removed while
-        the daemon was down), or placed on what their entry no longer talks to (`moved`),
-        by client order id: left as recorded, never sent or resolved, until their
-        exchange is configured again as it was."""
-        self.moved: frozenset[str] = frozenset()
-        """The client ids of those set aside because their entry now talks to another
-        account or address."""
+        the daemon was down), or placed on what their entry no longer talks to (those of
+        a configured exchange: see placement), by client order id: left as recorded,
+        never sent or resolved, until their exchange is configured again as it was."""
         self.finished_fills: dict[str, dict[str, TradeView]] = {}
         """Counted trades of recently finished orders (kept as long as `recent` keeps
         the order)."""
@@ -171,7 +168,6 @@ class OrderCore:
                 raise
         self.orders = {o.client_order_id: LiveOrder(o) for o in found.managed}
         self.set_aside.update((cid, order) for cid, (order, _) in found.moved.items())
-        self.moved = frozenset(found.moved)
         self._warn_set_aside()
         warn_moved(found.moved, places, self.alerter)
 
@@ -184,7 +180,8 @@ class OrderCore:
         gauge.clear()  # a restarted actor counts again from its own load
         for exchange, count in Counter(o.exchange for o in self.set_aside.values()).items():
             gauge.labels(exchange).set(count)
-        counts = Counter(o.exchange for cid, o in self.set_aside.items() if cid not in self.moved)
+        counts = Counter(o.exchange for o in self.set_aside.values()
+                         if o.exchange not in self.exchanges)
         for exchange, count in sorted(counts.items()):
             message = (f"{count} live orders of exchange {exchange!r}, which is not "
                        "configured, are left as the ledger has them (not sent, tracked, "
@@ -198,10 +195,10 @@ class OrderCore:
         """The error for a request that would send `order` to an exchange not configured,
         or not where it was placed (its orders are set aside at load), else None."""
         cid, exchange = order.client_order_id, order.exchange
-        if cid in self.moved:
-            why = f"was placed where exchange {exchange!r} no longer points; point it back"
-        elif exchange not in self.exchanges:
+        if exchange not in self.exchanges:
             why = f"is of exchange {exchange!r}, which is not configured"
+        elif cid in self.set_aside:
+            why = f"was placed where exchange {exchange!r} no longer points; point it back"
         else:
             return None
         return ProtocolError("unknown_exchange", f"order {cid} {why}",

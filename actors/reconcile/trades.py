@@ -82,21 +82,22 @@ class TradeReader:
         (an error of the run) adds none and keeps its cursor."""
         run_key = RUN_KEY.format(exchange=self.exchange)
         run_since = int(self.reader.meta(run_key) or 0)
+        place = self.reader.meta(ENTRY_KEY + self.exchange)  # where the entry points
         symbols = self.reader.symbols(self.exchange,
                                       run_since / 1000 - LOOKBACK_S if run_since else 0.0)
         found: list[TradeView] = []
         complete = True
         for symbol, oldest in sorted(symbols.items()):
-            trades = self._read_symbol(symbol, max(run_since, int(oldest * 1000) - SKEW_MS))
+            trades = self._read_symbol(symbol, max(run_since, int(oldest * 1000) - SKEW_MS),
+                                       place)
             complete = complete and trades is not None
             found.extend(trades or ())
         if complete and self.horizon_ms > run_since:
             self.cursors.append((run_key, str(self.horizon_ms)))
         return found
 
-    def _read_symbol(self, symbol: str, start: int) -> list[TradeView] | None:
+    def _read_symbol(self, symbol: str, start: int, place: str | None) -> list[TradeView] | None:
         key = SYMBOL_KEY.format(exchange=self.exchange, symbol=symbol)
-        place = self.reader.meta(ENTRY_KEY + self.exchange)
         cursor = initial = Cursor.parse(self.reader.meta(key)) or Cursor(start, at=place)
         if cursor.at != place:  # read elsewhere: its ids say nothing of these trades
             cursor = Cursor(start, at=place)
