@@ -19,6 +19,15 @@ def booked(state_dir: Path, cid: str) -> list[dict[str, Any]]:
     return [o for o in venue_orders(state_dir) if o["clientOrderId"] == cid]
 
 
+
+async def refused_as_unknown_exchange(executor: BasicOrderExecutor, cid: str,
+                                      why: str) -> None:
+    """Looking `cid` up and canceling it are both `unknown_exchange`, saying `why`."""
+    for call in (executor.get_order_status, executor.cancel_order):
+        with pytest.raises(ProtocolError, match=why) as error:
+            await call(cid)
+        assert error.value.code == "unknown_exchange"
+
 def test_a_resubmit_after_configure_returns_the_first_order(tmp_path: Path) -> None:
     order = {**MARKET, "client_order_id": "same-id-1"}
 
@@ -44,10 +53,7 @@ def test_an_order_on_an_exchange_configured_away_gets_a_clear_error(tmp_path: Pa
         async with BasicOrderExecutor(paper_config(tmp_path)) as executor:
             await executor.execute_order(order)
             await executor.configure(other)
-            for call in (executor.get_order_status, executor.cancel_order):
-                with pytest.raises(ProtocolError, match="no longer has") as error:
-                    await call("rests-1")
-                assert error.value.code == "unknown_exchange"
+            await refused_as_unknown_exchange(executor, "rests-1", "no longer has")
             with pytest.raises(ProtocolError) as resubmit:  # its id is taken on "paper"
                 await executor.execute_order({**order, "exchange": "other"})
             assert resubmit.value.code == "duplicate_client_order_id"
@@ -98,10 +104,7 @@ def test_an_order_is_never_looked_up_or_canceled_on_another_account(tmp_path: Pa
         async with BasicOrderExecutor(paper_config(tmp_path)) as executor:
             await executor.execute_order(order)
             await executor.configure(theirs)
-            for call in (executor.get_order_status, executor.cancel_order):
-                with pytest.raises(ProtocolError, match="another account") as error:
-                    await call("shared-1")
-                assert error.value.code == "unknown_exchange"
+            await refused_as_unknown_exchange(executor, "shared-1", "another account")
             report = await executor.reconcile_orders()
             assert report["exchanges"]["paper"]["counts"]["ledger_live"] == 0
 
