@@ -74,7 +74,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def placement(exchange: ExchangeConfig) -> str:
-    """What the entry's orders are placed on (see actors.order.placement), as JSON: the
+    """What the entry's orders are placed on (see actors.ledger.placement), as JSON: the
     driver and, on binance, the address (testnet and live are two). Not the API key: a
     key rotated on the same account must keep its orders managed (the account's id
     would tell another account's key apart, at the cost of a request at start). The

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from actors.exchange.messages import TradeView
+from actors.ledger.placement import ORDER_KEY, ROWS_KEY, rows_placed_here
 from actors.ledger.store import (
     _SELECT,
     _TERMINAL_SQL,
@@ -20,7 +21,6 @@ from actors.ledger.store import (
     meta_prefixed,
     trade_from_row,
 )
-from actors.order.placement import ORDER_KEY, ROWS_KEY, rows_placed_here
 from actors.orders import Order
 
 T = TypeVar("T")

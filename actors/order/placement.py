@@ -11,9 +11,7 @@ record then moves on to what it talks to now (its new orders are placed there) w
 the old one being lost while an order of it is live. Pointed back, those orders are
 managed again and their records emptied.
 
-A place is a JSON object (see daemon.wiring.placement); two places are the same when they
-agree on every key both have, so a key a later version adds (an account id) does not set
-aside the orders recorded without it.
+The records' format is in actors.ledger.placement.
 """
 
 from __future__ import annotations
@@ -23,28 +21,14 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from actors.ledger.placement import ENTRY_KEY, ORDER_KEY, ROWS_KEY, same_place
 from actors.ledger.store import Ledger
 from actors.metrics.alerts import Alert, Alerter
 from actors.orders import Order
 
 log = logging.getLogger(__name__)
 
-ENTRY_KEY = "placed_on:"
-"""+ entry name: what the entry's live orders were placed on (but those in ORDER_KEY)."""
-ORDER_KEY = "placed_on_order:"
-"""+ client order id: what an order set aside for it was placed on ("": none, managed)."""
-ROWS_KEY = "placed_from_row:"
-"""+ entry name: JSON [[first ledger row, place], ...], from each time the entry was
-pointed elsewhere (none: never): each venue numbers its orders on its own, so an order
-id of one names another order on the other, and only the rows of the place the entry
-points to now may be taken for what it lists (see `rows_placed_here`)."""
 ALERT = "orders_of_moved_exchange"
-
-
-def same_place(recorded: str, now: str) -> bool:
-    """Whether an entry recorded at `recorded` still talks to it (see the module)."""
-    before, after = json.loads(recorded), json.loads(now)
-    return all(before[key] == after[key] for key in before.keys() & after.keys())
 
 
 @dataclass
@@ -82,18 +66,6 @@ def sort_out(ledger: Ledger, live: list[Order], places: dict[str, str]) -> Sorte
         if before != now:
             ledger.stage_meta(ENTRY_KEY + entry, now)
     return result
-
-
-def rows_placed_here(rows: str | None) -> list[tuple[int, int | None]] | None:
-    """The ledger rows [first, end) of an entry's orders placed on what it talks to now,
-    from its ROWS_KEY record (None: it never moved, every row)."""
-    if not rows:
-        return None
-    spans = json.loads(rows)
-    now = spans[-1][1]
-    ends: list[int | None] = [first for first, _ in spans[1:]]
-    return [(first, end) for (first, place), end in zip(spans, [*ends, None], strict=True)
-            if same_place(place, now)]
 
 
 def warn_moved(moved: dict[str, tuple[Order, str]], places: dict[str, str],

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.exchange.messages import TradePage, TradeView
+from actors.ledger.placement import ENTRY_KEY
 from actors.ledger.reader import LedgerReader
-from actors.order.placement import ENTRY_KEY
 
 SYMBOL_KEY = "reconcile_trades.{exchange}.{symbol}"
 """Meta key of one symbol's cursor: JSON {"since": ms, "from_id": id or null, "at":
-what the entry talked to (see actors.order.placement) or null}."""
+what the entry talked to (see actors.ledger.placement) or null}."""
 RUN_KEY = "reconcile_trades_since.{exchange}"
 """Meta key of the time (ms) up to which the trades of every symbol with orders were
 read (a run with no failed read moves it to its horizon)."""

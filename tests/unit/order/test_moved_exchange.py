@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from actors.exchange.config import ExchangeConfig
+from actors.ledger.placement import ENTRY_KEY, ORDER_KEY
 from actors.ledger.reader import LedgerReader
 from actors.ledger.store import Ledger
 from actors.order.messages import Cancel
-from actors.order.placement import ENTRY_KEY, ORDER_KEY
 from daemon.wiring import placement
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef
