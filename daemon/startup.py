@@ -92,7 +92,7 @@ def problems(config: Config) -> list[str]:
     else:
         owner = in_use(config.state_dir)
         if owner is not None:
-            found.append(f"state_dir: {owner}")
+            found.append(str(owner))  # it names state_dir itself
     for key, endpoint in (("control.endpoint", config.control.endpoint),
                           ("events.endpoint", config.events.endpoint)):
         problem = endpoint_problem(endpoint)

@@ -23,6 +23,8 @@ close an executor: its actors never keep the process alive, and they are stopped
 (the ledger committed) at exit.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from actors.metrics.monitoring import (
     alert_on_failure,
     circuit_breaker_aware,
@@ -32,8 +34,10 @@ from actors.metrics.monitoring import (
 from orderd.basic import BasicOrderExecutor
 from orderd.config import executor_config
 from orderd.interface import OrderExecutionInterface
-from orderd.reconciliation_job import ReconciliationJob
 from orderd.reliable import ReliableOrderExecutor
+
+if TYPE_CHECKING:
+    from orderd.reconciliation_job import ReconciliationJob
 
 __all__ = [
     "BasicOrderExecutor",
@@ -46,3 +50,13 @@ __all__ = [
     "log_execution_time",
     "track_metrics",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: `python -m orderd.reconciliation_job` runs that module as
+    # __main__, and a copy imported here first would be a second one (runpy warns).
+    if name == "ReconciliationJob":
+        from orderd.reconciliation_job import ReconciliationJob
+
+        return ReconciliationJob
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

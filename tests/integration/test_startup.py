@@ -104,10 +104,12 @@ def test_a_second_owner_of_a_state_dir_exits_2_and_touches_nothing(tmp_path: Pat
                           str(config), "--run-once"], cwd=ROOT, capture_output=True, text=True,
                          timeout=FAIL_FAST_S)
     assert job.returncode == 2 and in_use in job.stderr
+    assert "Warning" not in job.stderr  # `python -m` of a module the package imports itself
     venue = orderd("paper-venue", "--listen", "127.0.0.1:0", "--state", str(first.state_dir))
     assert venue.returncode == 2 and in_use in venue.stderr
     checked = orderd("check-config", "--config", str(config))
     assert checked.returncode == 1 and in_use in checked.stderr
+    assert "state_dir: state_dir" not in checked.stderr  # the key is named once
     assert snapshot(first.state_dir) == before
 
     async def executors() -> None:
