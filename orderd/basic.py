@@ -15,22 +15,22 @@ from actors.exchange.drivers.paper import PaperVenue
 from actors.exchange.errors import HALT, REJECT, RESOLVE
 from actors.exchange.failure import CallFailed, error_info
 from actors.exchange.link import Attempts
-from actors.exchange.messages import OrderView
 from actors.exchange.order_params import check_params
 from actors.order.admission import make_client_order_id
 from actors.order.stats import OrderStats
-from actors.orders import IllegalTransition, Order, adopt, rfc3339
+from actors.orders import Order, rfc3339
 from actors.runtime import Clock
 from daemon.commands import check_exchange
 from daemon.config import Config
 from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.state_lock import StateDirLock
-from daemon.wiring import ClientFactory, client_factory, signed_windows
+from daemon.wiring import ClientFactory, client_factory
 from orderd.accounts import Account, Budgets, account_of
 from orderd.config import basic_config
 from orderd.direct import DirectExchange, try_later, wait_for
+from orderd.direct_reconcile import reconcile_section
 from orderd.interface import ConfigDict, OrderExecutionInterface
-from orderd.unclear import Absent, look_up
+from orderd.order_sync import adopt_view, look, refresh, resolve
 from protocol.errors import ProtocolError
 from protocol.messages import OrderRef, OrderStatus
 from protocol.validation import parse_cancel_all, parse_order_ref, parse_submit
@@ -131,7 +131,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
             self._creating[cid] = created = asyncio.Event()
             started = self._clock.monotonic()
             try:
-                self._adopt(placed, await exchange.create(placed, sends))
+                adopt_view(placed, await exchange.create(placed, sends), self._clock)
             except Exception as exc:  # noqa: BLE001 - every exchange failure is judged below
                 await self._create_failed(exchange, placed, exc, reads)
             finally:
@@ -161,26 +161,12 @@ class BasicOrderExecutor(OrderExecutionInterface):
         order.last_error = {"code": error.code, "message": error.message}
         if error.action == RESOLVE:  # it may have landed: look, never send it again
             order.move_to(OrderStatus.UNKNOWN, self._clock.now())
-            await self._resolve(exchange, order, attempts)
+            await resolve(exchange, order, attempts, self._running(), self._clock)
         elif error.action in (REJECT, HALT):
             order.move_to(OrderStatus.REJECTED, self._clock.now())
         else:  # retries spent on errors known to leave no order: the caller may try again
             del self._orders[order.client_order_id], self._accounts[order.client_order_id]
             raise try_later(f"{exchange.name}: {error.message}", error, 1.0)
-
-    async def _resolve(self, exchange: DirectExchange, order: Order,
-                       attempts: Attempts) -> None:
-        """Look an `unknown` order up until it is found (its state adopted) or proven
-        absent (`rejected`); when a lookup fails otherwise it stays `unknown`, its
-        `last_error` still the create's."""
-        config = self._running()
-        found = await look_up(exchange, order, attempts, config.resolution,
-                              signed_windows(config).get(exchange.name))
-        if isinstance(found, Absent):
-            order.last_error = found.error(order, exchange.name)
-            order.move_to(OrderStatus.REJECTED, self._clock.now())
-        elif found is not None:
-            self._adopt(order, found)
 
     async def get_order_status(self, client_order_id: str | None = None,
                                order_id: str | None = None) -> dict[str, Any]:
@@ -190,7 +176,8 @@ class BasicOrderExecutor(OrderExecutionInterface):
                                             "order_id": order_id}))
         if not order.terminal and order.client_order_id not in self._creating:
             attempts = Attempts()
-            await self._look(self._exchange_of(order), order, attempts)
+            await look(self._exchange_of(order), order, attempts, self._running(),
+                       self._clock)
             self._count(attempts)
         return order.to_wire()
 
@@ -202,7 +189,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         attempts = Attempts()
         try:
             if order.status == OrderStatus.UNKNOWN:  # first learn whether it was placed
-                await self._resolve(exchange, order, attempts)
+                await resolve(exchange, order, attempts, self._running(), self._clock)
                 if order.status == OrderStatus.UNKNOWN:
                     raise ProtocolError("exchange_unavailable", f"{exchange.name}: whether "
                                         f"{order.client_order_id} was placed is not known "
@@ -219,11 +206,11 @@ class BasicOrderExecutor(OrderExecutionInterface):
     async def _send_cancel(self, exchange: DirectExchange, order: Order,
                            attempts: Attempts) -> None:
         try:
-            self._adopt(order, await exchange.cancel(order, attempts))
+            adopt_view(order, await exchange.cancel(order, attempts), self._clock)
         except Exception as exc:  # noqa: BLE001 - the order's state tells what happened
             error = error_info(exc)
             order.last_error = {"code": error.code, "message": error.message}
-            await self._refresh(exchange, order, attempts)
+            await refresh(exchange, order, attempts, self._clock)
             if not order.terminal:  # the code cancel_order documents, the wait known
                 raise ProtocolError("exchange_unavailable", f"{exchange.name}: cancel of "
                                     f"{order.client_order_id} failed: {error.message}",
@@ -256,36 +243,13 @@ class BasicOrderExecutor(OrderExecutionInterface):
                 "finished_at": rfc3339(self._clock.now()), "exchanges": sections}
 
     async def _reconcile(self, exchange: DirectExchange) -> dict[str, Any]:
-        attempts, discrepancies, errors = Attempts(), [], []
+        attempts = Attempts()
         mine = [o for o in self._orders.values() if o.exchange == exchange.name
                 and self._accounts[o.client_order_id] == exchange.account]
-        live = [o for o in mine if not o.terminal]
-        for order in live:
-            before = order.status
-            await self._look(exchange, order, attempts)
-            if order.status != before:
-                discrepancies.append({"kind": "status_mismatch",
-                                      "client_order_id": order.client_order_id,
-                                      "order_id": order.order_id, "ledger": before.value,
-                                      "exchange": order.status.value, "repair": "applied"})
-        try:
-            open_orders = await exchange.open_orders(attempts)
-        except Exception as exc:  # noqa: BLE001 - reported, never read as "no orders"
-            open_orders = []
-            error = error_info(exc)
-            errors.append({"query": "open_orders", "code": error.code, "error": error.message})
-        known = {o.order_id for o in mine}
-        for view in open_orders:
-            if view.order_id not in known:
-                discrepancies.append({"kind": "unknown_on_exchange",
-                                      "client_order_id": view.client_order_id,
-                                      "order_id": view.order_id, "ledger": None,
-                                      "exchange": view.status.value, "repair": None})
+        section = await reconcile_section(exchange, mine, attempts, self._running(),
+                                          self._clock)
         self._count(attempts)
-        counts = {"ledger_orders": len(mine),
-                  "ledger_live": len(live), "exchange_open": len(open_orders),
-                  "discrepancies": len(discrepancies)}
-        return {"counts": counts, "discrepancies": discrepancies, "errors": errors}
+        return section
 
     async def cancel_all(self, exchange: str | None = None,
                          symbol: str | None = None) -> list[dict[str, Any]]:
@@ -370,29 +334,6 @@ class BasicOrderExecutor(OrderExecutionInterface):
             which = ref.client_order_id or ref.order_id
             raise ProtocolError("not_found", f"no order {which!r} placed by this executor")
         return order
-
-    async def _look(self, exchange: DirectExchange, order: Order, attempts: Attempts) -> None:
-        """The exchange's state of a live order: resolved when its outcome is unknown."""
-        if order.status == OrderStatus.UNKNOWN:
-            await self._resolve(exchange, order, attempts)
-        else:
-            await self._refresh(exchange, order, attempts)
-
-    async def _refresh(self, exchange: DirectExchange, order: Order,
-                       attempts: Attempts) -> None:
-        """Take the exchange's view of `order` (one known to have landed); a failed
-        lookup leaves it as it was."""
-        try:
-            view = await exchange.fetch(order, attempts)
-        except Exception:  # noqa: BLE001 - the order stays as last known
-            return
-        self._adopt(order, view)
-
-    def _adopt(self, order: Order, view: OrderView) -> None:
-        if order.terminal:
-            return
-        with contextlib.suppress(IllegalTransition):  # an older view than ours: keep ours
-            adopt(order, view, self._clock.now(), keep_status=False)
 
     def _count(self, attempts: Attempts) -> None:
         self._stats.sends += attempts.sends
