@@ -244,8 +244,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
 
     async def _reconcile(self, exchange: DirectExchange) -> dict[str, Any]:
         attempts = Attempts()
-        mine = [o for o in self._orders.values() if o.exchange == exchange.name
-                and self._accounts[o.client_order_id] == exchange.account]
+        mine = [o for o in self._orders.values() if self._placed_on(o, exchange)]
         section = await reconcile_section(exchange, mine, attempts, self._running(),
                                           self._clock)
         self._count(attempts)
@@ -310,12 +309,18 @@ class BasicOrderExecutor(OrderExecutionInterface):
         (by client id) and cancel it where it is not, or another's order under its id."""
         self._running()
         exchange = self._exchanges.get(order.exchange)
-        if exchange is None or exchange.account != self._accounts[order.client_order_id]:
+        if exchange is None or not self._placed_on(order, exchange):
             where = ("which the configuration no longer has" if exchange is None else
                      "whose entry now talks to another account or address")
             raise ProtocolError("unknown_exchange", f"order {order.client_order_id} is on "
                                 f"{order.exchange!r}, {where}", field="exchange")
         return exchange
+
+    def _placed_on(self, order: Order, exchange: DirectExchange) -> bool:
+        """Whether `order` is where `exchange` talks now: placed through an entry of its
+        name that talked to the same account and address."""
+        return (order.exchange == exchange.name
+                and self._accounts[order.client_order_id] == exchange.account)
 
     async def _markets(self, exchange: DirectExchange, attempts: Attempts) -> dict[str, Any]:
         try:
