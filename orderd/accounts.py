@@ -2,11 +2,16 @@
 it across configure() (BasicOrderExecutor's direct calls; ReliableOrderExecutor hands it
 to each new actor system).
 
+An entry's orders are where the daemon says they are: its placement (daemon.wiring),
+the driver and, on binance, the address spelled one way (binance's own hosts and no
+`api_url` are one, the scheme's port dropped). Not the API key: a key rotated on the
+same account keeps the orders placed with the one before.
+
 binance counts request weight per client address and host, new orders per account, and
 bans an address that sends before a 429's Retry-After is up (2 minutes, then longer each
 time, up to 3 days). A budget made anew at each configure() would forget a 429 or a ban
-under way and send at once: the budget of what an entry talks to is kept, and an entry
-that now talks to another account or address gets its own."""
+under way and send at once: the budget of the placement and API key (two keys may be two
+accounts) is kept, and an entry that now talks to another gets its own."""
 
 from __future__ import annotations
 
@@ -16,23 +21,32 @@ from pathlib import Path
 from actors.exchange.budget import RequestBudget
 from actors.exchange.config import ExchangeConfig
 from actors.runtime import Clock
-from daemon.wiring import credentials, request_budget
+from daemon.wiring import credentials, placement, request_budget
 
+Placement = tuple[str, ...]
+"""Where an entry's orders are (see `placement_of`)."""
 Account = tuple[str, ...]
-"""What an entry talks to (see `account_of`); never holds a secret."""
+"""What an entry's requests are counted against (see `account_of`); never holds a
+secret."""
+
+
+def placement_of(exchange: ExchangeConfig, state_dir: Path) -> Placement:
+    """The daemon's placement of the entry; on the paper venue also its book, a file per
+    entry name in `state_dir`. The entry's name is not part of it on binance: a renamed
+    entry still reaches the same address."""
+    if exchange.driver == "paper":
+        return (placement(exchange), str(state_dir), exchange.name)
+    return (placement(exchange),)
 
 
 def account_of(exchange: ExchangeConfig, state_dir: Path) -> Account:
-    """The driver and what it reaches: binance's host (`api_url`, none for binance's
-    own) and the account its API key opens, the key known by a digest only; the paper
-    venue's book (in `state_dir`, one per entry name) and account there. The entry's
-    name is not part of it on binance: a renamed entry still spends the same address's
-    weight and the same account's orders."""
-    if exchange.driver == "paper":
-        return ("paper", str(state_dir), exchange.name, exchange.account)
+    """The placement and, off the paper venue, the API key, known by a digest only: the
+    account its requests are counted against."""
+    where = placement_of(exchange, state_dir)
+    if exchange.driver == "paper":  # the account is in the placement
+        return where
     api_key, _secret = credentials(exchange)
-    digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
-    return (exchange.driver, exchange.api_url or "", digest)
+    return (*where, hashlib.sha256(api_key.encode()).hexdigest()[:16])
 
 
 class Budgets:

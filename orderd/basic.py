@@ -25,7 +25,7 @@ from daemon.config import Config
 from daemon.market_steps import Steps, check_steps, snap_floats, take_floats
 from daemon.state_lock import StateDirLock
 from daemon.wiring import ClientFactory, client_factory
-from orderd.accounts import Account, Budgets, account_of
+from orderd.accounts import Budgets, Placement, account_of, placement_of
 from orderd.config import basic_config
 from orderd.direct import DirectExchange, try_later, wait_for
 from orderd.direct_reconcile import reconcile_section
@@ -69,7 +69,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         self._venues: dict[str, PaperVenue] = {}
         self._lock: StateDirLock | None = None
         self._orders: dict[str, Order] = {}
-        self._accounts: dict[str, Account] = {}  # what each order's entry talked to
+        self._placements: dict[str, Placement] = {}  # where each order's entry placed it
         self._budgets = Budgets(self._clock)
         self._creating: dict[str, asyncio.Event] = {}
         """Orders whose create is in flight; set once it has ended."""
@@ -92,10 +92,10 @@ class BasicOrderExecutor(OrderExecutionInterface):
         for exchange in config.exchanges:
             factory = self._clients.get(exchange.name) or client_factory(
                 exchange, config.state_dir, self._clock, self._venues)
-            account = account_of(exchange, config.state_dir)
+            budget = self._budgets.of(exchange, account_of(exchange, config.state_dir))
             self._exchanges[exchange.name] = DirectExchange(
-                exchange.name, factory(), config.retry, self._rng,
-                self._budgets.of(exchange, account), self._clock, account)
+                exchange.name, factory(), config.retry, self._rng, budget, self._clock,
+                placement_of(exchange, config.state_dir))
 
     async def place(self, order: Mapping[str, Any], wait: str = "accepted") -> dict[str, Any]:
         config = self._running()
@@ -127,7 +127,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
                 return await self._outcome_of(existing)
             placed = Order.from_spec(spec, self._clock.now())
             self._orders[cid] = placed
-            self._accounts[cid] = exchange.account
+            self._placements[cid] = exchange.placement
             self._creating[cid] = created = asyncio.Event()
             started = self._clock.monotonic()
             try:
@@ -165,7 +165,7 @@ class BasicOrderExecutor(OrderExecutionInterface):
         elif error.action in (REJECT, HALT):
             order.move_to(OrderStatus.REJECTED, self._clock.now())
         else:  # retries spent on errors known to leave no order: the caller may try again
-            del self._orders[order.client_order_id], self._accounts[order.client_order_id]
+            del self._orders[order.client_order_id], self._placements[order.client_order_id]
             raise try_later(f"{exchange.name}: {error.message}", error, 1.0)
 
     async def get_order_status(self, client_order_id: str | None = None,
@@ -305,8 +305,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
 
     def _exchange_of(self, order: Order) -> DirectExchange:
         """The exchange of `order`, which only an earlier configuration may have had: an
-        entry of its name that now talks to another account or address would look it up
-        (by client id) and cancel it where it is not, or another's order under its id."""
+        entry of its name that now talks to another address (or paper account) would
+        look it up (by client id) and cancel it where it is not, or another's order under
+        its id. A rotated API key is the same placement: its orders stay managed."""
         self._running()
         exchange = self._exchanges.get(order.exchange)
         if exchange is None or not self._placed_on(order, exchange):
@@ -318,9 +319,9 @@ class BasicOrderExecutor(OrderExecutionInterface):
 
     def _placed_on(self, order: Order, exchange: DirectExchange) -> bool:
         """Whether `order` is where `exchange` talks now: placed through an entry of its
-        name that talked to the same account and address."""
+        name with the same placement (see orderd.accounts)."""
         return (order.exchange == exchange.name
-                and self._accounts[order.client_order_id] == exchange.account)
+                and self._placements[order.client_order_id] == exchange.placement)
 
     async def _markets(self, exchange: DirectExchange, attempts: Attempts) -> dict[str, Any]:
         try:

@@ -27,7 +27,7 @@ from actors.exchange.order_params import ParamRefused, create_params
 from actors.exchange.retry import RetryPolicy
 from actors.orders import Order
 from actors.runtime import Clock
-from orderd.accounts import Account
+from orderd.accounts import Placement
 from protocol.errors import ProtocolError
 
 Request = Callable[[ExchangeClient], Any]
@@ -39,13 +39,13 @@ class DirectExchange:
 
     def __init__(self, name: str, client: ExchangeClient, policy: RetryPolicy,
                  rng: random.Random, requests: RequestBudget, clock: Clock,
-                 account: Account) -> None:
+                 placement: Placement) -> None:
         """`requests`: the account's request budget, which the client's requests go
         through; a client it cannot hook (an embedder's) only waits out a Retry-After.
-        `clock` signs the creates; `account` says what the entry talks to (see
+        `clock` signs the creates; `placement` says where the entry's orders are (see
         orderd.accounts)."""
         self.name = name
-        self.account = account
+        self.placement = placement
         self.clock = clock
         self.client = client
         self.policy = policy
