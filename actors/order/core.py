@@ -25,12 +25,12 @@ from actors.exchange.budget import RequestBudget
 from actors.exchange.messages import CancelOrder, FetchOrder, OrderTicket, PlaceOrder, TradeView
 from actors.exchange.routing import Router
 from actors.ledger.store import Ledger, storage_failure
-from actors.metrics.alerts import Alert, Alerter
+from actors.metrics.alerts import Alerter
 from actors.metrics.series import Metrics
 from actors.order.batch import Batch
 from actors.order.ledger_guard import LedgerGuard
 from actors.order.live import LiveOrder
-from actors.order.placement import sort_out, warn_moved
+from actors.order.placement import sort_out, warn_left_alone
 from actors.order.recent import RecentOrders
 from actors.order.resolution import Resolver, ResolveSettings, SignedWindow
 from actors.order.risk import RiskPolicy
@@ -168,28 +168,18 @@ class OrderCore:
                 raise
         self.orders = {o.client_order_id: LiveOrder(o) for o in found.managed}
         self.set_aside.update((cid, order) for cid, (order, _) in found.moved.items())
-        self._warn_set_aside()
-        warn_moved(found.moved, places, self.alerter)
+        self._count_set_aside()
+        warn_left_alone(self.set_aside.values(), self.exchanges, found.moved, places,
+                        self.alerter)
 
-    def _warn_set_aside(self) -> None:
-        """Say, per exchange, how many live orders are left alone for want of it: they
-        may still rest (and fill) on a venue that nobody here watches. The gauge keeps
-        saying it while they are, and counts those of a moved entry too (the log and the
-        alert say it once, at the start; warn_moved says why for those)."""
+    def _count_set_aside(self) -> None:
+        """Count, per exchange, the live orders left alone: they may still rest (and
+        fill) on a venue that nobody here watches. The gauge keeps saying it while they
+        are (the log and the alert say it once, at the start, with why)."""
         gauge = self.metrics.orders_set_aside
         gauge.clear()  # a restarted actor counts again from its own load
         for exchange, count in Counter(o.exchange for o in self.set_aside.values()).items():
             gauge.labels(exchange).set(count)
-        counts = Counter(o.exchange for o in self.set_aside.values()
-                         if o.exchange not in self.exchanges)
-        for exchange, count in sorted(counts.items()):
-            message = (f"{count} live orders of exchange {exchange!r}, which is not "
-                       "configured, are left as the ledger has them (not sent, tracked, "
-                       "resolved or cancelled); configure the exchange under that name "
-                       "again to manage them")
-            log.warning("%s", message, extra={"exchange": exchange})
-            self.alerter.alert(Alert("orders_of_unknown_exchange", "warning", message,
-                                     {"exchange": exchange}))
 
     def unknown_exchange(self, order: Order) -> ProtocolError | None:
         """The error for a request that would send `order` to an exchange not configured,

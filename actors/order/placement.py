@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from actors.ledger.placement import ENTRY_KEY, ORDER_KEY, ROWS_KEY, same_place
@@ -29,6 +30,7 @@ from actors.orders import Order
 log = logging.getLogger(__name__)
 
 ALERT = "orders_of_moved_exchange"
+UNCONFIGURED_ALERT = "orders_of_unknown_exchange"
 
 
 @dataclass
@@ -68,18 +70,29 @@ def sort_out(ledger: Ledger, live: list[Order], places: dict[str, str]) -> Sorte
     return result
 
 
-def warn_moved(moved: dict[str, tuple[Order, str]], places: dict[str, str],
-               alerter: Alerter) -> None:
-    """Say, per entry and former place, how many live orders are left alone and why."""
+def warn_left_alone(set_aside: Iterable[Order], configured: Collection[str],
+                    moved: dict[str, tuple[Order, str]], places: dict[str, str],
+                    alerter: Alerter) -> None:
+    """Say how many live orders are left as the ledger has them, and why: per exchange
+    not `configured`, and per entry and former place of those `moved`."""
+    unconfigured = Counter(o.exchange for o in set_aside if o.exchange not in configured)
+    for exchange, count in sorted(unconfigured.items()):
+        _warn(alerter, UNCONFIGURED_ALERT, exchange, (
+            f"{count} live orders of exchange {exchange!r}, which is not configured, are "
+            "left as the ledger has them (not sent, tracked, resolved or cancelled); "
+            "configure the exchange under that name again to manage them"))
     counts = Counter((order.exchange, placed) for order, placed in moved.values())
     for (entry, placed), count in sorted(counts.items()):
-        message = (f"{count} live orders of exchange {entry!r} were placed on "
-                   f"{describe(placed)}, but the entry now talks to "
-                   f"{describe(places[entry])}: they are left as the ledger has them "
-                   "(not sent, tracked, resolved or cancelled there); to manage them, "
-                   "point the entry back")
-        log.warning("%s", message, extra={"exchange": entry})
-        alerter.alert(Alert(ALERT, "warning", message, {"exchange": entry}))
+        _warn(alerter, ALERT, entry, (
+            f"{count} live orders of exchange {entry!r} were placed on {describe(placed)}, "
+            f"but the entry now talks to {describe(places[entry])}: they are left as the "
+            "ledger has them (not sent, tracked, resolved or cancelled there); to manage "
+            "them, point the entry back"))
+
+
+def _warn(alerter: Alerter, alert: str, exchange: str, message: str) -> None:
+    log.warning("%s", message, extra={"exchange": exchange})
+    alerter.alert(Alert(alert, "warning", message, {"exchange": exchange}))
 
 
 def describe(place: str) -> str:
