@@ -13,7 +13,6 @@ import pytest
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
-from tests.helpers import free_ports
 from tests.library_support import limit, run
 from tests.unit.orderd.test_basic_reconfigure import refused_as_unknown_exchange
 from tests.unit.orderd.test_library_rate_limits import (
@@ -28,9 +27,8 @@ from venue.book import PaperVenue
 from venue.limits import VenueLimiter, VenueLimits
 
 
-def entry(tmp_path: Path, api_url: str | None, api_key: str = "k",
-          secret: str = "s") -> dict[str, Any]:
-    exchange = {"name": "bx", "driver": "binance", "api_key": api_key, "secret": secret}
+def entry(tmp_path: Path, api_url: str | None, api_key: str = "k") -> dict[str, Any]:
+    exchange = {"name": "bx", "driver": "binance", "api_key": api_key, "secret": "s"}
     return {"state_dir": str(tmp_path),
             "exchange": exchange if api_url is None else {**exchange, "api_url": api_url}}
 
@@ -69,22 +67,18 @@ def test_a_rotated_key_keeps_the_orders_placed_with_the_old_one(tmp_path: Path) 
     entry configured with it: its open order is still looked up and canceled. Pointed
     at another address, the entry refuses the order `unknown_exchange`; pointed back,
     it manages it again."""
-    book, port = PaperVenue(None), free_ports(1)[0]
-    first = PaperVenueServer(book, ("127.0.0.1", port), api_key="k", secret="s").start()
-    url = first.url
-    elsewhere = PaperVenueServer(PaperVenue(None), api_key="k2", secret="s2").start()
-    servers = [first, elsewhere]
-    rotated = entry(tmp_path, url, "k2", "s2")
+    book = PaperVenue(None)
+    server = PaperVenueServer(book, api_key="k", secret="s").start()
+    elsewhere = PaperVenueServer(PaperVenue(None), api_key="k2", secret="s").start()
+    rotated = entry(tmp_path, server.url, "k2")
 
     async def scenario() -> tuple[dict[str, Any], bool]:
-        async with BasicOrderExecutor(entry(tmp_path, url)) as executor:
+        async with BasicOrderExecutor(entry(tmp_path, server.url)) as executor:
             await executor.execute_order(limit(client_order_id="rot-1"))
-            first.stop()  # the old key revoked: the same account, on the same address
-            servers.append(PaperVenueServer(book, ("127.0.0.1", port), api_key="k2",
-                                            secret="s2").start())
+            server.api_key = "k2"  # the old key revoked: the same account and address
             await executor.configure(rotated)
             looked = await executor.get_order_status("rot-1")
-            await executor.configure(entry(tmp_path, elsewhere.url, "k2", "s2"))
+            await executor.configure(entry(tmp_path, elsewhere.url, "k2"))
             await refused_as_unknown_exchange(executor, "rot-1", "another account")
             await executor.configure(rotated)
             return looked, await executor.cancel_order("rot-1")
@@ -92,7 +86,7 @@ def test_a_rotated_key_keeps_the_orders_placed_with_the_old_one(tmp_path: Path) 
     try:
         looked, canceled = run(scenario)
     finally:
-        for server in servers:
-            server.stop()
+        server.stop()
+        elsewhere.stop()
     assert looked["status"] == "open" and canceled is True
     assert [o["status"] for o in book.orders("default")] == ["canceled"]
