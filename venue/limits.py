@@ -31,6 +31,9 @@ from ccxt.base.errors import DDoSProtection
 FIRST_BAN_S = 120
 MAX_BAN_S = 3 * 24 * 3600
 LARGEST_LIMIT = 1_000_000_000
+DAY_S = 86400
+UNITS = (("DAY", "D", DAY_S), ("HOUR", "H", 3600), ("MINUTE", "M", 60), ("SECOND", "S", 1))
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
 AVOID_POLLING = "Please use WebSocket Streams for live updates to avoid polling the API."
 TOO_MANY_ORDERS = -1015
 
@@ -70,6 +73,18 @@ DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50))
 UNKNOWN_WEIGHT = 1
 
 
+def interval(seconds: int) -> tuple[str, int]:
+    """A window as `exchangeInfo.rateLimits` lists it: ("MINUTE", 1) for 60 s."""
+    name, _, size = next(unit for unit in UNITS if seconds % unit[2] == 0)
+    return name, seconds // size
+
+
+def span(seconds: int) -> str:
+    """A window as binance's headers name it: 1M for 60 s, 10S, 1D."""
+    _, letter, size = next(unit for unit in UNITS if seconds % unit[2] == 0)
+    return f"{seconds // size}{letter}"
+
+
 def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
     """The request weight binance charges for one request."""
     endpoint = (method, path)
@@ -92,13 +107,15 @@ class VenueLimits:
     """binance's limits (its defaults); 0 turns a limit off (the count goes on)."""
 
     weight_per_minute: int = 6000
-    """Request weight per client address per calendar minute (REQUEST_WEIGHT 1 MINUTE)."""
+    """Request weight per client address per weight window (REQUEST_WEIGHT 1 MINUTE)."""
     orders_per_10s: int = 100
     """New orders per account per 10 s window (ORDERS 10 SECOND)."""
     orders_per_day: int = 200_000
     """New orders per account per UTC day (ORDERS 1 DAY)."""
     raw_requests_per_5m: int = 61_000
     """Requests per client address per 5-minute window (RAW_REQUESTS 5 MINUTE)."""
+    weight_window_s: int = 60
+    """The weight's calendar window in seconds (binance's: a minute); tests shorten it."""
 
     def __post_init__(self) -> None:
         """ValueError('field: why'); the config loader puts the section's key in front."""
@@ -107,10 +124,12 @@ class VenueLimits:
             if (isinstance(value, bool) or not isinstance(value, int)
                     or not 0 <= value <= LARGEST_LIMIT):
                 raise ValueError(f"{item.name}: must be a whole number from 0 to {LARGEST_LIMIT}")
+        if not 1 <= self.weight_window_s <= DAY_S:
+            raise ValueError(f"weight_window_s: must be a whole number from 1 to {DAY_S}")
 
     def rate_limits(self) -> list[dict[str, Any]]:
         """`exchangeInfo.rateLimits` as binance lists them (limits that are off left out)."""
-        rows = (("REQUEST_WEIGHT", "MINUTE", 1, self.weight_per_minute),
+        rows = (("REQUEST_WEIGHT", *interval(self.weight_window_s), self.weight_per_minute),
                 ("ORDERS", "SECOND", 10, self.orders_per_10s),
                 ("ORDERS", "DAY", 1, self.orders_per_day),
                 ("RAW_REQUESTS", "MINUTE", 5, self.raw_requests_per_5m))
@@ -160,7 +179,7 @@ class Window:
 
 @dataclass
 class _Address:
-    weight: Window = field(default_factory=lambda: Window(60))
+    weight: Window
     requests: Window = field(default_factory=lambda: Window(300))
     not_before: float = 0.0
     """Until when a 429 told this address to wait."""
@@ -230,10 +249,12 @@ class VenueLimiter:
         placing = endpoint == ORDER_NEW
         with self._lock:
             now = self._clock()
-            client = self._addresses.setdefault(address, _Address())
+            client = self._addresses.setdefault(
+                address, _Address(Window(self.limits.weight_window_s)))
             refusal = self._banned(client, now) or self._count(client, account, weight,
                                                                placing, now)
-            headers = {"X-MBX-USED-WEIGHT-1M": str(client.weight.used(now))}
+            window = client.weight
+            headers = {WEIGHT_HEADER + span(window.seconds): str(window.used(now))}
             if placing:
                 orders = self._accounts.setdefault(account, _Account())
                 headers["X-MBX-ORDER-COUNT-10S"] = str(orders.orders_10s.used(now))
@@ -264,8 +285,9 @@ class VenueLimiter:
         requests = client.requests.add(1, now)
         refusal: tuple[int, str, float] | None = None
         if limits.weight_per_minute and used > limits.weight_per_minute:
+            unit, number = interval(client.weight.seconds)
             refusal = (-1003, f"Too much request weight used; current limit is "
-                       f"{limits.weight_per_minute} request weight per 1 MINUTE. "
+                       f"{limits.weight_per_minute} request weight per {number} {unit}. "
                        + AVOID_POLLING, client.weight.ends(now))
         elif limits.raw_requests_per_5m and requests > limits.raw_requests_per_5m:
             refusal = (-1003, f"Too many requests; current limit is "
@@ -319,6 +341,9 @@ class VenueLimiter:
             raise ValueError("reset must be true or false")
         limits = self.limits.changed(body)
         with self._lock:
+            if limits.weight_window_s != self.limits.weight_window_s:
+                for client in self._addresses.values():  # a new length: a new window
+                    client.weight = Window(limits.weight_window_s)
             self.limits = limits
             if reset:
                 self._addresses.clear()
@@ -334,7 +359,7 @@ class VenueLimiter:
         with self._lock:
             now = self._clock()
             addresses = {name: {
-                "weight_1m": client.weight.used(now),
+                f"weight_{span(client.weight.seconds).lower()}": client.weight.used(now),
                 "weight_total": client.weight_total,
                 "raw_requests_5m": client.requests.used(now),
                 "http_429": client.http_429, "http_418": client.http_418,

@@ -288,7 +288,7 @@ def test_a_first_fill_takes_the_order_off_every_order_count(
 def test_limits_change_at_run_time(server: PaperVenueServer) -> None:
     assert venue_call(server.url, "/_venue/limits", {"weight_per_minute": 30, "reset": True}) \
         == (200, {"weight_per_minute": 30, "orders_per_10s": 2, "orders_per_day": 200000,
-                  "raw_requests_per_5m": 61000})
+                  "raw_requests_per_5m": 61000, "weight_window_s": 60})
     client = client_of(server.url)
     client.load_markets()
     with pytest.raises(DDoSProtection, match=" 429 "):
@@ -301,6 +301,31 @@ def test_limits_change_at_run_time(server: PaperVenueServer) -> None:
     for _ in range(20):
         client.fetch_balance()  # 400 weight, no limit
     assert header(client, "X-MBX-USED-WEIGHT-1M") == "400"
+
+
+def test_a_shorter_weight_window_is_announced_and_kept_as_binance_would(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    """A venue told a 5 s weight window lists it in exchangeInfo, names its header by it
+    and counts, refuses and resets in it as in binance's minute (tests wait seconds)."""
+    assert venue_call(server.url, "/_venue/limits", {"weight_window_s": 5})[0] == 200
+    client = client_of(server.url)
+    client.load_markets()
+    assert header(client, "X-MBX-USED-WEIGHT-5S") == "20"
+    assert header(client, "X-MBX-USED-WEIGHT-1M") is None
+    assert rate_limits(client)[0] == ("REQUEST_WEIGHT", "SECOND", 5, 200)  # 40
+    for _ in range(8):
+        client.fetch_balance()  # 20 each: 200 of 200 weight
+    with pytest.raises(DDoSProtection) as limited:
+        client.fetch_balance()
+    assert "current limit is 200 request weight per 5 SECOND." in str(limited.value)
+    assert header(client, "Retry-After") == "4"  # the window ends in 4 s
+    assert venue_call(server.url, "/_venue/usage")[1]["addresses"]["127.0.0.1"][
+        "weight_5s"] == 220
+    clock.advance(4)  # that window is over, and with it the 429's wait
+    client.fetch_balance()
+    assert header(client, "X-MBX-USED-WEIGHT-5S") == "20"
+    status, answer = venue_call(server.url, "/_venue/limits", {"weight_window_s": 0})
+    assert status == 400 and answer["error"].startswith("weight_window_s:")
 
 
 # -- the `orderd paper-venue` process --------------------------------------------------
