@@ -5,6 +5,7 @@ weight with a second daemon by following the venue's headers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from tests.helpers import (
     running_daemon,
     wait_until,
 )
+from tests.integration.test_venue_limits import venue_call
+from venue.limits import span
 
 WEIGHT_300 = ("--weight-limit", "300")
 TEN_ORDERS = ("--orders-per-10s", "10")
@@ -55,6 +58,18 @@ def window_with(seconds: int, left: float) -> None:
     `left` seconds to go, so what a test counts stays in one window."""
     wait_until(lambda: seconds - time.time() % seconds >= left,
                f"a {seconds} s window with {left} s left", attempts=int(seconds * 110))
+
+
+def fresh_weight_window(venue: VenueProcess, least_s: int) -> str:
+    """Tell the venue a weight window of at least `least_s` that began less than a tenth
+    of it ago (the first such length from `least_s` on), before a daemon reads it from
+    exchangeInfo: what a test counts from here, start-ups too, stays in that window, and
+    tracking's pace sees the start of a window, as in the first seconds of binance's
+    minute, without waiting for a calendar minute to turn. The usage key of its weight."""
+    now = time.time()
+    seconds = next(s for s in itertools.count(least_s) if now % s <= s / 10)
+    assert venue_call(venue.url, "/_venue/limits", {"weight_window_s": seconds})[0] == 200
+    return f"weight_{span(seconds).lower()}"
 
 
 def budget(client: OrderdClient) -> dict[str, Any]:
@@ -95,26 +110,29 @@ def lookups_spent(client: OrderdClient) -> dict[str, Any] | None:
 
 
 def test_tracking_spends_the_lookups_share_creates_still_go_at_once(tmp_path: Path) -> None:
-    with limited_venue(tmp_path, *WEIGHT_300, *TEN_ORDERS) as venue, \
-            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
-        client = daemon.client()
-        # what is counted from here stays in one minute: 3 s, also with both cores busy
-        window_with(60, 30)
-        resting = rest(client, "rest", 6)  # tracked: their symbol read every 0.2 s
-        read_balances(client)
-        spent = wait_until(lambda: lookups_spent(client), "the lookups' share spent")
-        assert (spent["weight_limit"], spent["lookup_limit"]) == (300, 225)
-        started = time.monotonic()
-        for i in range(3):
-            order = client.submit(market_buy(client_order_id=f"first-{i}"))
-            assert order["status"] == "filled"  # not held behind the lookups
-        assert time.monotonic() - started < 3.0
-        # the creates were charged beyond where lookups had to stop: the reserve
-        assert budget(client)["weight_used"] >= spent["weight_used"] + 3
-        time.sleep(1.0)  # tracking goes on asking: the budget keeps saying no
-        no_refusals(venue)
-        placed_once(venue, *resting, *(f"first-{i}" for i in range(3)))
-        assert budget(client)["weight_used"] <= 285  # 300 less the headroom
+    with limited_venue(tmp_path, *WEIGHT_300, *TEN_ORDERS) as venue:
+        fresh_weight_window(venue, 120)  # the start-up, then 3 s (both cores busy: 30 s)
+        with running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
+            tracking_spends_the_lookups_share(venue, daemon.client())
+
+
+def tracking_spends_the_lookups_share(venue: VenueProcess, client: OrderdClient) -> None:
+    """Tracking spends what lookups may use, creates still go at once, nothing is refused."""
+    resting = rest(client, "rest", 6)  # tracked: their symbol read every 0.2 s
+    read_balances(client)
+    spent = wait_until(lambda: lookups_spent(client), "the lookups' share spent")
+    assert (spent["weight_limit"], spent["lookup_limit"]) == (300, 225)
+    started = time.monotonic()
+    for i in range(3):
+        order = client.submit(market_buy(client_order_id=f"first-{i}"))
+        assert order["status"] == "filled"  # not held behind the lookups
+    assert time.monotonic() - started < 3.0
+    # the creates were charged beyond where lookups had to stop: the reserve
+    assert budget(client)["weight_used"] >= spent["weight_used"] + 3
+    time.sleep(1.0)  # tracking goes on asking: the budget keeps saying no
+    no_refusals(venue)
+    placed_once(venue, *resting, *(f"first-{i}" for i in range(3)))
+    assert budget(client)["weight_used"] <= 285  # 300 less the headroom
 
 
 def test_an_order_count_429_holds_new_orders_for_retry_after_and_nothing_is_lost(
@@ -204,12 +222,12 @@ def test_orders_that_fill_at_once_go_on_past_the_order_count(tmp_path: Path) -> 
 
 def test_two_daemons_on_one_address_stay_under_its_limit_by_the_headers(
         tmp_path: Path) -> None:
-    """Each alone would spend 225 weight a minute on lookups (start-up, balances,
+    """Each alone would spend 225 weight a window on lookups (start-up, balances,
     tracking): together 450 of 300 unless each counts what the venue reports for the
     address."""
     with limited_venue(tmp_path, *WEIGHT_300) as venue:
         # both start-ups count too; they took 11 s, 23 s with both cores busy
-        window_with(60, 50)
+        weight_used = fresh_weight_window(venue, 120)
         first_dir, second_dir = tmp_path / "a", tmp_path / "b"
         first_dir.mkdir()
         second_dir.mkdir()
@@ -227,7 +245,7 @@ def test_two_daemons_on_one_address_stay_under_its_limit_by_the_headers(
             while time.monotonic() < deadline:  # both keep tracking: the venue says no?
                 no_refusals(venue)
                 time.sleep(0.2)
-            used = venue.usage()["addresses"]["127.0.0.1"]["weight_1m"]
+            used = venue.usage()["addresses"]["127.0.0.1"][weight_used]
             assert 200 <= used <= 300  # the limit was reached for, not passed
             for name, client in zip("ab", clients, strict=True):
                 assert client.submit(market_buy(client_order_id=f"{name}-m"))["status"] \
