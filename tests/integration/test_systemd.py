@@ -15,7 +15,16 @@ import pytest
 
 from protocol.client import OrderdClient
 from protocol.errors import ProtocolError
-from tests.helpers import ROOT, DaemonProcess, market_buy, running_daemon, write_config
+from tests.helpers import (
+    ROOT,
+    DaemonProcess,
+    VenueProcess,
+    market_buy,
+    running_daemon,
+    wait_until,
+    write_config,
+)
+from tests.integration.test_budget_daemon import NO_STREAM, entry
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
 
@@ -110,22 +119,30 @@ def test_ready_status_watchdog_then_stopping(tmp_path: Path, notify: NotifySocke
 
 def test_a_busy_exchange_worker_keeps_the_watchdog_fed(tmp_path: Path,
                                                       notify: NotifySocket) -> None:
-    """Every paper venue request takes 4 s, so the one exchange worker is busy that long
-    on the create: busy is not hung, and WATCHDOG=1 (every 0.2 s here) keeps coming. A
-    hung actor that must answer pings is in tests/unit/daemon/test_watchdog.py."""
-    exchanges = ('[[exchanges]]\nname = "paper"\nconcurrency = 1\n'
-                 '[exchanges.faults]\nlatency_ms = 4000\n')
+    """The venue holds the create's answer until the test lets it go, so the one exchange
+    worker is busy on it all the while the test watches: busy is not hung, and
+    WATCHDOG=1 (every 0.2 s here) keeps coming. A hung actor that must answer pings is in
+    tests/unit/daemon/test_watchdog.py."""
+    venue = VenueProcess(tmp_path / "venue")
     env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
-    with running_daemon(tmp_path, exchanges=exchanges, env=env) as daemon:
-        notify.until("WATCHDOG=1")
-        client = daemon.client()
-        sent = client.submit(market_buy(), wait="durable")
-        for _ in range(3):  # 0.6 s, well within the create's 4 s
+    try:
+        venue.script({"path": "/api/v3/order", "method": "POST", "fault": "hold_answer"})
+        with running_daemon(tmp_path, exchanges=entry(venue) + "concurrency = 1\n",
+                            tracking=NO_STREAM, env=env) as daemon:
             notify.until("WATCHDOG=1")
-        assert not any("not answering" in line for line in notify.seen), notify.seen
-        order = client.status(client_order_id=sent["client_order_id"])
-        assert order["status"] != "filled", "the create was over before the watchdog beat"
-        assert daemon.stop() == 0
+            client = daemon.client()
+            sent = client.submit(market_buy(), wait="durable")
+            wait_until(lambda: venue.held() == 1, "the create's answer held")
+            for _ in range(3):  # 0.6 s with the worker waiting on the create
+                notify.until("WATCHDOG=1")
+            assert not any("not answering" in line for line in notify.seen), notify.seen
+            assert venue.held() == 1, "the create was answered before the watchdog beat"
+            order = client.status(client_order_id=sent["client_order_id"])
+            assert order["status"] != "filled", "the create was over before the watchdog beat"
+            assert venue.release() == 1
+            assert daemon.stop() == 0
+    finally:
+        venue.stop()
 
 
 def test_sighup_reloads_risk_limits_and_log_level(tmp_path: Path,
