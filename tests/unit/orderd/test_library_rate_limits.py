@@ -13,9 +13,11 @@ from typing import Any
 import ccxt
 import pytest
 
+from actors.runtime import Clock
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
 from tests.library_support import MARKET, outcomes, paper_config, run, venue_orders
+from tests.venue_support import FakeClock
 from venue.binance.server import PaperVenueServer
 from venue.book import PaperVenue
 from venue.limits import VenueLimiter, VenueLimits
@@ -23,6 +25,8 @@ from venue.limits import VenueLimiter, VenueLimits
 ORDER = {"symbol": "BTC/USD", "side": "buy", "type": "limit", "amount": "0.01",
          "price": "1000"}
 ORDER_WINDOW_S = 10
+WINDOW_START = 1_700_000_040.0
+"""The first second of a 10 s order window (and of a minute)."""
 
 
 def usage(server: PaperVenueServer) -> dict[str, Any]:
@@ -31,9 +35,22 @@ def usage(server: PaperVenueServer) -> dict[str, Any]:
         return found
 
 
-async def early_in_an_order_window() -> None:
-    """Wait until at least 3 s of the 10 s order window are left: the orders of a test
-    then fall in one window, and the honest wait after the refusal is over 1 s."""
+def early_in_an_order_window() -> FakeClock:
+    """A wall clock standing 1 s into a 10 s order window, for the venue's limits or the
+    budget of an executor on the in-process paper venue: the orders of a test fall in one
+    window, and the honest wait after a refusal is 9 s, however long the test takes. (On
+    the binance driver the executor's clock signs requests: it keeps real time there, and
+    a venue that decides the refusal on this clock says when it ends.)"""
+    return FakeClock(WINDOW_START + 1)
+
+
+def executor_clock(wall: FakeClock) -> Clock:
+    return Clock(now=wall)
+
+
+async def early_in_a_real_order_window() -> None:
+    """Wait until at least 3 s of the 10 s order window are left, by real time, for a
+    test whose executor's budget counts the venue's window itself."""
     left = ORDER_WINDOW_S - time.time() % ORDER_WINDOW_S
     if left < 3 + 0.05:
         await asyncio.sleep(left + 0.05)
@@ -81,7 +98,7 @@ def test_a_429_is_waited_out_not_retried_into_a_ban(tmp_path: Path) -> None:
 
     async def scenario() -> tuple[ProtocolError | None, float]:
         async with BasicOrderExecutor(binance_config(tmp_path, server), seed=1) as executor:
-            await early_in_an_order_window()
+            await early_in_a_real_order_window()
             await executor.execute_order(ORDER)
             started = time.monotonic()
             try:
@@ -106,14 +123,14 @@ def test_a_429_the_budget_did_not_foresee_holds_new_orders_until_its_end(
     """The venue's order count shrinks after the executor read its limits, so the
     second order is sent and refused with 429: it is not sent again, the caller is told
     the Retry-After, and a third order within that time is refused without a request."""
-    limiter = VenueLimiter(VenueLimits(orders_per_10s=0))  # counted, not limited
+    clock = early_in_an_order_window()
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0), clock)  # counted, not limited
     server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
                               limiter=limiter).start()
 
     async def scenario() -> list[ProtocolError]:
         refusals = []
         async with BasicOrderExecutor(binance_config(tmp_path, server), seed=1) as executor:
-            await early_in_an_order_window()
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_10s": 1})
             for _ in range(2):
@@ -138,10 +155,10 @@ def test_the_budget_section_caps_the_direct_path(tmp_path: Path) -> None:
     """`[exchanges.budget]` shares out the limits for the direct path as for the daemon:
     an order over its order count is refused, `rate_limited`, and never sent."""
     config = paper_config(tmp_path, budget={"orders_per_10s": 1})
+    clock = executor_clock(early_in_an_order_window())
 
     async def scenario() -> ProtocolError:
-        async with BasicOrderExecutor(config, seed=1) as executor:
-            await early_in_an_order_window()
+        async with BasicOrderExecutor(config, seed=1, clock=clock) as executor:
             await executor.execute_order(MARKET)
             try:
                 await executor.execute_order(MARKET)
@@ -183,14 +200,14 @@ def test_a_429_under_way_outlives_configure(tmp_path: Path) -> None:
     """configure() again with the same entry (to take new retry settings, say) keeps the
     entry's budget: the order count's 429 still holds new orders until its Retry-After,
     and the next order is refused without a request, as before configure()."""
-    limiter = VenueLimiter(VenueLimits(orders_per_10s=0))  # counted, not limited
+    clock = early_in_an_order_window()
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0), clock)  # counted, not limited
     server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
                               limiter=limiter).start()
     config = binance_config(tmp_path, server)
 
     async def scenario() -> list[ProtocolError]:
         async with BasicOrderExecutor(config, seed=1) as executor:
-            await early_in_an_order_window()
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_10s": 1})
             return await refusals_around_configure(executor, config)
@@ -206,14 +223,15 @@ def test_a_429_under_way_outlives_configure(tmp_path: Path) -> None:
 def test_an_entry_pointed_at_another_venue_gets_its_own_budget(tmp_path: Path) -> None:
     """A budget is kept only for the entry's same account and address: an entry
     configured onto another venue is not held by the first one's 429."""
-    limiter = VenueLimiter(VenueLimits(orders_per_10s=0))
+    clock = early_in_an_order_window()
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0), clock)
     first = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
                              limiter=limiter).start()
-    second = PaperVenueServer(PaperVenue(None), api_key="k", secret="s").start()
+    second = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
+                              limiter=VenueLimiter(clock=clock)).start()
 
     async def scenario() -> dict[str, Any]:
         async with BasicOrderExecutor(binance_config(tmp_path, first), seed=1) as executor:
-            await early_in_an_order_window()
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_10s": 1})
             with pytest.raises(ProtocolError, match="Too many new orders"):
@@ -235,10 +253,11 @@ def test_a_new_budget_section_applies_at_configure_and_the_counts_stay(
         tmp_path: Path) -> None:
     """configure() with other `[exchanges.budget]` shares takes them, and the orders
     already counted in the window still count: the window is the exchange's."""
+    clock = executor_clock(early_in_an_order_window())
+
     async def scenario() -> list[str]:
         async with BasicOrderExecutor(paper_config(tmp_path, budget={"orders_per_10s": 1}),
-                                      seed=1) as executor:
-            await early_in_an_order_window()
+                                      seed=1, clock=clock) as executor:
             await executor.execute_order(MARKET)
             await executor.configure(paper_config(tmp_path, budget={"orders_per_10s": 2}))
             return await outcomes(executor, MARKET, 2)
