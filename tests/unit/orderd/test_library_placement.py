@@ -17,7 +17,7 @@ from tests.library_support import limit, run
 from tests.unit.orderd.test_basic_reconfigure import refused_as_unknown_exchange
 from tests.unit.orderd.test_library_rate_limits import (
     ORDER,
-    early_in_an_order_window,
+    early_in_a_real_order_window,
     held_across_configure,
     refusals_around_configure,
     usage,
@@ -49,7 +49,7 @@ def test_binance_spelled_another_way_is_one_budget_across_configure(
     async def scenario() -> list[ProtocolError]:
         async with BasicOrderExecutor(entry(tmp_path, None), clients=clients,
                                       seed=1) as executor:
-            await early_in_an_order_window()
+            await early_in_a_real_order_window()
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_10s": 1})
             return await refusals_around_configure(executor, entry(tmp_path, spelled))
