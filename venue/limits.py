@@ -46,6 +46,7 @@ ALL_ORDERS = ("GET", "/api/v3/allOrders")
 MY_TRADES = ("GET", "/api/v3/myTrades")
 ACCOUNT = ("GET", "/api/v3/account")
 TICKER_24HR = ("GET", "/api/v3/ticker/24hr")
+UNFILLED_ORDER_COUNT = ("GET", "/api/v3/rateLimit/order")
 Endpoint = tuple[str, str]
 
 # binance's documented weights (rest-api.md); ccxt carries most as cost x 5.
@@ -53,7 +54,7 @@ WEIGHTS: dict[Endpoint, int] = {
     ("GET", "/api/v3/ping"): 1, ("GET", "/api/v3/time"): 1, EXCHANGE_INFO: 20,
     ORDER_NEW: 1, ("POST", "/api/v3/order/test"): 1, ORDER_CANCEL: 1, ORDER_GET: 4,
     ("DELETE", "/api/v3/openOrders"): 1, ("POST", "/api/v3/order/cancelReplace"): 1,
-    ALL_ORDERS: 20, ACCOUNT: 20, ("GET", "/api/v3/rateLimit/order"): 40,
+    ALL_ORDERS: 20, ACCOUNT: 20, UNFILLED_ORDER_COUNT: 40,
     ("GET", "/api/v3/trades"): 25, ("GET", "/api/v3/historicalTrades"): 25,
     ("GET", "/api/v3/aggTrades"): 4, ("GET", "/api/v3/klines"): 2,
     ("GET", "/api/v3/uiKlines"): 2, ("GET", "/api/v3/avgPrice"): 2,
@@ -329,6 +330,14 @@ class VenueLimiter:
             now = self._clock()
             orders.orders_10s.take_back(1, now)
             orders.orders_1d.take_back(1, now)
+
+    def order_counts(self, account: str) -> dict[int, int]:
+        """The unfilled order count of `account` in each current order window, by its
+        length in seconds (what `GET /api/v3/rateLimit/order` shows)."""
+        with self._lock:
+            orders = self._accounts.get(account) or _Account()
+            now = self._clock()
+            return {10: orders.orders_10s.used(now), 86400: orders.orders_1d.used(now)}
 
     # -- operator view ----------------------------------------------------------------
 

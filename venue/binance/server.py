@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from venue.binance.counts import count_routes
 from venue.binance.faults import Fault, FaultPlan, VenueFaults
 from venue.binance.market import MARKET_DATA, market_routes
 from venue.binance.rest import (
@@ -73,8 +74,8 @@ class PaperVenueServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.venue = venue
         self.dialect = BinanceDialect(venue, account, clock, trades_page=trades_page)
-        self.dialect.routes.update(market_routes(venue))
         self.limiter = limiter or VenueLimiter(clock=clock)
+        self.dialect.routes.update({**market_routes(venue), **count_routes(self.limiter, account)})
         self.dialect.rate_limits = self.limiter.rate_limits
         venue.on_first_fill = self.limiter.filled  # binance's unfilled order count
         self.plan = FaultPlan(faults or VenueFaults())
@@ -186,7 +187,6 @@ class PaperVenueServer(ThreadingHTTPServer):
         except Exception as exc:  # noqa: BLE001 - a ccxt error of the venue, shown to the operator
             return 400, {"error": f"{type(exc).__name__}: {exc}"}
         return 404, {"error": f"no route {method} {path}"}
-
 
     def _trade(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /_venue/trade: a taker's trade filling the resting orders it crosses."""
