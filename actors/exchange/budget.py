@@ -17,7 +17,10 @@ and lookups still go. The budget spends weight as the exchange counts it:
   surely counted in (see `Window.settle`, `OrderWindow.counted`);
 - a 429 pauses every request for Retry-After, a 418 stops them until the ban ends;
   a 429 for the order count holds only new orders, until Retry-After or the end of
-  the order window that is full.
+  the order window that is full;
+- while new orders are refused for the order count and a first fill was seen, the
+  exchange's counts are read (see count_reads) and taken as a create's headers are,
+  which may end a hold without Retry-After before the window does.
 
 Windows are fixed (calendar) ones on the injected wall clock, as binance's are; a
 clock stepped back does not go back a window.
@@ -34,7 +37,8 @@ from typing import Any
 
 from ccxt.base.errors import RateLimitExceeded
 
-from actors.exchange.limits import NO_LIMITS, BudgetConfig, Limits, span
+from actors.exchange.count_reads import CountRead, ReadPlan, read_counts
+from actors.exchange.limits import NO_LIMITS, BudgetConfig, Limits, number, span
 from actors.exchange.windows import Answered, Creates, OrderWindow, Window
 from actors.orders import rfc3339
 
@@ -97,6 +101,12 @@ class RequestBudget:
         """Wall time before which no request goes out (a 429's or 418's Retry-After)."""
         self.orders_held_until = 0.0
         """Wall time before which no new order goes out (a 429 for the order count)."""
+        self._orders_told_until = 0.0
+        """The part of that hold the exchange set with Retry-After: a read leaves it."""
+        self.count_reads = False
+        """Whether the driver can read the exchange's order counts (its workers say)."""
+        self.reads = ReadPlan(self._lock, clock)
+        """When the counts are read: told of fills, and of a read's way (count_reads)."""
         self.banned = False
         """Whether the pause is a ban (418)."""
         self.on_ban: Callable[[float], None] | None = None
@@ -176,10 +186,13 @@ class RequestBudget:
         now = self._clock()
         with self._lock:
             self._weight.settle(taken, now, weight,
-                                _number(headers.get(self._weight.header)) if headers else None)
-            create = self._creates.answered(taken) if new_order else Answered()
+                                number(headers.get(self._weight.header)) if headers else None)
+            create = Answered()
+            if new_order:
+                create = self._creates.answered(taken)
+                self.reads.create_answered(taken)
             for window in self._orders:
-                count = _number(headers.get(window.header)) if headers else None
+                count = number(headers.get(window.header)) if headers else None
                 if new_order:
                     window.counted(create, taken, now, count, self._creates)
                 else:  # not a create of ours: its count may only raise ours
@@ -200,12 +213,13 @@ class RequestBudget:
             self._weight.settle(taken, now, weight, None)
             if new_order:
                 self._creates.answered(taken)
+                self.reads.create_answered(taken)
                 for window in self._orders:
                     window.lost(taken, now)
 
     def _refused(self, status: int, banned: bool, headers: Mapping[str, str],
                  now: float) -> None:
-        wait = _number(headers.get("Retry-After"))
+        wait = number(headers.get("Retry-After"))
         if wait is None:
             wait = FIRST_BAN_S if banned else self._weight.ends_in(now)
         if banned:
@@ -222,7 +236,7 @@ class RequestBudget:
         if code is not None:
             return code == TOO_MANY_ORDERS
         full = [w for w in (self._weight, *self._orders)
-                if w.limit is not None and (_number(headers.get(w.header)) or 0) >= w.limit]
+                if w.limit is not None and (number(headers.get(w.header)) or 0) >= w.limit]
         return bool(full) and self._weight not in full
 
     def _hold_orders(self, headers: Mapping[str, str], now: float) -> None:
@@ -231,12 +245,14 @@ class RequestBudget:
         else until the order windows that are full end (the shortest window if none
         looks full: the exchange counted orders we did not see)."""
         self.counts.http_429 += 1
-        wait = _number(headers.get("Retry-After"))
+        wait = number(headers.get("Retry-After"))
         if wait is None:
             full = [w.ends_in(now) for w in self._orders
                     if w.limit is not None and w.total() >= w.limit]
             first = self._orders[0] if self._orders else self._weight
             wait = max(full) if full else first.ends_in(now)
+        else:
+            self._orders_told_until = max(self._orders_told_until, now + wait)
         self.orders_held_until = max(self.orders_held_until, now + wait)
 
     def _orders_held(self, now: float) -> NotSent | None:
@@ -245,6 +261,36 @@ class RequestBudget:
         return NotSent(f"{self.exchange} refused a new order over its order count; new "
                        "orders wait for the window to end", self.orders_held_until - now,
                        "order_count")
+
+    # --- reading the exchange's order counts (see count_reads) --------------------------
+
+    def claim_read(self) -> CountRead | None:
+        """A read of the order counts to send now, if one is due (see count_reads)."""
+        now = self._clock()
+        with self._lock:
+            if not self.count_reads or not self._refused_for_count(now):
+                return None
+            return self.reads.claim(now)
+
+    def _refused_for_count(self, now: float) -> bool:
+        """Whether new orders are refused for the order count in a way a read may end:
+        a hold until the window's end, or a full window (not a hold binance timed)."""
+        if now < self._orders_told_until:
+            return False
+        for window in self._orders:
+            window.roll(now)
+        return now < self.orders_held_until or any(
+            w.limit is not None and w.total() >= w.limit for w in self._orders)
+
+    def counts_read(self, read: CountRead, rows: Any) -> None:
+        """The exchange's answer to `read` (see `read_counts`); a hold without
+        Retry-After ends once every order window has room."""
+        now = self._clock()
+        with self._lock:
+            if (self.reads.answered(read)
+                    and read_counts(self._orders, read, rows, now, self._creates.moments())
+                    and now >= self._orders_told_until):
+                self.orders_held_until = min(self.orders_held_until, now)
 
     # --- what the order path and the operator ask ---------------------------------------
 
@@ -350,12 +396,3 @@ def _share(limit: int | None, share: float) -> float | None:
     """`share` of `limit`, without float noise (1200 x 0.65 is 780, not 779.99...)."""
     return None if limit is None else round(limit * share, 6)
 
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None

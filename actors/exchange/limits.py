@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -92,6 +93,32 @@ def limits_of(rate_limits: Sequence[Mapping[str, Any]]) -> Limits:
             orders[seconds] = min(limit, orders.get(seconds, limit))
     return Limits(None if weight is None else weight[0],
                   60 if weight is None else weight[1], tuple(sorted(orders.items())))
+
+
+def counts_of(rows: Any) -> dict[int, float]:
+    """The order counts in binance's `GET /api/v3/rateLimit/order` answer (ORDERS rows
+    with their `count`), by window seconds; a row we cannot read counts nothing."""
+    counts: dict[int, float] = {}
+    for row in rows if isinstance(rows, list) else ():
+        try:
+            seconds = UNITS[str(row["interval"])] * int(row["intervalNum"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        count = number(row.get("count"))
+        if row.get("rateLimitType") == "ORDERS" and count is not None:
+            counts[seconds] = max(count, counts.get(seconds, 0.0))
+    return counts
+
+
+def number(value: Any) -> float | None:
+    """A count or a header's figure: a finite number, not below 0; else None."""
+    if value is None:
+        return None
+    try:
+        found = float(value)
+    except (TypeError, ValueError):
+        return None
+    return found if math.isfinite(found) and found >= 0 else None
 
 
 def span(seconds: int) -> str:

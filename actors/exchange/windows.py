@@ -134,6 +134,20 @@ class OrderWindow(Window):
         else:
             self.used = bound
 
+    def read(self, count: float, started: float, now: float, uncounted: list[float]) -> bool:
+        """The exchange's own count of this window, read by a request about to go out at
+        `started` and answered at `now`; `uncounted`: when the creates it may lack were
+        taken (unanswered now, or answered while it was out). As a create's count: only
+        in the window it was surely counted in, and early in the window it may lower
+        ours but not raise it. Whether it told this window's count."""
+        self.roll(now)
+        if self.index_at(started) != self.index:
+            return False
+        bound = count + self.unsure + sum(1 for when in uncounted
+                                          if self.index_at(when) == self.index)
+        self.used = min(self.used, bound) if self.early(started) else bound
+        return True
+
     def lost(self, taken: float, now: float) -> None:
         """A create taken at `taken` got no answer: it may be counted whenever it lands."""
         self.roll(now)

@@ -5,6 +5,7 @@ count down as well as up, and still never sends a create the exchange would refu
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -123,24 +124,31 @@ def test_orders_that_fill_at_once_go_on_far_beyond_the_limit() -> None:
     assert held == 0, f"{held} of 1800 held; the exchange took every one"
 
 
-@pytest.mark.parametrize(("in_order", "seed"), [(True, 7), (False, 9)],
-                         ids=["in_order", "overtaking"])
-def test_the_budget_never_sends_what_the_exchange_would_refuse(in_order: bool,
-                                                               seed: int) -> None:
+@pytest.mark.parametrize(("in_order", "seed", "reads"),
+                         [(True, 7, False), (False, 9, False), (True, 6, True),
+                          (False, 0, True), (False, 19, True)],
+                         ids=["in_order", "overtaking", "in_order_reads", "overtaking_reads",
+                              "overtaking_reads_2"])
+def test_the_budget_never_sends_what_the_exchange_would_refuse(in_order: bool, seed: int,
+                                                               reads: bool) -> None:
     """Creates (most fill at once, the rest rest and fill later), answers in any order
     and timeouts at random: the exchange (which handles creates in the order they are
     sent, or, sent by several workers, in any order) never has to refuse one, and the
-    budget's count is never below the exchange's. (Once it is at the limit it holds new
-    orders: only a create's answer tells it of fills.)"""
+    budget's count is never below the exchange's. Once it is at the limit it holds new
+    orders: only a create's answer tells it of fills, or with `reads` a read of the
+    exchange's counts after a first fill, handled by the exchange at any moment between
+    its sending and its answer (some are lost or not sent)."""
     rng = random.Random(seed)
     clock = FakeClock(MINUTE + 1.5)
     limit = 10
     budget = budget_of(clock, limit)
+    budget.count_reads = reads
     count = 0  # the exchange's unfilled orders this window
     unfilled = 0  # its resting orders that have not filled yet (of any window)
     sent: list[float] = []  # taken, not handled by the exchange yet
     handled: list[tuple[float, int]] = []  # (taken, its count), not answered yet
-    refused = placed = 0
+    reading: list[Any] = []  # [the read under way, the count it was handled at or None]
+    refused = placed = answered_reads = 0
     for _ in range(3000):
         clock.advance(0.002)
         action = rng.random()
@@ -156,18 +164,47 @@ def test_the_budget_never_sends_what_the_exchange_would_refuse(in_order: bool,
             if rng.random() < 0.8:  # it fills at once (its answer shows it counted)
                 continue
             count, unfilled = count + 1, unfilled + 1
-        elif action < 0.85 and handled:
+        elif action < 0.8 and handled:
             taken, seen = handled.pop(rng.randrange(len(handled)))
             if rng.random() < 0.05:
                 budget.unanswered(1, taken, True)
             else:
                 answer(budget, taken, seen)
+        elif action < 0.87:
+            answered_reads += read_step(budget, reading, count, rng)
         elif unfilled:
             unfilled -= 1
-            count = max(0, count - 1)  # a first fill
+            count = max(0, count - 1)  # a first fill, seen at once
+            budget.reads.fill_seen()
         assert budget.view()["orders_10s"] >= count
     assert clock.now < MINUTE + 10, "the run left its window"
     assert refused > 0 and placed > 5 * limit, (refused, placed)  # fills made room
+    assert (answered_reads > 0) == reads
+
+
+def read_step(budget: RequestBudget, reading: list[Any], count: int,
+              rng: random.Random) -> int:
+    """The next step of a read of the counts: claimed and sent (or not sent), handled by
+    the exchange (at its count then), answered (or lost); 1 when one was answered."""
+    if not reading:
+        claimed = budget.claim_read()
+        if claimed is not None and rng.random() < 0.1:
+            budget.reads.failed(claimed, again=True)  # no weight for it
+        elif claimed is not None:
+            budget.reads.sent(claimed)
+            reading[:] = [claimed, None]
+    elif reading[1] is None:
+        reading[1] = count
+    elif rng.random() < 0.1:
+        budget.reads.failed(reading[0], again=False)  # no answer
+        reading.clear()
+    else:
+        budget.counts_read(reading[0], [{"rateLimitType": "ORDERS", "interval": "SECOND",
+                                         "intervalNum": 10, "limit": 10,
+                                         "count": reading[1]}])
+        reading.clear()
+        return 1
+    return 0
 
 
 def test_a_wall_clock_stepped_back_across_a_window_start_keeps_the_count() -> None:

@@ -1,0 +1,116 @@
+"""When the request budget reads the exchange's unfilled order counts.
+
+binance's order count is of unfilled orders: an order's first fill takes one off the
+current count of every ORDERS window. The budget learns of that from a create's
+answer (`X-MBX-ORDER-COUNT-*`), but once a window is full no create goes out to bring
+a lower count back, and new orders would wait for the window's end (for the day's
+window, hours) while binance would take them. So when new orders are refused for the
+order count and an order's first fill was seen since the counts were last read, the
+counts are read (binance's `GET /api/v3/rateLimit/order`, weight 40): one read at a
+time, at most one a second. `ReadPlan` decides when; the budget applies the answer.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.exchange.limits import counts_of
+from actors.exchange.windows import OrderWindow
+
+READ_INTERVAL_S = 1.0
+"""The least time between two reads: each weighs 40 (2,400 a minute at most)."""
+READ_LOST_S = 60.0
+"""A read claimed this long ago and not answered is taken as lost (its worker was
+restarted, say): another may go."""
+
+
+@dataclass(eq=False)
+class CountRead:
+    """One read of the order counts, from its claim to its answer."""
+
+    claimed: float
+    started: float | None = None
+    """When it was about to go out (its window is that of this moment or a later one)."""
+    answered: list[float] = field(default_factory=list)
+    """When the creates answered while it was out were taken: the exchange may have
+    handled them after the read, so its counts may lack them."""
+
+
+class ReadPlan:
+    """Whether a read is due, and the one under way. `claim`, `create_answered` and
+    `answered` are called under the budget's lock, which the others take."""
+
+    def __init__(self, lock: threading.Lock, clock: Callable[[], float]) -> None:
+        self._lock, self._clock = lock, clock
+        self.fill_unread = False
+        """An order's first fill was seen since the last read was claimed."""
+        self.current: CountRead | None = None
+        self.last = -math.inf
+
+    def fill_seen(self) -> None:
+        """An order of the entry filled for the first time: the exchange's count of
+        unfilled orders went down by one."""
+        with self._lock:
+            self.fill_unread = True
+
+    def claim(self, now: float) -> CountRead | None:
+        """A new read, if a fill is unread and no read went within the interval and none
+        is under way. The distances are taken both ways: a wall clock stepped back
+        (NTP) does not put the last read in the future and stop reads for that long."""
+        if not self.fill_unread or abs(now - self.last) < READ_INTERVAL_S:
+            return None
+        if self.current is not None and abs(now - self.current.claimed) < READ_LOST_S:
+            return None
+        self.fill_unread, self.last = False, now
+        self.current = CountRead(now)
+        return self.current
+
+    def sent(self, read: CountRead) -> None:
+        """The read is about to go out (its worker had its turn)."""
+        with self._lock:
+            if read is self.current:
+                read.started = self._clock()
+
+    def create_answered(self, taken: float) -> None:
+        """A create taken at `taken` was answered (or never will be)."""
+        read = self.current
+        if read is not None and read.started is not None:
+            read.answered.append(taken)
+
+    def failed(self, read: CountRead, again: bool) -> None:
+        """The read got no counts; `again`: it was not sent (no weight for it), so the
+        fill is still unread and the next read may go after the interval."""
+        with self._lock:
+            if read is self.current:
+                self.current = None
+                self.fill_unread = self.fill_unread or again
+
+    def answered(self, read: CountRead) -> bool:
+        """Whether the answer is to the read under way (one taken as lost tells nothing:
+        creates answered since were not noted for it)."""
+        if read is not self.current or read.started is None:
+            return False
+        self.current = None
+        return True
+
+
+def read_counts(windows: list[OrderWindow], read: CountRead, rows: Any, now: float,
+                unanswered: list[float]) -> bool:
+    """Take the exchange's counts (`rows`, its answer to `read`, answered at `now`) into
+    the order `windows`; `unanswered`: when the creates unanswered now were taken (they,
+    and those answered while the read was out, may be missing from its counts). Whether
+    every window with a limit was told its count and has room."""
+    assert read.started is not None
+    counts = counts_of(rows)
+    uncounted = read.answered + unanswered
+    room = True
+    for window in windows:
+        told = window.seconds in counts and window.read(counts[window.seconds],
+                                                        read.started, now, uncounted)
+        if window.limit is not None:
+            room = room and told and window.total() < window.limit
+    return room
