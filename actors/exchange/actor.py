@@ -18,6 +18,7 @@ from typing import Any
 
 from actors.circuit.breakers import CircuitOpen
 from actors.exchange.client import ExchangeClient, balances_of, settles, trade_of, view_of
+from actors.exchange.count_reader import ReadOrderCounts, counts_reader
 from actors.exchange.drivers.ccxt_driver import TRADES_FROM_ID_PARAM, lookup_params, signing_params
 from actors.exchange.errors import HALT, REJECT, RESOLVE, RETRY, describe
 from actors.exchange.failure import CallFailed, error_info
@@ -86,6 +87,7 @@ class ExchangeActor(SupervisedActor):
                 meter = None  # a client of the embedder's that we cannot hook
         self.caller = Caller(self.link, self.registry, self._seed,
                              header_retry_after(self.client), meter)
+        self._handlers[ReadOrderCounts] = counts_reader(self.client, meter, self._read)
 
     def on_message_failed(self, message: Any) -> None:
         """An order request that failed outside its guarded call still reports, so the
@@ -361,7 +363,6 @@ class ExchangeActor(SupervisedActor):
         ticket = msg.ticket
         return self._view(self._read(lambda: self.client.fetch_order(
             ticket.order_id, ticket.symbol, self._lookup(ticket))))
-
 
     def _balance(self, msg: FetchBalance) -> None:
         try:

@@ -10,6 +10,7 @@ import random
 from actors.order.core import OrderCore
 from actors.order.live import LiveOrder
 from actors.order.messages import Submit
+from actors.order.order_counts import read_if_due
 from actors.order.risk import check as check_risk
 from actors.order.waiters import WAIT_SUBMIT
 from actors.orders import Order
@@ -99,6 +100,8 @@ class Admission:
             return None
         assert budget is not None
         budget.waited(refusal.reason)
+        if refusal.reason == "order_count":  # fills since the last read may have made room
+            read_if_due(self.core, spec.exchange)
         return ProtocolError("rate_limited", str(refusal),
                              retry_after_s=round(refusal.retry_after_s, 3))
 

@@ -14,6 +14,7 @@ from actors.order.core import OrderCore
 from actors.order.discrepancies import alert_mismatch, alert_overfills
 from actors.order.live import LiveOrder
 from actors.order.messages import ExchangeReport
+from actors.order.order_counts import filled_first
 from actors.orders import IllegalTransition, Order, adopt, fingerprint
 from actors.runtime import AUTOMATIC
 from protocol.messages import OrderStatus
@@ -47,7 +48,7 @@ class Outcomes:
         if order is None:
             log.info("report for %s ignored: order is not live", report.client_order_id)
             return
-        before, steps = fingerprint(order), len(order.trail)
+        before, steps, filled = fingerprint(order), len(order.trail), order.filled
         if report.op == "create" and live is not None:
             self._create_reported(live, report)
         if report.view is not None and report.view.average_price is not None:
@@ -59,6 +60,7 @@ class Outcomes:
         except IllegalTransition as exc:
             log.warning("exchange report not applied: %s", exc)
         self._confirm(order, report, live)
+        filled_first(core, order.exchange, filled, order.filled)  # the count went down
         if fingerprint(order) != before:
             order.updated_at = core.clock.now()
             core.stage(order)

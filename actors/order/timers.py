@@ -13,6 +13,7 @@ from actors.metrics.alerts import Alert
 from actors.order.core import STALE_CREATE_FACTOR, OrderCore
 from actors.order.live import LiveOrder
 from actors.order.messages import Prices, SymbolTracked
+from actors.order.order_counts import read_if_due
 from actors.order.outcomes import Outcomes, unchanged
 from actors.order.tracking import TRACKED
 from actors.orders import fingerprint
@@ -47,6 +48,8 @@ class Timers:
         self._orders_due(now)
         self._refresh_due(now)
         self._refresh_prices(now)
+        for exchange in core.settings.budgets:  # a read kept back by its interval
+            read_if_due(core, exchange)
         self._gauges(now)
         self._alert_overdue(now)
 

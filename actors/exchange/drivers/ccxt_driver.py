@@ -7,6 +7,7 @@ lookups by client id use the exchange's own lookup param.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,6 +70,17 @@ def signing_params(exchange_id: str, signed_at: float) -> dict[str, int]:
     none where the exchange has no such param (the client then signs with its clock)."""
     param = SIGNED_TIMESTAMP_PARAM.get(exchange_id)
     return {} if param is None else {param: int(signed_at * 1000)}
+
+
+def order_count_reader(client: Any) -> Callable[[], Any] | None:
+    """The request that reads the account's unfilled order counts, where the driver has
+    one: binance's `GET /api/v3/rateLimit/order` (weight 40), through ccxt's implicit
+    method, so it is signed, metered and its weight header read as every request is.
+    None for other drivers (the in-process paper venue has no such route)."""
+    if getattr(client, "id", None) != "binance":
+        return None
+    request = getattr(client, "private_get_ratelimit_order", None)
+    return request if callable(request) else None
 
 
 @dataclass(frozen=True)

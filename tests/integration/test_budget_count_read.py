@@ -1,0 +1,85 @@
+"""binance's order count is of unfilled orders: once it holds new orders, a first fill
+of a resting order makes room before the window ends. A real daemon (binance driver) on
+`orderd paper-venue` reads the venue's counts (`GET /api/v3/rateLimit/order`) after it
+sees such a fill, and only then, and takes the next submit."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from protocol.client import OrderdClient
+from protocol.errors import ProtocolError
+from tests.helpers import VenueProcess, resting_limit_buy, running_daemon, wait_until
+from tests.integration.test_budget_daemon import (
+    NO_STREAM,
+    budget,
+    entry,
+    limited_venue,
+    no_refusals,
+    placed_once,
+    rest,
+)
+from tests.stream_support import operator
+
+TEN_A_DAY = ("--orders-per-10s", "0", "--orders-per-day", "10")
+"""The day's count: no window ends during the test (the 10 s one would, at random)."""
+READ = ("GET", "/api/v3/rateLimit/order")
+
+
+def reads(venue: VenueProcess) -> int:
+    return venue.requests().count(READ)
+
+
+def full_day(client: OrderdClient) -> None:
+    """Ten resting orders fill the day's count; the eleventh submit is refused."""
+    wait_until(lambda: 86400 - time.time() % 86400 > 60, "a UTC day with a minute left",
+               attempts=7000)
+    rest(client, "rest", 10)
+    with pytest.raises(ProtocolError) as refused:
+        client.submit(resting_limit_buy(client_order_id="refused"))
+    assert refused.value.code == "rate_limited"
+    assert budget(client)["orders_1d"] == 10
+
+
+def tracked_twice(venue: VenueProcess) -> None:
+    """Tracking has read the resting orders' symbol twice more since now."""
+    before = venue.requests().count(("GET", "/api/v3/openOrders"))
+    wait_until(lambda: venue.requests().count(("GET", "/api/v3/openOrders")) >= before + 2,
+               "two more tracking reads")
+
+
+def test_a_first_fill_seen_makes_room_for_the_next_submit(tmp_path: Path) -> None:
+    with limited_venue(tmp_path, *TEN_A_DAY) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
+        client = daemon.client()
+        full_day(client)
+        tracked_twice(venue)
+        assert reads(venue) == 0  # nothing filled: the count is right as it is
+        operator(venue.url, "/_venue/trade", {"symbol": "BTC/USD", "price": "1000",
+                                              "amount": "0.004"})  # one order's first fill
+        wait_until(lambda: client.status(client_order_id="rest-0")["status"]
+                   == "partially_filled", "the fill seen by tracking")
+        wait_until(lambda: budget(client)["orders_1d"] == 9, "the counts read")
+        order = client.submit(resting_limit_buy(client_order_id="after-fill"))
+        assert order["status"] == "open"
+        placed_once(venue, "after-fill")
+        assert "refused" not in [o["clientOrderId"] for o in venue.orders()]
+        assert reads(venue) == 1
+        no_refusals(venue)
+
+
+def test_with_no_fill_seen_no_read_is_sent(tmp_path: Path) -> None:
+    with limited_venue(tmp_path, *TEN_A_DAY) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM) as daemon:
+        client = daemon.client()
+        full_day(client)
+        for _ in range(3):  # submits refused for the count, ticks, tracking reads
+            tracked_twice(venue)
+            with pytest.raises(ProtocolError) as refused:
+                client.submit(resting_limit_buy(client_order_id="refused"))
+            assert refused.value.code == "rate_limited"
+        assert reads(venue) == 0
+        assert venue.usage()["accounts"]["default"]["orders_1d"] == 10
