@@ -1,4 +1,5 @@
-"""binance's request limits for the paper venue: weights, order counts, 429 and 418.
+"""binance's request limits for the paper venue: weight and order counts, 429 and 418
+(each endpoint's weight: venue.weights).
 
 binance counts request weight per client address in a calendar minute, raw
 requests per address in 5 minutes, and new orders per account in 10 seconds
@@ -22,85 +23,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
 
 from ccxt.base.errors import DDoSProtection
+
+from venue.weights import DAY_S, ORDER_NEW, Endpoint, interval, span, weight_of
 
 # ccxt's binance.py raises DDoSProtection for 418 and for 429 alike (its
 # handle_errors looks at the status before the body's code).
 FIRST_BAN_S = 120
 MAX_BAN_S = 3 * 24 * 3600
 LARGEST_LIMIT = 1_000_000_000
-DAY_S = 86400
-UNITS = (("DAY", "D", DAY_S), ("HOUR", "H", 3600), ("MINUTE", "M", 60), ("SECOND", "S", 1))
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
 AVOID_POLLING = "Please use WebSocket Streams for live updates to avoid polling the API."
 TOO_MANY_ORDERS = -1015
 
-EXCHANGE_INFO = ("GET", "/api/v3/exchangeInfo")
-ORDER_NEW = ("POST", "/api/v3/order")
-ORDER_GET = ("GET", "/api/v3/order")
-ORDER_CANCEL = ("DELETE", "/api/v3/order")
-OPEN_ORDERS = ("GET", "/api/v3/openOrders")
-ALL_ORDERS = ("GET", "/api/v3/allOrders")
-MY_TRADES = ("GET", "/api/v3/myTrades")
-ACCOUNT = ("GET", "/api/v3/account")
-TICKER_24HR = ("GET", "/api/v3/ticker/24hr")
-UNFILLED_ORDER_COUNT = ("GET", "/api/v3/rateLimit/order")
-Endpoint = tuple[str, str]
-
-# binance's documented weights (rest-api.md); ccxt carries most as cost x 5.
-WEIGHTS: dict[Endpoint, int] = {
-    ("GET", "/api/v3/ping"): 1, ("GET", "/api/v3/time"): 1, EXCHANGE_INFO: 20,
-    ORDER_NEW: 1, ("POST", "/api/v3/order/test"): 1, ORDER_CANCEL: 1, ORDER_GET: 4,
-    ("DELETE", "/api/v3/openOrders"): 1, ("POST", "/api/v3/order/cancelReplace"): 1,
-    ALL_ORDERS: 20, ACCOUNT: 20, UNFILLED_ORDER_COUNT: 40,
-    ("GET", "/api/v3/trades"): 25, ("GET", "/api/v3/historicalTrades"): 25,
-    ("GET", "/api/v3/aggTrades"): 4, ("GET", "/api/v3/klines"): 2,
-    ("GET", "/api/v3/uiKlines"): 2, ("GET", "/api/v3/avgPrice"): 2,
-}
-# (with `symbol`, without it) for endpoints that can cover every market at once
-BY_SYMBOL: dict[Endpoint, tuple[int, int]] = {
-    OPEN_ORDERS: (6, 80), ("GET", "/api/v3/ticker/price"): (2, 4),
-    ("GET", "/api/v3/ticker/bookTicker"): (2, 4), TICKER_24HR: (2, 80),
-}
-# The WebSocket API shares the address's weight (web-socket-api.md): connecting costs 2,
-# each request its own weight; requests are ("WS", method).
-WS_CONNECT = ("GET", "/ws-api/v3")
-WEIGHTS.update({WS_CONNECT: 2, ("WS", "userDataStream.subscribe.signature"): 2,
-                ("WS", "userDataStream.unsubscribe"): 2, ("WS", "ping"): 1, ("WS", "time"): 1})
-DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50))
-"""GET /api/v3/depth by its `limit` (default 100); above 1000: 250."""
-UNKNOWN_WEIGHT = 1
-
-
-def interval(seconds: int) -> tuple[str, int]:
-    """A window as `exchangeInfo.rateLimits` lists it: ("MINUTE", 1) for 60 s."""
-    name, _, size = next(unit for unit in UNITS if seconds % unit[2] == 0)
-    return name, seconds // size
-
-
-def span(seconds: int) -> str:
-    """A window as binance's headers name it: 1M for 60 s, 10S, 1D."""
-    _, letter, size = next(unit for unit in UNITS if seconds % unit[2] == 0)
-    return f"{seconds // size}{letter}"
-
-
-def weight_of(method: str, path: str, params: Mapping[str, str]) -> int:
-    """The request weight binance charges for one request."""
-    endpoint = (method, path)
-    if endpoint == MY_TRADES:
-        return 5 if params.get("orderId") else 20
-    if endpoint == ("GET", "/api/v3/depth"):
-        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 100
-        return next((w for most, w in DEPTH_WEIGHTS if limit <= most), 250)
-    if endpoint == TICKER_24HR and params.get("symbols"):
-        count = params["symbols"].count(",") + 1
-        return 2 if count <= 20 else 40 if count <= 100 else 80
-    if endpoint in BY_SYMBOL:
-        one, every = BY_SYMBOL[endpoint]
-        return one if params.get("symbol") else every
-    return WEIGHTS.get(endpoint, UNKNOWN_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -307,12 +243,12 @@ class VenueLimiter:
     def _place(self, orders: _Account, now: float) -> tuple[int, str, float] | None:
         """Count a new order, or refuse it (-1015) if a window of the account is full.
         The day is checked first: when both are full, the client waits for the later end."""
-        for window, limit, span in ((orders.orders_1d, self.limits.orders_per_day, "1 DAY"),
-                                    (orders.orders_10s, self.limits.orders_per_10s,
-                                     "10 SECOND")):
+        for window, limit, per in ((orders.orders_1d, self.limits.orders_per_day, "1 DAY"),
+                                   (orders.orders_10s, self.limits.orders_per_10s,
+                                    "10 SECOND")):
             if limit and window.used(now) >= limit:
                 return (TOO_MANY_ORDERS, f"Too many new orders; current limit is {limit} "
-                        f"orders per {span}.", window.ends(now))
+                        f"orders per {per}.", window.ends(now))
         orders.orders_10s.add(1, now)
         orders.orders_1d.add(1, now)
         return None
@@ -400,10 +336,3 @@ def limits_route(limiter: VenueLimiter, method: str, path: str,
         return 200, limiter.configure(body)
     except (TypeError, ValueError) as exc:
         return 400, {"error": str(exc)}
-
-
-def request_params(query: str, body: str) -> dict[str, str]:
-    """The parameters of an API request that its weight depends on."""
-    params = dict(parse_qsl(query, keep_blank_values=True))
-    params.update(parse_qsl(body, keep_blank_values=True))
-    return params

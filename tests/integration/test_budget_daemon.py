@@ -29,7 +29,7 @@ from tests.helpers import (
     wait_until,
 )
 from tests.integration.test_venue_limits import venue_call
-from venue.limits import span
+from venue.weights import span
 
 WEIGHT_300 = ("--weight-limit", "300")
 TEN_ORDERS = ("--orders-per-10s", "10")

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from venue.limits import UNFILLED_ORDER_COUNT, VenueLimiter
+from venue.limits import VenueLimiter
+from venue.weights import UNFILLED_ORDER_COUNT, UNITS
 
-UNITS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+SECONDS = {name: size for name, _, size in UNITS}
 
 
 def unfilled_order_count(limiter: VenueLimiter, account: str) -> list[dict[str, Any]]:
@@ -18,7 +19,7 @@ def unfilled_order_count(limiter: VenueLimiter, account: str) -> list[dict[str, 
     counts = limiter.order_counts(account)
     rows = []
     for row in limiter.rate_limits():
-        seconds = UNITS[row["interval"]] * row["intervalNum"]
+        seconds = SECONDS[row["interval"]] * row["intervalNum"]
         if row["rateLimitType"] == "ORDERS" and seconds in counts:
             rows.append({**row, "count": counts[seconds]})
     return rows

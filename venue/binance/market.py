@@ -16,7 +16,7 @@ from typing import Any
 from protocol.codec import format_decimal
 from venue.binance.rest import BY_ID, BinanceError, illegal, missing
 from venue.book import PaperVenue
-from venue.limits import TICKER_24HR
+from venue.weights import TICKER_24HR
 
 DAY_MS = 24 * 3600 * 1000
 TICKER_TYPES = ("FULL", "MINI")

@@ -42,7 +42,8 @@ from venue.binance.rest import (
 from venue.binance.user_stream import CLOSE_WAIT_S, DEFAULT_PING_S, WS_PATH, UserStream
 from venue.binance.websocket import WebSocket, accept_key, handshake_error
 from venue.book import PaperVenue
-from venue.limits import LIMIT_ROUTES, VenueLimiter, limits_route, request_params, weight_of
+from venue.limits import LIMIT_ROUTES, VenueLimiter, limits_route
+from venue.weights import request_params, weight_of
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,7 @@ class PaperVenueServer(ThreadingHTTPServer):
         (`GET /_venue/requests`); a WebSocket API request's method is `WS`."""
         self.stopping = threading.Event()
         self.stream_ping_s = stream_ping_s
-        self.streams: set[UserStream] = set()
-        """The open WebSocket connections."""
+        self.streams: set[UserStream] = set()  # the open WebSocket connections
         self._thread: threading.Thread | None = None
 
     def record(self, method: str, path: str, params: dict[str, str] | None = None) -> None:

@@ -33,8 +33,8 @@ from venue.binance.stream import (
     reply_text,
     signed_payload,
 )
-from venue.limits import WS_CONNECT
 from venue.model import EVENTS_NUMBERED, VenueEvent
+from venue.weights import WS_CONNECT
 
 if TYPE_CHECKING:
     from venue.binance.server import PaperVenueServer

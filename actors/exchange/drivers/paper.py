@@ -27,7 +27,8 @@ from ccxt.base.errors import (
 
 import venue.rules as rules
 from venue.book import PaperVenue
-from venue.limits import (
+from venue.limits import VenueLimiter
+from venue.weights import (
     ACCOUNT,
     ALL_ORDERS,
     EXCHANGE_INFO,
@@ -38,7 +39,6 @@ from venue.limits import (
     ORDER_NEW,
     TICKER_24HR,
     Endpoint,
-    VenueLimiter,
     weight_of,
 )
 

@@ -15,7 +15,8 @@ from daemon.config import load_config
 from daemon.wiring import client_factory
 from tests.venue_support import FakeClock
 from venue.book import PaperVenue
-from venue.limits import (
+from venue.limits import VenueLimiter, VenueLimits, Verdict
+from venue.weights import (
     ACCOUNT,
     ALL_ORDERS,
     EXCHANGE_INFO,
@@ -26,9 +27,6 @@ from venue.limits import (
     ORDER_NEW,
     TICKER_24HR,
     Endpoint,
-    VenueLimiter,
-    VenueLimits,
-    Verdict,
     weight_of,
 )
 
