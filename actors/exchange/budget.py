@@ -287,9 +287,11 @@ class RequestBudget:
         Retry-After ends once every order window has room."""
         now = self._clock()
         with self._lock:
-            if (self.reads.answered(read)
-                    and read_counts(self._orders, read, rows, now, self._creates.moments())
-                    and now >= self._orders_told_until):
+            if not self.reads.answered(read):
+                return
+            if not read_counts(self._orders, read, rows, now, self._creates.moments()):
+                self.reads.no_room(read)
+            elif now >= self._orders_told_until:
                 self.orders_held_until = min(self.orders_held_until, now)
 
     # --- what the order path and the operator ask ---------------------------------------

@@ -23,6 +23,9 @@ from actors.exchange.windows import OrderWindow
 
 READ_INTERVAL_S = 1.0
 """The least time between two reads: each weighs 40 (2,400 a minute at most)."""
+FILL_LAG_S = 1.0
+"""binance takes a fill off its count "a short delay" after it: a read sent this soon
+after the last fill seen may not show it yet, so one more read may go."""
 READ_LOST_S = 60.0
 """A read claimed this long ago and not answered is taken as lost (its worker was
 restarted, say): another may go."""
@@ -50,12 +53,14 @@ class ReadPlan:
         """An order's first fill was seen since the last read was claimed."""
         self.current: CountRead | None = None
         self.last = -math.inf
+        self.last_fill = -math.inf
 
     def fill_seen(self) -> None:
         """An order of the entry filled for the first time: the exchange's count of
         unfilled orders went down by one."""
         with self._lock:
             self.fill_unread = True
+            self.last_fill = self._clock()
 
     def claim(self, now: float) -> CountRead | None:
         """A new read, if a fill is unread and no read went within the interval and none
@@ -88,6 +93,13 @@ class ReadPlan:
             if read is self.current:
                 self.current = None
                 self.fill_unread = self.fill_unread or again
+
+    def no_room(self, read: CountRead) -> None:
+        """The answer to `read` left a window full: if the read went out so soon after
+        the last fill that binance may not have taken it off yet, the fill stays unread."""
+        assert read.started is not None
+        if read.started - self.last_fill < FILL_LAG_S:
+            self.fill_unread = True
 
     def answered(self, read: CountRead) -> bool:
         """Whether the answer is to the read under way (one taken as lost tells nothing:

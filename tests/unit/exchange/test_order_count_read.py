@@ -235,3 +235,24 @@ def test_a_hold_is_not_ended_by_a_read_without_every_window() -> None:
     budget.reads.fill_seen()
     read(budget, rows(3))  # no day row: that window's count is not known
     assert budget.admit_order(0) is not None
+
+
+def test_a_read_too_soon_after_a_fill_is_made_once_more() -> None:
+    """binance lowers its count "a short delay" after a fill: a read sent right after
+    the fill may still count the order. One more read may go a second later, with no
+    new fill; a read long after the last fill that shows no room is not repeated."""
+    clock = FakeClock(MINUTE + 2)
+    budget = budget_of(clock)
+    fill(budget, 10)
+    assert budget.admit_order(0) is not None
+    budget.reads.fill_seen()
+    clock.advance(0.05)
+    read(budget, rows(10))  # too soon: binance has not taken the fill off yet
+    assert budget.admit_order(0) is not None
+    clock.advance(READ_INTERVAL_S)
+    read(budget, rows(9))  # the same fill, now counted down
+    assert budget.admit_order(0) is None
+    create(budget)
+    assert budget.admit_order(0) is not None
+    clock.advance(READ_INTERVAL_S)
+    assert budget.claim_read() is None  # no fill since, and the last read was not soon
