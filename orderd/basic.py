@@ -17,6 +17,7 @@ from actors.exchange.failure import CallFailed, error_info
 from actors.exchange.link import Attempts
 from actors.exchange.order_params import check_params
 from actors.order.admission import make_client_order_id
+from actors.order.core import ambiguous_order_id
 from actors.order.stats import OrderStats
 from actors.orders import Order, rfc3339
 from actors.runtime import Clock
@@ -332,10 +333,14 @@ class BasicOrderExecutor(OrderExecutionInterface):
                              f"{error.message}", error, 5.0) from None
 
     def _find(self, ref: OrderRef) -> Order:
+        """The order `ref` names, as the daemon finds it (OrderCore.find)."""
         if ref.client_order_id is not None:
             order = self._orders.get(ref.client_order_id)
         else:
-            order = next((o for o in self._orders.values() if o.order_id == ref.order_id), None)
+            named = [o for o in self._orders.values() if o.order_id == ref.order_id]
+            if len(named) > 1:
+                raise ambiguous_order_id(str(ref.order_id))
+            order = named[0] if named else None
         if order is None:
             which = ref.client_order_id or ref.order_id
             raise ProtocolError("not_found", f"no order {which!r} placed by this executor")

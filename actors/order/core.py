@@ -290,9 +290,7 @@ class OrderCore:
         if not orders:
             return not_found(ref)
         if len(orders) > 1:
-            return ProtocolError(
-                "bad_request", f"order_id {ref.order_id!r} names more than one order (on "
-                "other exchanges or markets); ask by client_order_id", field="order_id")
+            return ambiguous_order_id(ref.order_id)
         return self.current(orders[0].client_order_id) or orders[0]
 
     def current(self, client_order_id: str) -> Order | None:
@@ -382,3 +380,11 @@ def not_found(ref: OrderRef) -> ProtocolError:
     which = (f"client_order_id {ref.client_order_id!r}" if ref.client_order_id is not None
              else f"order_id {ref.order_id!r}")
     return ProtocolError("not_found", f"no order with {which}")
+
+
+def ambiguous_order_id(order_id: str) -> ProtocolError:
+    """`order_id` names more than one order: exchanges number their orders each their own
+    way (binance per market), and a status or cancel must reach only the one meant."""
+    return ProtocolError("bad_request", f"order_id {order_id!r} names more than one order "
+                         "(on other exchanges or markets); ask by client_order_id",
+                         field="order_id")
