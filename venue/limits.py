@@ -58,11 +58,10 @@ class VenueLimits:
         """ValueError('field: why'); the config loader puts the section's key in front."""
         for item in fields(self):
             value = getattr(self, item.name)
+            least, most = (1, DAY_S) if item.name == "weight_window_s" else (0, LARGEST_LIMIT)
             if (isinstance(value, bool) or not isinstance(value, int)
-                    or not 0 <= value <= LARGEST_LIMIT):
-                raise ValueError(f"{item.name}: must be a whole number from 0 to {LARGEST_LIMIT}")
-        if not 1 <= self.weight_window_s <= DAY_S:
-            raise ValueError(f"weight_window_s: must be a whole number from 1 to {DAY_S}")
+                    or not least <= value <= most):
+                raise ValueError(f"{item.name}: must be a whole number from {least} to {most}")
 
     def rate_limits(self) -> list[dict[str, Any]]:
         """`exchangeInfo.rateLimits` as binance lists them (limits that are off left out)."""

@@ -243,6 +243,10 @@ def test_limits_change_at_run_time_and_reset_forgets_counts_and_bans() -> None:
     ({"orders_per_10s": 1.5}, "orders_per_10s: must be a whole number"),
     ({"orders_per_day": True}, "orders_per_day: must be a whole number"),
     ({"weight_per_minute": "6000"}, "weight_per_minute: must be a whole number"),
+    ({"weight_window_s": 0}, "weight_window_s: must be a whole number from 1 to 86400"),
+    ({"weight_window_s": -1}, "weight_window_s: must be a whole number from 1 to 86400"),
+    ({"weight_window_s": 10**9}, "weight_window_s: must be a whole number from 1 to 86400"),
+    ({"weight_window_s": True}, "weight_window_s: must be a whole number from 1 to 86400"),
     ({"weight": 5}, "unknown limits: weight"),
     ({"reset": "yes"}, "reset must be true or false"),
 ])
