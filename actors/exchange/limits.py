@@ -55,7 +55,8 @@ class Limits:
 
     def capped(self, config: BudgetConfig) -> Limits:
         """These limits, each at most what `config` allows."""
-        weight = _lower(self.weight, config.weight_per_minute * self.weight_window_s // 60)
+        weight = _lower(self.weight, _per_window(config.weight_per_minute,
+                                                 self.weight_window_s))
         caps = {10: config.orders_per_10s, 86400: config.orders_per_day}
         orders = {seconds: limit for seconds, limit in self.orders}
         for seconds, cap in caps.items():
@@ -67,6 +68,12 @@ class Limits:
 NO_LIMITS = Limits()
 BINANCE_LIMITS = Limits(6000, 60, ((10, 100), (86400, 200_000)))
 """binance spot's published defaults, until its exchangeInfo says otherwise."""
+
+
+def _per_window(per_minute: int, window_s: int) -> int:
+    """A cap a minute as a cap a window (0: none); a window's share of less than 1 is 1,
+    not 0, which would read as no cap at all."""
+    return max(1, per_minute * window_s // 60) if per_minute else 0
 
 
 def _lower(limit: int | None, cap: int) -> int | None:
