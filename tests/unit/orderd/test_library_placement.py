@@ -17,7 +17,7 @@ from tests.library_support import limit, run
 from tests.unit.orderd.test_basic_reconfigure import refused_as_unknown_exchange
 from tests.unit.orderd.test_library_rate_limits import (
     ORDER,
-    early_in_a_real_order_window,
+    early_in_an_order_window,
     held_across_configure,
     refusals_around_configure,
     usage,
@@ -41,7 +41,8 @@ def test_binance_spelled_another_way_is_one_budget_across_configure(
     (or another of its own hosts, or its port): one address, one account, so the 429
     under way still holds the next order. (The client is the embedder's, sent to the
     venue here; the entry's api_url is what says where it talks.)"""
-    limiter = VenueLimiter(VenueLimits(orders_per_10s=0))  # counted, not limited
+    clock = early_in_an_order_window()  # the venue's: the executor signs in real time
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0), clock)  # counted, not limited
     server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
                               limiter=limiter).start()
     clients = {"bx": lambda: build_binance(DriverSettings("k", "s", server.url))}
@@ -49,7 +50,6 @@ def test_binance_spelled_another_way_is_one_budget_across_configure(
     async def scenario() -> list[ProtocolError]:
         async with BasicOrderExecutor(entry(tmp_path, None), clients=clients,
                                       seed=1) as executor:
-            await early_in_a_real_order_window()
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_10s": 1})
             return await refusals_around_configure(executor, entry(tmp_path, spelled))
