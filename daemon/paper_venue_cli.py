@@ -58,8 +58,8 @@ def add_parser(commands: Any) -> None:
                        help="seed of the fault RNG and of a fresh venue's prices")
     binance = VenueLimits()
     venue.add_argument("--weight-limit", type=int, default=binance.weight_per_minute,
-                       help="request weight per client address per minute "
-                       "(default %(default)s, binance's; 0: no limit)")
+                       help="request weight per client address per minute, or per "
+                       "--weight-window-s (default %(default)s, binance's; 0: no limit)")
     venue.add_argument("--orders-per-10s", type=int, default=binance.orders_per_10s,
                        help="new orders per account per 10 s (default %(default)s; 0: no limit)")
     venue.add_argument("--orders-per-day", type=int, default=binance.orders_per_day,
