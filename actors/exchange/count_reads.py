@@ -28,7 +28,7 @@ FILL_LAG_S = 1.0
 after the last fill seen may not show it yet, so one more read may go."""
 READ_LOST_S = 60.0
 """A read claimed this long ago and not answered is taken as lost (its worker was
-restarted, say): another may go."""
+restarted, say): another may go, as the fill it was to read is still unread."""
 
 
 @dataclass(eq=False)
@@ -66,9 +66,11 @@ class ReadPlan:
         """A new read, if a fill is unread and no read went within the interval and none
         is under way. The distances are taken both ways: a wall clock stepped back
         (NTP) does not put the last read in the future and stop reads for that long."""
-        if not self.fill_unread or abs(now - self.last) < READ_INTERVAL_S:
-            return None
-        if self.current is not None and abs(now - self.current.claimed) < READ_LOST_S:
+        if self.current is not None and abs(now - self.current.claimed) >= READ_LOST_S:
+            # lost: the fill it was to read was never read, and may be all there is
+            self.current, self.fill_unread = None, True
+        if self.current is not None or not self.fill_unread \
+                or abs(now - self.last) < READ_INTERVAL_S:
             return None
         self.fill_unread, self.last = False, now
         self.current = CountRead(now)

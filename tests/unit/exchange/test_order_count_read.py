@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actors.exchange.budget import NotSent, RequestBudget
-from actors.exchange.count_reads import READ_INTERVAL_S, CountRead
+from actors.exchange.count_reads import READ_INTERVAL_S, READ_LOST_S, CountRead
 from actors.exchange.limits import BudgetConfig, Limits
 from actors.exchange.windows import CLOCK_AHEAD_S
 from tests.venue_support import FakeClock
@@ -256,3 +256,26 @@ def test_a_read_too_soon_after_a_fill_is_made_once_more() -> None:
     assert budget.admit_order(0) is not None
     clock.advance(READ_INTERVAL_S)
     assert budget.claim_read() is None  # no fill since, and the last read was not soon
+
+
+@pytest.mark.parametrize("went_out", [False, True], ids=["before_sending", "while_out"])
+def test_a_read_lost_with_its_worker_is_made_again_without_a_new_fill(went_out: bool) -> None:
+    """A read claimed and never answered (its worker restarted before it went out, or
+    while it was out) is taken as lost after READ_LOST_S: the fill it was to read was
+    never read, so another read goes; the day's count would else hold new orders until
+    the day ends, or the next fill."""
+    clock = FakeClock(MINUTE + 2)
+    budget = budget_of(clock, per_10s=100, per_day=10)
+    for count in range(1, 11):
+        answer(budget, create(budget), count, day=count)
+    assert budget.admit_order(0) is not None
+    budget.reads.fill_seen()
+    lost = budget.claim_read()
+    assert lost is not None
+    if went_out:
+        budget.reads.sent(lost)
+    clock.advance(READ_LOST_S - 1)
+    assert budget.claim_read() is None  # maybe still on its way
+    clock.advance(1)
+    read(budget, rows(0, 9, limits=(100, 10)))
+    assert budget.admit_order(0) is None
