@@ -245,6 +245,7 @@ class RequestBudget:
         else until the order windows that are full end (the shortest window if none
         looks full: the exchange counted orders we did not see)."""
         self.counts.http_429 += 1
+        self.reads.refused()
         wait = number(headers.get("Retry-After"))
         if wait is None:
             full = [w.ends_in(now) for w in self._orders
@@ -289,9 +290,8 @@ class RequestBudget:
         with self._lock:
             if not self.reads.answered(read):
                 return
-            if not read_counts(self._orders, read, rows, now, self._creates.moments()):
-                self.reads.no_room(read)
-            elif now >= self._orders_told_until:
+            room = read_counts(self._orders, read, rows, now, self._creates.moments())
+            if self.reads.ends_hold(read, room) and now >= self._orders_told_until:
                 self.orders_held_until = min(self.orders_held_until, now)
 
     # --- what the order path and the operator ask ---------------------------------------

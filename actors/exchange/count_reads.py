@@ -41,6 +41,9 @@ class CountRead:
     answered: list[float] = field(default_factory=list)
     """When the creates answered while it was out were taken: the exchange may have
     handled them after the read, so its counts may lack them."""
+    refused: bool = False
+    """A create was refused for the order count while it was out: the exchange may have
+    answered the read before the orders that filled the count (another program's)."""
 
 
 class ReadPlan:
@@ -87,6 +90,23 @@ class ReadPlan:
         read = self.current
         if read is not None and read.started is not None:
             read.answered.append(taken)
+
+    def refused(self) -> None:
+        """A create was refused for the order count (new orders are held)."""
+        read = self.current
+        if read is not None and read.started is not None:
+            read.refused = True
+
+    def ends_hold(self, read: CountRead, room: bool) -> bool:
+        """Whether the answer to `read`, which showed `room` in every window or not, may
+        end a hold on new orders. One sent before a refusal for the count may not: its
+        counts may be older than the refusal's, and a read sent since may end it, with
+        no new fill."""
+        if not room:
+            self.no_room(read)
+        elif read.refused:
+            self.fill_unread = True
+        return room and not read.refused
 
     def failed(self, read: CountRead, again: bool) -> None:
         """The read got no counts; `again`: it was not sent (no weight for it), so the

@@ -279,3 +279,25 @@ def test_a_read_lost_with_its_worker_is_made_again_without_a_new_fill(went_out: 
     clock.advance(1)
     read(budget, rows(0, 9, limits=(100, 10)))
     assert budget.admit_order(0) is None
+
+
+def test_a_read_sent_before_a_refusal_for_the_count_does_not_end_its_hold() -> None:
+    """The read goes out; then a create is refused -1015 without Retry-After (another
+    program's orders filled the account's count). binance may have answered the read
+    before those orders came: its count cannot end the hold, but a read sent after the
+    refusal can, a second later, with no new fill."""
+    clock = FakeClock(MINUTE + 2)
+    budget = budget_of(clock)
+    for count in range(1, 10):
+        answer(budget, create(budget), count)
+    last = create(budget)  # the tenth: full by our count
+    budget.reads.fill_seen()
+    claimed = budget.claim_read()
+    assert claimed is not None
+    budget.reads.sent(claimed)
+    budget.answered(1, last, True, 429, {"X-MBX-ORDER-COUNT-10S": "10"}, code=-1015)
+    budget.counts_read(claimed, rows(8))  # maybe handled before the other's orders
+    assert budget.admit_order(0) is not None
+    clock.advance(READ_INTERVAL_S)
+    read(budget, rows(8))  # sent after the refusal: binance's count since
+    assert budget.admit_order(0) is None
