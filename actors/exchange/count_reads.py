@@ -118,9 +118,10 @@ class ReadPlan:
 
     def no_room(self, read: CountRead) -> None:
         """The answer to `read` left a window full: if the read went out so soon after
-        the last fill that binance may not have taken it off yet, the fill stays unread."""
+        the last fill that binance may not have taken it off yet, the fill stays unread.
+        Both ways: a clock stepped back puts the fill in the future, not just before."""
         assert read.started is not None
-        if read.started - self.last_fill < FILL_LAG_S:
+        if abs(read.started - self.last_fill) < FILL_LAG_S:
             self.fill_unread = True
 
     def answered(self, read: CountRead) -> bool:

@@ -301,3 +301,20 @@ def test_a_read_sent_before_a_refusal_for_the_count_does_not_end_its_hold() -> N
     clock.advance(READ_INTERVAL_S)
     read(budget, rows(8))  # sent after the refusal: binance's count since
     assert budget.admit_order(0) is None
+
+
+def test_a_wall_clock_stepped_back_after_a_fill_does_not_read_every_second() -> None:
+    """A read that shows no room is made once more only if it went out within a second
+    of the last fill seen; a clock stepped back (NTP) puts that fill in the future, which
+    is not "soon after" it: else a read of weight 40 went every second, each telling
+    nothing, until the clock caught up with the fill."""
+    clock = FakeClock(MINUTE + 5)
+    budget = budget_of(clock)
+    fill(budget, 10)
+    budget.reads.fill_seen()
+    clock.advance(READ_INTERVAL_S + 0.5)
+    clock.now -= 30  # stepped back
+    read(budget, rows(10))
+    for _ in range(5):
+        clock.advance(READ_INTERVAL_S)
+        assert budget.claim_read() is None  # no fill since
