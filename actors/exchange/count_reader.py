@@ -12,8 +12,8 @@ from typing import Any
 from actors.circuit.breakers import CircuitOpen
 from actors.exchange.count_reads import CountRead
 from actors.exchange.drivers.ccxt_driver import order_count_reader
+from actors.exchange.errors import RESOLVE, RETRY
 from actors.exchange.failure import CallFailed, error_info
-from actors.exchange.link import NOT_SENT
 from actors.exchange.metering import Meter
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,12 @@ def counts_reader(client: Any, meter: Meter | None,
         reads.sent(msg.read)
         try:
             rows = read(request)
-        except Exception as exc:  # noqa: BLE001 - read again after the next fill seen
-            # nothing went out (no weight for it, the circuit open): the fill is unread
+        except Exception as exc:  # noqa: BLE001 - a refusal: read after the next fill
+            # not sent (no weight, the circuit open) or no answer read (a timeout, a
+            # 5xx): the fill is still unread, and the next read a second later may get
+            # it; one the exchange refused for good (400, permissions) would be again
             again = isinstance(exc, CircuitOpen) or (isinstance(exc, CallFailed)
-                                                     and exc.rule is NOT_SENT)
+                                                     and exc.rule.action in (RETRY, RESOLVE))
             reads.failed(msg.read, again)
             log.info("order counts of %s not read: %s", msg.exchange, error_info(exc).message)
             return

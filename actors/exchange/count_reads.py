@@ -109,8 +109,9 @@ class ReadPlan:
         return room and not read.refused
 
     def failed(self, read: CountRead, again: bool) -> None:
-        """The read got no counts; `again`: it was not sent (no weight for it), so the
-        fill is still unread and the next read may go after the interval."""
+        """The read got no counts; `again`: for a reason that may pass (not sent for
+        want of weight, no answer), so the fill is still unread and the next read may go
+        after the interval."""
         with self._lock:
             if read is self.current:
                 self.current = None

@@ -83,3 +83,22 @@ def test_with_no_fill_seen_no_read_is_sent(tmp_path: Path) -> None:
             assert refused.value.code == "rate_limited"
         assert reads(venue) == 0
         assert venue.usage()["accounts"]["default"]["orders_1d"] == 10
+
+
+def test_a_read_that_failed_on_its_way_is_made_again(tmp_path: Path) -> None:
+    """A read that went out and brought no counts back (a 503, not retried here) did not
+    read the fill: another goes a second later, with no new fill, and the next submit
+    gets in (else it would wait for the day's end, or for another fill)."""
+    with limited_venue(tmp_path, *TEN_A_DAY) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=NO_STREAM,
+                           extra="[retry]\nmax_retries = 0\n") as daemon:
+        client = daemon.client()
+        full_day(client)
+        venue.script({"fault": "http_503", "method": "GET", "path": READ[1]})
+        operator(venue.url, "/_venue/trade", {"symbol": "BTC/USD", "price": "1000",
+                                              "amount": "0.004"})  # one order's first fill
+        wait_until(lambda: budget(client)["orders_1d"] == 9, "the counts read again")
+        assert reads(venue) == 2
+        order = client.submit(resting_limit_buy(client_order_id="after-fill"))
+        assert order["status"] == "open"
+        no_refusals(venue)
