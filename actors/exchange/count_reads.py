@@ -41,6 +41,9 @@ class CountRead:
     answered: list[float] = field(default_factory=list)
     """When the creates answered while it was out were taken: the exchange may have
     handled them after the read, so its counts may lack them."""
+    crossed: bool = False
+    """It came back in a later window of ours than it went out in: that window's count
+    was not told, which a read sent now would tell."""
     refused: bool = False
     """A create was refused for the order count while it was out: the exchange may have
     answered the read before the orders that filled the count (another program's)."""
@@ -120,9 +123,10 @@ class ReadPlan:
     def no_room(self, read: CountRead) -> None:
         """The answer to `read` left a window full: if the read went out so soon after
         the last fill that binance may not have taken it off yet, the fill stays unread.
-        Both ways: a clock stepped back puts the fill in the future, not just before."""
+        Both ways: a clock stepped back puts the fill in the future, not just before.
+        So does one that crossed the end of a window: the next read tells that one."""
         assert read.started is not None
-        if abs(read.started - self.last_fill) < FILL_LAG_S:
+        if read.crossed or abs(read.started - self.last_fill) < FILL_LAG_S:
             self.fill_unread = True
 
     def answered(self, read: CountRead) -> bool:
@@ -149,4 +153,5 @@ def read_counts(windows: list[OrderWindow], read: CountRead, rows: Any, now: flo
                                                         read.started, now, uncounted)
         if window.limit is not None:
             room = room and told and window.total() < window.limit
+            read.crossed = read.crossed or window.index_at(read.started) < window.index_at(now)
     return room

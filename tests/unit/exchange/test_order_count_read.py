@@ -318,3 +318,28 @@ def test_a_wall_clock_stepped_back_after_a_fill_does_not_read_every_second() -> 
     for _ in range(5):
         clock.advance(READ_INTERVAL_S)
         assert budget.claim_read() is None  # no fill since
+
+
+def test_a_read_that_came_back_in_the_next_window_is_made_again_for_a_hold() -> None:
+    """A -1015 without Retry-After holds new orders until the full window ends, here the
+    day's (another program filled it). The read that could end it went out at the end
+    of a 10 s window and came back in the next: it told nothing of the 10 s window, so
+    it cannot end the hold; but a read sent now would tell, so one goes a second later,
+    with no new fill, and ends it (else orders waited for the day's end)."""
+    clock = FakeClock(MINUTE + 2)
+    budget = budget_of(clock, per_day=100)
+    answer(budget, create(budget), 1, day=1)
+    budget.answered(1, create(budget), True, 429, {"X-MBX-ORDER-COUNT-1D": "100"},
+                    code=-1015)
+    assert budget.view()["orders_held_for_s"] > 3600
+    budget.reads.fill_seen()
+    clock.now = MINUTE + 9.5
+    claimed = budget.claim_read()
+    assert claimed is not None
+    budget.reads.sent(claimed)
+    clock.now = MINUTE + 10.3
+    budget.counts_read(claimed, rows(0, 50))
+    assert budget.admit_order(0) is not None  # the 10 s count is not known
+    clock.advance(READ_INTERVAL_S)
+    read(budget, rows(0, 50))
+    assert budget.admit_order(0) is None
