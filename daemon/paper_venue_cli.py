@@ -72,6 +72,10 @@ def add_parser(commands: Any) -> None:
                        help="length of the calendar window --weight-limit counts in, "
                        "announced in exchangeInfo and the weight header as binance would "
                        "(default %(default)s, binance's minute)")
+    venue.add_argument("--orders-window-s", type=int, default=binance.orders_window_s,
+                       help="length of the calendar window --orders-per-10s counts in, "
+                       "announced in exchangeInfo and the order count header as binance "
+                       "would (default %(default)s, binance's 10 s)")
     venue.add_argument("--trades-page", type=int, default=MAX_TRADES_PAGE, metavar="N",
                        help="the most trades one myTrades answer lists, whatever its limit "
                        "asks (default %(default)s, binance's most); fewer make clients page")
@@ -86,7 +90,7 @@ def _address(listen: str) -> tuple[str, int]:
 
 LIMIT_FLAGS = {"weight_per_minute": "weight_limit", "orders_per_10s": "orders_per_10s",
                "orders_per_day": "orders_per_day", "raw_requests_per_5m": "raw_requests_per_5m",
-               "weight_window_s": "weight_window_s"}
+               "weight_window_s": "weight_window_s", "orders_window_s": "orders_window_s"}
 """VenueLimits field -> the attribute of its flag."""
 
 

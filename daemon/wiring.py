@@ -179,7 +179,7 @@ def request_budget(exchange: ExchangeConfig, clock: Clock) -> RequestBudget:
         limits = BINANCE_LIMITS
     elif exchange.limits is not None:
         venue = exchange.limits
-        orders = ((10, venue.orders_per_10s), (86400, venue.orders_per_day))
+        orders = ((venue.orders_window_s, venue.orders_per_10s), (86400, venue.orders_per_day))
         limits = Limits(venue.weight_per_minute or None, venue.weight_window_s,
                         tuple((s, n) for s, n in orders if n))
     return RequestBudget(exchange.name, exchange.budget, limits, clock.now)

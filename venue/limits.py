@@ -34,8 +34,12 @@ FIRST_BAN_S = 120
 MAX_BAN_S = 3 * 24 * 3600
 LARGEST_LIMIT = 1_000_000_000
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-"
+ORDER_HEADER = "X-MBX-ORDER-COUNT-"
 AVOID_POLLING = "Please use WebSocket Streams for live updates to avoid polling the API."
 TOO_MANY_ORDERS = -1015
+WINDOW_RANGES = {"weight_window_s": (1, DAY_S), "orders_window_s": (1, DAY_S - 1)}
+"""The lengths a window may have: the orders window is shorter than the day's, which
+is counted apart."""
 
 
 
@@ -46,19 +50,22 @@ class VenueLimits:
     weight_per_minute: int = 6000
     """Request weight per client address per weight window (REQUEST_WEIGHT 1 MINUTE)."""
     orders_per_10s: int = 100
-    """New orders per account per 10 s window (ORDERS 10 SECOND)."""
+    """New orders per account per orders window (ORDERS 10 SECOND)."""
     orders_per_day: int = 200_000
     """New orders per account per UTC day (ORDERS 1 DAY)."""
     raw_requests_per_5m: int = 61_000
     """Requests per client address per 5-minute window (RAW_REQUESTS 5 MINUTE)."""
     weight_window_s: int = 60
     """The weight's calendar window in seconds (binance's: a minute); tests shorten it."""
+    orders_window_s: int = 10
+    """The calendar window of `orders_per_10s` in seconds (binance's: 10 s); tests pick
+    one that ends when they need it to. Shorter than the day, whose count is apart."""
 
     def __post_init__(self) -> None:
         """ValueError('field: why'); the config loader puts the section's key in front."""
         for item in fields(self):
             value = getattr(self, item.name)
-            least, most = (1, DAY_S) if item.name == "weight_window_s" else (0, LARGEST_LIMIT)
+            least, most = WINDOW_RANGES.get(item.name, (0, LARGEST_LIMIT))
             if (isinstance(value, bool) or not isinstance(value, int)
                     or not least <= value <= most):
                 raise ValueError(f"{item.name}: must be a whole number from {least} to {most}")
@@ -66,7 +73,7 @@ class VenueLimits:
     def rate_limits(self) -> list[dict[str, Any]]:
         """`exchangeInfo.rateLimits` as binance lists them (limits that are off left out)."""
         rows = (("REQUEST_WEIGHT", *interval(self.weight_window_s), self.weight_per_minute),
-                ("ORDERS", "SECOND", 10, self.orders_per_10s),
+                ("ORDERS", *interval(self.orders_window_s), self.orders_per_10s),
                 ("ORDERS", "DAY", 1, self.orders_per_day),
                 ("RAW_REQUESTS", "MINUTE", 5, self.raw_requests_per_5m))
         return [{"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
@@ -129,8 +136,9 @@ class _Address:
 
 @dataclass
 class _Account:
-    orders_10s: Window = field(default_factory=lambda: Window(10))
-    orders_1d: Window = field(default_factory=lambda: Window(86400))
+    orders: Window
+    """The short ORDERS window, binance's 10 s (`orders_window_s`)."""
+    orders_1d: Window = field(default_factory=lambda: Window(DAY_S))
 
 
 @dataclass(frozen=True)
@@ -192,9 +200,9 @@ class VenueLimiter:
             window = client.weight
             headers = {WEIGHT_HEADER + span(window.seconds): str(window.used(now))}
             if placing:
-                orders = self._accounts.setdefault(account, _Account())
-                headers["X-MBX-ORDER-COUNT-10S"] = str(orders.orders_10s.used(now))
-                headers["X-MBX-ORDER-COUNT-1D"] = str(orders.orders_1d.used(now))
+                orders = self._account(account)
+                for window in (orders.orders, orders.orders_1d):
+                    headers[ORDER_HEADER + span(window.seconds)] = str(window.used(now))
             if refusal is not None:
                 headers["Retry-After"] = str(refusal.retry_after_s)
             return Verdict(headers, refusal)
@@ -230,7 +238,7 @@ class VenueLimiter:
                        f"{limits.raw_requests_per_5m} requests per 5 MINUTE. "
                        + AVOID_POLLING, client.requests.ends(now))
         elif placing:
-            refusal = self._place(self._accounts.setdefault(account, _Account()), now)
+            refusal = self._place(self._account(account), now)
         if refusal is None:
             return None
         code, msg, until = refusal
@@ -242,13 +250,13 @@ class VenueLimiter:
     def _place(self, orders: _Account, now: float) -> tuple[int, str, float] | None:
         """Count a new order, or refuse it (-1015) if a window of the account is full.
         The day is checked first: when both are full, the client waits for the later end."""
-        for window, limit, per in ((orders.orders_1d, self.limits.orders_per_day, "1 DAY"),
-                                   (orders.orders_10s, self.limits.orders_per_10s,
-                                    "10 SECOND")):
+        for window, limit in ((orders.orders_1d, self.limits.orders_per_day),
+                              (orders.orders, self.limits.orders_per_10s)):
             if limit and window.used(now) >= limit:
+                unit, number = interval(window.seconds)
                 return (TOO_MANY_ORDERS, f"Too many new orders; current limit is {limit} "
-                        f"orders per {per}.", window.ends(now))
-        orders.orders_10s.add(1, now)
+                        f"orders per {number} {unit}.", window.ends(now))
+        orders.orders.add(1, now)
         orders.orders_1d.add(1, now)
         return None
 
@@ -263,16 +271,24 @@ class VenueLimiter:
             if orders is None:
                 return  # nothing counted since the start or a reset
             now = self._clock()
-            orders.orders_10s.take_back(1, now)
+            orders.orders.take_back(1, now)
             orders.orders_1d.take_back(1, now)
 
     def order_counts(self, account: str) -> dict[int, int]:
         """The unfilled order count of `account` in each current order window, by its
         length in seconds (what `GET /api/v3/rateLimit/order` shows)."""
         with self._lock:
-            orders = self._accounts.get(account) or _Account()
+            orders = self._accounts.get(account) or self._new_account()
             now = self._clock()
-            return {10: orders.orders_10s.used(now), 86400: orders.orders_1d.used(now)}
+            return {window.seconds: window.used(now)
+                    for window in (orders.orders, orders.orders_1d)}
+
+    def _account(self, account: str) -> _Account:
+        """The counts of `account`, begun at 0 if it has none (under the lock)."""
+        return self._accounts.setdefault(account, self._new_account())
+
+    def _new_account(self) -> _Account:
+        return _Account(Window(self.limits.orders_window_s))
 
     # -- operator view ----------------------------------------------------------------
 
@@ -288,6 +304,9 @@ class VenueLimiter:
             if limits.weight_window_s != self.limits.weight_window_s:
                 for client in self._addresses.values():  # a new length: a new window
                     client.weight = Window(limits.weight_window_s)
+            if limits.orders_window_s != self.limits.orders_window_s:
+                for orders in self._accounts.values():
+                    orders.orders = Window(limits.orders_window_s)
             self.limits = limits
             if reset:
                 self._addresses.clear()
@@ -310,8 +329,8 @@ class VenueLimiter:
                 "bans": client.bans,
                 "banned_for_s": max(0, math.ceil(client.banned_until - now)),
             } for name, client in self._addresses.items()}
-            accounts = {name: {"orders_10s": orders.orders_10s.used(now),
-                               "orders_1d": orders.orders_1d.used(now)}
+            accounts = {name: {f"orders_{span(window.seconds).lower()}": window.used(now)
+                               for window in (orders.orders, orders.orders_1d)}
                         for name, orders in self._accounts.items()}
             return {"limits": asdict(self.limits), "addresses": addresses,
                     "accounts": accounts,

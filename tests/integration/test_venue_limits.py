@@ -288,7 +288,8 @@ def test_a_first_fill_takes_the_order_off_every_order_count(
 def test_limits_change_at_run_time(server: PaperVenueServer) -> None:
     assert venue_call(server.url, "/_venue/limits", {"weight_per_minute": 30, "reset": True}) \
         == (200, {"weight_per_minute": 30, "orders_per_10s": 2, "orders_per_day": 200000,
-                  "raw_requests_per_5m": 61000, "weight_window_s": 60})
+                  "raw_requests_per_5m": 61000, "weight_window_s": 60,
+                  "orders_window_s": 10})
     client = client_of(server.url)
     client.load_markets()
     with pytest.raises(DDoSProtection, match=" 429 "):
@@ -326,6 +327,38 @@ def test_a_shorter_weight_window_is_announced_and_kept_as_binance_would(
     assert header(client, "X-MBX-USED-WEIGHT-5S") == "20"
     status, answer = venue_call(server.url, "/_venue/limits", {"weight_window_s": 0})
     assert status == 400 and answer["error"].startswith("weight_window_s:")
+
+
+def test_a_shorter_orders_window_is_announced_and_kept_as_binance_would(
+        server: PaperVenueServer, clock: FakeClock) -> None:
+    """A venue told a 4 s orders window lists it in exchangeInfo, names its count header
+    and its -1015 by it, shows it in the unfilled order count and counts, refuses and
+    resets in it as in binance's 10 s: a client that reads its windows from exchangeInfo
+    holds orders for a window that ends when a test needs it to."""
+    assert venue_call(server.url, "/_venue/limits", {"orders_window_s": 4})[0] == 200
+    client = client_of(server.url)
+    client.load_markets()
+    assert rate_limits(client)[1] == ("ORDERS", "SECOND", 4, 2)
+    for count in ("1", "2"):
+        client.create_order(BTC, "limit", "buy", 0.01, 1000)  # resting: unfilled, they count
+        assert (header(client, "X-MBX-ORDER-COUNT-4S"), header(client, "X-MBX-ORDER-COUNT-1D")) \
+            == (count, count)
+    assert header(client, "X-MBX-ORDER-COUNT-10S") is None
+    with pytest.raises(DDoSProtection) as limited:
+        client.create_order(BTC, "market", "buy", 0.01)
+    assert "Too many new orders; current limit is 2 orders per 4 SECOND." in str(limited.value)
+    assert header(client, "Retry-After") == "3"  # the window ends in 3 s
+    assert venue_call(server.url, "/_venue/usage")[1]["accounts"]["default"] == {
+        "orders_4s": 2, "orders_1d": 2}
+    assert client.private_get_ratelimit_order()[0] == {
+        "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 4, "limit": 2,
+        "count": 2}
+    clock.advance(3)  # that window is over, and with it the 429's wait
+    client.create_order(BTC, "limit", "buy", 0.01, 1000)
+    assert header(client, "X-MBX-ORDER-COUNT-4S") == "1"
+    for wrong in (0, 86400):  # the day's window is the other count
+        status, answer = venue_call(server.url, "/_venue/limits", {"orders_window_s": wrong})
+        assert status == 400 and answer["error"].startswith("orders_window_s:")
 
 
 # -- the `orderd paper-venue` process --------------------------------------------------

@@ -368,6 +368,8 @@ def test_each_entry_starts_with_its_exchanges_limits(tmp_path: Path) -> None:
     small = entry_budget(tmp_path, "[exchanges.limits]\nweight_window_s = 5\n"
                          "[exchanges.budget]\nweight_per_minute = 10\n")
     assert small.limits.weight == 1  # a cap under a window's share is a cap, not none
+    orders = entry_budget(tmp_path, "[exchanges.limits]\norders_window_s = 4\n")
+    assert orders.limits == Limits(6000, 60, ((4, 100), (86400, 200_000)))  # its window
     capped = entry_budget(tmp_path, binance + "[exchanges.budget]\nweight_per_minute = 1200\n"
                           "reserve = 0.3\n")
     assert capped.limits.weight == 1200 and capped.view()["lookup_limit"] == 780

@@ -247,6 +247,9 @@ def test_limits_change_at_run_time_and_reset_forgets_counts_and_bans() -> None:
     ({"weight_window_s": -1}, "weight_window_s: must be a whole number from 1 to 86400"),
     ({"weight_window_s": 10**9}, "weight_window_s: must be a whole number from 1 to 86400"),
     ({"weight_window_s": True}, "weight_window_s: must be a whole number from 1 to 86400"),
+    ({"orders_window_s": 0}, "orders_window_s: must be a whole number from 1 to 86399"),
+    ({"orders_window_s": 86400}, "orders_window_s: must be a whole number from 1 to 86399"),
+    ({"orders_window_s": True}, "orders_window_s: must be a whole number from 1 to 86399"),
     ({"weight": 5}, "unknown limits: weight"),
     ({"reset": "yes"}, "reset must be true or false"),
 ])
