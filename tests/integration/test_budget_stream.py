@@ -18,6 +18,8 @@ from actors.stream.pro_driver import build_binance_pro
 from protocol.client import OrderdClient
 from tests.helpers import KEY, SECRET, VenueProcess, market_buy, running_daemon, wait_until
 from tests.integration.test_budget_daemon import (
+    ORDERS_WINDOW_S,
+    SHORT_ORDERS_WINDOW,
     TEN_ORDERS,
     ban_the_address,
     entry,
@@ -36,15 +38,15 @@ def budget(client: OrderdClient) -> dict[str, Any]:
 
 
 def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) -> None:
-    with limited_venue(tmp_path, *TEN_ORDERS) as venue, \
+    with limited_venue(tmp_path, *TEN_ORDERS, *SHORT_ORDERS_WINDOW) as venue, \
             running_daemon(tmp_path, exchanges=entry(venue), tracking=QUIET_STREAM) as daemon:
         client = daemon.client()
         wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live")
         reconnects = client.health()["streams"]["bx"]["reconnects"]
         other = build_binance(DriverSettings(KEY, SECRET, venue.url))
         other.load_markets()
-        window_with(10, 6)
-        counted = venue.usage()["accounts"].get("default", {}).get("orders_10s", 0)
+        window_with(ORDERS_WINDOW_S, 2)
+        counted = venue.usage()["accounts"].get("default", {}).get("orders_3s", 0)
         for _ in range(10 - counted):  # another process fills the account's order count
             other.create_order("BTC/USD", "limit", "buy", 0.01, 1000)  # with unfilled orders
         held = client.submit(market_buy(client_order_id="held"), wait="durable")
