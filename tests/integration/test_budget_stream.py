@@ -1,7 +1,7 @@
 """The user-data stream spends the address's weight too (binance's WebSocket API shares
-it): after a 429 its requests wait for Retry-After like REST's, or the address is
-banned (418); a refusal the stream meets (its connection, its subscribe, a heartbeat)
-pauses the exchange's request budget as a REST one does. A real daemon (binance
+it): after a 429 for that weight its requests wait for Retry-After like REST's, or the
+address is banned (418); a refusal the stream meets (its connection, its subscribe, a
+heartbeat) pauses the exchange's request budget as a REST one does. A real daemon (binance
 driver, stream on), or the daemon's stream client alone, on `orderd paper-venue`."""
 
 from __future__ import annotations
@@ -16,17 +16,23 @@ from actors.exchange.budget import RequestBudget
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from actors.stream.pro_driver import build_binance_pro
 from protocol.client import OrderdClient
-from tests.helpers import KEY, SECRET, VenueProcess, market_buy, running_daemon, wait_until
+from tests.helpers import (
+    KEY,
+    SECRET,
+    VenueProcess,
+    market_buy,
+    resting_limit_buy,
+    running_daemon,
+    wait_until,
+)
 from tests.integration.test_budget_daemon import (
-    ORDERS_WINDOW_S,
-    SHORT_ORDERS_WINDOW,
-    TEN_ORDERS,
     ban_the_address,
     entry,
     limited_venue,
     window_with,
 )
 from tests.integration.test_venue_limits import venue_call
+from venue.weights import span
 
 QUIET_STREAM = "safety_interval_s = 60\nstream_stale_s = 3\n"
 """A stream quiet for 1 s sends a heartbeat (a WebSocket API ping, weight 1)."""
@@ -37,33 +43,72 @@ def budget(client: OrderdClient) -> dict[str, Any]:
     return view
 
 
+WEIGHT_LIMIT = 6000
+WEIGHT_WINDOW_S = 4
+SHORT_WEIGHT_WINDOW = ("--weight-limit", str(WEIGHT_LIMIT),
+                       "--weight-window-s", str(WEIGHT_WINDOW_S))
+"""A weight window that ends within seconds, so a weight 429's Retry-After does too."""
+SPENT_WINDOW_LEFT_S = 3
+"""The least of the window left when the weight is spent: the 429 (to the next heartbeat)
+says to wait 3 s or more, longer than PAUSED_STREAM's stale_s, while a heartbeat not
+held back would go out within a second."""
+PAUSED_STREAM = "safety_interval_s = 60\nstream_stale_s = 2\n"
+"""A stream quiet for 0.67 s sends a heartbeat; quiet for 2 s it is stale."""
+
+
+def spend_the_weight(venue: VenueProcess) -> None:
+    """Another program on the address spends its weight: the venue's limit becomes what
+    it counted in this window, so the next request, whoever sends it, is over it (429,
+    Retry-After until the window ends; anything within that earns a ban)."""
+    other = build_binance(DriverSettings(KEY, SECRET, venue.url))
+    other.fetch_balance()  # weight 20
+    used = venue.usage()["addresses"]["127.0.0.1"][f"weight_{span(WEIGHT_WINDOW_S).lower()}"]
+    assert venue_call(venue.url, "/_venue/limits", {"weight_per_minute": used})[0] == 200
+
+
 def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) -> None:
-    with limited_venue(tmp_path, *TEN_ORDERS, *SHORT_ORDERS_WINDOW) as venue, \
-            running_daemon(tmp_path, exchanges=entry(venue), tracking=QUIET_STREAM) as daemon:
+    """A 429 for the address's weight pauses every request: the stream keeps its
+    connection, sends no heartbeat until Retry-After (one would earn a ban), brings the
+    events of the pause, and beats again after it."""
+    with limited_venue(tmp_path, *SHORT_WEIGHT_WINDOW) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue), tracking=PAUSED_STREAM) as daemon:
         client = daemon.client()
         wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live")
-        reconnects = client.health()["streams"]["bx"]["reconnects"]
-        other = build_binance(DriverSettings(KEY, SECRET, venue.url))
-        other.load_markets()
-        window_with(ORDERS_WINDOW_S, 2)
-        counted = venue.usage()["accounts"].get("default", {}).get("orders_3s", 0)
-        for _ in range(10 - counted):  # another process fills the account's order count
-            other.create_order("BTC/USD", "limit", "buy", 0.01, 1000)  # with unfilled orders
-        held = client.submit(market_buy(client_order_id="held"), wait="durable")
-        assert held["status"] == "pending_submit"
-        wait_until(lambda: budget(client)["http_429"] == 1, "the 429")
-        wait_until(lambda: budget(client)["paused_for_s"] == 0, "the pause over",
-                   attempts=2000)
+        assert client.submit(resting_limit_buy(client_order_id="rest"))["status"] == "open"
+        before = client.health()["streams"]["bx"]
+        window_with(WEIGHT_WINDOW_S, SPENT_WINDOW_LEFT_S)
+        spend_the_weight(venue)
+        paused = wait_until(lambda: budget(client) if budget(client)["http_429"] else None,
+                            "the daemon to meet the 429")
+        # the next windows as before: after the pause nothing is refused any more
+        venue_call(venue.url, "/_venue/limits", {"weight_per_minute": WEIGHT_LIMIT})
+        assert not paused["banned"] and 0 < paused["paused_for_s"] <= WEIGHT_WINDOW_S, paused
+        # filled in the pause: no read may go out, the stream alone tells of it
+        venue_call(venue.url, "/_venue/trade",
+                   {"symbol": "BTC/USD", "price": "1000", "amount": "0.01"})
+        wait_until(lambda: client.status(client_order_id="rest")["status"] == "filled",
+                   "the fill by the stream")
+        assert budget(client)["paused_for_s"] > 0, "read after the pause, not streamed"
+        beats = heartbeats(venue)
+        wait_until(lambda: (view := budget(client))["paused_for_s"] == 0 or view["banned"],
+                   "the pause over", attempts=1000)
         usage = venue.usage()
         # a heartbeat or a reconnection within Retry-After earns the address a ban
         assert (usage["http_429"], usage["http_418"]) == (1, 0), usage
-        wait_until(lambda: client.status(client_order_id="held")["status"] == "filled",
-                   "the held order sent after the pause", attempts=2000)
+        wait_until(lambda: heartbeats(venue) > beats, "a heartbeat after the pause")
+        assert client.submit(market_buy(client_order_id="after"))["status"] == "filled"
         wait_until(lambda: client.health()["streams"]["bx"]["live"], "the stream live again")
-        assert venue.usage()["http_418"] == 0
+        usage = venue.usage()
+        assert (usage["http_429"], usage["http_418"]) == (1, 0), usage
+        after = client.health()["streams"]["bx"]
         # quiet through a pause longer than stale_s, it kept its connection: a new one
         # would have cost a catch-up as the pause ended
-        assert client.health()["streams"]["bx"]["reconnects"] == reconnects
+        assert after["reconnects"] == before["reconnects"] and after["gaps"] == 0, after
+
+
+def heartbeats(venue: VenueProcess) -> int:
+    """The stream's heartbeats the venue has received."""
+    return venue.requests().count(("WS", "ping"))
 
 
 def test_a_ban_the_stream_meets_stops_every_request(tmp_path: Path) -> None:
