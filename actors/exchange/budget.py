@@ -267,11 +267,11 @@ class RequestBudget:
 
     def claim_read(self) -> CountRead | None:
         """A read of the order counts to send now, if one is due (see count_reads)."""
+        if not self.count_reads:  # no lock taken on the order path of other drivers
+            return None
         now = self._clock()
         with self._lock:
-            if not self.count_reads or not self._refused_for_count(now):
-                return None
-            return self.reads.claim(now)
+            return self.reads.claim(now) if self._refused_for_count(now) else None
 
     def _refused_for_count(self, now: float) -> bool:
         """Whether new orders are refused for the order count in a way a read may end:

@@ -18,7 +18,7 @@ def filled_first(core: OrderCore, exchange: str, before: Decimal, after: Decimal
     if before > 0 or after <= 0:
         return
     budget = core.settings.budgets.get(exchange)
-    if budget is not None:
+    if budget is not None and budget.count_reads:  # else no read can follow: not a lock
         budget.reads.fill_seen()
         read_if_due(core, exchange)
 
