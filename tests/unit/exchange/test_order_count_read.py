@@ -224,7 +224,10 @@ def test_a_hold_with_retry_after_stays_until_then() -> None:
     budget.answered(1, taken, True, 429, {"Retry-After": "5"}, code=-1015)
     budget.reads.fill_seen()
     assert budget.claim_read() is None  # binance said when: a read cannot shorten it
-    clock.advance(5)
+    clock.advance(4.9)
+    held = budget.admit_order(0)
+    assert held is not None and held.reason == "order_count"
+    clock.advance(0.1)
     assert budget.admit_order(0) is None
 
 
