@@ -31,7 +31,7 @@ from tests.integration.test_budget_daemon import (
     limited_venue,
     window_with,
 )
-from tests.integration.test_venue_limits import venue_call
+from tests.stream_support import operator
 from venue.weights import span
 
 QUIET_STREAM = "safety_interval_s = 60\nstream_stale_s = 3\n"
@@ -63,7 +63,7 @@ def spend_the_weight(venue: VenueProcess) -> None:
     other = build_binance(DriverSettings(KEY, SECRET, venue.url))
     other.fetch_balance()  # weight 20
     used = venue.usage()["addresses"]["127.0.0.1"][f"weight_{span(WEIGHT_WINDOW_S).lower()}"]
-    assert venue_call(venue.url, "/_venue/limits", {"weight_per_minute": used})[0] == 200
+    operator(venue.url, "/_venue/limits", {"weight_per_minute": used})
 
 
 def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) -> None:
@@ -81,11 +81,11 @@ def test_after_a_429_the_stream_sends_nothing_until_retry_after(tmp_path: Path) 
         paused = wait_until(lambda: budget(client) if budget(client)["http_429"] else None,
                             "the daemon to meet the 429")
         # the next windows as before: after the pause nothing is refused any more
-        venue_call(venue.url, "/_venue/limits", {"weight_per_minute": WEIGHT_LIMIT})
+        operator(venue.url, "/_venue/limits", {"weight_per_minute": WEIGHT_LIMIT})
         assert not paused["banned"] and 0 < paused["paused_for_s"] <= WEIGHT_WINDOW_S, paused
         # filled in the pause: no read may go out, the stream alone tells of it
-        venue_call(venue.url, "/_venue/trade",
-                   {"symbol": "BTC/USD", "price": "1000", "amount": "0.01"})
+        operator(venue.url, "/_venue/trade",
+                 {"symbol": "BTC/USD", "price": "1000", "amount": "0.01"})
         wait_until(lambda: client.status(client_order_id="rest")["status"] == "filled",
                    "the fill by the stream")
         assert budget(client)["paused_for_s"] > 0, "read after the pause, not streamed"
@@ -182,7 +182,7 @@ def test_a_refused_subscribe_pauses_the_budget(tmp_path: Path) -> None:
     with limited_venue(tmp_path) as venue:
         markets = markets_of(venue)
         window_with(60, 5)
-        venue_call(venue.url, "/_venue/limits", {"weight_per_minute": 3, "reset": True})
+        operator(venue.url, "/_venue/limits", {"weight_per_minute": 3, "reset": True})
         budget = RequestBudget("bx")
         open_refused(venue, markets, budget)
         minute_left = 60 - time.time() % 60
