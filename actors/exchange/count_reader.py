@@ -45,7 +45,7 @@ def counts_reader(client: Any, meter: Meter | None,
         reads.sent(msg.read)
         try:
             rows = read(request)
-        except Exception as exc:  # noqa: BLE001 - a refusal: read after the next fill
+        except Exception as exc:  # noqa: BLE001 - whether to read again is judged below
             # not sent (no weight, the circuit open) or no answer read (a timeout, a
             # 5xx): the fill is still unread, and the next read a second later may get
             # it; one the exchange refused for good (400, permissions) would be again

@@ -50,16 +50,19 @@ class CountRead:
 
 
 class ReadPlan:
-    """Whether a read is due, and the one under way. `claim`, `create_answered` and
-    `answered` are called under the budget's lock, which the others take."""
+    """Whether a read is due, and the one under way. `fill_seen`, `sent` and `failed`
+    take the budget's lock; the others are called with it held (by the budget)."""
 
     def __init__(self, lock: threading.Lock, clock: Callable[[], float]) -> None:
         self._lock, self._clock = lock, clock
         self.fill_unread = False
         """An order's first fill was seen since the last read was claimed."""
         self.current: CountRead | None = None
-        self.last = -math.inf
+        """The read claimed and not yet answered, failed or taken as lost."""
+        self.last_claimed = -math.inf
+        """When the last read was claimed: the next waits READ_INTERVAL_S from it."""
         self.last_fill = -math.inf
+        """When the last first fill was seen: a read this soon after may not show it."""
 
     def fill_seen(self) -> None:
         """An order of the entry filled for the first time: the exchange's count of
@@ -76,9 +79,9 @@ class ReadPlan:
             # lost: the fill it was to read was never read, and may be all there is
             self.current, self.fill_unread = None, True
         if self.current is not None or not self.fill_unread \
-                or abs(now - self.last) < READ_INTERVAL_S:
+                or abs(now - self.last_claimed) < READ_INTERVAL_S:
             return None
-        self.fill_unread, self.last = False, now
+        self.fill_unread, self.last_claimed = False, now
         self.current = CountRead(now)
         return self.current
 
