@@ -29,7 +29,7 @@ from actors.orders import Order
 
 log = logging.getLogger(__name__)
 
-ALERT = "orders_of_moved_exchange"
+MOVED_ALERT = "orders_of_moved_exchange"
 UNCONFIGURED_ALERT = "orders_of_unknown_exchange"
 
 
@@ -81,9 +81,9 @@ def warn_left_alone(set_aside: Iterable[Order], configured: Collection[str],
             f"{count} live orders of exchange {exchange!r}, which is not configured, are "
             "left as the ledger has them (not sent, tracked, resolved or cancelled); "
             "configure the exchange under that name again to manage them"))
-    counts = Counter((order.exchange, placed) for order, placed in moved.values())
-    for (entry, placed), count in sorted(counts.items()):
-        _warn(alerter, ALERT, entry, (
+    by_place = Counter((order.exchange, placed) for order, placed in moved.values())
+    for (entry, placed), count in sorted(by_place.items()):
+        _warn(alerter, MOVED_ALERT, entry, (
             f"{count} live orders of exchange {entry!r} were placed on {describe(placed)}, "
             f"but the entry now talks to {describe(places[entry])}: they are left as the "
             "ledger has them (not sent, tracked, resolved or cancelled there); to manage "
