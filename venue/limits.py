@@ -42,7 +42,6 @@ WINDOW_RANGES = {"weight_window_s": (1, DAY_S), "orders_window_s": (1, DAY_S - 1
 is counted apart."""
 
 
-
 @dataclass(frozen=True)
 class VenueLimits:
     """binance's limits (its defaults); 0 turns a limit off (the count goes on)."""
@@ -160,7 +159,8 @@ class Verdict:
     """What the limits say about one request."""
 
     headers: dict[str, str]
-    """X-MBX-USED-WEIGHT-1M, on order answers the order counts, on a refusal Retry-After."""
+    """The used weight (X-MBX-USED-WEIGHT-1M in binance's minute), on order answers the
+    order counts, on a refusal Retry-After."""
     refusal: Refusal | None = None
 
     def error(self, exchange_id: str) -> DDoSProtection:
@@ -171,8 +171,9 @@ class Verdict:
                               f"{json.dumps(self.refusal.body())}")
 
 
-def _seconds(span: float) -> int:
-    return max(1, math.ceil(span))
+def _seconds(wait: float) -> int:
+    """A wait as Retry-After says it: whole seconds, at least 1."""
+    return max(1, math.ceil(wait))
 
 
 class VenueLimiter:
