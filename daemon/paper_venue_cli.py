@@ -61,7 +61,8 @@ def add_parser(commands: Any) -> None:
                        help="request weight per client address per minute, or per "
                        "--weight-window-s (default %(default)s, binance's; 0: no limit)")
     venue.add_argument("--orders-per-10s", type=int, default=binance.orders_per_10s,
-                       help="new orders per account per 10 s (default %(default)s; 0: no limit)")
+                       help="new orders per account per 10 s, or per --orders-window-s "
+                       "(default %(default)s; 0: no limit)")
     venue.add_argument("--orders-per-day", type=int, default=binance.orders_per_day,
                        help="new orders per account per UTC day (default %(default)s; "
                        "0: no limit)")
