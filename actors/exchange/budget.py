@@ -207,13 +207,13 @@ class RequestBudget:
 
     def unanswered(self, weight: float, taken: float, new_order: bool) -> None:
         """No answer came (a timeout, a dropped connection): the exchange may have counted
-        the request, so it stays spent."""
+        the request, so it stays spent (a create in `unsure`, which a read of the counts
+        adds as it is: not again as answered while the read was out)."""
         with self._lock:
             now = self._clock()
             self._weight.settle(taken, now, weight, None)
             if new_order:
                 self._creates.answered(taken)
-                self.reads.create_answered(taken)
                 for window in self._orders:
                     window.lost(taken, now)
 

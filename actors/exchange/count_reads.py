@@ -92,7 +92,8 @@ class ReadPlan:
                 read.started = self._clock()
 
     def create_answered(self, taken: float) -> None:
-        """A create taken at `taken` was answered (or never will be)."""
+        """A create taken at `taken` was answered (one that never will be is the order
+        windows' `unsure`, which the read's answer adds anyway)."""
         read = self.current
         if read is not None and read.started is not None:
             read.answered.append(taken)

@@ -155,6 +155,25 @@ def test_creates_the_exchange_may_not_have_counted_when_it_answered_stay_counted
     assert budget.view()["orders_10s"] == 6 + 1 + 1 + 1
 
 
+def test_a_create_lost_while_the_read_is_out_is_counted_once() -> None:
+    """9 creates answered, a tenth fills the count. One order fills and the read goes;
+    the tenth then gets no answer (a timeout): it may land after the read, so it is
+    added to the exchange's 8 once, and the one order binance would take gets in."""
+    clock = FakeClock(MINUTE + 2)
+    budget = budget_of(clock)
+    fill(budget, 9)
+    tenth = create(budget)
+    assert budget.admit_order(0) is not None
+    budget.reads.fill_seen()
+    claimed = budget.claim_read()
+    assert claimed is not None
+    budget.reads.sent(claimed)
+    budget.unanswered(1, tenth, True)
+    budget.counts_read(claimed, rows(8))
+    assert budget.view()["orders_10s"] == 8 + 1
+    assert budget.admit_order(0) is None
+
+
 def test_a_read_counts_only_in_the_window_it_was_surely_counted_in() -> None:
     """Sent in the window before, it tells nothing of this one; sent in the first second
     of one (our clock may run ahead of the exchange's), it may lower the count but not
