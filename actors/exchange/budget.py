@@ -187,12 +187,11 @@ class RequestBudget:
         with self._lock:
             self._weight.settle(taken, now, weight,
                                 number(headers.get(self._weight.header)) if headers else None)
-            create = Answered()
-            if new_order:
-                create = self._creates.answered(taken)
+            counts = [number(headers.get(w.header)) if headers else None for w in self._orders]
+            create = self._creates.answered(taken) if new_order else Answered()
+            if new_order and any(c is not None for c in counts):  # else `unsure` in all
                 self.reads.create_answered(taken)
-            for window in self._orders:
-                count = number(headers.get(window.header)) if headers else None
+            for window, count in zip(self._orders, counts, strict=True):
                 if new_order:
                     window.counted(create, taken, now, count, self._creates)
                 else:  # not a create of ours: its count may only raise ours
@@ -208,7 +207,7 @@ class RequestBudget:
     def unanswered(self, weight: float, taken: float, new_order: bool) -> None:
         """No answer came (a timeout, a dropped connection): the exchange may have counted
         the request, so it stays spent (a create in `unsure`, which a read of the counts
-        adds as it is: not again as answered while the read was out)."""
+        adds: not again as answered while the read was out, as one told no count)."""
         with self._lock:
             now = self._clock()
             self._weight.settle(taken, now, weight, None)

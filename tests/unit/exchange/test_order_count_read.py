@@ -155,10 +155,13 @@ def test_creates_the_exchange_may_not_have_counted_when_it_answered_stay_counted
     assert budget.view()["orders_10s"] == 6 + 1 + 1 + 1
 
 
-def test_a_create_lost_while_the_read_is_out_is_counted_once() -> None:
+@pytest.mark.parametrize("answered", [False, True])
+def test_a_create_that_told_no_count_while_the_read_is_out_is_counted_once(
+        answered: bool) -> None:
     """9 creates answered, a tenth fills the count. One order fills and the read goes;
-    the tenth then gets no answer (a timeout): it may land after the read, so it is
-    added to the exchange's 8 once, and the one order binance would take gets in."""
+    the tenth then gets no answer (a timeout), or one without the count (a 503): it may
+    land after the read, so it is added to the exchange's 8 once, and the one order
+    binance would take gets in."""
     clock = FakeClock(MINUTE + 2)
     budget = budget_of(clock)
     fill(budget, 9)
@@ -168,7 +171,10 @@ def test_a_create_lost_while_the_read_is_out_is_counted_once() -> None:
     claimed = budget.claim_read()
     assert claimed is not None
     budget.reads.sent(claimed)
-    budget.unanswered(1, tenth, True)
+    if answered:
+        budget.answered(1, tenth, True, 503, {})
+    else:
+        budget.unanswered(1, tenth, True)
     budget.counts_read(claimed, rows(8))
     assert budget.view()["orders_10s"] == 8 + 1
     assert budget.admit_order(0) is None
