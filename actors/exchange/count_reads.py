@@ -110,10 +110,19 @@ class ReadPlan:
         counts may be older than the refusal's, and a read sent since may end it, with
         no new fill."""
         if not room:
-            self.no_room(read)
+            self._no_room(read)
         elif read.refused:
             self.fill_unread = True
         return room and not read.refused
+
+    def _no_room(self, read: CountRead) -> None:
+        """The answer to `read` left a window full: if the read went out so soon after
+        the last fill that binance may not have taken it off yet, the fill stays unread.
+        Both ways: a clock stepped back puts the fill in the future, not just before.
+        So does one that crossed the end of a window: the next read tells that one."""
+        assert read.started is not None
+        if read.crossed or abs(read.started - self.last_fill) < FILL_LAG_S:
+            self.fill_unread = True
 
     def failed(self, read: CountRead, again: bool) -> None:
         """The read got no counts; `again`: for a reason that may pass (not sent for
@@ -123,15 +132,6 @@ class ReadPlan:
             if read is self.current:
                 self.current = None
                 self.fill_unread = self.fill_unread or again
-
-    def no_room(self, read: CountRead) -> None:
-        """The answer to `read` left a window full: if the read went out so soon after
-        the last fill that binance may not have taken it off yet, the fill stays unread.
-        Both ways: a clock stepped back puts the fill in the future, not just before.
-        So does one that crossed the end of a window: the next read tells that one."""
-        assert read.started is not None
-        if read.crossed or abs(read.started - self.last_fill) < FILL_LAG_S:
-            self.fill_unread = True
 
     def answered(self, read: CountRead) -> bool:
         """Whether the answer is to the read under way (one taken as lost tells nothing:
