@@ -63,6 +63,9 @@ class ReadPlan:
         """When the last read was claimed: the next waits READ_INTERVAL_S from it."""
         self.last_fill = -math.inf
         """When the last first fill was seen: a read this soon after may not show it."""
+        self.rooms_read = 0
+        """How many reads found room (and may end a hold): OrderActor sends the creates
+        it kept back for the count when this moves (an int: read without the lock)."""
 
     def fill_seen(self) -> None:
         """An order of the entry filled for the first time: the exchange's count of
@@ -113,6 +116,8 @@ class ReadPlan:
             self._no_room(read)
         elif read.refused:
             self.fill_unread = True
+        else:
+            self.rooms_read += 1
         return room and not read.refused
 
     def _no_room(self, read: CountRead) -> None:

@@ -1,6 +1,7 @@
 """What OrderActor does on each tick, and with the answers of what a tick asked: held
 replies past their deadline, lookups of unresolved orders, each live order's timers
-(a resend due, a create or a cancel unanswered for long), the tracking reads of
+(a resend due, sooner for creates kept back for the order count once a read of the
+counts found room; a create or a cancel unanswered for long), the tracking reads of
 resting orders, reference prices, gauges and the alert on orders unresolved too long."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from actors.metrics.alerts import Alert
 from actors.order.core import STALE_CREATE_FACTOR, OrderCore
 from actors.order.live import LiveOrder
 from actors.order.messages import Prices, SymbolTracked
-from actors.order.order_counts import read_if_due
+from actors.order.order_counts import read_if_due, send_held_creates
 from actors.order.outcomes import Outcomes, unchanged
 from actors.order.tracking import TRACKED
 from actors.orders import fingerprint
@@ -33,6 +34,8 @@ class Timers:
         self.core = core
         self.outcomes = outcomes
         self._prices_asked = float("-inf")
+        self._rooms_seen: dict[str, int] = {}
+        """Each budget's reads that found room, as last seen (send_held_creates)."""
 
     def tick(self) -> None:
         core = self.core
@@ -45,6 +48,7 @@ class Timers:
                 core.resolver.drop(cid)
             else:
                 core.dispatch(live.order, FetchOrder)
+        send_held_creates(core, self._rooms_seen, now)
         self._orders_due(now)
         self._refresh_due(now)
         self._refresh_prices(now)

@@ -10,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from protocol.client import OrderdClient
 from protocol.errors import ProtocolError
-from tests.helpers import VenueProcess, resting_limit_buy, running_daemon, wait_until
+from tests.helpers import (
+    KEY,
+    SECRET,
+    VenueProcess,
+    resting_limit_buy,
+    running_daemon,
+    wait_until,
+)
 from tests.integration.test_budget_daemon import (
     NO_STREAM,
     budget,
@@ -101,4 +109,39 @@ def test_a_read_that_failed_on_its_way_is_made_again(tmp_path: Path) -> None:
         assert reads(venue) == 2
         order = client.submit(resting_limit_buy(client_order_id="after-fill"))
         assert order["status"] == "open"
+        no_refusals(venue)
+
+
+def test_a_create_held_for_the_count_goes_once_a_read_finds_room(tmp_path: Path) -> None:
+    """A create accepted while the day's count had room, then kept back for it (the
+    answer before it showed another program's orders), is sent once a read after a fill
+    finds room: not at the end of the day's window, past its send deadline. One worker,
+    so the second create waits behind the first, whose answer the venue holds."""
+    with limited_venue(tmp_path, *TEN_A_DAY) as venue, \
+            running_daemon(tmp_path, exchanges=entry(venue) + "concurrency = 1\n",
+                           tracking=NO_STREAM) as daemon:
+        client = daemon.client()
+        wait_until(lambda: 86400 - time.time() % 86400 > 60, "a UTC day with a minute left",
+                   attempts=7000)
+        rest(client, "rest", 7)
+        other = build_binance(DriverSettings(KEY, SECRET, venue.url))
+        other.load_markets()
+        for _ in range(2):  # another program on the account: 9 of 10 at the venue
+            other.create_order("BTC/USD", "limit", "buy", 0.01, 1000)
+        venue.script({"path": "/api/v3/order", "method": "POST", "fault": "hold_answer"})
+        client.submit(resting_limit_buy(client_order_id="first"), wait="durable")
+        wait_until(lambda: venue.held() == 1, "the first create's answer held")
+        # 8 of 10 by our count: accepted, and queued behind the first
+        client.submit(resting_limit_buy(client_order_id="held"), wait="durable")
+        assert venue.release() == 1  # its answer shows the day's 10
+        wait_until(lambda: (client.status(client_order_id="held")["last_error"]
+                            or {}).get("code") == "rate_limited", "the create held")
+        assert client.status(client_order_id="held")["status"] == "pending_submit"
+        operator(venue.url, "/_venue/trade", {"symbol": "BTC/USD", "price": "1000",
+                                              "amount": "0.004"})  # rest-0's first fill
+        wait_until(lambda: reads(venue) == 1, "the counts read")
+        wait_until(lambda: client.status(client_order_id="held")["status"] == "open",
+                   "the held create sent after the read", attempts=1000)
+        placed_once(venue, "first", "held")
+        assert reads(venue) == 1
         no_refusals(venue)

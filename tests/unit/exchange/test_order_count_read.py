@@ -371,3 +371,27 @@ def test_a_read_that_came_back_in_the_next_window_is_made_again_for_a_hold() -> 
     clock.advance(READ_INTERVAL_S)
     read(budget, rows(0, 50))
     assert budget.admit_order(0) is None
+
+
+def test_only_a_read_that_may_end_a_hold_moves_the_count_of_reads_with_room() -> None:
+    """OrderActor sends the creates kept back for the count when `rooms_read` moves: not
+    for a read that showed no room, nor for one sent before a refusal for the count."""
+    clock = FakeClock(MINUTE + 2)
+    budget = budget_of(clock)
+    for count in range(1, 10):
+        answer(budget, create(budget), count)
+    last = create(budget)
+    budget.reads.fill_seen()
+    read(budget, rows(10))  # too soon after the fill: no room yet
+    assert budget.reads.rooms_read == 0
+    clock.advance(READ_INTERVAL_S)
+    claimed = budget.claim_read()
+    assert claimed is not None
+    budget.reads.sent(claimed)
+    budget.answered(1, last, True, 429, {"X-MBX-ORDER-COUNT-10S": "10"}, code=-1015)
+    budget.counts_read(claimed, rows(8))  # maybe handled before the other's orders
+    assert budget.reads.rooms_read == 0
+    clock.advance(READ_INTERVAL_S)
+    read(budget, rows(8))
+    assert budget.reads.rooms_read == 1
+    assert budget.admit_order(0) is None
