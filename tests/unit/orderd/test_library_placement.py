@@ -12,19 +12,13 @@ import pytest
 
 from actors.exchange.drivers.ccxt_driver import DriverSettings, build_binance
 from orderd import BasicOrderExecutor
-from protocol.errors import ProtocolError
 from tests.library_support import limit, run
 from tests.unit.orderd.test_basic_reconfigure import refused_as_unknown_exchange
 from tests.unit.orderd.test_library_rate_limits import (
-    ORDER,
-    early_in_an_order_window,
-    held_across_configure,
-    refusals_around_configure,
-    usage,
+    held_by_a_429_across_configure,
 )
 from venue.binance.server import PaperVenueServer
 from venue.book import PaperVenue
-from venue.limits import VenueLimiter, VenueLimits
 
 
 def entry(tmp_path: Path, api_url: str | None, api_key: str = "k") -> dict[str, Any]:
@@ -41,25 +35,9 @@ def test_binance_spelled_another_way_is_one_budget_across_configure(
     (or another of its own hosts, or its port): one address, one account, so the 429
     under way still holds the next order. (The client is the embedder's, sent to the
     venue here; the entry's api_url is what says where it talks.)"""
-    clock = early_in_an_order_window()  # the venue's: the executor signs in real time
-    limiter = VenueLimiter(VenueLimits(orders_per_10s=0), clock)  # counted, not limited
-    server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
-                              limiter=limiter).start()
-    clients = {"bx": lambda: build_binance(DriverSettings("k", "s", server.url))}
-
-    async def scenario() -> list[ProtocolError]:
-        async with BasicOrderExecutor(entry(tmp_path, None), clients=clients,
-                                      seed=1) as executor:
-            await executor.execute_order(ORDER)
-            limiter.configure({"orders_per_10s": 1})
-            return await refusals_around_configure(executor, entry(tmp_path, spelled))
-
-    try:
-        refusals = run(scenario)
-        seen = usage(server)
-    finally:
-        server.stop()
-    held_across_configure(seen, refusals)
+    held_by_a_429_across_configure(
+        lambda server: (entry(tmp_path, None), entry(tmp_path, spelled)),
+        lambda server: {"bx": lambda: build_binance(DriverSettings("k", "s", server.url))})
 
 
 def test_a_rotated_key_keeps_the_orders_placed_with_the_old_one(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import ccxt
 import pytest
 
 from actors.runtime import Clock
+from daemon.wiring import ClientFactory
 from orderd import BasicOrderExecutor
 from protocol.errors import ProtocolError
 from tests.library_support import MARKET, outcomes, paper_config, run, venue_orders
@@ -97,10 +99,12 @@ def binance_config(tmp_path: Path, server: PaperVenueServer) -> dict[str, Any]:
 
 
 def test_a_429_is_waited_out_not_retried_into_a_ban(tmp_path: Path) -> None:
-    """One new order over the 10 s order count: binance answers 429 with Retry-After.
-    The executor must not send before that time (binance bans the address, 418, for
-    2 minutes and longer for each ban after) and must not tell the caller to come back
-    in 1 s while a ban runs."""
+    """One new order over the 10 s order count, a limit the executor read at start: it
+    refuses the order itself, or, sent, binance answers 429 with Retry-After. Either way
+    nothing goes out before that time (binance bans the address, 418, for 2 minutes and
+    longer for each ban after) and the caller is not told to come back in 1 s. (The
+    venue's 429 on a fake clock is `test_a_429_the_budget_did_not_foresee_...`; here the
+    executor's budget counts on the real clock, which also signs its requests.)"""
     server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
                               limiter=VenueLimiter(VenueLimits(orders_per_10s=1))).start()
 
@@ -208,17 +212,32 @@ def test_a_429_under_way_outlives_configure(tmp_path: Path) -> None:
     """configure() again with the same entry (to take new retry settings, say) keeps the
     entry's budget: the order count's 429 still holds new orders until its Retry-After,
     and the next order is refused without a request, as before configure()."""
-    clock = early_in_an_order_window()
-    limiter = VenueLimiter(VenueLimits(orders_per_10s=0), clock)  # counted, not limited
+    held_by_a_429_across_configure(lambda server: (binance_config(tmp_path, server),) * 2)
+
+
+Configs = Callable[[PaperVenueServer], tuple[dict[str, Any], dict[str, Any]]]
+"""The executor's config, then the one configure() takes, for a venue."""
+
+
+def held_by_a_429_across_configure(
+        configs: Configs,
+        clients: Callable[[PaperVenueServer], dict[str, ClientFactory]] | None = None) -> None:
+    """One order placed, then the venue's order count shrinks to it, so the next is
+    refused 429 (Retry-After 9 s on the venue's fake clock); configure() again with the
+    second of `configs` (`clients`: the executor's own clients for the venue): see
+    `held_across_configure`."""
+    limiter = VenueLimiter(VenueLimits(orders_per_10s=0),  # counted, not limited
+                           early_in_an_order_window())
     server = PaperVenueServer(PaperVenue(None), api_key="k", secret="s",
                               limiter=limiter).start()
-    config = binance_config(tmp_path, server)
+    first, second = configs(server)
 
     async def scenario() -> list[ProtocolError]:
-        async with BasicOrderExecutor(config, seed=1) as executor:
+        async with BasicOrderExecutor(first, clients=clients and clients(server),
+                                      seed=1) as executor:
             await executor.execute_order(ORDER)
             limiter.configure({"orders_per_10s": 1})
-            return await refusals_around_configure(executor, config)
+            return await refusals_around_configure(executor, second)
 
     try:
         refusals = run(scenario)
