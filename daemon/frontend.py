@@ -1,8 +1,15 @@
-"""The ZeroMQ front end: a thin loop that decodes, validates, dispatches and replies.
+"""The ZeroMQ front end: a thin loop that decodes, validates and dispatches.
 
-One thread owns the ROUTER socket. Requests are handed to actors without waiting
-for them; actors answer through a reply callback that queues the reply and wakes
-the loop through a pipe, so the loop never blocks on an actor.
+One thread reads the ROUTER socket. Requests are handed to actors without waiting
+for them; an actor answers through a reply callback that sends the reply itself,
+on the actor's own thread, so a reply does not wait for the loop to wake and get
+the interpreter: at one order in flight that hand-off was a tenth of a submit's
+time. ZeroMQ sockets are not thread-safe, so every use of the socket but the wait
+for it holds one lock. The loop waits on the socket's notification descriptor
+(ZMQ_FD), not on the socket, so that wait needs no lock. That descriptor signals
+changes, not messages: any use of the socket may take a signal for a request
+that has arrived, so whoever uses it from another thread looks at ZMQ_EVENTS
+afterwards and wakes the loop if a request waits (see `_after_use`).
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -96,7 +102,12 @@ class Frontend:
     """Serves the command socket in its own thread."""
 
     def __init__(self, context: zmq.Context[Any], endpoint: str, max_request_bytes: int,
-                 handlers: dict[str, Handler], curve: Curve | None = None) -> None:
+                 handlers: dict[str, Handler], curve: Curve | None = None,
+                 poll_ms: int = POLL_MS, clock: Callable[[], float] = time.monotonic) -> None:
+        """poll_ms: how long the loop sleeps with nothing signalled; clock: when the loop
+        went round (tests stop the loop on it, right before it sleeps)."""
+        self._poll_ms = poll_ms
+        self._clock = clock
         self._socket = context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 1000)
         # with ROUTER_MANDATORY off, a reply to a connection whose queue is full is
@@ -116,12 +127,13 @@ class Frontend:
             raise
         self._max_request_bytes = max_request_bytes
         self._handlers = handlers
-        self._outbox: queue.SimpleQueue[list[bytes]] = queue.SimpleQueue()
+        self._socket_lock = threading.Lock()
+        self._closed = False
         self._wakeup = Wakeup()
         self._stopped = threading.Event()
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._turned = time.monotonic()
+        self._turned = clock()
         self._thread = threading.Thread(target=self._run, name="frontend", daemon=True)
 
     def start(self) -> None:
@@ -134,7 +146,7 @@ class Frontend:
     def turning(self, within_s: float = STALL_S) -> bool:
         """Whether the loop runs and went round within `within_s`: the watchdog's test
         of the front end, which is no actor and answers no Ping."""
-        return self._thread.is_alive() and time.monotonic() - self._turned <= within_s
+        return self._thread.is_alive() and self._clock() - self._turned <= within_s
 
     @property
     def socket(self) -> zmq.Socket[Any]:
@@ -146,49 +158,44 @@ class Frontend:
         self._wakeup.wake()
         if self._thread.ident is not None:  # started (start-up may fail before)
             self._thread.join(timeout=5)
-        self._socket.close()
+        with self._socket_lock:  # a late answer finds it closed, not half closed
+            self._closed = True
+            self._socket.close()
         self._wakeup.close()
 
     # --- the loop ---------------------------------------------------------------
 
     def _run(self) -> None:
         poller = zmq.Poller()
-        poller.register(self._socket, zmq.POLLIN)
+        with self._socket_lock:
+            poller.register(self._socket.getsockopt(zmq.FD), zmq.POLLIN)
         poller.register(self._wakeup.read_fd, zmq.POLLIN)
         while not self._stopped.is_set():
-            self._turned = time.monotonic()
-            events = dict(poller.poll(POLL_MS))
+            # read first: a request may have come before the loop ever slept
             self._wakeup.clear()
-            self._send_replies()
-            if self._socket in events:
-                self._read_requests()
-        self._send_replies()
+            self._read_requests()
+            self._turned = self._clock()
+            poller.poll(self._poll_ms)
 
     def _read_requests(self) -> None:
-        # a bounded burst, so replies are not starved by a flood of requests
+        # a bounded burst, so the loop goes round (and shows it turns) under a flood
         for _ in range(256):
             try:
-                if self._curve is not None:
-                    frames, client = self._recv_curve()
-                else:
-                    frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
-                    client = frames[0].hex()
+                with self._socket_lock:
+                    if self._curve is not None:
+                        frames, client = self._recv_curve()
+                    else:
+                        frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=True)
+                        client = frames[0].hex()
             except zmq.Again:
                 return
             self._serve(frames, client)
+        self._wakeup.wake()  # requests may still wait: the descriptor will not say so
 
     def _recv_curve(self) -> tuple[list[bytes], str]:
         """Frames and the sender's CURVE public key (the ZAP handler's User-Id)."""
         parts = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
         return [part.bytes for part in parts], str(parts[-1].get("User-Id"))
-
-    def _send_replies(self) -> None:
-        while True:
-            try:
-                frames = self._outbox.get_nowait()
-            except queue.Empty:
-                return
-            self._send(frames)
 
     def _serve(self, frames: list[bytes], client: str) -> None:
         try:
@@ -238,10 +245,25 @@ class Frontend:
             "unauthorized", "this client's key is no longer allowed"))
 
     def _send(self, frames: list[bytes]) -> None:
-        try:
-            self._socket.send_multipart(frames, zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            log.debug("reply dropped: %s", exc)
+        """Send from any thread; a reply that cannot go (a full queue, a closed socket)
+        is dropped, as the contract says."""
+        with self._socket_lock:
+            if self._closed:
+                return
+            try:
+                self._socket.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.ZMQError as exc:
+                log.debug("reply dropped: %s", exc)
+            waiting = self._after_use()
+        if waiting:
+            self._wakeup.wake()
+
+    def _after_use(self) -> bool:
+        """Whether a request waits; asked after each use of the socket off the loop's
+        thread, which may have taken the descriptor's signal for it."""
+        if threading.get_ident() == self._thread.ident:
+            return False  # the loop reads until nothing waits anyway
+        return bool(self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN)
 
     def _answer_to(self, envelope: list[bytes], request_id: str) -> Answer:
         done = False
@@ -255,7 +277,6 @@ class Frontend:
                     else encode_result(request_id, payload))
             with self._lock:
                 self._in_flight -= 1
-            self._outbox.put([*envelope, body])
-            self._wakeup.wake()
+            self._send([*envelope, body])
 
         return answer

@@ -182,7 +182,8 @@ def test_a_hung_front_end_withholds_the_watchdog(registry: Registry) -> None:
         loop.beat()
         assert notes.sent == ["STATUS=ready; not answering: frontend (watchdog withheld)"]
         release.set()
-        assert client.receive()["ok"]
+        assert client.receive()["ok"]  # sent by the handler, before the loop goes round
+        wait_until(lambda: frontend.turning(1.5), "the loop going round again")
         loop.beat()
         assert notes.sent[-2:] == ["STATUS=ready", "WATCHDOG=1"]
     finally:

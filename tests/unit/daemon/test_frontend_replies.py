@@ -1,0 +1,93 @@
+"""A reply sent from an actor's thread never leaves a request unread.
+
+The front end sleeps on the socket's notification descriptor (ZMQ_FD), which any
+use of the socket may consume. Here the loop is stopped right before it sleeps, a
+request arrives and signals, and an actor's reply then takes that signal: the
+loop must still read the request. Its idle timeout is a minute, so a request left
+for it fails the test by the client's timeout.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import zmq
+
+from daemon.frontend import Answer, Frontend
+from protocol.client import OrderdClient
+from tests.helpers import free_port
+
+THROTTLE_S = 0.005
+"""ZeroMQ looks at a socket's notifications on a send only when about a millisecond
+has passed since it last did; after this long, the reply's send surely looks."""
+
+
+class LoopGate:
+    """The front end's clock: once closed, the loop stops at its first look at the
+    clock (which it takes right before it sleeps) after `when` holds."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self._when: Callable[[], bool] = lambda: False
+        self._open = threading.Event()
+        self._open.set()
+
+    def __call__(self) -> float:
+        if threading.current_thread().name == "frontend" and self._when():
+            self.stopped.set()
+            self._open.wait(30)
+        return time.monotonic()
+
+    def close(self, when: Callable[[], bool]) -> None:
+        self._open.clear()
+        self._when = when
+
+    def open(self) -> None:
+        self._open.set()
+
+
+@pytest.fixture
+def context() -> Iterator[zmq.Context[Any]]:
+    context: zmq.Context[Any] = zmq.Context()
+    yield context
+    context.term()
+
+
+def test_a_request_whose_signal_a_reply_took_is_still_read(
+        context: zmq.Context[Any]) -> None:
+    gate = LoopGate()
+    held: list[Answer] = []
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    handlers = {"ping": lambda _r, _a, answer: held.append(answer),  # answered later
+                "health": lambda _r, _a, answer: answer({})}
+    frontend = Frontend(context, endpoint, 4096, handlers, poll_ms=60_000, clock=gate)
+    frontend.start()
+    first = OrderdClient(endpoint, context=context, timeout_s=5.0)
+    second = OrderdClient(endpoint, context=context, timeout_s=5.0)
+    try:
+        gate.close(when=lambda: bool(held))
+        first.send("ping")
+        assert gate.stopped.wait(5), "the loop never stopped after reading the request"
+        second.send("health")
+        _wait_signalled(frontend)
+        time.sleep(THROTTLE_S)
+        held[0]({})  # as an actor answers, from a thread that is not the loop's
+        gate.open()
+        assert first.receive()["ok"]
+        assert second.receive()["ok"], "the request's signal was taken by the reply"
+    finally:
+        gate.open()
+        first.close()
+        second.close()
+        frontend.close()
+
+
+def _wait_signalled(frontend: Frontend) -> None:
+    """Until the socket's descriptor says something came (looking does not consume)."""
+    readable, _, _ = select.select([frontend.socket.fileno()], [], [], 5.0)
+    assert readable, "the second request never reached the socket"
