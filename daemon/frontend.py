@@ -80,12 +80,12 @@ class Wakeup:
                 os.write(self._write_fd, b"x")
 
     def clear(self) -> None:
-        """Drain, then disarm; the caller then takes everything queued.
+        """Drain, then disarm; the caller then looks at everything it was woken for.
 
-        In this order a wake racing the drain either finds the flag still armed (and its
-        item is taken right after) or writes a new byte that wakes the next poll. The
-        other order could eat that byte and leave the flag armed: replies then wait for
-        the poll timeout."""
+        In this order a wake racing the drain either finds the flag still armed (and what
+        it woke for is looked at right after) or writes a new byte that wakes the next
+        poll. The other order could eat that byte and leave the flag armed: a request
+        would then wait for the poll timeout."""
         try:
             while os.read(self.read_fd, 4096):
                 pass
@@ -158,10 +158,10 @@ class Frontend:
         self._wakeup.wake()
         if self._thread.ident is not None:  # started (start-up may fail before)
             self._thread.join(timeout=5)
-        with self._socket_lock:  # a late answer finds it closed, not half closed
+        with self._socket_lock:  # a late answer finds both closed, not half closed
             self._closed = True
             self._socket.close()
-        self._wakeup.close()
+            self._wakeup.close()
 
     # --- the loop ---------------------------------------------------------------
 
@@ -175,7 +175,8 @@ class Frontend:
             self._wakeup.clear()
             self._read_requests()
             self._turned = self._clock()
-            poller.poll(self._poll_ms)
+            if not self._stopped.is_set():  # the clear may have eaten close's wake-up
+                poller.poll(self._poll_ms)
 
     def _read_requests(self) -> None:
         # a bounded burst, so the loop goes round (and shows it turns) under a flood
@@ -212,7 +213,7 @@ class Frontend:
         except DecodeError as exc:
             self._send([*envelope, encode_error(exc.request_id, exc.error)])
             return
-        except Exception:  # a bug: this thread is the only one serving the socket
+        except Exception:  # a bug: this thread is the only one reading the socket
             log.exception("internal error reading a request")
             self._send([*envelope, encode_error(None, ProtocolError(
                 "internal", "internal error; see the daemon log"))])
@@ -252,11 +253,10 @@ class Frontend:
                 return
             try:
                 self._socket.send_multipart(frames, zmq.NOBLOCK)
+                if self._after_use():
+                    self._wakeup.wake()
             except zmq.ZMQError as exc:
                 log.debug("reply dropped: %s", exc)
-            waiting = self._after_use()
-        if waiting:
-            self._wakeup.wake()
 
     def _after_use(self) -> bool:
         """Whether a request waits; asked after each use of the socket off the loop's
