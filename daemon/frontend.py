@@ -1,15 +1,17 @@
 """The ZeroMQ front end: a thin loop that decodes, validates and dispatches.
 
 One thread reads the ROUTER socket. Requests are handed to actors without waiting
-for them; an actor answers through a reply callback that sends the reply itself,
-on the actor's own thread, so a reply does not wait for the loop to wake and get
-the interpreter: at one order in flight that hand-off was a tenth of a submit's
-time. ZeroMQ sockets are not thread-safe, so every use of the socket but the wait
-for it holds one lock. The loop waits on the socket's notification descriptor
-(ZMQ_FD), not on the socket, so that wait needs no lock. That descriptor signals
-changes, not messages: any use of the socket may take a signal for a request
-that has arrived, so whoever uses it from another thread looks at ZMQ_EVENTS
-afterwards and wakes the loop if a request waits (see `_after_use`).
+for them; an actor answers through a reply callback. While the loop sleeps, the
+reply is sent at once from the actor's thread: waking the loop to send it was a
+tenth of a durable submit at one order in flight. While the loop is awake, the
+reply is queued for it instead, and the loop sends every queued reply at its next
+turn: under load that keeps the socket's sends, each of which lets go of the
+interpreter, off the actors' threads. ZeroMQ sockets are not thread-safe, so every
+send and receive holds one lock. The loop sleeps on the socket's notification
+descriptor (ZMQ_FD), which needs no lock; that descriptor signals changes, not
+messages, and a send from another thread may take the signal of a request that
+has just come, so such a send looks at ZMQ_EVENTS afterwards and wakes the loop if
+a request waits (see `_after_use`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -129,6 +132,9 @@ class Frontend:
         self._handlers = handlers
         self._socket_lock = threading.Lock()
         self._closed = False
+        self._outbox: queue.SimpleQueue[list[bytes]] = queue.SimpleQueue()
+        self._sleeping = False
+        """The loop is in its poll, or about to be: a reply then goes at once."""
         self._wakeup = Wakeup()
         self._stopped = threading.Event()
         self._in_flight = 0
@@ -173,10 +179,24 @@ class Frontend:
         while not self._stopped.is_set():
             # read first: a request may have come before the loop ever slept
             self._wakeup.clear()
+            self._send_queued()
             self._read_requests()
+            if self._stopped.is_set():  # the clear may have eaten close's wake-up
+                break
+            self._sleeping = True
+            self._send_queued()  # queued by an actor that saw the loop awake
             self._turned = self._clock()
-            if not self._stopped.is_set():  # the clear may have eaten close's wake-up
-                poller.poll(self._poll_ms)
+            poller.poll(self._poll_ms)
+            self._sleeping = False
+        self._send_queued()
+
+    def _send_queued(self) -> None:
+        while True:
+            try:
+                frames = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            self._send(frames)
 
     def _read_requests(self) -> None:
         # a bounded burst, so the loop goes round (and shows it turns) under a flood
@@ -277,6 +297,10 @@ class Frontend:
                     else encode_result(request_id, payload))
             with self._lock:
                 self._in_flight -= 1
-            self._send([*envelope, body])
+            if self._sleeping:
+                self._send([*envelope, body])
+            else:  # the loop sends it at its next turn; the wake-up makes sure it turns
+                self._outbox.put([*envelope, body])
+                self._wakeup.wake()
 
         return answer

@@ -1,10 +1,10 @@
-"""A reply sent from an actor's thread never leaves a request unread.
+"""Replies from actors' threads reach their clients and never leave a request unread.
 
-The front end sleeps on the socket's notification descriptor (ZMQ_FD), which any
-use of the socket may consume. Here the loop is stopped right before it sleeps, a
-request arrives and signals, and an actor's reply then takes that signal: the
-loop must still read the request. Its idle timeout is a minute, so a request left
-for it fails the test by the client's timeout.
+While the front end's loop sleeps, an actor sends its reply itself; the loop sleeps
+on the socket's notification descriptor (ZMQ_FD), which any use of the socket may
+consume. While the loop is awake, the reply waits for the loop's next turn. In both
+tests the loop's idle timeout is a minute, so a request or reply left waiting for
+it fails the test by the client's timeout.
 """
 
 from __future__ import annotations
@@ -56,6 +56,25 @@ def context() -> Iterator[zmq.Context[Any]]:
     context: zmq.Context[Any] = zmq.Context()
     yield context
     context.term()
+
+
+def test_a_reply_given_while_the_loop_is_awake_is_sent_at_its_next_turn(
+        context: zmq.Context[Any]) -> None:
+    def answer_from_an_actor(_request: Any, _args: Any, answer: Answer) -> None:
+        actor = threading.Thread(target=answer, args=({},))  # the loop is busy here
+        actor.start()
+        actor.join()
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    frontend = Frontend(context, endpoint, 4096, {"ping": answer_from_an_actor},
+                        poll_ms=60_000)
+    frontend.start()
+    try:
+        with OrderdClient(endpoint, context=context, timeout_s=5.0) as client:
+            for _ in range(3):
+                assert client.call("ping") == {}
+    finally:
+        frontend.close()
 
 
 def test_a_request_whose_signal_a_reply_took_is_still_read(
