@@ -6,12 +6,13 @@ reply is sent at once from the actor's thread: waking the loop to send it cost
 about 7 % of a durable submit's latency at one order in flight (bench/README.md).
 While the loop is awake, the reply is queued for it instead, and the loop sends
 every queued reply at its next turn: under load that keeps the socket's sends,
-each of which lets go of the interpreter, off the actors' threads. ZeroMQ sockets are not thread-safe, so every
-send and receive holds one lock. The loop sleeps on the socket's notification
-descriptor (ZMQ_FD), which needs no lock; that descriptor signals changes, not
-messages, and a send from another thread may take the signal of a request that
-has just come, so such a send looks at ZMQ_EVENTS afterwards and wakes the loop if
-a request waits (see `_after_use`).
+each of which lets go of the interpreter, off the actors' threads.
+
+ZeroMQ sockets are not thread-safe, so every send and receive holds one lock. The
+loop sleeps on the socket's notification descriptor (ZMQ_FD), which needs no lock;
+that descriptor signals changes, not messages, and a send from another thread may
+take the signal of a request that has just come, so such a send looks at
+ZMQ_EVENTS afterwards and wakes the loop if a request waits (see `_after_use`).
 """
 
 from __future__ import annotations
