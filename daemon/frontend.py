@@ -12,7 +12,9 @@ ZeroMQ sockets are not thread-safe, so every send and receive holds one lock. Th
 loop sleeps on the socket's notification descriptor (ZMQ_FD), which needs no lock;
 that descriptor signals changes, not messages, and a send from another thread may
 take the signal of a request that has just come, so such a send looks at
-ZMQ_EVENTS afterwards and wakes the loop if a request waits (see `_after_use`).
+ZMQ_EVENTS afterwards and wakes the loop if a request waits (see `_reply`). The
+replies of one client leave in the order they were given: one goes at once only when
+none is queued.
 """
 
 from __future__ import annotations
@@ -166,6 +168,7 @@ class Frontend:
         if self._thread.ident is not None:  # started (start-up may fail before)
             self._thread.join(timeout=5)
         with self._socket_lock:  # a late answer finds both closed, not half closed
+            self._send_queued_locked()  # given before the close: they still go (LINGER)
             self._closed = True
             self._socket.close()
             self._wakeup.close()
@@ -185,25 +188,31 @@ class Frontend:
             if self._stopped.is_set():  # the clear may have eaten close's wake-up
                 break
             self._sleeping = True
-            self._send_queued()  # queued by an actor that saw the loop awake
             self._turned = self._clock()
+            self._send_queued()  # queued by an actor that saw the loop awake
             poller.poll(self._poll_ms)
             self._sleeping = False
-        self._send_queued()
 
     def _send_queued(self) -> None:
+        with self._socket_lock:
+            if not self._closed:
+                self._send_queued_locked()
+
+    def _send_queued_locked(self) -> None:
         while True:
             try:
                 frames = self._outbox.get_nowait()
             except queue.Empty:
                 return
-            self._send(frames)
+            self._send_locked(frames)
 
     def _read_requests(self) -> None:
         # a bounded burst, so the loop goes round (and shows it turns) under a flood
         for _ in range(256):
             try:
                 with self._socket_lock:
+                    if self._closed:  # by a close() that gave up waiting for the loop
+                        return
                     if self._curve is not None:
                         frames, client = self._recv_curve()
                     else:
@@ -223,7 +232,7 @@ class Frontend:
         try:
             split = split_envelope(frames, self._max_request_bytes)
         except OverLimit as exc:
-            self._send([*exc.envelope, encode_error(None, exc.error)])
+            self._reply([*exc.envelope, encode_error(None, exc.error)])
             return
         if split is None:
             return  # no payload frame: dropped, as the contract says
@@ -232,11 +241,11 @@ class Frontend:
             request = decode_request(payload, self._max_request_bytes)
             self._check_allowed(client, request.id)
         except DecodeError as exc:
-            self._send([*envelope, encode_error(exc.request_id, exc.error)])
+            self._reply([*envelope, encode_error(exc.request_id, exc.error)])
             return
         except Exception:  # a bug: this thread is the only one reading the socket
             log.exception("internal error reading a request")
-            self._send([*envelope, encode_error(None, ProtocolError(
+            self._reply([*envelope, encode_error(None, ProtocolError(
                 "internal", "internal error; see the daemon log"))])
             return
         request = dataclasses.replace(request, client=client)
@@ -266,25 +275,32 @@ class Frontend:
         raise DecodeError(request_id, ProtocolError(
             "unauthorized", "this client's key is no longer allowed"))
 
-    def _send(self, frames: list[bytes]) -> None:
-        """Send from any thread; a reply that cannot go (a full queue, a closed socket)
-        is dropped, as the contract says."""
+    def _reply(self, frames: list[bytes]) -> None:
+        """Send a reply from any thread, or queue it for the loop (see the module's
+        note); a reply that cannot go (a full queue, a closed socket) is dropped, as the
+        contract says."""
+        on_loop = threading.get_ident() == self._thread.ident
         with self._socket_lock:
             if self._closed:
                 return
+            if not (on_loop or self._sleeping) or not self._outbox.empty():
+                self._outbox.put(frames)
+                self._wakeup.wake()
+                return
+            self._send_locked(frames)
+            # off the loop's thread, the send may have taken the signal of a request
+            # that came meanwhile; the loop reads until nothing waits anyway
             try:
-                self._socket.send_multipart(frames, zmq.NOBLOCK)
-                if self._after_use():
+                if not on_loop and self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     self._wakeup.wake()
             except zmq.ZMQError as exc:
-                log.debug("reply dropped: %s", exc)
+                log.debug("socket not readable: %s", exc)
 
-    def _after_use(self) -> bool:
-        """Whether a request waits; asked after each use of the socket off the loop's
-        thread, which may have taken the descriptor's signal for it."""
-        if threading.get_ident() == self._thread.ident:
-            return False  # the loop reads until nothing waits anyway
-        return bool(self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN)
+    def _send_locked(self, frames: list[bytes]) -> None:
+        try:
+            self._socket.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.debug("reply dropped: %s", exc)
 
     def _answer_to(self, envelope: list[bytes], request_id: str) -> Answer:
         done = False
@@ -298,10 +314,6 @@ class Frontend:
                     else encode_result(request_id, payload))
             with self._lock:
                 self._in_flight -= 1
-            if self._sleeping:
-                self._send([*envelope, body])
-            else:  # the loop sends it at its next turn; the wake-up makes sure it turns
-                self._outbox.put([*envelope, body])
-                self._wakeup.wake()
+            self._reply([*envelope, body])
 
         return answer

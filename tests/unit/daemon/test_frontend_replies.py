@@ -20,7 +20,7 @@ import zmq
 
 from daemon.frontend import Answer, Frontend
 from protocol.client import OrderdClient
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 THROTTLE_S = 0.005
 """ZeroMQ looks at a socket's notifications on a send only when about a millisecond
@@ -58,7 +58,7 @@ def context() -> Iterator[zmq.Context[Any]]:
     context.term()
 
 
-def test_a_reply_given_while_the_loop_is_awake_is_sent_at_its_next_turn(
+def test_a_reply_given_while_the_loop_is_awake_is_sent_by_the_loop(
         context: zmq.Context[Any]) -> None:
     def answer_from_an_actor(_request: Any, _args: Any, answer: Answer) -> None:
         actor = threading.Thread(target=answer, args=({},))  # the loop is busy here
@@ -74,6 +74,45 @@ def test_a_reply_given_while_the_loop_is_awake_is_sent_at_its_next_turn(
             for _ in range(3):
                 assert client.call("ping") == {}
     finally:
+        frontend.close()
+
+
+def test_a_reply_given_after_a_queued_one_does_not_overtake_it(
+        context: zmq.Context[Any]) -> None:
+    """The first reply is queued (the loop is busy in the handler); the second is
+    given once the loop has said it sleeps, but before it sent the first."""
+    gate = LoopGate()
+    held: list[Answer] = []
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    first_answered = threading.Event()
+    frontend: Frontend
+
+    def answer_now_from_an_actor(_request: Any, _args: Any, answer: Answer) -> None:
+        actor = threading.Thread(target=answer, args=({"first": True},))
+        actor.start()
+        actor.join()
+        first_answered.set()
+        # the second request waits before the loop reads on: it is read in this turn
+        wait_until(lambda: frontend.socket.poll(0, zmq.POLLIN),
+                   "the second request at the socket")
+
+    handlers = {"ping": answer_now_from_an_actor,
+                "health": lambda _r, _a, answer: held.append(answer)}
+    frontend = Frontend(context, endpoint, 4096, handlers, poll_ms=60_000, clock=gate)
+    frontend.start()
+    client = OrderdClient(endpoint, context=context, timeout_s=5.0)
+    try:
+        gate.close(when=lambda: bool(held))
+        first = client.send("ping")
+        assert first_answered.wait(5), "the first request never reached its handler"
+        second = client.send("health")
+        assert gate.stopped.wait(5), "the loop never stopped after reading both"
+        held[0]({"second": True})  # from a thread that is not the loop's
+        gate.open()
+        assert [client.receive()["id"], client.receive()["id"]] == [first, second]
+    finally:
+        gate.open()
+        client.close()
         frontend.close()
 
 
