@@ -221,7 +221,9 @@ class Frontend:
             except zmq.Again:
                 return
             self._serve(frames, client)
-        self._wakeup.wake()  # requests may still wait: the descriptor will not say so
+        with self._socket_lock:  # requests may still wait: the descriptor will not say so
+            if not self._closed:
+                self._wakeup.wake()
 
     def _recv_curve(self) -> tuple[list[bytes], str]:
         """Frames and the sender's CURVE public key (the ZAP handler's User-Id)."""
@@ -307,13 +309,13 @@ class Frontend:
 
         def answer(payload: dict[str, Any] | ProtocolError) -> None:
             nonlocal done
-            if done:
-                return
-            done = True
+            with self._lock:  # a handler and an actor it handed the answer to may race
+                if done:
+                    return
+                done = True
+                self._in_flight -= 1
             body = (encode_error(request_id, payload) if isinstance(payload, ProtocolError)
                     else encode_result(request_id, payload))
-            with self._lock:
-                self._in_flight -= 1
             self._reply([*envelope, body])
 
         return answer
