@@ -296,7 +296,7 @@ class Frontend:
                 if not on_loop and self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     self._wakeup.wake()
             except zmq.ZMQError as exc:
-                log.debug("socket not readable: %s", exc)
+                log.debug("could not ask the socket whether requests wait: %s", exc)
 
     def _send_locked(self, frames: list[bytes]) -> None:
         try:

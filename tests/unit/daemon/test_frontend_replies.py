@@ -29,7 +29,8 @@ has passed since it last did; after this long, the reply's send surely looks."""
 
 class LoopGate:
     """The front end's clock: once closed, the loop stops at its first look at the
-    clock (which it takes right before it sleeps) after `when` holds."""
+    clock after `when` holds. The loop looks once it has said it sleeps (replies then
+    go at once if none is queued) and before it sends what is queued and polls."""
 
     def __init__(self) -> None:
         self.stopped = threading.Event()
@@ -58,7 +59,7 @@ def context() -> Iterator[zmq.Context[Any]]:
     context.term()
 
 
-def test_a_reply_given_while_the_loop_is_awake_is_sent_by_the_loop(
+def test_a_reply_given_while_the_loop_is_busy_reaches_its_client(
         context: zmq.Context[Any]) -> None:
     def answer_from_an_actor(_request: Any, _args: Any, answer: Answer) -> None:
         actor = threading.Thread(target=answer, args=({},))  # the loop is busy here
