@@ -151,7 +151,8 @@ class RequestBudget:
             if cap is not None and window.total() + weight > cap and window.total() > 0:
                 kind = "order" if for_orders else "lookup"
                 raise NotSent(f"{self.exchange}: not sent, the {kind} share of the request "
-                              f"weight ({cap:g} of {self.limits.weight} a minute) is spent",
+                              f"weight ({cap:g} of {self.limits.weight} per "
+                              f"{span(self.limits.weight_window_s)}) is spent",
                               window.ends_in(now), f"{kind}_weight")
             taken = now
             if new_order:

@@ -74,6 +74,17 @@ def test_lookups_stop_at_their_share_orders_go_on_into_the_reserve(clock: FakeCl
     assert spend(budget, 4, LOOKUP) == 18
 
 
+def test_a_spent_share_names_the_exchanges_window(clock: FakeClock) -> None:
+    budget = RequestBudget("bx", BudgetConfig(reserve=0.2, headroom=0.05),
+                           Limits(100, 10), clock)
+    assert spend(budget, 4, LOOKUP) == 18
+    with pytest.raises(NotSent) as refused:
+        budget.take(4, LOOKUP, False, GET_ORDER)
+    assert str(refused.value) == ("bx: not sent, the lookup share of the request weight "
+                                  "(75 of 100 per 10S) is spent")
+    assert refused.value.retry_after_s == pytest.approx(10)
+
+
 def test_the_exchanges_count_replaces_ours_and_never_goes_back(clock: FakeClock) -> None:
     """X-MBX-USED-WEIGHT-1M counts every process on the address: what the others used
     leaves less for us. An earlier answer arriving late does not lower it."""
