@@ -2,7 +2,7 @@
 
 While the front end's loop sleeps, an actor sends its reply itself; the loop sleeps
 on the socket's notification descriptor (ZMQ_FD), which any use of the socket may
-consume. While the loop is awake, the reply waits for the loop's next turn. In both
+consume. While the loop is awake, the reply waits for the loop's next turn. In these
 tests the loop's idle timeout is a minute, so a request or reply left waiting for
 it fails the test by the client's timeout.
 """

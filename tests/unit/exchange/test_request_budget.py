@@ -32,10 +32,11 @@ NEW_ORDER = "POST /api/v3/order"
 
 
 def budget_of(clock: FakeClock, weight: int | None = 100,
-              orders: tuple[tuple[int, int], ...] = ()) -> RequestBudget:
-    """Lookups may use 75 of 100, orders 95 (reserve 0.2, headroom 0.05)."""
+              orders: tuple[tuple[int, int], ...] = (), window_s: int = 60) -> RequestBudget:
+    """Lookups may use 75 of 100, orders 95 (reserve 0.2, headroom 0.05), a window of
+    `window_s`."""
     return RequestBudget("bx", BudgetConfig(reserve=0.2, headroom=0.05),
-                         Limits(weight, 60, orders), clock)
+                         Limits(weight, window_s, orders), clock)
 
 
 def spend(budget: RequestBudget, weight: float, for_orders: bool, endpoint: str = GET_ORDER,
@@ -75,8 +76,7 @@ def test_lookups_stop_at_their_share_orders_go_on_into_the_reserve(clock: FakeCl
 
 
 def test_a_spent_share_names_the_exchanges_window(clock: FakeClock) -> None:
-    budget = RequestBudget("bx", BudgetConfig(reserve=0.2, headroom=0.05),
-                           Limits(100, 10), clock)
+    budget = budget_of(clock, window_s=10)
     assert spend(budget, 4, LOOKUP) == 18
     with pytest.raises(NotSent) as refused:
         budget.take(4, LOOKUP, False, GET_ORDER)
